@@ -1,0 +1,228 @@
+"""A numpy model: layers in a chain, a loss at the end, and the spec it was built from.
+
+``build(spec)`` maps every layer kind of the spec to its numpy layer (the table ``BUILDERS`` below is
+the only place that does), draws the initial weights, and returns a ``Model`` that can take a
+training step::
+
+    model = build(parse("input(784) dense(100) sigmoid dense(10)"), seed=1)
+    loss = model.train_step(x, y, SGD(lr=0.1))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
+from . import activations as act
+from .conv import Conv2D
+from .dense import Dense
+from .dropout import Dropout
+from .initializers import init_bias, init_weight
+from .layer import Layer
+from .losses import make_loss
+from .normalization import BatchNorm
+from .pooling import AvgPool2D, GlobalAvgPool, L2Pool2D, MaxPool2D
+from .reshape import Flatten
+
+
+def initial_state(spec: Spec, input_shape=None, seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
+    """The initial parameters and buffers of a spec, named ``"{layer index}.{name}"`` as in PyTorch.
+
+    Both engines start from these arrays, so the same seed gives the same network in each.
+    """
+    rng = np.random.default_rng(seed)
+    state = {}
+    for r in spec.resolve(input_shape):
+        args = r.layer.args
+        for name, shape in r.params.items():
+            if r.layer.kind == "batchnorm":
+                value = np.ones(shape, dtype) if name == "weight" else np.zeros(shape, dtype)
+            elif name == "weight":
+                value = init_weight(args["init"], shape, rng, dtype)
+            else:
+                fan_in = int(np.prod(r.params["weight"][1:]))
+                value = init_bias(args["bias_init"], shape, fan_in, rng, dtype)
+            state[f"{r.index}.{name}"] = value
+        for name, shape in r.buffers.items():
+            state[f"{r.index}.{name}"] = np.ones(shape, dtype) if name == "running_var" else np.zeros(shape, dtype)
+    return state
+
+
+def _layer_state(state: Mapping[str, np.ndarray], r: ResolvedLayer) -> dict[str, np.ndarray]:
+    return {name: state[f"{r.index}.{name}"] for name in (*r.params, *r.buffers)}
+
+
+# Each builder takes the placed layer, its initial arrays and a random generator (for dropout).
+Builder = Callable[[ResolvedLayer, dict[str, np.ndarray], np.random.Generator], Layer]
+
+BUILDERS: dict[str, Builder] = {
+    "dense": lambda r, s, rng: Dense(s["weight"], s.get("bias")),
+    "conv": lambda r, s, rng: Conv2D(s["weight"], s.get("bias"), r.layer.args["stride"], conv_padding(r.layer.args)),
+    "maxpool": lambda r, s, rng: MaxPool2D(r.layer.args["size"], pool_stride(r.layer.args)),
+    "avgpool": lambda r, s, rng: AvgPool2D(r.layer.args["size"], pool_stride(r.layer.args)),
+    "l2pool": lambda r, s, rng: L2Pool2D(r.layer.args["size"], pool_stride(r.layer.args)),
+    "globalavgpool": lambda r, s, rng: GlobalAvgPool(),
+    "flatten": lambda r, s, rng: Flatten(),
+    "dropout": lambda r, s, rng: Dropout(r.layer.args["p"], rng),
+    "batchnorm": lambda r, s, rng: BatchNorm(
+        s["weight"], s["bias"], s["running_mean"], s["running_var"], r.layer.args["momentum"], r.layer.args["eps"]
+    ),
+    "step": lambda r, s, rng: act.Step(),
+    "linear": lambda r, s, rng: act.Linear(),
+    "sigmoid": lambda r, s, rng: act.Sigmoid(),
+    "tanh": lambda r, s, rng: act.Tanh(),
+    "relu": lambda r, s, rng: act.ReLU(),
+    "leakyrelu": lambda r, s, rng: act.LeakyReLU(r.layer.args["slope"]),
+    "elu": lambda r, s, rng: act.ELU(r.layer.args["alpha"]),
+    "maxout": lambda r, s, rng: act.Maxout(r.layer.args["k"]),
+    "softmax": lambda r, s, rng: act.Softmax(),
+}
+
+
+def build(
+    spec: Spec,
+    input_shape=None,
+    seed: int = 0,
+    dtype=np.float32,
+    loss: str = "cross_entropy",
+    state: Mapping[str, np.ndarray] | None = None,
+) -> Model:
+    """Build the numpy model of a spec; weights from ``state`` if given, else drawn with ``seed``."""
+    dtype = np.dtype(dtype)
+    resolved = spec.resolve(input_shape)
+    model_state = initial_state(spec, input_shape, seed, dtype)
+    rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights
+    layers = [BUILDERS[r.layer.kind](r, _layer_state(model_state, r), rng) for r in resolved]
+    model = Model(layers, make_loss(loss), spec.with_input(resolved[0].input_shape), dtype, rng)
+    if state is not None:
+        model.load_state_dict(state)
+    return model
+
+
+class Model:
+    """A chain of layers and a loss: forward, backward, a training step, predictions, a state dict."""
+
+    def __init__(self, layers: list[Layer], loss, spec: Spec, dtype=np.float32, rng: np.random.Generator | None = None):
+        self.layers = layers
+        self.loss = loss
+        self.spec = spec
+        self.dtype = np.dtype(dtype)
+        #: The generator behind the dropout masks; save its state to resume a run exactly.
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    # -- the two passes -----------------------------------------------------------------------------
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = self.as_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, d_output: np.ndarray) -> np.ndarray:
+        d = d_output
+        for layer in reversed(self.layers):
+            d = layer.backward(d)
+        return d
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, penalty=None) -> float:
+        """Forward in training mode, the loss (plus the weight penalty), and every gradient."""
+        output = self.forward(x, training=True)
+        loss = self.loss.forward(output, y)
+        self.backward(self.loss.backward())
+        if penalty is not None:
+            for layer in self.layers:
+                if "weight" in layer.params and layer.params["weight"].ndim > 1:  # dense and conv weights
+                    w = layer.params["weight"]
+                    loss += penalty.value(w)
+                    layer.grads["weight"] += penalty.grad(w).astype(w.dtype, copy=False)
+        return float(loss)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer, penalty=None) -> float:
+        """One step of gradient descent on a batch; returns the batch loss before the step."""
+        loss = self.loss_and_grads(x, y, penalty)
+        if not np.isfinite(loss):
+            return loss  # the trainer decides what a diverged run does; the weights are left untouched
+        optimizer.step(self.params, self.grads)
+        return loss
+
+    # -- predictions ---------------------------------------------------------------------------------
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities, in test mode (dropout off, batch norm on running averages)."""
+        parts = [self.loss.probabilities(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
+        """(mean loss, accuracy) in test mode."""
+        total, correct = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            output = self.forward(x[i : i + batch_size])
+            total += self.loss.forward(output, y[i : i + batch_size]) * len(output)
+            correct += int((self.loss.probabilities(output).argmax(axis=1) == _labels(y[i : i + batch_size])).sum())
+        return total / len(x), correct / len(x)
+
+    # -- inputs and state ----------------------------------------------------------------------------
+
+    def as_input(self, x: np.ndarray) -> np.ndarray:
+        """Check the shape; uint8 pixels become floats in [0, 1] in the model's dtype."""
+        x = np.asarray(x)
+        expected = self.spec.input_shape
+        if x.shape[1:] != expected:
+            raise ValueError(
+                f"input batch has shape {x.shape}, the model expects (batch, {', '.join(map(str, expected))}); "
+                "reshape the data or build the model with the right input shape"
+            )
+        if x.dtype == np.uint8:
+            return x.astype(self.dtype) / self.dtype.type(255)
+        return x.astype(self.dtype, copy=False)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Trainable arrays by name (``"{layer index}.{name}"``): the optimiser updates these in place."""
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, named as in a PyTorch ``nn.Sequential``."""
+        return {
+            f"{i}.{k}": v.copy()
+            for i, layer in enumerate(self.layers)
+            for k, v in (*layer.params.items(), *layer.buffers.items())
+        }
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy arrays into the model; every name must be present with the same shape."""
+        own = {
+            f"{i}.{k}": v
+            for i, layer in enumerate(self.layers)
+            for k, v in (*layer.params.items(), *layer.buffers.items())
+        }
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError(
+                f"the weights do not belong to this model: missing {missing or 'nothing'}, "
+                f"unexpected {unexpected or 'nothing'}; were they saved from a different spec?"
+            )
+        for name, target in own.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(f"weight {name} has shape {value.shape}, this model needs {target.shape}")
+            target[...] = value
+
+    @property
+    def num_params(self) -> int:
+        return sum(v.size for v in self.params.values())
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    """Class indices from int labels or from one-hot/probability targets."""
+    y = np.asarray(y)
+    return y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0].astype(np.int64)
