@@ -95,6 +95,8 @@ def build(
     model_state = initial_state(spec, input_shape, seed, dtype)
     rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights
     layers = [BUILDERS[r.layer.kind](r, _layer_state(model_state, r), rng) for r in resolved]
+    if hasattr(layers[0], "input_grad"):
+        layers[0].input_grad = False  # nothing needs dL/d(image); a conv layer saves its col2im
     model = Model(layers, make_loss(loss), spec.with_input(resolved[0].input_shape), dtype, rng)
     if state is not None:
         model.load_state_dict(state)
