@@ -1,0 +1,126 @@
+"""The torch engine: a spec becomes a ``torch.nn.Sequential``, one module per layer of the spec.
+
+``MODULES`` below is the only place that maps a layer kind to a PyTorch module. Module i of the
+Sequential is layer i of the spec, so the state dict names (``"{i}.weight"``, ``"{i}.running_mean"``)
+are those of the numpy engine, and the initial weights come from the same generator::
+
+    spec = parse("input(784) dense(100) sigmoid dense(10)")
+    net = build(spec, seed=1)
+    numpy_model = layerlab.numpy.build(spec, seed=1)  # the same network, float32 in both
+    numpy_model.load_state_dict(export_state(net))    # weights move both ways
+    import_state(net, numpy_model.state_dict())
+
+The Sequential starts in training mode, as every ``nn.Module`` does: call ``.eval()`` before
+predicting (dropout off, batch norm on its running averages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..numpy.model import initial_state
+from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
+from ..weights import WeightsError
+from .layers import L2Pool2d, Maxout, Step
+
+
+def _batchnorm(r: ResolvedLayer) -> nn.Module:
+    norm = nn.BatchNorm1d if len(r.input_shape) == 1 else nn.BatchNorm2d
+    return norm(r.input_shape[0], eps=r.layer.args["eps"], momentum=r.layer.args["momentum"])
+
+
+def _conv(r: ResolvedLayer) -> nn.Module:
+    a = r.layer.args
+    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=a["bias"])
+
+
+#: One module per layer kind, made from the placed layer (its arguments and input shape).
+MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
+    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=r.layer.args["bias"]),
+    "conv": _conv,
+    "maxpool": lambda r: nn.MaxPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
+    "avgpool": lambda r: nn.AvgPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
+    "l2pool": lambda r: L2Pool2d(r.layer.args["size"], pool_stride(r.layer.args)),
+    "globalavgpool": lambda r: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+    "flatten": lambda r: nn.Flatten(),
+    "dropout": lambda r: nn.Dropout(r.layer.args["p"]),
+    "batchnorm": _batchnorm,
+    "step": lambda r: Step(),
+    "linear": lambda r: nn.Identity(),
+    "sigmoid": lambda r: nn.Sigmoid(),
+    "tanh": lambda r: nn.Tanh(),
+    "relu": lambda r: nn.ReLU(),
+    "leakyrelu": lambda r: nn.LeakyReLU(r.layer.args["slope"]),
+    "elu": lambda r: nn.ELU(r.layer.args["alpha"]),
+    "maxout": lambda r: Maxout(r.layer.args["k"]),
+    "softmax": lambda r: nn.Softmax(dim=1),
+}
+
+
+def build(
+    spec: Spec,
+    input_shape=None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    state: Mapping[str, np.ndarray | torch.Tensor] | None = None,
+    device: torch.device | str | None = None,
+) -> nn.Sequential:
+    """The PyTorch module of a spec; weights from ``state`` if given, else drawn with ``seed``.
+
+    The drawn weights are those of ``layerlab.numpy.build(spec, seed=seed)`` with the matching dtype
+    (drawn in float64 for a float64 model, in float32 otherwise), so both engines start alike.
+    """
+    resolved = spec.resolve(input_shape)
+    with torch.random.fork_rng(devices=[]):  # PyTorch's own initial weights are overwritten below
+        model = nn.Sequential(*(MODULES[r.layer.kind](r) for r in resolved)).to(device=device, dtype=dtype)
+    if state is None:
+        state = initial_state(spec, input_shape, seed, np.float64 if dtype == torch.float64 else np.float32)
+    import_state(model, state)
+    return model
+
+
+def _own_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers by name, without batch norm's step counter (the numpy engine has none)."""
+    return {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def export_state(module: nn.Module) -> dict[str, np.ndarray]:
+    """Copies of every parameter and buffer as numpy arrays, by the names of the numpy engine."""
+    return {name: value.detach().cpu().numpy().copy() for name, value in _own_state(module).items()}
+
+
+def import_state(module: nn.Module, state: Mapping[str, np.ndarray | torch.Tensor]) -> None:
+    """Copy arrays (numpy or torch) into the module; every name must be present with the same shape.
+
+    Values are converted to each parameter's dtype and device. Batch norm's step counters
+    (``num_batches_tracked``, in a PyTorch ``state_dict()``) are ignored, as ``export_state`` leaves them out.
+    """
+    own = _own_state(module)
+    state = {name: value for name, value in state.items() if not name.endswith("num_batches_tracked")}
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(
+            f"the weights do not belong to this model: missing {missing or 'nothing'}, "
+            f"unexpected {unexpected or 'nothing'}; were they saved from a different spec?"
+        )
+    values = {name: _tensor(state[name]) for name in own}
+    for name, target in own.items():
+        if values[name].shape != target.shape:
+            raise WeightsError(
+                f"weight {name} has shape {tuple(values[name].shape)}, this model needs {tuple(target.shape)}"
+            )
+    with torch.no_grad():
+        for name, target in own.items():
+            target.copy_(values[name])
+
+
+def _tensor(value: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A tensor view of a torch or numpy value (a copy where numpy's array is read-only, as from a file)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    value = np.asarray(value)
+    return torch.from_numpy(value if value.flags.writeable else value.copy())

@@ -1,0 +1,129 @@
+"""Weights on disk, for both engines: a state dict of numpy arrays in ``.safetensors`` or ``.npz``.
+
+Neither format can hold code, so loading a file never runs anything (no pickle). A file also carries
+string metadata; put the spec text there so that the file says which model it belongs to::
+
+    save_weights("model.safetensors", model.state_dict(), {"spec": str(spec)})
+    state, metadata = load_weights("model.safetensors")
+    model = build(parse(metadata["spec"]), state=state)
+
+Writes are atomic: the file is written under a temporary name in the same directory, flushed to
+disk, and renamed over the target, so a crash (even SIGKILL) leaves the old file or the new one,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from .errors import LayerlabError
+
+SUFFIXES = (".safetensors", ".npz")
+_NPZ_METADATA = "__metadata__"  # the npz entry holding the metadata as a JSON string
+
+
+class WeightsError(LayerlabError, ValueError):
+    """A weights file that cannot be written or read, or weights that do not fit a model."""
+
+
+def _suffix(path: Path) -> str:
+    if path.suffix not in SUFFIXES:
+        raise WeightsError(f"{path}: unknown weights format {path.suffix!r}; name the file *.safetensors or *.npz")
+    return path.suffix
+
+
+def _checked(state: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, value in state.items():
+        array = np.asarray(value)
+        if not isinstance(name, str) or name == _NPZ_METADATA:
+            raise WeightsError(f"cannot save a weight named {name!r}: names must be strings other than {_NPZ_METADATA}")
+        if array.dtype.kind not in "biuf":
+            raise WeightsError(f"weight {name} has dtype {array.dtype}; only numbers and booleans can be saved")
+        arrays[name] = array if array.flags.c_contiguous else array.copy(order="C")  # keeps 0-d arrays 0-d
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise WeightsError(f"metadata must map strings to strings, got {key!r}: {value!r}; convert with str()")
+    return arrays
+
+
+def _write_safetensors(f: BinaryIO, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    f.write(safetensors.numpy.save(arrays, metadata=metadata or None))
+
+
+def _write_npz(f: BinaryIO, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    np.savez(f, allow_pickle=False, **arrays, **{_NPZ_METADATA: np.array(json.dumps(metadata))})
+
+
+_WRITERS = {".safetensors": _write_safetensors, ".npz": _write_npz}
+
+
+def save_weights(
+    path: str | os.PathLike, state: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write ``state`` (name -> array) and string ``metadata`` to ``path``, atomically.
+
+    The format follows the suffix: ``.safetensors`` or ``.npz``. Returns the path as a ``Path``.
+    """
+    path = Path(path)
+    write = _WRITERS[_suffix(path)]
+    metadata = dict(metadata or {})
+    arrays = _checked(state, metadata)
+    if not path.parent.is_dir():
+        raise WeightsError(f"cannot save {path}: the directory {path.parent} does not exist; create it first")
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f, arrays, metadata)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    with safetensors.safe_open(str(path), framework="np") as f:
+        metadata = f.metadata() or {}
+        state = {name: f.get_tensor(name) for name in f.keys()}
+    return state, metadata
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    with np.load(path, allow_pickle=False) as f:
+        state = {name: f[name] for name in f.files if name != _NPZ_METADATA}
+        metadata = json.loads(str(f[_NPZ_METADATA])) if _NPZ_METADATA in f.files else {}
+    return state, metadata
+
+
+_READERS = {".safetensors": _read_safetensors, ".npz": _read_npz}
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a file written by ``save_weights`` (or any safetensors / npz of plain arrays).
+
+    Returns ``(state, metadata)``: the arrays by name, and the string metadata ({} if there is none).
+    """
+    path = Path(path)
+    read = _READERS[_suffix(path)]
+    if not path.is_file():
+        raise WeightsError(f"no weights file at {path}; check the path (or the run directory)")
+    try:
+        return read(path)
+    except (safetensors.SafetensorError, zipfile.BadZipFile, json.JSONDecodeError, ValueError, OSError, EOFError) as e:
+        raise WeightsError(
+            f"{path} is not a readable {path.suffix} weights file ({type(e).__name__}: {e}); "
+            "it may be truncated or corrupt: save the weights again"
+        ) from None
