@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,8 +376,8 @@ def _signature(k: Kind) -> str:
     return f"{k.name}({', '.join(parts)})" if parts else k.name
 
 
-def _did_you_mean(word: str) -> str:
-    close = difflib.get_close_matches(word, [*KINDS, *ALIASES], n=1)
+def _did_you_mean(word: str, names: Iterable[str] = ()) -> str:
+    close = difflib.get_close_matches(word, list(names) or [*KINDS, *ALIASES], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -505,6 +505,18 @@ def parse(text: str, input_shape: Sequence[int] | None = None) -> Spec:
     return Spec.parse(text, input_shape)
 
 
+def parse_calls(text: str, names: Iterable[str], what: str = "item") -> list[tuple[str, list, dict]]:
+    """Read a list of calls in the spec's syntax, e.g. an augmentation pipeline::
+
+        parse_calls("rotate(15) elastic(alpha=34, sigma=4)", AUGMENTATIONS, "augmentation")
+        -> [("rotate", [15], {}), ("elastic", [], {"alpha": 34, "sigma": 4})]
+
+    Names outside ``names`` are reported with a pointer into the text, as for layers.
+    """
+    names = {name: name for name in names}
+    return _Parser(text).calls(names, what, ", ".join(list(names)[:3]))
+
+
 # ---------------------------------------------------------------------------------------------------
 # The text grammar
 #   spec   := [input] layer+            input := "input" "(" INT ("," INT)* ")"
@@ -596,17 +608,27 @@ class _Parser:
         return tuple(dims)
 
     def _layer(self) -> Layer:
+        tok, name, args, kwargs = self._call({**{k: k for k in KINDS}, **ALIASES}, "layer", "conv, dense, relu")
+        try:
+            return layer(name, *args, **kwargs)
+        except SpecError as e:
+            end = self.tokens[self.i - 1]
+            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[name]))
+            raise  # unreachable: _fail raises
+
+    def _call(self, names: Mapping[str, str], what: str, examples: str) -> tuple[_Token, str, list, dict]:
+        """NAME [ "(" args ")" ] with NAME one of ``names`` (mapped to its canonical name)."""
         tok = self._next()
         if tok.kind != "name":
-            self._fail(tok.pos, len(tok.text), f"unexpected {_describe(tok)}", "a layer name such as conv, dense, relu")
-        name = ALIASES.get(tok.text, tok.text)
-        if name not in KINDS:
+            self._fail(tok.pos, len(tok.text), f"unexpected {_describe(tok)}", f"a {what} name such as {examples}")
+        if tok.text not in names:
             self._fail(
                 tok.pos,
                 len(tok.text),
-                f"unknown layer {tok.text!r}{_did_you_mean(tok.text)}",
-                "one of: " + ", ".join(KINDS),
+                f"unknown {what} {tok.text!r}{_did_you_mean(tok.text, names)}",
+                "one of: " + ", ".join(dict.fromkeys(names.values())),
             )
+        name = names[tok.text]
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
         if self._peek().text == "(":
@@ -628,12 +650,14 @@ class _Parser:
                 elif sep.text != ")":
                     self._fail(sep.pos, len(sep.text), f"unexpected {_describe(sep)} in {name}(...)", "',' or ')'")
             self._next()
-        try:
-            return layer(name, *args, **kwargs)
-        except SpecError as e:
-            end = self.tokens[self.i - 1]
-            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[name]))
-            raise  # unreachable: _fail raises
+        return tok, name, args, kwargs
+
+    def calls(self, names: Mapping[str, str], what: str, examples: str) -> list[tuple[str, list, dict]]:
+        result = []
+        while self._peek().kind != "end":
+            _, name, args, kwargs = self._call(names, what, examples)
+            result.append((name, args, kwargs))
+        return result
 
     def _value(self) -> Any:
         tok = self._next()

@@ -113,6 +113,8 @@ class Model:
         self.dtype = np.dtype(dtype)
         #: The generator behind the dropout masks; save its state to resume a run exactly.
         self.rng = rng if rng is not None else np.random.default_rng()
+        #: The output of the last training forward pass (``loss_and_grads``), e.g. for a running accuracy.
+        self.last_output: np.ndarray | None = None
 
     # -- the two passes -----------------------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class Model:
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, penalty=None) -> float:
         """Forward in training mode, the loss (plus the weight penalty), and every gradient."""
-        output = self.forward(x, training=True)
+        output = self.last_output = self.forward(x, training=True)
         loss = self.loss.forward(output, y)
         self.backward(self.loss.backward())
         if penalty is not None:
@@ -165,7 +167,7 @@ class Model:
         for i in range(0, len(x), batch_size):
             output = self.forward(x[i : i + batch_size])
             total += self.loss.forward(output, y[i : i + batch_size]) * len(output)
-            correct += int((self.loss.probabilities(output).argmax(axis=1) == _labels(y[i : i + batch_size])).sum())
+            correct += int((self.loss.probabilities(output).argmax(axis=1) == labels_of(y[i : i + batch_size])).sum())
         return total / len(x), correct / len(x)
 
     # -- inputs and state ----------------------------------------------------------------------------
@@ -224,7 +226,7 @@ class Model:
         return sum(v.size for v in self.params.values())
 
 
-def _labels(y: np.ndarray) -> np.ndarray:
+def labels_of(y: np.ndarray) -> np.ndarray:
     """Class indices from int labels or from one-hot/probability targets."""
     y = np.asarray(y)
     return y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0].astype(np.int64)

@@ -48,3 +48,25 @@ class L2(_Penalty):
 
     def grad(self, w: np.ndarray) -> np.ndarray:
         return self.lam * w
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """Several penalties at once (L1 and L2 together: the "elastic net"): values and gradients add up."""
+
+    terms: tuple[L1 | L2, ...]
+
+    def value(self, w: np.ndarray) -> float:
+        return sum(term.value(w) for term in self.terms)
+
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        return sum(term.grad(w) for term in self.terms)
+
+
+def weight_penalty(l1: float = 0.0, l2: float = 0.0, n: int = 1) -> Penalties | None:
+    """Nielsen's regularised cost over n training examples: C0 + l1/n sum|w| + l2/(2n) sum w^2.
+
+    Returns None when both strengths are 0 (no penalty at all).
+    """
+    terms = tuple(term for term, lam in ((L1(l1 / n), l1), (L2(l2 / n), l2)) if lam)
+    return Penalties(terms) if terms else None

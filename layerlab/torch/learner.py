@@ -1,0 +1,207 @@
+"""The torch engine as the trainer drives it (see ``layerlab.train.Learner``).
+
+The data of a run is put on the device once, as it is (uint8 images stay uint8 until a batch is
+turned into floats on the device), and every batch is gathered there by index, so an epoch moves no
+images between host and device. Per-step losses, correct counts and gradient norms are accumulated in
+tensors on the device and read once per epoch; on a GPU the loop therefore never waits for the host
+except to refresh the progress bar every ``sync_every`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..spec import Spec
+from ..train import EpochStats, TrainConfig, TrainError, augmentation_items
+from .losses import make_loss, probabilities
+from .model import build, export_state, import_state
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "momentum": lambda params, momentum=0.9, **kw: torch.optim.SGD(params, momentum=momentum, **kw),
+    "nesterov": lambda params, momentum=0.9, **kw: torch.optim.SGD(params, momentum=momentum, nesterov=True, **kw),
+    "adagrad": torch.optim.Adagrad,
+    "adadelta": torch.optim.Adadelta,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when there is a GPU, else the CPU; asking for a missing device is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"--device {name} was asked for, but this torch build sees no CUDA GPU; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise TrainError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainError("--device mps was asked for, but MPS is not available here; use --device cpu")
+    return device
+
+
+def labels_of(y: torch.Tensor) -> torch.Tensor:
+    """Class indices from int labels or from one-hot/probability rows (as the numpy engine reads them)."""
+    return y.argmax(1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0].long()
+
+
+class TorchLearner:
+    sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
+
+    def __init__(self, config: TrainConfig, spec: Spec, n_train: int):
+        self.device = resolve_device(config.device)
+        self.dtype = getattr(torch, config.dtype)
+        torch.manual_seed(config.seed)  # dropout masks; the weights come from the spec's seed
+        self.model = build(spec, seed=config.seed, dtype=self.dtype, device=self.device)
+        self.loss_name = config.loss
+        self.loss_fn = make_loss(config.loss)
+        self.penalty_l1, self.penalty_l2 = config.l1 / n_train, config.l2 / n_train
+        weights = [(n, p) for n, p in self.model.named_parameters() if n.endswith("weight") and p.ndim > 1]
+        self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
+        self.weights_penalised = [p for _, p in weights]
+        self.optimizer = OPTIMIZERS[config.optimizer](
+            self.model.parameters(), lr=config.resolved_lr(), **config.optimizer_options()
+        )
+        self.eval_batch_size = config.eval_batch_size
+        self.generator = torch.Generator(self.device).manual_seed(config.seed + 4)  # augmentation
+        self.augment = None
+        if config.augment:
+            from .augment import make_augmentation
+
+            self.augment = make_augmentation(augmentation_items(config.augment))
+        self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def description(self) -> str:
+        return f"torch engine ({self.device}, {str(self.dtype).removeprefix('torch.')})"
+
+    # -- data ----------------------------------------------------------------------------------------
+
+    def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        self.data[name] = (torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device))
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels become floats in [0, 1]; everything else takes the model's dtype."""
+        if x.dtype == torch.uint8:
+            return x.to(self.dtype) / 255
+        return x.to(self.dtype)
+
+    # -- training ------------------------------------------------------------------------------------
+
+    def penalty(self) -> torch.Tensor | float:
+        """Nielsen's regularisation term: l1/n sum |w| + l2/(2n) sum w^2 over dense and conv weights."""
+        total = 0.0
+        if self.penalty_l1:
+            total = total + self.penalty_l1 * sum(w.abs().sum() for w in self.weights_penalised)
+        if self.penalty_l2:
+            total = total + self.penalty_l2 / 2 * sum(w.square().sum() for w in self.weights_penalised)
+        return total
+
+    def train_epoch(
+        self, order: np.ndarray, batch_size: int, on_step: Callable[[int, float | None], None]
+    ) -> EpochStats:
+        x, y = self.data["train"]
+        order_t = torch.as_tensor(order, device=self.device)
+        steps = (len(order) + batch_size - 1) // batch_size
+        losses = torch.full((steps,), float("nan"), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        norm_sums = torch.zeros(len(self.weights_penalised), device=self.device, dtype=torch.float64)
+        on_cpu = self.device.type == "cpu"
+        self.model.train()
+        done = 0
+        for step in range(steps):
+            index = order_t[step * batch_size : (step + 1) * batch_size]
+            xb, yb = self.as_input(x[index]), y[index]
+            if self.augment is not None:
+                xb = self.augment(xb, self.generator)
+            output = self.model(xb)
+            loss = self.loss_fn(output, yb) + self.penalty()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            losses[step] = loss.detach()
+            if on_cpu and not torch.isfinite(loss):
+                break  # on the CPU a check costs nothing: stop before the step spoils the weights
+            with torch.no_grad():
+                correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
+                norm_sums += torch.stack([w.grad.norm() for w in self.weights_penalised]).double()
+            self.optimizer.step()
+            done = step + 1
+            if on_cpu or done % self.sync_every == 0 or done == steps:
+                on_step(done, float(losses[step]))
+        recorded = losses[: min(done + 1, steps)].cpu().numpy()  # up to and including a non-finite loss
+        means = (norm_sums / max(done, 1)).cpu().numpy()
+        return EpochStats(recorded, int(correct), dict(zip(self.weight_names, means.tolist(), strict=True)))
+
+    # -- evaluation ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, name: str) -> tuple[float, float]:
+        x, y = self.data[name]
+        self.model.eval()
+        total, correct = torch.zeros((), device=self.device, dtype=torch.float64), 0
+        for start in range(0, len(x), self.eval_batch_size):
+            xb, yb = self.as_input(x[start : start + self.eval_batch_size]), y[start : start + self.eval_batch_size]
+            output = self.model(xb)
+            total += self.loss_fn(output, yb).double() * len(xb)
+            correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
+        return float(total) / len(x), int(correct) / len(x)
+
+    @torch.no_grad()
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        parts = []
+        for start in range(0, len(x), self.eval_batch_size):
+            xb = self.as_input(torch.as_tensor(x[start : start + self.eval_batch_size], device=self.device))
+            parts.append(probabilities(self.loss_name, self.model(xb)).cpu().numpy())
+        return np.concatenate(parts)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return export_state(self.model)
+
+    def load_weights(self, state: dict[str, np.ndarray]) -> None:
+        import_state(self.model, state)
+
+    def training_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The optimiser's tensors as arrays, its settings and the generator states: what a resume needs."""
+        saved = self.optimizer.state_dict()
+        arrays, scalars = {}, {}
+        for index, state in saved["state"].items():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor):
+                    arrays[f"optimizer/{index}.{key}"] = value.detach().cpu().numpy()
+                else:
+                    scalars[f"{index}.{key}"] = value
+        arrays["rng/torch"] = torch.get_rng_state().numpy()
+        arrays["rng/augment"] = self.generator.get_state().cpu().numpy()
+        if self.device.type == "cuda":
+            arrays["rng/cuda"] = torch.cuda.get_rng_state(self.device).numpy()
+        return arrays, {"param_groups": saved["param_groups"], "scalars": scalars}
+
+    def load_training_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        state: dict[int, dict[str, Any]] = {}
+        for name, value in arrays.items():
+            if name.startswith("optimizer/"):
+                index, key = name.removeprefix("optimizer/").split(".", 1)
+                state.setdefault(int(index), {})[key] = torch.from_numpy(np.array(value))
+        for name, value in meta["scalars"].items():
+            index, key = name.split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        torch.set_rng_state(torch.from_numpy(np.array(arrays["rng/torch"])))
+        self.generator.set_state(torch.from_numpy(np.array(arrays["rng/augment"])))
+        if "rng/cuda" in arrays and self.device.type == "cuda":
+            torch.cuda.set_rng_state(torch.from_numpy(np.array(arrays["rng/cuda"])), self.device)
