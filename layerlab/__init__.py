@@ -5,9 +5,26 @@ The model description is shared by both engines::
     from layerlab import parse
     spec = parse("input(1, 28, 28) conv(20, 5) relu maxpool(2) flatten dense(10)")
     print(spec.summary())
+
+Training, from a notebook::
+
+    import layerlab
+    run = layerlab.fit(model="dense(100) sigmoid dense(10)", data="mnist-small", epochs=3)
+    run.result.test_accuracy
 """
 
 from .spec import Spec, SpecError, layer, parse
 
 __version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "__version__", "layer", "parse"]
+__all__ = ["Spec", "SpecError", "__version__", "ensemble", "fit", "layer", "load", "parse"]
+
+_API = ("fit", "load", "ensemble", "Run")
+
+
+def __getattr__(name: str):
+    """The training API is imported on first use, so ``import layerlab`` stays light (no torch)."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'layerlab' has no attribute {name!r}")

@@ -7,6 +7,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import textwrap
 
@@ -79,6 +80,124 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _train_config(args: argparse.Namespace):
+    """Defaults, then the TOML file of --config, then the flags given on the command line."""
+    import tomllib
+
+    from .train import TrainConfig
+
+    settings = {}
+    if args.config:
+        try:
+            with open(args.config, "rb") as f:
+                settings = {k.replace("-", "_"): v for k, v in tomllib.load(f).items()}
+        except FileNotFoundError:
+            raise LayerlabError(f"config file {args.config} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
+    settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    return TrainConfig.from_dict(settings)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+
+    config = _train_config(args)
+    run = api.fit(out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    if args.quiet:
+        print(run.result.summary())
+    if args.out:
+        print(f"run saved in {args.out}")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from . import api
+
+    config = _train_config(args)
+    result, _ = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    print(result.summary())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import api
+    from .train import load_data
+
+    run = api.load(args.run, weights=args.weights, device=args.device)
+    dataset = load_data(run.config)
+    print(f"run: {args.run} ({args.weights} weights)\ndata: {dataset.describe()}")
+    if run.result is not None:
+        print(f"recorded: {run.result.summary()}")
+    for name, split in (("validation", dataset.val), ("test", dataset.test)):
+        if len(split):
+            print(f"{name} accuracy: {run.evaluate(split.x, split.y):.2%} ({len(split):,} examples)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from . import api
+
+    run = api.load(args.run, weights=args.weights, device=args.device)
+    if len(run.input_shape) != 3:
+        raise LayerlabError(f"this run's model takes {run.input_shape} features, not images")
+    channels, height, width = run.input_shape
+    images = []
+    for path in args.images:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+                if image.size != (width, height):
+                    print(f"note: {path} is {image.size[0]}x{image.size[1]}, resized to {width}x{height}")
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image, dtype=np.uint8)
+        except FileNotFoundError:
+            raise LayerlabError(f"image {path} does not exist") from None
+        except UnidentifiedImageError:
+            raise LayerlabError(f"{path} is not an image pillow can read (PNG, JPEG, ...)") from None
+        images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1))
+    probabilities = run.predict_proba(np.stack(images))
+    classes = run.classes or tuple(str(i) for i in range(probabilities.shape[1]))
+    for path, p in zip(args.images, probabilities, strict=True):
+        top = np.argsort(p)[::-1][: args.top]
+        ranked = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in top)
+        print(f"{path}: {classes[top[0]]}  ({ranked})")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+
+    width = max(map(len, DATASETS))
+    for name, description in DATASETS.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'."""
+    from .train import TrainConfig
+
+    types = {"int": int, "float": float, "str": str}
+    p.add_argument("--config", help="a TOML file of settings (the same names); flags override it")
+    for f in dataclasses.fields(TrainConfig):
+        kind = types[f.type.split(" | ")[0]]
+        default = "" if f.default is None else f" (default {f.default})"
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            type=kind,
+            default=argparse.SUPPRESS,
+            help=f.metadata.get("help", "") + default,
+        )
+    p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="layerlab",
@@ -134,6 +253,53 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
     p.set_defaults(run=cmd_gradcheck)
+
+    p = command(
+        "train",
+        "train a model on a dataset (numpy or torch engine) and save the run",
+        """
+                layerlab train --model "dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
+                layerlab train --model "conv(20, 5) maxpool(2) relu flatten dense(100) relu dense(10)" \\
+                    --data mnist --data-dir ../shared/data --epochs 30 --batch-size 10 --lr 0.03 --l2 0.1 --out runs/cnn
+                layerlab train --config lab.toml --epochs 2 --engine numpy --out runs/quick
+                layerlab train --out runs/cnn --resume ...   (continue a killed run with the same settings)
+                """,
+    )
+    _add_train_flags(p)
+    p.set_defaults(run=cmd_train)
+
+    p = command(
+        "ensemble",
+        "train several members with seeds seed, seed+1, ... and combine them by vote and mean probability",
+        """
+                layerlab ensemble --members 5 --model "dense(100) sigmoid dense(10)" --epochs 3 --out runs/vote
+                """,
+    )
+    p.add_argument("--members", type=int, default=5, help="number of networks (default 5)")
+    _add_train_flags(p)
+    p.set_defaults(run=cmd_ensemble)
+
+    def run_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("run", help="a run directory written by `layerlab train --out`")
+        p.add_argument("--weights", choices=("best", "last"), default="best", help="which epoch's weights (best)")
+        p.add_argument("--device", help="where to run the model (default: as trained)")
+
+    p = command("eval", "evaluate a saved run on its validation and test sets", "layerlab eval runs/cnn")
+    run_args(p)
+    p.set_defaults(run=cmd_eval)
+
+    p = command(
+        "predict",
+        "classify image files with a saved run; prints the class and the top probabilities",
+        "layerlab predict runs/cnn digit.png another.png --top 3",
+    )
+    run_args(p)
+    p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
+    p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.set_defaults(run=cmd_predict)
+
+    p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
+    p.set_defaults(run=cmd_datasets)
     return parser
 
 
@@ -145,11 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except LayerlabError as e:
+    except (LayerlabError, ValueError) as e:  # the numpy engine reports bad input as ValueError
         if args.debug:
             raise
         print(f"layerlab {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"layerlab {args.command}: interrupted; a run with --out continues with --resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

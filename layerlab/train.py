@@ -301,6 +301,12 @@ def augmentation_items(text: str) -> list[tuple[str, dict[str, Any]]]:
     return items
 
 
+def dataset_info(dataset: Dataset) -> dict[str, Any]:
+    """What a saved run needs to know about its data to make predictions later."""
+    return {"name": dataset.name, "description": dataset.describe(), "input_shape": list(dataset.input_shape),
+            "classes": list(dataset.classes), "task": dataset.task}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------------
 # The training loop
 # ---------------------------------------------------------------------------------------------------
@@ -328,7 +334,7 @@ def fit(
     directory = Path(out) if out is not None else None
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        _write_json(directory / "config.json", {**config.to_dict(), "dataset": dataset.describe()})
+        write_json(directory / "config.json", {"config": config.to_dict(), "dataset": dataset_info(dataset)})
 
     learner = make_learner(config, spec, len(dataset.train))
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
@@ -392,7 +398,7 @@ def fit(
             f"val loss {val_loss:.4f} acc {val_acc:.2%} | test acc {test_acc:.2%} | lr {lr:g} | {elapsed:.1f} s"
         )
         if directory is not None:
-            _write_jsonl(directory / "metrics.jsonl", history)
+            write_jsonl(directory / "metrics.jsonl", history)
             save_weights(directory / "last.safetensors", learner.weights(), {"spec": str(spec)})
             if _is_best(history):
                 save_weights(directory / "best.safetensors", best_state, {"spec": str(spec)})
@@ -409,7 +415,7 @@ def fit(
 
     result = _result(status, history, elapsed, dataset, learner, directory, message)
     if directory is not None:
-        _write_json(directory / "result.json", {k: v for k, v in dataclasses.asdict(result).items() if k != "history"})
+        write_json(directory / "result.json", {k: v for k, v in dataclasses.asdict(result).items() if k != "history"})
     if status == "diverged":
         raise DivergedError(message)
     log(result.summary())
@@ -507,7 +513,7 @@ def _restore(path, config, learner, schedule, rng):
 # ---------------------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -518,12 +524,12 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _write_json(path: Path, value: Any) -> None:
-    _write_atomic(path, json.dumps(value, indent=2, default=_jsonable) + "\n")
+def write_json(path: Path, value: Any) -> None:
+    write_atomic(path, json.dumps(value, indent=2, default=_jsonable) + "\n")
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict]) -> None:
-    _write_atomic(path, "".join(json.dumps(row, default=_jsonable) + "\n" for row in rows))
+def write_jsonl(path: Path, rows: Sequence[dict]) -> None:
+    write_atomic(path, "".join(json.dumps(row, default=_jsonable) + "\n" for row in rows))
 
 
 def _jsonable(value: Any) -> Any:

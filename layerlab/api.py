@@ -1,0 +1,174 @@
+"""The Python API for notebooks and scripts; the command line is a thin layer over it.
+
+    import layerlab
+    run = layerlab.fit(model="conv(20, 5) maxpool(2) relu flatten dense(100) relu dense(10)",
+                         data="mnist-small", epochs=3, lr=0.1, out="runs/cnn")
+    run.result.test_accuracy          # at the epoch of best validation accuracy
+    run.predict(images)               # class indices
+    run = layerlab.load("runs/cnn")   # later, from the run directory
+
+``fit`` takes every setting of ``TrainConfig`` as a keyword (the same names as the CLI flags).
+``ensemble`` trains several members with different seeds and combines them by majority vote and by
+mean probability (deck 001: "a majority vote of 5 networks").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import train as trainer
+from .data.dataset import Dataset
+from .spec import parse
+from .train import RunResult, TrainConfig, TrainError, load_data, make_learner, write_json
+from .weights import load_weights, save_weights
+
+
+@dataclass
+class Run:
+    """A trained model, its settings, its result and the names of its classes."""
+
+    config: TrainConfig
+    learner: Any
+    classes: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    result: RunResult | None = None
+    directory: Path | None = None
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) for a batch shaped like the training inputs (uint8 or float)."""
+        x = np.asarray(x)
+        if x.shape[1:] != self.input_shape:
+            raise TrainError(
+                f"inputs of shape {x.shape[1:]} do not fit this model, which takes {self.input_shape} "
+                f"({'x'.join(map(str, self.input_shape))} per example)"
+            )
+        return self.learner.predict_proba(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_proba(x).argmax(axis=1)
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy on (x, y)."""
+        return float((self.predict(x) == np.asarray(y)).mean())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The weights as .safetensors or .npz, with the spec and settings as metadata."""
+        metadata = {"config": json.dumps(self.config.to_dict()), "classes": json.dumps(list(self.classes)),
+                    "input_shape": json.dumps(list(self.input_shape))}  # fmt: skip
+        return save_weights(path, self.learner.weights(), metadata)
+
+
+def fit(
+    dataset: Dataset | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    **settings: Any,
+) -> Run:
+    """Train a model; ``settings`` are ``TrainConfig``'s fields (model, data, epochs, lr, ...)."""
+    config = TrainConfig.from_dict(settings)
+    dataset = dataset if dataset is not None else load_data(config)
+    result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print)
+    directory = Path(out) if out is not None else None
+    return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+
+
+def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:
+    """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last"."""
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    if not config_file.exists():
+        raise TrainError(f"{directory} is not a run directory (no config.json); train one with `layerlab train --out`")
+    saved = json.loads(config_file.read_text())
+    config = TrainConfig.from_dict(saved["config"])
+    if device is not None:
+        config = config.replace(device=device)
+    info = saved["dataset"]
+    input_shape = tuple(info["input_shape"])
+    learner = make_learner(config, parse(config.model, input_shape), n_train=1)
+    weights_file = directory / f"{weights}.safetensors"
+    if not weights_file.exists():
+        raise TrainError(f"{weights_file} is missing: the run has not finished an epoch yet")
+    learner.load_weights(load_weights(weights_file)[0])
+    result = None
+    if (directory / "result.json").exists():
+        result = RunResult(**json.loads((directory / "result.json").read_text()))
+    return Run(config, learner, tuple(info["classes"]), input_shape, result, directory)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ensembles
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EnsembleResult:
+    """Each member's test accuracy and the two ways of combining them."""
+
+    member_accuracies: list[float]
+    vote_accuracy: float  #: majority vote of the members' predicted classes (deck 001)
+    mean_accuracy: float  #: class of the highest mean probability
+    members: list[RunResult]
+
+    def summary(self) -> str:
+        members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
+        return (
+            f"members: {members}\nmajority vote: {self.vote_accuracy:.2%}, "
+            f"mean probability: {self.mean_accuracy:.2%} on the test set"
+        )
+
+
+def majority_vote(probabilities: np.ndarray) -> np.ndarray:
+    """Classes by majority vote over members; a tie goes to the tied class with the highest summed probability.
+
+    ``probabilities`` has shape (members, N, classes).
+    """
+    members, n, classes = probabilities.shape
+    votes = np.zeros((n, classes))
+    np.add.at(votes, (np.arange(n)[None, :].repeat(members, 0), probabilities.argmax(axis=2)), 1)
+    tie_break = probabilities.sum(axis=0) / (members + 1)  # < 1: only decides between equal vote counts
+    return (votes + tie_break).argmax(axis=1)
+
+
+def ensemble(
+    members: int = 5,
+    dataset: Dataset | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    **settings: Any,
+) -> tuple[EnsembleResult, list[Run]]:
+    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions."""
+    if members < 2:
+        raise TrainError(f"an ensemble needs at least 2 members, got {members}")
+    config = TrainConfig.from_dict(settings)
+    dataset = dataset if dataset is not None else load_data(config)
+    runs = []
+    for i in range(members):
+        member_out = Path(out) / f"member-{i + 1}" if out is not None else None
+        member_settings = {**config.to_dict(), "seed": config.seed + i}
+        if not quiet:
+            print(f"member {i + 1}/{members} (seed {member_settings['seed']})")
+        runs.append(fit(dataset, out=member_out, resume=resume, progress=progress, quiet=quiet, **member_settings))
+    probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
+    y = dataset.test.y
+    result = EnsembleResult(
+        member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
+        vote_accuracy=float((majority_vote(probabilities) == y).mean()),
+        mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
+        members=[run.result for run in runs],
+    )
+    if out is not None:
+        summary = {k: v for k, v in asdict(result).items() if k != "members"}
+        write_json(Path(out) / "ensemble.json", summary)
+    return result, runs

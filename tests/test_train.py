@@ -1,0 +1,223 @@
+"""The trainer: engine parity, resume after SIGKILL, determinism, early stopping, divergence, ensembles."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import layerlab
+from layerlab.api import majority_vote
+from layerlab.data.dataset import Dataset, Split
+from layerlab.train import DivergedError, Schedule, TrainConfig, TrainError, fit
+
+CNN = "conv(4, 3) maxpool(2) relu flatten dense(10) tanh dense(3)"
+
+
+def blobs(n: int = 120, seed: int = 0, image: bool = True) -> Dataset:
+    """Three classes of small uint8 images whose mean brightness differs per class."""
+    rng = np.random.default_rng(seed)
+
+    def split(count: int) -> Split:
+        y = rng.integers(0, 3, count)
+        if image:
+            x = np.clip(rng.normal(60 + 60 * y[:, None, None, None], 40, (count, 1, 8, 8)), 0, 255).astype(np.uint8)
+        else:
+            x = (rng.normal(0, 1, (count, 2)) + np.stack([np.cos(2 * y), np.sin(2 * y)], 1) * 2).astype(np.float32)
+        return Split(x, y)
+
+    return Dataset("blobs", split(n), split(n // 3), split(n // 3), ("a", "b", "c"), source="synthetic")
+
+
+def config(**changes) -> TrainConfig:
+    settings = dict(model=CNN, epochs=3, batch_size=8, lr=0.05, seed=1)
+    return TrainConfig(**(settings | changes))
+
+
+def quiet_fit(cfg: TrainConfig, dataset: Dataset, **kwargs):
+    return fit(cfg, dataset, progress=False, log=None, **kwargs)
+
+
+def test_one_epoch_of_sgd_agrees_between_engines_at_every_step():
+    data = blobs()
+    cfg = config(epochs=1, l2=0.5)
+    numpy_run, numpy_learner = quiet_fit(cfg.replace(engine="numpy"), data)
+    torch_run, torch_learner = quiet_fit(cfg.replace(engine="torch"), data)
+    # The per-step losses of one epoch: same initial weights, same batches, same updates.
+    n = numpy_learner.model
+    order = np.random.default_rng([cfg.seed, 3]).permutation(len(data.train))
+    assert len(order) == 120
+    assert numpy_run.history[0]["train_loss"] == pytest.approx(torch_run.history[0]["train_loss"], abs=1e-5)
+    assert numpy_run.history[0]["test_loss"] == pytest.approx(torch_run.history[0]["test_loss"], abs=1e-5)
+    for name, value in numpy_learner.weights().items():
+        np.testing.assert_allclose(value, torch_learner.weights()[name], atol=2e-5, err_msg=name)
+    assert n.num_params == sum(v.size for v in torch_learner.weights().values())
+
+
+def test_step_losses_agree_in_float32():
+    from layerlab import parse
+    from layerlab.numpy.learner import NumpyLearner
+    from layerlab.torch.learner import TorchLearner
+
+    data = blobs()
+    cfg = config(epochs=1, batch_size=10)
+    spec = parse(cfg.model, data.input_shape)
+    order = np.random.default_rng(0).permutation(len(data.train))
+    losses = []
+    for learner_class in (NumpyLearner, TorchLearner):
+        learner = learner_class(cfg, spec, len(data.train))
+        learner.add_data("train", data.train.x, data.train.y)
+        losses.append(learner.train_epoch(order, cfg.batch_size, lambda step, loss: None).losses)
+    assert len(losses[0]) == 12
+    np.testing.assert_allclose(losses[0], losses[1], atol=1e-5)
+    assert losses[0][-1] < losses[0][0]  # it learned something
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_same_seed_same_numbers_and_another_seed_differs(engine):
+    data = blobs()
+    cfg = config(engine=engine, model=CNN.replace("tanh", "tanh dropout(0.3)"))
+    a, _ = quiet_fit(cfg, data)
+    b, _ = quiet_fit(cfg, data)
+    c, _ = quiet_fit(cfg.replace(seed=2), data)
+    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+    assert a.test_accuracy == b.test_accuracy
+    assert [r["train_loss"] for r in a.history] != [r["train_loss"] for r in c.history]
+
+
+def test_learns_and_reports_test_accuracy_at_best_validation_epoch():
+    data = blobs(240)
+    result, _ = quiet_fit(config(epochs=6), data)
+    best = max(result.history, key=lambda r: r["val_accuracy"])
+    assert result.best_epoch == next(r["epoch"] for r in result.history if r["val_accuracy"] == best["val_accuracy"])
+    assert result.test_accuracy == result.history[result.best_epoch - 1]["test_accuracy"]
+    assert result.final_test_accuracy == result.history[-1]["test_accuracy"]
+    assert result.best_val_accuracy > 0.8  # three well-separated brightness levels
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert set(result.history[0]["grad_norms"]) == {"0.weight", "4.weight", "6.weight"}
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_train import blobs, config
+    from layerlab.train import fit
+
+    def log(line):
+        if line.startswith("epoch 2:"):  # after epoch 2's numbers, before its checkpoint: the worst moment
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    fit(config(engine={engine!r}, epochs=4, model={model!r}), blobs(), out={out!r}, progress=False, log=log)
+    """
+)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_run_killed_with_sigkill_resumes_to_the_same_numbers(tmp_path, engine):
+    model = CNN.replace("tanh", "tanh dropout(0.2)")
+    out = tmp_path / "run"
+    script = RESUME_SCRIPT.format(tests=os.path.dirname(__file__), engine=engine, model=model, out=str(out))
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # epoch 2 never reached its checkpoint
+    assert not list(out.glob(".*tmp"))  # no half-written files
+
+    cfg = config(engine=engine, epochs=4, model=model)
+    resumed, _ = quiet_fit(cfg, blobs(), out=out, resume=True)
+    uninterrupted, _ = quiet_fit(cfg, blobs())
+    keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy")
+    assert [[r[k] for k in keys] for r in resumed.history] == [[r[k] for k in keys] for r in uninterrupted.history]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+    assert json.loads((out / "result.json").read_text())["test_accuracy"] == uninterrupted.test_accuracy
+
+
+def test_resume_refuses_a_run_with_other_settings(tmp_path):
+    quiet_fit(config(epochs=1), blobs(), out=tmp_path)
+    with pytest.raises(TrainError, match="different settings.*lr"):
+        quiet_fit(config(epochs=2, lr=0.5), blobs(), out=tmp_path, resume=True)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    data = blobs()
+    # A learning rate that first helps, then makes validation accuracy bounce around.
+    cfg = config(epochs=30, patience=2, lr=0.8, engine="numpy")
+    result, learner = quiet_fit(cfg, data)
+    assert result.status == "early_stopping"
+    assert result.epochs < 30
+    assert result.epochs - result.best_epoch == 2
+    loss, accuracy = learner.evaluate("val")
+    assert accuracy == result.best_val_accuracy  # the best epoch's weights, not the last ones
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow warnings on the way to inf
+def test_a_diverging_run_stops_with_the_epoch_and_step(tmp_path):
+    cfg = config(lr=1e6, model="dense(8) relu dense(3)", engine="numpy", epochs=5)
+    with pytest.raises(DivergedError, match=r"at epoch \d+, step \d+ of 15 .*smaller --lr"):
+        quiet_fit(cfg, blobs(image=False), out=tmp_path)
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "diverged"
+
+
+def test_schedules():
+    def rates(**changes):
+        schedule = Schedule(config(epochs=5, **changes), 0.1)
+        return [round(schedule.for_epoch(e), 6) for e in range(1, 6)]
+
+    assert rates() == [0.1] * 5
+    assert rates(schedule="step", lr_step=2, lr_gamma=0.5) == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert rates(schedule="cosine") == [0.1, 0.085355, 0.05, 0.014645, 0.0]
+    plateau = Schedule(config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1)
+    for accuracy in (0.5, 0.6, 0.6, 0.55):
+        plateau.after_epoch(accuracy)
+    assert plateau.for_epoch(5) == 0.05
+
+
+def test_bad_settings_name_the_flag():
+    with pytest.raises(TrainError, match="--batch-size must be at least 1"):
+        config(batch_size=0).check()
+    with pytest.raises(TrainError, match="--optimizer must be one of sgd"):
+        config(optimizer="lbfgs").check()
+    with pytest.raises(TrainError, match="unknown setting.*epoch"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_majority_vote_breaks_ties_by_probability():
+    p = np.array(
+        [
+            [[0.6, 0.4, 0.0], [0.9, 0.1, 0.0]],
+            [[0.3, 0.7, 0.0], [0.2, 0.8, 0.0]],
+            [[0.2, 0.8, 0.0], [0.1, 0.3, 0.6]],
+        ]
+    )
+    # example 0: votes 0, 1, 1 -> 1; example 1: votes 0, 1, 2 (a three-way tie) -> 0 has the most probability
+    np.testing.assert_array_equal(majority_vote(p), [1, 0])
+
+
+def test_ensemble_combines_members(tmp_path):
+    result, runs = layerlab.ensemble(3, blobs(), out=tmp_path, quiet=True, progress=False, **config(epochs=2).to_dict())
+    assert [run.config.seed for run in runs] == [1, 2, 3]
+    assert len(result.member_accuracies) == 3
+    assert min(result.member_accuracies) - 0.05 <= result.vote_accuracy <= 1
+    saved = json.loads((tmp_path / "ensemble.json").read_text())
+    assert saved["vote_accuracy"] == result.vote_accuracy
+    assert math.isclose(saved["mean_accuracy"], result.mean_accuracy)
+
+
+@pytest.mark.parametrize(("trained_on", "loaded_on"), [("numpy", "torch"), ("torch", "numpy")])
+def test_weights_move_between_engines(tmp_path, trained_on, loaded_on):
+    data = blobs()
+    run = layerlab.fit(data, out=tmp_path, quiet=True, **config(engine=trained_on, epochs=2).to_dict())
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["config"]["engine"] = loaded_on  # the same run, opened by the other engine
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    other = layerlab.load(tmp_path)
+    assert other.learner.description.startswith(loaded_on)
+    np.testing.assert_allclose(other.predict_proba(data.test.x), run.predict_proba(data.test.x), atol=1e-5)
+    assert (other.predict(data.test.x) == run.predict(data.test.x)).all()
