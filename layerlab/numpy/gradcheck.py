@@ -37,9 +37,10 @@ def check_layer(
 ) -> dict[str, float]:
     """Compare a layer's analytic gradients with central differences, in float64.
 
-    The loss is sum(forward(x) * r) for a fixed random r, so every output element matters. A layer
-    with randomness in training (dropout) must reuse its mask: such layers redraw only when asked,
-    see ``Dropout``. Returns the relative error for the input ("x") and for each parameter.
+    The loss is sum(forward(x) * r) for a fixed random r, so every output element matters. The loss
+    must be a deterministic function of x: ``Dropout`` draws a new mask on every training forward, so
+    check it in your own loop that reseeds its ``rng`` before each forward. Returns the relative error
+    for the input ("x") and for each parameter.
     """
     rng = np.random.default_rng(seed)
     r = rng.standard_normal(layer.forward(x, training).shape)

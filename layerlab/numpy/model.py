@@ -215,11 +215,12 @@ class Model:
                 f"the weights do not belong to this model: missing {missing or 'nothing'}, "
                 f"unexpected {unexpected or 'nothing'}; were they saved from a different spec?"
             )
+        values = {name: np.asarray(state[name]) for name in own}
         for name, target in own.items():
-            value = np.asarray(state[name])
-            if value.shape != target.shape:
-                raise ValueError(f"weight {name} has shape {value.shape}, this model needs {target.shape}")
-            target[...] = value
+            if values[name].shape != target.shape:
+                raise ValueError(f"weight {name} has shape {values[name].shape}, this model needs {target.shape}")
+        for name, target in own.items():  # only once every shape fits: a refused load changes nothing
+            target[...] = values[name]
 
     @property
     def num_params(self) -> int:
