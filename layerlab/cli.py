@@ -177,6 +177,37 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from .experiments import builtin_names
+
+    names = builtin_names()
+    width = max(map(len, names))
+    for name, title in names.items():
+        print(f"{name:<{width}}  {title}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import report
+    from .experiments import load_experiment, run_experiment
+
+    overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
+    experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
+    out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
+    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
+    report.print_summary(directory)
+    print(f"report: {report.write_report(directory)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    report.print_summary(args.directory)
+    print(f"report: {report.write_report(args.directory)}")
+    return 0
+
+
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'."""
     from .train import TrainConfig
@@ -184,6 +215,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     types = {"int": int, "float": float, "str": str}
     p.add_argument("--config", help="a TOML file of settings (the same names); flags override it")
     for f in dataclasses.fields(TrainConfig):
+        if f.type == "dict":  # TOML only (--config)
+            continue
         kind = types[f.type.split(" | ")[0]]
         default = "" if f.default is None else f" (default {f.default})"
         p.add_argument(
@@ -297,6 +330,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     p.set_defaults(run=cmd_predict)
+
+    p = command(
+        "run",
+        "run an experiment (a built-in or a TOML file): train its runs, then write the report",
+        """
+                layerlab run lab4a --quick
+                layerlab run nielsen --device cuda --data-dir ../shared/data
+                layerlab run my-experiment.toml --jobs 2 --out runs/mine
+                """,
+    )
+    p.add_argument("experiment", help="a built-in name (see `layerlab list`) or an experiment .toml file")
+    p.add_argument("--quick", action="store_true", help="shrink every run (fewer images and epochs): about a minute")
+    p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="runs trained in parallel processes (default 1)")
+    p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
+    p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every run")
+    p.add_argument("--data-dir", help="where local copies of the datasets are")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_run)
+
+    p = command("list", "list the built-in experiments", "layerlab list")
+    p.set_defaults(run=cmd_list)
+
+    p = command("report", "write the tables and plots of an experiment directory", "layerlab report runs/lab4a-quick")
+    p.add_argument("directory", help="an experiment directory written by `layerlab run`")
+    p.set_defaults(run=cmd_report)
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(run=cmd_datasets)

@@ -41,7 +41,7 @@ from .errors import LayerlabError
 from .spec import Spec, parse, parse_calls
 from .weights import load_weights, save_weights
 
-NIELSEN_MLP = "dense(100) sigmoid dense(10)"
+NIELSEN_MLP = "flatten dense(100) sigmoid dense(10)"
 ENGINES = ("torch", "numpy")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 #: Learning rates when none is given: torch.optim's defaults, and Nielsen's 0.1 for plain SGD.
@@ -74,6 +74,10 @@ class TrainConfig:
     data: str = _setting("mnist-small", "dataset name (layerlab datasets lists them) or an image folder/zip")
     data_dir: str | None = _setting(None, "where local copies of datasets are (else $LAYERLAB_DATA / the cache)")
     val: float | None = _setting(None, "validation fraction (MNIST uses Nielsen's 50k/10k split when None)")
+    data_options: dict = field(
+        default_factory=dict,
+        metadata={"help": "options of a generated dataset, e.g. {noise = 10, features = [\"x1\", \"x2\"]}"},
+    )
     limit: int | None = _setting(None, "keep only the first N training images (quick runs)")
     expand: str | None = _setting(None, '"shift": add the 4 one-pixel shifts of every training image (deck 001)')
     augment: str | None = _setting(None, 'random transforms per batch, e.g. "rotate(15) elastic(alpha=34, sigma=4)"')
@@ -276,8 +280,14 @@ class RunResult:
 def load_data(config: TrainConfig) -> Dataset:
     """The dataset a config names, with the 1-pixel-shift expansion applied when asked."""
     from . import data
+    from .data import playground
 
-    dataset = data.load(config.data, data_dir=config.data_dir, val=config.val, seed=config.seed, limit=config.limit)
+    if config.data in playground.PLAYGROUND:
+        dataset = playground.make(config.data, seed=config.seed, val=config.val or 0.0, **config.data_options)
+    else:
+        if config.data_options:
+            raise TrainError(f"dataset {config.data} takes no data_options (only the Playground sets do)")
+        dataset = data.load(config.data, data_dir=config.data_dir, val=config.val, seed=config.seed, limit=config.limit)
     if config.expand == "shift":
         from .augment import shift_expand
 

@@ -58,7 +58,8 @@ class Loss:
     name = ""
 
     def probabilities(self, output: np.ndarray) -> np.ndarray:
-        return output
+        """The outputs as class scores; a single output p in [0, 1] becomes the two columns [1 - p, p]."""
+        return np.concatenate([1 - output, output], axis=1) if output.ndim == 2 and output.shape[1] == 1 else output
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -106,7 +106,8 @@ def probabilities(name: str, output: torch.Tensor) -> torch.Tensor:
     """Class probabilities (N, classes) from a model's outputs, as the loss ``name`` reads them.
 
     cross_entropy: softmax of the logits; bce with one output: the columns [1 - p, p] with
-    p = sigma(output); bce with several outputs: sigma of each; nll, mse, sse: the outputs themselves.
+    p = sigma(output); bce with several outputs: sigma of each; nll, mse, sse: the outputs themselves
+    (one output p becomes the columns [1 - p, p]).
     """
     make_loss(name)  # an unknown name fails here
     if name == "cross_entropy":
@@ -117,4 +118,6 @@ def probabilities(name: str, output: torch.Tensor) -> torch.Tensor:
             p = p.reshape(-1, 1)
             return torch.cat([1 - p, p], dim=1)
         return p
+    if output.ndim == 2 and output.shape[1] == 1:  # one output read as p in [0, 1], as the numpy engine does
+        return torch.cat([1 - output, output], dim=1)
     return output

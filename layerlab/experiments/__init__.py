@@ -1,0 +1,26 @@
+"""Experiments: TOML files of runs that differ in a few settings, the slides' labs built in.
+
+layerlab list                      # the built-in experiments
+layerlab run lab4a --quick         # about a minute on a laptop CPU
+layerlab report runs/lab4a         # tables and plots, report.html
+"""
+
+from .runner import (
+    Experiment,
+    ExperimentError,
+    RunPlan,
+    builtin_names,
+    load_experiment,
+    load_index,
+    run_experiment,
+)
+
+__all__ = [
+    "Experiment",
+    "ExperimentError",
+    "RunPlan",
+    "builtin_names",
+    "load_experiment",
+    "load_index",
+    "run_experiment",
+]

@@ -1,0 +1,343 @@
+"""Experiments: a set of runs that differ in one or a few settings, read from a TOML file.
+
+An experiment file has shared ``[settings]`` (any ``TrainConfig`` key), optional ``[quick]``
+overrides that shrink every run for a one-minute try, and a list of ``[[runs]]``. A run names
+itself, its ``exercise`` (the runs compared in one table and one figure), the settings it changes,
+and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by majority vote) and
+``grid`` (one run per value of a key)::
+
+    name = "lab4a"
+    title = "Lab 4A: MNIST classification with an MLP"
+    [settings]
+    data = "mnist"
+    model = "dense(100) relu dense(100) relu dense(10)"
+    [quick]
+    data = "mnist-small"
+    epochs = 2
+    [[runs]]
+    name = "lr"
+    exercise = "Exercise 4: learning rate"
+    grid = { lr = [0.002, 0.02] }
+
+Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings, so runs
+with identical settings are trained once, a finished run is reused, and an interrupted one resumes
+from its checkpoint when the experiment is started again with the same settings. After training,
+the runner stores what the report plots need: ``predictions.npz`` (test labels, predictions,
+probabilities, misclassified examples) and, for the 2D Playground sets, ``boundary.npz`` (the
+model's output over the plane).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import LayerlabError
+from ..train import TrainConfig, load_data, write_json
+
+
+class ExperimentError(LayerlabError, ValueError):
+    """An experiment file or name that cannot be used."""
+
+
+RUN_KEYS = {"name", "exercise", "reference", "members", "grid", "note", "quick"}
+
+
+@dataclass
+class RunPlan:
+    """One run of an experiment: its settings fully resolved."""
+
+    name: str
+    exercise: str
+    config: TrainConfig
+    changed: dict[str, Any]
+    reference: float | None = None
+    members: int = 1
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        """A short hash of everything that determines the run's numbers."""
+        text = json.dumps({"config": self.config.to_dict(), "members": self.members}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    @property
+    def directory(self) -> str:
+        """Runs with the same settings (the same exercise baseline, say) share one directory."""
+        return f"runs/{self.key}"
+
+
+@dataclass
+class Experiment:
+    name: str
+    title: str
+    description: str
+    runs: list[RunPlan]
+    quick: bool = False
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading experiment files
+# ---------------------------------------------------------------------------------------------------
+
+
+def builtin_names() -> dict[str, str]:
+    """Built-in experiments: name -> one-line title."""
+    names = {}
+    for entry in sorted(resources.files(__package__).joinpath("builtin").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            names[entry.name.removesuffix(".toml")] = tomllib.loads(entry.read_text())["title"]
+    return names
+
+
+def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None) -> Experiment:
+    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ExperimentError(f"experiment file {path} does not exist")
+        text, source = path.read_text(), str(path)
+    else:
+        builtin = resources.files(__package__).joinpath("builtin", f"{name_or_path}.toml")
+        if not builtin.is_file():
+            known = ", ".join(builtin_names())
+            raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
+        text, source = builtin.read_text(), f"built-in {name_or_path}"
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ExperimentError(f"{source} is not valid TOML: {e}") from None
+    return _experiment(document, source, quick, overrides or {})
+
+
+def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any]) -> Experiment:
+    for key in ("name", "runs"):
+        if key not in document:
+            raise ExperimentError(f"{source}: missing `{key}`")
+    shared = dict(document.get("settings", {}))
+    if quick:
+        shared |= document.get("quick", {})
+    shared |= overrides
+    runs = []
+    for i, entry in enumerate(document["runs"]):
+        if "name" not in entry:
+            raise ExperimentError(f"{source}: run {i + 1} has no name")
+        for run in _expand_grid(entry):
+            changes = {k: v for k, v in run.items() if k not in RUN_KEYS}
+            quick_changes = run.get("quick", {}) if quick else {}
+            members = int(quick_changes.pop("members", run.get("members", 1)))
+            settings = shared | changes | quick_changes
+            try:
+                config = TrainConfig.from_dict(settings)
+                config.check()
+            except LayerlabError as e:
+                raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
+            runs.append(
+                RunPlan(
+                    name=run["name"],
+                    exercise=run.get("exercise", ""),
+                    config=config,
+                    changed=changes,
+                    reference=run.get("reference"),
+                    members=members,
+                    note=run.get("note", ""),
+                )
+            )
+    names = [r.name for r in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ExperimentError(f"{source}: run names must be unique, repeated: {', '.join(duplicates)}")
+    return Experiment(
+        name=document["name"],
+        title=document.get("title", document["name"]),
+        description=document.get("description", ""),
+        runs=runs,
+        quick=quick,
+        source=source,
+        notes=list(document.get("notes", [])),
+    )
+
+
+def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run with ``grid = {key = [v1, v2]}`` becomes one run per value, named ``<name>-<key>=<value>``."""
+    grid = entry.get("grid")
+    if not grid:
+        return [entry]
+    runs = [{k: v for k, v in entry.items() if k != "grid"}]
+    for key, values in grid.items():
+        runs = [run | {key: value, "name": f"{run['name']}-{key}={value}"} for run in runs for value in values]
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------
+
+
+def run_experiment(
+    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True
+) -> Path:
+    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory."""
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    statuses = {run.name: _finished(directory / run.directory) for run in experiment.runs}
+    _write_index(directory, experiment, statuses)
+    todo: dict[str, RunPlan] = {}
+    for run in experiment.runs:
+        if statuses[run.name] != "done":
+            todo.setdefault(run.key, run)  # runs with the same settings train once
+    todo = list(todo.values())
+    reused = sum(status == "done" for status in statuses.values())
+    log(
+        f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
+        f"{len(experiment.runs)} runs, {reused} already finished"
+    )
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_train_run, run, str(directory), False): run for run in todo}
+            for future in as_completed(futures):
+                run = futures[future]
+                _record(statuses, experiment, run, _outcome(future.exception(), run, log))
+                _write_index(directory, experiment, statuses)
+    else:
+        for i, run in enumerate(todo, 1):
+            log(f"[{i}/{len(todo)}] {run.name}: {_describe_changes(run.changed)}")
+            try:
+                _train_run(run, str(directory), progress)
+                error = None
+            except LayerlabError as e:
+                error = e
+            _record(statuses, experiment, run, _outcome(error, run, log))
+            _write_index(directory, experiment, statuses)
+    return directory
+
+
+def _record(statuses: dict[str, Any], experiment: Experiment, run: RunPlan, outcome: str | dict) -> None:
+    """The outcome of a trained directory holds for every run that shares it."""
+    for other in experiment.runs:
+        if other.key == run.key:
+            statuses[other.name] = outcome
+
+
+def _outcome(error: BaseException | None, run: RunPlan, log) -> str | dict:
+    if error is None:
+        return "done"
+    log(f"run {run.name} failed: {error}")
+    return {"status": "failed", "error": str(error)}
+
+
+def _describe_changes(changed: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "shared settings"
+
+
+def _finished(run_dir: Path) -> str:
+    for name in ("result.json", "ensemble.json"):
+        if (run_dir / name).exists() and (run_dir / "predictions.npz").exists():
+            return "done"
+    return "pending"
+
+
+def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, Any]) -> None:
+    runs = []
+    for run in experiment.runs:
+        status = statuses[run.name]
+        entry = {
+            "name": run.name,
+            "exercise": run.exercise,
+            "changed": run.changed,
+            "directory": run.directory,
+            "status": status if isinstance(status, str) else status["status"],
+            "ensemble": run.members > 1,
+            "config": run.config.to_dict(),
+        }
+        if isinstance(status, dict):
+            entry["error"] = status["error"]
+        if run.reference is not None:
+            entry["reference"] = run.reference
+        if run.note:
+            entry["note"] = run.note
+        runs.append(entry)
+    write_json(
+        directory / "experiment.json",
+        {"name": experiment.name, "title": experiment.title, "description": experiment.description,
+         "quick": experiment.quick, "source": experiment.source, "notes": experiment.notes, "runs": runs},
+    )  # fmt: skip
+
+
+def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
+    """Train one run (or ensemble) and store the artifacts the report needs."""
+    from .. import api
+
+    run_dir = Path(directory) / run.directory
+    dataset = load_data(run.config)
+    settings = run.config.to_dict()
+    if run.members > 1:
+        _, members = api.ensemble(run.members, dataset, out=run_dir, resume=True, progress=progress, quiet=True,
+                                  **settings)  # fmt: skip
+        probabilities = np.stack([m.predict_proba(dataset.test.x) for m in members])
+        from ..api import majority_vote
+
+        predicted, proba = majority_vote(probabilities), probabilities.mean(axis=0)
+        model = members[0]
+    else:
+        model = api.fit(dataset, out=run_dir, resume=True, progress=progress, quiet=True, **settings)
+        proba = model.predict_proba(dataset.test.x)
+        predicted = proba.argmax(axis=1)
+    if dataset.info.get("points") is not None:
+        _save_boundary(run_dir, model, dataset)
+    _save_predictions(run_dir, dataset, predicted, proba)
+
+
+def _save_predictions(run_dir: Path, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
+    y = dataset.test.y
+    if dataset.task == "regression":
+        np.savez(run_dir / "predictions.npz", y_true=y, y_pred=proba)
+        return
+    wrong = np.flatnonzero(predicted != y)[:36]
+    np.savez(
+        run_dir / "predictions.npz",
+        y_true=y,
+        y_pred=predicted,
+        proba=proba,
+        mis_x=dataset.test.x[wrong],
+        mis_true=y[wrong],
+        mis_pred=predicted[wrong],
+    )
+
+
+def _save_boundary(run_dir: Path, model, dataset) -> None:
+    from ..data import playground
+
+    features = dataset.info.get("features", ("x1", "x2"))
+    xx, yy, grid_features = playground.grid(features, resolution=100)
+    output = model.predict_proba(grid_features.astype(np.float32))
+    p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
+    points = dataset.info["points"]
+    np.savez(
+        run_dir / "boundary.npz",
+        xx=xx,
+        yy=yy,
+        p=p.reshape(xx.shape),
+        train_points=points["train"],
+        train_y=dataset.train.y,
+        test_points=points["test"],
+        test_y=dataset.test.y,
+    )
+
+
+def load_index(directory: str | os.PathLike) -> dict[str, Any]:
+    path = Path(directory) / "experiment.json"
+    if not path.exists():
+        raise ExperimentError(f"{directory} is not an experiment directory (no experiment.json)")
+    return json.loads(path.read_text())
