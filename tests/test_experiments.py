@@ -1,0 +1,129 @@
+"""Experiment files: grids, quick overrides, shared runs, reuse of finished runs, errors."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from layerlab.experiments import ExperimentError, builtin_names, load_experiment, run_experiment
+
+TOY = textwrap.dedent(
+    """
+    name = "toy"
+    title = "Toy experiment"
+    [settings]
+    data = "xor"
+    data_options = { n = 200 }
+    val = 0.2
+    model = "dense(4) tanh dense(2)"
+    epochs = 3
+    batch_size = 10
+    lr = 0.1
+    [quick]
+    epochs = 1
+    [[runs]]
+    name = "base"
+    exercise = "A"
+    [[runs]]
+    name = "same-as-base"
+    exercise = "B"
+    reference = 0.9
+    [[runs]]
+    name = "lr"
+    exercise = "B"
+    grid = { lr = [0.01, 0.3] }
+    [[runs]]
+    name = "wide"
+    exercise = "B"
+    model = "dense(16) tanh dense(2)"
+    quick = { epochs = 2 }
+    """
+)
+
+
+@pytest.fixture
+def toy_file(tmp_path):
+    path = tmp_path / "toy.toml"
+    path.write_text(TOY)
+    return path
+
+
+def test_grids_quick_overrides_and_changed_settings(toy_file):
+    full = load_experiment(str(toy_file))
+    assert [r.name for r in full.runs] == ["base", "same-as-base", "lr-lr=0.01", "lr-lr=0.3", "wide"]
+    assert [r.config.lr for r in full.runs] == [0.1, 0.1, 0.01, 0.3, 0.1]
+    assert {r.config.epochs for r in full.runs} == {3}
+    assert full.runs[4].changed == {"model": "dense(16) tanh dense(2)"}
+    assert full.runs[1].reference == 0.9
+    quick = load_experiment(str(toy_file), quick=True, overrides={"engine": "numpy"})
+    assert [r.config.epochs for r in quick.runs] == [1, 1, 1, 1, 2]
+    assert {r.config.engine for r in quick.runs} == {"numpy"}
+    assert full.runs[0].key == full.runs[1].key != full.runs[2].key  # identical settings share a run
+
+
+def test_runs_train_once_then_are_reused(toy_file, tmp_path):
+    experiment = load_experiment(str(toy_file), quick=True)
+    lines = []
+    out = tmp_path / "out"
+    run_experiment(experiment, out, log=lines.append, progress=False)
+    index = json.loads((out / "experiment.json").read_text())
+    assert [r["status"] for r in index["runs"]] == ["done"] * 5
+    assert index["runs"][0]["directory"] == index["runs"][1]["directory"]
+    assert len(list((out / "runs").iterdir())) == 4  # five runs, four distinct settings
+    assert sum(line.startswith("[") for line in lines) == 4
+    predictions = np.load(out / index["runs"][0]["directory"] / "predictions.npz")
+    assert predictions["y_true"].shape == predictions["y_pred"].shape == (100,)
+    boundary = np.load(out / index["runs"][0]["directory"] / "boundary.npz")
+    assert boundary["p"].shape == (100, 100) and 0 <= boundary["p"].min() <= boundary["p"].max() <= 1
+
+    again = []
+    run_experiment(experiment, out, log=again.append, progress=False)
+    assert again == ["Toy experiment (quick run: fewer images and epochs): 5 runs, 5 already finished"]
+
+
+def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(TOY.replace('model = "dense(16) tanh dense(2)"', 'model = "dense(16) relu dense(2)"\nlr = 1e30'))
+    out = tmp_path / "out"
+    run_experiment(load_experiment(str(path), quick=True), out, log=lambda line: None, progress=False)
+    runs = {r["name"]: r for r in json.loads((out / "experiment.json").read_text())["runs"]}
+    assert runs["wide"]["status"] == "failed" and "smaller --lr" in runs["wide"]["error"]
+    assert runs["base"]["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("epochs = 3\n", "epochs = 0\n"),
+        ('name = "wide"', 'name = "base"'),
+        ("lr = 0.1\n", 'lr = 0.1\nmodle = "dense(2)"\n'),
+    ],
+)
+def test_bad_experiment_files_are_reported(tmp_path, change, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(TOY.replace(*(change, message), 1))
+    with pytest.raises(ExperimentError) as error:
+        load_experiment(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_unknown_experiment_lists_the_built_ins():
+    with pytest.raises(ExperimentError, match="unknown experiment 'lab5'.*lab4a"):
+        load_experiment("lab5")
+
+
+def test_every_built_in_loads_in_both_modes():
+    names = builtin_names()
+    assert {"lab4a", "lab4b", "nielsen", "nielsen-scaled", "playground", "activations", "init", "regularisation",
+            "optimisers", "batch-size"} <= set(names)  # fmt: skip
+    for name in names:
+        for quick in (False, True):
+            experiment = load_experiment(name, quick=quick)
+            assert experiment.runs, name
+    nielsen = {r.name: r for r in load_experiment("nielsen").runs}
+    assert nielsen["1-mlp-100"].reference == 0.978 and nielsen["1-mlp-100"].config.batch_size == 10
+    assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded"].config.expand == "shift"
+    assert load_experiment("nielsen", quick=True).runs[6].members == 3
