@@ -267,7 +267,7 @@ def _parser() -> argparse.ArgumentParser:
                 """,
     )
     model_args(p)
-    p.set_defaults(run=cmd_summary)
+    p.set_defaults(handler=cmd_summary)
 
     p = command(
         "gradcheck",
@@ -285,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--entries", type=int, default=20, help="entries checked per parameter (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
-    p.set_defaults(run=cmd_gradcheck)
+    p.set_defaults(handler=cmd_gradcheck)
 
     p = command(
         "train",
@@ -299,7 +299,7 @@ def _parser() -> argparse.ArgumentParser:
                 """,
     )
     _add_train_flags(p)
-    p.set_defaults(run=cmd_train)
+    p.set_defaults(handler=cmd_train)
 
     p = command(
         "ensemble",
@@ -310,7 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--members", type=int, default=5, help="number of networks (default 5)")
     _add_train_flags(p)
-    p.set_defaults(run=cmd_ensemble)
+    p.set_defaults(handler=cmd_ensemble)
 
     def run_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("run", help="a run directory written by `layerlab train --out`")
@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("eval", "evaluate a saved run on its validation and test sets", "layerlab eval runs/cnn")
     run_args(p)
-    p.set_defaults(run=cmd_eval)
+    p.set_defaults(handler=cmd_eval)
 
     p = command(
         "predict",
@@ -329,7 +329,7 @@ def _parser() -> argparse.ArgumentParser:
     run_args(p)
     p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    p.set_defaults(run=cmd_predict)
+    p.set_defaults(handler=cmd_predict)
 
     p = command(
         "run",
@@ -348,17 +348,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    p.set_defaults(run=cmd_run)
+    p.set_defaults(handler=cmd_run)
 
     p = command("list", "list the built-in experiments", "layerlab list")
-    p.set_defaults(run=cmd_list)
+    p.set_defaults(handler=cmd_list)
 
     p = command("report", "write the tables and plots of an experiment directory", "layerlab report runs/lab4a-quick")
     p.add_argument("directory", help="an experiment directory written by `layerlab run`")
-    p.set_defaults(run=cmd_report)
+    p.set_defaults(handler=cmd_report)
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
-    p.set_defaults(run=cmd_datasets)
+    p.set_defaults(handler=cmd_datasets)
     return parser
 
 
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        return args.handler(args)
     except (LayerlabError, ValueError) as e:  # the numpy engine reports bad input as ValueError
         if args.debug:
             raise

@@ -1,0 +1,113 @@
+"""The command line end to end, on the dataset shipped in the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from layerlab.cli import main
+
+SMALL = ["--data", "mnist-small", "--limit", "300", "--epochs", "1", "--batch-size", "20", "--quiet"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "mlp"
+    assert main(["train", "--model", "flatten dense(30) relu dense(10)", *SMALL, "--out", str(out), "--lr", "0.1"]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.json", "metrics.jsonl", "result.json", "best.safetensors", "checkpoint.npz"} <= names
+    result = json.loads((trained_run / "result.json").read_text())
+    assert result["status"] == "completed" and result["epochs"] == 1
+    assert result["test_accuracy"] > 0.5  # 300 digits, one epoch: far above chance (0.1)
+    assert "mnist-small" in result["dataset"] and "embedded" in result["dataset"]
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["config"]["limit"] == 300 and config["dataset"]["input_shape"] == [1, 28, 28]
+
+
+def test_eval_and_predict(trained_run, tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "eval", str(trained_run))
+    assert code == 0 and "test accuracy:" in out and "1,000 examples" in out
+    from layerlab.data import load
+
+    digit = load("mnist-small").test.x[0, 0]  # a 7
+    Image.fromarray(digit).save(tmp_path / "digit.png")
+    Image.fromarray(digit).resize((56, 56)).save(tmp_path / "big.png")
+    code, out, _ = run_cli(capsys, "predict", str(trained_run), str(tmp_path / "digit.png"), str(tmp_path / "big.png"))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == f"note: {tmp_path / 'big.png'} is 56x56, resized to 28x28"
+    assert lines[1].startswith(f"{tmp_path / 'digit.png'}: ") and lines[1].count("%") == 3  # the top 3 classes
+    assert lines[2].startswith(f"{tmp_path / 'big.png'}: ")
+
+
+def test_config_file_and_flags(tmp_path, capsys):
+    config = tmp_path / "lab.toml"
+    config.write_text('model = "flatten dense(10)"\nepochs = 3\nlr = 0.5\n')
+    code, out, _ = run_cli(capsys, "train", "--config", str(config), *SMALL, "--out", str(tmp_path / "r"))
+    assert code == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert saved["model"] == "flatten dense(10)" and saved["lr"] == 0.5
+    assert saved["epochs"] == 1  # the flag overrides the file
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
+        (["train", "--model", "flatten dense(10) relu dens(3)", "--data", "mnist-small"], "unknown layer 'dens'"),
+        (["train", "--device", "cuda:7", "--data", "mnist-small", "--limit", "10"], "--device"),
+        (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["eval", "no/such/run"], "not a run directory"),
+        (["run", "lab9"], "unknown experiment 'lab9'"),
+        (["summary", "--model", "conv(3, 5)", "--input", "1x4x4"], "kernel 5x5 is larger"),
+    ],
+)
+def test_user_errors_are_one_clear_line(capsys, args, message):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 5  # spec errors add a pointer under the text
+
+
+def test_debug_shows_the_traceback():
+    with pytest.raises(Exception, match="unknown dataset"):
+        main(["train", "--data", "imagenet", "--debug"])
+
+
+@pytest.mark.parametrize("command", ["summary", "gradcheck", "train", "ensemble", "eval", "predict", "run", "list",
+                                     "report", "datasets"])  # fmt: skip
+def test_every_command_has_help_with_examples(command):
+    result = subprocess.run([sys.executable, "-m", "layerlab", command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and f"layerlab {command}" in result.stdout
+
+
+def test_gradcheck_and_summary(capsys):
+    code, out, _ = run_cli(capsys, "gradcheck", "--model", "input(1, 6, 6) conv(2, 3) relu flatten dense(3)")
+    assert code == 0 and "all gradients agree" in out
+    code, out, _ = run_cli(capsys, "summary")
+    assert code == 0 and "trainable parameters: 137,660" in out  # the slides' Keras CNN
+
+
+def test_ensemble_command(tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "ensemble", "--members", "2", "--model", "flatten dense(10)", *SMALL, "--out",
+                           str(tmp_path))  # fmt: skip
+    assert code == 0 and "majority vote:" in out
+    saved = json.loads((tmp_path / "ensemble.json").read_text())
+    assert len(saved["member_accuracies"]) == 2
+    assert np.isclose(saved["vote_accuracy"], float(out.split("majority vote: ")[1].split("%")[0]) / 100, atol=1e-4)
