@@ -1,0 +1,100 @@
+"""Seconds per epoch of Nielsen's final network: a plain PyTorch DataLoader loop vs. layerlab's torch engine.
+
+Network: conv(20,5) pool conv(40,5) pool dense(1000) dropout dense(1000) dropout dense(10), ReLU, SGD.
+The plain loop is what a tutorial writes: a DataLoader over float tensors on the host, each batch
+copied to the device, loss.item() every step. layerlab keeps the uint8 images on the device, gathers
+each batch there, and reads the losses once per epoch.
+
+    python benchmarks/torch_fast_path.py --device cuda                 # 50,000 images, batch 10 and 64
+    python benchmarks/torch_fast_path.py --device cpu --images 5000    # a CPU check
+
+Uses MNIST from --data-dir when given, else random images of the same shape (the timing is the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from layerlab import parse
+from layerlab.torch.learner import TorchLearner, resolve_device
+from layerlab.train import TrainConfig
+
+MODEL = (
+    "conv(20, 5) maxpool(2) relu conv(40, 5) maxpool(2) relu flatten dropout(0.5) dense(1000) relu dropout(0.5) "
+    "dense(1000) relu dropout(0.5) dense(10)"
+)
+
+
+def images(args) -> tuple[np.ndarray, np.ndarray]:
+    if args.data_dir:
+        from layerlab.data import load
+
+        train = load("mnist", data_dir=args.data_dir).train
+        return train.x[: args.images], train.y[: args.images]
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (args.images, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, args.images)
+
+
+def plain_epoch(x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
+    """The tutorial loop: a DataLoader on the host, .to(device) and loss.item() each step."""
+    from layerlab.torch import build
+
+    model = build(parse(MODEL, (1, 28, 28)), seed=0, device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.03)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x).float() / 255, torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    _sync(device)
+    start = time.perf_counter()
+    for xb, yb in loader:
+        xb, yb = xb.to(device), yb.to(device)
+        loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def layerlab_epoch(x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
+    config = TrainConfig(model=MODEL, device=str(device), lr=0.03, batch_size=batch_size)
+    learner = TorchLearner(config, parse(MODEL, (1, 28, 28)), len(x))
+    learner.add_data("train", x, y)
+    order = np.random.default_rng(0).permutation(len(x))
+    _sync(device)
+    start = time.perf_counter()
+    learner.train_epoch(order, batch_size, lambda step, loss: None)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--images", type=int, default=50_000)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 64])
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    x, y = images(args)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{len(x):,} images on {name}, torch {torch.__version__}\n")
+    print(f"{'batch':>5} {'plain loop s':>13} {'layerlab s':>11} {'speed-up':>9}")
+    for batch_size in args.batch_sizes:
+        layerlab_epoch(x[: batch_size * 20], y[: batch_size * 20], batch_size, device)  # warm-up
+        plain = plain_epoch(x, y, batch_size, device)
+        ours = layerlab_epoch(x, y, batch_size, device)
+        print(f"{batch_size:>5} {plain:>13.2f} {ours:>11.2f} {plain / ours:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
