@@ -44,7 +44,7 @@ def test_eval_and_predict(trained_run, tmp_path, capsys):
     assert code == 0 and "test accuracy:" in out and "1,000 examples" in out
     from layerlab.data import load
 
-    digit = load("mnist-small").test.x[0, 0]  # a 7
+    digit = load("mnist-small").test.x[0, 0]
     Image.fromarray(digit).save(tmp_path / "digit.png")
     Image.fromarray(digit).resize((56, 56)).save(tmp_path / "big.png")
     code, out, _ = run_cli(capsys, "predict", str(trained_run), str(tmp_path / "digit.png"), str(tmp_path / "big.png"))
