@@ -454,3 +454,15 @@ def test_full_cifar10_jpeg_zip():
     assert (len(data.train), len(data.val), len(data.test)) == (45_000, 5_000, 10_000)
     assert data.input_shape == (3, 32, 32) and data.classes == tuple(CIFAR_NAMES)
     assert np.bincount(data.test.y).tolist() == [1000] * 10
+
+
+def test_embedded_cifar10_small_is_balanced_colour_images():
+    from layerlab.data import load
+
+    dataset = load("cifar10-small")
+    assert (len(dataset.train), len(dataset.val), len(dataset.test)) == (1600, 200, 200)
+    assert dataset.input_shape == (3, 32, 32) and dataset.train.x.dtype == np.uint8
+    assert dataset.classes[:3] == ("airplane", "automobile", "bird")
+    counts = np.bincount(np.concatenate([dataset.train.y, dataset.val.y, dataset.test.y]), minlength=10)
+    assert counts.tolist() == [200] * 10
+    assert "embedded" in dataset.source and "lossy" in dataset.source

@@ -35,6 +35,7 @@ from .splits import nielsen_split, random_split
 
 DATASETS = {
     "mnist-small": "the 10,000 MNIST test digits shipped inside layerlab, split 8,000/1,000/1,000; works offline",
+    "cifar10-small": "2,000 CIFAR-10 test photos (JPEG) shipped inside layerlab, split 1,600/200/200; works offline",
     "mnist": "MNIST handwritten digits, 28x28 grey: 50,000 train / 10,000 validation / 10,000 test (Nielsen)",
     "fashion-mnist": "Zalando's Fashion-MNIST, 10 kinds of clothing, 28x28 grey; sizes as MNIST",
     "cifar10": "CIFAR-10, 32x32 colour photos of 10 classes: 45,000 train / 5,000 validation / 10,000 test",
@@ -43,6 +44,7 @@ DEFAULT_VAL = 0.1  # validation fraction where a dataset has no conventional spl
 TEST_FRACTION, TEST_SEED = 0.2, 0  # test set of a folder without train/ and test/: fixed, whatever the seed
 SHUFFLE_SEED = 0  # image folders come class by class; their images are put in a fixed random order
 SMALL_SPLIT, SMALL_SEED = (8000, 1000, 1000), 0
+CIFAR_SMALL_SPLIT = (1600, 200, 200)
 CIFAR10_JPEG_ZIP = "cifar10-jpeg-q75.zip"  # the shared image-folder copy (lossy), used when no binary is found
 FASHION_CLASSES = (
     "T-shirt/top",
@@ -241,6 +243,18 @@ def _mnist_small(dirs: list[Path], download: bool) -> _Parts:
     return _Parts(train, test, tuple("0123456789"), source, (str(embedded),), val=val)
 
 
+def _cifar10_small(dirs: list[Path], download: bool) -> _Parts:
+    """200 test images per class of the JPEG copy of CIFAR-10, embedded, split by a fixed permutation."""
+    embedded = resources.files(__package__) / "embedded"
+    with resources.as_file(embedded / "cifar10-small.zip") as path:
+        splits, classes = read_folder(path)
+    pool = splits["all"]
+    order = np.random.default_rng(SMALL_SEED).permutation(len(pool))
+    train, val, test = (pool.take(np.sort(part)) for part in np.split(order, np.cumsum(CIFAR_SMALL_SPLIT)[:-1]))
+    source = "embedded 2,000 CIFAR-10 test images (JPEG quality 75, lossy), split 1600/200/200"
+    return _Parts(train, test, classes, source, (str(embedded),), val=val)
+
+
 def _folder(path: Path) -> _Parts:
     def decode() -> dict[str, np.ndarray]:
         splits, classes = read_folder(path)
@@ -309,6 +323,7 @@ def _save(folder: Path, label: str, arrays: dict[str, np.ndarray]) -> None:
 
 _LOADERS: dict[str, Callable[[list[Path], bool], _Parts]] = {
     "mnist-small": _mnist_small,
+    "cifar10-small": _cifar10_small,
     "mnist": _idx_dataset("MNIST", MNIST, "mnist", tuple("0123456789")),
     "fashion-mnist": _idx_dataset("Fashion-MNIST", FASHION_MNIST, "fashion-mnist", FASHION_CLASSES),
     "cifar10": _cifar10,
