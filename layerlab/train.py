@@ -76,7 +76,7 @@ class TrainConfig:
     val: float | None = _setting(None, "validation fraction (MNIST uses Nielsen's 50k/10k split when None)")
     data_options: dict = field(
         default_factory=dict,
-        metadata={"help": "options of a generated dataset, e.g. {noise = 10, features = [\"x1\", \"x2\"]}"},
+        metadata={"help": 'options of a generated dataset, e.g. {noise = 10, features = ["x1", "x2"]}'},
     )
     limit: int | None = _setting(None, "keep only the first N training images (quick runs)")
     expand: str | None = _setting(None, '"shift": add the 4 one-pixel shifts of every training image (deck 001)')
@@ -126,7 +126,7 @@ class TrainConfig:
         need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         need(0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
         need(self.lr_step >= 1 and self.lr_patience >= 1, "--lr-step and --lr-patience must be at least 1")
-        need(self.val is None or 0 < self.val < 1, f"--val must be a fraction in (0, 1), got {self.val}")
+        need(self.val is None or 0 <= self.val < 1, f"--val must be a fraction in [0, 1), got {self.val}")
         need(self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}")
         need(self.expand in (None, "shift"), f"--expand knows only 'shift' (deck 001), got {self.expand!r}")
 
@@ -280,14 +280,9 @@ class RunResult:
 def load_data(config: TrainConfig) -> Dataset:
     """The dataset a config names, with the 1-pixel-shift expansion applied when asked."""
     from . import data
-    from .data import playground
 
-    if config.data in playground.PLAYGROUND:
-        dataset = playground.make(config.data, seed=config.seed, val=config.val or 0.0, **config.data_options)
-    else:
-        if config.data_options:
-            raise TrainError(f"dataset {config.data} takes no data_options (only the Playground sets do)")
-        dataset = data.load(config.data, data_dir=config.data_dir, val=config.val, seed=config.seed, limit=config.limit)
+    dataset = data.load(config.data, data_dir=config.data_dir, val=config.val, seed=config.seed, limit=config.limit,
+                        options=config.data_options)  # fmt: skip
     if config.expand == "shift":
         from .augment import shift_expand
 

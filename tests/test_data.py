@@ -352,9 +352,18 @@ def test_load_options_val_limit_binary():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(DataError, match="unknown dataset 'minst'; known: mnist-small, mnist, fashion-mnist, cifar10"):
+    with pytest.raises(DataError, match="unknown dataset 'minst'; known: mnist-small, cifar10-small, mnist, fashion"):
         load("minst")
-    assert set(DATASETS) == {"mnist-small", "mnist", "fashion-mnist", "cifar10"}
+    assert set(DATASETS) == {"mnist-small", "cifar10-small", "mnist", "fashion-mnist", "cifar10", "circle", "xor",
+                             "gauss", "spiral", "plane", "multigauss"}  # fmt: skip
+
+
+def test_playground_sets_are_generated_with_their_options():
+    data = load("xor", val=0.2, seed=3, options={"n": 100, "noise": 5})
+    assert (len(data.train), len(data.val), len(data.test)) == (40, 10, 50)
+    assert "noise 5%" in data.source
+    with pytest.raises(DataError, match="takes no options"):
+        load("mnist-small", options={"noise": 5})
 
 
 def test_missing_files_without_download_say_where_to_put_them(tmp_path):

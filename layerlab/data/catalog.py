@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError, idx
+from . import DataError, idx, playground
 from .cifar import read_cifar10
 from .dataset import Dataset, Split
 from .download import CIFAR10, FASHION_MNIST, MNIST, Remote, cache_dir, fetch, user_cache_dir, verify_file
@@ -39,6 +39,7 @@ DATASETS = {
     "mnist": "MNIST handwritten digits, 28x28 grey: 50,000 train / 10,000 validation / 10,000 test (Nielsen)",
     "fashion-mnist": "Zalando's Fashion-MNIST, 10 kinds of clothing, 28x28 grey; sizes as MNIST",
     "cifar10": "CIFAR-10, 32x32 colour photos of 10 classes: 45,000 train / 5,000 validation / 10,000 test",
+    **{name: f"TensorFlow Playground: {text}" for name, text in playground.PLAYGROUND.items()},
 }
 DEFAULT_VAL = 0.1  # validation fraction where a dataset has no conventional split
 TEST_FRACTION, TEST_SEED = 0.2, 0  # test set of a folder without train/ and test/: fixed, whatever the seed
@@ -84,8 +85,13 @@ def load(
     binary: int | str | list | None = None,
     limit: int | None = None,
     download: bool = True,
+    options: dict | None = None,
 ) -> Dataset:
     """The dataset ``name`` (see ``DATASETS``) or the image folder / ``.zip`` at path ``name``.
+
+    The TensorFlow Playground sets (``playground.PLAYGROUND``) are generated: ``options`` go to
+    ``playground.make`` (n, noise, train_ratio, features); ``val`` is then a share of their training
+    points (None: no validation split).
 
     ``val``: ``None`` keeps the dataset's own validation split -- the last 10,000 training images for
     MNIST and Fashion-MNIST (Nielsen), the fixed 1,000 of mnist-small, a random 10% otherwise; a fraction
@@ -95,6 +101,12 @@ def load(
     """
     name = os.fspath(name)
     key = name.lower().replace("_", "-")
+    if key in playground.PLAYGROUND:
+        return playground.make(key, seed=seed, val=val or 0.0, **(options or {}))
+    if options:
+        raise DataError(
+            f"dataset {name} takes no options (only the Playground sets do: {', '.join(playground.PLAYGROUND)})"
+        )
     if key in _LOADERS:
         parts = _LOADERS[key](_search_dirs(data_dir), download)
         name = key
