@@ -84,6 +84,17 @@ def test_runs_train_once_then_are_reused(toy_file, tmp_path):
     assert again == ["Toy experiment (quick run: fewer images and epochs): 5 runs, 5 already finished"]
 
 
+def test_parallel_jobs_give_the_same_numbers(toy_file, tmp_path):
+    experiment = load_experiment(str(toy_file), quick=True)
+    run_experiment(experiment, tmp_path / "serial", log=lambda line: None, progress=False)
+    run_experiment(experiment, tmp_path / "parallel", jobs=2, log=lambda line: None, progress=False)
+    for run in experiment.runs:
+        serial = json.loads((tmp_path / "serial" / run.directory / "result.json").read_text())
+        parallel = json.loads((tmp_path / "parallel" / run.directory / "result.json").read_text())
+        assert serial["test_accuracy"] == parallel["test_accuracy"]
+        assert serial["status"] == parallel["status"] == "completed"
+
+
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(TOY.replace('model = "dense(16) tanh dense(2)"', 'model = "dense(16) relu dense(2)"\nlr = 1e30'))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -204,7 +205,9 @@ def run_experiment(
         f"{len(experiment.runs)} runs, {reused} already finished"
     )
     if jobs > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: safe with torch loaded
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
             futures = {pool.submit(_train_run, run, str(directory), False): run for run in todo}
             for future in as_completed(futures):
                 run = futures[future]
@@ -221,6 +224,13 @@ def run_experiment(
             _record(statuses, experiment, run, _outcome(error, run, log))
             _write_index(directory, experiment, statuses)
     return directory
+
+
+def _limit_threads(threads: int) -> None:
+    """Each of the parallel workers gets its share of the cores, not all of them."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _record(statuses: dict[str, Any], experiment: Experiment, run: RunPlan, outcome: str | dict) -> None:
