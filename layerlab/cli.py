@@ -132,6 +132,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for name, split in (("validation", dataset.val), ("test", dataset.test)):
         if len(split):
             print(f"{name} accuracy: {run.evaluate(split.x, split.y):.2%} ({len(split):,} examples)")
+    if args.tta:
+        from .augment import evaluate_tta
+
+        tta = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, args.tta.split(","), batch_size=1000)
+        print("test-time augmentation (deck 002), test accuracy per view:")
+        for view, accuracy in tta["views"].items():
+            print(f"  {view:<16} {accuracy:.2%}")
+        print(f"  {'averaged':<16} {tta['averaged']:.2%}")
     return 0
 
 
@@ -317,8 +325,17 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--weights", choices=("best", "last"), default="best", help="which epoch's weights (best)")
         p.add_argument("--device", help="where to run the model (default: as trained)")
 
-    p = command("eval", "evaluate a saved run on its validation and test sets", "layerlab eval runs/cnn")
+    p = command(
+        "eval",
+        "evaluate a saved run on its validation and test sets, optionally with test-time augmentation",
+        """
+                layerlab eval runs/cnn
+                layerlab eval runs/cnn --tta rotations          (views turned by -15, 0 and 15 degrees)
+                layerlab eval runs/cifar --tta crops,flip
+                """,
+    )
     run_args(p)
+    p.add_argument("--tta", help="test-time augmentation views: rotations, crops, flip (comma-separated)")
     p.set_defaults(handler=cmd_eval)
 
     p = command(
