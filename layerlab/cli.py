@@ -201,6 +201,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
+    if args.only:
+        experiment = experiment.select(args.only.split(","))
     out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
     report.print_summary(directory)
@@ -364,6 +366,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
     p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
+    p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)
 

@@ -138,3 +138,10 @@ def test_every_built_in_loads_in_both_modes():
     assert nielsen["1-mlp-100"].reference == 0.978 and nielsen["1-mlp-100"].config.batch_size == 10
     assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded"].config.expand == "shift"
     assert load_experiment("nielsen", quick=True).runs[6].members == 3
+
+
+def test_select_keeps_only_the_named_runs(toy_file):
+    experiment = load_experiment(str(toy_file)).select(["wide", "base"])
+    assert [r.name for r in experiment.runs] == ["base", "wide"]
+    with pytest.raises(ExperimentError, match="toy has no run nope; its runs: base, same-as-base"):
+        load_experiment(str(toy_file)).select(["nope"])

@@ -35,7 +35,7 @@ import multiprocessing
 import os
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,14 @@ class Experiment:
     quick: bool = False
     source: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def select(self, names: list[str]) -> Experiment:
+        """The same experiment with only the runs named."""
+        known = [run.name for run in self.runs]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ExperimentError(f"{self.name} has no run {', '.join(unknown)}; its runs: {', '.join(known)}")
+        return replace(self, runs=[run for run in self.runs if run.name in names])
 
 
 # ---------------------------------------------------------------------------------------------------
