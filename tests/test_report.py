@@ -1,0 +1,397 @@
+"""Reports: the table's numbers, Markdown and terminal tables, plots, the self-contained HTML file.
+
+The experiment directories are fakes in the runner's layout (layerlab/experiments/runner.py): three
+exercises with a failed, a pending, an ensemble, a conv and a Playground run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from layerlab.report import (
+    QUICK_NOTE,
+    ReportError,
+    make_plots,
+    markdown_table,
+    print_summary,
+    table,
+    terminal_table,
+    write_report,
+)
+from layerlab.weights import save_weights
+
+DIGITS = [str(d) for d in range(10)]
+MLP = "dense(100) sigmoid dense(10)"
+CNN = "conv(6, 5) relu maxpool(2) conv(8, 3) relu flatten dense(10)"
+LONG_SPEC = "conv(32, 3) relu conv(32, 3) relu maxpool(2) conv(64, 3) relu conv(64, 3) relu maxpool(2)"
+ERROR = "the loss became nan at epoch 2 | try a smaller --lr"
+
+# The PNGs of the fixture: curves and gradients per exercise, boundaries for the Playground one, and
+# for each exercise's best run (ex1-mlp, ex2-cnn, pg-circle) what its files allow.
+EXPECTED_PLOTS = {
+    "curves-exercise-1-mlp-vs-linear", "gradients-exercise-1-mlp-vs-linear",
+    "confusion-ex1-mlp", "misclassified-ex1-mlp",
+    "curves-exercise-2-cnn", "gradients-exercise-2-cnn",
+    "confusion-ex2-cnn", "misclassified-ex2-cnn", "filters-ex2-cnn",
+    "curves-playground-circle", "gradients-playground-circle", "boundaries-playground-circle",
+    "confusion-pg-circle",
+}  # fmt: skip
+
+
+def write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value))
+
+
+def write_run(
+    directory: Path,
+    best_val: float,
+    test: float,
+    final_test: float,
+    *,
+    epochs: int = 3,
+    seconds: float = 2.0,
+    classes=DIGITS,
+    task: str = "classification",
+    weights=None,
+) -> None:
+    """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
+    directory.mkdir(parents=True)
+    dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
+    write_json(directory / "config.json", {"config": {"model": MLP}, "dataset": dataset})
+    history = [
+        {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
+         "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
+         "test_accuracy": test, "seconds": seconds * e / epochs,
+         "grad_norms": {"0.weight": 0.01 / e, "2.weight": 0.1 / e, "4.weight": 1.0 / e}}
+        for e in range(1, epochs + 1)
+    ]  # fmt: skip
+    (directory / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in history))
+    result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
+              "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
+              "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""}  # fmt: skip
+    write_json(directory / "result.json", result)
+    rng = np.random.default_rng(0)
+    weights = weights or {"0.weight": rng.normal(size=(100, 64)), "2.weight": rng.normal(size=(10, 100))}
+    save_weights(directory / "best.safetensors", {k: np.asarray(v, np.float32) for k, v in weights.items()})
+
+
+def write_predictions(directory: Path, classes: int, wrong: int, images: bool = True, n: int = 60) -> None:
+    """Test labels with the first ``wrong`` predictions off by one class, and the misclassified inputs."""
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, classes, n)
+    y_pred = y_true.copy()
+    y_pred[:wrong] = (y_true[:wrong] + 1) % classes
+    x = rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8) if images else rng.normal(size=(n, 2))
+    kept = np.flatnonzero(y_pred != y_true)[:36]
+    np.savez(directory / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
+             mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
+
+
+def write_boundary(directory: Path, regression: bool = False) -> None:
+    rng = np.random.default_rng(2)
+    xx, yy = np.meshgrid(np.linspace(-6, 6, 40), np.linspace(-6, 6, 40))
+    p = np.tanh(xx / 6) if regression else 1 / (1 + np.exp(xx**2 + yy**2 - 9))
+    points = rng.uniform(-5, 5, (80, 2))
+    if regression:
+        y = (np.tanh(points[:, :1] / 6)).astype(np.float32)
+    else:
+        y = (np.hypot(*points.T) < 3).astype(np.int64)
+    np.savez(directory / "boundary.npz", xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
+             test_points=points[50:], test_y=y[50:])  # fmt: skip
+
+
+def entry(name: str, exercise: str, changed: dict, status: str = "done", **extra) -> dict:
+    run = {"name": name, "exercise": exercise, "changed": changed, "directory": f"runs/{name}"}
+    return run | {"status": status, "ensemble": False, **extra}
+
+
+def build_experiment(root: Path) -> Path:
+    """Three exercises: MLP vs linear (with a failed run and an ensemble), CNN, and a Playground task."""
+    runs = root / "runs"
+    ex1, ex2, pg = "Exercise 1: MLP vs linear", "Exercise 2: CNN", "Playground: circle"
+    entries = [
+        entry("ex1-linear", ex1, {"model": "dense(10)"}, reference=0.92),
+        entry("ex1-mlp", ex1, {"model": MLP, "lr": 0.02}, reference=0.978, note="Nielsen's network"),
+        entry("ex1-broken", ex1, {"lr": 50}, status="failed", error=ERROR),
+        entry("ex1-vote", ex1, {"model": MLP}, ensemble=True),
+        entry("ex2-cnn", ex2, {"model": CNN}),
+        entry("ex2-wide", ex2, {"model": LONG_SPEC}, status="pending"),
+        entry("pg-circle", pg, {"data": "circle"}),
+    ]
+    # Linear: the higher test accuracy, but the lower validation accuracy: MLP is the best run.
+    write_run(runs / "ex1-linear", best_val=0.90, test=0.96, final_test=0.955)
+    write_run(runs / "ex1-mlp", best_val=0.95, test=0.945, final_test=0.94, seconds=12.5)
+    write_predictions(runs / "ex1-mlp", classes=10, wrong=7)
+    for i, (val, test) in enumerate([(0.99, 0.95), (0.98, 0.96), (0.97, 0.97)], 1):
+        write_run(runs / "ex1-vote" / f"member-{i}", val, test, final_test=test, epochs=4, seconds=i)
+    vote = {"member_accuracies": [0.95, 0.96, 0.97], "vote_accuracy": 0.975, "mean_accuracy": 0.972}
+    write_json(runs / "ex1-vote" / "ensemble.json", vote)
+    write_predictions(runs / "ex1-vote", classes=10, wrong=2)
+    rng = np.random.default_rng(3)
+    conv = {
+        "0.weight": rng.normal(size=(6, 1, 5, 5)),
+        "0.bias": np.zeros(6),
+        "3.weight": rng.normal(size=(8, 6, 3, 3)),
+        "7.weight": rng.normal(size=(10, 32)),
+    }
+    write_run(runs / "ex2-cnn", best_val=0.97, test=0.965, final_test=0.96, weights=conv)
+    write_predictions(runs / "ex2-cnn", classes=10, wrong=40)
+    write_run(runs / "pg-circle", best_val=0.99, test=0.98, final_test=0.98, classes=["negative", "positive"])
+    write_predictions(runs / "pg-circle", classes=2, wrong=1, images=False)
+    write_boundary(runs / "pg-circle")
+    experiment = {"name": "fake-lab", "title": "A fake lab", "description": "Runs made up for the tests.",
+                  "quick": True, "notes": ["numbers are made up"], "runs": entries}  # fmt: skip
+    write_json(root / "experiment.json", experiment)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> Path:
+    """The fixture experiment with its report written (once for the module: plotting takes seconds)."""
+    directory = build_experiment(tmp_path_factory.mktemp("experiment"))
+    write_report(directory)
+    return directory
+
+
+def rows_by_run(directory: Path) -> dict[str, dict]:
+    return {row["run"]: row for row in table(directory)}
+
+
+def png_names(directory: Path) -> set[str]:
+    return {path.stem for path in (directory / "report").glob("*.png")}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
+    rows = table(reported)
+    assert [row["run"] for row in rows] == [
+        "ex1-linear", "ex1-mlp", "ex1-broken", "ex1-vote", "ex2-cnn", "ex2-wide", "pg-circle"
+    ]  # fmt: skip
+    mlp = rows[1]
+    assert mlp["exercise"] == "Exercise 1: MLP vs linear"
+    assert mlp["changed"] == f"model={MLP}, lr=0.02"
+    assert (mlp["best_val_accuracy"], mlp["test_accuracy"], mlp["final_test_accuracy"]) == (0.95, 0.945, 0.94)
+    assert (mlp["epochs"], mlp["seconds"], mlp["status"]) == (3, 12.5, "done")
+    assert mlp["notes"] == "Nielsen's network"
+
+
+def test_best_run_per_exercise_is_chosen_by_validation_accuracy_not_test(reported):
+    rows = rows_by_run(reported)
+    assert {name for name, row in rows.items() if row["best"]} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
+    # ex1-linear has the higher test accuracy; the ensemble's members have higher validation accuracies
+    # but the ensemble itself has none, so it is not ranked.
+    assert rows["ex1-linear"]["test_accuracy"] > rows["ex1-mlp"]["test_accuracy"]
+    assert rows["ex1-vote"]["best_val_accuracy"] is None
+
+
+def test_reference_difference_is_ours_minus_the_slides_in_percentage_points(reported):
+    rows = rows_by_run(reported)
+    assert rows["ex1-mlp"]["slide_reference"] == 0.978
+    assert rows["ex1-mlp"]["difference_pp"] == pytest.approx(-3.3)
+    assert rows["ex1-linear"]["difference_pp"] == pytest.approx(4.0)
+    assert rows["ex2-cnn"]["slide_reference"] is None and rows["ex2-cnn"]["difference_pp"] is None
+
+
+def test_failed_and_pending_runs_have_no_numbers_and_say_why(reported):
+    rows = rows_by_run(reported)
+    broken, pending = rows["ex1-broken"], rows["ex2-wide"]
+    assert broken["status"] == "failed" and broken["notes"] == f"failed: {ERROR}"
+    assert pending["status"] == "pending" and pending["changed"] == f"model={LONG_SPEC}"
+    for row in (broken, pending):
+        assert row["test_accuracy"] is None and row["epochs"] is None and not row["best"]
+
+
+def test_ensemble_row_reports_the_vote_member_epochs_and_summed_seconds(reported):
+    vote = rows_by_run(reported)["ex1-vote"]
+    assert vote["test_accuracy"] == 0.975
+    assert vote["final_test_accuracy"] is None
+    assert vote["epochs"] == 4  # per member
+    assert vote["seconds"] == pytest.approx(1 + 2 + 3)
+    members = "members 96.00% on average, best 97.00%"
+    assert vote["notes"] == f"majority vote of 3: {members}; mean probability 97.20%"
+
+
+def test_markdown_table_has_every_run_and_well_formed_rows(reported):
+    rows = table(reported)
+    text = markdown_table(rows)
+    lines = text.strip().splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert lines[0].startswith("| exercise | run | changed | best val | test | final | slide | Δ pp |")
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]  # an escaped \| is not a separator
+    assert {len(line) for line in cells} == {12}
+    mlp = [cell.strip() for cell in cells[3]]
+    assert mlp[:3] == ["Exercise 1: MLP vs linear", "★ **ex1-mlp**", f"model={MLP}, lr=0.02"]
+    assert mlp[3:8] == ["95.00%", "94.50%", "94.00%", "97.80%", "-3.30"]
+    assert mlp[8:] == ["3", "12.5", "done", "Nielsen's network"]
+    assert "failed: the loss became nan at epoch 2 \\| try a smaller --lr" in lines[4]
+    assert "| ex2-wide | model=conv(32, 3)" in text and "★" not in lines[2]
+
+
+def test_terminal_table_fits_100_columns_and_cuts_long_specs(reported):
+    rows = table(reported)
+    text = terminal_table(rows)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert "Exercise 2: CNN" in lines and "Playground: circle" in lines
+    wide = next(line for line in lines if "ex2-wide" in line)
+    assert "model=conv(32, 3) relu" in wide and "…" in wide and LONG_SPEC not in text
+    best = [line.split()[1] for line in lines if line.startswith("* ")]
+    assert best == ["ex1-mlp", "ex2-cnn", "pg-circle", "best"]  # the last: the line explaining the mark
+    mlp = next(line for line in lines if " ex1-mlp " in line)
+    assert re.search(r"95\.00%\s+94\.50%\s+94\.00%\s+97\.80%\s+-3\.30\s+3\s+12\.5\s+done$", mlp)
+    assert "    failed: the loss became nan" in text
+
+
+def test_reference_columns_only_when_a_run_has_a_reference(reported):
+    rows = [row for row in table(reported) if row["slide_reference"] is None]
+    assert "slide" not in terminal_table(rows) and "Δ pp" not in markdown_table(rows)
+    assert "slide" in terminal_table(table(reported))
+
+
+def test_print_summary_shows_counts_the_quick_note_and_the_table(reported):
+    out = io.StringIO()
+    print_summary(reported, file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "A fake lab: 7 runs, 5 done, 1 failed, 1 pending"
+    assert lines[1] == QUICK_NOTE
+    assert lines[2:] == terminal_table(table(reported)).splitlines()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots and report files
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_report_writes_each_expected_plot_as_a_valid_png(reported):
+    assert png_names(reported) == EXPECTED_PLOTS
+    for name in EXPECTED_PLOTS:
+        path = reported / "report" / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.stat().st_size > 2000, name
+        with Image.open(path) as image:
+            assert image.width >= 200 and image.height >= 100, name
+
+
+def test_html_report_is_self_contained_with_every_plot_embedded(reported):
+    text = (reported / "report.html").read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert text.count('src="data:image/png;base64,') == len(EXPECTED_PLOTS)
+    assert 'src="http' not in text and "<link" not in text and "<script" not in text
+    assert f'<p class="quick">{QUICK_NOTE}</p>' in text
+    assert '<tr class="best"><td>Exercise 1: MLP vs linear</td><td>★ <b>ex1-mlp</b></td>' in text
+    assert "&quot;" not in text.split("<style>")[0]  # the title is plain text here
+    assert text.count('<tr class="best">') == 3
+
+
+def test_markdown_report_has_the_quick_note_the_table_and_links_to_existing_pngs(reported):
+    text = (reported / "report.md").read_text()
+    assert text.startswith("# A fake lab\n\n> **quick run: fewer images and epochs;")
+    assert markdown_table(table(reported)) in text
+    links = re.findall(r"!\[[^\]]*\]\((report/[^)]+\.png)\)", text)
+    assert {Path(link).stem for link in links} == EXPECTED_PLOTS
+    assert text.index("## Exercise 1: MLP vs linear") < text.index("## Exercise 2: CNN")
+
+
+def test_plot_captions_count_filters_and_misclassified_images(reported):
+    captions = {plot.path.stem: plot.caption for plot in make_plots(reported)}
+    # The first conv layer (0.weight, 6 filters of 5x5), not the later one (3.weight, 8 of 3x3).
+    assert captions["filters-ex2-cnn"].startswith("The 6 first-layer filters (5x5) of ex2-cnn")
+    assert captions["misclassified-ex2-cnn"].startswith("36 of the 40 misclassified test images")
+    assert captions["misclassified-ex1-mlp"].startswith("7 of the 7 misclassified")
+    assert captions["confusion-pg-circle"] == "Confusion matrix of pg-circle, the best run: 60 test examples"
+
+
+def test_missing_predictions_skip_only_the_plots_that_need_them(tmp_path):
+    directory = build_experiment(tmp_path)
+    (directory / "runs" / "ex2-cnn" / "predictions.npz").unlink()
+    write_report(directory)
+    assert png_names(directory) == EXPECTED_PLOTS - {"confusion-ex2-cnn", "misclassified-ex2-cnn"}
+    html = (directory / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(EXPECTED_PLOTS) - 2
+
+
+def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_path):
+    run = tmp_path / "runs" / "plane"
+    nan = float("nan")
+    write_run(run, best_val=nan, test=nan, final_test=nan, classes=[], task="regression")
+    write_boundary(run, regression=True)
+    np.savez(run / "predictions.npz", y_true=np.zeros((5, 1)), y_pred=np.zeros((5, 1)))
+    runs = [entry("plane", "Task 9: plane", {"data": "plane"})]
+    write_json(tmp_path / "experiment.json", {"name": "pg", "quick": False, "runs": runs})
+    write_report(tmp_path)
+    assert png_names(tmp_path) == {"curves-task-9-plane", "gradients-task-9-plane", "boundaries-task-9-plane"}
+    row = table(tmp_path)[0]
+    assert row["best_val_accuracy"] is None and not row["best"]  # NaN in result.json: nothing to rank by
+    assert row["final_test_loss"] == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
+    lines = terminal_table([row]).splitlines()
+    assert lines[0].split() == ["run", "changed", "val", "test", "final", "loss", "ep", "sec", "status"]
+    assert lines[2].split()[-4:] == ["0.4", "3", "2.0", "done"]
+    html = (tmp_path / "report.html").read_text()
+    assert "<th>test loss</th>" in html and "without a validation set (Playground) are not ranked" in html
+    assert QUICK_NOTE not in html
+
+
+def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
+    rng = np.random.default_rng(4)
+    run = tmp_path / "runs" / "cifar"
+    kernels = {"0.weight": rng.normal(size=(4, 3, 3, 3))}
+    write_run(run, 0.6, 0.55, 0.5, classes=["cat", "dog", "ship"], weights=kernels)
+    n = 20
+    y_true = rng.integers(0, 3, n)
+    y_pred = (y_true + 1) % 3
+    images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
+    np.savez(run / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred], mis_x=images,
+             mis_true=y_true, mis_pred=y_pred)  # fmt: skip
+    write_json(tmp_path / "experiment.json", {"name": "c", "runs": [entry("cifar", "CNN", {})]})
+    captions = {plot.path.stem: plot.caption for plot in make_plots(tmp_path)}
+    assert captions["filters-cifar"].endswith("the best run (in colour, each on its own scale)")
+    assert captions["misclassified-cifar"].startswith("20 of the 20 misclassified")
+    for name in ("filters-cifar", "misclassified-cifar"):
+        with Image.open(tmp_path / "report" / f"{name}.png") as image:
+            red, green, _ = np.asarray(image.convert("RGB"), dtype=int).transpose(2, 0, 1)
+        assert np.mean(red != green) > 0.1, f"{name} is grey"  # grey images have red == green everywhere
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_an_experiment_without_runs_still_gets_a_report(tmp_path):
+    write_json(tmp_path / "experiment.json", {"name": "empty", "title": "Nothing yet", "runs": []})
+    html = write_report(tmp_path).read_text()
+    assert "<h1>Nothing yet</h1>" in html and "data:image" not in html
+    out = io.StringIO()
+    print_summary(tmp_path, file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Nothing yet: 0 runs, 0 done, 0 failed, 0 pending"
+    assert lines[1].split() == ["run", "changed", "val", "test", "final", "ep", "sec", "status"]
+
+
+def test_a_directory_without_experiment_json_is_refused(tmp_path):
+    with pytest.raises(ReportError, match="not an experiment directory.*layerlab run"):
+        table(tmp_path)
+
+
+def test_a_reference_in_percent_is_refused_with_the_fix(tmp_path):
+    write_json(tmp_path / "experiment.json", {"name": "x", "runs": [entry("a", "e", {}, reference=97.8)]})
+    with pytest.raises(ReportError, match=r"reference 97.8.*fraction, e.g. 0.978"):
+        table(tmp_path)
+
+
+def test_corrupt_metrics_name_the_file(tmp_path):
+    directory = build_experiment(tmp_path)
+    (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')
+    with pytest.raises(ReportError, match=r"ex1-linear/metrics.jsonl is not valid JSON lines"):
+        make_plots(directory)
