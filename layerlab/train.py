@@ -371,12 +371,7 @@ def fit(
             stats = learner.train_epoch(order, config.batch_size, bar.update)
         bad = np.flatnonzero(~np.isfinite(stats.losses))
         if bad.size:
-            status = "diverged"
-            message = (
-                f"the loss became {stats.losses[bad[0]]} at epoch {epoch}, step {bad[0] + 1} of {steps} "
-                f"(learning rate {lr:g}); try a smaller --lr, e.g. {lr / 10:g}"
-                + (f"; the last good epoch ({epoch - 1}) is saved in {directory}" if directory and epoch > 1 else "")
-            )
+            status, message = "diverged", _divergence_message(stats.losses, bad[0], epoch, steps, lr, directory)
             break
         val_loss, val_acc = learner.evaluate("val") if len(dataset.val) else (math.nan, math.nan)
         test_loss, test_acc = learner.evaluate("test")
@@ -408,8 +403,6 @@ def fit(
             if _is_best(history):
                 save_weights(directory / "best.safetensors", best_state, {"spec": str(spec)})
             _save_checkpoint(checkpoint, config, learner, schedule, rng, history, best_state, elapsed)
-    else:
-        epoch = config.epochs
     if status == "completed" and config.patience and len(history) < config.epochs:
         status = "early_stopping"
         message = (
@@ -425,6 +418,14 @@ def fit(
         raise DivergedError(message)
     log(result.summary())
     return result, learner
+
+
+def _divergence_message(losses: np.ndarray, step: int, epoch: int, steps: int, lr: float, directory) -> str:
+    saved = f"; the last good epoch ({epoch - 1}) is saved in {directory}" if directory and epoch > 1 else ""
+    return (
+        f"the loss became {losses[step]} at epoch {epoch}, step {step + 1} of {steps} (learning rate {lr:g}); "
+        f"try a smaller --lr, e.g. {lr / 10:g}{saved}"
+    )
 
 
 def _is_best(history: list[dict]) -> bool:
