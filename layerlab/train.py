@@ -524,6 +524,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary result files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

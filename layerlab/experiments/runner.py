@@ -19,6 +19,9 @@ and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by
     exercise = "Exercise 4: learning rate"
     grid = { lr = [0.002, 0.02] }
 
+With ``--quick`` the ``[quick]`` table overrides the run's own settings too (a run's ``epochs = 40``
+becomes the quick one), and a run's own ``quick = {...}`` overrides that in turn.
+
 Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings, so runs
 with identical settings are trained once, a finished run is reused, and an interrupted one resumes
 from its checkpoint when the experiment is started again with the same settings. After training,
@@ -135,18 +138,16 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
         if key not in document:
             raise ExperimentError(f"{source}: missing `{key}`")
     shared = dict(document.get("settings", {}))
-    if quick:
-        shared |= document.get("quick", {})
-    shared |= overrides
+    quick_shared = document.get("quick", {}) if quick else {}
     runs = []
     for i, entry in enumerate(document["runs"]):
         if "name" not in entry:
             raise ExperimentError(f"{source}: run {i + 1} has no name")
         for run in _expand_grid(entry):
             changes = {k: v for k, v in run.items() if k not in RUN_KEYS}
-            quick_changes = run.get("quick", {}) if quick else {}
+            quick_changes = dict(run.get("quick", {})) if quick else {}
             members = int(quick_changes.pop("members", run.get("members", 1)))
-            settings = shared | changes | quick_changes
+            settings = shared | changes | quick_shared | quick_changes | overrides  # --quick beats a run's epochs
             try:
                 config = TrainConfig.from_dict(settings)
                 config.check()
