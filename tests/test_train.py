@@ -179,6 +179,15 @@ def test_schedules():
     assert plateau.for_epoch(5) == 0.05
 
 
+def test_bf16_autocast_trains_close_to_float32():
+    data = blobs(240)
+    full, _ = quiet_fit(config(epochs=4), data)
+    bf16, _ = quiet_fit(config(epochs=4, autocast="bf16"), data)
+    assert bf16.history[-1]["train_loss"] < bf16.history[0]["train_loss"]
+    assert bf16.history[0]["train_loss"] != full.history[0]["train_loss"]  # it really ran in bfloat16
+    assert abs(bf16.best_val_accuracy - full.best_val_accuracy) <= 0.05
+
+
 def test_bad_settings_name_the_flag():
     with pytest.raises(TrainError, match="--batch-size must be at least 1"):
         config(batch_size=0).check()

@@ -71,6 +71,7 @@ class TorchLearner:
             self.model.parameters(), lr=config.resolved_lr(), **config.optimizer_options()
         )
         self.eval_batch_size = config.eval_batch_size
+        self.use_autocast = config.autocast == "bf16"
         self.generator = torch.Generator(self.device).manual_seed(config.seed + 4)  # augmentation
         self.augment = None
         if config.augment:
@@ -95,6 +96,10 @@ class TorchLearner:
         return x.to(self.dtype)
 
     # -- training ------------------------------------------------------------------------------------
+
+    def autocast(self):
+        """bfloat16 matrix products and convolutions when --autocast bf16 (weights and the loss stay float32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_autocast)
 
     def penalty(self) -> torch.Tensor | float:
         """Nielsen's regularisation term: l1/n sum |w| + l2/(2n) sum w^2 over dense and conv weights."""
@@ -122,8 +127,9 @@ class TorchLearner:
             xb, yb = self.as_input(x[index]), y[index]
             if self.augment is not None:
                 xb = self.augment(xb, self.generator)
-            output = self.model(xb)
-            loss = self.loss_fn(output, yb) + self.penalty()
+            with self.autocast():
+                output = self.model(xb)
+                loss = self.loss_fn(output.float(), yb) + self.penalty()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             losses[step] = loss.detach()
@@ -149,7 +155,8 @@ class TorchLearner:
         total, correct = torch.zeros((), device=self.device, dtype=torch.float64), 0
         for start in range(0, len(x), self.eval_batch_size):
             xb, yb = self.as_input(x[start : start + self.eval_batch_size]), y[start : start + self.eval_batch_size]
-            output = self.model(xb)
+            with self.autocast():
+                output = self.model(xb).float()
             total += self.loss_fn(output, yb).double() * len(xb)
             correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
         return float(total) / len(x), int(correct) / len(x)
@@ -160,7 +167,9 @@ class TorchLearner:
         parts = []
         for start in range(0, len(x), self.eval_batch_size):
             xb = self.as_input(torch.as_tensor(x[start : start + self.eval_batch_size], device=self.device))
-            parts.append(probabilities(self.loss_name, self.model(xb)).cpu().numpy())
+            with self.autocast():
+                output = self.model(xb).float()
+            parts.append(probabilities(self.loss_name, output).cpu().numpy())
         return np.concatenate(parts)
 
     # -- state ---------------------------------------------------------------------------------------
