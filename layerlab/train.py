@@ -303,8 +303,10 @@ def augmentation_items(text: str) -> list[tuple[str, dict[str, Any]]]:
         try:
             bound = inspect.signature(AUGMENTATIONS[name]).bind(*args, **kwargs)
         except TypeError as error:
-            signature = inspect.signature(AUGMENTATIONS[name])
-            raise TrainError(f"--augment {name}{signature}: {error}") from None
+            options = ", ".join(
+                f"{p.name}={p.default}" for p in inspect.signature(AUGMENTATIONS[name]).parameters.values()
+            )
+            raise TrainError(f"--augment {name}: {error}; its options: {name}({options})") from None
         items.append((name, dict(bound.arguments)))
     return items
 

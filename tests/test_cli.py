@@ -115,3 +115,10 @@ def test_ensemble_command(tmp_path, capsys):
     saved = json.loads((tmp_path / "ensemble.json").read_text())
     assert len(saved["member_accuracies"]) == 2
     assert np.isclose(saved["vote_accuracy"], float(out.split("majority vote: ")[1].split("%")[0]) / 100, atol=1e-4)
+
+
+def test_augmentation_errors_name_the_options(capsys):
+    code, _, err = run_cli(capsys, "train", "--augment", "rotate(degree=3)", *SMALL)
+    assert code == 2 and "its options: rotate(degrees=15.0)" in err
+    code, _, err = run_cli(capsys, "train", "--augment", "rotat(3)", *SMALL)
+    assert code == 2 and "did you mean 'rotate'" in err
