@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ class EnsembleResult:
     vote_accuracy: float  #: majority vote of the members' predicted classes (deck 001)
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
+    test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
 
     def summary(self) -> str:
         members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
@@ -167,8 +168,9 @@ def ensemble(
         vote_accuracy=float((majority_vote(probabilities) == y).mean()),
         mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
         members=[run.result for run in runs],
+        test_probabilities=probabilities,
     )
     if out is not None:
-        summary = {k: v for k, v in asdict(result).items() if k != "members"}
+        summary = {k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")}
         write_json(Path(out) / "ensemble.json", summary)
     return result, runs

@@ -302,12 +302,10 @@ def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
     dataset = load_data(run.config)
     settings = run.config.to_dict()
     if run.members > 1:
-        _, members = api.ensemble(run.members, dataset, out=run_dir, resume=True, progress=progress, quiet=True,
-                                  **settings)  # fmt: skip
-        probabilities = np.stack([m.predict_proba(dataset.test.x) for m in members])
-        from ..api import majority_vote
-
-        predicted, proba = majority_vote(probabilities), probabilities.mean(axis=0)
+        result, members = api.ensemble(run.members, dataset, out=run_dir, resume=True, progress=progress, quiet=True,
+                                       **settings)  # fmt: skip
+        probabilities = result.test_probabilities
+        predicted, proba = api.majority_vote(probabilities), probabilities.mean(axis=0)
         model = members[0]
     else:
         model = api.fit(dataset, out=run_dir, resume=True, progress=progress, quiet=True, **settings)
