@@ -227,15 +227,14 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         if f.type == "dict":  # TOML only (--config)
             continue
-        kind = types[f.type.split(" | ")[0]]
+        flag, help = f"--{f.name.replace('_', '-')}", f.metadata.get("help", "")
+        if f.type == "bool":  # --channels-last / --no-channels-last
+            action = argparse.BooleanOptionalAction
+            p.add_argument(flag, dest=f.name, action=action, default=argparse.SUPPRESS, help=help)
+            continue
         default = "" if f.default is None else f" (default {f.default})"
-        p.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            dest=f.name,
-            type=kind,
-            default=argparse.SUPPRESS,
-            help=f.metadata.get("help", "") + default,
-        )
+        kind = types[f.type.split(" | ")[0]]
+        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")

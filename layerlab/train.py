@@ -44,6 +44,7 @@ from .weights import load_weights, save_weights
 NIELSEN_MLP = "flatten dense(100) sigmoid dense(10)"
 ENGINES = ("torch", "numpy")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
 #: Learning rates when none is given: torch.optim's defaults, and Nielsen's 0.1 for plain SGD.
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.1, "nesterov": 0.1, "adagrad": 0.01, "adadelta": 1.0, "rmsprop": 0.01,
               "adam": 0.001}  # fmt: skip
@@ -85,6 +86,10 @@ class TrainConfig:
     device: str = _setting("auto", "auto, cpu, cuda, cuda:1, mps")
     dtype: str = _setting("float32", "float32 or float64")
     autocast: str | None = _setting(None, "torch engine: bf16 runs matrix products in bfloat16 (fast on GPUs)")
+    channels_last: bool = _setting(False, "torch engine: convolutions in NHWC memory layout (faster on recent GPUs)")
+    compile: str | None = _setting(
+        None, "torch engine: torch.compile the model: default, reduce-overhead (CUDA graphs on a GPU), max-autotune"
+    )
     epochs: int = _setting(10, "passes over the training set")
     batch_size: int = _setting(10, "examples per gradient step (mini-batch size m)")
     lr: float | None = _setting(None, "learning rate (eta); None: 0.1 for SGD, the optimiser's default otherwise")
@@ -121,6 +126,12 @@ class TrainConfig:
         need(self.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {self.dtype!r}")
         need(self.autocast in (None, "bf16"), f"--autocast knows only bf16, got {self.autocast!r}")
         need(self.autocast is None or self.engine == "torch", "--autocast bf16 needs --engine torch")
+        need(
+            self.compile in COMPILE_MODES,
+            f"--compile must be one of {', '.join(m for m in COMPILE_MODES if m)}, got {self.compile!r}",
+        )
+        for flag, value in (("--compile", self.compile), ("--channels-last", self.channels_last)):
+            need(not value or self.engine == "torch", f"{flag} needs --engine torch (a torch-only setting)")
         need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
         need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         need(self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}")

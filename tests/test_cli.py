@@ -61,12 +61,13 @@ def test_eval_and_predict(trained_run, tmp_path, capsys):
 
 def test_config_file_and_flags(tmp_path, capsys):
     config = tmp_path / "lab.toml"
-    config.write_text('model = "flatten dense(10)"\nepochs = 3\nlr = 0.5\n')
-    code, out, _ = run_cli(capsys, "train", "--config", str(config), *SMALL, "--out", str(tmp_path / "r"))
+    config.write_text('model = "flatten dense(10)"\nepochs = 3\nlr = 0.5\nchannels_last = true\n')
+    args = ("train", "--config", str(config), *SMALL, "--no-channels-last", "--out", str(tmp_path / "r"))
+    code, out, _ = run_cli(capsys, *args)
     assert code == 0
     saved = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
     assert saved["model"] == "flatten dense(10)" and saved["lr"] == 0.5
-    assert saved["epochs"] == 1  # the flag overrides the file
+    assert saved["epochs"] == 1 and saved["channels_last"] is False  # the flags override the file
 
 
 @pytest.mark.parametrize(
@@ -76,6 +77,7 @@ def test_config_file_and_flags(tmp_path, capsys):
         (["train", "--model", "flatten dense(10) relu dens(3)", "--data", "mnist-small"], "unknown layer 'dens'"),
         (["train", "--device", "cuda:7", "--data", "mnist-small", "--limit", "10"], "--device"),
         (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["train", "--engine", "numpy", "--channels-last"], "--channels-last needs --engine torch"),
         (["eval", "no/such/run"], "not a run directory"),
         (["run", "lab9"], "unknown experiment 'lab9'"),
         (["summary", "--model", "conv(3, 5)", "--input", "1x4x4"], "kernel 5x5 is larger"),

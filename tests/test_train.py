@@ -80,6 +80,69 @@ def test_step_losses_agree_in_float32():
     assert losses[0][-1] < losses[0][0]  # it learned something
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"channels_last": True}, {"compile": "default"}, {"compile": "reduce-overhead", "channels_last": True}],
+    ids=["channels-last", "compile", "compile-reduce-overhead-channels-last"],
+)
+def test_channels_last_and_compile_take_the_same_steps_as_the_plain_torch_engine(changes, monkeypatch):
+    from layerlab import parse
+    from layerlab.torch.learner import TorchLearner
+
+    graphs, modes = [], set()
+
+    def recording_backend(graph_module, example_inputs, mode="default"):  # a custom backend: needs no C compiler
+        graphs.append([tuple(x.shape) for x in example_inputs])
+        modes.add(mode)
+        return graph_module.forward
+
+    monkeypatch.setattr(TorchLearner, "compile_backend", staticmethod(recording_backend))
+    data = blobs()
+    order = np.random.default_rng(0).permutation(len(data.train))
+    results = []
+    for cfg in (config(batch_size=16), config(batch_size=16, **changes)):
+        learner = TorchLearner(cfg, parse(cfg.model, data.input_shape), len(data.train))
+        learner.add_data("train", data.train.x, data.train.y)
+        learner.add_data("val", data.val.x, data.val.y)
+        losses = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None).losses
+        results.append((losses, learner.evaluate("val"), learner.weights()))
+    (plain_losses, plain_val, plain_weights), (losses, val, weights) = results
+    assert len(losses) == 8  # 7 batches of 16 and one of 8
+    np.testing.assert_allclose(losses, plain_losses, atol=1e-5)
+    assert val == pytest.approx(plain_val, abs=1e-5)
+    assert weights.keys() == plain_weights.keys()
+    for name, value in weights.items():
+        assert value.flags.c_contiguous  # saved in the usual layout whatever the memory format in training
+        np.testing.assert_allclose(value, plain_weights[name], atol=1e-5, err_msg=name)
+    if "compile" in changes:  # one graph per batch shape: 16 and 8 in training, 40 (the whole set) in evaluation
+        batch_sizes = {shape[0] for shapes in graphs for shape in shapes if shape[1:] == data.input_shape}
+        assert batch_sizes == {16, 8, 40}
+        assert modes == {changes["compile"]}
+    else:
+        assert graphs == []
+
+
+def test_a_failing_compile_names_the_setting_and_the_way_out(monkeypatch):
+    from layerlab.torch.learner import TorchLearner
+
+    def broken_backend(graph_module, example_inputs):
+        raise RuntimeError("no C compiler found\nmore details")
+
+    monkeypatch.setattr(TorchLearner, "compile_backend", staticmethod(broken_backend))
+    expected = r"--compile default failed \(RuntimeError: no C compiler found\); train without --compile"
+    with pytest.raises(TrainError, match=expected):
+        quiet_fit(config(compile="default", epochs=1), blobs())
+
+
+def test_fast_path_settings_are_checked():
+    with pytest.raises(TrainError, match="--compile must be one of default, reduce-overhead, max-autotune"):
+        config(compile="fast").check()
+    with pytest.raises(TrainError, match="--channels-last needs --engine torch"):
+        config(engine="numpy", channels_last=True).check()
+    with pytest.raises(TrainError, match="--compile needs --engine torch"):
+        config(engine="numpy", compile="default").check()
+
+
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 def test_same_seed_same_numbers_and_another_seed_differs(engine):
     data = blobs()
