@@ -3,8 +3,10 @@
 import gzip
 import io
 import os
+import shutil
 import struct
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -431,6 +433,24 @@ def test_decoded_cache_is_used_on_the_second_load(tmp_path, private_cache, monke
     second = load(str(root), val=0)
     np.testing.assert_array_equal(first.train.x, second.train.x)
     assert sorted(map(bytes, second.test.x)) == sorted(map(bytes, expected["test"]))
+
+
+def test_two_processes_decoding_the_same_set_at_once_share_one_cache(tmp_path, private_cache, monkeypatch):
+    files, _ = image_tree()
+    root = write_zip(tmp_path / "set.zip", files)
+    replace = os.replace
+
+    def another_process_finishes_first(source, target):
+        shutil.copytree(source, target)  # the same arrays, saved by a parallel run a moment earlier
+        replace(source, target)
+
+    monkeypatch.setattr(catalog.os, "replace", another_process_finishes_first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "could not cache decoded arrays" would fail here
+        first = load(str(root), val=0)
+    monkeypatch.setattr(catalog, "read_folder", lambda path: pytest.fail("decoded again"))
+    np.testing.assert_array_equal(load(str(root), val=0).train.x, first.train.x)
+    assert [p.name for p in (private_cache / "decoded").iterdir() if p.name.startswith(".")] == []  # no temp left
 
 
 # --- the full datasets of this machine (absent in CI) ------------------------------------------------------

@@ -319,11 +319,17 @@ def _save(folder: Path, label: str, arrays: dict[str, np.ndarray]) -> None:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         for stale in folder.parent.glob(f"{label}-" + "?" * 16):  # older versions of the same source
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{label}-", dir=folder.parent))
         for name, array in arrays.items():
             np.save(temp / f"{name}.npy", np.asarray(array))
-        os.replace(temp, folder)
+        try:
+            os.replace(temp, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+            # another process (a parallel run of the same experiment) saved the same arrays first: keep its copy
     except OSError as e:
         warnings.warn(
             f"could not cache decoded arrays in {folder.parent} ({e}); the next load decodes again", stacklevel=3
