@@ -59,6 +59,10 @@ EXPLANATION = (
 )
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
+REPEATS_EXPLANATION = (
+    "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
+    "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."
+)
 #: TensorFlow Playground's colours: orange for negative (class 0), blue for positive (class 1).
 PLAYGROUND_COLOURS = ("#f59322", "#e8eaeb", "#0877bd")
 
@@ -175,13 +179,16 @@ def table(experiment_dir: str | os.PathLike) -> list[dict[str, Any]]:
     best validation epoch), final_test_accuracy, final_test_loss, epochs, seconds, status (done, failed,
     pending), slide_reference and difference_pp (ours minus the slide's, percentage points; None without a
     reference), notes, and best (True for the best run of its exercise by best validation accuracy).
-    Accuracies are fractions; a number that does not exist (yet) is None.
+    A run trained several times (``repeats``) is one row: the numbers of its repeat with the best test
+    accuracy (Nielsen reported his best of 3), with repeats (how many finished), test_mean over them and
+    best_repeat (that repeat's name; None for other rows). Accuracies are fractions; a number that does
+    not exist (yet) is None.
     """
     return _rows(_load(experiment_dir)[1])
 
 
 def _rows(runs: list[_Run]) -> list[dict[str, Any]]:
-    rows = [_row(run) for run in runs]
+    rows = _merge_repeats([(run, _row(run)) for run in runs])
     for group in _by_exercise(rows).values():
         ranked = [row for row in group if row["status"] == "done" and not _missing(row["best_val_accuracy"])]
         if ranked:
@@ -222,6 +229,47 @@ def _row(run: _Run) -> dict[str, Any]:
     row["final_test_loss"] = history[-1].get("test_loss") if history else None
     row["notes"] = "; ".join(note for note in notes if note)
     return {key: None if _missing(value) else value for key, value in row.items()}  # NaN: no validation set
+
+
+def _merge_repeats(pairs: list[tuple[_Run, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows in order, the repeats of a run (entries with ``repeat_of``) folded into one row."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    ordered: list[dict[str, Any] | list[dict[str, Any]]] = []
+    for run, row in pairs:
+        base = run.entry.get("repeat_of")
+        if not base:
+            ordered.append(row | {"repeats": None, "test_mean": None, "best_repeat": None})
+        elif base in groups:
+            groups[base].append(row)
+        else:
+            groups[base] = [row]
+            ordered.append(groups[base])
+    return [item if isinstance(item, dict) else _repeated_row(item) for item in ordered]
+
+
+def _repeated_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    base = rows[0]["run"].rpartition("#")[0]
+    done = [row for row in rows if row["status"] == "done" and row["test_accuracy"] is not None]
+    if not done:
+        return rows[0] | {"run": base, "repeats": 0, "test_mean": None, "best_repeat": None}
+    best = max(done, key=lambda row: row["test_accuracy"])  # the first one on a tie
+    accuracies = [row["test_accuracy"] for row in done]
+    unfinished = [row for row in rows if row not in done]
+    status = unfinished[0]["status"] if unfinished else "done"
+    notes = [best["notes"], f"best of {len(done)} runs ({', '.join(f'{a:.2%}' for a in accuracies)})"]
+    if len(done) > 1:
+        notes[-1] += f", mean {np.mean(accuracies):.2%} ± {np.std(accuracies, ddof=1):.2%}"
+    if unfinished:
+        notes.append(f"{len(unfinished)} of {len(rows)} repeats {status}")
+    return best | {
+        "run": base,
+        "seconds": sum(row["seconds"] or 0 for row in rows),
+        "status": status,
+        "repeats": len(done),
+        "test_mean": float(np.mean(accuracies)),
+        "best_repeat": best["run"],
+        "notes": "; ".join(note for note in notes if note),
+    }
 
 
 def _ensemble_values(run: _Run) -> tuple[dict[str, Any], str]:
@@ -280,11 +328,13 @@ def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
     test loss only when a run has no validation accuracy."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
     hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
+    hidden |= set() if any(row["repeats"] for row in rows) else {"test_mean"}
     columns = [
         ("run", "run", str),
         ("changed", "changed", str),
         ("best val", "best_val_accuracy", _percent),
         ("test", "test_accuracy", _percent),
+        ("mean", "test_mean", _percent),
         ("final", "final_test_accuracy", _percent),
         ("test loss", "final_test_loss", _loss),
         ("slide", "slide_reference", _percent),
@@ -351,8 +401,9 @@ def terminal_table(rows: list[dict[str, Any]], width: int = 100) -> str:
             lines.append(line("*" if row["best"] else " ", texts))
             if row["notes"]:
                 lines.append(_cut("    " + row["notes"], width))
-    legend = "* best run of its exercise by val (best validation accuracy); test: at that epoch"
-    lines.append(_cut(legend, width))
+    lines.append(_cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+    if any(row["repeats"] for row in rows):
+        lines.append(_cut("  a repeated run shows its repeat with the best test; mean: over its repeats", width))
     return "\n".join(lines)
 
 
@@ -399,7 +450,10 @@ def _plots(directory: Path, runs: list[_Run]) -> list[Plot]:
         raise ReportError("the report's plots need matplotlib: pip install matplotlib") from None
     out = directory / "report"
     out.mkdir(exist_ok=True)
-    best = {row["run"] for row in _rows(runs) if row["best"]}
+    rows = _rows(runs)
+    best = {row["best_repeat"] or row["run"] for row in rows if row["best"]}
+    shown = {row["best_repeat"] or row["run"] for row in rows}  # of a run's repeats, the best one
+    runs = [run for run in runs if run.name in shown]
     plots = []
     for exercise, group in _by_exercise(runs, lambda run: run.exercise).items():
         tag = _slug(exercise)
@@ -682,6 +736,7 @@ def write_report(experiment_dir: str | os.PathLike) -> Path:
 
 def _explanation(rows: list[dict[str, Any]]) -> str:
     extra = [REFERENCE_EXPLANATION] * _has_references(rows) + [LOSS_EXPLANATION] * _has_unranked_losses(rows)
+    extra += [REPEATS_EXPLANATION] * any(row["repeats"] for row in rows)
     return " ".join([EXPLANATION, *extra])
 
 

@@ -135,8 +135,9 @@ def test_every_built_in_loads_in_both_modes():
             experiment = load_experiment(name, quick=quick)
             assert experiment.runs, name
     nielsen = {r.name: r for r in load_experiment("nielsen").runs}
-    assert nielsen["1-mlp-100"].reference == 0.978 and nielsen["1-mlp-100"].config.batch_size == 10
-    assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded"].config.expand == "shift"
+    assert nielsen["1-mlp-100#1"].reference == 0.978 and nielsen["1-mlp-100#1"].config.batch_size == 10
+    assert [nielsen[f"4-relu#{i}"].config.seed for i in (1, 2, 3)] == [0, 1, 2]  # Nielsen's best of 3
+    assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded#1"].config.expand == "shift"
     assert load_experiment("nielsen", quick=True).runs[6].members == 3
 
 
@@ -145,3 +146,37 @@ def test_select_keeps_only_the_named_runs(toy_file):
     assert [r.name for r in experiment.runs] == ["base", "wide"]
     with pytest.raises(ExperimentError, match="toy has no run nope; its runs: base, same-as-base"):
         load_experiment(str(toy_file)).select(["nope"])
+
+
+def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_best_and_mean(tmp_path):
+    from layerlab import report
+
+    path = tmp_path / "repeats.toml"
+    path.write_text(TOY + '[[runs]]\nname = "again"\nexercise = "C"\nrepeats = 3\nseed = 5\n')
+    experiment = load_experiment(str(path))
+    repeats = [run for run in experiment.runs if run.repeat_of == "again"]
+    assert [(run.name, run.config.seed) for run in repeats] == [("again#1", 5), ("again#2", 6), ("again#3", 7)]
+    assert [run.name for run in load_experiment(str(path), quick=True).runs][-1] == "again"  # quick: once
+    assert [run.name for run in experiment.select(["again"]).runs] == ["again#1", "again#2", "again#3"]
+
+    out = tmp_path / "out"
+    run_experiment(experiment.select(["again", "base"]), out, log=lambda line: None, progress=False)
+    results = [json.loads((out / run.directory / "result.json").read_text()) for run in repeats]
+    accuracies = [result["test_accuracy"] for result in results]
+    assert len({run.directory for run in repeats}) == 3
+    rows = {row["run"]: row for row in report.table(out)}
+    assert list(rows) == ["base", "again"]
+    again = rows["again"]
+    assert again["test_accuracy"] == max(accuracies) and again["test_mean"] == pytest.approx(np.mean(accuracies))
+    assert again["repeats"] == 3 and again["best_repeat"] == f"again#{accuracies.index(max(accuracies)) + 1}"
+    assert again["seconds"] == pytest.approx(sum(result["seconds"] for result in results))
+    assert f"best of 3 runs ({', '.join(f'{a:.2%}' for a in accuracies)}), mean" in again["notes"]
+    assert rows["base"]["repeats"] is None and rows["base"]["test_mean"] is None
+    assert "mean" in report.terminal_table(list(rows.values())).splitlines()[0]
+
+
+def test_repeats_must_be_a_positive_whole_number(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(TOY + '[[runs]]\nname = "again"\nrepeats = 0\n')
+    with pytest.raises(ExperimentError, match="run 'again': repeats must be a whole number >= 1"):
+        load_experiment(str(path))

@@ -3,8 +3,9 @@
 An experiment file has shared ``[settings]`` (any ``TrainConfig`` key), optional ``[quick]``
 overrides that shrink every run for a one-minute try, and a list of ``[[runs]]``. A run names
 itself, its ``exercise`` (the runs compared in one table and one figure), the settings it changes,
-and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by majority vote) and
-``grid`` (one run per value of a key)::
+and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by majority vote),
+``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
+Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
 
     name = "lab4a"
     title = "Lab 4A: MNIST classification with an MLP"
@@ -20,7 +21,8 @@ and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by
     grid = { lr = [0.002, 0.02] }
 
 With ``--quick`` the ``[quick]`` table overrides the run's own settings too (a run's ``epochs = 40``
-becomes the quick one), and a run's own ``quick = {...}`` overrides that in turn.
+becomes the quick one), a run is trained once whatever its ``repeats``, and a run's own
+``quick = {...}`` overrides all that in turn.
 
 Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings, so runs
 with identical settings are trained once, a finished run is reused, and an interrupted one resumes
@@ -53,7 +55,7 @@ class ExperimentError(LayerlabError, ValueError):
     """An experiment file or name that cannot be used."""
 
 
-RUN_KEYS = {"name", "exercise", "reference", "members", "grid", "note", "quick"}
+RUN_KEYS = {"name", "exercise", "reference", "members", "repeats", "grid", "note", "quick"}
 
 
 @dataclass
@@ -67,6 +69,7 @@ class RunPlan:
     reference: float | None = None
     members: int = 1
     note: str = ""
+    repeat_of: str = ""  #: for one of a run's repeats (named "<run>#2"): the run's name
 
     @property
     def key(self) -> str:
@@ -91,12 +94,12 @@ class Experiment:
     notes: list[str] = field(default_factory=list)
 
     def select(self, names: list[str]) -> Experiment:
-        """The same experiment with only the runs named."""
-        known = [run.name for run in self.runs]
-        unknown = [name for name in names if name not in known]
+        """The same experiment with only the runs named (a repeated run's name selects all its repeats)."""
+        known = list(dict.fromkeys(run.repeat_of or run.name for run in self.runs))
+        unknown = [name for name in names if name not in known and name not in {run.name for run in self.runs}]
         if unknown:
             raise ExperimentError(f"{self.name} has no run {', '.join(unknown)}; its runs: {', '.join(known)}")
-        return replace(self, runs=[run for run in self.runs if run.name in names])
+        return replace(self, runs=[run for run in self.runs if run.name in names or run.repeat_of in names])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -147,23 +150,25 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
             changes = {k: v for k, v in run.items() if k not in RUN_KEYS}
             quick_changes = dict(run.get("quick", {})) if quick else {}
             members = int(quick_changes.pop("members", run.get("members", 1)))
+            repeats = quick_changes.pop("repeats", 1 if quick else run.get("repeats", 1))
+            if not isinstance(repeats, int) or repeats < 1:
+                raise ExperimentError(f"{source}, run {run['name']!r}: repeats must be a whole number >= 1")
             settings = shared | changes | quick_shared | quick_changes | overrides  # --quick beats a run's epochs
             try:
                 config = TrainConfig.from_dict(settings)
                 config.check()
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
-            runs.append(
-                RunPlan(
-                    name=run["name"],
-                    exercise=run.get("exercise", ""),
-                    config=config,
-                    changed=changes,
-                    reference=run.get("reference"),
-                    members=members,
-                    note=run.get("note", ""),
-                )
+            plan = RunPlan(
+                name=run["name"],
+                exercise=run.get("exercise", ""),
+                config=config,
+                changed=changes,
+                reference=run.get("reference"),
+                members=members,
+                note=run.get("note", ""),
             )
+            runs.extend(_repeats(plan, repeats))
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -177,6 +182,23 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
         source=source,
         notes=list(document.get("notes", [])),
     )
+
+
+def _repeats(plan: RunPlan, count: int) -> list[RunPlan]:
+    """``count`` copies of a run named ``<name>#1``, ``#2``, ..., each with the next seeds (an ensemble's
+    members take ``members`` seeds each, so no two networks of the repeats share one)."""
+    if count == 1:
+        return [plan]
+    seed = plan.config.seed
+    return [
+        replace(
+            plan,
+            name=f"{plan.name}#{i + 1}",
+            repeat_of=plan.name,
+            config=plan.config.replace(seed=seed + i * plan.members),
+        )
+        for i in range(count)
+    ]
 
 
 def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -286,6 +308,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             entry["reference"] = run.reference
         if run.note:
             entry["note"] = run.note
+        if run.repeat_of:
+            entry["repeat_of"] = run.repeat_of
         runs.append(entry)
     write_json(
         directory / "experiment.json",
