@@ -280,7 +280,16 @@ KINDS: dict[str, Kind] = {
         Kind(
             "dropout",
             "drop each unit with probability p in training, scale the rest by 1/(1-p); identity at test",
-            (Arg("p", "float", 0.5, "drop probability", minimum=0.0, below=1.0),),
+            (
+                Arg("p", "float", 0.5, "drop probability", minimum=0.0, below=1.0),
+                Arg(
+                    "scale",
+                    "choice",
+                    "train",
+                    "train: 1/(1-p) in training (inverted, deck 002); test: x (1-p) at test (network3, deck 001)",
+                    choices=("train", "test"),
+                ),
+            ),
         ),
         Kind(
             "batchnorm",

@@ -104,6 +104,7 @@ class TrainConfig:
     lr_gamma: float = _setting(0.5, "step/plateau: factor applied to the learning rate")
     lr_patience: int = _setting(5, "plateau: epochs without a better validation accuracy before a decay")
     lr_min: float = _setting(0.0, "cosine: final learning rate; plateau: no decay below it")
+    warmup: int = _setting(0, "epochs over which the rate rises step by step from ~0 to lr (for large batches)")
     patience: int = _setting(0, "early stopping: epochs without a better validation accuracy (0: off)")
     seed: int = _setting(0, "seed of the initial weights, the example order, dropout and augmentation")
     eval_batch_size: int = _setting(1000, "batch size for evaluation (does not change results)")
@@ -140,6 +141,7 @@ class TrainConfig:
         need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         need(0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
         need(self.lr_step >= 1 and self.lr_patience >= 1, "--lr-step and --lr-patience must be at least 1")
+        need(self.warmup >= 0, f"--warmup must be >= 0 epochs (0: none), got {self.warmup}")
         need(self.val is None or 0 <= self.val < 1, f"--val must be a fraction in [0, 1), got {self.val}")
         need(self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}")
         need(self.expand in (None, "shift"), f"--expand knows only 'shift' (deck 001), got {self.expand!r}")
@@ -189,7 +191,11 @@ class Learner(Protocol):
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None: ...
     def train_epoch(
-        self, order: np.ndarray, batch_size: int, on_step: Callable[[int, float | None], None]
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        on_step: Callable[[int, float | None], None],
+        step_lrs: np.ndarray | None = None,  # a learning rate per step (warm-up), else the one set_lr gave
     ) -> EpochStats: ...
     def evaluate(self, name: str) -> tuple[float, float]: ...
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
@@ -219,7 +225,12 @@ def make_learner(config: TrainConfig, spec: Spec, n_train: int) -> Learner:
 
 
 class Schedule:
-    """The learning rate of each epoch: constant, step decay, cosine, or lowered when validation stalls."""
+    """The learning rate of each epoch: constant, step decay, cosine, or lowered when validation stalls.
+
+    With ``warmup`` epochs the rate of those epochs rises linearly step by step from lr / (steps of the
+    warm-up) to lr, as Goyal et al. (2017) do when eta is scaled up with the batch size (deck 001, eq. 6):
+    large first steps from a fresh initialisation can otherwise kill every ReLU of a layer.
+    """
 
     def __init__(self, config: TrainConfig, lr0: float):
         self.config, self.lr0 = config, lr0
@@ -236,6 +247,13 @@ class Schedule:
             progress = (epoch - 1) / max(1, c.epochs - 1)
             self.lr = c.lr_min + (self.lr0 - c.lr_min) * (1 + math.cos(math.pi * progress)) / 2
         return self.lr
+
+    def for_steps(self, epoch: int, steps: int) -> np.ndarray | None:
+        """The rate of each step of epoch ``epoch`` during the warm-up; None after it (``for_epoch`` holds)."""
+        if epoch > self.config.warmup:
+            return None
+        done = (epoch - 1) * steps + np.arange(1, steps + 1)
+        return self.for_epoch(epoch) * done / (self.config.warmup * steps)
 
     def after_epoch(self, val_accuracy: float) -> None:
         c = self.config
@@ -384,7 +402,7 @@ def fit(
         order = rng.permutation(len(dataset.train))
         steps = math.ceil(len(order) / config.batch_size)
         with _progress_bar(progress, steps, f"epoch {epoch}/{config.epochs}") as bar:
-            stats = learner.train_epoch(order, config.batch_size, bar.update)
+            stats = learner.train_epoch(order, config.batch_size, bar.update, schedule.for_steps(epoch, steps))
         bad = np.flatnonzero(~np.isfinite(stats.losses))
         if bad.size:
             status, message = "diverged", _divergence_message(stats.losses, bad[0], epoch, steps, lr, directory)

@@ -416,6 +416,20 @@ def test_dropout_is_the_identity_at_test_time_and_for_p_zero():
         np.testing.assert_array_equal(layer.backward(dy), dy)
 
 
+def test_dropout_scaled_at_test_time_as_in_network3():
+    """scale="test" (deck 001, network3.py): survivors unscaled in training, every unit x (1-p) at test."""
+    layer = Dropout(0.25, np.random.default_rng(0), scale="test")
+    x, dy = normal(300, 40) + 3, normal(300, 40, seed=1)
+    y = layer.forward(x, training=True)
+    assert set(np.unique(layer.mask)) == {0.0, 1.0} and abs(float((layer.mask == 0).mean()) - 0.25) < 0.01
+    np.testing.assert_array_equal(y, x * layer.mask)
+    np.testing.assert_array_equal(layer.backward(dy), dy * layer.mask)
+    np.testing.assert_allclose(layer.forward(x, training=False), 0.75 * x)
+    assert abs(float(y.mean()) / float(layer.forward(x).mean()) - 1) < 0.01  # same expected value, as inverted
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        Dropout(0.5, scale="never")
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.0])
 def test_dropout_rejects_a_probability_outside_0_1(p):
     with pytest.raises(ValueError, match=r"\[0, 1\)"):

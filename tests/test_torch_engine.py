@@ -118,6 +118,19 @@ def test_module_i_is_layer_i_and_names_match_the_numpy_engine():
     assert sum(p.numel() for p in net.parameters()) == ALL_KINDS.num_params() == 716
 
 
+def test_dropout_scaled_at_test_time_is_the_same_in_both_engines():
+    spec = parse("input(500) dropout(0.4, scale=test)")
+    assert str(spec.layers[0]) == "dropout(p=0.4, scale=test)"
+    x = rand(20, 500) + 2
+    net, numpy_net = build(spec, dtype=torch.float64).eval(), ln.build(spec, dtype=np.float64)
+    np.testing.assert_allclose(net(t(x)).detach().numpy(), 0.6 * x)
+    np.testing.assert_allclose(numpy_net.forward(x, training=False), 0.6 * x)
+    trained = net.train()(t(x)).detach().numpy()
+    kept = trained != 0
+    np.testing.assert_allclose(trained[kept], x[kept])  # survivors unscaled
+    assert abs(kept.mean() - 0.6) < 0.02
+
+
 def test_same_seed_gives_the_numpy_engines_weights_exactly():
     for dtype, np_dtype in ((torch.float32, np.float32), (torch.float64, np.float64)):
         ours = export_state(build(ALL_KINDS, seed=7, dtype=dtype))

@@ -242,6 +242,29 @@ def test_schedules():
     assert plateau.for_epoch(5) == 0.05
 
 
+def test_warmup_raises_the_rate_step_by_step_then_hands_over_to_the_schedule():
+    schedule = Schedule(config(epochs=4, warmup=2, schedule="step", lr_step=3, lr_gamma=0.5), 0.8)
+    np.testing.assert_allclose(schedule.for_steps(1, 4), [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_allclose(schedule.for_steps(2, 4), [0.5, 0.6, 0.7, 0.8])
+    assert schedule.for_steps(3, 4) is None and schedule.for_epoch(4) == 0.4
+    assert Schedule(config(), 0.8).for_steps(1, 4) is None
+    with pytest.raises(TrainError, match="--warmup must be >= 0"):
+        config(warmup=-1).check()
+
+
+def test_both_engines_take_the_warmup_rates_at_every_step():
+    data = blobs()
+    runs = {
+        (engine, warmup): quiet_fit(config(engine=engine, epochs=2, warmup=warmup, lr=0.2), data)[0]
+        for engine in ("numpy", "torch")
+        for warmup in (0, 2)
+    }
+    losses = {key: [row["train_loss"] for row in run.history] for key, run in runs.items()}
+    np.testing.assert_allclose(losses["numpy", 2], losses["torch", 2], atol=1e-5)
+    assert losses["torch", 2][0] != pytest.approx(losses["torch", 0][0], abs=1e-3)  # smaller first steps
+    assert [row["lr"] for row in runs["torch", 2].history] == [0.2, 0.2]
+
+
 def test_bf16_autocast_trains_close_to_float32():
     data = blobs(240)
     full, _ = quiet_fit(config(epochs=4), data)

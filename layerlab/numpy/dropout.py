@@ -1,9 +1,15 @@
-"""Dropout (deck 002): in training, drop each unit with probability p and scale the survivors by 1/(1-p).
+"""Dropout: in training, drop each unit with probability p; scale so training and test agree on average.
 
-The scaling ("inverted dropout") keeps the expected value of every unit the same in training and at
-test time, so at test time the layer is the identity and the full network is used as it is. In
-training a fresh mask is drawn for every forward pass; backward lets the gradient through the same
-mask, with the same scale.
+Two ways to scale, both on the slides. ``scale="train"`` (the default, "inverted dropout", deck 002)
+multiplies the survivors by 1/(1-p) in training, so at test time the layer is the identity.
+``scale="test"`` is the original formulation that Nielsen's network3.py uses (deck 001: "decrease
+each weight by a factor of 1/2"): the survivors pass unscaled in training and every unit is
+multiplied by (1-p) at test time. The two compute the same functions up to a factor (1-p) in the next
+layer's weights, but not the same training: with inverted dropout a step changes the next layer's
+output 1/(1-p)^2 times as much (4x at p=0.5), so Nielsen's learning rates need ``scale="test"``.
+
+In training a fresh mask is drawn for every forward pass; backward lets the gradient through the
+same mask, with the same scale.
 """
 
 from __future__ import annotations
@@ -14,23 +20,29 @@ from .layer import Layer
 
 
 class Dropout(Layer):
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None, scale: str = "train"):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
-        self.p = p
+        if scale not in ("train", "test"):
+            raise ValueError(f"dropout scale must be 'train' or 'test', got {scale!r}")
+        self.p, self.scale = p, scale
         self.rng = rng if rng is not None else np.random.default_rng()
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if not training or self.p == 0:
-            self.mask = None
+        self.mask = None
+        if self.p == 0:
             return x
+        if not training:
+            return x if self.scale == "train" else x * x.dtype.type(1 - self.p)
         keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= self.p
-        self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.p)
+        self.mask = keep.astype(x.dtype)
+        if self.scale == "train":
+            self.mask /= x.dtype.type(1 - self.p)
         return x * self.mask
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy if self.mask is None else dy * self.mask
 
     def __repr__(self) -> str:
-        return f"Dropout(p={self.p})"
+        return f"Dropout(p={self.p})" if self.scale == "train" else f"Dropout(p={self.p}, scale={self.scale!r})"

@@ -36,12 +36,18 @@ class NumpyLearner:
         self.data[name] = (x, y)
 
     def train_epoch(
-        self, order: np.ndarray, batch_size: int, on_step: Callable[[int, float | None], None]
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        on_step: Callable[[int, float | None], None],
+        step_lrs: np.ndarray | None = None,
     ) -> EpochStats:
         x, y = self.data["train"]
         losses, correct = [], 0
         norm_sums: dict[str, float] = {}
         for step, start in enumerate(range(0, len(order), batch_size), 1):
+            if step_lrs is not None:
+                self.set_lr(float(step_lrs[step - 1]))
             index = order[start : start + batch_size]
             xb, yb = x[index], y[index]
             if self.augment is not None:

@@ -65,7 +65,7 @@ BUILDERS: dict[str, Builder] = {
     "l2pool": lambda r, s, rng: L2Pool2D(r.layer.args["size"], pool_stride(r.layer.args)),
     "globalavgpool": lambda r, s, rng: GlobalAvgPool(),
     "flatten": lambda r, s, rng: Flatten(),
-    "dropout": lambda r, s, rng: Dropout(r.layer.args["p"], rng),
+    "dropout": lambda r, s, rng: Dropout(r.layer.args["p"], rng, r.layer.args["scale"]),
     "batchnorm": lambda r, s, rng: BatchNorm(
         s["weight"], s["bias"], s["running_mean"], s["running_var"], r.layer.args["momentum"], r.layer.args["eps"]
     ),

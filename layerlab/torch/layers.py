@@ -1,4 +1,4 @@
-"""The layer kinds PyTorch has no module for: L2 pooling, maxout and the perceptron's step.
+"""The layer kinds PyTorch has no module for: L2 pooling, maxout, the perceptron's step, network3's dropout.
 
 Each computes what its numpy counterpart in ``layerlab.numpy`` computes, so a spec gives the same
 outputs in both engines; autograd supplies the backward pass.
@@ -32,6 +32,16 @@ class L2Pool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, stride={self.stride}"
+
+
+class DropoutScaledAtTest(nn.Dropout):
+    """Dropout as network3.py does it (deck 001): survivors unscaled in training, x (1-p) at test.
+
+    That is (1-p) times ``nn.Dropout`` (inverted dropout) in both modes, which is how it is computed.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * (1 - self.p)
 
 
 class Maxout(nn.Module):

@@ -138,7 +138,11 @@ class TorchLearner:
         return total
 
     def train_epoch(
-        self, order: np.ndarray, batch_size: int, on_step: Callable[[int, float | None], None]
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        on_step: Callable[[int, float | None], None],
+        step_lrs: np.ndarray | None = None,
     ) -> EpochStats:
         x, y = self.data["train"]
         order_t = torch.as_tensor(order, device=self.device)
@@ -150,6 +154,8 @@ class TorchLearner:
         self.model.train()
         done = 0
         for step in range(steps):
+            if step_lrs is not None:
+                self.set_lr(float(step_lrs[step]))  # a Python float: no device sync
             index = order_t[step * batch_size : (step + 1) * batch_size]
             xb, yb = self.as_input(x[index]), y[index]
             if self.augment is not None:

@@ -25,7 +25,7 @@ from torch import nn
 from ..numpy.model import initial_state
 from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from ..weights import WeightsError
-from .layers import L2Pool2d, Maxout, Step
+from .layers import DropoutScaledAtTest, L2Pool2d, Maxout, Step
 
 
 def _batchnorm(r: ResolvedLayer) -> nn.Module:
@@ -47,7 +47,7 @@ MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
     "l2pool": lambda r: L2Pool2d(r.layer.args["size"], pool_stride(r.layer.args)),
     "globalavgpool": lambda r: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
     "flatten": lambda r: nn.Flatten(),
-    "dropout": lambda r: nn.Dropout(r.layer.args["p"]),
+    "dropout": lambda r: (nn.Dropout if r.layer.args["scale"] == "train" else DropoutScaledAtTest)(r.layer.args["p"]),
     "batchnorm": _batchnorm,
     "step": lambda r: Step(),
     "linear": lambda r: nn.Identity(),
