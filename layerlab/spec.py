@@ -279,7 +279,7 @@ KINDS: dict[str, Kind] = {
         Kind("flatten", "(C, H, W) -> (C*H*W,)", shape=lambda a, s: (math.prod(s),)),
         Kind(
             "dropout",
-            "drop each unit with probability p in training, scale the rest by 1/(1-p); identity at test",
+            "drop each unit with probability p in training; scale the rest by 1/(1-p) (or all by 1-p at test)",
             (
                 Arg("p", "float", 0.5, "drop probability", minimum=0.0, below=1.0),
                 Arg(

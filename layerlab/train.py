@@ -229,7 +229,7 @@ class Schedule:
 
     With ``warmup`` epochs the rate of those epochs rises linearly step by step from lr / (steps of the
     warm-up) to lr, as Goyal et al. (2017) do when eta is scaled up with the batch size (deck 001, eq. 6):
-    large first steps from a fresh initialisation can otherwise kill every ReLU of a layer.
+    large first steps from a fresh initialisation can otherwise leave ReLU units dead for good.
     """
 
     def __init__(self, config: TrainConfig, lr0: float):
