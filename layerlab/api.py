@@ -127,6 +127,23 @@ class EnsembleResult:
         )
 
 
+def ensemble_member(
+    index: int,
+    dataset: Dataset | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    **settings: Any,
+) -> Run:
+    """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``.
+    ``ensemble`` trains them one after another; an experiment with ``--jobs`` trains them side by side."""
+    seed = settings.get("seed", TrainConfig().seed) + index
+    member_out = Path(out) / f"member-{index + 1}" if out is not None else None
+    return fit(dataset, out=member_out, resume=resume, progress=progress, quiet=quiet, **(settings | {"seed": seed}))
+
+
 def majority_vote(probabilities: np.ndarray) -> np.ndarray:
     """Classes by majority vote over members; a tie goes to the tied class with the highest summed probability.
 
@@ -156,11 +173,9 @@ def ensemble(
     dataset = dataset if dataset is not None else load_data(config)
     runs = []
     for i in range(members):
-        member_out = Path(out) / f"member-{i + 1}" if out is not None else None
-        member_settings = {**config.to_dict(), "seed": config.seed + i}
         if not quiet:
-            print(f"member {i + 1}/{members} (seed {member_settings['seed']})")
-        runs.append(fit(dataset, out=member_out, resume=resume, progress=progress, quiet=quiet, **member_settings))
+            print(f"member {i + 1}/{members} (seed {config.seed + i})")
+        runs.append(ensemble_member(i, dataset, out=out, resume=resume, progress=progress, quiet=quiet, **settings))
     probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
     y = dataset.test.y
     result = EnsembleResult(

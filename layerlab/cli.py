@@ -361,7 +361,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="a built-in name (see `layerlab list`) or an experiment .toml file")
     p.add_argument("--quick", action="store_true", help="shrink every run (fewer images and epochs): about a minute")
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="runs trained in parallel processes (default 1)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
     p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")

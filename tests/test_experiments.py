@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -64,6 +65,16 @@ def test_grids_quick_overrides_and_changed_settings(toy_file):
     assert full.runs[0].key == full.runs[1].key != full.runs[2].key  # identical settings share a run
 
 
+def test_run_key_survives_new_settings_and_ignores_where_the_data_is(toy_file):
+    run = load_experiment(str(toy_file)).runs[0]
+    # The key of these settings, fixed: a setting added to TrainConfig later (at its default) must not
+    # move finished runs to a new directory, or every experiment would retrain after an upgrade.
+    assert run.key == "0396f4dad5"
+    assert replace(run, config=run.config.replace(data_dir="/elsewhere", eval_batch_size=7)).key == run.key
+    assert replace(run, config=run.config.replace(warmup=1)).key != run.key
+    assert replace(run, members=3).key != run.key
+
+
 def test_runs_train_once_then_are_reused(toy_file, tmp_path):
     experiment = load_experiment(str(toy_file), quick=True)
     lines = []
@@ -93,6 +104,39 @@ def test_parallel_jobs_give_the_same_numbers(toy_file, tmp_path):
         parallel = json.loads((tmp_path / "parallel" / run.directory / "result.json").read_text())
         assert serial["test_accuracy"] == parallel["test_accuracy"]
         assert serial["status"] == parallel["status"] == "completed"
+
+
+def test_parallel_jobs_train_an_ensembles_members_side_by_side(toy_file, tmp_path):
+    path = tmp_path / "vote.toml"
+    vote_runs = """
+    [[runs]]
+    name = "vote"
+    exercise = "C"
+    members = 3
+    [[runs]]
+    name = "diverges"
+    exercise = "C"
+    members = 2
+    lr = 1e30
+    model = "dense(16) relu dense(2)"
+    """
+    path.write_text(TOY + textwrap.dedent(vote_runs))
+    experiment = load_experiment(str(path), quick=True)
+    vote = next(run for run in experiment.runs if run.name == "vote")
+    lines = []
+    run_experiment(experiment, tmp_path / "serial", log=lambda line: None, progress=False)
+    run_experiment(experiment, tmp_path / "parallel", jobs=3, log=lines.append, progress=False)
+    serial, parallel = (json.loads((tmp_path / d / vote.directory / "ensemble.json").read_text())
+                        for d in ("serial", "parallel"))  # fmt: skip
+    assert parallel == serial and len(parallel["member_accuracies"]) == 3
+    assert sorted(p.name for p in (tmp_path / "parallel" / vote.directory).glob("member-*")) == [
+        "member-1",
+        "member-2",
+        "member-3",
+    ]
+    runs = {r["name"]: r for r in json.loads((tmp_path / "parallel" / "experiment.json").read_text())["runs"]}
+    assert runs["vote"]["status"] == "done" and runs["diverges"]["status"] == "failed"
+    assert sum(line.startswith("run diverges failed") for line in lines) == 1  # once, not once per member
 
 
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):

@@ -24,7 +24,7 @@ With ``--quick`` the ``[quick]`` table overrides the run's own settings too (a r
 becomes the quick one), a run is trained once whatever its ``repeats``, and a run's own
 ``quick = {...}`` overrides all that in turn.
 
-Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings, so runs
+Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings (see ``RunPlan.key``), so runs
 with identical settings are trained once, a finished run is reused, and an interrupted one resumes
 from its checkpoint when the experiment is started again with the same settings. After training,
 the runner stores what the report plots need: ``predictions.npz`` (test labels, predictions,
@@ -39,7 +39,7 @@ import json
 import multiprocessing
 import os
 import tomllib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -58,6 +58,10 @@ class ExperimentError(LayerlabError, ValueError):
 RUN_KEYS = {"name", "exercise", "reference", "members", "repeats", "grid", "note", "quick"}
 
 
+#: Settings that do not change a run's numbers: runs that differ only in them are one run.
+NOT_IN_KEY = ("data_dir", "eval_batch_size")
+
+
 @dataclass
 class RunPlan:
     """One run of an experiment: its settings fully resolved."""
@@ -73,8 +77,12 @@ class RunPlan:
 
     @property
     def key(self) -> str:
-        """A short hash of everything that determines the run's numbers."""
-        text = json.dumps({"config": self.config.to_dict(), "members": self.members}, sort_keys=True)
+        """A short hash of everything that determines the run's numbers: the settings that differ from
+        their defaults (so a later layerlab with new settings still finds the runs you finished), less
+        those that say only where the data is or how it is evaluated (``NOT_IN_KEY``)."""
+        defaults = TrainConfig().to_dict()
+        settings = {k: v for k, v in self.config.to_dict().items() if k not in NOT_IN_KEY and v != defaults[k]}
+        text = json.dumps({"config": settings, "members": self.members}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -235,15 +243,10 @@ def run_experiment(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
         f"{len(experiment.runs)} runs, {reused} already finished"
     )
-    if jobs > 1 and len(todo) > 1:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: safe with torch loaded
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
-            futures = {pool.submit(_train_run, run, str(directory), False): run for run in todo}
-            for future in as_completed(futures):
-                run = futures[future]
-                _record(statuses, experiment, run, _outcome(future.exception(), run, log))
-                _write_index(directory, experiment, statuses)
+    if jobs > 1 and sum(run.members for run in todo) > 1:
+        for run, outcome in _train_in_parallel(todo, directory, jobs, log):
+            _record(statuses, experiment, run, outcome)
+            _write_index(directory, experiment, statuses)
     else:
         for i, run in enumerate(todo, 1):
             log(f"[{i}/{len(todo)}] {run.name}: {_describe_changes(run.changed)}")
@@ -255,6 +258,40 @@ def run_experiment(
             _record(statuses, experiment, run, _outcome(error, run, log))
             _write_index(directory, experiment, statuses)
     return directory
+
+
+def _train_in_parallel(todo: list[RunPlan], directory: Path, jobs: int, log):
+    """Train the runs in ``jobs`` processes, yielding each run and its outcome as it ends. An ensemble's
+    members are separate tasks, so its five networks train side by side like any other runs; once all
+    of them have finished, one more task combines them (the members are reused, not retrained)."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: safe with torch loaded
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
+        tasks = {}  # future -> (run, member index or None for the run itself)
+        members_left = {}
+        for run in todo:
+            if run.members > 1:
+                members_left[run.key] = run.members
+                tasks |= {pool.submit(_train_member, run, i, str(directory)): (run, i) for i in range(run.members)}
+            else:
+                tasks[pool.submit(_train_run, run, str(directory), False)] = (run, None)
+        while tasks:
+            finished, _ = wait(tasks, return_when=FIRST_COMPLETED)
+            for future in finished:
+                run, member = tasks.pop(future)
+                error = future.exception()
+                if member is None:
+                    yield run, _outcome(error, run, log)
+                elif run.key not in members_left:
+                    continue  # a member of an ensemble that has failed already
+                elif error is not None:
+                    del members_left[run.key]
+                    yield run, _outcome(error, run, log)
+                else:
+                    members_left[run.key] -= 1
+                    if members_left[run.key] == 0:
+                        del members_left[run.key]
+                        tasks[pool.submit(_train_run, run, str(directory), False)] = (run, None)
 
 
 def _limit_threads(threads: int) -> None:
@@ -338,6 +375,14 @@ def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
     if dataset.info.get("points") is not None:
         _save_boundary(run_dir, model, dataset)
     _save_predictions(run_dir, dataset, predicted, proba)
+
+
+def _train_member(run: RunPlan, index: int, directory: str) -> None:
+    """Train one member of an ensemble run (``_train_run`` combines the members afterwards)."""
+    from .. import api
+
+    run_dir = Path(directory) / run.directory
+    api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True, **run.config.to_dict())
 
 
 def _save_predictions(run_dir: Path, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
