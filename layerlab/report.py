@@ -4,7 +4,8 @@ The input is an experiment directory as ``layerlab run`` writes it (``layerlab/e
 
     experiment.json   name, title, description, quick, notes, and per run: name, exercise, changed (the
                       settings that differ from the shared ones), directory, status (done, failed,
-                      pending), error, ensemble, note, reference (the slide's accuracy, a fraction)
+                      pending), error, ensemble, note, reference (the slide's accuracy, a fraction),
+                      loss_target (a test loss to get under)
     runs/<run>/       a run directory (``layerlab/train.py``) plus predictions.npz and, for the 2D
                       Playground sets, boundary.npz; an ensemble holds ensemble.json, the predictions of
                       its vote and member-1/, member-2/, ..., each a run directory
@@ -59,6 +60,7 @@ EXPLANATION = (
 )
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
+TARGET_EXPLANATION = "test loss: at the last epoch; target: the test loss the task aims to get under; reached: did it."
 REPEATS_EXPLANATION = (
     "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
     "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."
@@ -178,7 +180,8 @@ def table(experiment_dir: str | os.PathLike) -> list[dict[str, Any]]:
     Keys: run, exercise, changed (``"lr=0.02, model=..."``), best_val_accuracy, test_accuracy (at the
     best validation epoch), final_test_accuracy, final_test_loss, epochs, seconds, status (done, failed,
     pending), slide_reference and difference_pp (ours minus the slide's, percentage points; None without a
-    reference), notes, and best (True for the best run of its exercise by best validation accuracy).
+    reference), loss_target and reached_target (final_test_loss < loss_target; None without a target), notes,
+    and best (True for the best run of its exercise by best validation accuracy).
     A run trained several times (``repeats``) is one row: the numbers of its repeat with the best test
     accuracy (Nielsen reported his best of 3), with repeats (how many finished), test_mean over them and
     best_repeat (that repeat's name; None for other rows). Accuracies are fractions; a number that does
@@ -227,6 +230,10 @@ def _row(run: _Run) -> dict[str, Any]:
         row["difference_pp"] = 100 * (row["test_accuracy"] - row["slide_reference"])
     history = [] if entry.get("ensemble") else run.metrics()
     row["final_test_loss"] = history[-1].get("test_loss") if history else None
+    row["loss_target"] = entry.get("loss_target")
+    row["reached_target"] = None
+    if row["loss_target"] is not None and not _missing(row["final_test_loss"]):
+        row["reached_target"] = bool(row["final_test_loss"] < row["loss_target"])
     row["notes"] = "; ".join(note for note in notes if note)
     return {key: None if _missing(value) else value for key, value in row.items()}  # NaN: no validation set
 
@@ -318,6 +325,14 @@ def _has_references(rows: list[dict[str, Any]]) -> bool:
     return any(row["slide_reference"] is not None for row in rows)
 
 
+def _has_targets(rows: list[dict[str, Any]]) -> bool:
+    return any(row["loss_target"] is not None for row in rows)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
 def _has_unranked_losses(rows: list[dict[str, Any]]) -> bool:
     """Whether a run has a test loss but no validation accuracy (a Playground set): then show the loss."""
     return any(row["best_val_accuracy"] is None and row["final_test_loss"] is not None for row in rows)
@@ -325,9 +340,10 @@ def _has_unranked_losses(rows: list[dict[str, Any]]) -> bool:
 
 def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
     """(header, row key, formatter) of the shared columns; slide and Δ pp only when a run has a reference,
-    test loss only when a run has no validation accuracy."""
+    test loss only when a run has no validation accuracy or a loss target, target and reached only with one."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
-    hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
+    hidden |= set() if _has_unranked_losses(rows) or _has_targets(rows) else {"final_test_loss"}
+    hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
     hidden |= set() if any(row["repeats"] for row in rows) else {"test_mean"}
     columns = [
         ("run", "run", str),
@@ -337,6 +353,8 @@ def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
         ("mean", "test_mean", _percent),
         ("final", "final_test_accuracy", _percent),
         ("test loss", "final_test_loss", _loss),
+        ("target", "loss_target", _loss),
+        ("reached", "reached_target", _yes_no),
         ("slide", "slide_reference", _percent),
         ("Δ pp", "difference_pp", _points),
         ("epochs", "epochs", _number),
@@ -736,6 +754,7 @@ def write_report(experiment_dir: str | os.PathLike) -> Path:
 
 def _explanation(rows: list[dict[str, Any]]) -> str:
     extra = [REFERENCE_EXPLANATION] * _has_references(rows) + [LOSS_EXPLANATION] * _has_unranked_losses(rows)
+    extra += [TARGET_EXPLANATION] * _has_targets(rows)
     extra += [REPEATS_EXPLANATION] * any(row["repeats"] for row in rows)
     return " ".join([EXPLANATION, *extra])
 

@@ -155,6 +155,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):
         ("epochs = 3\n", "epochs = 0\n"),
         ('name = "wide"', 'name = "base"'),
         ("lr = 0.1\n", 'lr = 0.1\nmodle = "dense(2)"\n'),
+        ("reference = 0.9\n", 'loss_target = "low"\n'),
     ],
 )
 def test_bad_experiment_files_are_reported(tmp_path, change, message):
@@ -163,6 +164,16 @@ def test_bad_experiment_files_are_reported(tmp_path, change, message):
     with pytest.raises(ExperimentError) as error:
         load_experiment(str(path))
     assert str(path) in str(error.value)
+
+
+def test_a_loss_target_goes_to_the_index_for_the_report(toy_file, tmp_path):
+    path = tmp_path / "target.toml"
+    path.write_text(toy_file.read_text().replace("reference = 0.9\n", "loss_target = 0.05\n"))
+    experiment = load_experiment(str(path), quick=True)
+    assert [run.loss_target for run in experiment.runs] == [None, 0.05, None, None, None]
+    run_experiment(experiment, tmp_path / "out", log=lambda line: None, progress=False)
+    runs = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    assert [run.get("loss_target") for run in runs] == [None, 0.05, None, None, None]
 
 
 def test_unknown_experiment_lists_the_built_ins():

@@ -342,6 +342,24 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     assert QUICK_NOTE not in html
 
 
+def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp_path):
+    # Playground's task 5: the smallest network with a test loss under the target; final test loss 1.2 / epochs
+    for name, epochs in (("small", 2), ("large", 3)):
+        write_run(tmp_path / "runs" / name, best_val=0.9, test=0.9, final_test=0.9, epochs=epochs)
+    runs = [entry(name, "Task 5", {}, loss_target=0.5) for name in ("small", "large")]
+    runs.append(entry("no-target", "Task 6", {}, directory="runs/large"))
+    write_json(tmp_path / "experiment.json", {"name": "pg", "runs": runs})
+    rows = table(tmp_path)
+    assert [row["reached_target"] for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
+    assert [row["loss_target"] for row in rows] == [0.5, 0.5, None]
+    header, _, small, large = terminal_table(rows[:2]).splitlines()[:4]
+    assert header.split()[-6:-3] == ["loss", "target", "reached"]
+    assert small.split()[-6:-3] == ["0.6", "0.5", "no"] and large.split()[-6:-3] == ["0.4", "0.5", "yes"]
+    assert "reached" not in terminal_table(rows[2:])  # no run with a target: no such columns
+    write_report(tmp_path)
+    assert "the test loss the task aims to get under" in (tmp_path / "report.md").read_text()
+
+
 def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
     rng = np.random.default_rng(4)
     run = tmp_path / "runs" / "cifar"

@@ -3,7 +3,8 @@
 An experiment file has shared ``[settings]`` (any ``TrainConfig`` key), optional ``[quick]``
 overrides that shrink every run for a one-minute try, and a list of ``[[runs]]``. A run names
 itself, its ``exercise`` (the runs compared in one table and one figure), the settings it changes,
-and optionally ``reference`` (the slide's accuracy), ``members`` (an ensemble by majority vote),
+and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
+under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
 ``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
 Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
 
@@ -55,7 +56,7 @@ class ExperimentError(LayerlabError, ValueError):
     """An experiment file or name that cannot be used."""
 
 
-RUN_KEYS = {"name", "exercise", "reference", "members", "repeats", "grid", "note", "quick"}
+RUN_KEYS = {"name", "exercise", "reference", "loss_target", "members", "repeats", "grid", "note", "quick"}
 
 
 #: Settings that do not change a run's numbers: runs that differ only in them are one run.
@@ -71,6 +72,7 @@ class RunPlan:
     config: TrainConfig
     changed: dict[str, Any]
     reference: float | None = None
+    loss_target: float | None = None  #: the final test loss should be below it
     members: int = 1
     note: str = ""
     repeat_of: str = ""  #: for one of a run's repeats (named "<run>#2"): the run's name
@@ -161,6 +163,11 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
             repeats = quick_changes.pop("repeats", 1 if quick else run.get("repeats", 1))
             if not isinstance(repeats, int) or repeats < 1:
                 raise ExperimentError(f"{source}, run {run['name']!r}: repeats must be a whole number >= 1")
+            target = run.get("loss_target")
+            if target is not None and (isinstance(target, bool) or not isinstance(target, int | float) or target <= 0):
+                raise ExperimentError(
+                    f"{source}, run {run['name']!r}: loss_target must be a number > 0, got {target!r}"
+                )
             settings = shared | changes | quick_shared | quick_changes | overrides  # --quick beats a run's epochs
             try:
                 config = TrainConfig.from_dict(settings)
@@ -173,6 +180,7 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
                 config=config,
                 changed=changes,
                 reference=run.get("reference"),
+                loss_target=run.get("loss_target"),
                 members=members,
                 note=run.get("note", ""),
             )
@@ -343,6 +351,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             entry["error"] = status["error"]
         if run.reference is not None:
             entry["reference"] = run.reference
+        if run.loss_target is not None:
+            entry["loss_target"] = run.loss_target
         if run.note:
             entry["note"] = run.note
         if run.repeat_of:
