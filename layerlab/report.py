@@ -60,7 +60,10 @@ EXPLANATION = (
 )
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
-TARGET_EXPLANATION = "test loss: at the last epoch; target: the test loss the task aims to get under; reached: did it."
+TARGET_EXPLANATION = (
+    "test loss: at the last epoch; target: the test loss the task aims to get under; reached: whether the run's "
+    "test loss ended under it."
+)
 REPEATS_EXPLANATION = (
     "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
     "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."

@@ -25,12 +25,12 @@ With ``--quick`` the ``[quick]`` table overrides the run's own settings too (a r
 becomes the quick one), a run is trained once whatever its ``repeats``, and a run's own
 ``quick = {...}`` overrides all that in turn.
 
-Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings (see ``RunPlan.key``), so runs
-with identical settings are trained once, a finished run is reused, and an interrupted one resumes
-from its checkpoint when the experiment is started again with the same settings. After training,
-the runner stores what the report plots need: ``predictions.npz`` (test labels, predictions,
-probabilities, misclassified examples) and, for the 2D Playground sets, ``boundary.npz`` (the
-model's output over the plane).
+Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings (see
+``RunPlan.key``), so runs with identical settings are trained once, a finished run is reused, and an
+interrupted one resumes from its checkpoint when the experiment is started again with the same
+settings. After training, the runner stores what the report plots need: ``predictions.npz`` (test
+labels, predictions, probabilities, misclassified examples) and, for the 2D Playground sets,
+``boundary.npz`` (the model's output over the plane).
 """
 
 from __future__ import annotations
