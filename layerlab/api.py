@@ -128,20 +128,14 @@ class EnsembleResult:
 
 
 def ensemble_member(
-    index: int,
-    dataset: Dataset | None = None,
-    *,
-    out: str | os.PathLike | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    quiet: bool = False,
-    **settings: Any,
+    index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | None = None, **options: Any
 ) -> Run:
-    """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``.
-    ``ensemble`` trains them one after another; an experiment with ``--jobs`` trains them side by side."""
-    seed = settings.get("seed", TrainConfig().seed) + index
+    """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``;
+    ``options`` are ``fit``'s. ``ensemble`` trains the members one after another; an experiment with
+    ``--jobs`` trains them side by side."""
+    seed = options.get("seed", TrainConfig().seed) + index
     member_out = Path(out) / f"member-{index + 1}" if out is not None else None
-    return fit(dataset, out=member_out, resume=resume, progress=progress, quiet=quiet, **(settings | {"seed": seed}))
+    return fit(dataset, out=member_out, **(options | {"seed": seed}))
 
 
 def majority_vote(probabilities: np.ndarray) -> np.ndarray:
