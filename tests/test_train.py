@@ -70,14 +70,48 @@ def test_step_losses_agree_in_float32():
     cfg = config(epochs=1, batch_size=10)
     spec = parse(cfg.model, data.input_shape)
     order = np.random.default_rng(0).permutation(len(data.train))
-    losses = []
+    losses, norms = [], []
     for learner_class in (NumpyLearner, TorchLearner):
         learner = learner_class(cfg, spec, len(data.train))
         learner.add_data("train", data.train.x, data.train.y)
-        losses.append(learner.train_epoch(order, cfg.batch_size, lambda step, loss: None).losses)
+        stats = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None)
+        losses.append(stats.losses)
+        norms.append(stats.grad_norms)
     assert len(losses[0]) == 12
     np.testing.assert_allclose(losses[0], losses[1], atol=1e-5)
     assert losses[0][-1] < losses[0][0]  # it learned something
+    # both engines measure the gradient norms at the same steps (1, 11 of these 12)
+    assert norms[0].keys() == norms[1].keys() and len(norms[0]) == 3
+    for name in norms[0]:
+        assert norms[0][name] == pytest.approx(norms[1][name], rel=1e-4), name
+
+
+def test_gradient_norms_are_the_mean_over_every_10th_step():
+    from layerlab import parse
+    from layerlab.numpy.learner import NumpyLearner
+
+    data = blobs()
+    cfg = config(epochs=1, batch_size=10)
+    spec = parse(cfg.model, data.input_shape)
+    order = np.random.default_rng(0).permutation(len(data.train))
+    learner = NumpyLearner(cfg, spec, len(data.train))
+    learner.add_data("train", data.train.x, data.train.y)
+    expected, steps = {}, 0
+    original = learner.optimizer.step
+
+    def step_and_record(params, grads):  # the norms of steps 1 and 11, taken just before each update
+        nonlocal steps
+        steps += 1
+        if steps in (1, 11):
+            for name, g in grads.items():
+                if name.endswith("weight") and g.ndim > 1:
+                    expected.setdefault(name, []).append(np.linalg.norm(g))
+        original(params, grads)
+
+    learner.optimizer.step = step_and_record
+    stats = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None)
+    assert steps == 12
+    assert stats.grad_norms == pytest.approx({name: np.mean(values) for name, values in expected.items()})
 
 
 @pytest.mark.parametrize(
