@@ -612,7 +612,7 @@ def _gradient_norms(runs: list[_Run], path: Path) -> str | None:
         _epoch_axis(ax)
         ax.legend(fontsize=7)
     _save(figure, path)
-    return "Gradient norm of each layer's weights per epoch (mean over every 10th step; log scale)"
+    return "Gradient norm of each layer's weights per epoch (mean over the epoch's steps; log scale)"
 
 
 def _decision_boundaries(runs: list[_Run], path: Path) -> str | None:

@@ -183,12 +183,7 @@ class EpochStats:
 
     losses: np.ndarray  #: the loss of every step, in order
     correct: int  #: training examples classified correctly (with dropout on, as the model trained)
-    grad_norms: dict[str, float]  #: mean L2 norm of each weight's gradient over steps 1, 11, 21, ...
-
-
-#: Gradient norms are measured every 10th step (the first included): reading every weight gradient once
-#: more per step cost ~10% of a CPU step for Nielsen's final network, and the per-epoch mean hardly moves.
-GRAD_NORM_EVERY = 10
+    grad_norms: dict[str, float]  #: mean L2 norm of each weight's gradient over the epoch's steps
 
 
 class Learner(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import Spec
-from ..train import GRAD_NORM_EVERY, EpochStats, TrainConfig, augmentation_items
+from ..train import EpochStats, TrainConfig, augmentation_items
 from .model import build, labels_of
 from .optimizers import make_optimizer
 from .regularizers import weight_penalty
@@ -44,8 +44,7 @@ class NumpyLearner:
     ) -> EpochStats:
         x, y = self.data["train"]
         losses, correct = [], 0
-        norm_sums: dict[str, float] = {}  # over the steps measured (GRAD_NORM_EVERY)
-        measured = 0
+        norm_sums: dict[str, float] = {}
         for step, start in enumerate(range(0, len(order), batch_size), 1):
             if step_lrs is not None:
                 self.set_lr(float(step_lrs[step - 1]))
@@ -58,14 +57,12 @@ class NumpyLearner:
             if not np.isfinite(loss):
                 break  # the trainer reports the step; the weights stay as they were
             correct += int((self.model.loss.probabilities(self.model.last_output).argmax(1) == labels_of(yb)).sum())
-            if (step - 1) % GRAD_NORM_EVERY == 0:
-                measured += 1
-                for name, g in self.model.grads.items():
-                    if name.endswith("weight") and g.ndim > 1:
-                        norm_sums[name] = norm_sums.get(name, 0.0) + float(np.linalg.norm(g))
+            for name, g in self.model.grads.items():
+                if name.endswith("weight") and g.ndim > 1:
+                    norm_sums[name] = norm_sums.get(name, 0.0) + float(np.linalg.norm(g))
             self.optimizer.step(self.model.params, self.model.grads)
             on_step(step, loss)
-        return EpochStats(np.array(losses), correct, {k: v / measured for k, v in norm_sums.items()})
+        return EpochStats(np.array(losses), correct, {k: v / len(losses) for k, v in norm_sums.items()})
 
     def evaluate(self, name: str) -> tuple[float, float]:
         x, y = self.data[name]

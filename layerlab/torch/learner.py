@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..spec import Spec
-from ..train import GRAD_NORM_EVERY, EpochStats, TrainConfig, TrainError, augmentation_items
+from ..train import EpochStats, TrainConfig, TrainError, augmentation_items
 from .losses import make_loss, probabilities
 from .model import build, export_state, import_state
 
@@ -152,7 +152,7 @@ class TorchLearner:
         norm_sums = torch.zeros(len(self.weights_penalised), device=self.device, dtype=torch.float64)
         on_cpu = self.device.type == "cpu"
         self.model.train()
-        done = measured = 0  # steps taken; steps whose gradient norms were measured (GRAD_NORM_EVERY)
+        done = 0
         for step in range(steps):
             if step_lrs is not None:
                 self.set_lr(float(step_lrs[step]))  # a Python float: no device sync
@@ -170,15 +170,13 @@ class TorchLearner:
                 break  # on the CPU a check costs nothing: stop before the step spoils the weights
             with torch.no_grad():
                 correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
-                if step % GRAD_NORM_EVERY == 0:
-                    measured += 1
-                    norm_sums += torch.stack([w.grad.norm() for w in self.weights_penalised]).double()
+                norm_sums += torch.stack([w.grad.norm() for w in self.weights_penalised]).double()
             self.optimizer.step()
             done = step + 1
             if on_cpu or done % self.sync_every == 0 or done == steps:
                 on_step(done, float(losses[step]))
         recorded = losses[: min(done + 1, steps)].cpu().numpy()  # up to and including a non-finite loss
-        means = (norm_sums / max(measured, 1)).cpu().numpy()
+        means = (norm_sums / max(done, 1)).cpu().numpy()
         return EpochStats(recorded, int(correct), dict(zip(self.weight_names, means.tolist(), strict=True)))
 
     # -- evaluation ----------------------------------------------------------------------------------
