@@ -161,7 +161,7 @@ def reported(tmp_path_factory) -> Path:
 
 
 def rows_by_run(directory: Path) -> dict[str, dict]:
-    return {row["run"]: row for row in table(directory)}
+    return {row.run: row for row in table(directory)}
 
 
 def png_names(directory: Path) -> set[str]:
@@ -175,51 +175,51 @@ def png_names(directory: Path) -> set[str]:
 
 def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
     rows = table(reported)
-    assert [row["run"] for row in rows] == [
+    assert [row.run for row in rows] == [
         "ex1-linear", "ex1-mlp", "ex1-broken", "ex1-vote", "ex2-cnn", "ex2-wide", "pg-circle"
     ]  # fmt: skip
     mlp = rows[1]
-    assert mlp["exercise"] == "Exercise 1: MLP vs linear"
-    assert mlp["changed"] == f"model={MLP}, lr=0.02"
-    assert (mlp["best_val_accuracy"], mlp["test_accuracy"], mlp["final_test_accuracy"]) == (0.95, 0.945, 0.94)
-    assert (mlp["epochs"], mlp["seconds"], mlp["status"]) == (3, 12.5, "done")
-    assert mlp["notes"] == "Nielsen's network"
+    assert mlp.exercise == "Exercise 1: MLP vs linear"
+    assert mlp.changed == f"model={MLP}, lr=0.02"
+    assert (mlp.best_val_accuracy, mlp.test_accuracy, mlp.final_test_accuracy) == (0.95, 0.945, 0.94)
+    assert (mlp.epochs, mlp.seconds, mlp.status) == (3, 12.5, "done")
+    assert mlp.notes == "Nielsen's network"
 
 
 def test_best_run_per_exercise_is_chosen_by_validation_accuracy_not_test(reported):
     rows = rows_by_run(reported)
-    assert {name for name, row in rows.items() if row["best"]} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
+    assert {name for name, row in rows.items() if row.best} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
     # ex1-linear has the higher test accuracy; the ensemble's members have higher validation accuracies
     # but the ensemble itself has none, so it is not ranked.
-    assert rows["ex1-linear"]["test_accuracy"] > rows["ex1-mlp"]["test_accuracy"]
-    assert rows["ex1-vote"]["best_val_accuracy"] is None
+    assert rows["ex1-linear"].test_accuracy > rows["ex1-mlp"].test_accuracy
+    assert rows["ex1-vote"].best_val_accuracy is None
 
 
 def test_reference_difference_is_ours_minus_the_slides_in_percentage_points(reported):
     rows = rows_by_run(reported)
-    assert rows["ex1-mlp"]["slide_reference"] == 0.978
-    assert rows["ex1-mlp"]["difference_pp"] == pytest.approx(-3.3)
-    assert rows["ex1-linear"]["difference_pp"] == pytest.approx(4.0)
-    assert rows["ex2-cnn"]["slide_reference"] is None and rows["ex2-cnn"]["difference_pp"] is None
+    assert rows["ex1-mlp"].slide_reference == 0.978
+    assert rows["ex1-mlp"].difference_pp == pytest.approx(-3.3)
+    assert rows["ex1-linear"].difference_pp == pytest.approx(4.0)
+    assert rows["ex2-cnn"].slide_reference is None and rows["ex2-cnn"].difference_pp is None
 
 
 def test_failed_and_pending_runs_have_no_numbers_and_say_why(reported):
     rows = rows_by_run(reported)
     broken, pending = rows["ex1-broken"], rows["ex2-wide"]
-    assert broken["status"] == "failed" and broken["notes"] == f"failed: {ERROR}"
-    assert pending["status"] == "pending" and pending["changed"] == f"model={LONG_SPEC}"
+    assert broken.status == "failed" and broken.notes == f"failed: {ERROR}"
+    assert pending.status == "pending" and pending.changed == f"model={LONG_SPEC}"
     for row in (broken, pending):
-        assert row["test_accuracy"] is None and row["epochs"] is None and not row["best"]
+        assert row.test_accuracy is None and row.epochs is None and not row.best
 
 
 def test_ensemble_row_reports_the_vote_member_epochs_and_summed_seconds(reported):
     vote = rows_by_run(reported)["ex1-vote"]
-    assert vote["test_accuracy"] == 0.975
-    assert vote["final_test_accuracy"] is None
-    assert vote["epochs"] == 4  # per member
-    assert vote["seconds"] == pytest.approx(1 + 2 + 3)
+    assert vote.test_accuracy == 0.975
+    assert vote.final_test_accuracy is None
+    assert vote.epochs == 4  # per member
+    assert vote.seconds == pytest.approx(1 + 2 + 3)
     members = "members 96.00% on average, best 97.00%"
-    assert vote["notes"] == f"majority vote of 3: {members}; mean probability 97.20%"
+    assert vote.notes == f"majority vote of 3: {members}; mean probability 97.20%"
 
 
 def test_markdown_table_has_every_run_and_well_formed_rows(reported):
@@ -254,7 +254,7 @@ def test_terminal_table_fits_100_columns_and_cuts_long_specs(reported):
 
 
 def test_reference_columns_only_when_a_run_has_a_reference(reported):
-    rows = [row for row in table(reported) if row["slide_reference"] is None]
+    rows = [row for row in table(reported) if row.slide_reference is None]
     assert "slide" not in terminal_table(rows) and "Δ pp" not in markdown_table(rows)
     assert "slide" in terminal_table(table(reported))
 
@@ -332,8 +332,8 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     write_report(tmp_path)
     assert png_names(tmp_path) == {"curves-task-9-plane", "gradients-task-9-plane", "boundaries-task-9-plane"}
     row = table(tmp_path)[0]
-    assert row["best_val_accuracy"] is None and not row["best"]  # NaN in result.json: nothing to rank by
-    assert row["final_test_loss"] == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
+    assert row.best_val_accuracy is None and not row.best  # NaN in result.json: nothing to rank by
+    assert row.final_test_loss == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
     lines = terminal_table([row]).splitlines()
     assert lines[0].split() == ["run", "changed", "val", "test", "final", "loss", "ep", "sec", "status"]
     assert lines[2].split()[-4:] == ["0.4", "3", "2.0", "done"]
@@ -350,8 +350,8 @@ def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp
     runs.append(entry("no-target", "Task 6", {}, directory="runs/large"))
     write_json(tmp_path / "experiment.json", {"name": "pg", "runs": runs})
     rows = table(tmp_path)
-    assert [row["reached_target"] for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
-    assert [row["loss_target"] for row in rows] == [0.5, 0.5, None]
+    assert [row.reached_target for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
+    assert [row.loss_target for row in rows] == [0.5, 0.5, None]
     header, _, small, large = terminal_table(rows[:2]).splitlines()[:4]
     assert header.split()[-6:-3] == ["loss", "target", "reached"]
     assert small.split()[-6:-3] == ["0.6", "0.5", "no"] and large.split()[-6:-3] == ["0.4", "0.5", "yes"]
