@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from layerlab.errors import LayerlabError
 from layerlab.report import (
     QUICK_NOTE,
     ReportError,
@@ -25,7 +26,7 @@ from layerlab.report import (
     terminal_table,
     write_report,
 )
-from layerlab.weights import save_weights
+from layerlab.rundir import RunDir
 
 DIGITS = [str(d) for d in range(10)]
 MLP = "dense(100) sigmoid dense(10)"
@@ -62,9 +63,9 @@ def write_run(
     weights=None,
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
-    directory.mkdir(parents=True)
+    run = RunDir(directory).claim()
     dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
-    write_json(directory / "config.json", {"config": {"model": MLP}, "dataset": dataset})
+    run.write_config({"model": MLP}, dataset)
     history = [
         {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
          "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
@@ -72,14 +73,15 @@ def write_run(
          "grad_norms": {"0.weight": 0.01 / e, "2.weight": 0.1 / e, "4.weight": 1.0 / e}}
         for e in range(1, epochs + 1)
     ]  # fmt: skip
-    (directory / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in history))
+    run.write_metrics(history)
     result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
               "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
               "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""}  # fmt: skip
-    write_json(directory / "result.json", result)
+    run.write_result(result)
     rng = np.random.default_rng(0)
     weights = weights or {"0.weight": rng.normal(size=(100, 64)), "2.weight": rng.normal(size=(10, 100))}
-    save_weights(directory / "best.safetensors", {k: np.asarray(v, np.float32) for k, v in weights.items()})
+    run.save_weights("best", {k: np.asarray(v, np.float32) for k, v in weights.items()}, {"spec": MLP})
+    run.release()
 
 
 def write_predictions(directory: Path, classes: int, wrong: int, images: bool = True, n: int = 60) -> None:
@@ -90,8 +92,8 @@ def write_predictions(directory: Path, classes: int, wrong: int, images: bool = 
     y_pred[:wrong] = (y_true[:wrong] + 1) % classes
     x = rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8) if images else rng.normal(size=(n, 2))
     kept = np.flatnonzero(y_pred != y_true)[:36]
-    np.savez(directory / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
-             mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
+    RunDir(directory).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
+                                   mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
 
 
 def write_boundary(directory: Path, regression: bool = False) -> None:
@@ -103,8 +105,8 @@ def write_boundary(directory: Path, regression: bool = False) -> None:
         y = (np.tanh(points[:, :1] / 6)).astype(np.float32)
     else:
         y = (np.hypot(*points.T) < 3).astype(np.int64)
-    np.savez(directory / "boundary.npz", xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
-             test_points=points[50:], test_y=y[50:])  # fmt: skip
+    RunDir(directory).write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
+                                   test_points=points[50:], test_y=y[50:])  # fmt: skip
 
 
 def entry(name: str, exercise: str, changed: dict, status: str = "done", **extra) -> dict:
@@ -132,7 +134,7 @@ def build_experiment(root: Path) -> Path:
     for i, (val, test) in enumerate([(0.99, 0.95), (0.98, 0.96), (0.97, 0.97)], 1):
         write_run(runs / "ex1-vote" / f"member-{i}", val, test, final_test=test, epochs=4, seconds=i)
     vote = {"member_accuracies": [0.95, 0.96, 0.97], "vote_accuracy": 0.975, "mean_accuracy": 0.972}
-    write_json(runs / "ex1-vote" / "ensemble.json", vote)
+    RunDir(runs / "ex1-vote").write_ensemble(vote)
     write_predictions(runs / "ex1-vote", classes=10, wrong=2)
     rng = np.random.default_rng(3)
     conv = {
@@ -326,7 +328,7 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     nan = float("nan")
     write_run(run, best_val=nan, test=nan, final_test=nan, classes=[], task="regression")
     write_boundary(run, regression=True)
-    np.savez(run / "predictions.npz", y_true=np.zeros((5, 1)), y_pred=np.zeros((5, 1)))
+    RunDir(run).write_arrays(RunDir.PREDICTIONS, y_true=np.zeros((5, 1)), y_pred=np.zeros((5, 1)))
     runs = [entry("plane", "Task 9: plane", {"data": "plane"})]
     write_json(tmp_path / "experiment.json", {"name": "pg", "quick": False, "runs": runs})
     write_report(tmp_path)
@@ -369,8 +371,8 @@ def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
     y_true = rng.integers(0, 3, n)
     y_pred = (y_true + 1) % 3
     images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
-    np.savez(run / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred], mis_x=images,
-             mis_true=y_true, mis_pred=y_pred)  # fmt: skip
+    RunDir(run).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred],
+                             mis_x=images, mis_true=y_true, mis_pred=y_pred)  # fmt: skip
     write_json(tmp_path / "experiment.json", {"name": "c", "runs": [entry("cifar", "CNN", {})]})
     captions = {plot.path.stem: plot.caption for plot in make_plots(tmp_path)}
     assert captions["filters-cifar"].endswith("the best run (in colour, each on its own scale)")
@@ -410,6 +412,6 @@ def test_a_reference_in_percent_is_refused_with_the_fix(tmp_path):
 
 def test_corrupt_metrics_name_the_file(tmp_path):
     directory = build_experiment(tmp_path)
-    (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')
-    with pytest.raises(ReportError, match=r"ex1-linear/metrics.jsonl is not valid JSON lines"):
+    (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')  # a damaged file
+    with pytest.raises(LayerlabError, match=r"ex1-linear/metrics.jsonl is damaged"):
         make_plots(directory)

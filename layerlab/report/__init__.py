@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..train import write_atomic
+from ..files import write_text
 from .columns import QUICK_NOTE
 from .document import Plot, document
 from .html_page import html_page
@@ -93,8 +93,8 @@ def _write(experiment: ExperimentSource) -> Path:
     directory = experiment.directory
     directory.mkdir(parents=True, exist_ok=True)
     page = document(experiment, save_plots(experiment, rows(experiment.runs)))
-    write_atomic(directory / "report.md", markdown(page, directory))
-    write_atomic(directory / "report.html", html_page(page))
+    write_text(directory / "report.md", markdown(page, directory))
+    write_text(directory / "report.html", html_page(page))
     return directory / "report.html"
 
 

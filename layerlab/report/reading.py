@@ -1,7 +1,8 @@
 """Reading what a report is made from: an experiment directory, or run directories to compare.
 
-This is the only module of the report that opens files. An experiment directory is what ``layerlab run``
-writes (``layerlab/experiments/runner.py``)::
+This is the only module of the report that reads what runs left: run directories through ``RunDir`` (the
+only code that knows their files), and the experiment's index, experiment.json. An experiment directory
+is what ``layerlab run`` writes (``layerlab/experiments/runner.py``)::
 
     experiment.json   name, title, description, quick, notes, and per run: name, exercise, changed (the
                       settings that differ from the shared ones), directory, status (done, failed,
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LayerlabError
-from ..weights import load_weights
+from ..rundir import RunDir
 
 
 class ReportError(LayerlabError, ValueError):
@@ -38,7 +38,8 @@ class ReportError(LayerlabError, ValueError):
 
 @dataclass
 class RunSource:
-    """One run as the report sees it: its entry in the experiment and the files of its directory."""
+    """One run as the report sees it: its entry in the experiment and its run directory (read through
+    ``RunDir``, the only code that knows the files)."""
 
     name: str
     directory: Path
@@ -53,25 +54,23 @@ class RunSource:
     repeat_of: str | None = None
     recorded_settings: dict[str, Any] | None = None  #: from experiment.json; else config.json's
 
-    def file(self, name: str) -> Path | None:
-        """``name`` in the run directory, else in member-1/ (an ensemble's training files are there)."""
-        for folder in (self.directory, self.directory / "member-1"):
-            if (folder / name).is_file():
-                return folder / name
-        return None
+    @cached_property
+    def rundir(self) -> RunDir:
+        return RunDir(self.directory)
 
-    def _json(self, name: str) -> Any:
-        path = self.file(name)
-        return read_json(path) if path else None
+    @cached_property
+    def _training(self) -> RunDir:
+        """The directory with the training files: member 1's for an ensemble."""
+        return self.rundir.member(0) if self.ensemble else self.rundir
 
     @cached_property
     def result(self) -> dict[str, Any]:
         """result.json (member 1's for an ensemble); {} before the run ends."""
-        return self._json("result.json") or {}
+        return self._training.read_result() or {}
 
     @cached_property
     def saved_config(self) -> dict[str, Any]:
-        return self._json("config.json") or {}
+        return self._training.read_config() if self._training.has(RunDir.CONFIG) else {}
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -85,34 +84,35 @@ class RunSource:
 
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
-        """The epochs of metrics.jsonl (member 1's for an ensemble); [] before the first epoch."""
-        return read_jsonl(self.file("metrics.jsonl"))
+        """The epochs (member 1's for an ensemble); [] before the first epoch."""
+        return self._training.read_metrics()
 
     @cached_property
     def ensemble_summary(self) -> dict[str, Any] | None:
         """ensemble.json: member_accuracies, vote_accuracy, mean_accuracy; None before the vote."""
-        path = self.directory / "ensemble.json"
-        return read_json(path) if path.is_file() else None
+        return self.rundir.read_ensemble()
 
     @cached_property
     def members(self) -> list[RunSource]:
         """An ensemble's members in order (member-1, member-2, ...); [] for a single run."""
         if not self.ensemble:
             return []
-        folders = sorted(self.directory.glob("member-*"), key=lambda p: int(p.name.rpartition("-")[2] or 0))
-        return [RunSource(f"{self.name} member {f.name.rpartition('-')[2]}", f, self.status, self.exercise)
-                for f in folders if f.is_dir()]  # fmt: skip
+        return [RunSource(f"{self.name} member {i}", member.path, self.status, self.exercise)
+                for i, member in enumerate(self.rundir.members(), 1)]  # fmt: skip
 
-    def arrays(self, name: str) -> dict[str, np.ndarray] | None:
-        """``predictions`` or ``boundary``: the arrays the runner saved, None when there are none."""
-        return read_npz(self.directory / f"{name}.npz")
+    def predictions(self) -> dict[str, np.ndarray] | None:
+        """The test set's labels, predictions and misclassified inputs, as the runner saved them; or None."""
+        return self.rundir.read_arrays(RunDir.PREDICTIONS)
+
+    def boundary(self) -> dict[str, np.ndarray] | None:
+        """A 2D dataset's model output over the plane and its points, as the runner saved them; or None."""
+        return self.rundir.read_arrays(RunDir.BOUNDARY)
 
     def first_conv_weight(self) -> np.ndarray | None:
-        """The weight (F, C, k, k) of the first conv layer in best.safetensors, if the model has one."""
-        path = self.file("best.safetensors")
-        if path is None:
+        """The weight (F, C, k, k) of the first conv layer of the best weights, if the model has one."""
+        if not self._training.weights_file("best").is_file():
             return None
-        state, _ = load_weights(path)
+        state, _ = self._training.load_weights("best")
         kernels = [(name, w) for name, w in state.items() if name.endswith("weight") and w.ndim == 4]
         return min(kernels, key=lambda item: layer_index(item[0]))[1] if kernels else None
 
@@ -142,26 +142,6 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ReportError(f"{path} is not valid JSON ({e}); run the experiment again to rewrite it") from None
-
-
-def read_jsonl(path: Path | None) -> list[dict[str, Any]]:
-    if path is None:
-        return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    try:
-        return [json.loads(line) for line in lines]
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path} is not valid JSON lines ({e}); run the experiment again") from None
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as arrays:
-            return {name: arrays[name] for name in arrays.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ReportError(f"{path} cannot be read ({e}); delete it and run the experiment again") from None
 
 
 def is_experiment(directory: str | os.PathLike) -> bool:
@@ -241,12 +221,12 @@ def _run_directory(directory: Path) -> RunSource:
             f"{directory} is an experiment directory: report it on its own (`layerlab report {directory}`), "
             "or give its run directories (runs/<name>) to compare them with others"
         )
-    ensemble = (directory / "ensemble.json").is_file() or (directory / "member-1" / "config.json").is_file()
-    if not ensemble and not (directory / "config.json").is_file():
+    rundir = RunDir(directory)
+    ensemble = rundir.has(RunDir.ENSEMBLE) or bool(rundir.members())
+    if not rundir.is_run():
         raise ReportError(
             f"{directory} is not a run directory (no config.json); give directories written by "
             "`layerlab train --out` or `layerlab ensemble --out`"
         )
-    finished = directory / ("ensemble.json" if ensemble else "result.json")
-    name = directory.resolve().name
-    return RunSource(name, directory, "done" if finished.is_file() else "pending", ensemble=ensemble)
+    status = "done" if rundir.is_finished() else "pending"
+    return RunSource(directory.resolve().name, directory, status, ensemble=ensemble)

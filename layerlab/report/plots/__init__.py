@@ -54,7 +54,7 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
         for sweep in sweeps(group):
             plans.append((f"sweep-{tag}-{slug(sweep.setting)}", partial(sweep_plot, sweep, rows)))
         for run in (run for run in group if run.name in best):
-            predictions = run.arrays("predictions")
+            predictions = run.predictions()
             name = slug(run.name)
             if predictions is not None:
                 plans.append((f"confusion-{name}", partial(confusion_matrix, run, predictions)))

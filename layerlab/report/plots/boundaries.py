@@ -17,7 +17,7 @@ def decision_boundaries(runs: list[RunSource]):
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.lines import Line2D
 
-    found = [(run, grid) for run in runs if (grid := run.arrays("boundary"))]
+    found = [(run, grid) for run in runs if (grid := run.boundary())]
     if not found:
         return None
     colours = LinearSegmentedColormap.from_list("playground", PLAYGROUND_COLOURS)
