@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reading import RunSource
-from .figures import figure_legend, panels, wrap
+from .figures import figure_legend, lines, panels, wrap
 
 #: TensorFlow Playground's colours: orange for negative (class 0), blue for positive (class 1).
 PLAYGROUND_COLOURS = ("#f59322", "#e8eaeb", "#0877bd")
@@ -27,9 +27,11 @@ def decision_boundaries(runs: list[RunSource]):
         low = -high
     else:
         low, high = 0.0, 1.0
-    figure, axes = panels(len(found), 3.4, columns=4, sharex=True, sharey=True)
+    titles = [wrap(run.name, 34) for run, _ in found]
+    extra = 0.2 * max(map(lines, titles)) + 0.3
+    figure, axes = panels(len(found), 3.4, columns=4, extra=extra, sharex=True, sharey=True)
     filled = None
-    for ax, (run, grid) in zip(axes, found, strict=True):
+    for ax, (_, grid), title in zip(axes, found, titles, strict=True):
         plane = grid["xx"], grid["yy"], grid["p"]
         filled = ax.contourf(*plane, np.linspace(low, high, 21), cmap=colours, extend="both")
         ax.contour(*plane, [(low + high) / 2], colors="k", linewidths=0.8)
@@ -37,7 +39,7 @@ def decision_boundaries(runs: list[RunSource]):
         ax.scatter(*grid["train_points"].T, c=grid["train_y"].ravel(), edgecolors="white", **style)
         ax.scatter(*grid["test_points"].T, c=grid["test_y"].ravel(), edgecolors="black", marker="s", **style)
         ax.set(aspect="equal", xlabel="x1", ylabel="x2")
-        ax.set_title(wrap(run.name, 34), fontsize=9)
+        ax.set_title(title, fontsize=9)
     key = figure.colorbar(filled, ax=list(axes), shrink=0.8, ticks=np.linspace(low, high, 5))
     key.set_label("model output" if regression else "model output (0: orange class, 1: blue class)")
     points = [Line2D([], [], ls="", marker="o", mfc="grey", mec="white", label="training points"),

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import LayerlabError
 from ...spec import parse
 from ..reading import RunSource, layer_index
-from .figures import epoch_axis, figure_legend, new_figure, panels, run_style, series, wrap
+from .figures import epoch_axis, figure_legend, lines, new_figure, panels, run_style, series, wrap
 
 #: Line style, legend and caption words of the learning curves; "test" only for runs without a
 #: validation set (Playground).
@@ -96,17 +96,18 @@ def gradient_norms(runs: list[RunSource]):
     found = [run for run in runs if run.metrics and run.metrics[0].get("grad_norms")]
     if not found:
         return None
-    figure, axes = panels(len(found), 4, columns=3, sharey=True)
-    for ax, run in zip(axes, found, strict=True):
+    names_of = [layer_names(run) for run in found]
+    titles = [wrap(f"{run.name} (member 1)" if run.ensemble else run.name, 40) for run in found]
+    extra = 0.19 * (max(map(len, names_of)) + max(map(lines, titles))) + 0.5
+    figure, axes = panels(len(found), 3.6, columns=3, extra=extra, sharey=True)
+    for ax, run, names, title in zip(axes, found, names_of, titles, strict=True):
         history = run.metrics
-        names = layer_names(run)
         layers = sorted(names, key=layer_index)
         shades = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(layers)))
         for layer, shade in zip(layers, shades, strict=True):
             norms = [epoch.get("grad_norms", {}).get(layer, np.nan) for epoch in history]
             ax.plot(series(history, "epoch"), norms, marker="o", markersize=3, color=shade, label=names[layer])
-        title = f"{run.name} (member 1)" if run.ensemble else run.name
-        ax.set(yscale="log", title=wrap(title, 40))
+        ax.set(yscale="log", title=title)
         ax.title.set_fontsize(9)
         epoch_axis(ax, len(history))
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, frameon=False)

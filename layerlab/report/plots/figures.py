@@ -21,14 +21,17 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 def new_figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    figure = Figure(figsize=(width, height), layout="constrained")
+    figure.get_layout_engine().set(w_pad=0.06, h_pad=0.06)  # inches round the edge: room for legend borders
+    return figure
 
 
-def panels(count: int, size: float, columns: int, **options: Any):
-    """A figure of ``count`` square-ish panels, ``columns`` to a row; the unused ones hidden."""
+def panels(count: int, size: float, columns: int, extra: float = 0.0, **options: Any):
+    """A figure of ``count`` square-ish panels, ``columns`` to a row, each row ``extra`` inches taller (for
+    titles of several lines, legends under the panels); the unused ones hidden."""
     rows = math.ceil(count / columns)
     columns = min(count, columns)
-    figure = new_figure(size * columns + 0.8, size * rows + 0.6)
+    figure = new_figure(size * columns + 0.8, (size + extra) * rows + 0.6)
     axes = figure.subplots(rows, columns, squeeze=False, **options).ravel()
     for ax in axes[count:]:
         ax.set_visible(False)
@@ -42,6 +45,8 @@ def image_grid(count: int, columns: int, width: float, height: float):
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes:
         ax.axis("off")
+    for ax in axes[count:]:
+        ax.set_visible(False)
     return figure, axes[:count]
 
 
@@ -59,6 +64,10 @@ def epoch_axis(ax, epochs: int) -> None:
         ax.set_xlim(0.5, epochs + 0.5)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+
+
+def lines(text: str) -> int:
+    return text.count("\n") + 1
 
 
 def wrap(text: str, width: int) -> str:

@@ -37,7 +37,7 @@ def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
             colour = "white" if count > counts.max() / 2 else "black"
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=colour)
     if max(map(len, names)) > 2:  # words (CIFAR-10's classes) rather than digits
-        ax.set_xticks(range(k), names, rotation=45, ha="right")
+        ax.set_xticks(range(k), names, rotation=90)
     else:
         ax.set_xticks(range(k), names)
     ax.set_yticks(range(k), names)
