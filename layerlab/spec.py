@@ -88,7 +88,7 @@ class Arg:
     """One argument of a layer kind."""
 
     name: str
-    kind: str  # "int", "float", "bool", "choice", "padding", "init", "bias_init"
+    kind: str  # "int", "float", "bool", "bias", "choice", "padding", "init", "bias_init"
     default: Any = REQUIRED
     help: str = ""
     choices: tuple[str, ...] = ()
@@ -114,6 +114,9 @@ class Arg:
         elif self.kind == "bool":
             if not isinstance(value, bool):
                 raise SpecError(f"{bad} must be true or false")
+        elif self.kind == "bias":  # true, false, or fixed: kept at its initial value in training
+            if not isinstance(value, bool) and value != "fixed":
+                raise SpecError(f"{bad} must be true, false or fixed (a bias that training leaves unchanged)")
         elif self.kind == "choice":
             if value not in self.choices:
                 raise SpecError(f"{bad} must be one of: {', '.join(self.choices)}")
@@ -158,6 +161,8 @@ class Kind:
     params: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     buffers: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     activation: bool = False
+    #: Parameters that training leaves at their initial values (``bias=fixed``).
+    fixed: Callable[[dict], tuple[str, ...]] = lambda args: ("bias",) if args.get("bias") == "fixed" else ()
 
 
 def _needs_flat(name: str, s: Shape) -> None:
@@ -237,7 +242,7 @@ def _with_bias(args: dict, shapes: dict[str, Shape], n: int) -> dict[str, Shape]
 
 _WEIGHT_ARGS = (
     Arg("init", "init", Call("glorot_uniform"), "weight initialiser: " + ", ".join(INITIALISERS)),
-    Arg("bias", "bool", True, "learn a bias per unit/filter"),
+    Arg("bias", "bias", True, "a bias per unit/filter: true, false, or fixed (kept at bias_init, not trained)"),
     Arg("bias_init", "bias_init", Call("zeros"), "bias initialiser: " + ", ".join(BIAS_INITIALISERS)),
 )
 _POOL_ARGS = (
@@ -350,6 +355,11 @@ class Layer:
     @property
     def definition(self) -> Kind:
         return KINDS[self.kind]
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """Names of the parameters that training leaves unchanged (the optimiser skips them)."""
+        return self.definition.fixed(self.args)
 
 
 def layer(kind: str, *args: Any, **kwargs: Any) -> Layer:

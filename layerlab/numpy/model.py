@@ -115,6 +115,8 @@ class Model:
         self.rng = rng if rng is not None else np.random.default_rng()
         #: The output of the last training forward pass (``loss_and_grads``), e.g. for a running accuracy.
         self.last_output: np.ndarray | None = None
+        #: Parameters the spec declares fixed (``bias=fixed``): left out of ``params``, so no optimiser moves them.
+        self.fixed = frozenset(f"{i}.{name}" for i, item in enumerate(spec.layers) for name in item.fixed)
 
     # -- the two passes -----------------------------------------------------------------------------
 
@@ -187,8 +189,15 @@ class Model:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Trainable arrays by name (``"{layer index}.{name}"``): the optimiser updates these in place."""
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+        """Trainable arrays by name (``"{layer index}.{name}"``): the optimiser updates these in place.
+
+        Parameters declared fixed in the spec are not among them (``state_dict`` has every array)."""
+        return {
+            name: v
+            for i, layer in enumerate(self.layers)
+            for k, v in layer.params.items()
+            if (name := f"{i}.{k}") not in self.fixed
+        }
 
     @property
     def grads(self) -> dict[str, np.ndarray]:

@@ -73,7 +73,9 @@ class TorchLearner:
         self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
         self.weights_penalised = [p for _, p in weights]
         self.optimizer = OPTIMIZERS[config.optimizer](
-            self.model.parameters(), lr=config.resolved_lr(), **config.optimizer_options()
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=config.resolved_lr(),
+            **config.optimizer_options(),
         )
         self.eval_batch_size = config.eval_batch_size
         self.use_autocast = config.autocast == "bf16"

@@ -35,12 +35,12 @@ def _batchnorm(r: ResolvedLayer) -> nn.Module:
 
 def _conv(r: ResolvedLayer) -> nn.Module:
     a = r.layer.args
-    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=a["bias"])
+    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=bool(a["bias"]))
 
 
 #: One module per layer kind, made from the placed layer (its arguments and input shape).
 MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
-    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=r.layer.args["bias"]),
+    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=bool(r.layer.args["bias"])),
     "conv": _conv,
     "maxpool": lambda r: nn.MaxPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
     "avgpool": lambda r: nn.AvgPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
@@ -80,6 +80,9 @@ def build(
     if state is None:
         state = initial_state(spec, input_shape, seed, np.float64 if dtype == torch.float64 else np.float32)
     import_state(model, state)
+    for r in resolved:
+        for name in r.layer.fixed:  # bias=fixed: no gradient, so no optimiser moves it
+            getattr(model[r.index], name).requires_grad_(False)
     return model
 
 
