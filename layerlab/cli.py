@@ -80,6 +80,14 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import RENDERERS, trace
+
+    tr = trace(args.model, args.weights, args.input, args.target, args.loss, args.lr, args.seed)
+    print(RENDERERS[args.format](tr))
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
     import tomllib
@@ -295,6 +303,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
     p.set_defaults(handler=cmd_gradcheck)
+
+    p = command(
+        "explain",
+        "backpropagation number by number: one forward pass, backward pass and update of a small dense network",
+        """
+                layerlab explain                     (Matt Mazur's worked example: 2-2-2 logistic network, eta 0.5)
+                layerlab explain --format markdown > backprop.md
+                layerlab explain --model "input(2) dense(3) tanh dense(1)" --input 1,0 --target 1 --loss mse
+                layerlab explain --model "input(2) dense(2) sigmoid dense(2) sigmoid" --weights weights.json \\
+                    --input 0.05,0.1 --target 0.01,0.99 --lr 0.5 --format json
+                """,
+    )
+    p.add_argument("--model", "-m", help="a dense network starting with input(n) (default: Mazur's example)")
+    p.add_argument("--weights", help='a .json/.safetensors/.npz file, JSON like {"0.weight": [[...]]}, or numbers')
+    p.add_argument("--input", help="one input example, comma-separated (default 0.05,0.10 for the example)")
+    p.add_argument("--target", help="the target outputs, comma-separated (default 0.01,0.99 for the example)")
+    p.add_argument("--loss", help="sse (default), mse, cross_entropy, nll or bce")
+    p.add_argument("--lr", type=float, help="learning rate eta of the one update (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output form (text)")
+    p.set_defaults(handler=cmd_explain)
 
     p = command(
         "train",
