@@ -88,6 +88,31 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from .exercises import write_starter
+
+    path = write_starter(args.names, args.out)
+    print(f"wrote {path}: fill in forward and backward, then run: layerlab check {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .grader import check_file, render, train_comparison
+
+    reports = check_file(args.file)
+    print(render(reports))
+    if any(r.failure for r in reports):
+        return 1
+    if not args.no_train:
+        rows = train_comparison(args.file, reports, limit=args.limit, epochs=args.epochs)
+        if rows:
+            print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
+            width = max(len(r["yours"]) for r in rows)
+            for r in rows:
+                print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
     import tomllib
@@ -243,6 +268,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         default = "" if f.default is None else f" (default {f.default})"
         kind = types[f.type.split(" | ")[0]]
         p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
+    p.add_argument(
+        "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
+    )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
@@ -273,6 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", "-m", default=EXAMPLE_CNN, help="the model spec (default: the slides' Keras CNN)")
         p.add_argument("--input", type=_input_shape, help="input shape if the spec has no input(...), e.g. 1x28x28")
+        p.add_argument("--layers", help="a .py file of your own layer classes, usable by class name in --model")
 
     p = command(
         "summary",
@@ -324,6 +353,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output form (text)")
     p.set_defaults(handler=cmd_explain)
+
+    p = command(
+        "exercise",
+        "write a starter file for layers of your own: dense, relu, sigmoid, tanh, softmax-ce, conv, maxpool, ...",
+        """
+                layerlab exercise dense                    (writes my_layers.py)
+                layerlab exercise relu sigmoid softmax-ce --out activations.py
+                layerlab exercise all
+                """,
+    )
+    p.add_argument("names", nargs="+", help="dense relu sigmoid tanh softmax-ce conv maxpool dropout batchnorm, or all")
+    p.add_argument("--out", "-o", default="my_layers.py", help="the file to write (never replaced; my_layers.py)")
+    p.set_defaults(handler=cmd_exercise)
+
+    p = command(
+        "check",
+        "grade your own layers: forward against the engine, backward against it and finite differences",
+        """
+                layerlab check my_layers.py
+                layerlab check my_layers.py --no-train      (skip the MNIST comparison)
+                """,
+    )
+    p.add_argument("file", help="your Python file (it is run: only give a file you trust)")
+    p.add_argument("--no-train", action="store_true", help="do not train the MNIST models after the checks")
+    p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
+    p.set_defaults(handler=cmd_check)
 
     p = command(
         "train",
@@ -417,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "layers", None):  # your own layer classes (it is your code: only the file you name)
+            from .numpy.custom import load_layers
+
+            load_layers(args.layers)
         return args.handler(args)
     except (LayerlabError, ValueError) as e:  # the numpy engine reports bad input as ValueError
         if args.debug:

@@ -22,6 +22,7 @@ weight is (filters, channels, k, k)), so a state dict means the same thing in bo
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -327,6 +328,9 @@ KINDS: dict[str, Kind] = {
     ]
 }
 ALIASES = {"conv2d": "conv", "fc": "dense", "maxpool2d": "maxpool", "avgpool2d": "avgpool", "identity": "linear"}
+#: Layers of your own (numpy engine only): class name -> the kind it implements, filled by
+#: ``layerlab.numpy.custom.load_layers``; the class name is then a layer name with that kind's arguments.
+CUSTOM: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -340,6 +344,7 @@ class Layer:
 
     kind: str
     args: dict[str, Any] = field(default_factory=dict, hash=False)
+    impl: str = ""  #: a class of your own that implements the kind (``CUSTOM``), else ""
 
     def __str__(self) -> str:
         k = KINDS[self.kind]
@@ -350,7 +355,8 @@ class Layer:
                 shown.append(_fmt(value))
             elif value != arg.default:
                 shown.append(f"{arg.name}={_fmt(value)}")
-        return self.kind if not shown else f"{self.kind}({', '.join(shown)})"
+        name = self.impl or self.kind
+        return name if not shown else f"{name}({', '.join(shown)})"
 
     @property
     def definition(self) -> Kind:
@@ -364,6 +370,8 @@ class Layer:
 
 def layer(kind: str, *args: Any, **kwargs: Any) -> Layer:
     """Build one checked layer: ``layer("conv", 20, 5, stride=2)``."""
+    if kind in CUSTOM:
+        return dataclasses.replace(layer(CUSTOM[kind], *args, **kwargs), impl=kind)
     name = ALIASES.get(kind, kind)
     if name not in KINDS:
         raise SpecError(f"unknown layer {kind!r}{_did_you_mean(kind)}; known layers: {', '.join(KINDS)}")
@@ -627,12 +635,13 @@ class _Parser:
         return tuple(dims)
 
     def _layer(self) -> Layer:
-        tok, name, args, kwargs = self._call({**{k: k for k in KINDS}, **ALIASES}, "layer", "conv, dense, relu")
+        names = {**{k: k for k in KINDS}, **ALIASES, **{c: c for c in CUSTOM}}
+        tok, name, args, kwargs = self._call(names, "layer", "conv, dense, relu")
         try:
             return layer(name, *args, **kwargs)
         except SpecError as e:
             end = self.tokens[self.i - 1]
-            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[name]))
+            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[CUSTOM.get(name, name)]))
             raise  # unreachable: _fail raises
 
     def _call(self, names: Mapping[str, str], what: str, examples: str) -> tuple[_Token, str, list, dict]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from . import activations as act
+from . import custom
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -94,7 +95,10 @@ def build(
     resolved = spec.resolve(input_shape)
     model_state = initial_state(spec, input_shape, seed, dtype)
     rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights
-    layers = [BUILDERS[r.layer.kind](r, _layer_state(model_state, r), rng) for r in resolved]
+    layers = [
+        (custom.build_layer if r.layer.impl else BUILDERS[r.layer.kind])(r, _layer_state(model_state, r), rng)
+        for r in resolved
+    ]
     if hasattr(layers[0], "input_grad"):
         layers[0].input_grad = False  # nothing needs dL/d(image); a conv layer saves its col2im
     model = Model(layers, make_loss(loss), spec.with_input(resolved[0].input_shape), dtype, rng)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..numpy.model import initial_state
-from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
+from ..spec import ResolvedLayer, Spec, SpecError, conv_padding, pool_stride
 from ..weights import WeightsError
 from .layers import DropoutScaledAtTest, L2Pool2d, Maxout, Step
 
@@ -75,6 +75,9 @@ def build(
     (drawn in float64 for a float64 model, in float32 otherwise), so both engines start alike.
     """
     resolved = spec.resolve(input_shape)
+    for r in resolved:
+        if r.layer.impl:
+            raise SpecError(f"`{r.layer}` is a layer of your own: it runs on the numpy engine only (--engine numpy)")
     with torch.random.fork_rng(devices=[]):  # PyTorch's own initial weights are overwritten below
         model = nn.Sequential(*(MODULES[r.layer.kind](r) for r in resolved)).to(device=device, dtype=dtype)
     if state is None:
