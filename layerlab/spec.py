@@ -22,12 +22,11 @@ weight is (filters, channels, k, k)), so a state dict means the same thing in bo
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import LayerlabError
@@ -115,9 +114,8 @@ class Arg:
         elif self.kind == "bool":
             if not isinstance(value, bool):
                 raise SpecError(f"{bad} must be true or false")
-        elif self.kind == "bias":  # true, false, or fixed: kept at its initial value in training
-            if not isinstance(value, bool) and value != "fixed":
-                raise SpecError(f"{bad} must be true, false or fixed (a bias that training leaves unchanged)")
+        elif self.kind == "bias" and not isinstance(value, bool) and value != "fixed":  # fixed: not trained
+            raise SpecError(f"{bad} must be true, false or fixed (a bias that training leaves unchanged)")
         elif self.kind == "choice":
             if value not in self.choices:
                 raise SpecError(f"{bad} must be one of: {', '.join(self.choices)}")
@@ -162,8 +160,6 @@ class Kind:
     params: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     buffers: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     activation: bool = False
-    #: Parameters that training leaves at their initial values (``bias=fixed``).
-    fixed: Callable[[dict], tuple[str, ...]] = lambda args: ("bias",) if args.get("bias") == "fixed" else ()
 
 
 def _needs_flat(name: str, s: Shape) -> None:
@@ -328,8 +324,7 @@ KINDS: dict[str, Kind] = {
     ]
 }
 ALIASES = {"conv2d": "conv", "fc": "dense", "maxpool2d": "maxpool", "avgpool2d": "avgpool", "identity": "linear"}
-#: Layers of your own (numpy engine only): class name -> the kind it implements, filled by
-#: ``layerlab.numpy.custom.load_layers``; the class name is then a layer name with that kind's arguments.
+#: Your own layer classes (numpy engine; ``layerlab.numpy.custom.load_layers``): class name -> kind it implements.
 CUSTOM: dict[str, str] = {}
 
 
@@ -364,14 +359,14 @@ class Layer:
 
     @property
     def fixed(self) -> tuple[str, ...]:
-        """Names of the parameters that training leaves unchanged (the optimiser skips them)."""
-        return self.definition.fixed(self.args)
+        """Parameters that training leaves unchanged (``bias=fixed``): no optimiser moves them."""
+        return ("bias",) if self.args.get("bias") == "fixed" else ()
 
 
 def layer(kind: str, *args: Any, **kwargs: Any) -> Layer:
     """Build one checked layer: ``layer("conv", 20, 5, stride=2)``."""
     if kind in CUSTOM:
-        return dataclasses.replace(layer(CUSTOM[kind], *args, **kwargs), impl=kind)
+        return replace(layer(CUSTOM[kind], *args, **kwargs), impl=kind)
     name = ALIASES.get(kind, kind)
     if name not in KINDS:
         raise SpecError(f"unknown layer {kind!r}{_did_you_mean(kind)}; known layers: {', '.join(KINDS)}")
