@@ -18,15 +18,18 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import train as trainer
 from .data.dataset import Dataset
-from .spec import parse
+from .spec import Spec, parse
 from .train import RunResult, TrainConfig, TrainError, load_data, make_learner, write_json
 from .weights import load_weights, save_weights
+
+if TYPE_CHECKING:
+    from .numpy.gradcheck import ModelCheck
 
 
 @dataclass
@@ -79,6 +82,15 @@ def fit(
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print)
     directory = Path(out) if out is not None else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+
+
+def gradcheck(model: str | Spec, input_shape: tuple[int, ...] | None = None, **options: Any) -> ModelCheck:
+    """Check the numpy engine's backprop for a model against finite differences (float64, a random batch);
+    ``options`` are ``numpy.gradcheck.check_spec``'s (batch, loss, entries, seed, tolerance, training)."""
+    from .numpy.gradcheck import check_spec
+
+    spec = parse(model, input_shape) if isinstance(model, str) else model
+    return check_spec(spec if input_shape is None else spec.with_input(input_shape), **options)
 
 
 def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:

@@ -44,40 +44,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    import numpy as np
+    from . import api
 
-    from .numpy import build
-    from .numpy.gradcheck import check_model
-
-    spec = _spec(args)
-    model = build(spec, seed=args.seed, dtype=np.float64, loss=args.loss)
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, *spec.input_shape))
-    classes = spec.output_shape()[0]
-    y = (
-        rng.integers(0, classes, size=args.batch)
-        if args.loss != "bce"
-        else rng.integers(0, 2, size=(args.batch, classes))
-    )
-    errors = check_model(model, x, y, entries=args.entries, seed=args.seed)
-    print(f"model: {spec}")
-    print(
-        f"finite-difference check of backprop (float64, batch {args.batch}, loss {args.loss}, "
-        f"up to {args.entries} entries per parameter)\n"
-    )
-    width = max(len(n) for n in errors)
-    worst = 0.0
-    for name, err in errors.items():
-        i = int(name.split(".")[0])
-        verdict = "ok" if err < args.tolerance else "MISMATCH"
-        print(f"  {name:<{width}}  {str(spec.layers[i]):<28}  relative error {err:.2e}  {verdict}")
-        worst = max(worst, err)
-    ok = worst < args.tolerance
-    print(
-        f"\n{'all gradients agree' if ok else 'gradients DISAGREE'}: worst relative error {worst:.2e} "
-        f"(tolerance {args.tolerance:.0e})"
-    )
-    return 0 if ok else 1
+    check = api.gradcheck(_spec(args), batch=args.batch, loss=args.loss, entries=args.entries, seed=args.seed,
+                          tolerance=args.tolerance, training=not args.eval)  # fmt: skip
+    print(check.report())
+    return 0 if check.ok else 1
 
 
 def _train_config(args: argparse.Namespace):
@@ -284,13 +256,14 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab gradcheck
                 layerlab gradcheck --model "input(2) dense(3) tanh dense(2)" --batch 4
+                layerlab gradcheck --model "input(8) dense(6) relu dropout(0.5, scale=test) dense(3)" --eval
                 """,
     )
     model_args(p)
     p.add_argument("--batch", type=int, default=3, help="examples in the random batch (default 3)")
-    p.add_argument(
-        "--loss", default="cross_entropy", help="cross_entropy, nll, mse, sse or bce (default cross_entropy)"
-    )
+    p.add_argument("--loss", default="cross_entropy", choices=("cross_entropy", "nll", "mse", "sse", "bce"),
+                   help="the loss (default cross_entropy)")  # fmt: skip
+    p.add_argument("--eval", action="store_true", help="check the network as it predicts (dropout off or scaled)")
     p.add_argument("--entries", type=int, default=20, help="entries checked per parameter (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
