@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from . import train as trainer
 from .data.dataset import Dataset
+from .data.images import decode, prepare
 from .spec import Spec, parse
 from .train import RunResult, TrainConfig, TrainError, load_data, make_learner, write_json
 from .weights import load_weights, save_weights
@@ -60,11 +62,39 @@ class Run:
         """Accuracy on (x, y)."""
         return float((self.predict(x) == np.asarray(y)).mean())
 
+    def predict_files(self, paths: Sequence[str | os.PathLike], invert: bool | None = None) -> list[Prediction]:
+        """Classify image files: each decoded (at most ``images.MAX_PIXELS`` pixels) and prepared as the
+        training images were (``data.images.prepare``: for MNIST's shape, polarity, a 20x20 box, centred
+        by centre of mass; else resized); ``invert`` None detects dark-on-light digits, True/False forces."""
+        if len(self.input_shape) != 3:
+            raise TrainError(f"this run's model takes {self.input_shape} features, not images")
+        inputs, notes = zip(*(prepare(decode(p, paper=True), self.input_shape, invert) for p in paths), strict=True)
+        probabilities = self.predict_proba(np.stack(inputs))
+        classes = self.classes or tuple(str(i) for i in range(probabilities.shape[1]))
+        return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
+
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
         metadata = {"config": json.dumps(self.config.to_dict()), "classes": json.dumps(list(self.classes)),
                     "input_shape": json.dumps(list(self.input_shape))}  # fmt: skip
         return save_weights(path, self.learner.weights(), metadata)
+
+
+@dataclass
+class Prediction:
+    """What ``Run.predict_files`` says about one image: class probabilities and how the image was prepared."""
+
+    path: str
+    classes: tuple[str, ...]
+    probabilities: np.ndarray
+    notes: list[str]  #: what was done to the image, in words (inverted, resized, centred...)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable classes and their probabilities, most probable first."""
+        if k < 1:
+            raise TrainError(f"top must be at least 1 (the number of classes shown), got {k}")
+        order = np.argsort(self.probabilities, kind="stable")[::-1][:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
 
 
 def fit(

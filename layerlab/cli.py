@@ -116,35 +116,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     from . import api
 
+    if args.top < 1:
+        raise LayerlabError(f"--top must be at least 1 (the number of classes shown), got {args.top}")
     run = api.load(args.run, weights=args.weights, device=args.device)
-    if len(run.input_shape) != 3:
-        raise LayerlabError(f"this run's model takes {run.input_shape} features, not images")
-    channels, height, width = run.input_shape
-    images = []
-    for path in args.images:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                if image.size != (width, height):
-                    print(f"note: {path} is {image.size[0]}x{image.size[1]}, resized to {width}x{height}")
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8)
-        except FileNotFoundError:
-            raise LayerlabError(f"image {path} does not exist") from None
-        except UnidentifiedImageError:
-            raise LayerlabError(f"{path} is not an image pillow can read (PNG, JPEG, ...)") from None
-        images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1))
-    probabilities = run.predict_proba(np.stack(images))
-    classes = run.classes or tuple(str(i) for i in range(probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities, strict=True):
-        top = np.argsort(p)[::-1][: args.top]
-        ranked = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in top)
-        print(f"{path}: {classes[top[0]]}  ({ranked})")
+    for prediction in run.predict_files(args.images, invert=args.invert):
+        for note in prediction.notes:
+            print(f"note: {prediction.path}: {note}")
+        ranked = prediction.top(args.top)
+        print(f"{prediction.path}: {ranked[0][0]}  ({', '.join(f'{c} {p:.1%}' for c, p in ranked)})")
     return 0
 
 
@@ -318,8 +299,10 @@ def _parser() -> argparse.ArgumentParser:
         "layerlab predict runs/cnn digit.png another.png --top 3",
     )
     run_args(p)
-    p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
+    p.add_argument("images", nargs="+", help="PNG/JPEG files (prepared like the training images; see the notes)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
+                   help="dark on light: invert (default: detected for MNIST-shaped models)")  # fmt: skip
     p.set_defaults(handler=cmd_predict)
 
     p = command(
