@@ -150,8 +150,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
+    from .data import data_dir_given
     from .experiments import load_experiment, run_experiment
 
+    data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:

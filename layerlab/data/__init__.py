@@ -18,7 +18,7 @@ class DataError(LayerlabError):
 
 
 # The loaders below import DataError from this module, so they come after it.
-from .catalog import DATASETS, load  # noqa: E402
+from .catalog import DATASETS, data_dir_given, load  # noqa: E402
 from .dataset import Dataset, Split  # noqa: E402
 
-__all__ = ["DATASETS", "DataError", "Dataset", "Split", "load"]
+__all__ = ["DATASETS", "DataError", "Dataset", "Split", "data_dir_given", "load"]
