@@ -16,7 +16,8 @@ from .regularizers import weight_penalty
 
 class NumpyLearner:
     def __init__(self, config: TrainConfig, spec: Spec, n_train: int):
-        self.model = build(spec, seed=config.seed, dtype=np.dtype(config.dtype), loss=config.loss)
+        self.model = build(spec, seed=config.seed, dtype=np.dtype(config.dtype), loss=config.loss,
+                           batch_size=config.batch_size)  # fmt: skip
         self.optimizer = make_optimizer(config.optimizer, config.resolved_lr(), **config.optimizer_options())
         self.penalty = weight_penalty(config.l1, config.l2, n_train)
         self.eval_batch_size = config.eval_batch_size

@@ -61,7 +61,7 @@ class TorchLearner:
         self.device = resolve_device(config.device)
         self.dtype = getattr(torch, config.dtype)
         torch.manual_seed(config.seed)  # dropout masks; the weights come from the spec's seed
-        self.model = build(spec, seed=config.seed, dtype=self.dtype, device=self.device)
+        self.model = build(spec, seed=config.seed, dtype=self.dtype, device=self.device, batch_size=config.batch_size)
         self.channels_last = config.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # conv weights; batches follow in as_input
