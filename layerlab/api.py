@@ -26,6 +26,7 @@ import numpy as np
 from . import train as trainer
 from .data.dataset import Dataset
 from .data.images import decode, prepare
+from .preflight import check_output
 from .spec import Spec, parse
 from .train import RunResult, TrainConfig, TrainError, load_data, make_learner, write_json
 from .weights import load_weights, save_weights
@@ -70,7 +71,8 @@ class Run:
             raise TrainError(f"this run's model takes {self.input_shape} features, not images")
         inputs, notes = zip(*(prepare(decode(p, paper=True), self.input_shape, invert) for p in paths), strict=True)
         probabilities = self.predict_proba(np.stack(inputs))
-        classes = self.classes or tuple(str(i) for i in range(probabilities.shape[1]))
+        width = probabilities.shape[1]
+        classes = self.classes if len(self.classes) == width else tuple(map(str, range(width)))
         return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -109,6 +111,7 @@ def fit(
     """Train a model; ``settings`` are ``TrainConfig``'s fields (model, data, epochs, lr, ...)."""
     config = TrainConfig.from_dict(settings)
     dataset = dataset if dataset is not None else load_data(config)
+    check_output(parse(config.model, dataset.input_shape), dataset, config.loss)
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print)
     directory = Path(out) if out is not None else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
