@@ -149,6 +149,33 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
     return Run(config, learner, tuple(info["classes"]), input_shape, result, directory)
 
 
+@dataclass
+class Evaluation:
+    """A saved run measured again on its data: accuracy per split, and per test-time-augmentation view."""
+
+    run: Run
+    data: str  #: the dataset, in words
+    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples)
+    tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
+
+
+def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
+             tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
+    """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
+    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged."""
+    run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
+    dataset = load_data(run.config)
+    accuracy = {name: (run.evaluate(split.x, split.y), len(split))
+                for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)}  # fmt: skip
+    views = None
+    if tta:
+        from .augment import evaluate_tta
+
+        names = tta.split(",") if isinstance(tta, str) else list(tta)
+        views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
+    return Evaluation(run, dataset.describe(), accuracy, views)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Ensembles
 # ---------------------------------------------------------------------------------------------------

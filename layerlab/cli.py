@@ -94,24 +94,18 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import api
-    from .train import load_data
 
-    run = api.load(args.run, weights=args.weights, device=args.device)
-    dataset = load_data(run.config)
-    print(f"run: {args.run} ({args.weights} weights)\ndata: {dataset.describe()}")
-    if run.result is not None:
-        print(f"recorded: {run.result.summary()}")
-    for name, split in (("validation", dataset.val), ("test", dataset.test)):
-        if len(split):
-            print(f"{name} accuracy: {run.evaluate(split.x, split.y):.2%} ({len(split):,} examples)")
-    if args.tta:
-        from .augment import evaluate_tta
-
-        tta = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, args.tta.split(","), batch_size=1000)
-        print("test-time augmentation (deck 002), test accuracy per view:")
-        for view, accuracy in tta["views"].items():
+    evaluation = api.evaluate(args.run, weights=args.weights, device=args.device, tta=args.tta)
+    print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
+    if evaluation.run.result is not None:
+        print(f"recorded: {evaluation.run.result.summary()}")
+    for name, (accuracy, examples) in evaluation.accuracy.items():
+        print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
+    if evaluation.tta:
+        print("test-time augmentation, test accuracy per view:")
+        for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
-        print(f"  {'averaged':<16} {tta['averaged']:.2%}")
+        print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
     return 0
 
 

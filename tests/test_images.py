@@ -154,3 +154,14 @@ def test_folder_with_a_truncated_png_names_it(tmp_path):
     (tmp_path / "a" / "0.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=rf"{tmp_path}/a/0\.png is (truncated|not a readable)"):
         load(tmp_path)
+
+
+def test_api_evaluate_with_tta_is_what_eval_prints(run_dir, capsys):
+    evaluation = api.evaluate(run_dir, tta="rotations")
+    assert set(evaluation.accuracy) == {"validation", "test"} and evaluation.accuracy["test"][1] == 1000
+    views = evaluation.tta["views"]
+    assert len(views) == 3 and evaluation.accuracy["test"][0] in views.values()  # the 0-degree view is the test set
+    assert main(["eval", str(run_dir), "--tta", "rotations"]) == 0
+    out = capsys.readouterr().out
+    assert f"test accuracy: {evaluation.accuracy['test'][0]:.2%} (1,000 examples)" in out
+    assert f"averaged         {evaluation.tta['averaged']:.2%}" in out
