@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -497,33 +496,6 @@ class Spec:
         if self.input_shape is None:
             raise SpecError("the model has no input shape: start it with input(...) or pass input_shape")
         return self.input_shape
-
-
-def check_memory(spec: Spec, input_shape=None, batch_size: int = 1, itemsize: int = 4, available: int | None = None,
-                 where: str = "this machine") -> None:  # fmt: skip
-    """Refuse, before anything is allocated, a model whose weights and gradients plus a batch's activations
-    (kept for backprop, and their gradients) exceed ``available`` bytes (default: the machine's memory)."""
-    layers = spec.resolve(input_shape)
-    weights = [(r.num_params + sum(math.prod(s) for s in r.buffers.values())) * itemsize for r in layers]
-    outputs = [math.prod(r.output_shape) * batch_size * itemsize for r in layers]
-    need = 2 * (sum(weights) + sum(outputs))
-    available = available or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need <= available:
-        return
-    if sum(weights) >= sum(outputs):
-        sizes, what, fix = weights, "of weights", "fewer units or filters"
-    else:
-        sizes, what, fix = outputs, f"of activations for a batch of {batch_size}", "a smaller --batch-size"
-    r = layers[max(range(len(layers)), key=sizes.__getitem__)]
-    raise SpecError(
-        f"layer {r.index + 1} `{r.layer}` needs {_bytes(sizes[r.index])} {what} ({_bytes(need)} to train the model); "
-        f"{where} has {_bytes(available)} of memory; use {fix}"
-    )
-
-
-def _bytes(n: float) -> str:
-    power = min(4, int(math.log(max(n, 1), 1024)))
-    return f"{n / 1024**power:.0f} {('bytes', 'KiB', 'MiB', 'GiB', 'TiB')[power]}"
 
 
 def _shape_text(shape: Shape) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from layerlab.cli import main
-from layerlab.spec import SpecError, check_memory, parse
+from layerlab.engine import check_memory
+from layerlab.errors import EngineError
+from layerlab.spec import parse
 
 GIB = 1024**3
 
@@ -35,10 +37,10 @@ def test_gradcheck_refuses_it_too(capsys):
 def test_memory_estimate_counts_weights_and_a_batch_of_activations():
     spec = parse("input(1000) dense(1000) relu dense(10)")  # 1,011,010 parameters
     check_memory(spec, itemsize=4, available=16 * 1024**2)  # 2 x 4 MB fits in 16 MiB
-    with pytest.raises(SpecError, match=r"layer 1 `dense\(1000\)` needs 4 MiB of weights \(8 MiB to train"):
+    with pytest.raises(EngineError, match=r"layer 1 `dense\(1000\)` needs 4 MiB of weights \(8 MiB to train"):
         check_memory(spec, itemsize=4, available=6 * 1024**2, where="this machine")
     conv = parse("input(3, 64, 64) conv(64, 3, padding=same) relu flatten dense(10)")
-    with pytest.raises(SpecError, match=r"layer 1 `conv\(64, 3, padding=same\)` needs 1 GiB of activations for a "
+    with pytest.raises(EngineError, match=r"layer 1 `conv\(64, 3, padding=same\)` needs 1 GiB of activations for a "
                                         r"batch of 1024 .*use a smaller --batch-size"):  # fmt: skip
         check_memory(conv, batch_size=1024, available=2 * GIB)  # 64x64x64 x 1024 x 4 bytes = 1 GiB per layer
     check_memory(conv, batch_size=16, available=2 * GIB)

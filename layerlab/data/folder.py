@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError
+from ..errors import DataError
 from .dataset import Split
 from .images import decode
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageMode
 
-from . import DataError
+from ..errors import DataError
 
 #: The largest image accepted, in pixels (8000 x 8000; Pillow itself warns from about 89 million).
 MAX_PIXELS = 64_000_000

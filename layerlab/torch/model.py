@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine import check_memory
 from ..numpy.model import initial_state
-from ..spec import ResolvedLayer, Spec, check_memory, conv_padding, pool_stride
+from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from ..weights import WeightsError
 from .layers import DropoutScaledAtTest, L2Pool2d, Maxout, Step
 
