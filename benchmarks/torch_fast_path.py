@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from layerlab import parse
+from layerlab.config import TrainConfig
 from layerlab.torch.learner import TorchLearner, resolve_device
-from layerlab.train import TrainConfig
 
 MODELS = {
     "mlp30": ("flatten dense(30) sigmoid dense(10)", 0.5),
