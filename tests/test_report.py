@@ -440,7 +440,7 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     assert page == tmp_path / "side" / "report.html"
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()
-    assert "## Shared settings" in markdown and f'model = "{MLP}"' in markdown
+    assert "## Base settings" in markdown and f'model = "{MLP}"' in markdown
 
 
 def read_table(out: Path, run_dirs: list[Path]):
