@@ -90,7 +90,7 @@ class Session:
 
     def set_upload(self, upload: Upload) -> None:
         self.upload = upload
-        self.settings = replace(self.settings, data="upload", problem=upload.problem, seed=0)
+        self.settings = replace(self.settings, data="upload", problem=upload.problem, seed=0, task=0)
         self._build_data()
         self._build_network()
 

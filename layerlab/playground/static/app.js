@@ -500,6 +500,10 @@ function drawFrame(f) {
   }));
   const outNode = $(`neuron-${state.hidden.length + 1}-0`);
   if (outNode && k === 1) paint(outNode.querySelector("canvas"), decode(f.output), data ? data.grid : 50, state.discretize);
+  for (let i = 0; k > 1 && i < k; i++) { // one output unit per class: its colour
+    const node = $(`neuron-${state.hidden.length + 1}-${i}`);
+    if (node) node.querySelector("canvas").style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
+  }
   // links: colour by sign, width by magnitude
   for (const entry of linkPaths) {
     const layer = f.weights[entry.layer];
@@ -562,7 +566,14 @@ function drawAxes(ctx, size) {
   // legend under the heat map
   const legend = $("legend");
   if (data.problem === "classification" && data.classes.length > 2) {
-    legend.innerHTML = data.classes.map((c, i) => `<span><span class="swatch" style="background:${CLASS_COLOURS[i % CLASS_COLOURS.length]}"></span>class ${escapeHtml(c)}</span>`).join(" ");
+    legend.innerHTML = "";
+    data.classes.forEach((c, i) => { // styles through the DOM: the page's CSP refuses inline style attributes
+      const item = document.createElement("span"), swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
+      item.append(swatch, `class ${c}`);
+      legend.append(item, " ");
+    });
   } else {
     const [lo, hi] = data.problem === "regression" ? ["\u22121", "+1"] : [`\u22121 (${escapeHtml(data.classes[0] || "")})`, `+1 (${escapeHtml(data.classes[1] || "")})`];
     legend.innerHTML = `<span>${lo}</span><span class="bar"></span><span>${hi}</span><span class="hint">white points: training, black: test</span>`;
