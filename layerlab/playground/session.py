@@ -51,7 +51,7 @@ class Data:
 
 def encode(values: np.ndarray) -> str:
     """Values in [-1, 1] (clipped) as base64 bytes, 0 for -1 and 255 for +1."""
-    scaled = np.rint((np.clip(values, -1, 1) + 1) * 127.5).astype(np.uint8)
+    scaled = np.rint((np.clip(np.nan_to_num(values), -1, 1) + 1) * 127.5).astype(np.uint8)
     return base64.b64encode(scaled.tobytes()).decode()
 
 
@@ -154,7 +154,8 @@ class Session:
     def step(self) -> bool:
         """One mini-batch step; False (weights untouched) when the loss is not finite."""
         batch = self._next_batch()
-        loss = self.model.loss_and_grads(self.x_train[batch], self.data.train_labels[batch], self.penalty)
+        with np.errstate(all="ignore"):  # an overflow is reported once, as the message below
+            loss = self.model.loss_and_grads(self.x_train[batch], self.data.train_labels[batch], self.penalty)
         if not math.isfinite(loss):
             self.message = (
                 f"the training loss became {loss} at epoch {self.epoch + 1}: the learning rate {self.settings.lr:g} "
@@ -223,6 +224,10 @@ class Session:
 
     def frame(self, playing: bool = False) -> dict[str, Any]:
         """Everything the page redraws after training: losses, heat maps, weights, an explanation."""
+        with np.errstate(all="ignore"):
+            return self._frame(playing)
+
+    def _frame(self, playing: bool) -> dict[str, Any]:
         dense = self.model.layers[::2]
         frame = {
             "type": "frame",
@@ -387,8 +392,10 @@ def _penalty(settings: Settings) -> Penalties | None:
 
 
 def _round(values: np.ndarray, digits: int) -> list:
-    """Rounded, as float64 first (a float32 prints as 0.30000001192092896 in JSON)."""
-    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+    """Rounded, as float64 first (a float32 prints as 0.30000001192092896 in JSON); a diverged value
+    shows as +-1e9 (JSON has no infinity), with the frame's message saying what happened."""
+    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e9, neginf=-1e9)
+    return np.round(array, digits).tolist()
 
 
 def _finite(value: float) -> float | None:
