@@ -78,6 +78,13 @@ def test_task5_train_export_import_upload(url, tmp_path):
         assert float(page.inner_text("#test-loss")) < 0.02
         assert pixels(page, "#heatmap") != heat_map and pixels(page, "#chart") != chart
         assert "data=xor" in page.url and "task=5" in page.url  # the set-up travels in the link
+        other = browser.new_page(viewport={"width": 1280, "height": 940})
+        other.goto(page.url)
+        expect(other.locator('#datasets button[data-name="xor"]')).to_have_class(re.compile("selected"))
+        expect(other.locator("#task-title")).to_contain_text("Task 5")
+        expect(other.locator("#layer-count")).to_have_text("2 hidden layers")
+        expect(other.locator("#neuron-2-1")).to_be_visible()  # the second layer's 2 neurons
+        other.close()
 
         # explain a neuron of the first hidden layer
         page.click("#neuron-1-0")

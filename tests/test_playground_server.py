@@ -259,3 +259,13 @@ def test_cross_site_pages_cannot_open_a_session(client):
     with pytest.raises(WebSocketDisconnect):
         with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws:
             ws.receive_json()
+
+
+def test_sessions_are_capped(client, monkeypatch):
+    monkeypatch.setitem(server.LIMITS, "sessions", 1)
+    with client.websocket_connect("/ws") as first:
+        opened(first)
+        with client.websocket_connect("/ws") as second:
+            assert "its limit; close another tab first" in second.receive_json()["message"]
+        first.send_json({"type": "step"})
+        assert receive(first, "frame")["epoch"] == 1

@@ -43,6 +43,7 @@ LIMITS = {
     "csv_bytes": 1_000_000,  # an uploaded CSV file
     "import_bytes": 2_000_000,  # an imported .safetensors file
     "work": 1_000_000,  # points x hidden neurons: bounds the time of one epoch
+    "sessions": 16,  # open tabs at once (each may keep a core busy)
 }
 
 

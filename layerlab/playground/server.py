@@ -203,6 +203,11 @@ def create_app(max_fps: float = 60.0) -> Starlette:
             await websocket.close(code=1008)
             return
         await websocket.accept()
+        if len(CONNECTIONS) >= LIMITS["sessions"]:
+            message = f"the server already runs {len(CONNECTIONS)} sessions, its limit; close another tab first"
+            await websocket.send_text(json.dumps({"type": "error", "message": message}))
+            await websocket.close(code=1013)
+            return
         await Connection(websocket, max_fps).run()
 
     routes = [

@@ -385,7 +385,9 @@ function buildNetwork() {
       const minus = document.createElement("button"), plus = document.createElement("button"), text = document.createElement("span");
       minus.textContent = "\u2212"; plus.textContent = "+";
       minus.title = `fewer neurons in layer ${c}`; plus.title = `more neurons in layer ${c}`;
-      text.textContent = `${layers[c]} neuron${layers[c] === 1 ? "" : "s"}`;
+      const roomy = (right - left) / (layers.length - 1) > 90; // narrow columns: the buttons only
+      text.textContent = roomy ? `${layers[c]} neuron${layers[c] === 1 ? "" : "s"}` : "";
+      control.title = `${layers[c]} neurons in hidden layer ${c}`;
       minus.onclick = () => { const h = [...state.hidden]; if (h[c - 1] > 1) { h[c - 1] -= 1; change({ hidden: h }); } };
       plus.onclick = () => { const h = [...state.hidden]; if (h[c - 1] < limits.neurons) { h[c - 1] += 1; change({ hidden: h }); } };
       control.append(minus, plus, text);
@@ -466,8 +468,10 @@ function drawPending() {
   const train = f.train_playground ?? f.train_loss, test = f.test_playground ?? f.test_loss;
   if (!history.length || f.epoch > history[history.length - 1][0]) history.push([f.epoch, train, test]);
   if (history.length > 2000) history = history.filter((_, i) => i % 2 === 0);
-  setPlaying(f.playing);
-  if (f.message) showMessage(f.message);
+  if (f.message) { // the server stopped training on its own (a diverged loss): say why
+    showMessage(f.message);
+    if (!f.playing) setPlaying(false);
+  }
   frame = f;
   drawFrame(f);
 }
