@@ -127,6 +127,9 @@ HOSTILE = [
     ('{"type": "config", "settings": {"features": ["x3"]}}', "features must name each of"),
     ('{"type": "config", "settings": {"features": []}}', "non-empty list"),
     ('{"type": "config", "settings": {"batch": 2.5}}', "batch must be a whole number"),
+    ('{"type": "config", "settings": {"seed": NaN}}', "seed must be a whole number"),
+    ('{"type": "config", "settings": {"points": Infinity}}', "points must be a whole number"),
+    ('{"type": "config", "settings": {"seed": 1e300}}', "seed must be from 0 to"),
     (
         '{"type": "config", "settings": {"points": 5000, "hidden": [32, 32, 32, 32, 32, 32, 32, 32, 32, 32]}}',
         "more work",
@@ -269,3 +272,53 @@ def test_sessions_are_capped(client, monkeypatch):
             assert "its limit; close another tab first" in second.receive_json()["message"]
         first.send_json({"type": "step"})
         assert receive(first, "frame")["epoch"] == 1
+
+
+def test_random_messages_never_break_the_session(client):
+    """Seeded junk in every field of every message type: each gets an answer, the session goes on."""
+    rng = np.random.default_rng(15)
+    values = [
+        None,
+        True,
+        0,
+        -1,
+        7,
+        2**70,
+        0.5,
+        -1e-9,
+        1e308,
+        "",
+        "x1",
+        "tanh",
+        "upload",
+        [],
+        [3],
+        [1, "a"],
+        {},
+        {"a": 1},
+    ]
+    keys = [*settings_from({}).to_json(), "bogus"]
+    kinds = ["config", "step", "explain", "upload", "import", "export", "pause", "ack", "nope", 3]
+    sentinel = '{"type": "explain", "neuron": [99, 0]}'
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        for _ in range(150):
+            kind = kinds[rng.integers(len(kinds))]
+            message = {"type": kind}
+            if kind == "config":
+                chosen = rng.choice(keys, size=rng.integers(1, 4), replace=False)
+                message["settings"] = {str(k): values[rng.integers(len(values))] for k in chosen}
+            elif rng.random() < 0.5:
+                message[str(rng.choice(["neuron", "csv", "weights", "settings"]))] = values[rng.integers(len(values))]
+            s.send_text(json.dumps(message))
+            s.send_text(sentinel)
+            while True:
+                answer = s.receive_json()
+                assert answer["type"] in ("error", "frame", "data", "export"), answer
+                assert "internal error" not in answer.get("message", ""), (message, answer)
+                if answer["type"] == "frame":
+                    s.send_text('{"type": "ack"}')
+                if answer["type"] == "error" and "explain's layer must be from 1 to 11" in answer["message"]:
+                    break
+        s.send_json({"type": "config", "settings": tasks.preset(1), "rev": 99})
+        assert receive(s, "frame")["rev"] == 99

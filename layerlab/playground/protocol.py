@@ -97,7 +97,8 @@ _CHOICES = {
 
 
 def _int(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if isinstance(value, bool) or not whole:
         raise ProtocolError(f"{name} must be a whole number from {low} to {high}, got {_show(value)}")
     if not low <= value <= high:
         raise ProtocolError(f"{name} must be from {low} to {high}, got {int(value)}")
