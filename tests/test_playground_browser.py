@@ -125,4 +125,15 @@ def test_task5_train_export_import_upload(url, tmp_path):
         page.screenshot(path=str(tmp_path / "upload.png"))
         assert Path(tmp_path / "upload.png").stat().st_size > 10_000
         assert not errors, errors
+        from layerlab.playground.server import CONNECTIONS
+
+        assert len(CONNECTIONS) == 1
+        page.click("#play")  # training, then the tab closes: its session ends with it
+        expect(page.locator("#epoch")).not_to_have_text("000,001")
+        page.close()
+        for _ in range(100):
+            if not CONNECTIONS:
+                break
+            time.sleep(0.05)
+        assert not CONNECTIONS
         browser.close()
