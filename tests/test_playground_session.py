@@ -110,6 +110,17 @@ def test_l2_penalty_adds_rate_times_weight_to_the_explained_update():
     np.testing.assert_allclose(difference, -0.03 * 0.1 * w, rtol=1e-3, atol=1e-9)
 
 
+def test_an_explained_neuron_that_a_smaller_network_drops_is_forgotten():
+    s = session(hidden=[4, 2])
+    s.select((2, 1))
+    assert s.frame()["explain"]["unit"] == 1
+    s.configure(settings_from({"hidden": [4]}, s.settings))
+    assert "explain" not in s.frame() and s.explain_neuron is None
+    s.select((1, 3))
+    s.configure(settings_from({"hidden": [5]}, s.settings))
+    assert s.frame()["explain"]["layer"] == 1
+
+
 def test_a_diverging_learning_rate_stops_with_a_message_and_a_valid_frame():
     s = session(data="plane", problem="regression", lr=10, hidden=[8, 8], activation="relu")
     assert not s.advance(20)

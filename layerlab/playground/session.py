@@ -146,6 +146,11 @@ class Session:
         self.order = self.order_rng.permutation(len(self.x_train))
         self.message = ""
         self.grid_x = grid(s.features, GRID, self.data.extent)[2]
+        if self.explain_neuron is not None:
+            try:
+                self.select(self.explain_neuron)
+            except ProtocolError:  # its layer or unit is gone
+                self.explain_neuron = None
 
     # -- training ------------------------------------------------------------------------------------
 

@@ -415,6 +415,7 @@ function buildNetwork() {
     });
   }
   $("layer-count").textContent = `${state.hidden.length} hidden layer${state.hidden.length === 1 ? "" : "s"}`;
+  if (selected && !$(`neuron-${selected[0]}-${selected[1]}`)) selected = null; // the server forgets it too
   drawNetworkSelection();
   if (frame) drawFrame(frame);
 }
