@@ -202,8 +202,10 @@ function syncControls() {
   showTask();
 }
 function change(settings) {
+  const before = JSON.stringify([state.features, state.hidden]);
   state = { ...state, ...settings };
   syncControls();
+  if (JSON.stringify([state.features, state.hidden]) !== before) buildNetwork();
   sendConfig();
 }
 function setPlaying(value) {
