@@ -170,6 +170,16 @@ def test_controls_reshape_the_network_and_travel_in_the_link(url):
         heat_map = pixels(page, "#heatmap")
         page.check("#discretize")
         assert pixels(page, "#heatmap") != heat_map
+        heat_map = pixels(page, "#heatmap")
+        page.check("#show_test")  # the test points drawn too
+        assert pixels(page, "#heatmap") != heat_map
+        page.locator("#noise").fill("20")
+        page.locator("#ratio").fill("70")
+        page.click("#regenerate")
+        expect(page.locator("#noise-value")).to_have_text("20")
+        expect(page.locator("#epoch")).to_have_text("000,000")  # new data, new network
+        hash_ = page.evaluate("decodeURIComponent(location.hash)")
+        assert all(part in hash_ for part in ("noise=20", "ratio=70", "seed=1", "show_test=true")), hash_
         page.select_option("#problem", "regression")
         expect(page.locator('#datasets button[data-name="plane"]')).to_have_class(re.compile("selected"))
         expect(page.locator("#loss-note")).to_contain_text("mse / 2")
