@@ -161,3 +161,14 @@ def test_exported_snippet_continues_the_weights_and_the_config_trains(tmp_path):
 def test_playground_command_refuses_a_bad_port(capsys):
     assert main(["playground", "--port", "70000", "--no-browser"]) == 2
     assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_playground_command_refuses_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--port", str(port), "--no-browser"]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
