@@ -205,6 +205,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import serve
+
+    serve(args.host, args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'."""
     from .config import TrainConfig
@@ -435,6 +442,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(handler=cmd_datasets)
+
+    p = command(
+        "playground",
+        "TensorFlow Playground in the browser, trained by the numpy engine (the course's ten tasks as presets)",
+        """
+                layerlab playground                      (opens http://127.0.0.1:8765/)
+                layerlab playground --port 9000 --no-browser
+                layerlab playground --host 0.0.0.0       (share it on the network: anyone can use it)
+                """,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p.set_defaults(handler=cmd_playground)
     return parser
 
 
