@@ -193,8 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         experiment = experiment.select(args.only.split(","))
     out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
-    report.print_summary(directory)
-    print(f"report: {report.write_report(directory)}")
+    print(f"report: {report.report([directory])}")
     return 0
 
 

@@ -134,7 +134,6 @@ class ExperimentSource:
     description: str = ""
     quick: bool = False
     notes: list[str] = field(default_factory=list)
-    comparison: bool = False  #: made from run directories rather than an experiment
 
 
 def read_json(path: Path) -> Any:
@@ -212,7 +211,7 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         for run in runs:
             run.changed = {key: run.settings.get(key) for key in differ}
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"
-    return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs, comparison=True)
+    return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs)
 
 
 def _run_directory(directory: Path) -> RunSource:
