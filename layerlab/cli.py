@@ -81,8 +81,11 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _train_config(args: argparse.Namespace):
-    """Defaults, then the TOML file of --config, then the flags given on the command line."""
+def _train_settings(args: argparse.Namespace) -> dict:
+    """The settings of the TOML file of --config, then the flags given on the command line (over them).
+
+    The API fills in the rest: the defaults, or with --resume the settings the run was started with.
+    """
     import tomllib
 
     from .config import TrainConfig
@@ -97,14 +100,15 @@ def _train_config(args: argparse.Namespace):
         except tomllib.TOMLDecodeError as e:
             raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
     settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    return TrainConfig.from_dict(settings)
+    TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
+    return settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    run = api.fit(out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    settings = _train_settings(args)
+    run = api.fit(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
     if args.quiet:
         print(run.result.summary())
     if args.out:
@@ -115,8 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    result, _ = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    settings = _train_settings(args)
+    result, _ = api.ensemble(args.members, out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+                             **settings)  # fmt: skip
     print(result.summary())
     return 0
 
@@ -198,7 +203,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
-    from .experiments import load_experiment, run_experiment
+    from .experiments import load_experiment, load_index, run_experiment
 
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
@@ -208,6 +213,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
     report.print_summary(directory)
     print(f"report: {report.write_report(directory)}")
+    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    if failed:
+        print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -237,7 +246,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         kind = types[f.type.split(" | ")[0]]
         p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings; flags override)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 

@@ -38,7 +38,6 @@ import math
 import os
 import re
 import sys
-import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -48,7 +47,7 @@ import numpy as np
 
 from .errors import LayerlabError
 from .files import write_text
-from .weights import load_weights
+from .rundir import RunDir, RunDirError
 
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
 BEST_MARK = "★"
@@ -96,31 +95,29 @@ class _Run:
     def exercise(self) -> str:
         return self.entry.get("exercise") or "runs"
 
-    def file(self, name: str) -> Path | None:
-        """``name`` in the run directory, else in member-1/ (an ensemble's training files are there)."""
-        for folder in (self.directory, self.directory / "member-1"):
-            if (folder / name).is_file():
-                return folder / name
-        return None
+    def holder(self, name: str) -> RunDir | None:
+        """The run directory holding file ``name``: the run's, else member 1's (an ensemble trains there)."""
+        run_dir = RunDir(self.directory)
+        return next((d for d in (run_dir, run_dir.member(0)) if d.has(name)), None)
 
-    def json(self, name: str) -> dict[str, Any] | None:
-        path = self.file(name)
-        return _read_json(path) if path else None
+    def read(self, name: str, read=None) -> Any:
+        """File ``name`` as ``RunDir`` reads it (``read(run_dir)``, else its arrays); None when absent."""
+        run_dir = self.holder(name)
+        try:
+            return None if run_dir is None else read(run_dir) if read else run_dir.read_arrays(name)
+        except RunDirError as e:
+            raise ReportError(str(e)) from None
+
+    def result(self) -> dict[str, Any] | None:
+        return self.read(RunDir.RESULT, RunDir.read_result)
 
     def metrics(self) -> list[dict[str, Any]]:
         """The epochs of metrics.jsonl (member 1's for an ensemble); [] before the first epoch."""
-        path = self.file("metrics.jsonl")
-        if path is None:
-            return []
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        try:
-            return [json.loads(line) for line in lines]
-        except json.JSONDecodeError as e:
-            raise ReportError(f"{path} is not valid JSON lines ({e}); run the experiment again") from None
+        return self.read(RunDir.METRICS, RunDir.read_metrics) or []
 
     def dataset(self) -> dict[str, Any]:
         """config.json's description of the data: name, classes, input_shape, task."""
-        return (self.json("config.json") or {}).get("dataset", {})
+        return (self.read(RunDir.CONFIG, RunDir.read_config) or {}).get("dataset", {})
 
 
 def _read_json(path: Path) -> Any:
@@ -128,16 +125,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ReportError(f"{path} is not valid JSON ({e}); run the experiment again to rewrite it") from None
-
-
-def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
-    if path is None:
-        return None
-    try:
-        with np.load(path) as arrays:
-            return {name: arrays[name] for name in arrays.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ReportError(f"{path} cannot be read ({e}); delete it and run the experiment again") from None
 
 
 def _load(experiment_dir: str | os.PathLike) -> tuple[dict[str, Any], list[_Run]]:
@@ -204,7 +191,7 @@ def _rows(runs: list[_Run]) -> list[dict[str, Any]]:
 
 def _row(run: _Run) -> dict[str, Any]:
     entry = run.entry
-    result = run.json("result.json") or {}
+    result = run.result() or {}
     notes = [entry.get("note", "")]
     if result.get("status") in ("early_stopping", "diverged"):
         notes.append(f"{result['status'].replace('_', ' ')}: {result.get('message', '')}")
@@ -284,17 +271,16 @@ def _repeated_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _ensemble_values(run: _Run) -> tuple[dict[str, Any], str]:
     """The vote's accuracy as test accuracy, member 1's epochs, the seconds of all members; and a note."""
-    summary = run.json("ensemble.json")
+    summary = run.read(RunDir.ENSEMBLE, RunDir.read_ensemble)
     if summary is None:  # not finished: no vote yet
         return {"best_val_accuracy": None, "test_accuracy": None, "final_test_accuracy": None}, ""
-    members = [_read_json(path) for path in run.directory.glob("member-*/result.json")]
-    first = run.directory / "member-1" / "result.json"
+    members = [result for member in RunDir(run.directory).members() if (result := member.read_result())]
     accuracies = summary["member_accuracies"]
     values = {
         "best_val_accuracy": None,
         "test_accuracy": summary["vote_accuracy"],
         "final_test_accuracy": None,
-        "epochs": _read_json(first)["epochs"] if first.is_file() else None,
+        "epochs": run.result()["epochs"] if run.result() else None,
         "seconds": sum(member["seconds"] for member in members) if members else None,
     }
     note = (
@@ -484,7 +470,7 @@ def _plots(directory: Path, runs: list[_Run]) -> list[Plot]:
             (f"boundaries-{tag}", partial(_decision_boundaries, group)),
         ]
         for run in (run for run in group if run.name in best):
-            predictions = _read_npz(run.file("predictions.npz"))
+            predictions = run.read(RunDir.PREDICTIONS)
             name = _slug(run.name)
             if predictions is not None:
                 drawings.append((f"confusion-{name}", partial(_confusion_matrix, run, predictions)))
@@ -620,7 +606,7 @@ def _decision_boundaries(runs: list[_Run], path: Path) -> str | None:
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.lines import Line2D
 
-    found = [(run, grid) for run in runs if (grid := _read_npz(run.file("boundary.npz")))]
+    found = [(run, grid) for run in runs if (grid := run.read(RunDir.BOUNDARY))]
     if not found:
         return None
     colours = LinearSegmentedColormap.from_list("playground", PLAYGROUND_COLOURS)
@@ -710,10 +696,9 @@ def _misclassified(run: _Run, predictions: dict[str, np.ndarray], path: Path) ->
 
 def _first_conv_weight(run: _Run) -> np.ndarray | None:
     """The weight (F, C, k, k) of the first conv layer in best.safetensors, if the model has one."""
-    path = run.file("best.safetensors")
-    if path is None:
+    state = run.read(RunDir.WEIGHTS["best"], lambda run_dir: run_dir.load_weights("best")[0])
+    if state is None:
         return None
-    state, _ = load_weights(path)
     kernels = [(name, w) for name, w in state.items() if name.endswith("weight") and w.ndim == 4]
     return min(kernels, key=lambda item: _layer_index(item[0]))[1] if kernels else None
 
