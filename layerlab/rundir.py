@@ -140,7 +140,7 @@ class RunDir:
             return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         except json.JSONDecodeError as e:
             raise RunDirError(
-                f"{path} is not valid JSON lines ({e}); `--resume` rewrites it from the checkpoint"
+                f"{path} is damaged (not valid JSON lines: {e}); --resume rewrites it from the checkpoint"
             ) from None
 
     def weights_file(self, which: str = "best") -> Path:
