@@ -86,8 +86,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    """Defaults, then the TOML file of --config, then the flags given on the command line."""
+def _train_settings(args: argparse.Namespace) -> dict:
+    """The settings of the TOML file of --config, then the flags given on the command line (over them).
+
+    The API fills in the rest: the defaults, or with --resume the settings the run was started with.
+    """
     import tomllib
 
     from .config import TrainConfig
@@ -102,14 +105,15 @@ def _train_config(args: argparse.Namespace):
         except tomllib.TOMLDecodeError as e:
             raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
     settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    return TrainConfig.from_dict(settings)
+    TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
+    return settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    run = api.fit(out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    settings = _train_settings(args)
+    run = api.fit(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
     if args.quiet:
         print(run.result.summary())
     if args.out:
@@ -120,9 +124,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet,
-                                   **config.to_dict())  # fmt: skip
+    settings = _train_settings(args)
+    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                                   quiet=args.quiet, **settings)  # fmt: skip
     print(result.summary())
     if args.out:
         print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
@@ -184,7 +188,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
     from .data import data_dir_given
-    from .experiments import load_experiment, run_experiment
+    from .experiments import load_experiment, load_index, run_experiment
 
     data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
@@ -195,6 +199,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
     report.print_summary(directory)
     print(f"report: {report.write_report(directory)}")
+    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    if failed:
+        print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -233,7 +241,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings; flags override)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 
