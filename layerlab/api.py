@@ -163,9 +163,11 @@ def ensemble(
     resume: bool = False,
     progress: bool = True,
     quiet: bool = False,
+    hooks: Sequence[Any] = (),
     **settings: Any,
 ) -> tuple[EnsembleResult, list[Run]]:
-    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions."""
+    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions; ``hooks``
+    are every member's (see ``fit``)."""
     if members < 2:
         raise TrainError(f"an ensemble needs at least 2 members, got {members}")
     config = TrainConfig.from_dict(settings)
@@ -174,7 +176,8 @@ def ensemble(
     for i in range(members):
         if not quiet:
             print(f"member {i + 1}/{members} (seed {config.seed + i})")
-        runs.append(ensemble_member(i, dataset, out=out, resume=resume, progress=progress, quiet=quiet, **settings))
+        runs.append(ensemble_member(i, dataset, out=out, resume=resume, progress=progress, quiet=quiet, hooks=hooks,
+                                    **settings))  # fmt: skip
     probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
     y = dataset.test.y
     result = EnsembleResult(
