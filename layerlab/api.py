@@ -19,19 +19,24 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import train as trainer
 from .config import TrainConfig
 from .data.dataset import Dataset
+from .data.images import decode, prepare
 from .engine import make_predictor
 from .errors import TrainError
+from .preflight import check_output
 from .rundir import RunDir
-from .spec import parse
+from .spec import Spec, parse
 from .train import RunResult, load_data
 from .weights import save_weights
+
+if TYPE_CHECKING:
+    from .numpy.gradcheck import ModelCheck
 
 
 @dataclass
@@ -62,11 +67,40 @@ class Run:
         """Accuracy on (x, y)."""
         return float((self.predict(x) == np.asarray(y)).mean())
 
+    def predict_files(self, paths: Sequence[str | os.PathLike], invert: bool | None = None) -> list[Prediction]:
+        """Classify image files: each decoded (at most ``images.MAX_PIXELS`` pixels) and prepared as the
+        training images were (``data.images.prepare``: for MNIST's shape, polarity, a 20x20 box, centred
+        by centre of mass; else resized); ``invert`` None detects dark-on-light digits, True/False forces."""
+        if len(self.input_shape) != 3:
+            raise TrainError(f"this run's model takes {self.input_shape} features, not images")
+        inputs, notes = zip(*(prepare(decode(p, paper=True), self.input_shape, invert) for p in paths), strict=True)
+        probabilities = self.predict_proba(np.stack(inputs))
+        width = probabilities.shape[1]
+        classes = self.classes if len(self.classes) == width else tuple(map(str, range(width)))
+        return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
+
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
         metadata = {"config": json.dumps(self.config.to_dict()), "classes": json.dumps(list(self.classes)),
                     "input_shape": json.dumps(list(self.input_shape))}  # fmt: skip
         return save_weights(path, self.learner.weights(), metadata)
+
+
+@dataclass
+class Prediction:
+    """What ``Run.predict_files`` says about one image: class probabilities and how the image was prepared."""
+
+    path: str
+    classes: tuple[str, ...]
+    probabilities: np.ndarray
+    notes: list[str]  #: what was done to the image, in words (inverted, resized, centred...)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable classes and their probabilities, most probable first."""
+        if k < 1:
+            raise TrainError(f"top must be at least 1 (the number of classes shown), got {k}")
+        order = np.argsort(self.probabilities, kind="stable")[::-1][:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
 
 
 def fit(
@@ -87,15 +121,28 @@ def fit(
     """
     config = TrainConfig.from_dict(settings)
     dataset = dataset if dataset is not None else load_data(config)
+    check_output(parse(config.model, dataset.input_shape), dataset, config.loss)
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
                                   hooks, overwrite)  # fmt: skip
     directory = Path(out) if out is not None else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
 
 
+def gradcheck(model: str | Spec, input_shape: tuple[int, ...] | None = None, **options: Any) -> ModelCheck:
+    """Check the numpy engine's backprop for a model against finite differences (float64, a random batch);
+    ``options`` are ``numpy.gradcheck.check_spec``'s (batch, loss, entries, seed, tolerance, training)."""
+    from .numpy.gradcheck import check_spec
+
+    spec = parse(model, input_shape) if isinstance(model, str) else model
+    return check_spec(spec if input_shape is None else spec.with_input(input_shape), **options)
+
+
 def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:
-    """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last"."""
+    """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last".
+    An ensemble's directory gives an ``EnsembleRun`` of its members (majority vote, mean probability)."""
     run_dir = RunDir(directory)
+    if run_dir.members() and not run_dir.has(RunDir.CONFIG):
+        return load_ensemble(run_dir.path, weights, device)
     saved = run_dir.read_config()
     config = TrainConfig.from_dict(saved["config"])
     if device is not None:
@@ -107,6 +154,33 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
     result = run_dir.read_result()
     result = RunResult(**result) if result is not None else None
     return Run(config, predictor, tuple(info["classes"]), input_shape, result, run_dir.path)
+
+
+@dataclass
+class Evaluation:
+    """A saved run measured again on its data: accuracy per split, and per test-time-augmentation view."""
+
+    run: Run
+    data: str  #: the dataset, in words
+    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples)
+    tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
+
+
+def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
+             tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
+    """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
+    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged."""
+    run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
+    dataset = load_data(run.config)
+    accuracy = {name: (run.evaluate(split.x, split.y), len(split))
+                for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)}  # fmt: skip
+    views = None
+    if tta:
+        from .augment import evaluate_tta
+
+        names = tta.split(",") if isinstance(tta, str) else list(tta)
+        views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
+    return Evaluation(run, dataset.describe(), accuracy, views)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -191,3 +265,76 @@ def ensemble(
         summary = {k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")}
         RunDir(out).write_ensemble(summary)
     return result, runs
+
+
+@dataclass
+class EnsembleRun(Run):
+    """An ensemble's members as one model: ``predict`` is their majority vote, ``predict_proba`` their mean
+    probability (``config``, ``classes`` and ``input_shape`` are member 1's, the same for all)."""
+
+    members: list[Run] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, members: list[Run], directory: str | os.PathLike | None = None) -> EnsembleRun:
+        first = members[0]
+        path = Path(directory) if directory is not None else None
+        return cls(first.config, None, first.classes, first.input_shape, None, path, members)
+
+    def member_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(members, N, classes): each member's class probabilities."""
+        return np.stack([member.predict_proba(x) for member in self.members])
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.member_probabilities(x).mean(axis=0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return majority_vote(self.member_probabilities(x))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        raise TrainError("an ensemble is saved as its members' directories; save a member (run.members[i])")
+
+
+def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> EnsembleRun:
+    """The ensemble in ``directory`` (``layerlab ensemble --out``): its members loaded with ``load``."""
+    run_dir = RunDir(directory)
+    members = [load(member.path, weights, device) for member in run_dir.members()]
+    if not members:
+        raise TrainError(f"{run_dir.path} holds no ensemble members (member-1, ...); train one: `layerlab ensemble`")
+    return EnsembleRun.of(members, run_dir.path)
+
+
+def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | None = None) -> None:
+    """Store in the run's directory what a report draws from the model: the test set's predictions with
+    (up to 36) misclassified inputs, and for a 2D Playground set the output over the plane.
+    ``member_probabilities``: an ensemble's test probabilities (members, N, classes), if already known."""
+    run_dir, test = RunDir(run.directory), dataset.test
+    if member_probabilities is not None:
+        proba, predicted = member_probabilities.mean(axis=0), majority_vote(member_probabilities)
+    else:
+        proba, predicted = run.predict_proba(test.x), run.predict(test.x)
+    if dataset.task == "regression":
+        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=proba)
+    else:
+        wrong = np.flatnonzero(predicted != test.y)[:36]
+        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=predicted, proba=proba, mis_x=test.x[wrong],
+                             mis_true=test.y[wrong], mis_pred=predicted[wrong])  # fmt: skip
+    if dataset.info.get("points") is not None:
+        from .data import playground
+
+        xx, yy, grid = playground.grid(dataset.info.get("features", ("x1", "x2")), resolution=100)
+        output = run.predict_proba(grid.astype(np.float32))
+        p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
+        points = dataset.info["points"]
+        run_dir.write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p.reshape(xx.shape), train_points=points["train"],
+                             train_y=dataset.train.y, test_points=points["test"], test_y=test.y)  # fmt: skip
+
+
+def write_report(run: Run, dataset: Dataset | None = None) -> Path:
+    """Write a trained run's (or ensemble's) own report into its directory: the predictions its plots need
+    (``save_outputs``), then ``report.md``, ``report.html`` and ``report/*.png``; returns the HTML file."""
+    from . import report
+
+    if run.directory is None:
+        raise TrainError("this run has no directory to write a report into; train it with out=...")
+    save_outputs(run, dataset if dataset is not None else load_data(run.config))
+    return report.compare([run.directory], quiet=True)

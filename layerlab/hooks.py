@@ -88,7 +88,9 @@ class Loop:
 
     def restore(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         """Continue from a ``checkpoint()``; refuses one made with other settings (but epochs and patience)."""
-        changed = TrainConfig.from_dict(info["config"]).changed_from(self.config, ignore=("epochs", "patience"))
+        changed = TrainConfig.from_dict(info["config"]).changed_from(
+            self.config, ignore=("epochs", "patience", "threads")
+        )
         if changed:
             raise TrainError(
                 f"cannot resume {self.run_dir}: the run was started with different settings ({', '.join(changed)}); "

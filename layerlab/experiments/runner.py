@@ -50,8 +50,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import TrainConfig
 from ..errors import LayerlabError
 from ..files import write_json
@@ -68,7 +66,7 @@ RUN_KEYS = {"name", "exercise", "reference", "loss_target", "members", "repeats"
 
 
 #: Settings that do not change a run's numbers: runs that differ only in them are one run.
-NOT_IN_KEY = ("data_dir", "eval_batch_size")
+NOT_IN_KEY = ("data_dir", "eval_batch_size", "threads")
 
 
 @dataclass
@@ -169,7 +167,7 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
             quick_changes = dict(run.get("quick", {})) if quick else {}
             quick_note = quick_changes.pop("note", None)
             if quick_changes.pop("skip", False):
-                left_out.append(run["name"])
+                left_out.append(run["name"] + (f" ({quick_note})" if quick_note else ""))
                 continue
             full_members, full_repeats = run.get("members", 1), run.get("repeats", 1)
             members = int(quick_changes.pop("members", full_members))
@@ -455,16 +453,11 @@ def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
     if run.members > 1:
         result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, quiet=True,
                                        hooks=_progress(run, send), **settings)  # fmt: skip
-        probabilities = result.test_probabilities
-        predicted, proba = api.majority_vote(probabilities), probabilities.mean(axis=0)
-        model = members[0]
+        api.save_outputs(api.EnsembleRun.of(members, run_dir.path), dataset, result.test_probabilities)
     else:
-        model = api.fit(dataset, out=run_dir.path, resume=True, quiet=True, hooks=_progress(run, send), **settings)
-        proba = model.predict_proba(dataset.test.x)
-        predicted = proba.argmax(axis=1)
-    if dataset.info.get("points") is not None:
-        _save_boundary(run_dir, model, dataset)
-    _save_predictions(run_dir, dataset, predicted, proba)
+        api.save_outputs(
+            api.fit(dataset, out=run_dir.path, resume=True, quiet=True, hooks=_progress(run, send), **settings), dataset
+        )
 
 
 def _train_member(run: RunPlan, index: int, directory: str) -> None:
@@ -483,43 +476,6 @@ def _progress(run: RunPlan, send: Send | str | None) -> list[RunProgress]:
     if send is None:
         return []
     return [RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
-
-
-def _save_predictions(run_dir: RunDir, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
-    y = dataset.test.y
-    if dataset.task == "regression":
-        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=y, y_pred=proba)
-        return
-    wrong = np.flatnonzero(predicted != y)[:36]
-    run_dir.write_arrays(
-        RunDir.PREDICTIONS,
-        y_true=y,
-        y_pred=predicted,
-        proba=proba,
-        mis_x=dataset.test.x[wrong],
-        mis_true=y[wrong],
-        mis_pred=predicted[wrong],
-    )
-
-
-def _save_boundary(run_dir: RunDir, model, dataset) -> None:
-    from ..data import playground
-
-    features = dataset.info.get("features", ("x1", "x2"))
-    xx, yy, grid_features = playground.grid(features, resolution=100)
-    output = model.predict_proba(grid_features.astype(np.float32))
-    p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
-    points = dataset.info["points"]
-    run_dir.write_arrays(
-        RunDir.BOUNDARY,
-        xx=xx,
-        yy=yy,
-        p=p.reshape(xx.shape),
-        train_points=points["train"],
-        train_y=dataset.train.y,
-        test_points=points["test"],
-        test_y=dataset.test.y,
-    )
 
 
 def load_index(directory: str | os.PathLike) -> dict[str, Any]:
