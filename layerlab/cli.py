@@ -191,7 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .experiments import load_experiment, load_index, run_experiment
 
     data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
-    overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
+    given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
+    overrides = {k: v for k, v in given if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:
         experiment = experiment.select(args.only.split(","))
@@ -421,6 +422,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
+    p.add_argument("--threads", type=int, help="torch engine on a CPU: threads per run (default 1)")
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
