@@ -16,7 +16,7 @@ Training, from a notebook::
 from .spec import Spec, SpecError, layer, parse
 
 __version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "__version__", "ensemble", "fit", "layer", "load", "parse"]
+__all__ = ["Spec", "SpecError", "__version__", "ensemble", "fit", "layer", "load", "parse", "search"]
 
 _API = ("fit", "load", "ensemble", "Run")
 
@@ -27,4 +27,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "search":  # the package layerlab/search, callable: layerlab.search("search-mlp", quick=True)
+        import importlib
+
+        return importlib.import_module(".search", __name__)
     raise AttributeError(f"module 'layerlab' has no attribute {name!r}")
