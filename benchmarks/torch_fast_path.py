@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from layerlab import parse
+from layerlab.config import TrainConfig
 from layerlab.torch.learner import TorchLearner, resolve_device
-from layerlab.train import TrainConfig
 
 MODEL = (
     "conv(20, 5) maxpool(2) relu conv(40, 5) maxpool(2) relu flatten dropout(0.5) dense(1000) relu dropout(0.5) "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,14 @@ from typing import Any
 import numpy as np
 
 from . import train as trainer
+from .config import TrainConfig
 from .data.dataset import Dataset
+from .engine import make_predictor
+from .errors import TrainError
+from .rundir import RunDir
 from .spec import parse
-from .train import RunResult, TrainConfig, TrainError, load_data, make_learner, write_json
-from .weights import load_weights, save_weights
+from .train import RunResult, load_data
+from .weights import save_weights
 
 
 @dataclass
@@ -71,37 +76,37 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     quiet: bool = False,
+    hooks: Sequence[Any] = (),
+    overwrite: bool = False,
     **settings: Any,
 ) -> Run:
-    """Train a model; ``settings`` are ``TrainConfig``'s fields (model, data, epochs, lr, ...)."""
+    """Train a model; ``settings`` are ``TrainConfig``'s fields (model, data, epochs, lr, ...).
+
+    ``hooks`` are called at every epoch and step (see ``layerlab.hooks``); ``resume`` continues the run
+    in ``out``, ``overwrite`` replaces it (once the new run has its first checkpoint).
+    """
     config = TrainConfig.from_dict(settings)
     dataset = dataset if dataset is not None else load_data(config)
-    result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print)
+    result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
+                                  hooks, overwrite)  # fmt: skip
     directory = Path(out) if out is not None else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
 
 
 def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:
     """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last"."""
-    directory = Path(directory)
-    config_file = directory / "config.json"
-    if not config_file.exists():
-        raise TrainError(f"{directory} is not a run directory (no config.json); train one with `layerlab train --out`")
-    saved = json.loads(config_file.read_text())
+    run_dir = RunDir(directory)
+    saved = run_dir.read_config()
     config = TrainConfig.from_dict(saved["config"])
     if device is not None:
         config = config.replace(device=device)
     info = saved["dataset"]
     input_shape = tuple(info["input_shape"])
-    learner = make_learner(config, parse(config.model, input_shape), n_train=1)
-    weights_file = directory / f"{weights}.safetensors"
-    if not weights_file.exists():
-        raise TrainError(f"{weights_file} is missing: the run has not finished an epoch yet")
-    learner.load_weights(load_weights(weights_file)[0])
-    result = None
-    if (directory / "result.json").exists():
-        result = RunResult(**json.loads((directory / "result.json").read_text()))
-    return Run(config, learner, tuple(info["classes"]), input_shape, result, directory)
+    predictor = make_predictor(config, parse(config.model, input_shape))
+    predictor.load_weights(run_dir.load_weights(weights)[0])
+    result = run_dir.read_result()
+    result = RunResult(**result) if result is not None else None
+    return Run(config, predictor, tuple(info["classes"]), input_shape, result, run_dir.path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ def ensemble_member(
     ``options`` are ``fit``'s. ``ensemble`` trains the members one after another; an experiment with
     ``--jobs`` trains them side by side."""
     seed = options.get("seed", TrainConfig().seed) + index
-    member_out = Path(out) / f"member-{index + 1}" if out is not None else None
+    member_out = RunDir(out).member(index).path if out is not None else None
     return fit(dataset, out=member_out, **(options | {"seed": seed}))
 
 
@@ -181,5 +186,5 @@ def ensemble(
     )
     if out is not None:
         summary = {k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")}
-        write_json(Path(out) / "ensemble.json", summary)
+        RunDir(out).write_ensemble(summary)
     return result, runs

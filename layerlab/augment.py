@@ -25,15 +25,18 @@ padding_mode="zeros", align_corners=True)``: the torch twin of this module, ``la
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import gaussian_filter
 
 from .errors import LayerlabError
+from .spec import parse_calls
 
 Maps = tuple[np.ndarray | None, np.ndarray | None]  # forward matrices (N, 2, 2) and shifts (N, 2), or None
 
@@ -542,6 +545,20 @@ def make_augmentation(items: Sequence, registry: Mapping[str, type] = AUGMENTATI
             )
         transforms.append(cls(**params))
     return Compose(transforms)
+
+
+def parse_augmentation(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``"rotate(15) elastic(alpha=34, sigma=4)"`` -> [("rotate", {"degrees": 15}), ("elastic", {...})]."""
+    items = []
+    for name, args, kwargs in parse_calls(text, AUGMENTATIONS, "augmentation"):
+        signature = inspect.signature(AUGMENTATIONS[name])
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            options = ", ".join(f"{p.name}={p.default}" for p in signature.parameters.values())
+            raise AugmentError(f"--augment {name}: {error}; its options: {name}({options})") from None
+        items.append((name, dict(bound.arguments)))
+    return items
 
 
 # ---------------------------------------------------------------- test-time augmentation

@@ -11,6 +11,7 @@ import dataclasses
 import sys
 import textwrap
 
+from .engine import ENGINES
 from .errors import LayerlabError
 from .spec import Spec, SpecError, parse
 
@@ -84,7 +85,7 @@ def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
     import tomllib
 
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     settings = {}
     if args.config:
@@ -326,7 +327,7 @@ def _search_commands(command) -> None:
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'."""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     types = {"int": int, "float": float, "str": str}
     p.add_argument("--config", help="a TOML file of settings (the same names); flags override it")
@@ -469,7 +470,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
-    p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every run")
+    p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -496,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args)
-    except (LayerlabError, ValueError) as e:  # the numpy engine reports bad input as ValueError
+    except LayerlabError as e:  # anything else is a bug: its traceback shows
         if args.debug:
             raise
         print(f"layerlab {args.command}: error: {e}", file=sys.stderr)

@@ -47,7 +47,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .errors import LayerlabError
-from .train import write_atomic
+from .files import write_text
 from .weights import load_weights
 
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
@@ -750,8 +750,8 @@ def write_report(experiment_dir: str | os.PathLike) -> Path:
     experiment, runs = _load(directory)
     rows = _rows(runs)
     plots = _plots(directory, runs)
-    write_atomic(directory / "report.md", _markdown(experiment, rows, plots, directory))
-    write_atomic(directory / "report.html", _html(experiment, rows, plots))
+    write_text(directory / "report.md", _markdown(experiment, rows, plots, directory))
+    write_text(directory / "report.html", _html(experiment, rows, plots))
     return directory / "report.html"
 
 

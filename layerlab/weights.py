@@ -7,16 +7,14 @@ string metadata; put the spec text there so that the file says which model it be
     state, metadata = load_weights("model.safetensors")
     model = build(parse(metadata["spec"]), state=state)
 
-Writes are atomic: the file is written under a temporary name in the same directory, flushed to
-disk, and renamed over the target, so a crash (even SIGKILL) leaves the old file or the new one,
-never half of one.
+Writes are atomic (``layerlab.files.atomic_write``): a crash, even SIGKILL, leaves the old file or the
+new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +25,7 @@ import safetensors
 import safetensors.numpy
 
 from .errors import LayerlabError
+from .files import atomic_write
 
 SUFFIXES = (".safetensors", ".npz")
 _NPZ_METADATA = "__metadata__"  # the npz entry holding the metadata as a JSON string
@@ -81,16 +80,7 @@ def save_weights(
     arrays = _checked(state, metadata)
     if not path.parent.is_dir():
         raise WeightsError(f"cannot save {path}: the directory {path.parent} does not exist; create it first")
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f, arrays, metadata)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: write(f, arrays, metadata))
     return path
 
 

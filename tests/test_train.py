@@ -15,8 +15,11 @@ import pytest
 
 import layerlab
 from layerlab.api import majority_vote
+from layerlab.config import TrainConfig
 from layerlab.data.dataset import Dataset, Split
-from layerlab.train import DivergedError, Schedule, TrainConfig, TrainError, fit
+from layerlab.errors import DivergedError, TrainError
+from layerlab.schedules import Schedule
+from layerlab.train import fit
 
 CNN = "conv(4, 3) maxpool(2) relu flatten dense(10) tanh dense(3)"
 

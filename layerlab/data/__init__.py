@@ -10,15 +10,8 @@ One call gives a :class:`Dataset` of plain NumPy arrays (images stay ``uint8``, 
 looked for in ``data_dir``, then ``$LAYERLAB_DATA``, then the per-user cache, before any download.
 """
 
-from ..errors import LayerlabError
-
-
-class DataError(LayerlabError):
-    """A dataset file that is missing, malformed or not the expected one; the message names file and fix."""
-
-
-# The loaders below import DataError from this module, so they come after it.
-from .catalog import DATASETS, load  # noqa: E402
-from .dataset import Dataset, Split  # noqa: E402
+from ..errors import DataError
+from .catalog import DATASETS, load
+from .dataset import Dataset, Split
 
 __all__ = ["DATASETS", "DataError", "Dataset", "Split", "load"]

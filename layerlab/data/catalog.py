@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError, idx, playground
+from ..errors import DataError
+from . import idx, playground
 from .cifar import read_cifar10
 from .dataset import Dataset, Split
 from .download import CIFAR10, FASHION_MNIST, MNIST, Remote, cache_dir, fetch, user_cache_dir, verify_file

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError
+from ..errors import DataError
 from .dataset import Split
 
 SIDE = 32

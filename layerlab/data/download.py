@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import DataError
+from ..errors import DataError
 
 USER_AGENT = "layerlab (Python urllib)"
 

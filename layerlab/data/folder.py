@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageMode
 
-from . import DataError
+from ..errors import DataError
 from .dataset import Split
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataError
+from ..errors import DataError
 from .dataset import Split
 
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from . import DataError
+from ..errors import DataError
 from .dataset import Dataset, Split
 
 ClassRef = int | str

@@ -48,8 +48,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import TrainConfig
 from ..errors import LayerlabError
-from ..train import TrainConfig, load_data, write_json
+from ..files import write_json
+from ..rundir import RunDir
+from ..train import load_data
 
 
 class ExperimentError(LayerlabError, ValueError):
@@ -239,7 +242,7 @@ def run_experiment(
     """Train every run that has not finished yet, then write ``experiment.json``; returns its directory."""
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
-    statuses = {run.name: _finished(directory / run.directory) for run in experiment.runs}
+    statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
     _write_index(directory, experiment, statuses)
     todo: dict[str, RunPlan] = {}
     for run in experiment.runs:
@@ -327,11 +330,10 @@ def _describe_changes(changed: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in changed.items()) or "shared settings"
 
 
-def _finished(run_dir: Path) -> str:
-    for name in ("result.json", "ensemble.json"):
-        if (run_dir / name).exists() and (run_dir / "predictions.npz").exists():
-            return "done"
-    return "pending"
+def _finished(run_dir: RunDir) -> str:
+    """A run is done when it has its result and the predictions the report needs (else it resumes: a
+    finished run only writes them)."""
+    return "done" if run_dir.is_finished() and run_dir.has(RunDir.PREDICTIONS) else "pending"
 
 
 def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, Any]) -> None:
@@ -369,17 +371,17 @@ def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
     """Train one run (or ensemble) and store the artifacts the report needs."""
     from .. import api
 
-    run_dir = Path(directory) / run.directory
+    run_dir = RunDir(Path(directory) / run.directory)
     dataset = load_data(run.config)
     settings = run.config.to_dict()
     if run.members > 1:
-        result, members = api.ensemble(run.members, dataset, out=run_dir, resume=True, progress=progress, quiet=True,
-                                       **settings)  # fmt: skip
+        result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, progress=progress,
+                                       quiet=True, **settings)  # fmt: skip
         probabilities = result.test_probabilities
         predicted, proba = api.majority_vote(probabilities), probabilities.mean(axis=0)
         model = members[0]
     else:
-        model = api.fit(dataset, out=run_dir, resume=True, progress=progress, quiet=True, **settings)
+        model = api.fit(dataset, out=run_dir.path, resume=True, progress=progress, quiet=True, **settings)
         proba = model.predict_proba(dataset.test.x)
         predicted = proba.argmax(axis=1)
     if dataset.info.get("points") is not None:
@@ -395,14 +397,14 @@ def _train_member(run: RunPlan, index: int, directory: str) -> None:
     api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True, **run.config.to_dict())
 
 
-def _save_predictions(run_dir: Path, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
+def _save_predictions(run_dir: RunDir, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
     y = dataset.test.y
     if dataset.task == "regression":
-        np.savez(run_dir / "predictions.npz", y_true=y, y_pred=proba)
+        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=y, y_pred=proba)
         return
     wrong = np.flatnonzero(predicted != y)[:36]
-    np.savez(
-        run_dir / "predictions.npz",
+    run_dir.write_arrays(
+        RunDir.PREDICTIONS,
         y_true=y,
         y_pred=predicted,
         proba=proba,
@@ -412,7 +414,7 @@ def _save_predictions(run_dir: Path, dataset, predicted: np.ndarray, proba: np.n
     )
 
 
-def _save_boundary(run_dir: Path, model, dataset) -> None:
+def _save_boundary(run_dir: RunDir, model, dataset) -> None:
     from ..data import playground
 
     features = dataset.info.get("features", ("x1", "x2"))
@@ -420,8 +422,8 @@ def _save_boundary(run_dir: Path, model, dataset) -> None:
     output = model.predict_proba(grid_features.astype(np.float32))
     p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
     points = dataset.info["points"]
-    np.savez(
-        run_dir / "boundary.npz",
+    run_dir.write_arrays(
+        RunDir.BOUNDARY,
         xx=xx,
         yy=yy,
         p=p.reshape(xx.shape),

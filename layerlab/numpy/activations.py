@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EngineError
 from .layer import Layer
 
 
@@ -122,13 +123,13 @@ class Maxout(Layer):
     def __init__(self, k: int):
         super().__init__()
         if k < 1:
-            raise ValueError(f"maxout needs k >= 1 pieces per unit, got k={k}")
+            raise EngineError(f"maxout needs k >= 1 pieces per unit, got k={k}")
         self.k = k
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         n, f, *rest = x.shape
         if f % self.k:
-            raise ValueError(
+            raise EngineError(
                 f"maxout({self.k}) needs a feature/channel count divisible by {self.k}, got input shape {x.shape}; "
                 f"give the layer before it a multiple of {self.k} units"
             )

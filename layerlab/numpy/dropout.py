@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EngineError
 from .layer import Layer
 
 
@@ -23,9 +24,9 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None, scale: str = "train"):
         super().__init__()
         if not 0 <= p < 1:
-            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+            raise EngineError(f"dropout probability p must be in [0, 1), got {p}")
         if scale not in ("train", "test"):
-            raise ValueError(f"dropout scale must be 'train' or 'test', got {scale!r}")
+            raise EngineError(f"dropout scale must be 'train' or 'test', got {scale!r}")
         self.p, self.scale = p, scale
         self.rng = rng if rng is not None else np.random.default_rng()
 

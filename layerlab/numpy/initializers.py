@@ -23,13 +23,14 @@ import math
 import numpy as np
 from numpy.typing import DTypeLike as DType
 
+from ..errors import EngineError
 from ..spec import BIAS_INITIALISERS, INITIALISERS, Call, Shape
 
 
 def fans(shape: Shape) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel), as in PyTorch."""
     if len(shape) < 2:
-        raise ValueError(
+        raise EngineError(
             f"fan_in/fan_out need a weight shape (out, in, *kernel) with at least 2 dimensions, got {shape}; "
             "a bias has no fans of its own: pass the fan_in of its layer's weight"
         )
@@ -110,7 +111,7 @@ WEIGHT_INITIALISERS = {
 def init_weight(call: Call, shape: Shape, rng: np.random.Generator, dtype: DType = np.float32) -> np.ndarray:
     """A weight drawn as ``call`` says, e.g. ``Call("normal", (0.01,))`` or ``Call("he_normal")``."""
     if call.name not in WEIGHT_INITIALISERS:
-        raise ValueError(f"unknown weight initialiser {call.name!r}; known: {', '.join(INITIALISERS)}")
+        raise EngineError(f"unknown weight initialiser {call.name!r}; known: {', '.join(INITIALISERS)}")
     return WEIGHT_INITIALISERS[call.name](shape, rng, dtype, *call.args)
 
 
@@ -122,4 +123,4 @@ def init_bias(call: Call, shape: Shape, fan_in: int, rng: np.random.Generator, d
         return normal(shape, rng, dtype, *call.args)
     if call.name == "torch":
         return torch_default(shape, rng, dtype, fan_in=fan_in)
-    raise ValueError(f"unknown bias initialiser {call.name!r}; known: {', '.join(BIAS_INITIALISERS)}")
+    raise EngineError(f"unknown bias initialiser {call.name!r}; known: {', '.join(BIAS_INITIALISERS)}")

@@ -1,4 +1,4 @@
-"""The numpy engine as the trainer drives it (see ``layerlab.train.Learner``)."""
+"""The numpy engine as the trainer drives it (the contract: ``layerlab.engine.Learner``)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,45 @@ from typing import Any
 
 import numpy as np
 
+from ..augment import make_augmentation, parse_augmentation
+from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimiser_options, penalised
 from ..spec import Spec
-from ..train import EpochStats, TrainConfig, augmentation_items
-from .model import build, labels_of
+from .model import build
 from .optimizers import make_optimizer
 from .regularizers import weight_penalty
 
 
-class NumpyLearner:
-    def __init__(self, config: TrainConfig, spec: Spec, n_train: int):
-        self.model = build(spec, seed=config.seed, dtype=np.dtype(config.dtype), loss=config.loss)
-        self.optimizer = make_optimizer(config.optimizer, config.resolved_lr(), **config.optimizer_options())
-        self.penalty = weight_penalty(config.l1, config.l2, n_train)
-        self.eval_batch_size = config.eval_batch_size
-        self.augment = None
-        if config.augment:
-            from ..augment import make_augmentation
+class NumpyPredictor:
+    """A numpy model with its weights, for prediction (no optimiser, no data)."""
 
-            self.augment = make_augmentation(augmentation_items(config.augment))
-        self.augment_rng = np.random.default_rng([config.seed, 4])
-        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    def __init__(self, settings: LearnerSettings, spec: Spec):
+        self.model = build(spec, seed=settings.seed, dtype=np.dtype(settings.dtype), loss=settings.loss)
+        self.eval_batch_size = settings.eval_batch_size
 
     @property
     def description(self) -> str:
         return f"numpy engine ({self.model.dtype})"
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x, self.eval_batch_size)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return self.model.state_dict()
+
+    def load_weights(self, state: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict(state)
+
+
+class NumpyLearner(NumpyPredictor):
+    """The numpy model with its optimiser, weight penalty, augmentation and data."""
+
+    def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
+        super().__init__(settings, spec)
+        self.optimizer = make_optimizer(settings.optimizer, learning_rate(settings), **optimiser_options(settings))
+        self.penalty = weight_penalty(settings.l1, settings.l2, n_train)
+        self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
+        self.augment_rng = np.random.default_rng([settings.seed, 4])
+        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
         self.data[name] = (x, y)
@@ -58,7 +73,7 @@ class NumpyLearner:
                 break  # the trainer reports the step; the weights stay as they were
             correct += int((self.model.loss.probabilities(self.model.last_output).argmax(1) == labels_of(yb)).sum())
             for name, g in self.model.grads.items():
-                if name.endswith("weight") and g.ndim > 1:
+                if penalised(name, g.ndim):
                     norm_sums[name] = norm_sums.get(name, 0.0) + float(np.linalg.norm(g))
             self.optimizer.step(self.model.params, self.model.grads)
             on_step(step, loss)
@@ -68,17 +83,8 @@ class NumpyLearner:
         x, y = self.data[name]
         return self.model.evaluate(x, y, self.eval_batch_size)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(x, self.eval_batch_size)
-
     def set_lr(self, lr: float) -> None:
         self.optimizer.lr = lr
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return self.model.state_dict()
-
-    def load_weights(self, state: dict[str, np.ndarray]) -> None:
-        self.model.load_state_dict(state)
 
     def training_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Optimiser state as arrays, random-generator states as JSON: what a resumed run needs."""
@@ -90,3 +96,6 @@ class NumpyLearner:
         self.optimizer.load_state_dict({k.removeprefix("optimizer/"): v for k, v in arrays.items()})
         self.model.rng.bit_generator.state = meta["rng"]["model"]
         self.augment_rng.bit_generator.state = meta["rng"]["augment"]
+
+
+Learner, Predictor = NumpyLearner, NumpyPredictor  # the names ``layerlab.engine.ENGINES`` looks up

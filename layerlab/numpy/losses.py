@@ -19,23 +19,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EngineError
+
 
 def one_hot_targets(output: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Targets shaped like ``output``: class indices become one-hot rows, anything else is reshaped."""
     target = np.asarray(target)
     if target.ndim == 1 and output.ndim == 2 and output.shape[1] > 1:
         if not np.issubdtype(target.dtype, np.integer):
-            raise ValueError(
+            raise EngineError(
                 f"targets of shape {target.shape} must be class indices (integers) for outputs {output.shape}"
             )
         if target.size and (target.min() < 0 or target.max() >= output.shape[1]):
-            raise ValueError(
+            raise EngineError(
                 f"class index {int(target.max() if target.max() >= output.shape[1] else target.min())} is out of range "
                 f"for a model with {output.shape[1]} outputs; the last layer needs one unit per class"
             )
         return np.eye(output.shape[1], dtype=output.dtype)[target]
     if target.size != output.size:
-        raise ValueError(f"targets of shape {target.shape} do not match outputs of shape {output.shape}")
+        raise EngineError(f"targets of shape {target.shape} do not match outputs of shape {output.shape}")
     return target.reshape(output.shape).astype(output.dtype, copy=False)
 
 
@@ -138,5 +140,5 @@ LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (CrossEntropy, NLL, MS
 
 def make_loss(name: str) -> Loss:
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+        raise EngineError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
     return LOSSES[name]()

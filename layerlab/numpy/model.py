@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ..engine import labels_of, penalised
+from ..errors import EngineError
 from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from . import activations as act
 from .conv import Conv2D
@@ -137,7 +139,7 @@ class Model:
         self.backward(self.loss.backward())
         if penalty is not None:
             for layer in self.layers:
-                if "weight" in layer.params and layer.params["weight"].ndim > 1:  # dense and conv weights
+                if "weight" in layer.params and penalised("weight", layer.params["weight"].ndim):
                     w = layer.params["weight"]
                     loss += penalty.value(w)
                     layer.grads["weight"] += penalty.grad(w).astype(w.dtype, copy=False)
@@ -177,7 +179,7 @@ class Model:
         x = np.asarray(x)
         expected = self.spec.input_shape
         if x.shape[1:] != expected:
-            raise ValueError(
+            raise EngineError(
                 f"input batch has shape {x.shape}, the model expects (batch, {', '.join(map(str, expected))}); "
                 "reshape the data or build the model with the right input shape"
             )
@@ -211,23 +213,17 @@ class Model:
         }
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
-            raise ValueError(
+            raise EngineError(
                 f"the weights do not belong to this model: missing {missing or 'nothing'}, "
                 f"unexpected {unexpected or 'nothing'}; were they saved from a different spec?"
             )
         values = {name: np.asarray(state[name]) for name in own}
         for name, target in own.items():
             if values[name].shape != target.shape:
-                raise ValueError(f"weight {name} has shape {values[name].shape}, this model needs {target.shape}")
+                raise EngineError(f"weight {name} has shape {values[name].shape}, this model needs {target.shape}")
         for name, target in own.items():  # only once every shape fits: a refused load changes nothing
             target[...] = values[name]
 
     @property
     def num_params(self) -> int:
         return sum(v.size for v in self.params.values())
-
-
-def labels_of(y: np.ndarray) -> np.ndarray:
-    """Class indices from int labels or from one-hot/probability targets."""
-    y = np.asarray(y)
-    return y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0].astype(np.int64)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import EngineError
 from .layer import Layer
 
 
@@ -49,7 +50,7 @@ class BatchNorm(Layer):
             mean, var = x.mean(axis=axes), x.var(axis=axes)
             m = x.size // mean.size
             if m < 2:
-                raise ValueError("batch norm needs more than one value per feature in training; use a batch size > 1")
+                raise EngineError("batch norm needs more than one value per feature in training; use a batch size > 1")
             rate = self.momentum
             self.buffers["running_mean"][...] = (1 - rate) * self.buffers["running_mean"] + rate * mean
             self.buffers["running_var"][...] = (1 - rate) * self.buffers["running_var"] + rate * var * m / (m - 1)

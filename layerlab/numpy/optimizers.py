@@ -20,13 +20,15 @@ from functools import partial
 
 import numpy as np
 
+from ..errors import EngineError
+
 Number = int | float
 State = dict[str, np.ndarray | Number]
 
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ValueError(message)
+        raise EngineError(message)
 
 
 class Optimizer:
@@ -50,10 +52,10 @@ class Optimizer:
         """One update of every parameter in ``params`` (in place) from its gradient in ``grads``."""
         for key, w in params.items():
             if key not in grads:
-                raise ValueError(f"no gradient for parameter {key!r}: run the backward pass before step()")
+                raise EngineError(f"no gradient for parameter {key!r}: run the backward pass before step()")
             g = grads[key]
             if g.shape != w.shape:
-                raise ValueError(f"gradient of {key!r} has shape {g.shape}, the parameter has {w.shape}")
+                raise EngineError(f"gradient of {key!r} has shape {g.shape}, the parameter has {w.shape}")
             if self.weight_decay:
                 g = g + self.weight_decay * w
             if key not in self.state:
@@ -79,7 +81,7 @@ class Optimizer:
                 continue
             key, _, name = full_name.rpartition(".")
             if name not in self.state_names:
-                raise ValueError(
+                raise EngineError(
                     f"{type(self).__name__} has no state {full_name!r} (its state per parameter: "
                     f"{', '.join(self.state_names) or 'none'}); was the checkpoint written by another optimiser?"
                 )
@@ -246,14 +248,14 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 def make_optimizer(name: str, lr: float | None = None, **options) -> Optimizer:
     """The optimiser called ``name``, with its own default learning rate unless ``lr`` is given."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimiser {name!r}; known: {', '.join(OPTIMIZERS)}")
+        raise EngineError(f"unknown optimiser {name!r}; known: {', '.join(OPTIMIZERS)}")
     factory = OPTIMIZERS[name]
     accepted = inspect.signature(factory).parameters
     unknown = sorted(set(options) - set(accepted) | ({"lr"} & set(options)))
     if unknown:
-        raise ValueError(f"{name} has no option {', '.join(unknown)}; its options are: {', '.join(accepted)}")
+        raise EngineError(f"{name} has no option {', '.join(unknown)}; its options are: {', '.join(accepted)}")
     if lr is None:
         if accepted["lr"].default is inspect.Parameter.empty:
-            raise ValueError(f"{name} has no default learning rate: pass one, e.g. make_optimizer({name!r}, lr=0.1)")
+            raise EngineError(f"{name} has no default learning rate: pass one, e.g. make_optimizer({name!r}, lr=0.1)")
         return factory(**options)
     return factory(lr=lr, **options)

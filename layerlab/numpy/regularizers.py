@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import EngineError
+
 
 @dataclass(frozen=True)
 class _Penalty:
@@ -27,7 +29,7 @@ class _Penalty:
 
     def __post_init__(self) -> None:
         if not self.lam >= 0:
-            raise ValueError(f"{type(self).__name__}: the penalty strength lam must be >= 0, got {self.lam}")
+            raise EngineError(f"{type(self).__name__}: the penalty strength lam must be >= 0, got {self.lam}")
 
 
 class L1(_Penalty):

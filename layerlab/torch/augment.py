@@ -349,18 +349,8 @@ class HorizontalFlip(augment.HorizontalFlip):
         return torch.where(mirrored[:, None, None, None], x.flip(-1), x)
 
 
-AUGMENTATIONS: dict[str, type] = {
-    "shift": RandomShift,
-    "rotate": RandomRotation,
-    "translate": RandomTranslation,
-    "shear": RandomShear,
-    "scale": RandomScale,
-    "affine": RandomAffine,
-    "elastic": ElasticDistortion,
-    "crop": RandomCrop,
-    "resized_crop": RandomResizedCrop,
-    "flip": HorizontalFlip,
-}
+#: The same names as ``layerlab.augment.AUGMENTATIONS`` (the one registry), each mapped to its torch twin.
+AUGMENTATIONS: dict[str, type] = {name: globals()[cls.__name__] for name, cls in augment.AUGMENTATIONS.items()}
 
 
 def make_augmentation(items: Sequence, registry: Mapping[str, type] = AUGMENTATIONS) -> Compose:

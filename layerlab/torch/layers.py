@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import EngineError
+
 
 class L2Pool2d(nn.Module):
     """Root of the mean of the squares over each size x size window (deck 001): sqrt(avgpool(x^2)).
@@ -54,12 +56,12 @@ class Maxout(nn.Module):
     def __init__(self, k: int):
         super().__init__()
         if k < 1:
-            raise ValueError(f"maxout needs k >= 1 pieces per unit, got k={k}")
+            raise EngineError(f"maxout needs k >= 1 pieces per unit, got k={k}")
         self.k = k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] % self.k:
-            raise ValueError(
+            raise EngineError(
                 f"maxout({self.k}) needs a feature/channel count divisible by {self.k}, got input shape "
                 f"{tuple(x.shape)}; give the layer before it a multiple of {self.k} units"
             )

@@ -1,4 +1,4 @@
-"""The torch engine as the trainer drives it (see ``layerlab.train.Learner``).
+"""The torch engine as the trainer drives it (the contract: ``layerlab.engine.Learner``).
 
 The data of a run is put on the device once, as it is (uint8 images stay uint8 until a batch is
 turned into floats on the device), and every batch is gathered there by index, so an epoch moves no
@@ -15,8 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..augment import parse_augmentation
+from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimiser_options, penalised
+from ..errors import TrainError
 from ..spec import Spec
-from ..train import EpochStats, TrainConfig, TrainError, augmentation_items
+from .augment import make_augmentation
 from .losses import make_loss, probabilities
 from .model import build, export_state, import_state
 
@@ -48,46 +51,74 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def labels_of(y: torch.Tensor) -> torch.Tensor:
-    """Class indices from int labels or from one-hot/probability rows (as the numpy engine reads them)."""
-    return y.argmax(1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y), -1)[:, 0].long()
+class TorchPredictor:
+    """A torch model with its weights on its device, for prediction (no optimiser, no data)."""
 
-
-class TorchLearner:
-    sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
-    compile_backend = "inductor"  # torch.compile's default; tests swap in a backend that needs no C compiler
-
-    def __init__(self, config: TrainConfig, spec: Spec, n_train: int):
-        self.device = resolve_device(config.device)
-        self.dtype = getattr(torch, config.dtype)
-        torch.manual_seed(config.seed)  # dropout masks; the weights come from the spec's seed
-        self.model = build(spec, seed=config.seed, dtype=self.dtype, device=self.device)
-        self.channels_last = config.channels_last
+    def __init__(self, settings: LearnerSettings, spec: Spec):
+        self.device = resolve_device(settings.device)
+        self.dtype = getattr(torch, settings.dtype)
+        self.model = build(spec, seed=settings.seed, dtype=self.dtype, device=self.device)
+        self.channels_last = settings.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # conv weights; batches follow in as_input
-        self.forward = self.model if config.compile is None else self.compiled(config.compile)
-        self.loss_name = config.loss
-        self.loss_fn = make_loss(config.loss)
-        self.penalty_l1, self.penalty_l2 = config.l1 / n_train, config.l2 / n_train
-        weights = [(n, p) for n, p in self.model.named_parameters() if n.endswith("weight") and p.ndim > 1]
-        self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
-        self.weights_penalised = [p for _, p in weights]
-        self.optimizer = OPTIMIZERS[config.optimizer](
-            self.model.parameters(), lr=config.resolved_lr(), **config.optimizer_options()
-        )
-        self.eval_batch_size = config.eval_batch_size
-        self.use_autocast = config.autocast == "bf16"
-        self.generator = torch.Generator(self.device).manual_seed(config.seed + 4)  # augmentation
-        self.augment = None
-        if config.augment:
-            from .augment import make_augmentation
-
-            self.augment = make_augmentation(augmentation_items(config.augment))
-        self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.loss_name = settings.loss
+        self.eval_batch_size = settings.eval_batch_size
+        self.use_autocast = settings.autocast == "bf16"
 
     @property
     def description(self) -> str:
         return f"torch engine ({self.device}, {str(self.dtype).removeprefix('torch.')})"
+
+    def as_input(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 pixels become floats in [0, 1]; everything else takes the model's dtype."""
+        x = x.to(self.dtype) / 255 if x.dtype == torch.uint8 else x.to(self.dtype)
+        if self.channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def autocast(self):
+        """bfloat16 matrix products and convolutions when --autocast bf16 (weights and the loss stay float32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_autocast)
+
+    @torch.no_grad()
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        parts = []
+        for start in range(0, len(x), self.eval_batch_size):
+            xb = self.as_input(torch.as_tensor(x[start : start + self.eval_batch_size], device=self.device))
+            with self.autocast():
+                output = self.model(xb).float()
+            parts.append(probabilities(self.loss_name, output).cpu().numpy())
+        return np.concatenate(parts)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return export_state(self.model)
+
+    def load_weights(self, state: dict[str, np.ndarray]) -> None:
+        import_state(self.model, state)
+
+
+class TorchLearner(TorchPredictor):
+    """The torch model with its optimiser, weight penalty, augmentation and data on the device."""
+
+    sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
+    compile_backend = "inductor"  # torch.compile's default; tests swap in a backend that needs no C compiler
+
+    def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
+        torch.manual_seed(settings.seed)  # dropout masks; the weights come from the spec's seed
+        super().__init__(settings, spec)
+        self.forward = self.model if settings.compile is None else self.compiled(settings.compile)
+        self.loss_fn = make_loss(settings.loss)
+        self.penalty_l1, self.penalty_l2 = settings.l1 / n_train, settings.l2 / n_train
+        weights = [(n, p) for n, p in self.model.named_parameters() if penalised(n, p.ndim)]
+        self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
+        self.weights_penalised = [p for _, p in weights]
+        self.optimizer = OPTIMIZERS[settings.optimizer](
+            self.model.parameters(), lr=learning_rate(settings), **optimiser_options(settings)
+        )
+        self.generator = torch.Generator(self.device).manual_seed(settings.seed + 4)  # augmentation
+        self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
+        self.data: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def compiled(self, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
         """The model through ``torch.compile`` (forward and backward), for the training and evaluation loops.
@@ -115,18 +146,7 @@ class TorchLearner:
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
         self.data[name] = (torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device))
 
-    def as_input(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 pixels become floats in [0, 1]; everything else takes the model's dtype."""
-        x = x.to(self.dtype) / 255 if x.dtype == torch.uint8 else x.to(self.dtype)
-        if self.channels_last and x.ndim == 4:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
-
     # -- training ------------------------------------------------------------------------------------
-
-    def autocast(self):
-        """bfloat16 matrix products and convolutions when --autocast bf16 (weights and the loss stay float32)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_autocast)
 
     def penalty(self) -> torch.Tensor | float:
         """Nielsen's regularisation term: l1/n sum |w| + l2/(2n) sum w^2 over dense and conv weights."""
@@ -194,28 +214,11 @@ class TorchLearner:
             correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
         return float(total) / len(x), int(correct) / len(x)
 
-    @torch.no_grad()
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        self.model.eval()
-        parts = []
-        for start in range(0, len(x), self.eval_batch_size):
-            xb = self.as_input(torch.as_tensor(x[start : start + self.eval_batch_size], device=self.device))
-            with self.autocast():
-                output = self.model(xb).float()
-            parts.append(probabilities(self.loss_name, output).cpu().numpy())
-        return np.concatenate(parts)
-
     # -- state ---------------------------------------------------------------------------------------
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return export_state(self.model)
-
-    def load_weights(self, state: dict[str, np.ndarray]) -> None:
-        import_state(self.model, state)
 
     def training_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The optimiser's tensors as arrays, its settings and the generator states: what a resume needs."""
@@ -247,3 +250,6 @@ class TorchLearner:
         self.generator.set_state(torch.from_numpy(np.array(arrays["rng/augment"])))
         if "rng/cuda" in arrays and self.device.type == "cuda":
             torch.cuda.set_rng_state(torch.from_numpy(np.array(arrays["rng/cuda"])), self.device)
+
+
+Learner, Predictor = TorchLearner, TorchPredictor  # the names ``layerlab.engine.ENGINES`` looks up

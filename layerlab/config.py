@@ -1,0 +1,135 @@
+"""``TrainConfig``: every setting of a run, in one flat record.
+
+The command-line flags, the keys of a TOML file (``--config``, an experiment's ``[settings]``) and the
+keywords of ``layerlab.fit`` have the same names (``--batch-size`` is ``batch_size``). The values a
+setting can take come from one registry each: optimisers and engines from ``layerlab.engine``,
+schedules from ``layerlab.schedules``, initialisers from ``layerlab.spec``, augmentations from
+``layerlab.augment``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import DTYPES, ENGINES, OPTIMISERS, check_engine_options, learning_rate, optimiser_options
+from .errors import TrainError
+from .schedules import SCHEDULES
+
+NIELSEN_MLP = "flatten dense(100) sigmoid dense(10)"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+def _names(registry) -> str:
+    return ", ".join(registry)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. The command-line flags and TOML keys have the same names."""
+
+    model: str = _setting(NIELSEN_MLP, "the model spec; the input shape comes from the data")
+    data: str = _setting("mnist-small", "dataset name (layerlab datasets lists them) or an image folder/zip")
+    data_dir: str | None = _setting(None, "where local copies of datasets are (else $LAYERLAB_DATA / the cache)")
+    val: float | None = _setting(None, "validation fraction (MNIST uses Nielsen's 50k/10k split when None)")
+    data_options: dict = field(
+        default_factory=dict,
+        metadata={"help": 'options of a generated dataset, e.g. {noise = 10, features = ["x1", "x2"]}'},
+    )
+    limit: int | None = _setting(None, "keep only the first N training images (quick runs)")
+    expand: str | None = _setting(
+        None, '"shift": add the 4 one-pixel shifts of every training image (Nielsen, chapter 6)'
+    )
+    augment: str | None = _setting(None, 'random transforms per batch, e.g. "rotate(15) elastic(alpha=34, sigma=4)"')
+    engine: str = _setting("torch", " or ".join(f"{name} ({e.description})" for name, e in ENGINES.items()))
+    device: str = _setting("auto", "torch engine: auto, cpu, cuda, cuda:1, mps")
+    dtype: str = _setting("float32", " or ".join(DTYPES))
+    autocast: str | None = _setting(None, "torch engine: bf16 runs matrix products in bfloat16 (fast on GPUs)")
+    channels_last: bool = _setting(False, "torch engine: convolutions in NHWC memory layout (faster on recent GPUs)")
+    compile: str | None = _setting(
+        None, "torch engine: torch.compile the model: default, reduce-overhead (CUDA graphs on a GPU), max-autotune"
+    )
+    epochs: int = _setting(10, "passes over the training set")
+    batch_size: int = _setting(10, "examples per gradient step (mini-batch size m)")
+    lr: float | None = _setting(None, "learning rate (eta); None: 0.1 for SGD, the optimiser's default otherwise")
+    optimizer: str = _setting("sgd", _names(OPTIMISERS))
+    momentum: float | None = _setting(
+        None, f"for {', '.join(n for n, o in OPTIMISERS.items() if o.momentum)} (None: the optimiser's default)"
+    )
+    weight_decay: float = _setting(0.0, "the optimiser's weight decay, on every parameter")
+    l1: float = _setting(0.0, "Nielsen's lambda for L1: cost + l1/n sum |w| over dense/conv weights")
+    l2: float = _setting(0.0, "Nielsen's lambda for L2: cost + l2/(2n) sum w^2 over dense/conv weights")
+    loss: str = _setting("cross_entropy", "cross_entropy (from logits), nll, mse, sse, bce")
+    schedule: str = _setting(
+        "constant", f"{_names(SCHEDULES)} (plateau: lower eta when validation stalls, Nielsen chapter 3)"
+    )
+    lr_step: int = _setting(10, "step schedule: epochs between decays")
+    lr_gamma: float = _setting(0.5, "step/plateau: factor applied to the learning rate")
+    lr_patience: int = _setting(5, "plateau: epochs without a better validation accuracy before a decay")
+    lr_min: float = _setting(0.0, "cosine: final learning rate; plateau: no decay below it")
+    warmup: int = _setting(0, "epochs over which the rate rises step by step from ~0 to lr (for large batches)")
+    patience: int = _setting(0, "early stopping: epochs without a better validation accuracy (0: off)")
+    seed: int = _setting(0, "seed of the initial weights, the example order, dropout and augmentation")
+    eval_batch_size: int = _setting(1000, "batch size for evaluation (does not change results)")
+
+    def check(self) -> None:
+        """Raise a ``TrainError`` naming the first bad setting and what would be valid."""
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise TrainError(message)
+
+        need(self.optimizer in OPTIMISERS, f"--optimizer must be one of {_names(OPTIMISERS)}, got {self.optimizer!r}")
+        takes_momentum = [name for name, o in OPTIMISERS.items() if o.momentum]
+        need(
+            self.momentum is None or self.optimizer in takes_momentum,
+            f"--momentum applies to {', '.join(takes_momentum)}, not {self.optimizer}",
+        )
+        need(self.dtype in DTYPES, f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
+        check_engine_options(self)
+        need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        need(
+            self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
+            f"--lr must be a finite number > 0, got {self.lr}",
+        )
+        need(self.l1 >= 0 and self.l2 >= 0, f"--l1 and --l2 must be >= 0, got {self.l1} and {self.l2}")
+        need(self.patience >= 0, f"--patience must be >= 0 (0 turns early stopping off), got {self.patience}")
+        need(self.schedule in SCHEDULES, f"--schedule must be one of {_names(SCHEDULES)}, got {self.schedule!r}")
+        need(0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}")
+        need(self.lr_step >= 1 and self.lr_patience >= 1, "--lr-step and --lr-patience must be at least 1")
+        need(self.warmup >= 0, f"--warmup must be >= 0 epochs (0: none), got {self.warmup}")
+        need(self.val is None or 0 <= self.val < 1, f"--val must be a fraction in [0, 1), got {self.val}")
+        need(self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}")
+        need(self.expand in (None, "shift"), f"--expand knows only 'shift' (Nielsen, chapter 6), got {self.expand!r}")
+
+    def resolved_lr(self) -> float:
+        """The learning rate given, else the optimiser's usual one (Nielsen's eta = 0.1 for SGD)."""
+        return learning_rate(self)
+
+    def optimizer_options(self) -> dict[str, float]:
+        """Keyword options for the optimiser (the same names in both engines)."""
+        return optimiser_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TrainError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def changed_from(self, other: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """The names of the settings whose values differ from ``other``'s."""
+        return [k for k, v in self.to_dict().items() if k not in ignore and getattr(other, k) != v]

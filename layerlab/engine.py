@@ -1,0 +1,208 @@
+"""The engine contract: what the trainer asks of an engine, and the rules both engines share.
+
+An engine (``layerlab/numpy``, ``layerlab/torch``) imports this module, never the trainer; the
+trainer picks an engine through ``ENGINES`` and drives it through the ``Learner`` protocol:
+
+    learner = make_learner(settings, spec, n_train)       # model + optimiser + augmentation
+    learner.add_data("train", x, y)                       # uint8 images or float features, int labels
+    stats = learner.train_epoch(order, batch_size, on_step)
+    loss, accuracy = learner.evaluate("val")
+    learner.weights()                                     # name -> array, the same names in every engine
+
+A model loaded only to predict skips the training set-up: ``make_predictor(settings, spec)`` builds the
+model without an optimiser, data or augmentation.
+
+To add an engine: a module with a ``Learner`` class (and a ``Predictor`` class, the learner's base)
+taking ``(settings, spec, n_train)`` / ``(settings, spec)``, an entry in ``ENGINES``, and its options
+(if it has any of its own) in ``Engine.options``; ``tests/test_train.py`` then runs it against the numpy engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import TrainError
+from .spec import Spec
+
+# ---------------------------------------------------------------------------------------------------
+# Registries: one source for every name a setting can take that the engines must agree on
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """What the trainer knows of an optimiser; each engine maps the name to its implementation."""
+
+    default_lr: float  #: torch.optim's default, Nielsen's 0.1 for plain SGD
+    momentum: bool  #: whether --momentum applies
+
+
+OPTIMISERS: dict[str, Optimiser] = {
+    "sgd": Optimiser(0.1, True),
+    "momentum": Optimiser(0.1, True),
+    "nesterov": Optimiser(0.1, True),
+    "adagrad": Optimiser(0.01, False),
+    "adadelta": Optimiser(1.0, False),
+    "rmsprop": Optimiser(0.01, True),
+    "adam": Optimiser(0.001, False),
+}
+
+DTYPES = ("float32", "float64")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An engine: where its learner lives, what it is, and the settings only it understands."""
+
+    module: str  #: the module holding ``Learner`` and ``Predictor``
+    description: str
+    options: tuple[str, ...] = ()  #: the settings only this engine reads (see ``ENGINE_OPTION_UNUSED``)
+
+
+ENGINES: dict[str, Engine] = {
+    "torch": Engine("layerlab.torch.learner", "fast, CPU or GPU", ("device", "autocast", "channels_last", "compile")),
+    "numpy": Engine("layerlab.numpy.learner", "the from-scratch engine, on the CPU"),
+}
+
+#: The torch-only settings and the values that leave them unused (numpy runs on the CPU: device auto or cpu).
+ENGINE_OPTION_UNUSED: dict[str, tuple[Any, ...]] = {
+    "device": ("auto", "cpu"),
+    "autocast": (None,),
+    "channels_last": (False,),
+    "compile": (None,),
+}
+
+
+def check_engine_options(settings: Any) -> None:
+    """Raise ``TrainError`` for a value of an engine-specific setting the chosen engine would ignore,
+    and for values outside an option's choices."""
+    if settings.engine not in ENGINES:
+        raise TrainError(f"--engine must be one of {', '.join(ENGINES)}, got {settings.engine!r}")
+    if settings.autocast not in (None, "bf16"):
+        raise TrainError(f"--autocast knows only bf16, got {settings.autocast!r}")
+    if settings.compile is not None and settings.compile not in COMPILE_MODES:
+        raise TrainError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {settings.compile!r}")
+    supported = ENGINES[settings.engine].options
+    for name, unused in ENGINE_OPTION_UNUSED.items():
+        value = getattr(settings, name)
+        if name not in supported and value not in unused:
+            owners = [engine for engine, info in ENGINES.items() if name in info.options]
+            flag = f"--{name.replace('_', '-')}"
+            engines = " or ".join(owners)
+            raise TrainError(f"{flag} needs --engine {engines}: the {settings.engine} engine cannot use {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The settings a learner reads (a ``TrainConfig`` has them all), and the rules derived from them
+# ---------------------------------------------------------------------------------------------------
+
+
+class LearnerSettings(Protocol):
+    """The settings an engine reads; ``layerlab.config.TrainConfig`` provides them."""
+
+    engine: str
+    seed: int
+    dtype: str
+    loss: str
+    optimizer: str
+    lr: float | None
+    momentum: float | None
+    weight_decay: float
+    l1: float
+    l2: float
+    augment: str | None
+    eval_batch_size: int
+    device: str  # torch engine
+    autocast: str | None  # torch engine
+    channels_last: bool  # torch engine
+    compile: str | None  # torch engine
+
+
+def learning_rate(settings: LearnerSettings) -> float:
+    """The learning rate given, else the optimiser's usual one (Nielsen's eta = 0.1 for SGD)."""
+    return settings.lr if settings.lr is not None else OPTIMISERS[settings.optimizer].default_lr
+
+
+def optimiser_options(settings: LearnerSettings) -> dict[str, float]:
+    """Keyword options for the optimiser (the same names in both engines)."""
+    options = {"weight_decay": settings.weight_decay}
+    if settings.momentum is not None:
+        options["momentum"] = settings.momentum
+    return options
+
+
+def penalised(name: str, ndim: int) -> bool:
+    """Whether a parameter is a dense or conv weight: the ones L1/L2 penalise and whose gradient norms
+    are monitored (biases and batch-norm scales are not)."""
+    return name.endswith("weight") and ndim > 1
+
+
+def labels_of(y: Any) -> Any:
+    """Class indices from int labels or from one-hot/probability rows (a numpy array or a torch tensor)."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(1)
+    first = y.reshape(len(y), -1)[:, 0]
+    return first.astype(np.int64) if isinstance(first, np.ndarray) else first.long()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the trainer needs from an engine
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochStats:
+    """What one pass over the training set produced."""
+
+    losses: np.ndarray  #: the loss of every step, in order (up to and including a non-finite one)
+    correct: int  #: training examples classified correctly (with dropout on, as the model trained)
+    grad_norms: dict[str, float]  #: mean L2 norm of each weight's gradient over the epoch's steps
+
+
+class Predictor(Protocol):
+    """A model with its weights, ready to predict."""
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+    def weights(self) -> dict[str, np.ndarray]: ...
+    def load_weights(self, state: dict[str, np.ndarray]) -> None: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+class Learner(Predictor, Protocol):
+    """An engine's model + optimiser, as the trainer drives it."""
+
+    def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None: ...
+    def train_epoch(
+        self,
+        order: np.ndarray,
+        batch_size: int,
+        on_step: Callable[[int, float | None], None],
+        step_lrs: np.ndarray | None = None,  # a learning rate per step (warm-up), else the one set_lr gave
+    ) -> EpochStats: ...
+    def evaluate(self, name: str) -> tuple[float, float]: ...
+    def set_lr(self, lr: float) -> None: ...
+    def training_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+    def load_training_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None: ...
+
+
+def _engine_class(settings: LearnerSettings, kind: str) -> Any:
+    check_engine_options(settings)
+    return getattr(importlib.import_module(ENGINES[settings.engine].module), kind)  # imported on first use
+
+
+def make_learner(settings: LearnerSettings, spec: Spec, n_train: int) -> Learner:
+    """The learner of the engine ``settings.engine`` names, for ``n_train`` training examples."""
+    return _engine_class(settings, "Learner")(settings, spec, n_train)
+
+
+def make_predictor(settings: LearnerSettings, spec: Spec) -> Predictor:
+    """A model of ``settings.engine`` for prediction only: no optimiser, no data, no augmentation."""
+    return _engine_class(settings, "Predictor")(settings, spec)

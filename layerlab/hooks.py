@@ -1,0 +1,252 @@
+"""The training loop's state (``Loop``) and the hooks it calls: everything around the loop is a hook.
+
+A hook is an object with any of these methods (the loop calls those it has, in the order of the list)::
+
+    on_fit_start(loop)                       before the first epoch (after a resume: the restored state)
+    on_epoch_start(loop, epoch)              epoch is 1-based
+    on_step(loop, step, steps, loss)         after a training step (on a GPU: every ``sync_every`` steps)
+    on_epoch_trained(loop, epoch, stats)     after the training pass, before evaluation (``EpochStats``)
+    on_epoch_end(loop, row)                  row: epoch, lr, train_loss, train_accuracy, val_loss,
+                                             val_accuracy, test_loss, test_accuracy, seconds, grad_norms
+    on_fit_end(loop, result)                 the ``RunResult`` (also on early stopping and divergence)
+
+A hook ends the run with ``loop.stop(status, message)``: the current epoch finishes (its files are
+written), no further epoch starts, and the status and message land in ``result.status`` and
+``result.message``. For example, a hook that stops when the validation accuracy is good enough::
+
+    class StopAt(layerlab.hooks.Hook):
+        def on_epoch_end(self, loop, row):
+            if row["val_accuracy"] >= 0.97:
+                loop.stop("target_reached", "97% validation accuracy")
+
+    layerlab.fit(model="dense(100) relu dense(10)", data="mnist", hooks=[StopAt()])
+
+The built-in hooks below are what ``fit`` always runs (the run-directory ones only with ``out``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .engine import EpochStats, Learner
+from .errors import TrainError
+from .rundir import RunDir
+from .schedules import Schedule
+
+
+class Loop:
+    """A training run in progress, as hooks see it: settings, learner, history, and ``stop``."""
+
+    def __init__(self, config: TrainConfig, dataset: Any, spec: Any, learner: Learner, run_dir: RunDir | None,
+                 log: Callable[[str], None]):  # fmt: skip
+        self.config, self.dataset, self.spec, self.learner, self.run_dir, self.log = (
+            config, dataset, spec, learner, run_dir, log)  # fmt: skip
+        self.schedule = Schedule(config, config.resolved_lr())
+        self.rng = np.random.default_rng([config.seed, 3])  # the order of the training examples
+        self.history: list[dict[str, Any]] = []  #: one row per finished epoch
+        self.best_state: dict[str, np.ndarray] | None = None  #: the weights of the best epoch so far
+        self.elapsed = 0.0  #: seconds of training and evaluation so far (over resumes too)
+        self.lr = config.resolved_lr()  #: the current epoch's learning rate
+        self.steps = math.ceil(len(dataset.train) / config.batch_size)  #: steps per epoch
+        self.status, self.message, self.stopped = "completed", "", False
+
+    def stop(self, status: str, message: str = "") -> None:
+        """End the run after the current epoch; the first reason given is the one reported."""
+        if not self.stopped:
+            self.status, self.message, self.stopped = status, message, True
+
+    def best_index(self) -> int:
+        """The epoch (0-based) of the highest validation accuracy, the first one on a tie; without a
+        validation set the last epoch counts."""
+        accuracies = [row["val_accuracy"] for row in self.history]
+        if all(math.isnan(a) for a in accuracies):
+            return len(self.history) - 1
+        return int(np.nanargmax(accuracies))
+
+    def is_best(self) -> bool:
+        """Whether the last epoch is the best so far."""
+        return self.best_index() == len(self.history) - 1
+
+    def epochs_since_best(self) -> int:
+        return len(self.history) - 1 - self.best_index() if self.history else 0
+
+    def checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Everything a resumed run needs: arrays under prefixes, and JSON information."""
+        arrays, meta = self.learner.training_state()
+        state = {f"model/{k}": v for k, v in self.learner.weights().items()}
+        state |= {f"best/{k}": v for k, v in (self.best_state or {}).items()}
+        state |= {f"train/{k}": v for k, v in arrays.items()}
+        info = {"config": self.config.to_dict(), "epoch": len(self.history), "elapsed": self.elapsed,
+                "history": self.history, "schedule": self.schedule.state(), "order_rng": self.rng.bit_generator.state,
+                "learner": meta}  # fmt: skip
+        return state, info
+
+    def restore(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
+        """Continue from a ``checkpoint()``; refuses one made with other settings (but epochs and patience)."""
+        changed = TrainConfig.from_dict(info["config"]).changed_from(self.config, ignore=("epochs", "patience"))
+        if changed:
+            raise TrainError(
+                f"cannot resume {self.run_dir}: the run was started with different settings ({', '.join(changed)}); "
+                "use another --out directory or the original settings"
+            )
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+        self.learner.load_weights(part("model/"))
+        self.learner.load_training_state(part("train/"), info["learner"])
+        self.schedule.load(info["schedule"])
+        self.rng.bit_generator.state = info["order_rng"]
+        self.history, self.elapsed, self.best_state = info["history"], info["elapsed"], part("best/")
+
+
+class Hook:
+    """Base class of hooks: every method does nothing; override those you need (see the module docstring)."""
+
+    def on_fit_start(self, loop: Loop) -> None: ...
+    def on_epoch_start(self, loop: Loop, epoch: int) -> None: ...
+    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None: ...
+    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None: ...
+    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None: ...
+    def on_fit_end(self, loop: Loop, result: Any) -> None: ...
+
+
+class Hooks:
+    """Calls an event on every hook in order (hooks need not derive from ``Hook``)."""
+
+    def __init__(self, hooks: Sequence[Any]):
+        self.hooks = list(hooks)
+
+    def __getattr__(self, event: str) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            for hook in self.hooks:
+                method = getattr(hook, event, None)
+                if method is not None:
+                    method(*args)
+
+        return call
+
+
+# ---------------------------------------------------------------------------------------------------
+# The built-in hooks
+# ---------------------------------------------------------------------------------------------------
+
+
+class KeepBest(Hook):
+    """Keeps the weights of the epoch with the best validation accuracy (Nielsen's protocol reports the
+    test accuracy of that epoch); restores them when early stopping ends the run."""
+
+    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+        if loop.best_state is None or loop.is_best():
+            loop.best_state = loop.learner.weights()
+
+    def on_fit_end(self, loop: Loop, result: Any) -> None:
+        if result.status == "early_stopping" and loop.best_state is not None:
+            loop.learner.load_weights(loop.best_state)
+
+
+class EarlyStopping(Hook):
+    """Stops after ``patience`` epochs without a better validation accuracy (Nielsen's "no-improvement-in-n")."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+
+    def on_fit_start(self, loop: Loop) -> None:
+        self._check(loop)  # a resumed run may have stopped already
+
+    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+        self._check(loop)
+
+    def _check(self, loop: Loop) -> None:
+        if loop.epochs_since_best() >= self.patience and len(loop.history) < loop.config.epochs:
+            message = f"no better validation accuracy in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
+            loop.stop("early_stopping", message)
+
+
+class DivergenceGuard(Hook):
+    """Stops the run when a step's loss is NaN or infinite, naming the epoch, the step and a smaller rate."""
+
+    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None:
+        bad = np.flatnonzero(~np.isfinite(stats.losses))
+        if bad.size:
+            directory = loop.run_dir
+            saved = f"; the last good epoch ({epoch - 1}) is saved in {directory}" if directory and epoch > 1 else ""
+            loop.stop(
+                "diverged",
+                f"the loss became {stats.losses[bad[0]]} at epoch {epoch}, step {bad[0] + 1} of {loop.steps} "
+                f"(learning rate {loop.lr:g}); try a smaller --lr, e.g. {loop.lr / 10:g}{saved}",
+            )
+
+
+class EpochLog(Hook):
+    """One line per epoch: losses, accuracies, learning rate, time."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+
+    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+        self.log(
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%} | "
+            f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%} | test acc {row['test_accuracy']:.2%} | "
+            f"lr {row['lr']:g} | {row['seconds']:.1f} s"
+        )
+
+
+class Checkpoint(Hook):
+    """The run directory's files: resumes from its checkpoint, writes the config before the first epoch,
+    then after each epoch the checkpoint, the weights (last, and best when it is) and the metrics, in
+    that order (the metrics are never ahead of the checkpoint), and the result at the end."""
+
+    def __init__(self, run_dir: RunDir, resume: bool):
+        self.run_dir, self.resume = run_dir, resume
+
+    def on_fit_start(self, loop: Loop) -> None:
+        saved = self.run_dir.read_checkpoint() if self.resume else None
+        if saved is not None:
+            loop.restore(*saved)
+            loop.log(f"resuming {self.run_dir} after epoch {len(loop.history)}")
+        self.run_dir.begin()  # every check has passed: from here on the run writes
+        self.run_dir.write_config(loop.config.to_dict(), dataset_info(loop.dataset))
+
+    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+        spec = {"spec": str(loop.spec)}
+        self.run_dir.save_checkpoint(*loop.checkpoint())
+        self.run_dir.save_weights("last", loop.learner.weights(), spec)
+        if loop.is_best():
+            self.run_dir.save_weights("best", loop.best_state, spec)
+        self.run_dir.write_metrics(loop.history)
+
+    def on_fit_end(self, loop: Loop, result: Any) -> None:
+        self.run_dir.write_result(result.to_dict())
+
+
+def dataset_info(dataset: Any) -> dict[str, Any]:
+    """What a saved run needs to know about its data to make predictions later."""
+    return {"name": dataset.name, "description": dataset.describe(), "input_shape": list(dataset.input_shape),
+            "classes": list(dataset.classes), "task": dataset.task}  # fmt: skip
+
+
+class ProgressBar(Hook):
+    """A tqdm bar per epoch (notebook-aware) with the step, the loss and the time left."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def on_epoch_start(self, loop: Loop, epoch: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step", leave=False,
+                        dynamic_ncols=True)  # fmt: skip
+
+    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
+        self.bar.update(step - self.bar.n)
+        if loss is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None:
+        self.bar.close()

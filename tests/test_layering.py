@@ -1,0 +1,122 @@
+"""The package's import structure (read from the source, not by importing it): no cycles, no upward imports.
+
+Every import counts, at module level or inside a function, so a cycle cannot hide in a function body.
+The layers, bottom to top (ARCHITECTURE.md draws them):
+
+    errors, spec, files                 know nothing of the rest
+    weights, augment, engine            the engine contract and what engines share
+    numpy/, torch/                      the engines: import only the layers above
+    config, schedules, rundir, data/    settings, the run directory, datasets
+    hooks, train                        the training loop
+    api, experiments/, report           the Python API and what builds on it
+    cli, __main__                       the command line: nothing below imports it
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "layerlab"
+
+#: Modules (or packages, with a trailing ".") and the modules of ours they may import.
+ALLOWED = {
+    "errors": set(),
+    "spec": {"errors"},
+    "files": {"errors"},
+    "weights": {"errors", "files"},
+    "augment": {"errors", "spec"},
+    "engine": {"errors", "spec"},
+    # the torch engine takes its initial weights from the numpy engine's initialisers (same numbers, same seed)
+    "numpy.": {"errors", "spec", "engine", "weights", "augment", "files", "numpy."},
+    "torch.": {"errors", "spec", "engine", "weights", "augment", "files", "torch.", "numpy.model", "numpy."},
+}
+#: Modules that nothing but these may import.
+TOP = {"cli": {"__main__"}}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The layerlab modules ``path`` imports, as names relative to the package ("numpy.model", "spec")."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("layerlab.") for a in node.names if a.name.startswith("layerlab.")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1] + ([node.module] if node.module else [])
+            elif (node.module or "").startswith("layerlab"):
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:  # `from . import api` names a module; `from .spec import parse` does not
+                candidate = ".".join([*base, alias.name])
+                found.add(candidate if resolve(candidate) else ".".join(base))
+    return {m for m in (resolve(m) for m in found) if m and m != name}
+
+
+def resolve(name: str) -> str | None:
+    """The module a dotted name refers to, or None when it is not a module of ours."""
+    path = PACKAGE.joinpath(*name.split(".")) if name else PACKAGE
+    if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+        return name
+    return None
+
+
+GRAPH = {module_name(p): imports_of(p) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def allowed(rule: str, target: str) -> bool:
+    return target == rule or (rule.endswith(".") and (target + ".").startswith(rule))
+
+
+def rule_for(module: str) -> str | None:
+    for rule in ALLOWED:
+        if allowed(rule, module):
+            return rule
+    return None
+
+
+def test_the_graph_is_read():
+    assert GRAPH["train"] >= {"config", "engine", "hooks", "rundir", "spec"}
+    assert "engine" in GRAPH["numpy.learner"] and "numpy.model" in GRAPH["torch.model"]
+    assert "api" in GRAPH["cli"]  # function-level imports count
+
+
+def test_no_import_cycles():
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(GRAPH.get(module, ())):
+            if state.get(target) == 1:
+                cycle = path[path.index(target) :] + [target]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            if target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in GRAPH:
+        if module not in state:
+            visit(module, [module])
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if rule_for(m)))
+def test_lower_layers_import_only_what_is_below_them(module):
+    rule = rule_for(module)
+    upward = sorted(t for t in GRAPH[module] if not any(allowed(ok, t) for ok in ALLOWED[rule]))
+    assert not upward, f"{module} imports {', '.join(upward)}: not allowed for {rule}"
+
+
+def test_nothing_below_the_cli_imports_it():
+    for top, importers in TOP.items():
+        users = sorted(m for m, targets in GRAPH.items() if top in targets and m not in importers)
+        assert not users, f"{', '.join(users)} import {top}"
