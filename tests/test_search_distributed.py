@@ -190,7 +190,7 @@ def _check(out: Path, storage: str | None, killed, kept_lines: list[str]) -> Non
     report = (out / "report.md").read_text()
     assert "killed, retried" in report and "retry of" in report
     assert report.count("| completed") == 6  # one of them "completed (retry of N)"
-    assert "<img src=\"data:image/png;base64," in (out / "report.html").read_text()
+    assert '<img src="data:image/png;base64,' in (out / "report.html").read_text()
     best = json.loads((out / "best.json").read_text())
     assert best["val_accuracy"] == max(t.value for t in complete) and 0.3 < best["test_accuracy"] <= 1
 

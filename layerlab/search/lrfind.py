@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train import TrainConfig, load_data, make_learner, write_json
+from ..config import TrainConfig
+from ..engine import make_learner
+from ..files import write_json
+from ..train import load_data
 from .space import SearchError
 
 SMOOTHING = 0.98  #: weight of the past in the moving average of the loss (fastai's)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..train import TrainConfig, write_atomic, write_json
+from ..config import TrainConfig
+from ..files import write_json, write_text
+from ..rundir import RunDir
 from .space import SearchDefinition, describe_budget
 from .storage import public_url
 from .trial import dataset_for, run_key
@@ -81,9 +83,10 @@ def trial_rows(study) -> list[dict[str, Any]]:
         status = trial.user_attrs.get("status", trial.state.name.lower())
         if trial.state.name == "FAIL":
             status = "killed, retried" if _was_retried(study, trial.number) else "failed"
-        rows.append({"trial": trial.number, "status": status, "val_accuracy": trial.value,
-                     "epochs": trial.user_attrs.get("epochs"), "seconds": trial.user_attrs.get("seconds"),
-                     "retry_of": retried, "params": dict(trial.params), "run": trial.user_attrs.get("run")})  # fmt: skip
+        attrs = trial.user_attrs
+        rows.append({"trial": trial.number, "status": status, "val_accuracy": trial.value, "retry_of": retried,
+                     "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "params": dict(trial.params),
+                     "run": attrs.get("run")})  # fmt: skip
     return rows
 
 
@@ -115,13 +118,13 @@ def measure_best(study, definition: SearchDefinition, directory: Path, log=print
             return best
     run_dir = directory / "runs" / key
     dataset = dataset_for(config)
-    if not (run_dir / "result.json").is_file() or not (run_dir / "best.safetensors").is_file():
+    if not RunDir(run_dir).is_finished() or not RunDir(run_dir).weights_file("best").is_file():
         log(f"the best trial's run is not on this machine: training it again in {run_dir}")
         api.fit(dataset, out=run_dir, resume=True, quiet=True, progress=False, **config.to_dict())
     run = api.load(run_dir, "best")
     test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
     config_file = directory / "best.toml"
-    write_atomic(config_file, _toml(_changed(config)))
+    write_text(config_file, _toml(_changed(config)))
     best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, f"runs/{key}",
                 config.to_dict(), train_command(config), str(config_file))  # fmt: skip
     write_json(saved, dataclasses.asdict(best))
@@ -169,7 +172,10 @@ def _toml(values: dict[str, Any]) -> str:
 
 def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
     acc = row["val_accuracy"]
-    cells = [str(row["trial"]), row["status"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else "")]
+    cells = [
+        str(row["trial"]),
+        row["status"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else ""),
+    ]
     cells += ["" if acc is None else f"{acc:.2%}", str(row["epochs"] or ""),
               "" if row["seconds"] is None else f"{row['seconds']:.1f}"]  # fmt: skip
     return cells + [_fmt(row["params"].get(name)) for name in names]
@@ -290,8 +296,8 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
           *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]), ""]  # fmt: skip
     for path, caption in plots:
         md += [f"![{caption}](report/{path.name})\n", f"*{caption}*\n"]
-    write_atomic(directory / "report.md", "\n".join(md))
-    write_atomic(directory / "report.html", _html(definition, header, lines, table, plots))
+    write_text(directory / "report.md", "\n".join(md))
+    write_text(directory / "report.html", _html(definition, header, lines, table, plots))
     return directory / "report.html"
 
 
@@ -307,7 +313,7 @@ def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str
     lines = [definition.description, "",
              f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
              f"budget {budget}.", "", f"Space: {space}.", "",
-             "Trials are chosen by validation accuracy; the test accuracy is measured once, for the best trial."]  # fmt: skip
+             "Trials are chosen by validation accuracy; the test accuracy is measured once, for the best."]  # fmt: skip
     if definition.quick:
         lines = ["**quick search: small data and few epochs; the numbers are not the real ones**", "", *lines]
     return lines
@@ -317,7 +323,8 @@ def _html(definition, header, lines, table, plots) -> str:
     e = html.escape
     css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
            "table{border-collapse:collapse;font-size:14px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
-           "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}code{background:#f4f4f4}")  # fmt: skip
+           "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}"
+           "code{background:#f4f4f4}")  # fmt: skip
     parts = [f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(definition.title)}</title>'
              f"<style>{css}</style></head><body><h1>{e(definition.title)}</h1>"]  # fmt: skip
     parts += [f"<p>{e(line.strip('*'))}</p>" for line in header if line]

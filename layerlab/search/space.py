@@ -36,16 +36,15 @@ import hashlib
 import json
 import math
 import re
-import string
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..config import TrainConfig
 from ..errors import LayerlabError
 from ..spec import parse
-from ..train import TrainConfig
 
 
 class SearchError(LayerlabError, ValueError):
@@ -176,9 +175,11 @@ def render(template: str, params: dict[str, Any]) -> str:
 
 def template_fields(template: str) -> list[str]:
     """The fields a template uses, repeat counts included."""
-    return [m.group(2) for m in _REPEAT.finditer(template)] + _FIELD.findall(_REPEAT.sub("", template)) + [
-        name for m in _REPEAT.finditer(template) for name in _FIELD.findall(m.group(1))
-    ]
+    return (
+        [m.group(2) for m in _REPEAT.finditer(template)]
+        + _FIELD.findall(_REPEAT.sub("", template))
+        + [name for m in _REPEAT.finditer(template) for name in _FIELD.findall(m.group(1))]
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def parse_search(
                     f"[settings] {key} = {template!r}",
                     f"template field {{{name}}} has no [space] entry; add e.g. {name} = {{ choice = [...] }}",
                 )
-    for name, param in space.items():
+    for name in space:
         if name in _CONFIG_FIELDS and name in settings and name not in used:
             raise fail(f"[space] {name}", "is also fixed in [settings]; keep one of the two")
         if name not in _CONFIG_FIELDS and name not in used:
@@ -315,7 +316,9 @@ def _param(name: str, spec: Any, fail) -> Param:
     kinds = [k for k in spec if k in KINDS]
     extra = sorted(set(spec) - set(KINDS) - {"step"})
     if len(kinds) != 1 or extra:
-        raise fail(where, f"expected exactly one of {', '.join(KINDS)} (and step for int/float), e.g. {{ log = [1e-4, 1.0] }}")
+        raise fail(
+            where, f"expected exactly one of {', '.join(KINDS)} (and step for int/float), e.g. {{ log = [1e-4, 1.0] }}"
+        )
     kind, value = kinds[0], spec[kinds[0]]
     if kind == "choice":
         if "step" in spec:

@@ -18,13 +18,17 @@ import json
 import math
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import LayerlabError
+from ..config import TrainConfig
+from ..errors import DivergedError, LayerlabError
 from ..experiments.runner import RunPlan
-from ..train import TrainConfig, load_data
+from ..hooks import Hook
+from ..rundir import RunDir
+from ..train import load_data
 from .space import SearchDefinition
 
 _DATA_KEYS = ("data", "data_dir", "val", "data_options", "limit", "expand", "seed")
@@ -55,15 +59,6 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _history(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
-
 class Objective:
     """``Objective(definition, directory)(trial)`` trains the trial's run and returns its best validation
     accuracy (raises ``optuna.TrialPruned`` for a pruned one)."""
@@ -81,10 +76,11 @@ class Objective:
         trial.set_user_attr("run", f"runs/{key}")
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        cpu = time.process_time()
         with _locked(self.directory / "runs" / f".{key}.lock"):
-            result = _read(run_dir / "result.json")
+            result = RunDir(run_dir).read_result()
             reused = result is not None and result.get("status") != "pruned" and result["epochs"] > 0
-            for row in _history(run_dir):  # epochs already trained: a retried, repeated or resumed run
+            for row in RunDir(run_dir).read_metrics():  # epochs already trained: a retried, repeated or resumed run
                 if _report(trial, row) and not reused:  # a finished run costs nothing more: never pruned
                     self._pruned(trial, row, shown)
             if reused:
@@ -95,6 +91,7 @@ class Objective:
         trial.set_user_attr("status", result["status"])
         trial.set_user_attr("epochs", result["epochs"])
         trial.set_user_attr("seconds", result["seconds"])
+        trial.set_user_attr("cpu_seconds", time.process_time() - cpu)  # this process, all its threads
         if result["status"] == "pruned":
             raise optuna.TrialPruned(result.get("message", ""))
         value = result["best_val_accuracy"]
@@ -111,7 +108,6 @@ class Objective:
 
     def _train(self, trial, config: TrainConfig, run_dir: Path) -> dict:
         from .. import api
-        from ..train import DivergedError
 
         try:
             api.fit(dataset_for(config), out=run_dir, resume=True, quiet=True, progress=False,
@@ -120,7 +116,7 @@ class Objective:
             self.log(f"trial {trial.number}: diverged: {e}")
         except LayerlabError as e:  # a setting this point of the space cannot train with: a failed trial
             raise LayerlabError(f"trial {trial.number} ({config.model}): {e}") from None
-        return _read(run_dir / "result.json")
+        return RunDir(run_dir).read_result()
 
 
 def _report(trial, row: dict) -> bool:
@@ -137,21 +133,13 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def pruning_hook_class():
-    from ..hooks import Hook
+class PruningHook(Hook):
+    """Reports each epoch's validation accuracy to the Optuna trial and stops a hopeless run (status
+    "pruned"; its run directory can be resumed if the same settings come again)."""
 
-    class _PruningHook(Hook):
-        """Reports each epoch's validation accuracy to the Optuna trial and stops a hopeless run."""
+    def __init__(self, trial):
+        self.trial = trial
 
-        def __init__(self, trial):
-            self.trial = trial
-
-        def on_epoch_end(self, loop, row) -> None:
-            if _report(self.trial, row):
-                loop.stop("pruned", f"pruned at epoch {row['epoch']}: validation accuracy {row['val_accuracy']:.2%}")
-
-    return _PruningHook
-
-
-def PruningHook(trial):  # noqa: N802 - the class is built on first use (the trainer's hooks module)
-    return pruning_hook_class()(trial)
+    def on_epoch_end(self, loop, row) -> None:
+        if _report(self.trial, row):
+            loop.stop("pruned", f"pruned at epoch {row['epoch']}: validation accuracy {row['val_accuracy']:.2%}")
