@@ -55,7 +55,9 @@ def run_search(name: str, options: dict, seed: int, args) -> dict:
 
 
 def best_so_far(record: dict) -> np.ndarray:
-    values = [v if (s == "COMPLETE" and v == v) else -1.0 for v, s in zip(record["values"], record["states"])]
+    values = [
+        v if (s == "COMPLETE" and v == v) else -1.0 for v, s in zip(record["values"], record["states"], strict=True)
+    ]
     return np.maximum.accumulate(values)
 
 
@@ -68,8 +70,10 @@ def table(args) -> None:
         print(f"search-mlp on MNIST, {searches[0]['epochs']} epochs per trial, training images: "
               f"{searches[0]['limit'] or 50000}; {n} trials per search; seeds: "
               f"{sorted({r['seed'] for r in searches})}")  # fmt: skip
-        print(f"| method | best val @ {n // 4} | @ {n // 2} | @ {n} trials | CPU s (all trials) | "
-              f"CPU s to reach random's final best ({target:.2%}) | best test (of the best val) |")
+        print(
+            f"| method | best val @ {n // 4} | @ {n // 2} | @ {n} trials | CPU s (all trials) | "
+            f"CPU s to reach random's final best ({target:.2%}) | best test (of the best val) |"
+        )
         print("|---|---|---|---|---|---|---|")
         for method in METHODS:
             rs = [r for r in searches if r["method"] == method]
@@ -77,7 +81,10 @@ def table(args) -> None:
                 continue
             curves = np.array([best_so_far(r)[:n] for r in rs])
             cpu = np.array([np.cumsum(r["cpu"][:n]) for r in rs])
-            reach = [c[np.argmax(b >= target)] if (b >= target).any() else float("nan") for b, c in zip(curves, cpu)]
+            reach = [
+                c[np.argmax(b >= target)] if (b >= target).any() else float("nan")
+                for b, c in zip(curves, cpu, strict=True)
+            ]
             cells = [f"{curves[:, k - 1].mean():.2%} ± {curves[:, k - 1].std():.2%}" for k in (n // 4, n // 2, n)]
             reached = sum(r == r for r in reach)
             print(f"| {method} | {' | '.join(cells)} | {cpu[:, -1].mean():.0f} ± {cpu[:, -1].std():.0f} | "

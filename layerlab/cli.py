@@ -45,40 +45,45 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    import numpy as np
+    from . import api
 
-    from .numpy import build
-    from .numpy.gradcheck import check_model
+    check = api.gradcheck(_spec(args), batch=args.batch, loss=args.loss, entries=args.entries, seed=args.seed,
+                          tolerance=args.tolerance, training=not args.eval)  # fmt: skip
+    print(check.report())
+    return 0 if check.ok else 1
 
-    spec = _spec(args)
-    model = build(spec, seed=args.seed, dtype=np.float64, loss=args.loss)
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, *spec.input_shape))
-    classes = spec.output_shape()[0]
-    y = (
-        rng.integers(0, classes, size=args.batch)
-        if args.loss != "bce"
-        else rng.integers(0, 2, size=(args.batch, classes))
-    )
-    errors = check_model(model, x, y, entries=args.entries, seed=args.seed)
-    print(f"model: {spec}")
-    print(
-        f"finite-difference check of backprop (float64, batch {args.batch}, loss {args.loss}, "
-        f"up to {args.entries} entries per parameter)\n"
-    )
-    width = max(len(n) for n in errors)
-    worst = 0.0
-    for name, err in errors.items():
-        i = int(name.split(".")[0])
-        verdict = "ok" if err < args.tolerance else "MISMATCH"
-        print(f"  {name:<{width}}  {str(spec.layers[i]):<28}  relative error {err:.2e}  {verdict}")
-        worst = max(worst, err)
-    ok = worst < args.tolerance
-    print(
-        f"\n{'all gradients agree' if ok else 'gradients DISAGREE'}: worst relative error {worst:.2e} "
-        f"(tolerance {args.tolerance:.0e})"
-    )
-    return 0 if ok else 1
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import RENDERERS, trace
+
+    tr = trace(args.model, args.weights, args.input, args.target, args.loss, args.lr, args.seed)
+    print(RENDERERS[args.format](tr))
+    return 0
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from .exercises import write_starter
+
+    path = write_starter(args.names, args.out)
+    print(f"wrote {path}: fill in forward and backward, then run: layerlab check {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .grader import check_file, render, train_comparison
+
+    reports = check_file(args.file)
+    print(render(reports))
+    if any(r.failure for r in reports):
+        return 1
+    if not args.no_train:
+        rows = train_comparison(args.file, reports, limit=args.limit, epochs=args.epochs)
+        if rows:
+            print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
+            width = max(len(r["yours"]) for r in rows)
+            for r in rows:
+                print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
+    return 0
 
 
 def _train_config(args: argparse.Namespace):
@@ -123,57 +128,32 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import api
-    from .train import load_data
 
-    run = api.load(args.run, weights=args.weights, device=args.device)
-    dataset = load_data(run.config)
-    print(f"run: {args.run} ({args.weights} weights)\ndata: {dataset.describe()}")
-    if run.result is not None:
-        print(f"recorded: {run.result.summary()}")
-    for name, split in (("validation", dataset.val), ("test", dataset.test)):
-        if len(split):
-            print(f"{name} accuracy: {run.evaluate(split.x, split.y):.2%} ({len(split):,} examples)")
-    if args.tta:
-        from .augment import evaluate_tta
-
-        tta = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, args.tta.split(","), batch_size=1000)
-        print("test-time augmentation (deck 002), test accuracy per view:")
-        for view, accuracy in tta["views"].items():
+    evaluation = api.evaluate(args.run, weights=args.weights, device=args.device, tta=args.tta)
+    print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
+    if evaluation.run.result is not None:
+        print(f"recorded: {evaluation.run.result.summary()}")
+    for name, (accuracy, examples) in evaluation.accuracy.items():
+        print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
+    if evaluation.tta:
+        print("test-time augmentation, test accuracy per view:")
+        for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
-        print(f"  {'averaged':<16} {tta['averaged']:.2%}")
+        print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     from . import api
 
+    if args.top < 1:
+        raise LayerlabError(f"--top must be at least 1 (the number of classes shown), got {args.top}")
     run = api.load(args.run, weights=args.weights, device=args.device)
-    if len(run.input_shape) != 3:
-        raise LayerlabError(f"this run's model takes {run.input_shape} features, not images")
-    channels, height, width = run.input_shape
-    images = []
-    for path in args.images:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                if image.size != (width, height):
-                    print(f"note: {path} is {image.size[0]}x{image.size[1]}, resized to {width}x{height}")
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8)
-        except FileNotFoundError:
-            raise LayerlabError(f"image {path} does not exist") from None
-        except UnidentifiedImageError:
-            raise LayerlabError(f"{path} is not an image pillow can read (PNG, JPEG, ...)") from None
-        images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1))
-    probabilities = run.predict_proba(np.stack(images))
-    classes = run.classes or tuple(str(i) for i in range(probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities, strict=True):
-        top = np.argsort(p)[::-1][: args.top]
-        ranked = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in top)
-        print(f"{path}: {classes[top[0]]}  ({ranked})")
+    for prediction in run.predict_files(args.images, invert=args.invert):
+        for note in prediction.notes:
+            print(f"note: {prediction.path}: {note}")
+        ranked = prediction.top(args.top)
+        print(f"{prediction.path}: {ranked[0][0]}  ({', '.join(f'{c} {p:.1%}' for c, p in ranked)})")
     return 0
 
 
@@ -198,8 +178,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
+    from .data import data_dir_given
     from .experiments import load_experiment, run_experiment
 
+    data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:
@@ -342,6 +324,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         default = "" if f.default is None else f" (default {f.default})"
         kind = types[f.type.split(" | ")[0]]
         p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
+    p.add_argument(
+        "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
+    )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
@@ -372,6 +357,7 @@ def _parser() -> argparse.ArgumentParser:
     def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", "-m", default=EXAMPLE_CNN, help="the model spec (default: the slides' Keras CNN)")
         p.add_argument("--input", type=_input_shape, help="input shape if the spec has no input(...), e.g. 1x28x28")
+        p.add_argument("--layers", help="a .py file of your own layer classes, usable by class name in --model")
 
     p = command(
         "summary",
@@ -391,17 +377,66 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab gradcheck
                 layerlab gradcheck --model "input(2) dense(3) tanh dense(2)" --batch 4
+                layerlab gradcheck --model "input(8) dense(6) relu dropout(0.5, scale=test) dense(3)" --eval
                 """,
     )
     model_args(p)
     p.add_argument("--batch", type=int, default=3, help="examples in the random batch (default 3)")
-    p.add_argument(
-        "--loss", default="cross_entropy", help="cross_entropy, nll, mse, sse or bce (default cross_entropy)"
-    )
+    p.add_argument("--loss", default="cross_entropy", choices=("cross_entropy", "nll", "mse", "sse", "bce"),
+                   help="the loss (default cross_entropy)")  # fmt: skip
+    p.add_argument("--eval", action="store_true", help="check the network as it predicts (dropout off or scaled)")
     p.add_argument("--entries", type=int, default=20, help="entries checked per parameter (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
     p.set_defaults(handler=cmd_gradcheck)
+
+    p = command(
+        "explain",
+        "backpropagation number by number: one forward pass, backward pass and update of a small dense network",
+        """
+                layerlab explain                     (Matt Mazur's worked example: 2-2-2 logistic network, eta 0.5)
+                layerlab explain --format markdown > backprop.md
+                layerlab explain --model "input(2) dense(3) tanh dense(1)" --input 1,0 --target 1 --loss mse
+                layerlab explain --model "input(2) dense(2) sigmoid dense(2) sigmoid" --weights weights.json \\
+                    --input 0.05,0.1 --target 0.01,0.99 --lr 0.5 --format json
+                """,
+    )
+    p.add_argument("--model", "-m", help="a dense network starting with input(n) (default: Mazur's example)")
+    p.add_argument("--weights", help='a .json/.safetensors/.npz file, JSON like {"0.weight": [[...]]}, or numbers')
+    p.add_argument("--input", help="one input example, comma-separated (default 0.05,0.10 for the example)")
+    p.add_argument("--target", help="the target outputs, comma-separated (default 0.01,0.99 for the example)")
+    p.add_argument("--loss", help="sse (default), mse, cross_entropy, nll or bce")
+    p.add_argument("--lr", type=float, help="learning rate eta of the one update (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output form (text)")
+    p.set_defaults(handler=cmd_explain)
+
+    p = command(
+        "exercise",
+        "write a starter file for layers of your own: dense, relu, sigmoid, tanh, softmax-ce, conv, maxpool, ...",
+        """
+                layerlab exercise dense                    (writes my_layers.py)
+                layerlab exercise relu sigmoid softmax-ce --out activations.py
+                layerlab exercise all
+                """,
+    )
+    p.add_argument("names", nargs="+", help="dense relu sigmoid tanh softmax-ce conv maxpool dropout batchnorm, or all")
+    p.add_argument("--out", "-o", default="my_layers.py", help="the file to write (never replaced; my_layers.py)")
+    p.set_defaults(handler=cmd_exercise)
+
+    p = command(
+        "check",
+        "grade your own layers: forward against the engine, backward against it and finite differences",
+        """
+                layerlab check my_layers.py
+                layerlab check my_layers.py --no-train      (skip the MNIST comparison)
+                """,
+    )
+    p.add_argument("file", help="your Python file (it is run: only give a file you trust)")
+    p.add_argument("--no-train", action="store_true", help="do not train the MNIST models after the checks")
+    p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
+    p.set_defaults(handler=cmd_check)
 
     p = command(
         "train",
@@ -452,8 +487,10 @@ def _parser() -> argparse.ArgumentParser:
         "layerlab predict runs/cnn digit.png another.png --top 3",
     )
     run_args(p)
-    p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
+    p.add_argument("images", nargs="+", help="PNG/JPEG files (prepared like the training images; see the notes)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
+                   help="dark on light: invert (default: detected for MNIST-shaped models)")  # fmt: skip
     p.set_defaults(handler=cmd_predict)
 
     p = command(
@@ -496,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "layers", None):  # your own layer classes (it is your code: only the file you name)
+            from .numpy.custom import load_layers
+
+            load_layers(args.layers)
         return args.handler(args)
     except LayerlabError as e:  # anything else is a bug: its traceback shows
         if args.debug:
