@@ -62,7 +62,9 @@ def best_so_far(record: dict) -> np.ndarray:
 
 
 def table(args) -> None:
-    records = [json.loads(line) for line in (Path(args.out) / "results.jsonl").read_text().splitlines()]
+    lines = (Path(args.out) / "results.jsonl").read_text().splitlines()
+    unique = {(r["method"], r.get("seed")): r for r in map(json.loads, lines)}  # a search run twice counts once
+    records = list(unique.values())
     searches = [r for r in records if r["method"] in METHODS]
     if searches:
         n = min(r["trials"] for r in searches)

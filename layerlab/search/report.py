@@ -126,7 +126,7 @@ def measure_best(study, definition: SearchDefinition, directory: Path, log=print
     config_file = directory / "best.toml"
     write_text(config_file, _toml(_changed(config)))
     best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, f"runs/{key}",
-                config.to_dict(), train_command(config), str(config_file))  # fmt: skip
+                config.to_dict(), train_command(config, config_file), str(config_file))  # fmt: skip
     write_json(saved, dataclasses.asdict(best))
     return best
 
@@ -136,15 +136,18 @@ def _changed(config: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in config.to_dict().items() if v != defaults[k]}
 
 
-def train_command(config: TrainConfig) -> str:
-    """``layerlab train --model ... --lr ...`` with every setting that is not the default."""
+def train_command(config: TrainConfig, config_file: str | Path | None = None) -> str:
+    """``layerlab train --model ... --lr ...`` with every setting that is not the default; settings that
+    have no flag (tables such as data_options) come from ``config_file``, which holds them all."""
     parts = ["layerlab", "train"]
+    if config_file is not None and any(isinstance(v, dict) for v in _changed(config).values()):
+        parts += ["--config", str(config_file)]
     for key, value in ({"data": config.data} | _changed(config)).items():
         flag = f"--{key.replace('_', '-')}"
         if isinstance(value, bool):
             parts.append(flag if value else f"--no-{key.replace('_', '-')}")
         elif isinstance(value, dict):
-            continue  # TOML only: in best.toml
+            continue  # TOML only: in the config file
         else:
             parts += [flag, str(value)]  # every digit: the same settings find the same run again
     return shlex.join(parts + ["--out", "runs/best"])

@@ -59,16 +59,9 @@ class _WatchAccuracy(Hook):
 
 class _Tuner:
     def __init__(self, config: TrainConfig, out: Path, quick: bool, epochs: int, patience: int, say):
-        self.base, self.out, self.quick, self.epochs, self.patience, self.say = (
-            config,
-            out,
-            quick,
-            epochs,
-            patience,
-            say,
-        )
+        self.out, self.quick, self.epochs, self.patience, self.say = out, quick, epochs, patience, say
         self.dataset = load_data(config)
-        self.log: list[str] = []
+        self.baseline: dict[str, Any] = {"val": 0.0}  #: step 3's run, which step 4 compares against
 
     def step(self, title: str) -> None:
         self.say(f"\n== {title}")
@@ -93,15 +86,15 @@ class _Tuner:
 def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, quick: bool = False,
          explicit: set[str] | None = None, epochs: int | None = None, log=print) -> TuneResult:  # fmt: skip
     """Tune ``config``'s learning rate, epochs, schedule, lambda and mini-batch size as the slides do;
-    settings named in ``explicit`` (given by the user) are kept. ``epochs``: the longest run (default
-    60, 8 with ``quick``); "no improvement in ten" becomes "in epochs / 6" when that is smaller."""
+    settings named in ``explicit`` (given by the user) are kept. ``epochs``: the longest run (default: the
+    given epochs, else 60, 4 with ``quick``); "no improvement in ten" becomes "in epochs / 6" when that is smaller."""
     config = config or TrainConfig()
     explicit = set(explicit or ()) & set(config.to_dict())
     if quick:
         config = config.replace(
             **{k: v for k, v in {"data": "mnist-small", "limit": 2000}.items() if k not in explicit}
         )
-    epochs = epochs or (8 if quick else 60)
+    epochs = epochs or (config.epochs if "epochs" in explicit else 4 if quick else 60)
     patience = max(2, min(10, epochs // 6))
     out = Path(out or f"runs/tune{'-quick' if quick else ''}")
     lines: list[str] = []
@@ -173,7 +166,7 @@ def _learning_rate(t: _Tuner, config: TrainConfig, explicit: set[str]) -> TrainC
     if "lr" in explicit:
         t.note("kept", f"eta {config.lr:g}, as given")
         return config
-    steps = 80 if t.quick else 200
+    steps = 60 if t.quick else 200
     t.note("tried", f"the learning-rate range test: {steps} mini-batches of {config.batch_size}, eta from 1e-05 to 10")
     found = lr_find(config, t.dataset, steps=steps, out=t.out / "lr-find", progress=False)
     t.note("saw", f"the smoothed loss is lowest at eta {found.threshold:.3g} ({found.stopped}); plot: {found.plot}")
@@ -204,7 +197,7 @@ def _schedule(t: _Tuner, config: TrainConfig) -> TrainConfig:
     plateau = config.replace(schedule="plateau", lr_gamma=0.5, lr_patience=max(1, t.patience // 2),
                              lr_min=config.lr / 128)  # fmt: skip
     outcome = t.train(plateau.replace(epochs=t.epochs, patience=t.patience))
-    before = getattr(t, "baseline", {"val": 0.0})["val"]
+    before = t.baseline["val"]
     t.note("tried", f"halving eta after {plateau.lr_patience} epochs without improvement, down to eta / 128")
     t.note("saw", f"best validation accuracy {outcome['val']:.2%} (constant eta: {before:.2%})")
     if outcome["val"] > before:
