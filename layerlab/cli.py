@@ -192,7 +192,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.only:
         experiment = experiment.select(args.only.split(","))
     out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
-    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
+    executor = None
+    if args.storage:  # the runs shared by workers on many machines
+        from .search.distribute import shared_executor
+
+        executor = shared_executor(args.storage, out)
+    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
     report.print_summary(directory)
     print(f"report: {report.write_report(directory)}")
     return 0
@@ -521,6 +526,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
+    p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)
 
@@ -548,9 +554,6 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(handler=cmd_datasets)
-<<<<<<< HEAD
-    _search_commands(command)
-=======
 
     p = command(
         "playground",
@@ -565,7 +568,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
     p.set_defaults(handler=cmd_playground)
->>>>>>> main
+    _search_commands(command)
     return parser
 
 

@@ -60,7 +60,11 @@ def write(tmp_path, text=TOY, name="toy.toml"):
         ({"units": {"int": [10, 300.5]}}, {"model": "flatten dense({units}) dense(10)"}, "expected two integers"),
         ({"lr": {"logg": [1e-3, 0.1]}}, {}, "[space] lr = {'logg': [0.001, 0.1]}: expected exactly one of log, float"),
         ({"width": {"int": [10, 300]}}, {}, "[space] width: is neither a training setting nor a template field"),
-        ({"units": {"int": [10, 30]}}, {"model": "flatten dense({units}) {act} dense(10)"}, "template field {act} has no"),
+        (
+            {"units": {"int": [10, 30]}},
+            {"model": "flatten dense({units}) {act} dense(10)"},
+            "template field {act} has no",
+        ),
         ({"lr": {"log": [1e-3, 0.1]}}, {"epoch": 3}, "[settings] epoch: unknown setting"),
         ({"lr": {"log": [1e-3, 0.1]}}, {"epochs": "ten"}, "[settings] + [space]: at {'lr': 0.001}"),
         ({"a": {"choice": ["relu", "sigmod"]}}, {"model": "flatten dense(10) {a} dense(10)"}, "unknown layer 'sigmod'"),
@@ -151,8 +155,10 @@ def test_the_same_settings_reuse_the_finished_run(toy):
 def test_median_pruning_stops_hopeless_trials_early(tmp_path):
     text = TOY.replace('sampler = "random"', 'sampler = "grid"').replace('pruner = "none"', 'pruner = "median"')
     text = text.replace("trials = 5\n", "")
-    text = text.split("[space]")[0] + '[space]\nlr = { choice = [0.3, 0.2, 0.1, 1e-7, 1e-8] }\n' + (
-        "[search]" + text.split("[search]")[1]
+    text = (
+        text.split("[space]")[0]
+        + "[space]\nlr = { choice = [0.3, 0.2, 0.1, 1e-7, 1e-8] }\n"
+        + ("[search]" + text.split("[search]")[1])
     )
     text = text.replace('model = "[dense({units}) {act}]*{layers} dense(2)"', 'model = "dense(8) tanh dense(2)"')
     result = layerlab.search(str(write(tmp_path, text)), tmp_path / "pruned", log=lambda m: None)

@@ -56,11 +56,20 @@ def make_pruner(definition: SearchDefinition):
 
 def open_study(definition: SearchDefinition, url: str, study_name: str, seed: int | None = None):
     """Create the study (and queue a grid's points) or join it; returns (study, created)."""
+    storage = open_storage(url, definition.heartbeat)
+    sampler, pruner = make_sampler(definition, seed), make_pruner(definition)
+    points = definition.grid() if definition.sampler == "grid" else []
+    attrs = {"definition": _jsonable(definition.to_dict())}
+    return open_queue(storage, url, study_name, definition.fingerprint(), points, sampler, pruner, attrs)
+
+
+def open_queue(storage, url: str, study_name: str, fingerprint: str, points: list[dict], sampler=None, pruner=None,
+               attrs: dict | None = None):  # fmt: skip
+    """Create a study whose first trials are ``points`` (queued), or join it once its creator has queued
+    them; a study with another ``fingerprint`` (other settings) is refused. Returns (study, created)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url, definition.heartbeat)
-    sampler, pruner = make_sampler(definition, seed), make_pruner(definition)
     try:
         study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
                                     sampler=sampler, pruner=pruner)  # fmt: skip
@@ -69,18 +78,18 @@ def open_study(definition: SearchDefinition, url: str, study_name: str, seed: in
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
         created = False
     if created:
-        study.set_user_attr("fingerprint", definition.fingerprint())
-        study.set_user_attr("definition", _jsonable(definition.to_dict()))
-        if definition.sampler == "grid":
-            for point in definition.grid():
-                study.enqueue_trial(point)
+        study.set_user_attr("fingerprint", fingerprint)
+        for key, value in (attrs or {}).items():
+            study.set_user_attr(key, value)
+        for point in points:
+            study.enqueue_trial(point)
         study.set_user_attr("ready", True)
     else:
         _wait_until_ready(study, url, study_name)
-        if study.user_attrs.get("fingerprint") != definition.fingerprint():
+        if study.user_attrs.get("fingerprint") != fingerprint:
             raise SearchError(
-                f"the study {study_name!r} in {public_url(url)} belongs to a search with other settings or another "
-                "space; give it another name with --study, or use another --out / --storage"
+                f"the study {study_name!r} in {public_url(url)} belongs to a search with other settings; give it "
+                "another name with --study, or use another --out / --storage"
             )
     return study, created
 
@@ -115,25 +124,36 @@ def counts(study) -> dict[str, int]:
 def work(definition: SearchDefinition, directory: str | Path, url: str, study_name: str, seed: int | None,
          deadline: float | None = None, log=print) -> int:  # fmt: skip
     """One worker: run trials until the budget is spent; returns how many it ran."""
-    import optuna
-
     study, _ = open_study(definition, url, study_name, seed)
     objective = Objective(definition, directory, log)
+    return loop(study, objective, definition.trials, definition.sampler == "grid", deadline)
+
+
+def loop(study, objective, trials: int | None, queued_only: bool, deadline: float | None = None) -> int:
+    """Run ``objective`` on the study's trials until ``trials`` have finished (over all workers), the
+    ``deadline`` has passed, or (``queued_only``) no queued trial is left; returns how many ran here."""
+    import optuna
+
     ran = 0
     while deadline is None or time.time() < deadline:
         optuna.storages.fail_stale_trials(study)  # a killed worker's trial is queued again
         n = counts(study)
-        if definition.trials is not None and n["finished"] >= definition.trials:
+        if trials is not None and n["finished"] >= trials:
             break
         if n["waiting"] == 0:
-            if definition.sampler == "grid" and n["running"] == 0:
-                break  # every point has been tried (some failed)
-            if definition.trials is not None and n["finished"] + n["running"] >= definition.trials:
+            if queued_only and n["running"] == 0:
+                break  # every queued point has been tried (some failed)
+            if queued_only or (trials is not None and n["finished"] + n["running"] >= trials):
                 time.sleep(POLL)  # the last trials run elsewhere: wait for them, or retry them if they die
                 continue
-        study.optimize(objective, n_trials=1, gc_after_trial=False, catch=())
+        study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
         ran += 1
     return ran
+
+
+class NotQueued(Exception):
+    """A worker asked for a queued trial that another worker took first (the trial is marked failed, no
+    parameters: reports leave it out)."""
 
 
 def _worker_process(definition, directory, url, study_name, seed, deadline, index, threads) -> int:

@@ -69,6 +69,10 @@ class Objective:
     def __call__(self, trial) -> float:
         import optuna
 
+        if self.definition.sampler == "grid" and "fixed_params" not in trial.system_attrs:
+            from .study import NotQueued
+
+            raise NotQueued(f"trial {trial.number}: every grid point is taken")
         params = {name: param.suggest(trial) for name, param in self.definition.space.items()}
         config = self.definition.config(params)
         key = run_key(config)
