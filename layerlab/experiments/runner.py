@@ -290,9 +290,12 @@ def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_experiment(
-    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True
+    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True, executor=None
 ) -> Path:
-    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory."""
+    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory.
+    ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
+    ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
+    between machines."""
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
@@ -309,7 +312,13 @@ def run_experiment(
     )
     display = Display(log, live=None if progress else False)
     try:
-        if jobs > 1 and sum(run.members for run in todo) > 1:
+        if executor is not None:
+            train = functools.partial(_train_run, directory=str(directory), send=display.event if progress else None)
+            for run, error in executor(experiment, todo, train, display.log):
+                _record(statuses, experiment, run, _outcome(error, run, display.log))
+            done = {run.name for run in experiment.runs if _finished(RunDir(directory / run.directory)) == "done"}
+            _write_index(directory, experiment, statuses | dict.fromkeys(done, "done"))  # some trained elsewhere
+        elif jobs > 1 and sum(run.members for run in todo) > 1:
             for run, outcome in _train_in_parallel(todo, directory, jobs, display, progress):
                 _record(statuses, experiment, run, outcome)
                 _write_index(directory, experiment, statuses)
