@@ -243,9 +243,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
     from .search.lrfind import lr_find
 
-    config = _train_config(args)
+    config = TrainConfig.from_dict(_train_settings(args))
     out = args.out or "runs/lr-find"
     result = lr_find(config, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, fraction=args.fraction,
                      out=out, progress=not args.quiet)  # fmt: skip
@@ -255,9 +256,10 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
     from .search.tune import tune
 
-    config = _train_config(args)
+    config = TrainConfig.from_dict(_train_settings(args))
     tune(config, out=args.out, quick=args.quick, explicit=_given(args))
     return 0
 

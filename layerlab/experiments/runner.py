@@ -39,6 +39,7 @@ labels, predictions, probabilities, misclassified examples) and, for the 2D Play
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
