@@ -218,7 +218,7 @@ def _run_directory(directory: Path) -> RunSource:
     if is_experiment(directory):
         raise ReportError(
             f"{directory} is an experiment directory: report it on its own (`layerlab report {directory}`), "
-            "or give its run directories (runs/<name>) to compare them with others"
+            "or give its run directories (runs/<key>) to compare them with others"
         )
     rundir = RunDir(directory)
     ensemble = rundir.has(RunDir.ENSEMBLE) or bool(rundir.members())
@@ -228,4 +228,15 @@ def _run_directory(directory: Path) -> RunSource:
             "`layerlab train --out` or `layerlab ensemble --out`"
         )
     status = "done" if rundir.is_finished() else "pending"
-    return RunSource(directory.resolve().name, directory, status, ensemble=ensemble)
+    return RunSource(_run_name(directory), directory, status, ensemble=ensemble)
+
+
+def _run_name(directory: Path) -> str:
+    """The directory's name; for an experiment's run (runs/<key>), the name the experiment gives it."""
+    path = directory.resolve()
+    if is_experiment(path.parent.parent):
+        entries = read_json(path.parent.parent / "experiment.json").get("runs", [])
+        names = [e["name"] for e in entries if e.get("directory") == f"{path.parent.name}/{path.name}"]
+        if names:
+            return names[0]
+    return path.name
