@@ -114,6 +114,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .teaching_plots import activation_gallery
+
+    out = Path(args.out or f"{args.figure}.png")
+    if out.exists() and not args.force:
+        raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
+    print(f"wrote {activation_gallery(out)}")
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
     import tomllib
@@ -381,6 +393,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
     p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
     p.set_defaults(handler=cmd_check)
+
+    p = command(
+        "plot",
+        "draw a teaching figure: activations (step, linear, sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, derivatives)",
+        "layerlab plot activations --out activations.png",
+    )
+    p.add_argument("figure", choices=("activations",), help="the figure to draw")
+    p.add_argument("--out", "-o", help="the PNG file to write (default activations.png)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(handler=cmd_plot)
 
     p = command(
         "train",

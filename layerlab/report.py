@@ -46,6 +46,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from . import teaching_plots
 from .errors import LayerlabError
 from .files import write_text
 from .weights import load_weights
@@ -482,6 +483,9 @@ def _plots(directory: Path, runs: list[_Run]) -> list[Plot]:
             (f"curves-{tag}", partial(_learning_curves, group)),
             (f"gradients-{tag}", partial(_gradient_norms, group)),
             (f"boundaries-{tag}", partial(_decision_boundaries, group)),
+            (f"capacity-{tag}", partial(teaching_plots.capacity, group)),
+            (f"layer-gradients-{tag}", partial(teaching_plots.gradients_by_layer, group)),
+            (f"activations-{tag}", partial(teaching_plots.activations_for, group)),
         ]
         for run in (run for run in group if run.name in best):
             predictions = _read_npz(run.file("predictions.npz"))

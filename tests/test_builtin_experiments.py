@@ -29,3 +29,18 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         assert run.name in markdown and run.name in html
     assert "data:image/png;base64," in html
     assert f"report: {out / 'report.html'}" in printed
+    for plot in TEACHING_PLOTS.get(name, ()):
+        assert (out / "report" / plot).stat().st_size > 10_000, plot  # drawn, not blank
+        assert f"report/{plot}" in markdown
+
+
+#: The teaching experiments' own figures (layerlab/teaching_plots.py), by experiment.
+TEACHING_PLOTS = {
+    "capacity": ("capacity-polynomial-degree-y-w1-x-wd-x-d-b.png", "capacity-network-size-tanh-units-on-x.png"),
+    "vanishing": (
+        "layer-gradients-sigmoid-vs-relu-8-hidden-layers.png",
+        "activations-sigmoid-vs-relu-8-hidden-layers.png",
+        "layer-gradients-remedies-batch-norm-and-he-initialisation.png",
+    ),
+    "activations": ("activations-activation-of-4-hidden-layers.png",),
+}
