@@ -16,9 +16,9 @@ Training, from a notebook::
 from .spec import Spec, SpecError, layer, parse
 
 __version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "__version__", "ensemble", "fit", "layer", "load", "parse"]
+__all__ = ["Spec", "SpecError", "__version__", "ensemble", "evaluate", "fit", "gradcheck", "layer", "load", "parse"]
 
-_API = ("fit", "load", "ensemble", "Run")
+_API = ("fit", "load", "ensemble", "evaluate", "gradcheck", "Run")
 
 
 def __getattr__(name: str):

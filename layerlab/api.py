@@ -19,19 +19,24 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import train as trainer
 from .config import TrainConfig
 from .data.dataset import Dataset
+from .data.images import decode, prepare
 from .engine import make_predictor
 from .errors import TrainError
+from .preflight import check_output
 from .rundir import RunDir
-from .spec import parse
+from .spec import Spec, parse
 from .train import RunResult, load_data
 from .weights import save_weights
+
+if TYPE_CHECKING:
+    from .numpy.gradcheck import ModelCheck
 
 
 @dataclass
@@ -62,11 +67,40 @@ class Run:
         """Accuracy on (x, y)."""
         return float((self.predict(x) == np.asarray(y)).mean())
 
+    def predict_files(self, paths: Sequence[str | os.PathLike], invert: bool | None = None) -> list[Prediction]:
+        """Classify image files: each decoded (at most ``images.MAX_PIXELS`` pixels) and prepared as the
+        training images were (``data.images.prepare``: for MNIST's shape, polarity, a 20x20 box, centred
+        by centre of mass; else resized); ``invert`` None detects dark-on-light digits, True/False forces."""
+        if len(self.input_shape) != 3:
+            raise TrainError(f"this run's model takes {self.input_shape} features, not images")
+        inputs, notes = zip(*(prepare(decode(p, paper=True), self.input_shape, invert) for p in paths), strict=True)
+        probabilities = self.predict_proba(np.stack(inputs))
+        width = probabilities.shape[1]
+        classes = self.classes if len(self.classes) == width else tuple(map(str, range(width)))
+        return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
+
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
         metadata = {"config": json.dumps(self.config.to_dict()), "classes": json.dumps(list(self.classes)),
                     "input_shape": json.dumps(list(self.input_shape))}  # fmt: skip
         return save_weights(path, self.learner.weights(), metadata)
+
+
+@dataclass
+class Prediction:
+    """What ``Run.predict_files`` says about one image: class probabilities and how the image was prepared."""
+
+    path: str
+    classes: tuple[str, ...]
+    probabilities: np.ndarray
+    notes: list[str]  #: what was done to the image, in words (inverted, resized, centred...)
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable classes and their probabilities, most probable first."""
+        if k < 1:
+            raise TrainError(f"top must be at least 1 (the number of classes shown), got {k}")
+        order = np.argsort(self.probabilities, kind="stable")[::-1][:k]
+        return [(self.classes[i], float(self.probabilities[i])) for i in order]
 
 
 def fit(
@@ -87,10 +121,20 @@ def fit(
     """
     config = TrainConfig.from_dict(settings)
     dataset = dataset if dataset is not None else load_data(config)
+    check_output(parse(config.model, dataset.input_shape), dataset, config.loss)
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
                                   hooks, overwrite)  # fmt: skip
     directory = Path(out) if out is not None else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+
+
+def gradcheck(model: str | Spec, input_shape: tuple[int, ...] | None = None, **options: Any) -> ModelCheck:
+    """Check the numpy engine's backprop for a model against finite differences (float64, a random batch);
+    ``options`` are ``numpy.gradcheck.check_spec``'s (batch, loss, entries, seed, tolerance, training)."""
+    from .numpy.gradcheck import check_spec
+
+    spec = parse(model, input_shape) if isinstance(model, str) else model
+    return check_spec(spec if input_shape is None else spec.with_input(input_shape), **options)
 
 
 def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:
@@ -107,6 +151,33 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
     result = run_dir.read_result()
     result = RunResult(**result) if result is not None else None
     return Run(config, predictor, tuple(info["classes"]), input_shape, result, run_dir.path)
+
+
+@dataclass
+class Evaluation:
+    """A saved run measured again on its data: accuracy per split, and per test-time-augmentation view."""
+
+    run: Run
+    data: str  #: the dataset, in words
+    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples)
+    tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
+
+
+def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
+             tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
+    """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
+    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged."""
+    run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
+    dataset = load_data(run.config)
+    accuracy = {name: (run.evaluate(split.x, split.y), len(split))
+                for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)}  # fmt: skip
+    views = None
+    if tta:
+        from .augment import evaluate_tta
+
+        names = tta.split(",") if isinstance(tta, str) else list(tta)
+        views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
+    return Evaluation(run, dataset.describe(), accuracy, views)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -45,40 +45,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    import numpy as np
+    from . import api
 
-    from .numpy import build
-    from .numpy.gradcheck import check_model
-
-    spec = _spec(args)
-    model = build(spec, seed=args.seed, dtype=np.float64, loss=args.loss)
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, *spec.input_shape))
-    classes = spec.output_shape()[0]
-    y = (
-        rng.integers(0, classes, size=args.batch)
-        if args.loss != "bce"
-        else rng.integers(0, 2, size=(args.batch, classes))
-    )
-    errors = check_model(model, x, y, entries=args.entries, seed=args.seed)
-    print(f"model: {spec}")
-    print(
-        f"finite-difference check of backprop (float64, batch {args.batch}, loss {args.loss}, "
-        f"up to {args.entries} entries per parameter)\n"
-    )
-    width = max(len(n) for n in errors)
-    worst = 0.0
-    for name, err in errors.items():
-        i = int(name.split(".")[0])
-        verdict = "ok" if err < args.tolerance else "MISMATCH"
-        print(f"  {name:<{width}}  {str(spec.layers[i]):<28}  relative error {err:.2e}  {verdict}")
-        worst = max(worst, err)
-    ok = worst < args.tolerance
-    print(
-        f"\n{'all gradients agree' if ok else 'gradients DISAGREE'}: worst relative error {worst:.2e} "
-        f"(tolerance {args.tolerance:.0e})"
-    )
-    return 0 if ok else 1
+    check = api.gradcheck(_spec(args), batch=args.batch, loss=args.loss, entries=args.entries, seed=args.seed,
+                          tolerance=args.tolerance, training=not args.eval)  # fmt: skip
+    print(check.report())
+    return 0 if check.ok else 1
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -117,12 +89,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .teaching_plots import activation_gallery
+    from .files import atomic_write
+    from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
     if out.exists() and not args.force:
         raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
-    print(f"wrote {activation_gallery(out)}")
+    figure = activation_gallery()
+    atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
+    print(f"wrote {out}")
     return 0
 
 
@@ -168,57 +143,32 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import api
-    from .train import load_data
 
-    run = api.load(args.run, weights=args.weights, device=args.device)
-    dataset = load_data(run.config)
-    print(f"run: {args.run} ({args.weights} weights)\ndata: {dataset.describe()}")
-    if run.result is not None:
-        print(f"recorded: {run.result.summary()}")
-    for name, split in (("validation", dataset.val), ("test", dataset.test)):
-        if len(split):
-            print(f"{name} accuracy: {run.evaluate(split.x, split.y):.2%} ({len(split):,} examples)")
-    if args.tta:
-        from .augment import evaluate_tta
-
-        tta = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, args.tta.split(","), batch_size=1000)
-        print("test-time augmentation (deck 002), test accuracy per view:")
-        for view, accuracy in tta["views"].items():
+    evaluation = api.evaluate(args.run, weights=args.weights, device=args.device, tta=args.tta)
+    print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
+    if evaluation.run.result is not None:
+        print(f"recorded: {evaluation.run.result.summary()}")
+    for name, (accuracy, examples) in evaluation.accuracy.items():
+        print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
+    if evaluation.tta:
+        print("test-time augmentation, test accuracy per view:")
+        for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
-        print(f"  {'averaged':<16} {tta['averaged']:.2%}")
+        print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
     from . import api
 
+    if args.top < 1:
+        raise LayerlabError(f"--top must be at least 1 (the number of classes shown), got {args.top}")
     run = api.load(args.run, weights=args.weights, device=args.device)
-    if len(run.input_shape) != 3:
-        raise LayerlabError(f"this run's model takes {run.input_shape} features, not images")
-    channels, height, width = run.input_shape
-    images = []
-    for path in args.images:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                if image.size != (width, height):
-                    print(f"note: {path} is {image.size[0]}x{image.size[1]}, resized to {width}x{height}")
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.uint8)
-        except FileNotFoundError:
-            raise LayerlabError(f"image {path} does not exist") from None
-        except UnidentifiedImageError:
-            raise LayerlabError(f"{path} is not an image pillow can read (PNG, JPEG, ...)") from None
-        images.append(pixels.reshape(height, width, channels).transpose(2, 0, 1))
-    probabilities = run.predict_proba(np.stack(images))
-    classes = run.classes or tuple(str(i) for i in range(probabilities.shape[1]))
-    for path, p in zip(args.images, probabilities, strict=True):
-        top = np.argsort(p)[::-1][: args.top]
-        ranked = ", ".join(f"{classes[i]} {p[i]:.1%}" for i in top)
-        print(f"{path}: {classes[top[0]]}  ({ranked})")
+    for prediction in run.predict_files(args.images, invert=args.invert):
+        for note in prediction.notes:
+            print(f"note: {prediction.path}: {note}")
+        ranked = prediction.top(args.top)
+        print(f"{prediction.path}: {ranked[0][0]}  ({', '.join(f'{c} {p:.1%}' for c, p in ranked)})")
     return 0
 
 
@@ -243,8 +193,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
+    from .data import data_dir_given
     from .experiments import load_experiment, run_experiment
 
+    data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:
@@ -334,13 +286,14 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab gradcheck
                 layerlab gradcheck --model "input(2) dense(3) tanh dense(2)" --batch 4
+                layerlab gradcheck --model "input(8) dense(6) relu dropout(0.5, scale=test) dense(3)" --eval
                 """,
     )
     model_args(p)
     p.add_argument("--batch", type=int, default=3, help="examples in the random batch (default 3)")
-    p.add_argument(
-        "--loss", default="cross_entropy", help="cross_entropy, nll, mse, sse or bce (default cross_entropy)"
-    )
+    p.add_argument("--loss", default="cross_entropy", choices=("cross_entropy", "nll", "mse", "sse", "bce"),
+                   help="the loss (default cross_entropy)")  # fmt: skip
+    p.add_argument("--eval", action="store_true", help="check the network as it predicts (dropout off or scaled)")
     p.add_argument("--entries", type=int, default=20, help="entries checked per parameter (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
@@ -453,8 +406,10 @@ def _parser() -> argparse.ArgumentParser:
         "layerlab predict runs/cnn digit.png another.png --top 3",
     )
     run_args(p)
-    p.add_argument("images", nargs="+", help="PNG/JPEG files (resized to the model's input if needed)")
+    p.add_argument("images", nargs="+", help="PNG/JPEG files (prepared like the training images; see the notes)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
+                   help="dark on light: invert (default: detected for MNIST-shaped models)")  # fmt: skip
     p.set_defaults(handler=cmd_predict)
 
     p = command(

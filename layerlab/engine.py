@@ -20,13 +20,15 @@ taking ``(settings, spec, n_train)`` / ``(settings, spec)``, an entry in ``ENGIN
 from __future__ import annotations
 
 import importlib
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import TrainError
+from .errors import EngineError, TrainError
 from .spec import Spec
 
 # ---------------------------------------------------------------------------------------------------
@@ -149,6 +151,33 @@ def labels_of(y: Any) -> Any:
         return y.argmax(1)
     first = y.reshape(len(y), -1)[:, 0]
     return first.astype(np.int64) if isinstance(first, np.ndarray) else first.long()
+
+
+def check_memory(spec: Spec, input_shape=None, batch_size: int = 1, itemsize: int = 4, available: int | None = None,
+                 where: str = "this machine") -> None:  # fmt: skip
+    """Refuse, before anything is allocated, a model whose weights and gradients plus a batch's activations
+    (kept for backprop, and their gradients) exceed ``available`` bytes (default: the machine's memory)."""
+    layers = spec.resolve(input_shape)
+    weights = [(r.num_params + sum(math.prod(s) for s in r.buffers.values())) * itemsize for r in layers]
+    outputs = [math.prod(r.output_shape) * batch_size * itemsize for r in layers]
+    need = 2 * (sum(weights) + sum(outputs))
+    available = available or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need <= available:
+        return
+    if sum(weights) >= sum(outputs):
+        sizes, what, fix = weights, "of weights", "fewer units or filters"
+    else:
+        sizes, what, fix = outputs, f"of activations for a batch of {batch_size}", "a smaller --batch-size"
+    r = layers[max(range(len(layers)), key=sizes.__getitem__)]
+    raise EngineError(
+        f"layer {r.index + 1} `{r.layer}` needs {_bytes(sizes[r.index])} {what} ({_bytes(need)} to train the model); "
+        f"{where} has {_bytes(available)} of memory; use {fix}"
+    )
+
+
+def _bytes(n: float) -> str:
+    power = min(4, int(math.log(max(n, 1), 1024)))
+    return f"{n / 1024**power:.0f} {('bytes', 'KiB', 'MiB', 'GiB', 'TiB')[power]}"
 
 
 # ---------------------------------------------------------------------------------------------------

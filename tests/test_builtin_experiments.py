@@ -34,7 +34,7 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         assert f"report/{plot}" in markdown
 
 
-#: The teaching experiments' own figures (layerlab/teaching_plots.py), by experiment.
+#: The teaching experiments' own figures (layerlab/report/plots/teaching.py), by experiment.
 TEACHING_PLOTS = {
     "capacity": ("capacity-polynomial-degree-y-w1-x-wd-x-d-b.png", "capacity-network-size-tanh-units-on-x.png"),
     "vanishing": (

@@ -54,9 +54,10 @@ def test_eval_and_predict(trained_run, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "predict", str(trained_run), str(tmp_path / "digit.png"), str(tmp_path / "big.png"))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"note: {tmp_path / 'big.png'} is 56x56, resized to 28x28"
+    assert lines[0] == f"note: {tmp_path / 'digit.png'}: 28x28 light on dark, as MNIST: used as it is"
     assert lines[1].startswith(f"{tmp_path / 'digit.png'}: ") and lines[1].count("%") == 3  # the top 3 classes
-    assert lines[2].startswith(f"{tmp_path / 'big.png'}: ")
+    assert lines[2].startswith(f"note: {tmp_path / 'big.png'}: the digit (") and "20x20 box" in lines[2]
+    assert lines[3].startswith(f"{tmp_path / 'big.png'}: ")
 
 
 def test_config_file_and_flags(tmp_path, capsys):

@@ -369,7 +369,8 @@ def test_playground_sets_are_generated_with_their_options():
 
 
 def test_missing_files_without_download_say_where_to_put_them(tmp_path):
-    with pytest.raises(DataError, match=r"MNIST needs train-images-idx3-ubyte\.gz, .* allow downloading them"):
+    message = rf"{tmp_path} has no train-images-idx3-ubyte\(\.gz\); expected files for MNIST"
+    with pytest.raises(DataError, match=message):
         load("mnist", data_dir=tmp_path, download=False)
 
 

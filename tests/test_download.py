@@ -155,7 +155,7 @@ def test_load_downloads_missing_files_into_the_cache_once(server, tmp_path, monk
     monkeypatch.setitem(catalog._LOADERS, "mnist", loader)
     monkeypatch.setattr(catalog, "fetch", lambda remote, dest: quick_fetch(remote, dest))
 
-    with pytest.raises(DataError, match="allow downloading them"):
+    with pytest.raises(DataError, match="put them there or allow downloading"):
         load("mnist", download=False)
     data = load("mnist", val=0.25)
     assert (len(data.train), len(data.val), len(data.test)) == (15, 5, 5)

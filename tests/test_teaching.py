@@ -9,7 +9,7 @@ from layerlab.cli import main
 from layerlab.data import curve
 from layerlab.data.catalog import load
 from layerlab.errors import DataError
-from layerlab.teaching_plots import GALLERY, activation_curve
+from layerlab.report.plots.teaching import GALLERY, activation_curve
 
 
 def test_the_curve_dataset_has_polynomial_features_and_fixed_splits():

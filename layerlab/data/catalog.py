@@ -111,8 +111,9 @@ def load(
         raise DataError(
             f"dataset {name} takes no options (only the Playground sets do: {', '.join(playground.PLAYGROUND)})"
         )
-    if key in _LOADERS:
-        parts = _LOADERS[key](_search_dirs(data_dir), download)
+    given = data_dir_given(data_dir)
+    if key in _LOADERS:  # a data_dir given is the only place looked in: its files are used, or it is refused
+        parts = _LOADERS[key]([given] if given else _search_dirs(None), download and not given)
         name = key
     elif "/" in name or os.sep in name or name.endswith(".zip") or Path(name).exists():
         parts = _folder(Path(name))
@@ -162,6 +163,18 @@ def _binary_args(spec: int | str | list) -> tuple[object, object]:
     return names(positive), None if negative.strip() in ("", "rest") else names(negative)
 
 
+def data_dir_given(data_dir: str | Path | None) -> Path | None:
+    """The folder the user gave (``--data-dir``), checked: it must exist and be a folder."""
+    if data_dir is None:
+        return None
+    path = Path(data_dir).expanduser()
+    if not path.exists():
+        raise DataError(f"--data-dir {path} does not exist; give the folder that holds the dataset files")
+    if not path.is_dir():
+        raise DataError(f"--data-dir {path} is a file, not a folder; give the folder that holds the dataset files")
+    return path
+
+
 def _search_dirs(data_dir: str | Path | None) -> list[Path]:
     dirs = [data_dir, os.environ.get("LAYERLAB_DATA"), cache_dir(), user_cache_dir(), SYSTEM_DATASETS]
     return list(dict.fromkeys(Path(d).expanduser() for d in dirs if d))
@@ -180,15 +193,21 @@ def _find(filename: str, subfolder: str, dirs: list[Path]) -> Path | None:
     return None
 
 
-def _locate(title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[Path], download: bool):
+def _locate(title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[Path], download: bool,
+            alternative: str = ""):  # fmt: skip
     """Paths of the files (downloading missing ones into the cache) and the URLs that were downloaded."""
     found = [_find(r.name, subfolder, dirs) for r in remotes]
     missing = [r for r, path in zip(remotes, found, strict=True) if path is None]
     if missing and not download:
+        unzipped = bool(missing[0].content_md5)  # IDX files: checked by content, read gzipped or not
+        first = missing[0].name.removesuffix(".gz") + "(.gz)" if unzipped else missing[0].name
+        where = f"{dirs[0]} has no" if len(dirs) == 1 else f"none of {', '.join(map(str, dirs))} has"
+        expected = ", ".join(r.name for r in remotes) + (" (or the same files unzipped)" if unzipped else "")
+        origin = missing[0].urls[0].rsplit("/", 1)[0]
+        advice = "" if len(dirs) == 1 else f"; put them there or allow downloading (from {origin}/)"
         raise DataError(
-            f"{title} needs {', '.join(r.name for r in missing)}, found in none of {', '.join(map(str, dirs))} "
-            f"(nor their {subfolder}/ subfolders); put the files there or allow downloading them "
-            f"(from {missing[0].urls[0].rsplit('/', 1)[0]}/)"
+            f"{where} {first}; expected files for {title}: {expected}"
+            f"{alternative}, directly in the folder or in its {subfolder}/ subfolder{advice}"
         )
     urls = []
     for i, remote in enumerate(remotes):
@@ -233,7 +252,8 @@ def _cifar10(dirs: list[Path], download: bool) -> _Parts:
         return replace(parts, source=f"CIFAR-10 as JPEG images (quality 75, lossy: not the official binary) in {jpeg}")
     url = None
     if archive is None:
-        (archive,), (url,) = _locate("CIFAR-10", (CIFAR10,), "cifar10", dirs, download)
+        alternative = f" (or the JPEG copy {CIFAR10_JPEG_ZIP})"
+        (archive,), (url,) = _locate("CIFAR-10", (CIFAR10,), "cifar10", dirs, download, alternative)
 
     def decode() -> dict[str, np.ndarray]:
         if url is None:  # a download was verified as it came in

@@ -13,7 +13,6 @@ Zip members are read straight from the archive, and a zip whose entries all sit 
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 import zlib
@@ -23,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageMode
 
 from ..errors import DataError
 from .dataset import Split
+from .images import decode
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # Pillow's decoders release the GIL, but a tiny image (CIFAR's 32x32) is mostly Python overhead that
@@ -162,10 +161,4 @@ def _decode_all(root: Path, names: list[str], read: Callable[[str], bytes]) -> n
 
 def _decode(root: Path, name: str, blob: bytes) -> np.ndarray:
     """One image as uint8 (height, width, 1 or 3)."""
-    try:
-        with Image.open(io.BytesIO(blob), formats=("PNG", "JPEG")) as image:
-            mode = "L" if ImageMode.getmode(image.mode).basemode == "L" else "RGB"
-            pixels = np.asarray(image if image.mode == mode else image.convert(mode))
-    except (OSError, SyntaxError, ValueError) as e:  # Pillow's UnidentifiedImageError is an OSError
-        raise DataError(f"{root}/{name} is not a readable PNG or JPEG image ({e})") from None
-    return pixels.reshape(*pixels.shape[:2], -1)
+    return decode(blob, f"{root}/{name}", formats=("PNG", "JPEG"))

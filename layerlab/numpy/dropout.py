@@ -9,7 +9,8 @@ layer's weights, but not the same training: with inverted dropout a step changes
 output 1/(1-p)^2 times as much (4x at p=0.5), so Nielsen's learning rates need ``scale="test"``.
 
 In training a fresh mask is drawn for every forward pass; backward lets the gradient through the
-same mask, with the same scale.
+same mask, with the same scale. At test time with ``scale="test"`` the layer is y = (1-p) x, so
+backward returns (1-p) dy.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ class Dropout(Layer):
         self.rng = rng if rng is not None else np.random.default_rng()
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self.mask = None
-        if self.p == 0:
+        self.mask = None  # the identity (p = 0, or inverted dropout at test time)
+        if self.p == 0 or (not training and self.scale == "train"):
             return x
-        if not training:
-            return x if self.scale == "train" else x * x.dtype.type(1 - self.p)
+        if not training:  # network3's test-time scaling: y = (1-p) x, so dL/dx = (1-p) dL/dy
+            self.mask = x.dtype.type(1 - self.p)
+            return x * self.mask
         keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) >= self.p
         self.mask = keep.astype(x.dtype)
         if self.scale == "train":

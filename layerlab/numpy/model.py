@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..engine import labels_of, penalised
+from ..engine import check_memory, labels_of, penalised
 from ..errors import EngineError
 from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from . import activations as act
@@ -91,9 +91,13 @@ def build(
     dtype=np.float32,
     loss: str = "cross_entropy",
     state: Mapping[str, np.ndarray] | None = None,
+    batch_size: int = 1,
 ) -> Model:
-    """Build the numpy model of a spec; weights from ``state`` if given, else drawn with ``seed``."""
+    """Build the numpy model of a spec; weights from ``state`` if given, else drawn with ``seed``.
+
+    A model too large for this machine's memory (with a batch of ``batch_size``) is refused first."""
     dtype = np.dtype(dtype)
+    check_memory(spec, input_shape, batch_size, dtype.itemsize)
     resolved = spec.resolve(input_shape)
     model_state = initial_state(spec, input_shape, seed, dtype)
     rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine import check_memory
 from ..numpy.model import initial_state
 from ..spec import ResolvedLayer, Spec, SpecError, conv_padding, pool_stride
 from ..weights import WeightsError
@@ -68,12 +69,17 @@ def build(
     dtype: torch.dtype = torch.float32,
     state: Mapping[str, np.ndarray | torch.Tensor] | None = None,
     device: torch.device | str | None = None,
+    batch_size: int = 1,
 ) -> nn.Sequential:
     """The PyTorch module of a spec; weights from ``state`` if given, else drawn with ``seed``.
 
     The drawn weights are those of ``layerlab.numpy.build(spec, seed=seed)`` with the matching dtype
-    (drawn in float64 for a float64 model, in float32 otherwise), so both engines start alike.
+    (drawn in float64 for a float64 model, in float32 otherwise), so both engines start alike. A model too
+    large for the device's memory (with a batch of ``batch_size``) is refused before anything is allocated.
     """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    gpu = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
+    check_memory(spec, input_shape, batch_size, dtype.itemsize, gpu, f"the GPU {device}" if gpu else "this machine")
     resolved = spec.resolve(input_shape)
     for r in resolved:
         if r.layer.impl:

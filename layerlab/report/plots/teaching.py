@@ -1,7 +1,7 @@
 """The teaching experiments' figures: model capacity, gradient norms by layer, the activation gallery.
 
-``capacity``, ``gradients_by_layer`` and ``activations_for`` draw one exercise of an experiment
-(the report calls them with the exercise's runs and returns None when a figure does not apply);
+``capacity``, ``gradients_by_layer`` and ``activations_for`` draw one exercise of an experiment: they
+take its runs and return (figure, caption), or None when the figure does not apply;
 ``activation_gallery`` is the stand-alone figure of ``layerlab plot activations``: every activation
 function of the numpy engine and its derivative, both computed by the engine's layers (the
 derivative is the layer's ``backward`` applied to ones), as in Nielsen's "Neural Networks and Deep
@@ -11,12 +11,12 @@ Learning", chapters 3 and 5.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .spec import KINDS, parse
+from ...spec import KINDS, parse
+from .figures import new_figure
 
 #: The gallery's activations in order, with the settings drawn (maxout: max of x and -x/2 + 1/2).
 GALLERY = ("step", "linear", "sigmoid", "tanh", "relu", "leakyrelu", "elu", "maxout")
@@ -32,14 +32,8 @@ _TITLES = {
 }
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
 def _config(run) -> dict[str, Any]:
-    return (run.json("config.json") or {}).get("config", {})
+    return run.settings or {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -49,13 +43,13 @@ def _config(run) -> dict[str, Any]:
 
 def activation_curve(kind: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """(f(x), f'(x), label) from the numpy engine's layer of ``kind``."""
-    from .numpy.model import BUILDERS
+    from ...numpy.model import BUILDERS
 
     text = _SETTINGS.get(kind, kind)
     if kind == "maxout":  # two linear pieces per unit: w1 x + b1 = x and w2 x + b2 = -x/2 + 1/2
         spec = parse(f"input(1) dense(2) {text}")
         model_input = x[:, None]
-        from .numpy import build
+        from ...numpy import build
 
         net = build(spec, dtype=np.float64, loss="mse")
         net.load_state_dict({"0.weight": [[1.0], [-0.5]], "0.bias": [0.0, 0.5]})
@@ -69,15 +63,12 @@ def activation_curve(kind: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return y[:, 0], dx[:, 0], _TITLES.get(kind, f"{text}: {KINDS[kind].help}")
 
 
-def activation_gallery(path: str | Path, kinds: tuple[str, ...] = GALLERY) -> Path:
-    """Each activation (solid) and its derivative (dashed) on [-4, 4], one panel each; written atomically."""
-    from .files import atomic_write
-
-    path = Path(path)
+def activation_gallery(kinds: tuple[str, ...] = GALLERY):
+    """Each activation (solid) and its derivative (dashed) on [-4, 4], one panel each: the Figure."""
     x = np.linspace(-4, 4, 801)
     columns = 4
     rows = math.ceil(len(kinds) / columns)
-    figure = _figure(3.2 * columns, 2.8 * rows)
+    figure = new_figure(3.2 * columns, 2.8 * rows)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(kinds) :]:
         ax.set_visible(False)
@@ -92,10 +83,10 @@ def activation_gallery(path: str | Path, kinds: tuple[str, ...] = GALLERY) -> Pa
         ax.set_ylim(-1.6, 4.1 if kind in ("linear", "relu", "leakyrelu", "elu", "maxout") else 1.6)
         ax.legend(fontsize=8, loc="upper left")
     figure.suptitle("Activation functions f (solid) and their derivatives f' (dashed), from the numpy engine")
-    return atomic_write(path, lambda f: figure.savefig(f, dpi=100, format="png"))
+    return figure
 
 
-def activations_for(runs: list, path: Path) -> str | None:
+def activations_for(runs: list):
     """The gallery of the activations an exercise compares (its runs' models differ in activations)."""
     kinds: list[str] = []
     for run in runs:
@@ -108,8 +99,8 @@ def activations_for(runs: list, path: Path) -> str | None:
     kinds = list(dict.fromkeys(kinds))
     if len(kinds) < 2:
         return None
-    activation_gallery(path, tuple(kinds))
-    return f"The activations compared: {', '.join(kinds)} (solid) and their derivatives (dashed)"
+    caption = f"The activations compared: {', '.join(kinds)} (solid) and their derivatives (dashed)"
+    return activation_gallery(tuple(kinds)), caption
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,12 +113,12 @@ def _layer_number(name: str) -> int:
     return int(head) if head.isdigit() else 10**6
 
 
-def gradients_by_layer(runs: list, path: Path) -> str | None:
+def gradients_by_layer(runs: list):
     """Mean gradient norm of each weight layer, the layer on the x axis: first epoch solid, last dashed."""
-    found = [(run, h) for run in runs if (h := run.metrics()) and h[0].get("grad_norms")]
+    found = [(run, h) for run in runs if (h := run.metrics) and h[0].get("grad_norms")]
     if not found or max(len(h[0]["grad_norms"]) for _, h in found) < 4:
         return None  # a plot by layer needs a deep network
-    figure = _figure(7.5, 4.5)
+    figure = new_figure(7.5, 4.5)
     ax = figure.subplots()
     for i, (run, history) in enumerate(found):
         layers = sorted(history[0]["grad_norms"], key=_layer_number)
@@ -140,8 +131,7 @@ def gradients_by_layer(runs: list, path: Path) -> str | None:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title("Gradient norm by layer: first epoch solid, last epoch dashed")
-    figure.savefig(path, dpi=100)
-    return (
+    return figure, (
         "Gradient norm of each layer's weights, the layer on the x axis (log scale): where it falls towards "
         "the input, the early layers learn slowly (the vanishing gradient)"
     )
@@ -153,27 +143,28 @@ def gradients_by_layer(runs: list, path: Path) -> str | None:
 
 
 def _fitted(run, x: np.ndarray, degree: int) -> np.ndarray | None:
-    from .api import load
-    from .data.curve import features
+    """The run's model (its last weights, in the numpy engine) over the points x."""
+    from ...data.curve import features
+    from ...numpy import build
 
-    try:
-        model = load(run.directory, weights="last")
-    except Exception:  # no weights (a failed run): leave its curve out
-        return None
-    return np.asarray(model.predict_proba(features(x, degree)))[:, -1]
+    if not run.rundir.weights_file("last").is_file():
+        return None  # a failed run: its curve is left out
+    state, _ = run.rundir.load_weights("last")
+    model = build(parse(_config(run)["model"], (degree,)), dtype=np.float64, state=state)
+    return model.forward(features(x, degree).astype(np.float64))[:, 0]
 
 
-def capacity(runs: list, path: Path) -> str | None:
+def capacity(runs: list):
     """Training and validation error against capacity, and each model's fitted curve over the data."""
-    from .data import curve
+    from ...data import curve
 
-    runs = [run for run in runs if _config(run).get("data") == "curve" and run.metrics()]
+    runs = [run for run in runs if _config(run).get("data") == "curve" and run.metrics]
     if not runs:
         return None
-    figure = _figure(12, 4.6)
+    figure = new_figure(12, 4.6)
     left, right = figure.subplots(1, 2)
     labels = [run.name for run in runs]
-    last = [run.metrics()[-1] for run in runs]
+    last = [run.metrics[-1] for run in runs]
     positions = np.arange(len(runs))
     left.plot(positions, [h.get("train_loss", math.nan) for h in last], "o--", label="training error")
     left.plot(positions, [h.get("val_loss", math.nan) for h in last], "o-", label="validation error")
@@ -196,8 +187,7 @@ def capacity(runs: list, path: Path) -> str | None:
             right.plot(xs, fit, color=f"C{i % 10}", lw=1.4, label=run.name)
     right.set(ylim=(-2.5, 2.5), xlabel="x", ylabel="y", title="The fitted curves over the data")
     right.legend(fontsize=7, ncol=2, loc="lower right")
-    figure.savefig(path, dpi=100)
-    return (
+    return figure, (
         "Model capacity: training error keeps falling as capacity grows, validation error falls, then rises "
         "(overfitting); right: the fitted curves over the noisy points"
     )

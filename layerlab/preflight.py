@@ -1,0 +1,62 @@
+"""Does the model's output fit the data and the loss? Checked before training, so a mismatch is one line
+that says which last layer or ``--loss`` to use, not a crash inside the loss (or, worse, a model that
+trains with 10 outputs for 2 classes and fails only at ``predict``).
+
+The rules, for a dataset of C classes: ``cross_entropy`` (softmax from logits) and ``nll`` (of
+probabilities: the model ends with ``softmax``) need C outputs; ``bce`` (a sigmoid per output, from
+logits) and the squared errors ``mse``/``sse`` take C outputs (one-hot targets) or, for two classes, one
+output (the target is the class index, 0 or 1). A regression set needs one output per target and a
+squared error.
+"""
+
+from __future__ import annotations
+
+from .data.dataset import Dataset
+from .errors import LayerlabError
+from .spec import Spec
+
+PER_CLASS = ("cross_entropy", "nll")
+SQUARED = ("mse", "sse")
+
+
+class OutputError(LayerlabError):
+    """A model whose output does not fit the dataset's classes or the loss."""
+
+
+def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
+    """Raise an ``OutputError`` saying what to change when ``spec``'s output does not fit ``dataset`` and ``loss``."""
+    resolved = spec.resolve(dataset.input_shape)
+    shape = resolved[-1].output_shape
+    weighted = [r for r in resolved if r.layer.kind in ("dense", "conv")]
+    last = f"layer {weighted[-1].index + 1} `{weighted[-1].layer}`" if weighted else "the model"
+    if len(shape) != 1:
+        raise OutputError(f"the model ends with shape {shape}, not a vector of outputs; end it with flatten dense(N)")
+    width = shape[0]
+    if dataset.task == "regression":
+        targets = dataset.train.y.shape[1] if dataset.train.y.ndim == 2 else 1
+        if loss not in SQUARED:
+            raise OutputError(f"{dataset.name} is a regression set (a number per point): use --loss mse or sse, "
+                              f"not {loss}")  # fmt: skip
+        if width != targets:
+            raise OutputError(f"{last} gives {width} outputs but {dataset.name} has {targets} target(s) per point; "
+                              f"end the model with dense({targets})")  # fmt: skip
+        return
+    classes = dataset.num_classes
+    if not classes:
+        return
+    names = ", ".join(dataset.classes[:4]) + (", ..." if classes > 4 else "")
+    data = f"{dataset.name} has {classes} classes ({names})"
+    if loss in PER_CLASS and width == 1 and classes == 2:
+        raise OutputError(f"{last} gives 1 output but --loss {loss} needs one per class ({data}): use --loss bce "
+                          "for a single output (it applies the sigmoid itself: drop a final sigmoid), or end the "
+                          "model with dense(2)")  # fmt: skip
+    if loss in PER_CLASS and width != classes:
+        other = " (or dense(1) with --loss bce)" if classes == 2 else ""
+        raise OutputError(f"{last} gives {width} outputs but {data} and --loss {loss} needs one per class: end the "
+                          f"model with dense({classes}){other}")  # fmt: skip
+    if loss not in PER_CLASS and width != classes and not (width == 1 and classes == 2):
+        one = " or dense(1)" if classes == 2 else ""
+        raise OutputError(f"{last} gives {width} output(s) but {data}: end the model with dense({classes}){one}")
+    if loss == "nll" and resolved[-1].layer.kind != "softmax":
+        raise OutputError("--loss nll takes probabilities: end the model with softmax, or use --loss cross_entropy "
+                          "(which applies the softmax itself)")  # fmt: skip

@@ -1,0 +1,90 @@
+"""A --data-dir the user gave is used or refused by name, never passed over for a download (issues 12, 13)."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from layerlab.cli import main
+from layerlab.data import DataError, load
+from layerlab.data.download import MNIST
+
+MNIST_FILES = ", ".join(remote.name for remote in MNIST)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to download fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("layerlab.data.catalog.fetch", refuse)
+    monkeypatch.setattr("urllib.request.urlopen", refuse)
+
+
+def error_of(capsys, *args: str) -> str:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "downloading" not in captured.err + captured.out
+    return captured.err
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "incomplete"])
+def test_a_bad_data_dir_is_refused_by_name(tmp_path, capsys, no_network, case):
+    given = tmp_path / "data"
+    if case == "file":
+        given.write_text("not a folder")
+    elif case == "empty":
+        given.mkdir()
+    elif case == "incomplete":  # labels but no images, in the mnist/ subfolder of a shared copy
+        (given / "mnist").mkdir(parents=True)
+        (given / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\0"))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    err = error_of(capsys, "train", "--data", "mnist", "--data-dir", str(given), "--epochs", "1", "--quiet",
+                   "--out", str(tmp_path / "run"))  # fmt: skip
+    expected = {
+        "missing": f"--data-dir {given} does not exist",
+        "file": f"--data-dir {given} is a file, not a folder",
+        "empty": f"{given} has no train-images-idx3-ubyte(.gz); expected files for MNIST: {MNIST_FILES}",
+        "incomplete": f"{given} has no train-images-idx3-ubyte(.gz); expected files for MNIST: {MNIST_FILES}",
+    }[case]
+    assert expected in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no run directory, no cache written there
+
+
+def test_cifar10_names_both_copies_it_would_use(tmp_path, no_network):
+    message = r"has no cifar-10-binary\.tar\.gz; .*\(or the JPEG copy cifar10-jpeg-q75\.zip\)"
+    with pytest.raises(DataError, match=message):
+        load("cifar10", data_dir=tmp_path)
+
+
+def test_a_data_dir_that_does_not_exist_is_refused_even_for_the_embedded_sets(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load("mnist-small", data_dir=tmp_path / "typo")
+    assert len(load("mnist-small", data_dir=tmp_path).test) == 1000  # an existing folder: unused, fine
+
+
+def test_the_files_in_a_data_dir_are_used(tmp_path, no_network):
+    """Only the data_dir is searched: a copy there is read, directly or in its mnist/ subfolder."""
+    shared = Path("/work/shared/data/mnist")
+    if not shared.is_dir():
+        pytest.skip("no shared MNIST copy on this machine")
+    for remote in MNIST:
+        (tmp_path / "mnist").mkdir(exist_ok=True)
+        shutil.copy(shared / remote.name, tmp_path / "mnist" / remote.name)
+    data = load("mnist", data_dir=tmp_path, limit=10)
+    assert f"MNIST IDX files in {tmp_path / 'mnist'}" in data.source and len(data.test) == 10_000
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_experiment_runs_get_the_same_check(tmp_path, capsys, no_network):
+    err = error_of(capsys, "run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
+                   str(tmp_path / "exp"))  # fmt: skip
+    assert "does not exist" in err

@@ -1,0 +1,99 @@
+"""Checks before anything is allocated or trained: memory (issue 12), output width against classes and loss (13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerlab.cli import main
+from layerlab.engine import check_memory
+from layerlab.errors import EngineError
+from layerlab.spec import parse
+
+GIB = 1024**3
+
+
+def one_line_error(capsys, *args: str) -> str:
+    code = main(list(args))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_a_layer_too_large_to_allocate_is_refused_with_the_numbers(tmp_path, capsys, engine):
+    err = one_line_error(capsys, "train", "--model", "flatten dense(10000000000) dense(10)", "--data", "mnist-small",
+                         "--engine", engine, "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert "layer 2 `dense(10000000000)` needs 29 TiB of weights (" in err  # 784 x 1e10 float32 = 28.5 TiB
+    assert "this machine has " in err and "GiB of memory; use fewer units or filters" in err
+    assert not (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_gradcheck_refuses_it_too(capsys):
+    err = one_line_error(capsys, "gradcheck", "--model", "input(784) dense(10000000000)")
+    assert "needs 57 TiB of weights" in err  # float64: 784 x 1e10 x 8 bytes
+
+
+def test_memory_estimate_counts_weights_and_a_batch_of_activations():
+    spec = parse("input(1000) dense(1000) relu dense(10)")  # 1,011,010 parameters
+    check_memory(spec, itemsize=4, available=16 * 1024**2)  # 2 x 4 MB fits in 16 MiB
+    with pytest.raises(EngineError, match=r"layer 1 `dense\(1000\)` needs 4 MiB of weights \(8 MiB to train"):
+        check_memory(spec, itemsize=4, available=6 * 1024**2, where="this machine")
+    conv = parse("input(3, 64, 64) conv(64, 3, padding=same) relu flatten dense(10)")
+    with pytest.raises(EngineError, match=r"layer 1 `conv\(64, 3, padding=same\)` needs 1 GiB of activations for a "
+                                        r"batch of 1024 .*use a smaller --batch-size"):  # fmt: skip
+        check_memory(conv, batch_size=1024, available=2 * GIB)  # 64x64x64 x 1024 x 4 bytes = 1 GiB per layer
+    check_memory(conv, batch_size=16, available=2 * GIB)
+
+
+def two_class_folder(root) -> str:
+    import numpy as np
+    from PIL import Image
+
+    for k, cls in enumerate(("cat", "dog")):
+        (root / cls).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(np.full((6, 6), 100 * k + i, np.uint8)).save(root / cls / f"{i}.png")
+    return str(root)
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "message"),
+    [
+        ("flatten dense(10)", "cross_entropy", "layer 2 `dense(10)` gives 10 outputs but pets has 2 classes (cat, dog) "
+         "and --loss cross_entropy needs one per class: end the model with dense(2) (or dense(1) with --loss bce)"),
+        ("flatten dense(1) sigmoid", "cross_entropy", "layer 2 `dense(1)` gives 1 output but --loss cross_entropy "
+         "needs one per class (pets has 2 classes (cat, dog)): use --loss bce for a single output"),
+        ("flatten dense(3)", "mse", "gives 3 output(s) but pets has 2 classes (cat, dog): end the model with dense(2) "
+         "or dense(1)"),
+        ("flatten dense(2)", "nll", "--loss nll takes probabilities: end the model with softmax"),
+        ("conv(2, 3)", "cross_entropy", "the model ends with shape (2, 4, 4), not a vector of outputs"),
+    ],
+)  # fmt: skip
+def test_output_width_is_checked_against_classes_and_loss_before_training(tmp_path, capsys, model, loss, message):
+    data = two_class_folder(tmp_path / "pets")
+    err = one_line_error(capsys, "train", "--data", data, "--model", model, "--loss", loss, "--epochs", "1",
+                         "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    assert message in err
+    assert not (tmp_path / "run").exists()
+
+
+FITTING = [("flatten dense(2)", "cross_entropy"), ("flatten dense(1)", "bce"), ("flatten dense(2) softmax", "nll"),
+           ("flatten dense(1)", "mse")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "loss"), FITTING)
+def test_outputs_that_fit_train_and_predict(tmp_path, capsys, model, loss):
+    data = two_class_folder(tmp_path / "pets")
+    args = ["--data", data, "--model", model, "--loss", loss, "--epochs", "1", "--quiet", "--out", str(tmp_path / "r")]
+    assert main(["train", *args]) == 0, capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "r"), str(tmp_path / "pets" / "dog" / "3.png"), "--top", "2"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.split(": ")[1].split()[0] in ("cat", "dog") and last.count("%") == 2
+
+
+def test_regression_sets_need_a_squared_error(capsys):
+    err = one_line_error(capsys, "train", "--data", "plane", "--model", "dense(1)", "--epochs", "1", "--quiet")
+    assert "plane is a regression set (a number per point): use --loss mse or sse, not cross_entropy" in err
+    err = one_line_error(capsys, "train", "--data", "plane", "--model", "dense(2)", "--loss", "mse", "--quiet")
+    assert "layer 1 `dense(2)` gives 2 outputs but plane has 1 target(s) per point; end the model with dense(1)" in err
