@@ -86,6 +86,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .files import atomic_write
+    from .report.plots.teaching import activation_gallery
+
+    out = Path(args.out or f"{args.figure}.png")
+    if out.exists() and not args.force:
+        raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
+    figure = activation_gallery()
+    atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
+    print(f"wrote {out}")
+    return 0
+
+
 def _train_settings(args: argparse.Namespace) -> dict:
     """The settings of the TOML file of --config, then the flags given on the command line (over them).
 
@@ -464,6 +479,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
     p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
     p.set_defaults(handler=cmd_check)
+
+    p = command(
+        "plot",
+        "draw a teaching figure: activations (step, linear, sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, derivatives)",
+        "layerlab plot activations --out activations.png",
+    )
+    p.add_argument("figure", choices=("activations",), help="the figure to draw")
+    p.add_argument("--out", "-o", help="the PNG file to write (default activations.png)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(handler=cmd_plot)
 
     p = command(
         "train",

@@ -210,3 +210,39 @@ def test_journal_worker_killed_mid_trial(tmp_path):
     storage = f"journal:{tmp_path / 'study.log'}"
     out, killed, kept = _kill_one_worker_mid_trial(tmp_path, storage)
     _check(out, storage, killed, kept)
+
+
+EXPERIMENT = textwrap.dedent(
+    """
+    name = "shared"
+    [settings]
+    data = "xor"
+    data_options = { n = 200 }
+    val = 0.25
+    model = "dense(4) tanh dense(2)"
+    epochs = 3
+    batch_size = 10
+    [[runs]]
+    name = "lr"
+    grid = { lr = [0.01, 0.03, 0.1, 0.3] }
+    [[runs]]
+    name = "same-as-lr-0.1"
+    lr = 0.1
+    """
+)
+
+
+def test_experiment_runs_shared_by_two_workers(tmp_path):
+    (tmp_path / "shared.toml").write_text(EXPERIMENT)
+    storage = f"journal:{tmp_path / 'runs.log'}"
+    command = [sys.executable, "-m", "layerlab", "run", str(tmp_path / "shared.toml"), "--out", str(tmp_path / "exp"),
+               "--storage", storage, "--quiet"]  # fmt: skip
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+               for _ in range(2)]  # fmt: skip
+    logs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], logs
+    trained = [line.split(":")[0] for log in logs for line in log.splitlines() if ": training (trial" in line]
+    assert sorted(trained) == sorted(["lr-lr=0.01", "lr-lr=0.03", "lr-lr=0.1", "lr-lr=0.3"])  # each once, 4 in all
+    index = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert [run["status"] for run in index["runs"]] == ["done"] * 5  # the last run shares lr=0.1's directory

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .storage import open_storage, public_url, storage_url
 from .study import loop, open_queue
+from .trial import NotQueued, is_queued
 
 HEARTBEAT = 10
 
@@ -40,9 +41,7 @@ def shared_executor(storage: str, directory: str | Path, study_name: str | None 
         outcomes = []
 
         def objective(trial) -> float:
-            from .study import NotQueued
-
-            if "fixed_params" not in trial.system_attrs:
+            if not is_queued(trial):
                 raise NotQueued("every run is taken")
             run = by_key[trial.suggest_categorical("run", keys)]
             if run.key not in pending:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .space import SearchDefinition, SearchError, describe_budget
 from .storage import open_storage, public_url, storage_url
-from .trial import Objective
+from .trial import NotQueued, Objective
 
 POLL = 1.0  #: seconds between looks at the study while the last trials run elsewhere
 
@@ -149,11 +149,6 @@ def loop(study, objective, trials: int | None, queued_only: bool, deadline: floa
         study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
         ran += 1
     return ran
-
-
-class NotQueued(Exception):
-    """A worker asked for a queued trial that another worker took first (the trial is marked failed, no
-    parameters: reports leave it out)."""
 
 
 def _worker_process(definition, directory, url, study_name, seed, deadline, index, threads) -> int:

@@ -69,9 +69,7 @@ class Objective:
     def __call__(self, trial) -> float:
         import optuna
 
-        if self.definition.sampler == "grid" and "fixed_params" not in trial.system_attrs:
-            from .study import NotQueued
-
+        if self.definition.sampler == "grid" and not is_queued(trial):
             raise NotQueued(f"trial {trial.number}: every grid point is taken")
         params = {name: param.suggest(trial) for name, param in self.definition.space.items()}
         config = self.definition.config(params)
@@ -121,6 +119,16 @@ class Objective:
         except LayerlabError as e:  # a setting this point of the space cannot train with: a failed trial
             raise LayerlabError(f"trial {trial.number} ({config.model}): {e}") from None
         return RunDir(run_dir).read_result()
+
+
+def is_queued(trial) -> bool:
+    """Whether a trial came from the queue (``enqueue_trial`` or a retry), with its parameters fixed."""
+    return "fixed_params" in trial.storage.get_trial_system_attrs(trial._trial_id)
+
+
+class NotQueued(Exception):
+    """A worker asked for a queued trial that another worker took first (the trial is marked failed, no
+    parameters: reports leave it out)."""
 
 
 def _report(trial, row: dict) -> bool:
