@@ -478,6 +478,8 @@ def test_a_single_runs_report_goes_into_its_directory_with_its_settings(tmp_path
 def test_what_is_not_a_run_directory_is_refused_and_a_users_report_kept(tmp_path):
     runs = build_experiment(tmp_path / "lab") / "runs"
     (tmp_path / "notes").mkdir()
+    with pytest.raises(ReportError, match="nowhere does not exist"):
+        compare([runs / "ex1-mlp", tmp_path / "nowhere"], quiet=True)
     with pytest.raises(ReportError, match="notes is not a run directory.*layerlab train --out"):
         compare([runs / "ex1-mlp", tmp_path / "notes"], quiet=True)
     with pytest.raises(ReportError, match="is an experiment directory: report it on its own"):

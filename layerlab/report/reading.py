@@ -215,6 +215,11 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
 
 
 def _run_directory(directory: Path) -> RunSource:
+    if not directory.is_dir():
+        raise ReportError(
+            f"{directory} does not exist; give a directory that `layerlab train --out`, `layerlab ensemble --out` "
+            "or `layerlab run` wrote"
+        )
     if is_experiment(directory):
         raise ReportError(
             f"{directory} is an experiment directory: report it on its own (`layerlab report {directory}`), "
