@@ -55,21 +55,16 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
-    import tomllib
+    from .config import TrainConfig, check_settings, read_toml, setting_names
 
-    from .config import TrainConfig
-
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    check_settings(flags, flags=True)
     settings = {}
     if args.config:
-        try:
-            with open(args.config, "rb") as f:
-                settings = {k.replace("-", "_"): v for k, v in tomllib.load(f).items()}
-        except FileNotFoundError:
-            raise LayerlabError(f"config file {args.config} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
-    settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    return TrainConfig.from_dict(settings)
+        where = f"config file {args.config}"
+        settings = setting_names(read_toml(args.config, "config file"), where)
+        check_settings(settings, where)
+    return TrainConfig.from_dict(settings | flags)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
