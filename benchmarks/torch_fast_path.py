@@ -1,18 +1,27 @@
-"""Seconds per epoch of Nielsen's final network: a plain PyTorch DataLoader loop vs. layerlab's torch engine.
+"""Seconds per training epoch: plain PyTorch loops vs. layerlab's torch engine (and the numpy engine).
 
-Network: conv(20,5) pool conv(40,5) pool dense(1000) dropout dense(1000) dropout dense(10), ReLU, SGD.
-The plain loop is what a tutorial writes: a DataLoader over float tensors on the host, each batch
-copied to the device, loss.item() every step. layerlab keeps the uint8 images on the device, gathers
-each batch there, and reads the losses once per epoch. On a GPU it also times the engine under
-torch.compile with CUDA graphs (compile=reduce-overhead), alone and with bf16 autocast and channels_last.
+Models (``--models``, default all three):
+  mlp30    Nielsen's network2-style MLP 784-30-10, sigmoid (chapter 3 of his book)
+  mlp100   Nielsen's 784-100-10 sigmoid MLP (the ladder's first row)
+  cnn      Nielsen's final network: conv(20,5) pool conv(40,5) pool dense(1000) dropout dense(1000) dropout
+           dense(10), ReLU (chapter 6)
 
-    python benchmarks/torch_fast_path.py --device cuda                 # 50,000 images, batch 10 and 64
-    python benchmarks/torch_fast_path.py --device cpu --images 5000    # a CPU check
-    python benchmarks/torch_fast_path.py --variant compile=default     # time other torch-engine settings
+Loops, each one epoch of SGD over the same images:
+  dataloader  what a tutorial writes: a DataLoader over float tensors on the host, each batch copied to
+              the device, loss.item() every step
+  index       a bare loop without a DataLoader: float images on the device, a batch gathered by index,
+              zero_grad / backward / step, loss.item() every step
+  layerlab    layerlab's torch engine as the trainer drives it (uint8 images on the device, gathered
+              and made float in chunks; loss, correct count and per-layer gradient norms recorded)
+  numpy       layerlab's numpy engine (with --numpy; MLPs only, it is slow on convolutions)
 
-Each loop is timed --repeats times (3), alternating with the others; the fastest epoch of each counts.
+    python benchmarks/torch_fast_path.py --device cpu --threads 1 --data-dir ../shared/data/mnist
+    python benchmarks/torch_fast_path.py --device cuda --models cnn                 # 50,000 images
+    python benchmarks/torch_fast_path.py --variant compile=default                  # other engine settings
 
-Uses MNIST from --data-dir when given, else random images of the same shape (the timing is the same).
+Each loop is timed --repeats times (3), alternating with the others so that a slow spell of a shared
+machine hits all of them; the fastest epoch of each counts. Uses MNIST from --data-dir when given, else
+random images of the same shape (the timing is the same).
 """
 
 from __future__ import annotations
@@ -27,10 +36,15 @@ from layerlab import parse
 from layerlab.config import TrainConfig
 from layerlab.torch.learner import TorchLearner, resolve_device
 
-MODEL = (
-    "conv(20, 5) maxpool(2) relu conv(40, 5) maxpool(2) relu flatten dropout(0.5) dense(1000) relu dropout(0.5) "
-    "dense(1000) relu dropout(0.5) dense(10)"
-)
+MODELS = {
+    "mlp30": ("flatten dense(30) sigmoid dense(10)", 0.5),
+    "mlp100": ("flatten dense(100) sigmoid dense(10)", 0.1),
+    "cnn": (
+        "conv(20, 5) maxpool(2) relu conv(40, 5) maxpool(2) relu flatten dropout(0.5) dense(1000) relu dropout(0.5) "
+        "dense(1000) relu dropout(0.5) dense(10)",
+        0.03,
+    ),
+}
 
 
 def images(args) -> tuple[np.ndarray, np.ndarray]:
@@ -43,12 +57,17 @@ def images(args) -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 256, (args.images, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, args.images)
 
 
-def plain_epoch(x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
-    """The tutorial loop: a DataLoader on the host, .to(device) and loss.item() each step."""
+def _model(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     from layerlab.torch import build
 
-    model = build(parse(MODEL, (1, 28, 28)), seed=0, device=device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.03)
+    spec, lr = MODELS[name]
+    model = build(parse(spec, (1, 28, 28)), seed=0, device=device)
+    return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def dataloader_epoch(name: str, x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
+    """The tutorial loop: a DataLoader on the host, .to(device) and loss.item() each step."""
+    model, optimizer = _model(name, device)
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x).float() / 255, torch.from_numpy(y))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True)
     _sync(device)
@@ -64,14 +83,40 @@ def plain_epoch(x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.dev
     return time.perf_counter() - start
 
 
-def layerlab_epoch(x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device, **options) -> float:
-    """One timed epoch of the torch engine, after a short warm-up epoch with the same batch shapes.
+def index_epoch(name: str, x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
+    """A bare loop: the float images already on the device, each batch gathered by index."""
+    model, optimizer = _model(name, device)
+    xs, ys = (torch.from_numpy(x).float() / 255).to(device), torch.from_numpy(y).long().to(device)
+    order = torch.randperm(len(xs), device=device)
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(0, len(xs), batch_size):
+        index = order[i : i + batch_size]
+        loss = torch.nn.functional.cross_entropy(model(xs[index]), ys[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def layerlab_epoch(
+    name: str, x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device, engine: str = "torch", **options
+) -> float:
+    """One timed epoch of a layerlab engine, after a short warm-up epoch with the same batch shapes.
 
     ``options`` are TrainConfig settings such as compile="reduce-overhead", autocast="bf16" or
     channels_last=True; the warm-up compiles (or records CUDA graphs for) every batch shape first.
     """
-    config = TrainConfig(model=MODEL, device=str(device), lr=0.03, batch_size=batch_size, **options)
-    learner = TorchLearner(config, parse(MODEL, (1, 28, 28)), len(x))
+    spec, lr = MODELS[name]
+    config = TrainConfig(model=spec, engine=engine, device=str(device), lr=lr, batch_size=batch_size, **options)
+    if engine == "numpy":
+        from layerlab.numpy.learner import NumpyLearner
+
+        learner = NumpyLearner(config, parse(spec, (1, 28, 28)), len(x))
+    else:
+        learner = TorchLearner(config, parse(spec, (1, 28, 28)), len(x))
     learner.add_data("train", x, y)
     order = np.random.default_rng(0).permutation(len(x))
     warm_up = order[: batch_size * 20 + len(x) % batch_size]
@@ -103,9 +148,12 @@ GPU_VARIANTS = ["", "compile=reduce-overhead", "compile=reduce-overhead,autocast
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 64])
     parser.add_argument("--data-dir")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument("--numpy", action="store_true", help="also time the numpy engine on the MLPs")
     parser.add_argument("--repeats", type=int, default=3, help="timings per loop, alternating; the fastest counts")
     parser.add_argument(
         "--variant",
@@ -114,22 +162,34 @@ def main() -> None:
         "default: the plain engine, plus two compiled variants on a GPU)",
     )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     variants = args.variant or (GPU_VARIANTS if device.type == "cuda" else [""])
     x, y = images(args)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{len(x):,} images on {name}, torch {torch.__version__}\n")
-    print(f"{'batch':>5} {'plain loop s':>13}  {'layerlab s':>11} {'speed-up':>9}  variant")
-    for batch_size in args.batch_sizes:
-        times: dict[str, list[float]] = {}
-        for _ in range(args.repeats):  # alternating, so a slow spell of a shared machine hits every loop
-            times.setdefault("plain", []).append(plain_epoch(x, y, batch_size, device))
-            for text in variants:
-                times.setdefault(text, []).append(layerlab_epoch(x, y, batch_size, device, **variant(text)))
-        plain = min(times["plain"])
-        for text in variants:
-            ours = min(times[text])
-            print(f"{batch_size:>5} {plain:>13.2f}  {ours:>11.2f} {plain / ours:>8.2f}x  {text or 'plain engine'}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{len(x):,} images on {where}, torch {torch.__version__}; seconds per epoch, fastest of {args.repeats}\n")
+    print(f"{'model':>7} {'batch':>5} {'dataloader':>10} {'index':>7} {'layerlab':>9} {'vs index':>8}  loop")
+    for name in args.models:
+        for batch_size in args.batch_sizes:
+            loops = {"dataloader": dataloader_epoch, "index": index_epoch}
+            loops |= {text or "layerlab torch engine": _engine(text) for text in variants}
+            if args.numpy and name != "cnn":
+                loops["layerlab numpy engine"] = _engine("engine=numpy")
+            times: dict[str, list[float]] = {}
+            for _ in range(args.repeats):  # alternating, so a slow spell of a shared machine hits every loop
+                for label, loop in loops.items():
+                    times.setdefault(label, []).append(loop(name, x, y, batch_size, device))
+            best = {label: min(values) for label, values in times.items()}
+            for label in list(loops)[2:]:
+                print(
+                    f"{name:>7} {batch_size:>5} {best['dataloader']:>10.2f} {best['index']:>7.2f} "
+                    f"{best[label]:>9.2f} {best['index'] / best[label]:>7.2f}x  {label}"
+                )
+
+
+def _engine(text: str):
+    return lambda name, x, y, batch_size, device: layerlab_epoch(name, x, y, batch_size, device, **variant(text))
 
 
 if __name__ == "__main__":

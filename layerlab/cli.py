@@ -53,6 +53,39 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0 if check.ok else 1
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import RENDERERS, trace
+
+    tr = trace(args.model, args.weights, args.input, args.target, args.loss, args.lr, args.seed)
+    print(RENDERERS[args.format](tr))
+    return 0
+
+
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from .exercises import write_starter
+
+    path = write_starter(args.names, args.out)
+    print(f"wrote {path}: fill in forward and backward, then run: layerlab check {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .grader import check_file, render, train_comparison
+
+    reports = check_file(args.file)
+    print(render(reports))
+    if any(r.failure for r in reports):
+        return 1
+    if not args.no_train:
+        rows = train_comparison(args.file, reports, limit=args.limit, epochs=args.epochs)
+        if rows:
+            print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
+            width = max(len(r["yours"]) for r in rows)
+            for r in rows:
+                print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
+    return 0
+
+
 def _train_config(args: argparse.Namespace):
     """Defaults, then the TOML file of --config, then the flags given on the command line."""
     from .config import TrainConfig, check_settings, read_toml, setting_names
@@ -180,6 +213,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         default = "" if f.default is None else f" (default {f.default})"
         kind = types[f.type.split(" | ")[0]]
         p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
+    p.add_argument(
+        "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
+    )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
@@ -210,6 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", "-m", default=EXAMPLE_CNN, help="the model spec (default: the slides' Keras CNN)")
         p.add_argument("--input", type=_input_shape, help="input shape if the spec has no input(...), e.g. 1x28x28")
+        p.add_argument("--layers", help="a .py file of your own layer classes, usable by class name in --model")
 
     p = command(
         "summary",
@@ -241,6 +278,54 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error accepted (default 1e-6)")
     p.set_defaults(handler=cmd_gradcheck)
+
+    p = command(
+        "explain",
+        "backpropagation number by number: one forward pass, backward pass and update of a small dense network",
+        """
+                layerlab explain                     (Matt Mazur's worked example: 2-2-2 logistic network, eta 0.5)
+                layerlab explain --format markdown > backprop.md
+                layerlab explain --model "input(2) dense(3) tanh dense(1)" --input 1,0 --target 1 --loss mse
+                layerlab explain --model "input(2) dense(2) sigmoid dense(2) sigmoid" --weights weights.json \\
+                    --input 0.05,0.1 --target 0.01,0.99 --lr 0.5 --format json
+                """,
+    )
+    p.add_argument("--model", "-m", help="a dense network starting with input(n) (default: Mazur's example)")
+    p.add_argument("--weights", help='a .json/.safetensors/.npz file, JSON like {"0.weight": [[...]]}, or numbers')
+    p.add_argument("--input", help="one input example, comma-separated (default 0.05,0.10 for the example)")
+    p.add_argument("--target", help="the target outputs, comma-separated (default 0.01,0.99 for the example)")
+    p.add_argument("--loss", help="sse (default), mse, cross_entropy, nll or bce")
+    p.add_argument("--lr", type=float, help="learning rate eta of the one update (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output form (text)")
+    p.set_defaults(handler=cmd_explain)
+
+    p = command(
+        "exercise",
+        "write a starter file for layers of your own: dense, relu, sigmoid, tanh, softmax-ce, conv, maxpool, ...",
+        """
+                layerlab exercise dense                    (writes my_layers.py)
+                layerlab exercise relu sigmoid softmax-ce --out activations.py
+                layerlab exercise all
+                """,
+    )
+    p.add_argument("names", nargs="+", help="dense relu sigmoid tanh softmax-ce conv maxpool dropout batchnorm, or all")
+    p.add_argument("--out", "-o", default="my_layers.py", help="the file to write (never replaced; my_layers.py)")
+    p.set_defaults(handler=cmd_exercise)
+
+    p = command(
+        "check",
+        "grade your own layers: forward against the engine, backward against it and finite differences",
+        """
+                layerlab check my_layers.py
+                layerlab check my_layers.py --no-train      (skip the MNIST comparison)
+                """,
+    )
+    p.add_argument("file", help="your Python file (it is run: only give a file you trust)")
+    p.add_argument("--no-train", action="store_true", help="do not train the MNIST models after the checks")
+    p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
+    p.set_defaults(handler=cmd_check)
 
     p = command(
         "train",
@@ -336,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "layers", None):  # your own layer classes (it is your code: only the file you name)
+            from .numpy.custom import load_layers
+
+            load_layers(args.layers)
         return args.handler(args)
     except LayerlabError as e:  # anything else is a bug: its traceback shows
         if args.debug:

@@ -26,7 +26,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import LayerlabError
@@ -88,7 +88,7 @@ class Arg:
     """One argument of a layer kind."""
 
     name: str
-    kind: str  # "int", "float", "bool", "choice", "padding", "init", "bias_init"
+    kind: str  # "int", "float", "bool", "bias", "choice", "padding", "init", "bias_init"
     default: Any = REQUIRED
     help: str = ""
     choices: tuple[str, ...] = ()
@@ -114,6 +114,8 @@ class Arg:
         elif self.kind == "bool":
             if not isinstance(value, bool):
                 raise SpecError(f"{bad} must be true or false")
+        elif self.kind == "bias" and not isinstance(value, bool) and value != "fixed":  # fixed: not trained
+            raise SpecError(f"{bad} must be true, false or fixed (a bias that training leaves unchanged)")
         elif self.kind == "choice":
             if value not in self.choices:
                 raise SpecError(f"{bad} must be one of: {', '.join(self.choices)}")
@@ -237,7 +239,7 @@ def _with_bias(args: dict, shapes: dict[str, Shape], n: int) -> dict[str, Shape]
 
 _WEIGHT_ARGS = (
     Arg("init", "init", Call("glorot_uniform"), "weight initialiser: " + ", ".join(INITIALISERS)),
-    Arg("bias", "bool", True, "learn a bias per unit/filter"),
+    Arg("bias", "bias", True, "a bias per unit/filter: true, false, or fixed (kept at bias_init, not trained)"),
     Arg("bias_init", "bias_init", Call("zeros"), "bias initialiser: " + ", ".join(BIAS_INITIALISERS)),
 )
 _POOL_ARGS = (
@@ -322,6 +324,8 @@ KINDS: dict[str, Kind] = {
     ]
 }
 ALIASES = {"conv2d": "conv", "fc": "dense", "maxpool2d": "maxpool", "avgpool2d": "avgpool", "identity": "linear"}
+#: Your own layer classes (numpy engine; ``layerlab.numpy.custom.load_layers``): class name -> kind it implements.
+CUSTOM: dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -335,6 +339,7 @@ class Layer:
 
     kind: str
     args: dict[str, Any] = field(default_factory=dict, hash=False)
+    impl: str = ""  #: a class of your own that implements the kind (``CUSTOM``), else ""
 
     def __str__(self) -> str:
         k = KINDS[self.kind]
@@ -345,15 +350,23 @@ class Layer:
                 shown.append(_fmt(value))
             elif value != arg.default:
                 shown.append(f"{arg.name}={_fmt(value)}")
-        return self.kind if not shown else f"{self.kind}({', '.join(shown)})"
+        name = self.impl or self.kind
+        return name if not shown else f"{name}({', '.join(shown)})"
 
     @property
     def definition(self) -> Kind:
         return KINDS[self.kind]
 
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """Parameters that training leaves unchanged (``bias=fixed``): no optimiser moves them."""
+        return ("bias",) if self.args.get("bias") == "fixed" else ()
+
 
 def layer(kind: str, *args: Any, **kwargs: Any) -> Layer:
     """Build one checked layer: ``layer("conv", 20, 5, stride=2)``."""
+    if kind in CUSTOM:
+        return replace(layer(CUSTOM[kind], *args, **kwargs), impl=kind)
     name = ALIASES.get(kind, kind)
     if name not in KINDS:
         raise SpecError(f"unknown layer {kind!r}{_did_you_mean(kind)}; known layers: {', '.join(KINDS)}")
@@ -617,12 +630,13 @@ class _Parser:
         return tuple(dims)
 
     def _layer(self) -> Layer:
-        tok, name, args, kwargs = self._call({**{k: k for k in KINDS}, **ALIASES}, "layer", "conv, dense, relu")
+        names = {**{k: k for k in KINDS}, **ALIASES, **{c: c for c in CUSTOM}}
+        tok, name, args, kwargs = self._call(names, "layer", "conv, dense, relu")
         try:
             return layer(name, *args, **kwargs)
         except SpecError as e:
             end = self.tokens[self.i - 1]
-            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[name]))
+            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[CUSTOM.get(name, name)]))
             raise  # unreachable: _fail raises
 
     def _call(self, names: Mapping[str, str], what: str, examples: str) -> tuple[_Token, str, list, dict]:

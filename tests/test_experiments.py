@@ -219,14 +219,14 @@ def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_best_and_mean
     results = [json.loads((out / run.directory / "result.json").read_text()) for run in repeats]
     accuracies = [result["test_accuracy"] for result in results]
     assert len({run.directory for run in repeats}) == 3
-    rows = {row["run"]: row for row in report.table(out)}
+    rows = {row.run: row for row in report.table(out)}
     assert list(rows) == ["base", "again"]
     again = rows["again"]
-    assert again["test_accuracy"] == max(accuracies) and again["test_mean"] == pytest.approx(np.mean(accuracies))
-    assert again["repeats"] == 3 and again["best_repeat"] == f"again#{accuracies.index(max(accuracies)) + 1}"
-    assert again["seconds"] == pytest.approx(sum(result["seconds"] for result in results))
-    assert f"best of 3 runs ({', '.join(f'{a:.2%}' for a in accuracies)}), mean" in again["notes"]
-    assert rows["base"]["repeats"] is None and rows["base"]["test_mean"] is None
+    assert again.test_accuracy == max(accuracies) and again.test_mean == pytest.approx(np.mean(accuracies))
+    assert again.repeats == 3 and again.best_repeat == f"again#{accuracies.index(max(accuracies)) + 1}"
+    assert again.seconds == pytest.approx(sum(result["seconds"] for result in results))
+    assert f"best of 3 runs ({', '.join(f'{a:.2%}' for a in accuracies)}), mean" in again.notes
+    assert rows["base"].repeats is None and rows["base"].test_mean is None
     assert "mean" in report.terminal_table(list(rows.values())).splitlines()[0]
 
 

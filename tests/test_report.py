@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from layerlab.errors import LayerlabError
 from layerlab.report import (
     QUICK_NOTE,
     ReportError,
@@ -25,7 +26,7 @@ from layerlab.report import (
     terminal_table,
     write_report,
 )
-from layerlab.weights import save_weights
+from layerlab.rundir import RunDir
 
 DIGITS = [str(d) for d in range(10)]
 MLP = "dense(100) sigmoid dense(10)"
@@ -62,9 +63,9 @@ def write_run(
     weights=None,
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
-    directory.mkdir(parents=True)
+    run = RunDir(directory).claim()
     dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
-    write_json(directory / "config.json", {"config": {"model": MLP}, "dataset": dataset})
+    run.write_config({"model": MLP}, dataset)
     history = [
         {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
          "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
@@ -72,14 +73,15 @@ def write_run(
          "grad_norms": {"0.weight": 0.01 / e, "2.weight": 0.1 / e, "4.weight": 1.0 / e}}
         for e in range(1, epochs + 1)
     ]  # fmt: skip
-    (directory / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in history))
+    run.write_metrics(history)
     result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
               "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
               "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""}  # fmt: skip
-    write_json(directory / "result.json", result)
+    run.write_result(result)
     rng = np.random.default_rng(0)
     weights = weights or {"0.weight": rng.normal(size=(100, 64)), "2.weight": rng.normal(size=(10, 100))}
-    save_weights(directory / "best.safetensors", {k: np.asarray(v, np.float32) for k, v in weights.items()})
+    run.save_weights("best", {k: np.asarray(v, np.float32) for k, v in weights.items()}, {"spec": MLP})
+    run.release()
 
 
 def write_predictions(directory: Path, classes: int, wrong: int, images: bool = True, n: int = 60) -> None:
@@ -90,8 +92,8 @@ def write_predictions(directory: Path, classes: int, wrong: int, images: bool = 
     y_pred[:wrong] = (y_true[:wrong] + 1) % classes
     x = rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8) if images else rng.normal(size=(n, 2))
     kept = np.flatnonzero(y_pred != y_true)[:36]
-    np.savez(directory / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
-             mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
+    RunDir(directory).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
+                                   mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
 
 
 def write_boundary(directory: Path, regression: bool = False) -> None:
@@ -103,8 +105,8 @@ def write_boundary(directory: Path, regression: bool = False) -> None:
         y = (np.tanh(points[:, :1] / 6)).astype(np.float32)
     else:
         y = (np.hypot(*points.T) < 3).astype(np.int64)
-    np.savez(directory / "boundary.npz", xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
-             test_points=points[50:], test_y=y[50:])  # fmt: skip
+    RunDir(directory).write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
+                                   test_points=points[50:], test_y=y[50:])  # fmt: skip
 
 
 def entry(name: str, exercise: str, changed: dict, status: str = "done", **extra) -> dict:
@@ -132,7 +134,7 @@ def build_experiment(root: Path) -> Path:
     for i, (val, test) in enumerate([(0.99, 0.95), (0.98, 0.96), (0.97, 0.97)], 1):
         write_run(runs / "ex1-vote" / f"member-{i}", val, test, final_test=test, epochs=4, seconds=i)
     vote = {"member_accuracies": [0.95, 0.96, 0.97], "vote_accuracy": 0.975, "mean_accuracy": 0.972}
-    write_json(runs / "ex1-vote" / "ensemble.json", vote)
+    RunDir(runs / "ex1-vote").write_ensemble(vote)
     write_predictions(runs / "ex1-vote", classes=10, wrong=2)
     rng = np.random.default_rng(3)
     conv = {
@@ -161,7 +163,7 @@ def reported(tmp_path_factory) -> Path:
 
 
 def rows_by_run(directory: Path) -> dict[str, dict]:
-    return {row["run"]: row for row in table(directory)}
+    return {row.run: row for row in table(directory)}
 
 
 def png_names(directory: Path) -> set[str]:
@@ -175,51 +177,51 @@ def png_names(directory: Path) -> set[str]:
 
 def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
     rows = table(reported)
-    assert [row["run"] for row in rows] == [
+    assert [row.run for row in rows] == [
         "ex1-linear", "ex1-mlp", "ex1-broken", "ex1-vote", "ex2-cnn", "ex2-wide", "pg-circle"
     ]  # fmt: skip
     mlp = rows[1]
-    assert mlp["exercise"] == "Exercise 1: MLP vs linear"
-    assert mlp["changed"] == f"model={MLP}, lr=0.02"
-    assert (mlp["best_val_accuracy"], mlp["test_accuracy"], mlp["final_test_accuracy"]) == (0.95, 0.945, 0.94)
-    assert (mlp["epochs"], mlp["seconds"], mlp["status"]) == (3, 12.5, "done")
-    assert mlp["notes"] == "Nielsen's network"
+    assert mlp.exercise == "Exercise 1: MLP vs linear"
+    assert mlp.changed == f"model={MLP}, lr=0.02"
+    assert (mlp.best_val_accuracy, mlp.test_accuracy, mlp.final_test_accuracy) == (0.95, 0.945, 0.94)
+    assert (mlp.epochs, mlp.seconds, mlp.status) == (3, 12.5, "done")
+    assert mlp.notes == "Nielsen's network"
 
 
 def test_best_run_per_exercise_is_chosen_by_validation_accuracy_not_test(reported):
     rows = rows_by_run(reported)
-    assert {name for name, row in rows.items() if row["best"]} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
+    assert {name for name, row in rows.items() if row.best} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
     # ex1-linear has the higher test accuracy; the ensemble's members have higher validation accuracies
     # but the ensemble itself has none, so it is not ranked.
-    assert rows["ex1-linear"]["test_accuracy"] > rows["ex1-mlp"]["test_accuracy"]
-    assert rows["ex1-vote"]["best_val_accuracy"] is None
+    assert rows["ex1-linear"].test_accuracy > rows["ex1-mlp"].test_accuracy
+    assert rows["ex1-vote"].best_val_accuracy is None
 
 
 def test_reference_difference_is_ours_minus_the_slides_in_percentage_points(reported):
     rows = rows_by_run(reported)
-    assert rows["ex1-mlp"]["slide_reference"] == 0.978
-    assert rows["ex1-mlp"]["difference_pp"] == pytest.approx(-3.3)
-    assert rows["ex1-linear"]["difference_pp"] == pytest.approx(4.0)
-    assert rows["ex2-cnn"]["slide_reference"] is None and rows["ex2-cnn"]["difference_pp"] is None
+    assert rows["ex1-mlp"].slide_reference == 0.978
+    assert rows["ex1-mlp"].difference_pp == pytest.approx(-3.3)
+    assert rows["ex1-linear"].difference_pp == pytest.approx(4.0)
+    assert rows["ex2-cnn"].slide_reference is None and rows["ex2-cnn"].difference_pp is None
 
 
 def test_failed_and_pending_runs_have_no_numbers_and_say_why(reported):
     rows = rows_by_run(reported)
     broken, pending = rows["ex1-broken"], rows["ex2-wide"]
-    assert broken["status"] == "failed" and broken["notes"] == f"failed: {ERROR}"
-    assert pending["status"] == "pending" and pending["changed"] == f"model={LONG_SPEC}"
+    assert broken.status == "failed" and broken.notes == f"failed: {ERROR}"
+    assert pending.status == "pending" and pending.changed == f"model={LONG_SPEC}"
     for row in (broken, pending):
-        assert row["test_accuracy"] is None and row["epochs"] is None and not row["best"]
+        assert row.test_accuracy is None and row.epochs is None and not row.best
 
 
 def test_ensemble_row_reports_the_vote_member_epochs_and_summed_seconds(reported):
     vote = rows_by_run(reported)["ex1-vote"]
-    assert vote["test_accuracy"] == 0.975
-    assert vote["final_test_accuracy"] is None
-    assert vote["epochs"] == 4  # per member
-    assert vote["seconds"] == pytest.approx(1 + 2 + 3)
+    assert vote.test_accuracy == 0.975
+    assert vote.final_test_accuracy is None
+    assert vote.epochs == 4  # per member
+    assert vote.seconds == pytest.approx(1 + 2 + 3)
     members = "members 96.00% on average, best 97.00%"
-    assert vote["notes"] == f"majority vote of 3: {members}; mean probability 97.20%"
+    assert vote.notes == f"majority vote of 3: {members}; mean probability 97.20%"
 
 
 def test_markdown_table_has_every_run_and_well_formed_rows(reported):
@@ -254,7 +256,7 @@ def test_terminal_table_fits_100_columns_and_cuts_long_specs(reported):
 
 
 def test_reference_columns_only_when_a_run_has_a_reference(reported):
-    rows = [row for row in table(reported) if row["slide_reference"] is None]
+    rows = [row for row in table(reported) if row.slide_reference is None]
     assert "slide" not in terminal_table(rows) and "Δ pp" not in markdown_table(rows)
     assert "slide" in terminal_table(table(reported))
 
@@ -326,14 +328,14 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     nan = float("nan")
     write_run(run, best_val=nan, test=nan, final_test=nan, classes=[], task="regression")
     write_boundary(run, regression=True)
-    np.savez(run / "predictions.npz", y_true=np.zeros((5, 1)), y_pred=np.zeros((5, 1)))
+    RunDir(run).write_arrays(RunDir.PREDICTIONS, y_true=np.zeros((5, 1)), y_pred=np.zeros((5, 1)))
     runs = [entry("plane", "Task 9: plane", {"data": "plane"})]
     write_json(tmp_path / "experiment.json", {"name": "pg", "quick": False, "runs": runs})
     write_report(tmp_path)
     assert png_names(tmp_path) == {"curves-task-9-plane", "gradients-task-9-plane", "boundaries-task-9-plane"}
     row = table(tmp_path)[0]
-    assert row["best_val_accuracy"] is None and not row["best"]  # NaN in result.json: nothing to rank by
-    assert row["final_test_loss"] == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
+    assert row.best_val_accuracy is None and not row.best  # NaN in result.json: nothing to rank by
+    assert row.final_test_loss == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
     lines = terminal_table([row]).splitlines()
     assert lines[0].split() == ["run", "changed", "val", "test", "final", "loss", "ep", "sec", "status"]
     assert lines[2].split()[-4:] == ["0.4", "3", "2.0", "done"]
@@ -350,8 +352,8 @@ def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp
     runs.append(entry("no-target", "Task 6", {}, directory="runs/large"))
     write_json(tmp_path / "experiment.json", {"name": "pg", "runs": runs})
     rows = table(tmp_path)
-    assert [row["reached_target"] for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
-    assert [row["loss_target"] for row in rows] == [0.5, 0.5, None]
+    assert [row.reached_target for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
+    assert [row.loss_target for row in rows] == [0.5, 0.5, None]
     header, _, small, large = terminal_table(rows[:2]).splitlines()[:4]
     assert header.split()[-6:-3] == ["loss", "target", "reached"]
     assert small.split()[-6:-3] == ["0.6", "0.5", "no"] and large.split()[-6:-3] == ["0.4", "0.5", "yes"]
@@ -369,8 +371,8 @@ def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
     y_true = rng.integers(0, 3, n)
     y_pred = (y_true + 1) % 3
     images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
-    np.savez(run / "predictions.npz", y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred], mis_x=images,
-             mis_true=y_true, mis_pred=y_pred)  # fmt: skip
+    RunDir(run).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred],
+                             mis_x=images, mis_true=y_true, mis_pred=y_pred)  # fmt: skip
     write_json(tmp_path / "experiment.json", {"name": "c", "runs": [entry("cifar", "CNN", {})]})
     captions = {plot.path.stem: plot.caption for plot in make_plots(tmp_path)}
     assert captions["filters-cifar"].endswith("the best run (in colour, each on its own scale)")
@@ -410,6 +412,6 @@ def test_a_reference_in_percent_is_refused_with_the_fix(tmp_path):
 
 def test_corrupt_metrics_name_the_file(tmp_path):
     directory = build_experiment(tmp_path)
-    (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')
-    with pytest.raises(ReportError, match=r"ex1-linear/metrics.jsonl is not valid JSON lines"):
+    (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')  # a damaged file
+    with pytest.raises(LayerlabError, match=r"ex1-linear/metrics.jsonl is damaged"):
         make_plots(directory)

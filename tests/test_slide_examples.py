@@ -39,17 +39,22 @@ def test_deck_003_perceptron():
 INPUTS, TARGETS = np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]])
 
 
-def slide_network():
+def slide_network(bias: str = "true"):
     """w1..w4 (input -> hidden) and w5..w8 (hidden -> output) as (out, in) matrices; b1 = 0.35, b2 = 0.60.
 
     w1: i1->h1, w2: i2->h1, w3: i1->h2, w4: i2->h2, w5: h1->o1, w6: h2->o1, w7: h1->o2, w8: h2->o2.
     Each layer has one bias shared by its two units (b1 * 1 in net_h1 and net_h2).
     """
-    model = build(parse("input(2) dense(2) sigmoid dense(2) sigmoid"), dtype=np.float64, loss="sse")
-    model.params["0.weight"][...] = [[0.15, 0.20], [0.25, 0.30]]
-    model.params["0.bias"][...] = 0.35
-    model.params["2.weight"][...] = [[0.40, 0.45], [0.50, 0.55]]
-    model.params["2.bias"][...] = 0.60
+    spec = parse(f"input(2) dense(2, bias={bias}) sigmoid dense(2, bias={bias}) sigmoid")
+    model = build(spec, dtype=np.float64, loss="sse")
+    model.load_state_dict(
+        {
+            "0.weight": [[0.15, 0.20], [0.25, 0.30]],
+            "0.bias": [0.35] * 2,
+            "2.weight": [[0.40, 0.45], [0.50, 0.55]],
+            "2.bias": [0.60] * 2,
+        }
+    )
     return model
 
 
@@ -74,7 +79,7 @@ def test_deck_003_forward_pass():
 def test_deck_003_backward_pass_and_one_update():
     """eta = 0.5. The slides update only the weights w1..w8 (the biases stay 0.35 and 0.60), and that is
     what reproduces their E_total = 0.291 after the update; updating the biases too would give 0.280."""
-    model = slide_network()
+    model = slide_network(bias="fixed")
     model.loss_and_grads(INPUTS, TARGETS)
     grads = model.grads
     # dE/dnet_o1 = dE/dout_o1 * dout_o1/dnet_o1 = 0.741 * 0.187, the gradient of o1's bias
@@ -84,15 +89,15 @@ def test_deck_003_backward_pass_and_one_update():
     assert grads["0.weight"][0, 0] == pytest.approx(0.00044, abs=5e-6)  # dE/dw1
     assert grads["0.weight"][0, 0] == pytest.approx(0.000438568, abs=1e-9)
 
-    weights = {name: p for name, p in model.params.items() if name.endswith("weight")}
-    SGD(lr=0.5).step(weights, grads)  # backward used the old w5..w8, as the slides do
+    assert set(model.params) == {"0.weight", "2.weight"}  # bias=fixed: the optimiser sees the weights only
+    SGD(lr=0.5).step(model.params, grads)  # backward used the old w5..w8, as the slides do
     np.testing.assert_allclose(model.params["2.weight"], [[0.359, 0.409], [0.511, 0.561]], atol=5e-4)
     # w1+ = 0.15 - 0.5 * 0.000438568 = 0.14978: the slide cuts it to 0.1497 (w2+..w4+ are rounded)
     np.testing.assert_allclose(model.params["0.weight"], [[0.1497, 0.1996], [0.2498, 0.2995]], atol=1e-4)
     assert model.params["2.weight"][0, 0] == pytest.approx(0.35891648, abs=1e-8)  # w5+
     assert model.params["0.weight"][0, 0] == pytest.approx(0.149780716, abs=1e-9)  # w1+
-    np.testing.assert_array_equal(model.params["0.bias"], [0.35, 0.35])
-    np.testing.assert_array_equal(model.params["2.bias"], [0.60, 0.60])
+    np.testing.assert_array_equal(model.state_dict()["0.bias"], [0.35, 0.35])
+    np.testing.assert_array_equal(model.state_dict()["2.bias"], [0.60, 0.60])
 
     e_after = model.loss.forward(model.forward(INPUTS), TARGETS)
     assert e_after == pytest.approx(0.291, abs=5e-4)

@@ -18,6 +18,7 @@ from ..engine import check_memory, labels_of, penalised
 from ..errors import EngineError
 from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
 from . import activations as act
+from . import custom
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -100,7 +101,10 @@ def build(
     resolved = spec.resolve(input_shape)
     model_state = initial_state(spec, input_shape, seed, dtype)
     rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights
-    layers = [BUILDERS[r.layer.kind](r, _layer_state(model_state, r), rng) for r in resolved]
+    layers = [
+        (custom.build_layer if r.layer.impl else BUILDERS[r.layer.kind])(r, _layer_state(model_state, r), rng)
+        for r in resolved
+    ]
     if hasattr(layers[0], "input_grad"):
         layers[0].input_grad = False  # nothing needs dL/d(image); a conv layer saves its col2im
     model = Model(layers, make_loss(loss), spec.with_input(resolved[0].input_shape), dtype, rng)
@@ -121,6 +125,8 @@ class Model:
         self.rng = rng if rng is not None else np.random.default_rng()
         #: The output of the last training forward pass (``loss_and_grads``), e.g. for a running accuracy.
         self.last_output: np.ndarray | None = None
+        #: Parameters the spec declares fixed (``bias=fixed``): left out of ``params``, so no optimiser moves them.
+        self.fixed = frozenset(f"{i}.{name}" for i, item in enumerate(spec.layers) for name in item.fixed)
 
     # -- the two passes -----------------------------------------------------------------------------
 
@@ -193,8 +199,15 @@ class Model:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Trainable arrays by name (``"{layer index}.{name}"``): the optimiser updates these in place."""
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+        """Trainable arrays by name (``"{layer index}.{name}"``): the optimiser updates these in place.
+
+        Parameters declared fixed in the spec are not among them (``state_dict`` has every array)."""
+        return {
+            name: v
+            for i, layer in enumerate(self.layers)
+            for k, v in layer.params.items()
+            if (name := f"{i}.{k}") not in self.fixed
+        }
 
     @property
     def grads(self) -> dict[str, np.ndarray]:

@@ -2,13 +2,14 @@
 
 The data of a run is put on the device once, as it is (uint8 images stay uint8 until a batch is
 turned into floats on the device), and every batch is gathered there by index, so an epoch moves no
-images between host and device. Per-step losses, correct counts and gradient norms are accumulated in
-tensors on the device and read once per epoch; on a GPU the loop therefore never waits for the host
-except to refresh the progress bar every ``sync_every`` steps.
+images between host and device. Per-step losses, outputs and gradient norms are kept on the device
+and summarised once per epoch; on a GPU the loop therefore never waits for the host except to refresh
+the progress every ``sync_every`` steps.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -102,6 +103,7 @@ class TorchLearner(TorchPredictor):
     """The torch model with its optimiser, weight penalty, augmentation and data on the device."""
 
     sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
+    chunk_elements = 1 << 22  # training images are gathered and made float ~4M values (16 MB) at a time
     compile_backend = "inductor"  # torch.compile's default; tests swap in a backend that needs no C compiler
 
     def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
@@ -114,7 +116,9 @@ class TorchLearner(TorchPredictor):
         self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
         self.weights_penalised = [p for _, p in weights]
         self.optimizer = OPTIMIZERS[settings.optimizer](
-            self.model.parameters(), lr=learning_rate(settings), **optimiser_options(settings)
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=learning_rate(settings),
+            **optimiser_options(settings),
         )
         self.generator = torch.Generator(self.device).manual_seed(settings.seed + 4)  # augmentation
         self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
@@ -164,40 +168,84 @@ class TorchLearner(TorchPredictor):
         on_step: Callable[[int, float | None], None],
         step_lrs: np.ndarray | None = None,
     ) -> EpochStats:
+        """One pass over ``order`` in mini-batches.
+
+        The loop does only what a step needs (forward, backward, update) plus three cheap records:
+        the loss, the detached output and the weight-gradient norms (one ``_foreach_norm`` call). The
+        correct counts and the means of the norms are computed once at the end of the epoch from those
+        records, so the per-step cost is close to a bare PyTorch loop's (``benchmarks/torch_fast_path.py``).
+        On the CPU each loss is read as a Python float (free there) to stop at the first non-finite one;
+        elsewhere the losses stay on the device and the host waits only every ``sync_every`` steps.
+        """
         x, y = self.data["train"]
         order_t = torch.as_tensor(order, device=self.device)
         steps = (len(order) + batch_size - 1) // batch_size
-        losses = torch.full((steps,), float("nan"), device=self.device, dtype=torch.float64)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
-        norm_sums = torch.zeros(len(self.weights_penalised), device=self.device, dtype=torch.float64)
         on_cpu = self.device.type == "cpu"
+        losses: list = []  # Python floats on the CPU, 0-d tensors on other devices
+        outputs: list[torch.Tensor] = []
+        norms: list[tuple[torch.Tensor, ...]] = []
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.model.train()
-        done = 0
+        per_chunk = max(1, self.chunk_elements // max(1, x[0].numel() * batch_size))  # steps per gathered chunk
         for step in range(steps):
             if step_lrs is not None:
                 self.set_lr(float(step_lrs[step]))  # a Python float: no device sync
-            index = order_t[step * batch_size : (step + 1) * batch_size]
-            xb, yb = self.as_input(x[index]), y[index]
+            if step % per_chunk == 0:  # one gather and one conversion for many steps; a batch is then a view
+                index = order_t[step * batch_size : (step + per_chunk) * batch_size]
+                x_chunk, y_chunk = self.as_input(x[index]), y[index]
+            within = (step % per_chunk) * batch_size
+            xb, yb = x_chunk[within : within + batch_size], y_chunk[within : within + batch_size]
             if self.augment is not None:
                 xb = self.augment(xb, self.generator)
-            with self.autocast():
-                output = self.forward(xb)
-                loss = self.loss_fn(output.float(), yb) + self.penalty()
-            self.optimizer.zero_grad(set_to_none=True)
+            if self.use_autocast:
+                with self.autocast():
+                    output, loss = self.output_and_loss(xb, yb)
+            else:
+                output, loss = self.output_and_loss(xb, yb)
+            for p in parameters:  # what zero_grad(set_to_none=True) does, without its profiler scope
+                p.grad = None
             loss.backward()
-            losses[step] = loss.detach()
-            if on_cpu and not torch.isfinite(loss):
-                break  # on the CPU a check costs nothing: stop before the step spoils the weights
-            with torch.no_grad():
-                correct += (probabilities(self.loss_name, output).argmax(1) == labels_of(yb)).sum()
-                norm_sums += torch.stack([w.grad.norm() for w in self.weights_penalised]).double()
+            if on_cpu:
+                value = loss.item()  # no device to wait for
+                losses.append(value)
+                if not math.isfinite(value):
+                    break  # stop before the step spoils the weights
+            else:
+                losses.append(loss.detach())
+            outputs.append(output.detach())
+            if self.weights_penalised:
+                norms.append(torch._foreach_norm([w.grad for w in self.weights_penalised]))
             self.optimizer.step()
             done = step + 1
-            if on_cpu or done % self.sync_every == 0 or done == steps:
-                on_step(done, float(losses[step]))
-        recorded = losses[: min(done + 1, steps)].cpu().numpy()  # up to and including a non-finite loss
-        means = (norm_sums / max(done, 1)).cpu().numpy()
-        return EpochStats(recorded, int(correct), dict(zip(self.weight_names, means.tolist(), strict=True)))
+            if on_cpu:
+                on_step(done, value)
+            elif done % self.sync_every == 0 or done == steps:
+                on_step(done, float(losses[-1]))
+        return self.epoch_stats(losses, outputs, norms, order_t[: len(outputs) * batch_size], y)
+
+    def output_and_loss(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = self.forward(xb)
+        loss = self.loss_fn(output.float(), yb)
+        if self.penalty_l1 or self.penalty_l2:
+            loss = loss + self.penalty()
+        return output, loss
+
+    def epoch_stats(self, losses: list, outputs: list, norms: list, seen: torch.Tensor, y: torch.Tensor) -> EpochStats:
+        """The epoch's records as an ``EpochStats``: the losses (up to and including a non-finite one), the
+        correct count of the finished steps, and each weight's gradient norm averaged over those steps."""
+        if losses and isinstance(losses[0], torch.Tensor):
+            losses = torch.stack(losses).double().cpu().numpy()
+        correct = 0
+        if outputs:
+            predicted = probabilities(self.loss_name, torch.cat(outputs)).argmax(1)
+            correct = int((predicted == labels_of(y[seen])).sum())
+        means = [0.0] * len(self.weight_names)
+        if norms:
+            per_step = torch.stack([n for step in norms for n in step]).reshape(len(norms), -1)
+            means = (per_step.double().sum(0) / len(norms)).cpu().tolist()
+        return EpochStats(
+            np.asarray(losses, dtype=np.float64), correct, dict(zip(self.weight_names, means, strict=True))
+        )
 
     # -- evaluation ----------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..engine import check_memory
 from ..numpy.model import initial_state
-from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
+from ..spec import ResolvedLayer, Spec, SpecError, conv_padding, pool_stride
 from ..weights import WeightsError
 from .layers import DropoutScaledAtTest, L2Pool2d, Maxout, Step
 
@@ -36,12 +36,12 @@ def _batchnorm(r: ResolvedLayer) -> nn.Module:
 
 def _conv(r: ResolvedLayer) -> nn.Module:
     a = r.layer.args
-    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=a["bias"])
+    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=bool(a["bias"]))
 
 
 #: One module per layer kind, made from the placed layer (its arguments and input shape).
 MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
-    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=r.layer.args["bias"]),
+    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=bool(r.layer.args["bias"])),
     "conv": _conv,
     "maxpool": lambda r: nn.MaxPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
     "avgpool": lambda r: nn.AvgPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
@@ -81,11 +81,17 @@ def build(
     gpu = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     check_memory(spec, input_shape, batch_size, dtype.itemsize, gpu, f"the GPU {device}" if gpu else "this machine")
     resolved = spec.resolve(input_shape)
+    for r in resolved:
+        if r.layer.impl:
+            raise SpecError(f"`{r.layer}` is a layer of your own: it runs on the numpy engine only (--engine numpy)")
     with torch.random.fork_rng(devices=[]):  # PyTorch's own initial weights are overwritten below
         model = nn.Sequential(*(MODULES[r.layer.kind](r) for r in resolved)).to(device=device, dtype=dtype)
     if state is None:
         state = initial_state(spec, input_shape, seed, np.float64 if dtype == torch.float64 else np.float32)
     import_state(model, state)
+    for r in resolved:
+        for name in r.layer.fixed:  # bias=fixed: no gradient, so no optimiser moves it
+            getattr(model[r.index], name).requires_grad_(False)
     return model
 
 

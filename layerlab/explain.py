@@ -1,0 +1,636 @@
+"""Backpropagation number by number: one forward pass, one backward pass and one update of a small
+dense network, every value read from the numpy engine.
+
+With no arguments ``trace()`` is Matt Mazur's "A Step by Step Backpropagation Example" (the 2-2-2
+logistic network with inputs 0.05/0.10, targets 0.01/0.99, weights w1..w8, biases 0.35/0.60 that stay
+fixed, learning rate 0.5), in his order and with his names: net_h1, out_h1, E_total, dE_total/dw5 as
+the product dE_total/dout_o1 x dout_o1/dnet_o1 x dnet_o1/dw5, w5+, ...
+
+Nothing is re-derived on the side: the net input e of a neuron is the output of the engine's dense
+layer, y = f(e) the output of its activation layer, the error signal d = dE/de what the activation's
+``backward`` returns, dE/dy what reaches it from above, f'(e) the activation's ``backward`` applied to
+ones (its cached local derivative), dE/dw the dense layer's ``grads``, and the updated weights are
+what the engine's SGD optimiser writes (a parameter declared ``bias=fixed`` is not moved).
+
+``Trace.to_dict()`` is the JSON form: per neuron e, y, dE/dy, f'(e), d and its incoming weights with
+their gradients and updated values (what a web page's neuron panel shows), and the ordered steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LayerlabError
+from .numpy.model import build, initial_state
+from .numpy.optimizers import SGD
+from .spec import KINDS, Spec, SpecError, parse
+
+#: The worked example of Matt Mazur, "A Step by Step Backpropagation Example" (2015).
+MAZUR_MODEL = "input(2) dense(2, bias=fixed) sigmoid dense(2, bias=fixed) sigmoid"
+MAZUR_WEIGHTS = {
+    "0.weight": [[0.15, 0.20], [0.25, 0.30]],  # w1 w2 / w3 w4
+    "0.bias": [0.35, 0.35],  # b1
+    "2.weight": [[0.40, 0.45], [0.50, 0.55]],  # w5 w6 / w7 w8
+    "2.bias": [0.60, 0.60],  # b2
+}
+MAZUR_INPUT, MAZUR_TARGET, MAZUR_LOSS, MAZUR_LR = [0.05, 0.10], [0.01, 0.99], "sse", 0.5
+MAZUR_ERROR_AFTER = 0.291027924  # as printed in the source; see the note in ``trace``
+
+#: The largest network explain prints, in weights and biases.
+MAX_PARAMETERS = 60
+
+#: Activations explain can show per neuron: y = f(e) and the local derivative f'(e) as text.
+ACTIVATIONS = {
+    "sigmoid": ("1 / (1 + e^-{e})", "{y} (1 - {y})"),
+    "tanh": ("tanh({e})", "1 - {y}^2"),
+    "relu": ("max(0, {e})", "1 if {e} > 0 else 0"),
+    "leakyrelu": ("{e} if {e} > 0 else slope * {e}", "1 if {e} > 0 else slope"),
+    "elu": ("{e} if {e} > 0 else alpha (e^{e} - 1)", "1 if {e} > 0 else {y} + alpha"),
+    "step": ("1 if {e} > 0 else 0", "0"),
+    "linear": ("{e}", "1"),
+    "softmax": ("e^{e} / sum of e^net over the layer", None),  # not element-wise: no single f'(e)
+}
+#: dE/dy of each loss at an output y with target t (the text; the value comes from the engine).
+LOSS_GRADIENTS = {
+    "sse": "-({t} - {y})",
+    "mse": "2 ({y} - {t}) / n",
+    "cross_entropy": "softmax({y}) - {t}",
+    "nll": "-{t} / {y}",
+    "bce": "(sigmoid({y}) - {t}) / n",
+}
+LOSS_TEXT = {
+    "sse": "E_total = sum of 1/2 (target - out)^2 over the outputs",
+    "mse": "E_total = mean of (out - target)^2 over the outputs",
+    "cross_entropy": "E_total = -sum of target log softmax(out) (the outputs are logits)",
+    "nll": "E_total = -sum of target log out (the outputs are probabilities)",
+    "bce": "E_total = mean of -t log sigmoid(out) - (1 - t) log(1 - sigmoid(out))",
+}
+
+
+class ExplainError(LayerlabError, ValueError):
+    """A network, weights, input or target that explain cannot show."""
+
+
+def num(value: float) -> str:
+    """A number as the worked example prints it: 9 decimals, trailing zeros dropped (0.74136507)."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    if abs(value) < 1e-4 or abs(value) >= 1e6:
+        return f"{value:.6e}"
+    return f"{value:.9f}".rstrip("0").rstrip(".")
+
+
+@dataclass
+class Step:
+    """One line of the explanation: ``name = formula = numbers = value``."""
+
+    section: str
+    name: str
+    formula: str
+    numbers: str
+    value: float
+    shown: str = ""  #: the value as printed, when not ``num(value)``
+
+    def __post_init__(self) -> None:
+        self.value = float(self.value)
+        self.shown = self.shown or num(self.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "name": self.name,
+            "formula": self.formula,
+            "numbers": self.numbers,
+            "value": self.value,
+            "shown": self.shown,
+        }
+
+
+@dataclass
+class Trace:
+    model: str
+    loss: str
+    lr: float
+    input: list[float]
+    target: list[float]
+    layers: list[dict[str, Any]]
+    error_before: float
+    error_after: float
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "loss": self.loss,
+            "lr": self.lr,
+            "input": self.input,
+            "target": self.target,
+            "layers": self.layers,
+            "error": {"before": self.error_before, "after": self.error_after},
+            "steps": [s.to_dict() for s in self.steps],
+            "notes": self.notes,
+        }
+
+    def value(self, name: str) -> float:
+        """The value of the step called ``name`` (e.g. ``"out_h1"``, ``"w5+"``)."""
+        for step in self.steps:
+            if step.name == name:
+                return step.value
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading the network, weights, input and target
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """A dense layer and the activation after it (if any): one layer of neurons."""
+
+    dense: int  # index in the spec
+    activation: int | None
+    kind: str  # the activation's kind, "linear" when there is none
+    names: list[str]
+    bias_names: list[str] | None
+
+
+def _blocks(spec: Spec) -> list[_Block]:
+    kinds = [item.kind for item in spec.layers]
+    blocks: list[_Block] = []
+    i = 0
+    while i < len(kinds):
+        if kinds[i] != "dense":
+            what = "an activation" if KINDS[kinds[i]].activation else f"`{spec.layers[i]}`"
+            raise ExplainError(
+                f"explain shows dense networks: each dense layer followed by at most one activation "
+                f"({', '.join(ACTIVATIONS)}); layer {i + 1} is {what} where a dense layer should be"
+            )
+        activation = None
+        if i + 1 < len(kinds) and kinds[i + 1] != "dense":
+            if kinds[i + 1] not in ACTIVATIONS:
+                raise ExplainError(
+                    f"explain cannot show layer {i + 2} `{spec.layers[i + 1]}` neuron by neuron; "
+                    f"use dense layers and the activations {', '.join(ACTIVATIONS)}"
+                )
+            activation = i + 1
+        blocks.append(_Block(i, activation, kinds[activation] if activation is not None else "linear", [], None))
+        i += 2 if activation is not None else 1
+    if any(b.kind == "softmax" for b in blocks[:-1]):
+        raise ExplainError("explain shows softmax only after the last dense layer")
+    return blocks
+
+
+def _vector(value: Any, size: int, what: str, flag: str) -> np.ndarray:
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.replace(",", " ").split()]
+        except ValueError:
+            raise ExplainError(f"{flag} {value!r}: give {size} numbers separated by commas, e.g. 0.05,0.10") from None
+    array = np.asarray(value, dtype=np.float64).reshape(-1)
+    if array.size != size:
+        raise ExplainError(f"{flag}: the network has {size} {what}, got {array.size} numbers; give {size}")
+    if not np.all(np.isfinite(array)):
+        raise ExplainError(f"{flag}: every number must be finite")
+    return array
+
+
+def read_weights(value: Any, spec: Spec) -> dict[str, np.ndarray]:
+    """Weights from a dict of state names, JSON text, a flat list of numbers (state order: each layer's
+    weight row by row, then its bias), or a .json / .safetensors / .npz file. A single number for an
+    array fills it (``"0.bias": 0.35``)."""
+    shapes = {f"{r.index}.{n}": s for r in spec.resolve() for n, s in r.params.items()}
+    if isinstance(value, str | Path) and Path(value).suffix in (".json", ".safetensors", ".npz"):
+        path = Path(value)
+        if not path.is_file():
+            raise ExplainError(f"--weights: no file {path}")
+        if path.suffix == ".json":
+            value = path.read_text()
+        else:
+            from .weights import load_weights
+
+            value = load_weights(path)[0]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ExplainError(f"--weights is not valid JSON: {e}") from None
+        else:
+            value = _vector(text, sum(math.prod(s) for s in shapes.values()), "weights and biases", "--weights")
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(shapes))
+        missing = sorted(set(shapes) - set(value))
+        if unknown or missing:
+            raise ExplainError(
+                f"--weights: names must be {', '.join(shapes)}; "
+                f"missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}"
+            )
+        state = {}
+        for name, shape in shapes.items():
+            try:
+                array = np.broadcast_to(np.asarray(value[name], dtype=np.float64), shape).copy()
+            except (ValueError, TypeError):
+                raise ExplainError(f"--weights: {name} must have shape {shape} (or be one number)") from None
+            state[name] = array
+        return state
+    flat = _vector(value, sum(math.prod(s) for s in shapes.values()), "weights and biases", "--weights")
+    state, start = {}, 0
+    for name, shape in shapes.items():
+        state[name] = flat[start : start + math.prod(shape)].reshape(shape)
+        start += math.prod(shape)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------------
+# The trace
+# ---------------------------------------------------------------------------------------------------
+
+
+def trace(
+    model: str | Spec | None = None,
+    weights: Any = None,
+    input: Any = None,
+    target: Any = None,
+    loss: str | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+) -> Trace:
+    """One forward pass, backward pass and SGD update of a small dense network, step by step.
+
+    Every argument left out is Mazur's example (weights drawn with ``seed`` when a model is given
+    without weights; a model without ``input(...)`` is refused).
+    """
+    default = model is None
+    if default:
+        model = MAZUR_MODEL
+        weights = MAZUR_WEIGHTS if weights is None else weights
+        input = MAZUR_INPUT if input is None else input
+        target = MAZUR_TARGET if target is None else target
+    loss = loss or MAZUR_LOSS
+    lr = MAZUR_LR if lr is None else lr
+    if loss not in LOSS_TEXT:
+        raise ExplainError(f"--loss {loss!r}: choose one of {', '.join(LOSS_TEXT)}")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
+        raise ExplainError(f"--lr {lr!r}: the learning rate must be a number > 0")
+    spec = parse(model) if isinstance(model, str) else model
+    if spec.input_shape is None:
+        raise SpecError("explain needs the input size: start the model with input(n), e.g. input(2) dense(2) sigmoid")
+    if len(spec.input_shape) != 1:
+        raise ExplainError(f"explain shows dense networks with a flat input, got input{spec.input_shape}")
+    blocks = _blocks(spec)
+    count = spec.num_params()
+    if count > MAX_PARAMETERS:
+        raise ExplainError(
+            f"the network has {count} weights and biases; explain prints at most {MAX_PARAMETERS}: "
+            "use fewer or smaller layers (e.g. input(2) dense(3) tanh dense(2))"
+        )
+    state = read_weights(weights, spec) if weights is not None else initial_state(spec, seed=seed, dtype=np.float64)
+    n_out = spec.output_shape()[0]
+    x = _vector(input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input")
+    if target is None:
+        raise ExplainError(f"--target: give the {n_out} target outputs, e.g. {','.join(['0'] * n_out)}")
+    t = _vector(target, n_out, "outputs", "--target")
+
+    net = build(spec, dtype=np.float64, loss=loss, state={**initial_state(spec, seed=seed, dtype=np.float64), **state})
+    _name(blocks, spec, net)
+    steps: list[Step] = []
+    notes: list[str] = []
+
+    # forward: the engine's layers one by one (Model.forward's loop), keeping each layer's output
+    outputs, a = [], net.as_input(x[None])
+    for layer in net.layers:
+        a = layer.forward(a, training=True)
+        outputs.append(a)
+    error = net.loss.forward(outputs[-1], t[None])
+    # backward: the engine's loss gradient, then each layer's backward (Model.backward's loop)
+    arriving = [None] * len(net.layers)  # dE/d(output of layer i)
+    d = net.loss.backward()
+    for i in reversed(range(len(net.layers))):
+        arriving[i] = d
+        d = net.layers[i].backward(d)
+    grads = {k: v.copy() for k, v in net.grads.items()}
+    local = {}  # the activation's cached local derivative f'(e), for element-wise activations
+    for b in blocks:
+        if b.activation is not None and ACTIVATIONS[b.kind][1] is not None:
+            local[b.dense] = net.layers[b.activation].backward(np.ones_like(outputs[b.activation]))[0]
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    SGD(lr=lr).step(net.params, net.grads)  # the engine's optimiser; bias=fixed parameters are not in params
+    after = net.state_dict()
+    error_after = net.loss.forward(net.forward(x[None]), t[None])
+
+    def out_of(block_index: int) -> np.ndarray:  # y of each neuron of a block (the input for -1)
+        if block_index < 0:
+            return x
+        b = blocks[block_index]
+        return outputs[b.activation if b.activation is not None else b.dense][0]
+
+    def in_names(block_index: int) -> list[str]:
+        return [f"i{j + 1}" for j in range(len(x))] if block_index < 0 else blocks[block_index].names
+
+    def weight_name(bi: int, k: int, j: int) -> str:
+        offset = sum(math.prod(net.layers[blocks[q].dense].params["weight"].shape) for q in range(bi))
+        return f"w{offset + k * len(in_names(bi - 1)) + j + 1}"
+
+    # -- the forward pass ---------------------------------------------------------------------------
+    for bi, b in enumerate(blocks):
+        w = before[f"{b.dense}.weight"]
+        e = outputs[b.dense][0]
+        srcs, ys = in_names(bi - 1), out_of(bi - 1)
+        for k, name in enumerate(b.names):
+            terms = [f"{weight_name(bi, k, j)} * {'out_' + s if bi else s}" for j, s in enumerate(srcs)]
+            values = [f"{num(w[k, j])} * {num(ys[j])}" for j in range(len(srcs))]
+            if b.bias_names:
+                terms.append(f"{b.bias_names[k]} * 1")
+                values.append(f"{num(before[f'{b.dense}.bias'][k])} * 1")
+            steps.append(Step("forward", f"net_{name}", " + ".join(terms), " + ".join(values), e[k]))
+            y = out_of(bi)[k]
+            formula = ACTIVATIONS[b.kind][0].format(e=f"net_{name}")
+            shown = ACTIVATIONS[b.kind][0].format(e=num(e[k])) if b.kind not in ("softmax", "linear") else ""
+            steps.append(Step("forward", f"out_{name}", formula, shown, y))
+    out, outs = out_of(len(blocks) - 1), blocks[-1].names
+    if loss == "sse":
+        parts = []
+        for k, name in enumerate(outs):  # the engine's loss on one output is that output's share
+            e_k = net.loss.forward(out[None, k : k + 1], t[None, k : k + 1])
+            steps.append(
+                Step(
+                    "error",
+                    f"E_{name}",
+                    f"1/2 (target_{name} - out_{name})^2",
+                    f"1/2 ({num(t[k])} - {num(out[k])})^2",
+                    e_k,
+                )
+            )
+            parts.append(num(e_k))
+        steps.append(Step("error", "E_total", " + ".join(f"E_{n}" for n in outs), " + ".join(parts), error))
+    else:
+        steps.append(Step("error", "E_total", LOSS_TEXT[loss].removeprefix("E_total = "), "", error))
+
+    # -- the backward pass, output layer first ------------------------------------------------------
+    neurons: dict[str, dict[str, Any]] = {}
+    layers_json: list[dict[str, Any]] = [
+        {"name": "input", "neurons": [{"name": n, "y": float(v)} for n, v in zip(in_names(-1), x, strict=True)]}
+    ]
+    for bi in reversed(range(len(blocks))):
+        b = blocks[bi]
+        section = "backward, output layer" if bi == len(blocks) - 1 else "backward, hidden layer"
+        w_old = before[f"{b.dense}.weight"]
+        dy = arriving[b.activation if b.activation is not None else b.dense][0]  # dE/dy
+        d_net = arriving[b.dense][0]  # dE/de, the error signal d
+        srcs, ys = in_names(bi - 1), out_of(bi - 1)
+        for k, name in enumerate(b.names):
+            if bi == len(blocks) - 1:
+                formula = LOSS_GRADIENTS[loss].format(t=f"target_{name}", y=f"out_{name}")
+                shown = LOSS_GRADIENTS[loss].format(t=num(t[k]), y=num(out[k]))
+            else:
+                above = blocks[bi + 1]
+                w_up = before[f"{above.dense}.weight"]
+                d_up = arriving[above.dense][0]
+                via = [
+                    (
+                        f"dE_{o}/dout_{name}"
+                        if loss == "sse" and bi + 1 == len(blocks) - 1
+                        else f"dE/dout_{name} via {o}",
+                        d_up[m],
+                        w_up[m, k],
+                        weight_name(bi + 1, m, k),
+                        o,
+                    )
+                    for m, o in enumerate(above.names)
+                ]
+                for label, dm, wm, wn, o in via:
+                    steps.append(Step(section, label, f"d_{o} x {wn}", f"{num(dm)} x {num(wm)}", dm * wm))
+                formula = " + ".join(v[0] for v in via)
+                shown = " + ".join(num(v[1] * v[2]) for v in via)
+            steps.append(Step(section, f"dE_total/dout_{name}", formula, shown, dy[k]))
+            fprime = local.get(b.dense)
+            if fprime is not None:
+                steps.append(
+                    Step(
+                        section,
+                        f"dout_{name}/dnet_{name}",
+                        ACTIVATIONS[b.kind][1].format(e=f"net_{name}", y=f"out_{name}"),
+                        ACTIVATIONS[b.kind][1].format(e=num(outputs[b.dense][0][k]), y=num(out_of(bi)[k])),
+                        fprime[k],
+                    )
+                )
+                steps.append(
+                    Step(
+                        section,
+                        f"d_{name} = dE_total/dnet_{name}",
+                        f"dE_total/dout_{name} x dout_{name}/dnet_{name}",
+                        f"{num(dy[k])} x {num(fprime[k])}",
+                        d_net[k],
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        section,
+                        f"d_{name} = dE_total/dnet_{name}",
+                        f"sum over the layer's outputs j of dE_total/dout_j x dout_j/dnet_{name}"
+                        if b.kind == "softmax"
+                        else f"dE_total/dout_{name} (no activation: out_{name} = net_{name})",
+                        "",
+                        d_net[k],
+                    )
+                )
+            incoming = []
+            for j, s in enumerate(srcs):
+                wn = weight_name(bi, k, j)
+                g = grads[f"{b.dense}.weight"][k, j]
+                src = f"out_{s}" if bi else s
+                if fprime is not None:
+                    formula = f"dE_total/dout_{name} x dout_{name}/dnet_{name} x dnet_{name}/d{wn}"
+                    shown = f"{num(dy[k])} x {num(fprime[k])} x {num(ys[j])}"
+                else:
+                    formula, shown = f"d_{name} x dnet_{name}/d{wn}", f"{num(d_net[k])} x {num(ys[j])}"
+                steps.append(Step(section, f"dnet_{name}/d{wn}", src, "", ys[j]))
+                steps.append(Step(section, f"dE_total/d{wn}", formula, shown, g))
+                incoming.append(
+                    {
+                        "from": s,
+                        "weight": wn,
+                        "value": float(w_old[k, j]),
+                        "x": float(ys[j]),
+                        "grad": float(g),
+                        "updated": float(after[f"{b.dense}.weight"][k, j]),
+                    }
+                )
+            neuron = {
+                "name": name,
+                "e": float(outputs[b.dense][0][k]),
+                "y": float(out_of(bi)[k]),
+                "dE_dy": float(dy[k]),
+                "dy_de": None if fprime is None else float(fprime[k]),
+                "d": float(d_net[k]),
+                "incoming": incoming,
+                "bias": None,
+            }
+            if b.bias_names:
+                key = f"{b.dense}.bias"
+                neuron["bias"] = {
+                    "name": b.bias_names[k],
+                    "value": float(before[key][k]),
+                    "grad": float(grads[key][k]),
+                    "updated": float(after[key][k]),
+                    "fixed": key in net.fixed,
+                }
+            neurons[name] = neuron
+        # updates of this layer's weights (and biases unless fixed), with the gradients of the old weights
+        for k, name in enumerate(b.names):
+            for j in range(len(srcs)):
+                wn = weight_name(bi, k, j)
+                g = grads[f"{b.dense}.weight"][k, j]
+                steps.append(
+                    Step(
+                        section,
+                        f"{wn}+",
+                        f"{wn} - eta x dE_total/d{wn}",
+                        f"{num(w_old[k, j])} - {num(lr)} x {num(g)}",
+                        after[f"{b.dense}.weight"][k, j],
+                    )
+                )
+            if b.bias_names and f"{b.dense}.bias" not in net.fixed:
+                bn, key = b.bias_names[k], f"{b.dense}.bias"
+                steps.append(
+                    Step(
+                        section,
+                        f"{bn}+",
+                        f"{bn} - eta x d_{name}",
+                        f"{num(before[key][k])} - {num(lr)} x {num(grads[key][k])}",
+                        after[key][k],
+                    )
+                )
+        layers_json.insert(
+            1,
+            {
+                "name": "output" if bi == len(blocks) - 1 else f"hidden {bi + 1}",
+                "kind": f"dense + {b.kind}",
+                "neurons": [neurons[n] for n in b.names],
+            },
+        )
+    fixed = sorted({bn for b in blocks if b.bias_names and f"{b.dense}.bias" in net.fixed for bn in b.bias_names})
+    if fixed:
+        notes.append(
+            f"the biases {', '.join(fixed)} are fixed (bias=fixed in the model): the update leaves them as they are"
+        )
+    steps.append(
+        Step(
+            "after the update",
+            "E_total",
+            "the same input through the updated network",
+            "",
+            error_after,
+            f"{error_after:.10f}",
+        )
+    )
+    if default:
+        notes.append(
+            f"E_total after the update is {error_after:.10f}; the source prints {MAZUR_ERROR_AFTER}, which does "
+            "not follow from its own updated weights (they give the value above)"
+        )
+    notes.append('worked example and names after Matt Mazur, "A Step by Step Backpropagation Example"')
+    return Trace(
+        str(spec), loss, float(lr), x.tolist(), t.tolist(), layers_json, float(error), float(error_after), steps, notes
+    )
+
+
+def _name(blocks: list[_Block], spec: Spec, net) -> None:
+    """h1, h2 (one hidden layer) or h1_1, h2_1 (several), o1, o2; one bias name per layer when its
+    biases are fixed and equal (Mazur's b1, b2), else one per neuron (b_h1)."""
+    hidden = len(blocks) - 1
+    for bi, b in enumerate(blocks):
+        units = spec.layers[b.dense].args["units"]
+        if bi == hidden:
+            b.names = [f"o{k + 1}" for k in range(units)]
+        elif hidden == 1:
+            b.names = [f"h{k + 1}" for k in range(units)]
+        else:
+            b.names = [f"h{bi + 1}_{k + 1}" for k in range(units)]
+        params = net.layers[b.dense].params
+        if "bias" in params:
+            shared = f"{b.dense}.bias" in net.fixed and np.all(params["bias"] == params["bias"][0])
+            b.bias_names = [f"b{bi + 1}"] * units if shared else [f"b_{n}" for n in b.names]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------------
+
+SECTION_TITLES = {
+    "forward": "The forward pass",
+    "error": "The total error",
+    "backward, output layer": "The backward pass: output layer",
+    "backward, hidden layer": "The backward pass: hidden layers (with the weights before the update)",
+    "after the update": "After one update",
+}
+
+
+def _header(tr: Trace) -> list[str]:
+    return [
+        f"model: {tr.model}",
+        f"input: {', '.join(map(num, tr.input))}   target: {', '.join(map(num, tr.target))}   "
+        f"loss: {tr.loss} ({LOSS_TEXT[tr.loss]})   eta: {num(tr.lr)}",
+    ]
+
+
+def _line(step: Step) -> str:
+    parts = [step.name]
+    if step.formula:
+        parts.append(step.formula)
+    if step.numbers and step.numbers != step.formula:
+        parts.append(step.numbers)
+    parts.append(step.shown)
+    return " = ".join(parts)
+
+
+def render_text(tr: Trace) -> str:
+    lines = _header(tr)
+    section = None
+    for step in tr.steps:
+        if step.section != section:
+            section = step.section
+            title = SECTION_TITLES.get(section, section)
+            lines += ["", title, "-" * len(title)]
+        lines.append("  " + _line(step))
+    lines += ["", *(f"note: {n}" for n in tr.notes)]
+    return "\n".join(lines)
+
+
+def render_markdown(tr: Trace) -> str:
+    lines = [f"**{h.split(':', 1)[0]}**:{h.split(':', 1)[1]}" for h in _header(tr)[:1]]
+    lines.append("")
+    lines.append(_header(tr)[1])
+    section = None
+    for step in tr.steps:
+        if step.section != section:
+            section = step.section
+            lines += [
+                "",
+                f"### {SECTION_TITLES.get(section, section)}",
+                "",
+                "| quantity | formula | numbers | value |",
+                "|---|---|---|---:|",
+            ]
+        cells = [step.name, step.formula, step.numbers if step.numbers != step.formula else "", step.shown]
+        lines.append("| " + " | ".join(f"`{c}`" if c and i < 3 else c for i, c in enumerate(cells)) + " |")
+    lines += ["", *(f"> {n}" for n in tr.notes)]
+    return "\n".join(lines)
+
+
+def render_json(tr: Trace) -> str:
+    return json.dumps(tr.to_dict(), indent=2)
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}

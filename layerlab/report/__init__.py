@@ -1,0 +1,102 @@
+"""Reports: a table of runs, plots, one Markdown and one self-contained HTML file.
+
+A report is made from an experiment directory (``layerlab run``) or from any run directories side by
+side (``layerlab train --out``, ``layerlab ensemble --out``, an experiment's runs)::
+
+    report/*.png      per exercise: learning curves, gradient norms per layer, decision boundaries,
+                      accuracy against a swept setting; for the best run of each exercise: confusion
+                      matrix, misclassified test images and first-layer conv filters
+    report.md         the table, the shared settings and the base model, links to the plots
+    report.html       the same with the plots embedded as data URIs: one file that opens anywhere
+
+The package: ``reading`` (the only code that opens files), ``table`` (typed rows), ``columns`` (what the
+renderers share), the renderers ``terminal``, ``markdown`` and ``html_page``, and ``plots``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ..files import write_text
+from .columns import QUICK_NOTE
+from .document import Plot, document
+from .html_page import html_page
+from .markdown import markdown, markdown_table
+from .reading import ExperimentSource, ReportError, is_experiment, read_experiment, read_runs
+from .table import Row, rows
+from .terminal import summary, terminal_table
+
+
+def table(experiment_dir: str | os.PathLike) -> list[Row]:
+    """One row per run of an experiment directory, in the order of experiment.json (see ``Row``)."""
+    return rows(read_experiment(experiment_dir).runs)
+
+
+def print_summary(experiment_dir: str | os.PathLike, file: TextIO | None = None) -> None:
+    """The experiment's title, counts of runs by status, and its table, for the terminal."""
+    _print(read_experiment(experiment_dir), file)
+
+
+def make_plots(experiment_dir: str | os.PathLike) -> list[Plot]:
+    """Draw every plot whose input exists into ``<experiment_dir>/report/``; returns them in report order."""
+    from .plots import save_plots
+
+    experiment = read_experiment(experiment_dir)
+    return save_plots(experiment, rows(experiment.runs))
+
+
+def write_report(experiment_dir: str | os.PathLike) -> Path:
+    """Write the plots, ``report.md`` and the self-contained ``report.html``; returns the HTML file."""
+    return _write(read_experiment(experiment_dir))
+
+
+def compare(
+    run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, file: TextIO | None = None
+) -> Path:
+    """Report on run directories side by side (plain runs and ensembles): the table, printed, and the
+    files of ``write_report`` in ``out``. One directory alone: the report goes into it (what ``layerlab
+    train --out`` leaves); several: ``out`` defaults to ``compare-<first>-<second>...`` next to the first."""
+    experiment = read_runs(run_dirs, out or default_out(run_dirs))
+    _print(experiment, file)
+    return _write(experiment)
+
+
+def default_out(run_dirs: Sequence[str | os.PathLike]) -> Path:
+    first = Path(run_dirs[0])
+    if len(run_dirs) == 1:
+        return first
+    names = "-".join(Path(path).resolve().name for path in run_dirs)
+    return first.resolve().parent / f"compare-{names[:60]}"
+
+
+def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None) -> Path:
+    """``layerlab report``: one experiment directory, or run directories to compare. Prints the table."""
+    if len(paths) == 1 and is_experiment(paths[0]):
+        if out is not None:
+            raise ReportError("an experiment's report goes into its own directory; --out is for run directories")
+        print_summary(paths[0])
+        return write_report(paths[0])
+    return compare(paths, out)
+
+
+def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
+    summary(experiment.title, experiment.quick, rows(experiment.runs), file or sys.stdout)
+
+
+def _write(experiment: ExperimentSource) -> Path:
+    from .plots import save_plots
+
+    directory = experiment.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    page = document(experiment, save_plots(experiment, rows(experiment.runs)))
+    write_text(directory / "report.md", markdown(page, directory))
+    write_text(directory / "report.html", html_page(page))
+    return directory / "report.html"
+
+
+__all__ = ["Plot", "QUICK_NOTE", "ReportError", "Row", "compare", "make_plots", "markdown_table", "print_summary",
+           "report", "table", "terminal_table", "write_report"]  # fmt: skip

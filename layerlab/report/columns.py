@@ -1,0 +1,125 @@
+"""The table's columns as every renderer shows them: header, formatting, which ones a table needs,
+and the sentences that explain them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .table import Row, missing
+
+QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
+BEST_MARK = "★"
+EXPLANATION = (
+    f"{BEST_MARK} marks the best run of each exercise, chosen by best validation accuracy. "
+    "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the "
+    "last epoch. An ensemble reports its majority vote as test accuracy, the epochs of one member and the "
+    "seconds of all members; it has no validation accuracy of its own and is not ranked."
+)
+REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
+LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
+TARGET_EXPLANATION = (
+    "test loss: at the last epoch; target: the test loss the task aims to get under; reached: whether the run's "
+    "test loss ended under it."
+)
+REPEATS_EXPLANATION = (
+    "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
+    "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."
+)
+
+
+def percent(value: float | None) -> str:
+    return "—" if missing(value) else f"{value:.2%}"
+
+
+def points(value: float | None) -> str:
+    return "—" if missing(value) else f"{value:+.2f}"
+
+
+def loss(value: float | None) -> str:
+    return "—" if missing(value) else f"{value:.4g}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    return "—" if missing(value) else f"{value:.{digits}f}"
+
+
+def yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str  #: the Row attribute shown
+    show: Callable[[Any], str] = str
+    short: str = ""  #: the terminal's header, to leave room for the settings at 100 columns
+    text: bool = False  #: left-aligned words; numbers go right
+
+    def cell(self, row: Row) -> str:
+        return self.show(getattr(row, self.field))
+
+
+EXERCISE = Column("exercise", "exercise", text=True)
+NOTES = Column("notes", "notes", text=True)
+_ALL = (
+    Column("run", "run", text=True),
+    Column("changed", "changed", text=True),
+    Column("best val", "best_val_accuracy", percent, short="val"),
+    Column("test", "test_accuracy", percent),
+    Column("mean", "test_mean", percent),
+    Column("final", "final_test_accuracy", percent),
+    Column("test loss", "final_test_loss", loss, short="loss"),
+    Column("target", "loss_target", loss),
+    Column("reached", "reached_target", yes_no),
+    Column("slide", "slide_reference", percent),
+    Column("Δ pp", "difference_pp", points),
+    Column("epochs", "epochs", number, short="ep"),
+    Column("seconds", "seconds", lambda value: number(value, 1), short="sec"),
+    Column("status", "status", text=True),
+)
+
+
+def _has_references(rows: list[Row]) -> bool:
+    return any(row.slide_reference is not None for row in rows)
+
+
+def _has_targets(rows: list[Row]) -> bool:
+    return any(row.loss_target is not None for row in rows)
+
+
+def _has_unranked_losses(rows: list[Row]) -> bool:
+    """Whether a run has a test loss but no validation accuracy (a Playground set): then show the loss."""
+    return any(row.best_val_accuracy is None and row.final_test_loss is not None for row in rows)
+
+
+def _has_repeats(rows: list[Row]) -> bool:
+    return any(row.repeats for row in rows)
+
+
+def columns(rows: list[Row]) -> list[Column]:
+    """The shared columns: slide and Δ pp only when a run has a reference, test loss only when a run has
+    no validation accuracy or a loss target, target and reached only with one, mean only with repeats."""
+    hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
+    hidden |= set() if _has_unranked_losses(rows) or _has_targets(rows) else {"final_test_loss"}
+    hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
+    hidden |= set() if _has_repeats(rows) else {"test_mean"}
+    return [column for column in _ALL if column.field not in hidden]
+
+
+def explanation(rows: list[Row]) -> str:
+    extra = [REFERENCE_EXPLANATION] * _has_references(rows) + [LOSS_EXPLANATION] * _has_unranked_losses(rows)
+    extra += [TARGET_EXPLANATION] * _has_targets(rows)
+    extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
+    return " ".join([EXPLANATION, *extra])
+
+
+def settings_lines(settings: dict[str, Any]) -> list[str]:
+    """``key = value`` lines of the shared settings, the model first (it is the one people look for)."""
+    ordered = sorted(settings.items(), key=lambda item: item[0] != "model")
+    return [f"{key} = {json_value(value)}" for key, value in ordered if value not in (None, {}, "")]
+
+
+def json_value(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)

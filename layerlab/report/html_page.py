@@ -1,0 +1,67 @@
+"""The report as one self-contained HTML file: the plots embedded as data URIs, so it opens anywhere."""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from .columns import BEST_MARK, EXERCISE, NOTES, QUICK_NOTE, columns, explanation, settings_lines
+from .document import Document
+from .table import Row, by_exercise
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.best { background: #fff4c2; }
+.quick { background: #fde8d4; border-left: 4px solid #f59322; padding: 0.5em 1em; font-weight: bold; }
+.explanation, figcaption { color: #555; font-size: 14px; }
+pre { background: #f6f6f6; padding: 0.6em 1em; overflow-x: auto; font-size: 13px; }
+figure { margin: 1.5em 0; }
+img { max-width: 100%; }
+"""
+
+
+def html_page(document: Document) -> str:
+    e = html.escape
+    title = e(document.title)
+    parts = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>',
+             f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>"]  # fmt: skip
+    if document.quick:
+        parts.append(f'<p class="quick">{e(QUICK_NOTE)}</p>')
+    if document.description:
+        parts.append(f"<p>{e(document.description)}</p>")
+    if document.notes:
+        parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in document.notes) + "</ul>")
+    rows = document.rows
+    parts += ["<h2>Results</h2>", html_table(rows), f'<p class="explanation">{e(explanation(rows))}</p>']
+    if document.settings:
+        lines = "\n".join(settings_lines(document.settings))
+        parts += [f"<h2>{e(document.settings_title)}</h2>", f"<pre>{e(lines)}</pre>"]
+    if document.model_summary:
+        parts.append(f"<p>The base model, layer by layer:</p>\n<pre>{e(document.model_summary)}</pre>")
+    for exercise, group in by_exercise(document.plots, lambda plot: plot.exercise).items():
+        parts.append(f"<h2>{e(exercise)}</h2>")
+        for plot in group:
+            data = base64.b64encode(plot.path.read_bytes()).decode("ascii")
+            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
+                         f"<figcaption>{e(plot.caption)}</figcaption></figure>")  # fmt: skip
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def html_table(rows: list[Row]) -> str:
+    shown = [EXERCISE, *columns(rows), NOTES]
+    headers = "".join(f"<th>{html.escape(column.header)}</th>" for column in shown)
+    lines = ["<table>", f"<tr>{headers}</tr>"]
+    for row in rows:
+        cells = []
+        for column in shown:
+            text = html.escape(column.cell(row))
+            if column.field == "run" and row.best:
+                text = f"{BEST_MARK} <b>{text}</b>"
+            cells.append(f"<td>{text}</td>" if column.text else f'<td class="number">{text}</td>')
+        lines.append(('<tr class="best">' if row.best else "<tr>") + "".join(cells) + "</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)

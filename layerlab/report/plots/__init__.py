@@ -1,0 +1,100 @@
+"""The report's figures: what each exercise gets, drawn as matplotlib ``Figure`` objects, saved as PNGs.
+
+Per exercise: learning curves, gradient norms per layer, decision boundaries (2D Playground sets) and
+accuracy against a swept setting (a grid); for the best run of each exercise: confusion matrix,
+misclassified test images and first-layer conv filters. A plot whose input is missing (a pending or
+failed run, no predictions, a model without conv layers) is left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..document import Plot
+from ..reading import ExperimentSource, ReportError
+from ..table import Row, best_runs, by_exercise, shown_runs
+from .boundaries import decision_boundaries
+from .curves import gradient_norms, learning_curves
+from .images import confusion_matrix, filters, misclassified
+from .sweep import sweep_plot, sweeps
+
+
+@dataclass
+class Drawing:
+    """A figure before it is saved: its file name (no suffix), exercise and caption."""
+
+    name: str
+    exercise: str
+    caption: str
+    figure: Any  #: matplotlib.figure.Figure
+
+
+def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing]:
+    """Every figure whose input exists, in report order, drawn one at a time."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ReportError("the report's plots need matplotlib: pip install matplotlib") from None
+    best = best_runs(table)
+    rows = {row.best_repeat or row.run: row for row in table}
+    runs = shown_runs(experiment.runs, table)
+    for exercise, group in by_exercise(runs, lambda run: run.exercise).items():
+        tag = slug(exercise)
+        plans = [
+            (f"curves-{tag}", partial(learning_curves, group)),
+            (f"gradients-{tag}", partial(gradient_norms, group)),
+            (f"boundaries-{tag}", partial(decision_boundaries, group)),
+        ]
+        for sweep in sweeps(group):
+            plans.append((f"sweep-{tag}-{slug(sweep.setting)}", partial(sweep_plot, sweep, rows)))
+        for run in (run for run in group if run.name in best):
+            predictions = run.predictions()
+            name = slug(run.name)
+            if predictions is not None:
+                plans.append((f"confusion-{name}", partial(confusion_matrix, run, predictions)))
+                plans.append((f"misclassified-{name}", partial(misclassified, run, predictions)))
+            plans.append((f"filters-{name}", partial(filters, run)))
+        for name, draw in plans:
+            drawn = draw()  # None: the plot's input is missing
+            if drawn is not None:
+                yield Drawing(name, exercise, drawn[1], drawn[0])
+
+
+def save_plots(experiment: ExperimentSource, table: list[Row]) -> list[Plot]:
+    """Draw every plot into ``<report directory>/report/``; returns them in report order."""
+    out = experiment.directory / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    plots = []
+    for drawing in drawings(experiment, table):
+        path = out / f"{drawing.name}.png"
+        save_figure(drawing.figure, path)
+        plots.append(Plot(drawing.exercise, drawing.caption, path))
+    written = {plot.path for plot in plots}
+    for stale in out.glob("*.png"):  # an earlier report's plot whose input is gone (or renamed)
+        if stale not in written:
+            stale.unlink()
+    return plots
+
+
+def save_figure(figure, path: Path) -> None:
+    """Write the PNG under a temporary name and rename it: a crash leaves the old plot or the new one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        figure.savefig(temporary, dpi=100, format="png")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def slug(text: str) -> str:
+    """A file name from an exercise or run name; long ones cut (grid names can hold a whole model)."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "runs"
+    if len(name) <= 80:
+        return name
+    return name[:70].rstrip("-") + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]

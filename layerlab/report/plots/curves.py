@@ -1,0 +1,120 @@
+"""Plots over epochs: learning curves (accuracy and cost) and each layer's gradient norm."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ...errors import LayerlabError
+from ...spec import parse
+from ..reading import RunSource, layer_index
+from .figures import epoch_axis, figure_legend, lines, new_figure, panels, run_style, series, wrap
+
+#: Line style, legend and caption words of the learning curves; "test" only for runs without a
+#: validation set (Playground).
+_SPLITS = {
+    "train": ("--", "training", "training dashed"),
+    "val": ("-", "validation", "validation solid"),
+    "test": (":", "test (no validation set)", "test dotted"),
+}
+
+
+def _histories(run: RunSource) -> list[list[dict]]:
+    """The run's epochs; for an ensemble, every member's."""
+    if run.ensemble:
+        return [member.metrics for member in run.members if member.metrics]
+    return [run.metrics] if run.metrics else []
+
+
+def _label(run: RunSource, histories: list) -> str:
+    return f"{run.name} ({len(histories)} members)" if run.ensemble else run.name
+
+
+def learning_curves(runs: list[RunSource]):
+    """Accuracy and cost per epoch: one colour and marker per run (an ensemble's members all in its
+    colour), training dashed, validation solid (test dotted for a run without a validation set)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import PercentFormatter
+
+    curves = [(run, histories) for run in runs if (histories := _histories(run))]
+    if not curves:
+        return None
+    longest = max(len(history) for _, histories in curves for history in histories)
+    figure = new_figure(11, 4.4 + 0.3 * len(curves))
+    accuracy, cost = figure.subplots(1, 2)
+    drawn, legend = set(), []
+    for i, (run, histories) in enumerate(curves):
+        style = run_style(i, longest)
+        for k, history in enumerate(histories):
+            held_out = "val" if np.isfinite(series(history, "val_loss")).any() else "test"
+            member = {} if k == 0 else {"linewidth": 1.0, "alpha": 0.45, "markersize": 3}
+            for split in ("train", held_out):
+                drawn.add(split)
+                for ax, measure in ((accuracy, "accuracy"), (cost, "loss")):
+                    values = series(history, f"{split}_{measure}")
+                    ax.plot(series(history, "epoch"), values, _SPLITS[split][0], **(style | member))
+        shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
+        legend.append(Line2D([], [], label=wrap(_label(run, histories), 60), **shown))
+    splits = [_SPLITS[split] for split in _SPLITS if split in drawn]
+    legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
+    accuracy.set(title="accuracy", ylabel="accuracy")
+    accuracy.yaxis.set_major_formatter(PercentFormatter(1))
+    cost.set(title="cost (loss)", ylabel="loss")
+    for ax in (accuracy, cost):
+        epoch_axis(ax, longest)
+        ax.grid(alpha=0.3)
+    figure_legend(figure, legend)
+    caption = f"Learning curves of {len(curves)} run(s): " + ", ".join(words for _, _, words in splits)
+    caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
+    if any(run.ensemble for run, _ in curves):
+        caption += "; an ensemble shows every member in its colour"
+    return figure, caption
+
+
+def layer_names(run: RunSource) -> dict[str, str]:
+    """Weight name -> "layer 2 dense(100)", numbered from 1 as ``layerlab summary`` numbers layers."""
+    try:
+        layers = parse(run.settings["model"], tuple(run.dataset["input_shape"])).layers
+    except (KeyError, TypeError, LayerlabError):
+        layers = ()
+    names = {}
+    for name in {name for epoch in run.metrics for name in epoch.get("grad_norms", {})}:
+        index, _, parameter = name.partition(".")
+        if not index.isdigit() or int(index) >= len(layers):
+            names[name] = name
+            continue
+        layer = re.sub(r", \w+=.*\)$", ")", str(layers[int(index)]))  # drop keyword options: init=...
+        names[name] = f"layer {int(index) + 1} {layer}" + ("" if parameter == "weight" else f" {parameter}")
+    return names
+
+
+def gradient_norms(runs: list[RunSource]):
+    """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark."""
+    import matplotlib
+
+    found = [run for run in runs if run.metrics and run.metrics[0].get("grad_norms")]
+    if not found:
+        return None
+    names_of = [layer_names(run) for run in found]
+    titles = [wrap(f"{run.name} (member 1)" if run.ensemble else run.name, 40) for run in found]
+    extra = 0.19 * (max(map(len, names_of)) + max(map(lines, titles))) + 0.5
+    figure, axes = panels(len(found), 3.6, columns=3, extra=extra, sharey=True)
+    for ax, run, names, title in zip(axes, found, names_of, titles, strict=True):
+        history = run.metrics
+        layers = sorted(names, key=layer_index)
+        shades = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(layers)))
+        for layer, shade in zip(layers, shades, strict=True):
+            norms = [epoch.get("grad_norms", {}).get(layer, np.nan) for epoch in history]
+            ax.plot(series(history, "epoch"), norms, marker="o", markersize=3, color=shade, label=names[layer])
+        ax.set(yscale="log", title=title)
+        ax.title.set_fontsize(9)
+        epoch_axis(ax, len(history))
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, frameon=False)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("mean gradient norm")
+    caption = (
+        "Gradient norm of each layer's weights per epoch (mean over the epoch's steps; one log scale for all "
+        "panels; layers numbered as `layerlab summary` numbers them)"
+    )
+    return figure, caption

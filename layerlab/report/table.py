@@ -1,0 +1,204 @@
+"""The table model: one typed row per run, the best run of each exercise, the settings the runs share.
+
+The numbers follow Nielsen's protocol ("Neural Networks and Deep Learning", chapter 1): "test" is the
+test accuracy at the epoch of best validation accuracy, "final" the one after the last epoch. The best
+run of an exercise is the finished run with the highest best validation accuracy (never the test
+accuracy: that would select on the test set). An ensemble reports its majority vote as test accuracy,
+the epochs of one member and the seconds of all members together; it has no validation accuracy of its
+own and is not ranked. A run trained several times (``repeats``) is one row: its repeat with the best
+test accuracy, as Nielsen reported his best of 3, and the mean over the repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .reading import RunSource
+
+T = TypeVar("T")
+
+
+@dataclass
+class Row:
+    """A run's line in the table. Accuracies are fractions; a number that does not exist (yet) is None."""
+
+    run: str
+    exercise: str
+    changed: str  #: "lr=0.02, model=..." or "shared settings"
+    status: str  #: done, failed, pending
+    best_val_accuracy: float | None = None
+    test_accuracy: float | None = None  #: at the epoch of best validation accuracy
+    final_test_accuracy: float | None = None
+    final_test_loss: float | None = None
+    epochs: int | None = None
+    seconds: float | None = None
+    slide_reference: float | None = None
+    difference_pp: float | None = None  #: ours minus the slide's, in percentage points
+    loss_target: float | None = None
+    reached_target: bool | None = None  #: final_test_loss < loss_target
+    notes: str = ""
+    best: bool = False  #: the best run of its exercise by best validation accuracy
+    repeats: int | None = None  #: finished repeats of a repeated run
+    test_mean: float | None = None  #: test accuracy averaged over the repeats
+    best_repeat: str | None = None  #: the name of the repeat shown
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any) -> Any:
+    return None if missing(value) else value  # NaN in result.json: a run without a validation set
+
+
+def by_exercise(items: Iterable[T], exercise: Callable[[T], str]) -> dict[str, list[T]]:
+    """Items grouped by exercise, in the order the exercises first appear."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(exercise(item), []).append(item)
+    return groups
+
+
+def rows(runs: list[RunSource]) -> list[Row]:
+    """One row per run in order (repeats folded into one), the best run of each exercise marked."""
+    table = _merge_repeats([(run, _row(run)) for run in runs])
+    for group in by_exercise(table, lambda row: row.exercise).values():
+        ranked = [row for row in group if row.status == "done" and row.best_val_accuracy is not None]
+        if ranked:
+            max(ranked, key=lambda row: row.best_val_accuracy).best = True  # the first one on a tie
+    return table
+
+
+def shown_runs(runs: list[RunSource], table: list[Row]) -> list[RunSource]:
+    """The runs the plots show: of a repeated run, its best repeat."""
+    shown = {row.best_repeat or row.run for row in table}
+    return [run for run in runs if run.name in shown]
+
+
+def best_runs(table: list[Row]) -> set[str]:
+    return {row.best_repeat or row.run for row in table if row.best}
+
+
+def describe_changes(changed: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "shared settings"
+
+
+def _row(run: RunSource) -> Row:
+    result = run.result
+    notes = [run.note]
+    if result.get("status") in ("early_stopping", "diverged"):
+        notes.append(f"{result['status'].replace('_', ' ')}: {result.get('message', '')}")
+    if run.status == "failed":
+        notes.append(f"failed: {run.error or 'no error message'}")
+    row = Row(
+        run=run.name,
+        exercise=run.exercise,
+        changed=describe_changes(run.changed),
+        status=run.status,
+        best_val_accuracy=_number(result.get("best_val_accuracy")),
+        test_accuracy=_number(result.get("test_accuracy")),
+        final_test_accuracy=_number(result.get("final_test_accuracy")),
+        epochs=_number(result.get("epochs")),
+        seconds=_number(result.get("seconds")),
+        slide_reference=run.reference,
+        loss_target=run.loss_target,
+    )
+    if run.ensemble:
+        notes.append(_ensemble_values(run, row))
+    else:
+        history = run.metrics
+        row.final_test_loss = _number(history[-1].get("test_loss")) if history else None
+    if row.slide_reference is not None and row.test_accuracy is not None:
+        row.difference_pp = 100 * (row.test_accuracy - row.slide_reference)
+    if row.loss_target is not None and row.final_test_loss is not None:
+        row.reached_target = bool(row.final_test_loss < row.loss_target)
+    row.notes = "; ".join(note for note in notes if note)
+    return row
+
+
+def _ensemble_values(run: RunSource, row: Row) -> str:
+    """The vote's accuracy as test accuracy, member 1's epochs, the seconds of all members; returns a note."""
+    row.best_val_accuracy = row.final_test_accuracy = None
+    summary = run.ensemble_summary
+    if summary is None:  # not finished: no vote yet
+        row.test_accuracy = None
+        return ""
+    results = [member.result for member in run.members if member.result]
+    accuracies = summary["member_accuracies"]
+    row.test_accuracy = summary["vote_accuracy"]
+    row.epochs = results[0].get("epochs") if results else None
+    row.seconds = sum(result["seconds"] for result in results) if results else None
+    return (
+        f"majority vote of {len(accuracies)}: members {np.mean(accuracies):.2%} on average, best "
+        f"{max(accuracies):.2%}; mean probability {summary['mean_accuracy']:.2%}"
+    )
+
+
+def _merge_repeats(pairs: list[tuple[RunSource, Row]]) -> list[Row]:
+    """Rows in order, the repeats of a run (entries with ``repeat_of``) folded into one row."""
+    groups: dict[str, list[Row]] = {}
+    ordered: list[Row | list[Row]] = []
+    for run, row in pairs:
+        if not run.repeat_of:
+            ordered.append(row)
+        elif run.repeat_of in groups:
+            groups[run.repeat_of].append(row)
+        else:
+            groups[run.repeat_of] = [row]
+            ordered.append(groups[run.repeat_of])
+    return [item if isinstance(item, Row) else _repeated_row(item) for item in ordered]
+
+
+def _repeated_row(repeats: list[Row]) -> Row:
+    base = repeats[0].run.rpartition("#")[0]
+    done = [row for row in repeats if row.status == "done" and row.test_accuracy is not None]
+    if not done:
+        return replace(repeats[0], run=base, repeats=0)
+    best = max(done, key=lambda row: row.test_accuracy)  # the first one on a tie
+    accuracies = [row.test_accuracy for row in done]
+    unfinished = [row for row in repeats if row not in done]
+    status = unfinished[0].status if unfinished else "done"
+    notes = [best.notes, f"best of {len(done)} runs ({', '.join(f'{a:.2%}' for a in accuracies)})"]
+    if len(done) > 1:
+        notes[-1] += f", mean {np.mean(accuracies):.2%} ± {np.std(accuracies, ddof=1):.2%}"
+    if unfinished:
+        notes.append(f"{len(unfinished)} of {len(repeats)} repeats {status}")
+    return replace(
+        best,
+        run=base,
+        seconds=sum(row.seconds or 0 for row in repeats),
+        status=status,
+        repeats=len(done),
+        test_mean=float(np.mean(accuracies)),
+        best_repeat=best.run,
+        notes="; ".join(note for note in notes if note),
+    )
+
+
+#: Settings that say where or how fast a run ran, not what it learned: left out of "shared settings".
+_INCIDENTAL = ("data_dir", "device", "eval_batch_size", "compile", "channels_last")
+
+
+def shared_settings(runs: list[RunSource]) -> dict[str, Any]:
+    """The settings every started run has with the same value (the base model among them), in
+    TrainConfig's order; the ones that say where or how fast a run ran are left out."""
+    recorded = [run.settings for run in runs if run.settings]
+    if not recorded:
+        return {}
+    return {
+        key: value
+        for key, value in recorded[0].items()
+        if key not in _INCIDENTAL and all(json.dumps(s.get(key)) == json.dumps(value) for s in recorded)
+    }
+
+
+def base_model(runs: list[RunSource]) -> str | None:
+    """The model the runs share, else the one of the runs that do not change it."""
+    base = [run.settings.get("model") for run in runs if run.settings and "model" not in run.changed]
+    return base[0] if base and len(set(base)) == 1 else None

@@ -1,0 +1,57 @@
+"""The table as plain text for the terminal: one block per exercise, at most 100 columns."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from .columns import QUICK_NOTE, columns
+from .table import Row, by_exercise
+
+
+def terminal_table(rows: list[Row], width: int = 100) -> str:
+    """``rows`` as plain text at most ``width`` columns wide.
+
+    One block per exercise; ``*`` marks the best run; long settings end in an ellipsis; notes (errors,
+    ensembles, early stopping) go on an indented line below their run.
+    """
+    shown = columns(rows)
+    cells = [[column.cell(row) for column in shown] for row in rows]
+    headers = [column.short or column.header for column in shown]
+    widths = [max(map(len, texts)) for texts in zip(headers, *cells, strict=True)]
+    widths[0] = min(widths[0], 16)
+    others = 2 + sum(widths) - widths[1] + 2 * (len(widths) - 1)
+    widths[1] = max(12, min(widths[1], width - others))
+
+    def line(mark: str, texts: list[str]) -> str:
+        fitted = [
+            cut(text, size).ljust(size) if column.text else cut(text, size).rjust(size)
+            for text, size, column in zip(texts, widths, shown, strict=True)
+        ]
+        return (mark + " " + "  ".join(fitted)).rstrip()
+
+    lines = [line(" ", headers)]
+    pairs = list(zip(rows, cells, strict=True))
+    for exercise, group in by_exercise(pairs, lambda pair: pair[0].exercise).items():
+        lines.append(cut(exercise, width))
+        for row, texts in group:
+            lines.append(line("*" if row.best else " ", texts))
+            if row.notes:
+                lines.append(cut("    " + row.notes, width))
+    lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+    if any(row.repeats for row in rows):
+        lines.append(cut("  a repeated run shows its repeat with the best test; mean: over its repeats", width))
+    return "\n".join(lines)
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
+    """The title, counts of runs by status, the quick-run note and the table."""
+    statuses = [row.status for row in rows]
+    counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
+    print(f"{title}: {len(rows)} runs, {counts}", file=file)
+    if quick:
+        print(QUICK_NOTE, file=file)
+    print(terminal_table(rows), file=file)
