@@ -306,7 +306,7 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab exercise dense                    (writes my_layers.py)
                 layerlab exercise relu sigmoid softmax-ce --out activations.py
-                layerlab exercise all
+                layerlab exercise all --out all_layers.py
                 """,
     )
     p.add_argument("names", nargs="+", help="dense relu sigmoid tanh softmax-ce conv maxpool dropout batchnorm, or all")
@@ -331,10 +331,13 @@ def _parser() -> argparse.ArgumentParser:
         "train",
         "train a model on a dataset (numpy or torch engine) and save the run",
         """
-                layerlab train --model "dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
+                layerlab train --model "flatten dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
                 layerlab train --model "conv(20, 5) maxpool(2) relu flatten dense(100) relu dense(10)" \\
                     --data mnist --data-dir ../shared/data --epochs 30 --batch-size 10 --lr 0.03 --l2 0.1 --out runs/cnn
+                layerlab train --model "conv(32, 3, padding=same) relu maxpool(2) flatten dense(10)" \\
+                    --data cifar10-small --optimizer adam --out runs/cifar
                 layerlab train --config lab.toml --epochs 2 --engine numpy --out runs/quick
+                    (lab.toml holds settings as keys: model = "flatten dense(30) relu dense(10)", lr = 0.1, ...)
                 layerlab train --out runs/cnn --resume ...   (continue a killed run with the same settings)
                 """,
     )
@@ -345,7 +348,7 @@ def _parser() -> argparse.ArgumentParser:
         "ensemble",
         "train several members with seeds seed, seed+1, ... and combine them by vote and mean probability",
         """
-                layerlab ensemble --members 5 --model "dense(100) sigmoid dense(10)" --epochs 3 --out runs/vote
+                layerlab ensemble --members 5 --model "flatten dense(100) sigmoid dense(10)" --epochs 3 --out runs/vote
                 """,
     )
     p.add_argument("--members", type=int, default=5, help="number of networks (default 5)")
