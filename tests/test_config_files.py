@@ -15,21 +15,13 @@ from layerlab.experiments.runner import ExperimentError
 EXPERIMENT = 'name = "t"\n[settings]\nmodel = "flatten dense(10)"\n{settings}\n[[runs]]\nname = "a"\n{run}\n'
 
 
-def one_line_error(capsys, *args: str) -> str:
-    code = main(list(args))
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err
-
-
 def experiment(tmp_path, settings: str = "", run: str = "", extra: str = "") -> str:
     path = tmp_path / "exp.toml"
     path.write_text(extra + EXPERIMENT.format(settings=settings, run=run))
     return str(path)
 
 
-def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, capsys):
+def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, cli_error):
     config = tmp_path / "lab.toml"
     config.write_text('batch-size = 20\nlr_gamma = 0.25\nmodel = "flatten dense(10)"\n')
     out = tmp_path / "run"
@@ -40,7 +32,7 @@ def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, capsy
     runs = load_experiment(experiment(tmp_path, "batch-size = 20\nlr_gamma = 0.25", "lr-step = 3")).runs
     assert runs[0].config.batch_size == 20 and runs[0].config.lr_gamma == 0.25 and runs[0].config.lr_step == 3
     config.write_text("batch-size = 20\nbatch_size = 30\n")
-    err = one_line_error(capsys, "train", "--config", str(config))
+    err = cli_error("train", "--config", str(config))
     assert f"config file {config}: batch-size and batch_size are the same setting; keep one" in err
 
 
@@ -57,10 +49,10 @@ def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, capsy
         ("[setting]\nepochs = 1", "unknown setting 'setting'"),
     ],
 )  # fmt: skip
-def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, capsys, line, message):
+def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, cli_error, line, message):
     config = tmp_path / "lab.toml"
     config.write_text(line + "\n")
-    err = one_line_error(capsys, "train", "--config", str(config), "--out", str(tmp_path / "run"))
+    err = cli_error("train", "--config", str(config), "--out", str(tmp_path / "run"))
     assert f"config file {config}: {message}" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.toml"]
 
@@ -80,21 +72,21 @@ def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, caps
         ("", "", 'title = 3\n', "title = 3: expected text in quotes"),
     ],
 )  # fmt: skip
-def test_experiment_file_values_are_checked_naming_file_run_key_and_value(tmp_path, capsys, settings, run, extra,
+def test_experiment_file_values_are_checked_naming_file_run_key_and_value(tmp_path, cli_error, settings, run, extra,
                                                                           message):  # fmt: skip
     path = experiment(tmp_path, settings, run, extra)
     with pytest.raises(ExperimentError) as error:
         load_experiment(path)
     assert str(error.value).startswith(f"{path}") and message in str(error.value)
-    err = one_line_error(capsys, "run", path, "--out", str(tmp_path / "out"))
+    err = cli_error("run", path, "--out", str(tmp_path / "out"))
     assert message in err
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--lr", "inf"), ("--lr", "nan"), ("--l2", "inf"), ("--momentum", "-inf"),
                                              ("--val", "nan")])  # fmt: skip
-def test_non_finite_flags_are_refused_up_front(tmp_path, capsys, flag, value):
-    err = one_line_error(capsys, "train", f"{flag}={value}", "--out", str(tmp_path / "run"))
+def test_non_finite_flags_are_refused_up_front(tmp_path, cli_error, flag, value):
+    err = cli_error("train", f"{flag}={value}", "--out", str(tmp_path / "run"))
     assert f"{flag} {value}: expected a finite number" in err
     assert not (tmp_path / "run").exists()
 
