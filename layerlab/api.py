@@ -138,8 +138,11 @@ def gradcheck(model: str | Spec, input_shape: tuple[int, ...] | None = None, **o
 
 
 def load(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> Run:
-    """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last"."""
+    """A run from its directory: ``weights`` is "best" (the epoch of best validation accuracy) or "last".
+    An ensemble's directory gives an ``EnsembleRun`` of its members (majority vote, mean probability)."""
     run_dir = RunDir(directory)
+    if run_dir.members() and not run_dir.has(RunDir.CONFIG):
+        return load_ensemble(run_dir.path, weights, device)
     saved = run_dir.read_config()
     config = TrainConfig.from_dict(saved["config"])
     if device is not None:
@@ -259,3 +262,76 @@ def ensemble(
         summary = {k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")}
         RunDir(out).write_ensemble(summary)
     return result, runs
+
+
+@dataclass
+class EnsembleRun(Run):
+    """An ensemble's members as one model: ``predict`` is their majority vote, ``predict_proba`` their mean
+    probability (``config``, ``classes`` and ``input_shape`` are member 1's, the same for all)."""
+
+    members: list[Run] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, members: list[Run], directory: str | os.PathLike | None = None) -> EnsembleRun:
+        first = members[0]
+        path = Path(directory) if directory is not None else None
+        return cls(first.config, None, first.classes, first.input_shape, None, path, members)
+
+    def member_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(members, N, classes): each member's class probabilities."""
+        return np.stack([member.predict_proba(x) for member in self.members])
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.member_probabilities(x).mean(axis=0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return majority_vote(self.member_probabilities(x))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        raise TrainError("an ensemble is saved as its members' directories; save a member (run.members[i])")
+
+
+def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> EnsembleRun:
+    """The ensemble in ``directory`` (``layerlab ensemble --out``): its members loaded with ``load``."""
+    run_dir = RunDir(directory)
+    members = [load(member.path, weights, device) for member in run_dir.members()]
+    if not members:
+        raise TrainError(f"{run_dir.path} holds no ensemble members (member-1, ...); train one: `layerlab ensemble`")
+    return EnsembleRun.of(members, run_dir.path)
+
+
+def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | None = None) -> None:
+    """Store in the run's directory what a report draws from the model: the test set's predictions with
+    (up to 36) misclassified inputs, and for a 2D Playground set the output over the plane.
+    ``member_probabilities``: an ensemble's test probabilities (members, N, classes), if already known."""
+    run_dir, test = RunDir(run.directory), dataset.test
+    if member_probabilities is not None:
+        proba, predicted = member_probabilities.mean(axis=0), majority_vote(member_probabilities)
+    else:
+        proba, predicted = run.predict_proba(test.x), run.predict(test.x)
+    if dataset.task == "regression":
+        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=proba)
+    else:
+        wrong = np.flatnonzero(predicted != test.y)[:36]
+        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=predicted, proba=proba, mis_x=test.x[wrong],
+                             mis_true=test.y[wrong], mis_pred=predicted[wrong])  # fmt: skip
+    if dataset.info.get("points") is not None:
+        from .data import playground
+
+        xx, yy, grid = playground.grid(dataset.info.get("features", ("x1", "x2")), resolution=100)
+        output = run.predict_proba(grid.astype(np.float32))
+        p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
+        points = dataset.info["points"]
+        run_dir.write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p.reshape(xx.shape), train_points=points["train"],
+                             train_y=dataset.train.y, test_points=points["test"], test_y=test.y)  # fmt: skip
+
+
+def write_report(run: Run, dataset: Dataset | None = None) -> Path:
+    """Write a trained run's (or ensemble's) own report into its directory: the predictions its plots need
+    (``save_outputs``), then ``report.md``, ``report.html`` and ``report/*.png``; returns the HTML file."""
+    from . import report
+
+    if run.directory is None:
+        raise TrainError("this run has no directory to write a report into; train it with out=...")
+    save_outputs(run, dataset if dataset is not None else load_data(run.config))
+    return report.compare([run.directory], quiet=True)

@@ -108,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.quiet:
         print(run.result.summary())
     if args.out:
-        print(f"run saved in {args.out}")
+        print(f"run saved in {args.out}; report: {api.write_report(run)}")
     return 0
 
 
@@ -116,8 +116,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
     config = _train_config(args)
-    result, _ = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet,
+                                   **config.to_dict())  # fmt: skip
     print(result.summary())
+    if args.out:
+        print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
     return 0
 
 
@@ -128,6 +131,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
+    if isinstance(evaluation.run, api.EnsembleRun):
+        print(f"an ensemble of {len(evaluation.run.members)} members: accuracy of their majority vote")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
     if evaluation.tta:
@@ -191,8 +196,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
-    report.print_summary(args.directory)
-    print(f"report: {report.write_report(args.directory)}")
+    print(f"report: {report.report(args.directories, out=args.out)}")
+    return 0
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from .playground import serve
+
+    serve(args.host, args.port, open_browser=not args.no_browser)
     return 0
 
 
@@ -356,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_ensemble)
 
     def run_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("run", help="a run directory written by `layerlab train --out`")
+        p.add_argument("run", help="a run directory (`layerlab train --out`), or an ensemble's (`ensemble --out`)")
         p.add_argument("--weights", choices=("best", "last"), default="best", help="which epoch's weights (best)")
         p.add_argument("--device", help="where to run the model (default: as trained)")
 
@@ -408,12 +419,41 @@ def _parser() -> argparse.ArgumentParser:
     p = command("list", "list the built-in experiments", "layerlab list")
     p.set_defaults(handler=cmd_list)
 
-    p = command("report", "write the tables and plots of an experiment directory", "layerlab report runs/lab4a-quick")
-    p.add_argument("directory", help="an experiment directory written by `layerlab run`")
+    p = command(
+        "report",
+        "write the tables and plots of an experiment, or of run directories side by side",
+        """
+                layerlab report runs/lab4a-quick                 (an experiment directory: its own report)
+                layerlab report runs/cnn                         (one run: the report goes into it)
+                layerlab report runs/cnn runs/mlp runs/vote      (compared: into runs/compare-cnn-mlp-vote)
+                layerlab report runs/cnn runs/mlp --out runs/cnn-vs-mlp
+                """,
+    )
+    p.add_argument(
+        "directories",
+        nargs="+",
+        metavar="DIRECTORY",
+        help="an experiment directory (`layerlab run`), or run directories (train, ensemble) to compare",
+    )
+    p.add_argument("--out", "-o", help="where a comparison's report goes (default: compare-<names> next to the first)")
     p.set_defaults(handler=cmd_report)
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(handler=cmd_datasets)
+
+    p = command(
+        "playground",
+        "TensorFlow Playground in the browser, trained by the numpy engine (the course's ten tasks as presets)",
+        """
+                layerlab playground                      (opens http://127.0.0.1:8765/)
+                layerlab playground --port 9000 --no-browser
+                layerlab playground --host 0.0.0.0       (share it on the network: anyone can use it)
+                """,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p.set_defaults(handler=cmd_playground)
     return parser
 
 

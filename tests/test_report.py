@@ -19,6 +19,7 @@ from layerlab.errors import LayerlabError
 from layerlab.report import (
     QUICK_NOTE,
     ReportError,
+    compare,
     make_plots,
     markdown_table,
     print_summary,
@@ -61,11 +62,12 @@ def write_run(
     classes=DIGITS,
     task: str = "classification",
     weights=None,
+    settings=None,
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
     dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
-    run.write_config({"model": MLP}, dataset)
+    run.write_config({"model": MLP, "data": "fake", "epochs": epochs} | (settings or {}), dataset)
     history = [
         {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
          "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
@@ -415,3 +417,95 @@ def test_corrupt_metrics_name_the_file(tmp_path):
     (directory / "runs" / "ex1-linear" / "metrics.jsonl").write_text('{"epoch": 1,\n')  # a damaged file
     with pytest.raises(LayerlabError, match=r"ex1-linear/metrics.jsonl is damaged"):
         make_plots(directory)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Run directories side by side
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment(tmp_path):
+    runs = build_experiment(tmp_path / "lab") / "runs"
+    write_run(tmp_path / "slow", best_val=0.96, test=0.95, final_test=0.95, settings={"lr": 0.01})
+    out = io.StringIO()
+    page = compare([runs / "ex1-linear", runs / "ex1-vote", tmp_path / "slow"], tmp_path / "side", file=out)
+    printed = out.getvalue().splitlines()
+    assert printed[0] == "3 runs compared: ex1-linear, ex1-vote, slow: 3 runs, 3 done, 0 failed, 0 pending"
+    rows = {row.run: row for row in read_table(tmp_path / "side", [runs / "ex1-linear", runs / "ex1-vote",
+                                                                    tmp_path / "slow"])}  # fmt: skip
+    assert rows["slow"].best and not rows["ex1-linear"].best  # 96% validation against 90%; the vote has none
+    assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
+    # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one: others default)
+    assert rows["slow"].changed == "epochs=3, lr=0.01" and rows["ex1-vote"].changed == "epochs=4, lr=default"
+    assert page == tmp_path / "side" / "report.html"
+    assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
+    markdown = (tmp_path / "side" / "report.md").read_text()
+    assert "## Shared settings" in markdown and f'model = "{MLP}"' in markdown
+
+
+def read_table(out: Path, run_dirs: list[Path]):
+    from layerlab.report.reading import read_runs
+    from layerlab.report.table import rows
+
+    return rows(read_runs(run_dirs, out).runs)
+
+
+def test_an_ensembles_curves_show_every_member(tmp_path):
+    from layerlab.report.plots import drawings
+    from layerlab.report.reading import read_runs
+    from layerlab.report.table import rows
+
+    runs = build_experiment(tmp_path) / "runs"
+    experiment = read_runs([runs / "ex1-mlp", runs / "ex1-vote"], tmp_path / "out")
+    curves = next(d for d in drawings(experiment, rows(experiment.runs)) if d.name.startswith("curves"))
+    accuracy = curves.figure.axes[0]
+    assert len(accuracy.lines) == 2 + 3 * 2  # training and validation: the run's, and each of 3 members'
+    legend = [text.get_text() for text in curves.figure.legends[0].get_texts()]
+    assert legend[:2] == ["ex1-mlp", "ex1-vote (3 members)"]
+
+
+def test_a_single_runs_report_goes_into_its_directory_with_its_settings(tmp_path):
+    write_run(tmp_path / "mlp", 0.9, 0.9, 0.9, settings={"model": "flatten dense(100) sigmoid dense(10)"})
+    page = compare([tmp_path / "mlp"], quiet=True)
+    assert page == tmp_path / "mlp" / "report.html"
+    markdown = (tmp_path / "mlp" / "report.md").read_text()
+    settings = '## Settings\n\n```toml\nmodel = "flatten dense(100) sigmoid dense(10)"\ndata = "fake"\nepochs = 3\n'
+    assert settings in markdown
+    assert "2  dense(100)  100            6,500" in markdown  # layerlab summary's table of the model on 1x8x8
+
+
+def test_what_is_not_a_run_directory_is_refused_and_a_users_report_kept(tmp_path):
+    runs = build_experiment(tmp_path / "lab") / "runs"
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(ReportError, match="notes is not a run directory.*layerlab train --out"):
+        compare([runs / "ex1-mlp", tmp_path / "notes"], quiet=True)
+    with pytest.raises(ReportError, match="is an experiment directory: report it on its own"):
+        compare([runs / "ex1-mlp", tmp_path / "lab"], quiet=True)
+    (tmp_path / "notes" / "report.md").write_text("my own notes")
+    with pytest.raises(ReportError, match="report.md was not written by layerlab; give another --out"):
+        compare([runs / "ex1-mlp", runs / "ex1-linear"], tmp_path / "notes", quiet=True)
+    assert (tmp_path / "notes" / "report.md").read_text() == "my own notes"
+    compare([runs / "ex1-mlp", runs / "ex1-linear"], tmp_path / "fresh", quiet=True)
+    compare([runs / "ex1-mlp", runs / "ex1-linear"], tmp_path / "fresh", quiet=True)  # ours: rewritten
+
+
+def test_a_grid_of_learning_rates_gets_accuracy_against_lr_on_a_log_axis(tmp_path):
+    from layerlab.report.plots import drawings
+    from layerlab.report.reading import read_experiment
+    from layerlab.report.table import rows
+
+    rates = {0.001: 0.80, 0.01: 0.90, 0.1: 0.85}
+    for lr, val in rates.items():
+        write_run(tmp_path / "runs" / f"lr={lr}", val, val - 0.01, val - 0.02, settings={"lr": lr})
+    entries = [entry(f"sgd-lr={lr}", "Rates", {"lr": lr}, directory=f"runs/lr={lr}") for lr in rates]
+    entries.append(entry("adam", "Rates", {}, directory="runs/lr=0.01"))  # not of the grid: left out
+    write_json(tmp_path / "experiment.json", {"name": "rates", "runs": entries})
+    experiment = read_experiment(tmp_path)
+    sweep = next(d for d in drawings(experiment, rows(experiment.runs)) if d.name.startswith("sweep"))
+    assert sweep.name == "sweep-rates-lr"
+    assert sweep.caption == "Accuracy and test loss against lr (log scale): 3 runs that differ only in it"
+    accuracy = sweep.figure.axes[0]
+    assert accuracy.get_xscale() == "log" and accuracy.get_xlabel() == "lr"
+    validation = accuracy.lines[0]
+    assert list(validation.get_xdata()) == [0.001, 0.01, 0.1]
+    assert list(validation.get_ydata()) == pytest.approx([0.80, 0.90, 0.85])

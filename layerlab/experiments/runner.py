@@ -48,8 +48,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..config import TrainConfig, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import write_json
@@ -424,16 +422,11 @@ def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
     if run.members > 1:
         result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, progress=progress,
                                        quiet=True, **settings)  # fmt: skip
-        probabilities = result.test_probabilities
-        predicted, proba = api.majority_vote(probabilities), probabilities.mean(axis=0)
-        model = members[0]
+        api.save_outputs(api.EnsembleRun.of(members, run_dir.path), dataset, result.test_probabilities)
     else:
-        model = api.fit(dataset, out=run_dir.path, resume=True, progress=progress, quiet=True, **settings)
-        proba = model.predict_proba(dataset.test.x)
-        predicted = proba.argmax(axis=1)
-    if dataset.info.get("points") is not None:
-        _save_boundary(run_dir, model, dataset)
-    _save_predictions(run_dir, dataset, predicted, proba)
+        api.save_outputs(
+            api.fit(dataset, out=run_dir.path, resume=True, progress=progress, quiet=True, **settings), dataset
+        )
 
 
 def _train_member(run: RunPlan, index: int, directory: str) -> None:
@@ -442,43 +435,6 @@ def _train_member(run: RunPlan, index: int, directory: str) -> None:
 
     run_dir = Path(directory) / run.directory
     api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True, **run.config.to_dict())
-
-
-def _save_predictions(run_dir: RunDir, dataset, predicted: np.ndarray, proba: np.ndarray) -> None:
-    y = dataset.test.y
-    if dataset.task == "regression":
-        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=y, y_pred=proba)
-        return
-    wrong = np.flatnonzero(predicted != y)[:36]
-    run_dir.write_arrays(
-        RunDir.PREDICTIONS,
-        y_true=y,
-        y_pred=predicted,
-        proba=proba,
-        mis_x=dataset.test.x[wrong],
-        mis_true=y[wrong],
-        mis_pred=predicted[wrong],
-    )
-
-
-def _save_boundary(run_dir: RunDir, model, dataset) -> None:
-    from ..data import playground
-
-    features = dataset.info.get("features", ("x1", "x2"))
-    xx, yy, grid_features = playground.grid(features, resolution=100)
-    output = model.predict_proba(grid_features.astype(np.float32))
-    p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
-    points = dataset.info["points"]
-    run_dir.write_arrays(
-        RunDir.BOUNDARY,
-        xx=xx,
-        yy=yy,
-        p=p.reshape(xx.shape),
-        train_points=points["train"],
-        train_y=dataset.train.y,
-        test_points=points["test"],
-        test_y=dataset.test.y,
-    )
 
 
 def load_index(directory: str | os.PathLike) -> dict[str, Any]:

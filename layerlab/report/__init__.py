@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ..files import write_text
-from .columns import QUICK_NOTE
+from ..rundir import RunDir
+from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
 from .html_page import html_page
 from .markdown import markdown, markdown_table
@@ -55,13 +56,18 @@ def write_report(experiment_dir: str | os.PathLike) -> Path:
 
 
 def compare(
-    run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, file: TextIO | None = None
+    run_dirs: Sequence[str | os.PathLike],
+    out: str | os.PathLike | None = None,
+    file: TextIO | None = None,
+    quiet: bool = False,
 ) -> Path:
-    """Report on run directories side by side (plain runs and ensembles): the table, printed, and the
-    files of ``write_report`` in ``out``. One directory alone: the report goes into it (what ``layerlab
-    train --out`` leaves); several: ``out`` defaults to ``compare-<first>-<second>...`` next to the first."""
+    """Report on run directories side by side (plain runs and ensembles) with the tables and plots of an
+    experiment: the table printed to ``file`` (standard output; nothing with ``quiet``), the files of
+    ``write_report`` in ``out``. One directory alone: the report goes into it; several: ``out`` defaults
+    to ``compare-<first>-<second>...`` next to the first. Returns the HTML file."""
     experiment = read_runs(run_dirs, out or default_out(run_dirs))
-    _print(experiment, file)
+    if not quiet:
+        _print(experiment, file)
     return _write(experiment)
 
 
@@ -91,11 +97,25 @@ def _write(experiment: ExperimentSource) -> Path:
     from .plots import save_plots
 
     directory = experiment.directory
+    _check_ours(directory)
     directory.mkdir(parents=True, exist_ok=True)
     page = document(experiment, save_plots(experiment, rows(experiment.runs)))
     write_text(directory / "report.md", markdown(page, directory))
     write_text(directory / "report.html", html_page(page))
     return directory / "report.html"
+
+
+def _check_ours(directory: Path) -> None:
+    """Refuse to write over a report.md, report.html or report/ that layerlab did not write (a comparison's
+    ``--out`` can be any folder); an experiment's or a run's directory is layerlab's own."""
+    if is_experiment(directory) or RunDir(directory).is_run():
+        return
+    for name in ("report.md", "report.html"):
+        path = directory / name
+        if path.is_file() and MARK not in path.read_text(errors="replace"):
+            raise ReportError(f"{path} was not written by layerlab; give another --out (your file stays untouched)")
+    if (directory / "report").exists() and not (directory / "report.html").is_file():
+        raise ReportError(f"{directory / 'report'} is not a layerlab report's; give another --out")
 
 
 __all__ = ["Plot", "QUICK_NOTE", "ReportError", "Row", "compare", "make_plots", "markdown_table", "print_summary",

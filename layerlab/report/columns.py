@@ -9,6 +9,8 @@ from typing import Any
 
 from .table import Row, missing
 
+#: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
+MARK = "<!-- written by layerlab report -->"
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
 BEST_MARK = "★"
 EXPLANATION = (
@@ -118,8 +120,11 @@ def explanation(rows: list[Row]) -> str:
 def settings_lines(settings: dict[str, Any]) -> list[str]:
     """``key = value`` lines of the shared settings, the model first (it is the one people look for)."""
     ordered = sorted(settings.items(), key=lambda item: item[0] != "model")
-    return [f"{key} = {json_value(value)}" for key, value in ordered if value not in (None, {}, "")]
+    return [f"{key} = {json_value(value)}" for key, value in ordered if value not in ({}, "")]
 
 
 def json_value(value: Any) -> str:
+    """A setting as TOML writes it (None, which TOML lacks: the default)."""
+    if value is None:
+        return '"default"'
     return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from .columns import BEST_MARK, EXERCISE, NOTES, QUICK_NOTE, columns, explanation, settings_lines
+from .columns import BEST_MARK, EXERCISE, MARK, NOTES, QUICK_NOTE, columns, explanation, settings_lines
 from .document import Document
 from .table import Row, by_exercise
 
@@ -47,7 +47,7 @@ def html_page(document: Document) -> str:
             data = base64.b64encode(plot.path.read_bytes()).decode("ascii")
             parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
                          f"<figcaption>{e(plot.caption)}</figcaption></figure>")  # fmt: skip
-    parts.append("</body>\n</html>\n")
+    parts.append(f"{MARK}\n</body>\n</html>\n")
     return "\n".join(parts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, EXERCISE, NOTES, QUICK_NOTE, columns, explanation, settings_lines
+from .columns import BEST_MARK, EXERCISE, MARK, NOTES, QUICK_NOTE, columns, explanation, settings_lines
 from .document import Document
 from .table import Row, by_exercise
 
@@ -48,4 +48,5 @@ def markdown(document: Document, directory: Path) -> str:
         for plot in group:
             link = plot.path.relative_to(directory).as_posix()
             parts.append(f"![{plot.caption}]({link})\n\n*{plot.caption}*\n")
+    parts.append(MARK + "\n")
     return "\n".join(parts)

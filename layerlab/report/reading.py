@@ -44,7 +44,7 @@ class RunSource:
     name: str
     directory: Path
     status: str  #: done, failed, pending
-    exercise: str = "runs"
+    exercise: str = "Runs"
     changed: dict[str, Any] = field(default_factory=dict)
     ensemble: bool = False
     error: str = ""
@@ -174,7 +174,7 @@ def read_experiment(experiment_dir: str | os.PathLike) -> ExperimentSource:
                 name=entry["name"],
                 directory=directory / entry["directory"],
                 status=entry["status"],
-                exercise=entry.get("exercise") or "runs",
+                exercise=entry.get("exercise") or "Runs",
                 changed=entry.get("changed", {}),
                 ensemble=bool(entry.get("ensemble")),
                 error=entry.get("error", "") if entry["status"] == "failed" else "",

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..config import TrainConfig
 from .reading import RunSource
 
 T = TypeVar("T")
@@ -86,7 +87,8 @@ def best_runs(table: list[Row]) -> set[str]:
 
 
 def describe_changes(changed: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in changed.items()) or "shared settings"
+    text = ", ".join(f"{key}={'default' if value is None else value}" for key, value in changed.items())
+    return text or "shared settings"
 
 
 def _row(run: RunSource) -> Row:
@@ -183,18 +185,24 @@ def _repeated_row(repeats: list[Row]) -> Row:
 
 #: Settings that say where or how fast a run ran, not what it learned: left out of "shared settings".
 _INCIDENTAL = ("data_dir", "device", "eval_batch_size", "compile", "channels_last")
+#: Settings always shown; the others only when they are off their defaults.
+_ALWAYS = ("model", "data", "epochs", "batch_size", "optimizer", "lr")
 
 
 def shared_settings(runs: list[RunSource]) -> dict[str, Any]:
     """The settings every started run has with the same value (the base model among them), in
-    TrainConfig's order; the ones that say where or how fast a run ran are left out."""
+    TrainConfig's order: the main ones, and the others that are off their defaults; the ones that say
+    where or how fast a run ran are left out."""
     recorded = [run.settings for run in runs if run.settings]
     if not recorded:
         return {}
+    defaults = TrainConfig().to_dict()
     return {
         key: value
         for key, value in recorded[0].items()
-        if key not in _INCIDENTAL and all(json.dumps(s.get(key)) == json.dumps(value) for s in recorded)
+        if key not in _INCIDENTAL
+        and (key in _ALWAYS or key not in defaults or value != defaults[key])
+        and all(json.dumps(s.get(key)) == json.dumps(value) for s in recorded)
     }
 
 

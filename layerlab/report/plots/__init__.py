@@ -53,7 +53,7 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
         ]
         for sweep in sweeps(group):
             plans.append((f"sweep-{tag}-{slug(sweep.setting)}", partial(sweep_plot, sweep, rows)))
-        for run in (run for run in group if run.name in best):
+        for run in (run for run in group if run.name in best or len(group) == 1):  # an unranked run alone too
             predictions = run.predictions()
             name = slug(run.name)
             if predictions is not None:

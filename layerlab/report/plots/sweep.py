@@ -44,13 +44,13 @@ def sweeps(runs: list[RunSource]) -> list[Sweep]:
         match = _GRID_NAME.match(run.repeat_of or run.name)
         if match and str(run.settings.get(match["key"])) == match["value"]:
             grids.setdefault((match["base"], match["key"]), []).append(run)
-    candidates = [(key, group) for (_, key), group in grids.items() if len(group) >= 2]
-    if not candidates and len(started) >= 3 and len(keys := _varying(started)) == 1:
-        candidates = [(keys[0], started)]
+    candidates = [(key, group, 2) for (_, key), group in grids.items()]
+    if not candidates and len(keys := _varying(started)) == 1:
+        candidates = [(keys[0], started, 3)]
     found = []
-    for key, group in candidates:
+    for key, group, least in candidates:  # a grid of 2 values is a sweep; other runs need 3 values
         values = [run.settings.get(key) for run in group]
-        if _varying(group) == [key] and all(map(_numeric, values)):
+        if _varying(group) == [key] and all(map(_numeric, values)) and len(set(values)) >= least:
             order = np.argsort(values, kind="stable")
             found.append(Sweep(key, [group[i] for i in order], [float(values[i]) for i in order]))
     return found

@@ -1,0 +1,172 @@
+"""Frames per second and control latency of `layerlab playground`, on task 10's network, over a real socket.
+
+A uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this process is the
+page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units, all 7
+features, 250 training points, batches of 10), presses play and acknowledges every frame as the page
+does. It reports
+
+- frames per second while playing, and the fewest epochs any frame advanced (must be >= 1);
+- the latency from a control change (a new learning rate; a new activation, which rebuilds the network)
+  to the first frame that reflects it (the frame echoes the change's number), median / 95th percentile /
+  worst, while playing and while paused;
+- the server-side cost of one frame (one epoch + the heat maps + JSON) measured in-process, i.e. the
+  frame rate the server could reach without the page's 60 fps cap.
+
+Run:  python benchmarks/playground_fps.py [--seconds 5] [--samples 30] [--max-fps 60]
+Goals (issue 15): >= 30 frames per second with >= 1 epoch per frame, < 50 ms from a change to its frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy is imported
+    os.environ[_var] = "1"
+
+SERVER = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[2])})
+import uvicorn
+from layerlab.playground import create_app
+uvicorn.run(create_app(max_fps=float(sys.argv[3])), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to count frames while playing")
+    parser.add_argument("--samples", type=int, default=30, help="control changes timed per kind")
+    parser.add_argument("--max-fps", type=float, default=60.0, help="the server's frame cap (the page's: 60)")
+    parser.add_argument("--core", type=int, default=0, help="the CPU core the server is pinned to")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Page:
+    """The page's side of the protocol: send controls, receive frames, acknowledge them."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.rev = 0
+
+    def receive(self) -> dict:
+        message = json.loads(self.ws.recv())
+        if message["type"] == "frame":
+            self.ws.send('{"type": "ack"}')
+        elif message["type"] == "error":
+            raise RuntimeError(message["message"])
+        return message
+
+    def frame(self) -> dict:
+        while (message := self.receive())["type"] != "frame":
+            pass
+        return message
+
+    def change(self, settings: dict) -> float:
+        """Send a control change; seconds until the first frame that reflects it."""
+        self.rev += 1
+        started = time.perf_counter()
+        self.ws.send(json.dumps({"type": "config", "settings": settings, "rev": self.rev}))
+        while self.frame()["rev"] < self.rev:
+            pass
+        return time.perf_counter() - started
+
+
+def summary(seconds: list[float]) -> str:
+    ms = sorted(s * 1000 for s in seconds)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return f"median {statistics.median(ms):5.1f} ms, 95th percentile {p95:5.1f} ms, worst {ms[-1]:5.1f} ms"
+
+
+def latencies(page: Page, samples: int) -> dict[str, list[float]]:
+    result: dict[str, list[float]] = {"learning rate": [], "activation (rebuild)": []}
+    for i in range(samples):
+        result["learning rate"].append(page.change({"lr": (0.01, 0.03)[i % 2]}))
+        time.sleep(0.05)
+        result["activation (rebuild)"].append(page.change({"activation": ("relu", "tanh")[i % 2]}))
+        time.sleep(0.05)
+    return result
+
+
+def in_process_frame_cost(repeats: int = 200) -> float:
+    """Seconds for one epoch + one frame + its JSON, in this process (pinned to one core)."""
+    from layerlab.playground import Session, tasks
+    from layerlab.playground.protocol import settings_from
+
+    session = Session(settings_from(tasks.preset(10)))
+    for _ in range(10):
+        session.advance(1)
+        json.dumps(session.frame(True))
+    started = time.perf_counter()
+    for _ in range(repeats):
+        session.advance(1)
+        json.dumps(session.frame(True))
+    return (time.perf_counter() - started) / repeats
+
+
+def main() -> None:
+    args = parse_args()
+    env = dict(os.environ)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(args.core), str(args.max_fps)], env=env)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        from websockets.sync.client import connect
+
+        from layerlab.playground import tasks
+
+        with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
+            page = Page(ws)
+            page.frame()
+            page.change(tasks.preset(10))
+            print(f"task 10: 6 hidden layers of 8 tanh units, all 7 features, 250 training points, batch 10; "
+                  f"server pinned to core {args.core}, frame cap {args.max_fps:g} fps; {os.cpu_count()} cores here, "
+                  f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+            page.ws.send('{"type": "play"}')
+            first = page.frame()
+            frames, epochs, fewest = 0, first["epoch"], None
+            started = time.perf_counter()
+            while (elapsed := time.perf_counter() - started) < args.seconds:
+                frame = page.frame()
+                fewest = frame["epoch"] - epochs if fewest is None else min(fewest, frame["epoch"] - epochs)
+                epochs = frame["epoch"]
+                frames += 1
+            print(f"playing: {frames / elapsed:.1f} frames per second over {elapsed:.1f} s, "
+                  f"{(epochs - first['epoch']) / elapsed:.1f} epochs per second, at least {fewest} epoch(s) per frame, "
+                  f"test loss {frame['test_playground']:.4f} (Playground's scale) at epoch {epochs}")  # fmt: skip
+            for label, times in latencies(page, args.samples).items():
+                print(f"change -> frame while playing, {label:<21}: {summary(times)}")
+            page.ws.send('{"type": "pause"}')
+            time.sleep(0.2)
+            for label, times in latencies(page, args.samples).items():
+                print(f"change -> frame while paused,  {label:<21}: {summary(times)}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    os.sched_setaffinity(0, {args.core})
+    cost = in_process_frame_cost()
+    print(
+        f"server work per frame (1 epoch + heat maps + JSON, in-process, one core): {cost * 1000:.1f} ms, "
+        f"i.e. up to {1 / cost:.0f} frames per second without the cap"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""``layerlab playground``: TensorFlow Playground's page, trained by the numpy engine, in the browser.
+
+Start it with ``layerlab playground`` (or ``serve()`` here). The page is TensorFlow Playground's
+(playground.tensorflow.org, by Daniel Smilkov and Shan Carter): data sets, features, layers, activation,
+learning rate, regularisation, the heat maps; the learning happens in this process, in the numpy
+engine's own forward and backward passes. Beyond Playground: CSV upload, 3+ classes, export/import of the
+model, a neuron's backpropagation explained, and the course's ten exercises as presets.
+
+Modules: ``protocol`` checks everything the page sends, ``session`` trains one tab's network and makes
+its frames, ``export`` writes the continuation config and snippet, ``tasks`` holds the presets, and
+``server`` is the Starlette app.
+"""
+
+from .protocol import LIMITS, ProtocolError, Settings
+from .session import Session
+
+__all__ = ["LIMITS", "ProtocolError", "Session", "Settings", "create_app", "serve"]
+
+
+def create_app(max_fps: float = 60.0):
+    """The Starlette app (imported on demand: starlette is needed only to serve)."""
+    from .server import create_app as make
+
+    return make(max_fps)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) -> None:
+    from .server import serve as run
+
+    run(host, port, open_browser)

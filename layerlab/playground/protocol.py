@@ -1,0 +1,341 @@
+"""What the page may send, checked: the settings of a session, the messages, an uploaded CSV, an import.
+
+Everything that arrives over the WebSocket passes through here before the session sees it. A value of
+the wrong type, out of range, an unknown key or message type, an oversized message: each raises
+``ProtocolError`` with one sentence naming the field and what would be valid, which the server sends
+back as an error frame. Nothing here trusts the page, including numbers hidden in nested lists.
+
+The limits (``LIMITS``) are TensorFlow Playground's lifted: up to 10 hidden layers of 32 neurons
+(Playground: 6 of 8), 5,000 points (Playground: 500), learning rates down to 1e-6, batches as large
+as the training set; they bound the CPU time and memory of one browser tab's session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from ..data.playground import FEATURES, PLAYGROUND, REGRESSION
+from ..errors import LayerlabError
+
+
+class ProtocolError(LayerlabError, ValueError):
+    """A message, setting, CSV file or import the playground refuses; the text says why and what works."""
+
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+REGULARIZATIONS = ("none", "l1", "l2")
+PROBLEMS = ("classification", "regression")
+DATASETS = (*PLAYGROUND, "upload")
+
+LIMITS = {
+    "layers": 10,  # hidden layers
+    "neurons": 32,  # per hidden layer
+    "points": 5000,  # generated or uploaded
+    "classes": 8,  # uploaded classification data
+    "speed": 100,  # epochs per frame
+    "message_bytes": 4_000_000,  # one WebSocket message (an import of base64 weights is the largest)
+    "csv_bytes": 1_000_000,  # an uploaded CSV file
+    "import_bytes": 2_000_000,  # an imported .safetensors file
+    "work": 1_000_000,  # points x hidden neurons: bounds the time of one epoch
+    "sessions": 16,  # open tabs at once (each may keep a core busy)
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One session's set-up: the controls of the page, in the names the URL uses."""
+
+    data: str = "circle"
+    problem: str = "classification"
+    points: int = 500
+    ratio: int = 50  # percent of the points used for training (Playground's slider)
+    noise: int = 0  # percent, as Playground's slider
+    batch: int = 10
+    seed: int = 0  # the data's random numbers: "regenerate" draws the next
+    init: int = 0  # the initial weights' random numbers: "reset" draws the next
+    features: tuple[str, ...] = ("x1", "x2")
+    hidden: tuple[int, ...] = (4, 2)
+    activation: str = "tanh"
+    lr: float = 0.03
+    regularization: str = "none"
+    rate: float = 0.0  # regularisation rate
+    speed: int = 1  # epochs per frame
+    task: int = 0  # the preset (1-10) whose question and target are shown; 0: none
+    show_test: bool = False  # page only: draw the test points too
+    discretize: bool = False  # page only: the output as two colours
+
+    # Groups: what must be rebuilt when a field changes.
+    DATA_FIELDS = ("data", "problem", "points", "ratio", "noise", "seed")
+    NETWORK_FIELDS = ("features", "hidden", "activation", "init")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+_INT_RANGES = {
+    "points": (10, LIMITS["points"]),
+    "ratio": (10, 90),
+    "noise": (0, 50),
+    "batch": (1, LIMITS["points"]),
+    "seed": (0, 2**31 - 1),
+    "init": (0, 2**31 - 1),
+    "speed": (1, LIMITS["speed"]),
+    "task": (0, 10),
+}
+_CHOICES = {
+    "data": DATASETS,
+    "problem": PROBLEMS,
+    "activation": ACTIVATIONS,
+    "regularization": REGULARIZATIONS,
+}
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise ProtocolError(f"{name} must be a whole number from {low} to {high}, got {_show(value)}")
+    if not low <= value <= high:
+        raise ProtocolError(f"{name} must be from {low} to {high}, got {int(value)}")
+    return int(value)
+
+
+def _float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ProtocolError(f"{name} must be a number, got {_show(value)}")
+    if value > high or value < low or (low_open and value == low):
+        raise ProtocolError(f"{name} must be {'above' if low_open else 'at least'} {low:g} and at most {high:g}")
+    return float(value)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | None) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def settings_from(raw: Any, base: Settings | None = None) -> Settings:
+    """Settings from the page's JSON object: the given keys replace those of ``base`` (default: defaults)."""
+    base = base or Settings()
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"settings must be a JSON object of the page's controls, got {_show(raw)}")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(str(k)[:30] for k in raw if k not in known)
+    if unknown:
+        raise ProtocolError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _INT_RANGES:
+            values[name] = _int(name, value, *_INT_RANGES[name])
+        elif name in _CHOICES:
+            if value not in _CHOICES[name]:
+                raise ProtocolError(f"{name} must be one of {', '.join(_CHOICES[name])}, got {_show(value)}")
+            values[name] = value
+        elif name == "lr":
+            values[name] = _float("lr (learning rate)", value, 0.0, 10.0, low_open=True)
+        elif name == "rate":
+            values[name] = _float("rate (regularisation rate)", value, 0.0, 10.0)
+        elif name in ("show_test", "discretize"):
+            if not isinstance(value, bool):
+                raise ProtocolError(f"{name} must be true or false, got {_show(value)}")
+            values[name] = value
+        elif name == "features":
+            values[name] = _features(value)
+        elif name == "hidden":
+            values[name] = _hidden(value)
+    settings = replace(base, **values)
+    if settings.data in REGRESSION and settings.problem != "regression":
+        raise ProtocolError(f"{settings.data} is a regression data set: set problem to regression")
+    if settings.data in PLAYGROUND and settings.data not in REGRESSION and settings.problem != "classification":
+        raise ProtocolError(f"{settings.data} is a classification data set: set problem to classification")
+    work = settings.points * max(1, sum(settings.hidden))
+    if work > LIMITS["work"]:
+        raise ProtocolError(
+            f"{settings.points} points x {sum(settings.hidden)} hidden neurons is more work per epoch than "
+            f"a session may take ({LIMITS['work']:,}); use fewer points or neurons"
+        )
+    return settings
+
+
+def _features(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or len(value) > len(FEATURES):
+        raise ProtocolError(f"features must be a non-empty list of names from {', '.join(FEATURES)}")
+    if any(name not in FEATURES for name in value) or len(set(value)) != len(value):
+        raise ProtocolError(f"features must name each of {', '.join(FEATURES)} at most once, got {_show(value)}")
+    return tuple(name for name in FEATURES if name in value)  # Playground's order
+
+
+def _hidden(value: Any) -> tuple[int, ...]:
+    layers, neurons = LIMITS["layers"], LIMITS["neurons"]
+    if not isinstance(value, list) or len(value) > layers:
+        raise ProtocolError(f"hidden must be a list of at most {layers} layer widths, e.g. [4, 2]")
+    return tuple(_int("a hidden layer's width", width, 1, neurons) for width in value)
+
+
+# -- messages -----------------------------------------------------------------------------------------
+
+MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "upload", "export", "import", "ack")
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    neuron: tuple[int, int] | None = None  # explain: (layer, unit), layer 1.. = hidden layers, then output
+    csv: str = ""
+    weights: bytes = b""
+    rev: int = 0  # the page's number for a config message, echoed by the frames that reflect it
+
+
+def parse_message(text: Any) -> Message:
+    """One WebSocket text message, checked; raises ``ProtocolError`` naming what is wrong."""
+    if not isinstance(text, str):
+        raise ProtocolError("messages are JSON text; binary messages are not accepted")
+    if len(text) > LIMITS["message_bytes"]:
+        raise ProtocolError(f"message of {len(text):,} characters is over the limit of {LIMITS['message_bytes']:,}")
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ProtocolError(f"message is not valid JSON ({str(e)[:80]})") from None
+    if not isinstance(raw, dict) or raw.get("type") not in MESSAGE_TYPES:
+        kind = raw.get("type") if isinstance(raw, dict) else raw
+        raise ProtocolError(f"unknown message type {_show(kind)}; known: {', '.join(MESSAGE_TYPES)}")
+    kind = raw["type"]
+    allowed = {
+        "config": {"settings", "rev"},
+        "explain": {"neuron"},
+        "upload": {"csv"},
+        "import": {"weights"},
+    }.get(kind, set())
+    extra = sorted(str(k)[:30] for k in raw if k != "type" and k not in allowed)
+    if extra:
+        raise ProtocolError(
+            f"a {kind} message takes {', '.join(sorted(allowed)) or 'no fields'}, not {', '.join(extra)}"
+        )
+    if kind == "config":
+        if not isinstance(raw.get("settings"), dict):
+            raise ProtocolError("a config message needs settings: a JSON object of the page's controls")
+        rev = _int("rev", raw.get("rev", 0), 0, 2**53)
+        return Message(kind, settings=raw["settings"], rev=rev)
+    if kind == "explain":
+        neuron = raw.get("neuron")
+        if neuron is None:
+            return Message(kind)
+        if not isinstance(neuron, list) or len(neuron) != 2:
+            raise ProtocolError("explain's neuron must be [layer, unit] (layer 1 is the first hidden layer) or null")
+        layer = _int("explain's layer", neuron[0], 1, LIMITS["layers"] + 1)
+        return Message(kind, neuron=(layer, _int("explain's unit", neuron[1], 0, LIMITS["neurons"] - 1)))
+    if kind == "upload":
+        csv = raw.get("csv")
+        if not isinstance(csv, str):
+            raise ProtocolError("an upload message needs csv: the file's text")
+        if len(csv.encode()) > LIMITS["csv_bytes"]:
+            raise ProtocolError(
+                f"the CSV file is over {LIMITS['csv_bytes'] // 1000:,} kB; upload at most {LIMITS['points']:,} points"
+            )
+        return Message(kind, csv=csv)
+    if kind == "import":
+        data = raw.get("weights")
+        if not isinstance(data, str):
+            raise ProtocolError("an import message needs weights: the .safetensors file in base64")
+        try:
+            weights = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise ProtocolError("import: the weights are not valid base64") from None
+        if len(weights) > LIMITS["import_bytes"]:
+            raise ProtocolError(f"import: the file is over {LIMITS['import_bytes'] // 1000:,} kB")
+        return Message(kind, weights=weights)
+    return Message(kind)
+
+
+# -- uploaded CSV -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Points from a CSV file: (N, 2) coordinates and labels (class indices or regression targets)."""
+
+    points: np.ndarray
+    labels: np.ndarray
+    problem: str
+    classes: tuple[str, ...] = ()  # class names (the CSV's labels) for classification
+
+    def to_json(self) -> dict[str, Any]:
+        return {"points": self.points.tolist(), "labels": self.labels.tolist(), "problem": self.problem,
+                "classes": list(self.classes)}  # fmt: skip
+
+
+def parse_csv(text: str) -> Upload:
+    """Rows ``x, y, label`` (a header row is allowed); the message of a bad file names its row.
+
+    Labels that are all whole numbers, with at most ``LIMITS["classes"]`` different values, make a
+    classification problem (the values sorted are classes 0, 1, ...; -1/+1 become 0/1 as in Playground);
+    anything else is a regression target.
+    """
+    rows = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    values: list[tuple[float, float, float]] = []
+    for number, line in enumerate(rows, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [cell.strip() for cell in line.replace(";", ",").replace("\t", ",").split(",")]
+        if len(cells) != 3:
+            raise ProtocolError(f"CSV row {number}: expected 3 values (x, y, label), got {len(cells)}: {line[:40]!r}")
+        try:
+            x, y, label = (float(cell) for cell in cells)
+        except ValueError:
+            if not values and number == _first_row(rows):
+                continue  # a header
+            bad = next(c for c in cells if not _is_number(c))
+            raise ProtocolError(f"CSV row {number}: {bad[:20]!r} is not a number (x, y, label)") from None
+        if not all(map(math.isfinite, (x, y, label))):
+            raise ProtocolError(f"CSV row {number}: values must be finite numbers, got {line[:40]!r}")
+        if max(abs(x), abs(y)) > 1e6:
+            raise ProtocolError(f"CSV row {number}: coordinates must lie within +-1,000,000")
+        values.append((x, y, label))
+        if len(values) > LIMITS["points"]:
+            raise ProtocolError(f"CSV row {number}: more than {LIMITS['points']:,} points; upload fewer")
+    if len(values) < 10:
+        raise ProtocolError(f"the CSV file has {len(values)} points; the playground needs at least 10")
+    array = np.array(values)
+    points, labels = array[:, :2], array[:, 2]
+    distinct = np.unique(labels)
+    if np.all(labels == np.round(labels)) and len(distinct) <= LIMITS["classes"]:
+        if len(distinct) < 2:
+            raise ProtocolError(f"every label in the CSV file is {distinct[0]:g}; classification needs 2 classes")
+        index = np.searchsorted(distinct, labels)
+        names = tuple(f"{v:g}" for v in distinct)
+        return Upload(points.astype(np.float32), index.astype(np.int64), "classification", names)
+    return Upload(points.astype(np.float32), labels.astype(np.float32), "regression")
+
+
+def _first_row(rows: list[str]) -> int:
+    return next(i for i, line in enumerate(rows, 1) if line.strip() and not line.lstrip().startswith("#"))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def upload_from_json(raw: Any) -> Upload:
+    """The upload stored with an exported model, checked like a CSV file."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("points"), list) or not isinstance(raw.get("labels"), list):
+        raise ProtocolError("import: the stored upload is not {points, labels, problem, classes}")
+    points, labels = raw["points"], raw["labels"]
+    if len(points) != len(labels):
+        raise ProtocolError("import: the stored upload has different numbers of points and labels")
+    if not all(isinstance(p, list) and len(p) == 2 for p in points):
+        raise ProtocolError("import: the stored upload's points must be [x, y] pairs")
+    lines = [f"{p[0]},{p[1]},{label}" for p, label in zip(points, labels, strict=True)]
+    upload = parse_csv("\n".join(lines))
+    classes = raw.get("classes") or []
+    if upload.problem == "classification" and isinstance(classes, list) and len(classes) >= len(upload.classes):
+        upload = replace(upload, classes=tuple(str(c)[:20] for c in classes[: int(upload.labels.max()) + 1]))
+    return upload

@@ -1,0 +1,253 @@
+"""The playground's web server: the page, the task presets, and one training session per WebSocket.
+
+Starlette serves the static page (``static/``: plain HTML, CSS and JavaScript, no build step, nothing
+from the network) and ``/ws``, where each connection (a browser tab) gets its own ``Session``. Training
+runs in a worker thread, a frame at a time, while the connection keeps reading messages: a control
+change waits at most for the frame in progress, then the session answers it with a new frame at once.
+Closing the tab ends the connection, and with it the training loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..errors import LayerlabError
+from . import tasks
+from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
+from .session import Session
+
+STATIC = Path(__file__).parent / "static"
+FRAME_BUDGET = 0.05  # seconds of training per frame at most (a huge network trains part of an epoch)
+MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
+log = logging.getLogger("layerlab.playground")
+CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
+
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+class Connection:
+    """One tab: its session, a training loop task, and the messages it sends."""
+
+    def __init__(self, websocket: WebSocket, max_fps: float):
+        self.websocket = websocket
+        self.session = Session()
+        self.min_interval = 1 / max_fps
+        self.playing = False
+        self.wake = asyncio.Event()
+        self.acked = asyncio.Event()
+        self.unacked = 0
+        self.lock = asyncio.Lock()  # one session operation at a time
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(json.dumps(message, allow_nan=False))
+
+    def error(self, text: str) -> dict[str, Any]:
+        """An error frame; it carries the settings in force, so the page can put its controls back."""
+        return {"type": "error", "message": text, "settings": self.session.settings.to_json()}
+
+    async def run_in_thread(self, function, *args):
+        return await anyio.to_thread.run_sync(function, *args)
+
+    async def run(self) -> None:
+        self.trainer = trainer = asyncio.create_task(self.train_loop())
+        CONNECTIONS.add(self)
+        try:
+            await self.send(self.session.data_message())
+            await self.send(self.session.frame())
+            while True:
+                raw = await self.websocket.receive()
+                if raw["type"] == "websocket.disconnect":
+                    break
+                text = raw.get("text")
+                try:
+                    await self.handle(parse_message(text if text is not None else raw.get("bytes")))
+                except WebSocketDisconnect:
+                    raise
+                except (LayerlabError, ValueError) as e:  # checks, and the engine's words for bad input
+                    await self.send(self.error(str(e)))
+                except Exception:  # a bug: in the server log, an error frame, and the session goes on
+                    log.exception("playground message failed")
+                    await self.send(self.error("internal error (see the server log)"))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            CONNECTIONS.discard(self)
+            self.playing = False
+            trainer.cancel()
+            try:
+                await trainer
+            except (asyncio.CancelledError, Exception):  # the loop's own failure was logged there
+                pass
+
+    async def handle(self, message: Message) -> None:
+        kind = message.type
+        if kind == "ack":
+            self.unacked = max(0, self.unacked - 1)
+            self.acked.set()
+            return
+        if kind == "play":
+            self.playing = True
+            self.wake.set()
+            return
+        if kind == "pause":
+            self.playing = False
+            self.wake.clear()
+        async with self.lock:
+            session = self.session
+            if kind == "config":
+                settings = settings_from(message.settings, session.settings)
+                changed = await self.run_in_thread(session.configure, settings, message.rev)
+                if changed["data"]:
+                    await self.send(session.data_message())
+            elif kind == "step":
+                self.playing = False
+                self.wake.clear()
+                await self.run_in_thread(session.advance, 1)
+            elif kind == "explain":
+                session.select(message.neuron)
+            elif kind == "upload":
+                await self.run_in_thread(session.set_upload, parse_csv(message.csv))
+                await self.send(session.data_message())
+            elif kind == "import":
+                await self.run_in_thread(session.import_weights, message.weights)
+                await self.send(session.data_message())
+            elif kind == "export":
+                await self.send(await self.run_in_thread(session.export))
+                return
+            await self.send(await self.run_in_thread(session.frame, self.playing))
+
+    def _play_frame(self) -> dict[str, Any]:
+        session = self.session
+        if not session.advance(session.settings.speed, FRAME_BUDGET):
+            self.playing = False
+            self.wake.clear()
+        return session.frame(self.playing)
+
+    async def train_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self.wake.wait()
+                started = loop.time()
+                async with self.lock:
+                    if not self.playing:
+                        continue
+                    frame = await self.run_in_thread(self._play_frame)
+                await self.send(frame)
+                self.unacked += 1
+                if self.unacked >= MAX_UNACKED:  # the page draws slower than we train: wait for it
+                    self.acked.clear()
+                    try:
+                        await asyncio.wait_for(self.acked.wait(), timeout=1.0)
+                    except TimeoutError:
+                        self.unacked = 0  # a page that never acknowledges still gets a frame a second
+                await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
+        except (WebSocketDisconnect, RuntimeError):
+            self.playing = False  # the tab went away while we were sending
+        except Exception:  # a bug: say so in the server log and on the page, keep the server up
+            log.exception("playground training loop failed")
+            self.playing = False
+            try:
+                await self.send(
+                    {"type": "error", "message": "training stopped by an internal error (see the server log)"}
+                )
+            except Exception:
+                pass
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """A page from another site must not drive this server (cross-site WebSocket hijacking)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser (a script or the test client)
+    return urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+def create_app(max_fps: float = 60.0) -> Starlette:
+    """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions."""
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers=HEADERS)
+
+    async def task_list(request: Request) -> Response:
+        presets = {n: {**task, "settings": tasks.preset(n)} for n, task in tasks.TASKS.items()}
+        return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=HEADERS)
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        if not _same_origin(websocket):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        if len(CONNECTIONS) >= LIMITS["sessions"]:
+            message = f"the server already runs {len(CONNECTIONS)} sessions, its limit; close another tab first"
+            await websocket.send_text(json.dumps({"type": "error", "message": message}))
+            await websocket.close(code=1013)
+            return
+        await Connection(websocket, max_fps).run()
+
+    routes = [
+        Route("/", index),
+        Route("/api/tasks", task_list),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        WebSocketRoute("/ws", websocket_endpoint),
+    ]
+    return Starlette(routes=routes)
+
+
+def _check_port(host: str, port: int) -> None:
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        raise LayerlabError(f"cannot listen on {host}:{port} ({e.strerror}); choose another with --port") from None
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) -> None:
+    """Run the playground until Ctrl-C; opens the page in the browser when it can, prints the URL always."""
+    import uvicorn
+
+    if not 0 < port < 65536:
+        raise LayerlabError(f"--port must be from 1 to 65535, got {port}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: listening on {host}: anyone who can reach this machine on port {port} can use the "
+            "playground (and its CPU); use the default 127.0.0.1 to keep it to this machine",
+            file=sys.stderr,
+        )
+    _check_port(host, port)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}/"
+    print(f"layerlab playground: {url}  (Ctrl-C stops it)")
+    graphical = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")
+    if open_browser and graphical:  # a text-mode browser would take over the terminal
+        threading.Timer(0.5, webbrowser.open, (url,)).start()
+    elif open_browser:
+        print("no graphical display here: open the URL above in a browser")
+    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
+                            ws_max_size=LIMITS["message_bytes"] + 1024)  # fmt: skip
+    uvicorn.Server(config).run()

@@ -1,0 +1,696 @@
+// layerlab playground: the page. Plain JavaScript, no libraries: it sends the controls to the server over a
+// WebSocket and draws the frames the server's numpy network sends back.
+"use strict";
+
+const FEATURES = ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"];
+const FEATURE_LABELS = { x1: "X\u2081", x2: "X\u2082", "x1^2": "X\u2081\u00b2", "x2^2": "X\u2082\u00b2",
+  "x1*x2": "X\u2081X\u2082", "sin(x1)": "sin(X\u2081)", "sin(x2)": "sin(X\u2082)" };
+const FEATURE_FN = { x1: (a, b) => a, x2: (a, b) => b, "x1^2": (a, b) => a * a, "x2^2": (a, b) => b * b,
+  "x1*x2": (a, b) => a * b, "sin(x1)": (a, b) => Math.sin(a), "sin(x2)": (a, b) => Math.sin(b) };
+const DATASETS = { circle: "Circle", xor: "Exclusive or", gauss: "Gaussian", spiral: "Spiral",
+  plane: "Plane", multigauss: "Multi Gaussian" };
+const REGRESSION = ["plane", "multigauss"];
+const LEARNING_RATES = [0.000001, 0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const SPEEDS = [1, 2, 5, 10, 20, 50, 100];
+const CLASS_COLOURS = ["#f59322", "#0877bd", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const DEFAULTS = { data: "circle", problem: "classification", points: 500, ratio: 50, noise: 0, batch: 10, seed: 0,
+  init: 0, features: ["x1", "x2"], hidden: [4, 2], activation: "tanh", lr: 0.03, regularization: "none", rate: 0,
+  speed: 1, task: 0, show_test: false, discretize: false };
+
+const $ = (id) => document.getElementById(id);
+const ICONS = {
+  play: '<svg viewBox="0 0 24 24" width="26" height="26"><path d="M8 5v14l11-7z" fill="currentColor"/></svg>',
+  pause: '<svg viewBox="0 0 24 24" width="26" height="26"><path d="M6 5h4v14H6zM14 5h4v14h-4z" fill="currentColor"/></svg>',
+  step: '<svg viewBox="0 0 24 24" width="20" height="20"><path d="M6 5v14l9-7zM16 5h3v14h-3z" fill="currentColor"/></svg>',
+  reset: '<svg viewBox="0 0 24 24" width="20" height="20"><path d="M12 5V2L7 6l5 4V7a5 5 0 1 1-5 5H5a7 7 0 1 0 7-7z" fill="currentColor"/></svg>',
+};
+let state = { ...DEFAULTS };
+let socket = null;
+let rev = 0;
+let playing = false;
+let data = null; // the last "data" message: points, classes, extent
+let frame = null; // the last frame drawn
+let pending = null; // the newest frame not yet drawn
+let history = []; // [epoch, train, test]
+let tasks = {};
+let limits = { layers: 10, neurons: 32 };
+let selected = null; // [layer, unit] explained
+let geometry = null; // node positions
+let linkPaths = []; // {path, layer, out, in}
+
+// ---- colours ----------------------------------------------------------------------------------------
+
+function hexRgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
+const NEG = hexRgb("#f59322"), MID = hexRgb("#e8eaeb"), POS = hexRgb("#0877bd");
+const SCALE = new Uint8ClampedArray(256 * 3); // byte value (0 = -1, 255 = +1) -> colour, Playground's scale
+for (let i = 0; i < 256; i++) {
+  const t = i / 127.5 - 1, from = t < 0 ? NEG : POS, w = Math.abs(t);
+  for (let c = 0; c < 3; c++) SCALE[i * 3 + c] = MID[c] * (1 - w) + from[c] * w;
+}
+function scaleColour(v) { // v in [-1, 1]
+  const i = Math.round((Math.max(-1, Math.min(1, v)) + 1) * 127.5) * 3;
+  return `rgb(${SCALE[i]},${SCALE[i + 1]},${SCALE[i + 2]})`;
+}
+function decode(b64) {
+  const text = atob(b64), bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+function paint(canvas, bytes, side, discretize) {
+  if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(side, side);
+  for (let i = 0; i < side * side; i++) {
+    let v = bytes[i];
+    if (discretize) v = v >= 128 ? 255 : 0;
+    image.data[i * 4] = SCALE[v * 3]; image.data[i * 4 + 1] = SCALE[v * 3 + 1];
+    image.data[i * 4 + 2] = SCALE[v * 3 + 2]; image.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+function paintClasses(canvas, classes, confidence, side, discretize) {
+  if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(side, side);
+  const k = data ? data.classes.length : 2;
+  for (let i = 0; i < side * side; i++) {
+    const colour = hexRgb(CLASS_COLOURS[classes[i] % CLASS_COLOURS.length]);
+    // confidence byte: 0 = probability 0, 255 = 1; a uniform guess (1/k) is white
+    const p = confidence[i] / 255, w = discretize ? 1 : Math.max(0, (p - 1 / k) / (1 - 1 / k));
+    for (let c = 0; c < 3; c++) image.data[i * 4 + c] = MID[c] * (1 - w) + colour[c] * w;
+    image.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+// ---- URL state --------------------------------------------------------------------------------------
+
+function readHash() {
+  // A link may name just a task (#task=5): its preset, then any other settings the link gives.
+  const params = new URLSearchParams(location.hash.slice(1));
+  const task = tasks[params.get("task")];
+  const result = { ...DEFAULTS, ...(task ? task.settings : {}) };
+  for (const [key, value] of params) {
+    if (!(key in DEFAULTS)) continue;
+    const d = DEFAULTS[key];
+    if (Array.isArray(d)) result[key] = value === "" ? [] : value.split(",").map((v) => (key === "hidden" ? Number(v) : v));
+    else if (typeof d === "number") result[key] = Number(value);
+    else if (typeof d === "boolean") result[key] = value === "true";
+    else result[key] = value;
+  }
+  if (result.data === "upload") { result.data = "circle"; result.problem = "classification"; }
+  return result;
+}
+function writeHash() {
+  const params = new URLSearchParams();
+  for (const key of Object.keys(DEFAULTS)) {
+    const v = state[key];
+    params.set(key, Array.isArray(v) ? v.join(",") : String(v));
+  }
+  history_replace("#" + params.toString());
+}
+function history_replace(hash) { window.history.replaceState(null, "", hash); }
+
+// ---- connection -------------------------------------------------------------------------------------
+
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+function sendConfig() {
+  rev += 1;
+  writeHash();
+  send({ type: "config", settings: state, rev });
+}
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  socket.onopen = () => { showMessage(""); sendConfig(); };
+  socket.onclose = () => { setPlaying(false); showMessage("The connection to the server closed; reload the page to start again."); };
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "frame") {
+      send({ type: "ack" });
+      pending = message;
+      requestAnimationFrame(drawPending);
+    } else if (message.type === "data") {
+      data = message;
+      adopt(message.settings);
+      history = [];
+      drawPoints();
+      buildNetwork();
+    } else if (message.type === "error") {
+      showMessage(message.message);
+      if (message.settings) { adopt(message.settings); buildNetwork(); }
+    } else if (message.type === "export") {
+      showExport(message);
+    }
+  };
+}
+function adopt(settings) {
+  const network = JSON.stringify([state.features, state.hidden]) !== JSON.stringify([settings.features, settings.hidden]);
+  state = { ...state, ...settings };
+  syncControls();
+  writeHash();
+  if (network) buildNetwork();
+}
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// ---- controls ---------------------------------------------------------------------------------------
+
+function fillSelect(select, values, format) {
+  select.innerHTML = "";
+  for (const v of values) {
+    const option = document.createElement("option");
+    option.value = String(v);
+    option.textContent = format ? format(v) : String(v);
+    select.appendChild(option);
+  }
+}
+function selectValue(select, value) {
+  if (![...select.options].some((o) => o.value === String(value))) {
+    const option = document.createElement("option");
+    option.value = option.textContent = String(value);
+    select.appendChild(option);
+  }
+  select.value = String(value);
+}
+function syncControls() {
+  selectValue($("lr"), state.lr);
+  $("activation").value = state.activation;
+  $("regularization").value = state.regularization;
+  selectValue($("rate"), state.rate);
+  $("problem").value = state.problem;
+  selectValue($("speed"), state.speed);
+  $("task").value = String(state.task);
+  selectValue($("points"), state.points);
+  for (const key of ["ratio", "noise", "batch"]) $(key).value = state[key];
+  $("batch").max = Math.max(100, Math.round(state.points * state.ratio / 100));
+  $("ratio-value").textContent = state.ratio + "%";
+  $("noise-value").textContent = state.data === "upload" ? "(uploaded data)" : String(state.noise);
+  $("batch-value").textContent = String(state.batch);
+  $("show_test").checked = state.show_test;
+  $("discretize").checked = state.discretize;
+  $("layer-count").textContent = `${state.hidden.length} hidden layer${state.hidden.length === 1 ? "" : "s"}`;
+  for (const button of document.querySelectorAll("#datasets button")) {
+    button.classList.toggle("selected", button.dataset.name === state.data);
+    const regression = REGRESSION.includes(button.dataset.name);
+    button.hidden = regression !== (state.problem === "regression");
+  }
+  showTask();
+}
+function change(settings) {
+  const before = JSON.stringify([state.features, state.hidden]);
+  state = { ...state, ...settings };
+  syncControls();
+  if (JSON.stringify([state.features, state.hidden]) !== before) buildNetwork();
+  sendConfig();
+}
+function setPlaying(value) {
+  playing = value;
+  $("play").innerHTML = value ? ICONS.pause : ICONS.play;
+  $("play").setAttribute("aria-pressed", String(value));
+}
+
+function setupControls() {
+  $("play").innerHTML = ICONS.play;
+  $("step").innerHTML = ICONS.step;
+  $("reset").innerHTML = ICONS.reset;
+  fillSelect($("lr"), LEARNING_RATES);
+  fillSelect($("rate"), RATES);
+  fillSelect($("speed"), SPEEDS);
+  $("play").onclick = () => { setPlaying(!playing); send({ type: playing ? "play" : "pause" }); };
+  $("step").onclick = () => { setPlaying(false); send({ type: "step" }); };
+  $("reset").onclick = () => { history = []; change({ init: state.init + 1 }); };
+  $("regenerate").onclick = () => change({ seed: state.seed + 1 });
+  $("lr").onchange = (e) => change({ lr: Number(e.target.value) });
+  $("activation").onchange = (e) => change({ activation: e.target.value });
+  $("regularization").onchange = (e) => change({ regularization: e.target.value });
+  $("rate").onchange = (e) => change({ rate: Number(e.target.value) });
+  $("speed").onchange = (e) => change({ speed: Number(e.target.value) });
+  $("points").onchange = (e) => change({ points: Number(e.target.value) });
+  $("problem").onchange = (e) => {
+    const regression = e.target.value === "regression";
+    change({ problem: e.target.value, data: regression ? "plane" : "circle" });
+  };
+  for (const key of ["ratio", "noise", "batch"]) {
+    $(key).oninput = (e) => { $(`${key}-value`).textContent = e.target.value + (key === "ratio" ? "%" : ""); };
+    $(key).onchange = (e) => change({ [key]: Number(e.target.value) });
+  }
+  $("show_test").onchange = (e) => { state.show_test = e.target.checked; writeHash(); drawAll(); };
+  $("discretize").onchange = (e) => { state.discretize = e.target.checked; writeHash(); drawAll(); };
+  $("task").onchange = (e) => {
+    const n = Number(e.target.value);
+    history = [];
+    if (n && tasks[n]) change({ ...tasks[n].settings });
+    else change({ task: 0 });
+  };
+  $("add-layer").onclick = () => {
+    if (state.hidden.length < limits.layers) change({ hidden: [...state.hidden, 2] });
+  };
+  $("remove-layer").onclick = () => {
+    if (state.hidden.length) change({ hidden: state.hidden.slice(0, -1) });
+  };
+  $("csv").onchange = (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    if (file.size > 1000000) { showMessage(`${file.name} is over 1,000 kB; upload at most 5,000 points`); return; }
+    file.text().then((text) => { setPlaying(false); send({ type: "pause" }); send({ type: "upload", csv: text }); });
+    e.target.value = "";
+  };
+  $("export").onclick = () => send({ type: "export" });
+  $("import").onchange = (e) => {
+    const file = e.target.files[0];
+    if (!file) return;
+    file.arrayBuffer().then((buffer) => {
+      const bytes = new Uint8Array(buffer);
+      let text = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      setPlaying(false);
+      send({ type: "pause" });
+      send({ type: "import", weights: btoa(text) });
+    });
+    e.target.value = "";
+  };
+  $("explain-close").onclick = () => { selected = null; send({ type: "explain", neuron: null }); drawNetworkSelection(); $("explain").hidden = true; };
+  window.addEventListener("resize", () => { buildNetwork(); drawAll(); });
+}
+
+function setupDatasets() {
+  const box = $("datasets");
+  const shapes = {
+    circle: (x, y) => { const r = Math.hypot(x, y); return r < 2.5 ? 1 : r > 3.5 && r < 5 ? -1 : 0; },
+    xor: (x, y) => (x * y >= 0 ? 1 : -1),
+    gauss: (x, y) => Math.max(0, 1 - Math.hypot(x - 2, y - 2) / 2.5) - Math.max(0, 1 - Math.hypot(x + 2, y + 2) / 2.5),
+    spiral: (x, y) => {
+      const r = Math.hypot(x, y);
+      if (r > 5.2) return 0;
+      let phase = (Math.atan2(x, y) - (1.75 * 2 * Math.PI * r) / 5) % (2 * Math.PI);
+      if (phase < 0) phase += 2 * Math.PI;
+      return Math.cos(phase) > 0.75 ? 1 : Math.cos(phase) < -0.75 ? -1 : 0;
+    },
+    plane: (x, y) => (x + y) / 12,
+    multigauss: (x, y) => [[-4, 2.5, 1], [0, 2.5, -1], [4, 2.5, 1], [-4, -2.5, -1], [0, -2.5, 1], [4, -2.5, -1]]
+      .reduce((best, [cx, cy, s]) => { const v = s * Math.max(0, 1 - Math.hypot(x - cx, y - cy) / 2); return Math.abs(v) > Math.abs(best) ? v : best; }, 0),
+  };
+  for (const [name, title] of Object.entries(DATASETS)) {
+    const button = document.createElement("button");
+    button.dataset.name = name;
+    button.title = title;
+    button.setAttribute("aria-label", `data set ${title}`);
+    const canvas = document.createElement("canvas");
+    const side = 26, bytes = new Uint8Array(side * side);
+    for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
+      const x = -6 + (12 * j) / (side - 1), y = 6 - (12 * i) / (side - 1);
+      bytes[i * side + j] = Math.round((Math.max(-1, Math.min(1, shapes[name](x, y))) + 1) * 127.5);
+    }
+    paint(canvas, bytes, side, false);
+    const label = document.createElement("span");
+    label.textContent = title;
+    button.append(canvas, label);
+    button.onclick = () => change({ data: name, problem: REGRESSION.includes(name) ? "regression" : "classification" });
+    box.appendChild(button);
+  }
+}
+
+function showTask() {
+  const task = tasks[state.task];
+  $("task-panel").hidden = !task;
+  if (!task) return;
+  $("task-title").textContent = task.title;
+  const list = $("task-questions");
+  list.innerHTML = "";
+  for (const q of task.questions) { const li = document.createElement("li"); li.textContent = q; list.appendChild(li); }
+  $("task-target").textContent = task.target
+    ? `Target: a test loss under ${task.target} (Playground's scale; our mse under ${task.target / 2}).` : "";
+}
+
+// ---- the network ------------------------------------------------------------------------------------
+
+function outputUnits() {
+  if (!data) return 1;
+  return data.problem === "classification" && data.classes.length > 2 ? data.classes.length : 1;
+}
+function buildNetwork() {
+  const box = $("nodes"), svg = $("links"), network = $("network");
+  box.innerHTML = "";
+  svg.innerHTML = "";
+  linkPaths = [];
+  const width = network.clientWidth, height = network.clientHeight;
+  const layers = [FEATURES.length, ...state.hidden, outputUnits()];
+  const most = Math.max(...layers);
+  const size = Math.max(8, Math.min(34, Math.floor((height - 40) / most) - 4));
+  const step = Math.min(size + 12, (height - 40) / most);
+  const left = 86, right = width - size - 4;
+  const columnX = (c) => left + (c * (right - left)) / (layers.length - 1);
+  const nodeY = (i) => 34 + i * step;
+  geometry = { size, positions: [] };
+  layers.forEach((count, c) => {
+    const column = [];
+    for (let i = 0; i < count; i++) column.push([columnX(c), nodeY(i)]);
+    geometry.positions.push(column);
+  });
+  // features
+  FEATURES.forEach((name, i) => {
+    const node = makeNode(geometry.positions[0][i], size, `feature-${i}`);
+    const label = document.createElement("span");
+    label.className = "name";
+    label.textContent = FEATURE_LABELS[name];
+    node.appendChild(label);
+    node.classList.toggle("disabled", !state.features.includes(name));
+    node.title = `${FEATURE_LABELS[name]}: click to ${state.features.includes(name) ? "remove" : "add"} it`;
+    node.onclick = () => {
+      const on = state.features.includes(name);
+      const features = on ? state.features.filter((f) => f !== name) : FEATURES.filter((f) => f === name || state.features.includes(f));
+      if (!features.length) { showMessage("keep at least one feature"); return; }
+      change({ features });
+    };
+    box.appendChild(node);
+    paintFeature(node.querySelector("canvas"), name);
+  });
+  // hidden and output neurons
+  for (let c = 1; c < layers.length; c++) {
+    for (let i = 0; i < layers[c]; i++) {
+      const node = makeNode(geometry.positions[c][i], size, `neuron-${c}-${i}`);
+      node.onclick = () => { selected = [c, i]; send({ type: "explain", neuron: [c, i] }); drawNetworkSelection(); };
+      node.onmouseenter = () => showNodeTip(c, i);
+      node.onmouseleave = () => { $("tooltip").hidden = true; };
+      box.appendChild(node);
+    }
+    if (c < layers.length - 1) {
+      const control = document.createElement("div");
+      control.className = "layer-control";
+      control.style.left = `${columnX(c) + size / 2}px`;
+      control.style.top = "4px";
+      const minus = document.createElement("button"), plus = document.createElement("button"), text = document.createElement("span");
+      minus.textContent = "\u2212"; plus.textContent = "+";
+      minus.title = `fewer neurons in layer ${c}`; plus.title = `more neurons in layer ${c}`;
+      const roomy = (right - left) / (layers.length - 1) > 90; // narrow columns: the buttons only
+      text.textContent = roomy ? `${layers[c]} neuron${layers[c] === 1 ? "" : "s"}` : "";
+      control.title = `${layers[c]} neurons in hidden layer ${c}`;
+      minus.onclick = () => { const h = [...state.hidden]; if (h[c - 1] > 1) { h[c - 1] -= 1; change({ hidden: h }); } };
+      plus.onclick = () => { const h = [...state.hidden]; if (h[c - 1] < limits.neurons) { h[c - 1] += 1; change({ hidden: h }); } };
+      control.append(minus, plus, text);
+      box.appendChild(control);
+    }
+  }
+  // links: from enabled features (in order) and from every neuron to the next layer
+  const sources = [state.features.map((f) => FEATURES.indexOf(f))];
+  for (let c = 1; c < layers.length - 1; c++) sources.push([...Array(layers[c]).keys()]);
+  for (let l = 0; l < layers.length - 1; l++) {
+    sources[l].forEach((from, k) => {
+      for (let j = 0; j < layers[l + 1]; j++) {
+        const [x1, y1] = geometry.positions[l][from], [x2, y2] = geometry.positions[l + 1][j];
+        const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+        const a = [x1 + size, y1 + size / 2], b = [x2, y2 + size / 2], mid = (a[0] + b[0]) / 2;
+        path.setAttribute("d", `M${a[0]},${a[1]} C${mid},${a[1]} ${mid},${b[1]} ${b[0]},${b[1]}`);
+        path.setAttribute("stroke", "#ccc");
+        path.setAttribute("stroke-width", "1");
+        const entry = { path, layer: l, out: j, in: k };
+        path.onmouseenter = (e) => showLinkTip(entry, e);
+        path.onmouseleave = () => { $("tooltip").hidden = true; };
+        svg.appendChild(path);
+        linkPaths.push(entry);
+      }
+    });
+  }
+  $("layer-count").textContent = `${state.hidden.length} hidden layer${state.hidden.length === 1 ? "" : "s"}`;
+  if (selected && !$(`neuron-${selected[0]}-${selected[1]}`)) selected = null; // the server forgets it too
+  drawNetworkSelection();
+  if (frame) drawFrame(frame);
+}
+function makeNode([x, y], size, id) {
+  const node = document.createElement("div");
+  node.className = "node";
+  node.id = id;
+  node.style.left = `${x}px`; node.style.top = `${y}px`;
+  node.style.width = `${size}px`; node.style.height = `${size}px`;
+  node.appendChild(document.createElement("canvas"));
+  return node;
+}
+function paintFeature(canvas, name) {
+  const side = 25, extent = data ? data.extent : 6, values = [];
+  for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
+    const x = -extent + (2 * extent * j) / (side - 1), y = extent - (2 * extent * i) / (side - 1);
+    values.push(FEATURE_FN[name](x, y));
+  }
+  const top = Math.max(...values.map(Math.abs)) || 1;
+  paint(canvas, Uint8Array.from(values, (v) => Math.round((v / top + 1) * 127.5)), side, false);
+}
+function drawNetworkSelection() {
+  for (const node of document.querySelectorAll(".node.selected")) node.classList.remove("selected");
+  if (selected) { const node = $(`neuron-${selected[0]}-${selected[1]}`); if (node) node.classList.add("selected"); }
+}
+function showLinkTip(entry, event) {
+  if (!frame || !frame.weights[entry.layer]) return;
+  const w = frame.weights[entry.layer][entry.out][entry.in];
+  const tip = $("tooltip");
+  tip.textContent = `weight ${w.toFixed(3)}`;
+  const box = $("network").getBoundingClientRect();
+  tip.style.left = `${event.clientX - box.left + 10}px`;
+  tip.style.top = `${event.clientY - box.top + 10}px`;
+  tip.hidden = false;
+}
+function showNodeTip(c, i) {
+  if (!frame || !frame.biases[c - 1]) return;
+  const tip = $("tooltip"), [x, y] = geometry.positions[c][i];
+  tip.textContent = `bias ${frame.biases[c - 1][i].toFixed(3)} (click: explain this neuron)`;
+  tip.style.left = `${x}px`; tip.style.top = `${y + geometry.size + 4}px`;
+  tip.hidden = false;
+}
+
+// ---- drawing a frame --------------------------------------------------------------------------------
+
+function drawPending() {
+  if (!pending) return;
+  const f = pending;
+  pending = null;
+  if (f.epoch === 0 || (history.length && f.epoch < history[history.length - 1][0])) history = [];
+  const train = f.train_playground ?? f.train_loss, test = f.test_playground ?? f.test_loss;
+  if (!history.length || f.epoch > history[history.length - 1][0]) history.push([f.epoch, train, test]);
+  if (history.length > 2000) history = history.filter((_, i) => i % 2 === 0);
+  if (f.message) { // the server stopped training on its own (a diverged loss): say why
+    showMessage(f.message);
+    if (!f.playing) setPlaying(false);
+  }
+  frame = f;
+  drawFrame(f);
+}
+function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
+function drawFrame(f) {
+  $("epoch").textContent = String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const pg = f.test_playground !== undefined && f.test_playground !== null;
+  const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
+  $("test-loss").textContent = fmt(pg ? f.test_playground : f.test_loss);
+  $("train-loss").textContent = fmt(pg ? f.train_playground : f.train_loss);
+  $("accuracy").textContent = f.test_accuracy !== undefined
+    ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "";
+  const k = outputUnits();
+  $("loss-note").textContent = k > 1
+    ? `cross-entropy of the softmax output (${k} classes; Playground has no loss for more than 2)`
+    : data && data.problem === "regression"
+      ? `Playground's loss = our mse / 2 (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`
+      : `Playground's loss = 2 \u00d7 our mse (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`;
+  const status = $("target-status");
+  if (f.target) {
+    status.textContent = f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`;
+    status.className = f.target.met ? "met" : "unmet";
+  } else { status.textContent = ""; status.className = ""; }
+  drawHeatmap(f);
+  // neuron maps
+  const side = data ? data.neuron_grid : 25;
+  f.neurons.forEach((layer, l) => layer.forEach((b64, i) => {
+    const node = $(`neuron-${l + 1}-${i}`);
+    if (node) paint(node.querySelector("canvas"), decode(b64), side, false);
+  }));
+  const outNode = $(`neuron-${state.hidden.length + 1}-0`);
+  if (outNode && k === 1) paint(outNode.querySelector("canvas"), decode(f.output), data ? data.grid : 50, state.discretize);
+  for (let i = 0; k > 1 && i < k; i++) { // one output unit per class: its colour
+    const node = $(`neuron-${state.hidden.length + 1}-${i}`);
+    if (node) node.querySelector("canvas").style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
+  }
+  // links: colour by sign, width by magnitude
+  for (const entry of linkPaths) {
+    const layer = f.weights[entry.layer];
+    if (!layer || !layer[entry.out]) continue;
+    const w = layer[entry.out][entry.in];
+    if (w === undefined) continue;
+    entry.path.setAttribute("stroke", scaleColour(Math.max(-1, Math.min(1, w * 2))));
+    entry.path.setAttribute("stroke-width", String(Math.min(8, 0.5 + Math.abs(w) * 2)));
+  }
+  drawChart();
+  drawExplain(f.explain);
+}
+function drawHeatmap(f) {
+  const canvas = $("heatmap"), ctx = canvas.getContext("2d"), side = data ? data.grid : 50;
+  const small = document.createElement("canvas");
+  if (f.confidence) paintClasses(small, decode(f.output), decode(f.confidence), side, state.discretize);
+  else paint(small, decode(f.output), side, state.discretize);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  drawPointsOn(ctx, canvas.width);
+  drawAxes(ctx, canvas.width);
+}
+function drawPoints() {
+  if (!frame) return;
+  drawHeatmap(frame);
+}
+function pointColour(label) {
+  if (!data) return "#000";
+  if (data.problem === "regression") return scaleColour(label);
+  if (data.classes.length === 2) return label >= 1 ? "#0877bd" : "#f59322";
+  return CLASS_COLOURS[label % CLASS_COLOURS.length];
+}
+function drawPointsOn(ctx, size) {
+  if (!data) return;
+  const e = data.extent, px = (v) => ((v + e) / (2 * e)) * size, py = (v) => ((e - v) / (2 * e)) * size;
+  const sets = [[data.train, "#fff"]];
+  if (state.show_test) sets.push([data.test, "#000"]);
+  for (const [points, stroke] of sets) {
+    for (const [x, y, label] of points) {
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), 3, 0, 2 * Math.PI);
+      ctx.fillStyle = pointColour(label);
+      ctx.fill();
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = stroke;
+      ctx.stroke();
+    }
+  }
+}
+function drawAxes(ctx, size) {
+  if (!data) return;
+  const e = data.extent;
+  ctx.fillStyle = "#333";
+  ctx.font = "10px sans-serif";
+  for (const t of [-e, -e / 2, 0, e / 2, e]) {
+    const p = ((t + e) / (2 * e)) * size, label = Number(t.toPrecision(2)).toString();
+    ctx.fillText(label, Math.min(size - 16, Math.max(1, p - 6)), size - 2);
+    if (t !== -e) ctx.fillText(label, 1, Math.max(10, size - p + 3));
+  }
+  // legend under the heat map
+  const legend = $("legend");
+  if (data.problem === "classification" && data.classes.length > 2) {
+    legend.innerHTML = "";
+    data.classes.forEach((c, i) => { // styles through the DOM: the page's CSP refuses inline style attributes
+      const item = document.createElement("span"), swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
+      item.append(swatch, `class ${c}`);
+      legend.append(item, " ");
+    });
+  } else {
+    const [lo, hi] = data.problem === "regression" ? ["\u22121", "+1"] : [`\u22121 (${escapeHtml(data.classes[0] || "")})`, `+1 (${escapeHtml(data.classes[1] || "")})`];
+    legend.innerHTML = `<span>${lo}</span><span class="bar"></span><span>${hi}</span><span class="hint">white points: training, black: test</span>`;
+  }
+}
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+function drawChart() {
+  const canvas = $("chart"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const values = history.flatMap(([, a, b]) => [a, b]).filter((v) => v !== null && Number.isFinite(v));
+  const top = Math.max(0.05, ...values);
+  const left = 34, bottom = h - 14, width = w - left - 6;
+  ctx.strokeStyle = "#bbb"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(left, 4); ctx.lineTo(left, bottom); ctx.lineTo(w - 4, bottom); ctx.stroke();
+  ctx.fillStyle = "#444"; ctx.font = "10px sans-serif";
+  ctx.fillText(top.toFixed(2), 2, 12); ctx.fillText("0", 24, bottom);
+  const last = history.length ? history[history.length - 1][0] : 0;
+  ctx.fillText(`epoch ${last}`, w - 70, h - 2);
+  ctx.fillText("loss", 2, bottom / 2 + 4);
+  const series = [[1, "#999", "training"], [2, "#000", "test"]];
+  if (history.length > 1) {
+    const first = history[0][0], span = Math.max(1, last - first);
+    for (const [index, colour] of series) {
+      ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
+      let started = false;
+      for (const row of history) {
+        if (row[index] === null) continue;
+        const x = left + ((row[0] - first) / span) * width, y = bottom - (Math.min(row[index], top) / top) * (bottom - 6);
+        if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+      }
+      ctx.stroke();
+    }
+  }
+  series.forEach(([, colour, name], i) => { ctx.fillStyle = colour; ctx.fillText(`\u2014 ${name}`, w - 150 + i * 70, 12); });
+}
+
+// ---- the neuron explanation -------------------------------------------------------------------------
+
+function drawExplain(x) {
+  const panel = $("explain");
+  if (!x || !selected) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const where = x.output_layer ? "the output layer" : `hidden layer ${x.layer}`;
+  $("explain-title").textContent = `neuron ${x.unit + 1} of ${where} (${x.activation})`;
+  const n = (v) => (Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2));
+  const inputs = x.inputs.map((name, i) => `<tr><td>${escapeHtml(FEATURE_LABELS[name] || name)}</td><td>${n(x.weights[i])}</td><td>${n(x.delta_w[i])}</td></tr>`).join("");
+  const shown = Math.min(x.inputs.length, 4);
+  const head = x.inputs.slice(0, shown).map((name) => `<th>${escapeHtml(FEATURE_LABELS[name] || name)}</th>`).join("");
+  const rows = x.e.map((e, r) => `<tr><td>${r + 1}</td>${x.x[r].slice(0, shown).map((v) => `<td>${n(v)}</td>`).join("")}<td>${n(e)}</td><td>${n(x.y[r])}</td><td>${n(x.d[r])}</td></tr>`).join("");
+  $("explain-body").innerHTML = `
+    <p>On the next training batch (step ${x.step} of the epoch, ${x.batch_size} points), with the current weights:
+      weighted sum <b>e = &Sigma; w<sub>i</sub> x<sub>i</sub> + b</b>, output <b>y = f(e)</b>,
+      error signal <b>d = &part;L/&part;e</b> (backpropagated from the loss), and the update
+      <b>&Delta;w<sub>i</sub> = &minus;&eta; &Sigma;<sub>batch</sub> d x<sub>i</sub></b> with &eta; = ${x.lr}.
+      In the lecture's backprop pictures (after Mazur's worked example) w&prime; = w + &eta; &delta; f&prime;(e) x: here &delta; f&prime;(e) = &minus;d.</p>
+    <table><tr><th>incoming from</th><th>w</th><th>&Delta;w this step</th></tr>${inputs}
+      <tr><td>bias</td><td>${n(x.bias)}</td><td>${n(x.delta_b)}</td></tr></table>
+    <table><tr><th>point</th>${head}${shown < x.inputs.length ? "" : ""}<th>e</th><th>y = f(e)</th><th>d</th></tr>${rows}</table>
+    ${shown < x.inputs.length ? `<p class="hint">(first ${shown} of ${x.inputs.length} inputs shown)</p>` : ""}`;
+}
+
+// ---- export -----------------------------------------------------------------------------------------
+
+function showExport(x) {
+  $("export-panel").hidden = false;
+  $("export-spec").textContent = x.spec;
+  const links = $("export-links");
+  links.innerHTML = "";
+  const bytes = decode(x.weights);
+  const files = [[`${x.name}.safetensors`, new Blob([bytes], { type: "application/octet-stream" })],
+    [`${x.name}.py`, new Blob([x.python], { type: "text/x-python" })]];
+  if (x.config) files.splice(1, 0, [`${x.name}.toml`, new Blob([x.config], { type: "application/toml" })]);
+  for (const [name, blob] of files) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    a.textContent = `download ${name}`;
+    a.className = "download";
+    links.append(a, document.createElement("br"));
+  }
+  $("export-command").textContent = x.command
+    ? `${x.command}\n(trains this set-up from fresh weights; the Python snippet continues the exported ones)`
+    : "Uploaded data is not a layerlab data set: continue with the Python snippet (the points travel in the weights file).";
+  $("export-python").textContent = x.python;
+}
+
+// ---- start ------------------------------------------------------------------------------------------
+
+async function start() {
+  setupControls();
+  setupDatasets();
+  try {
+    const response = await fetch("/api/tasks");
+    const body = await response.json();
+    tasks = body.tasks;
+    limits = body.limits;
+    for (const [n, task] of Object.entries(tasks)) {
+      const option = document.createElement("option");
+      option.value = n;
+      option.textContent = task.title;
+      $("task").appendChild(option);
+    }
+  } catch (error) {
+    showMessage(`could not load the task presets: ${error}`);
+  }
+  state = readHash();
+  syncControls();
+  buildNetwork();
+  connect();
+}
+window.addEventListener("DOMContentLoaded", start);

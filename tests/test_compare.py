@@ -1,0 +1,60 @@
+"""`layerlab train` and `layerlab ensemble` write their own report; `layerlab report RUN...` compares
+runs; `eval` and `predict` take an ensemble's directory. Real (tiny) training on Playground's XOR."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import layerlab.api as api
+from layerlab.cli import main
+from layerlab.data import load
+from layerlab.rundir import RunDir
+
+XOR = ["--data", "xor", "--model", "dense(4) tanh dense(2)", "--epochs", "2", "--batch-size", "25", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A plain run and an ensemble of 2, each trained for 2 epochs through the CLI."""
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["train", *XOR, "--out", str(root / "one")]) == 0
+    assert main(["ensemble", *XOR, "--members", "2", "--lr", "0.3", "--out", str(root / "vote")]) == 0
+    return root
+
+
+def test_train_and_ensemble_write_their_own_report(trained):
+    for name in ("one", "vote"):
+        run = trained / name
+        html = (run / "report.html").read_text()
+        assert html.count("data:image/png;base64,") == len(list((run / "report").glob("*.png")))
+        assert {path.stem.split("-")[0] for path in (run / "report").glob("*.png")} == {
+            "curves", "gradients", "boundaries", "confusion"}  # fmt: skip
+        assert RunDir(run).read_arrays(RunDir.PREDICTIONS)["y_true"].shape == (250,)  # Playground's test half
+
+
+def test_report_compares_a_run_and_an_ensemble(trained, capsys):
+    assert main(["report", str(trained / "one"), str(trained / "vote")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 runs compared: one, vote: 2 runs, 2 done, 0 failed, 0 pending"
+    assert any(line.split()[:2] == ["one", "lr=default"] for line in out)  # what differs: the learning rate
+    assert out[-1] == f"report: {trained / 'compare-one-vote' / 'report.html'}"
+    vote = json.loads((trained / "vote" / "ensemble.json").read_text())
+    row = next(line for line in out if line.split()[:1] == ["vote"])
+    assert f"{vote['vote_accuracy']:.2%}" in row
+
+
+def test_an_ensemble_directory_evaluates_and_predicts_by_majority_vote(trained, capsys):
+    ensemble = api.load(trained / "vote")
+    assert isinstance(ensemble, api.EnsembleRun) and len(ensemble.members) == 2
+    test = load("xor").test
+    probabilities = np.stack([member.predict_proba(test.x) for member in ensemble.members])
+    assert np.array_equal(ensemble.predict(test.x), api.majority_vote(probabilities))
+    vote = json.loads((trained / "vote" / "ensemble.json").read_text())["vote_accuracy"]
+    assert ensemble.evaluate(test.x, test.y) == pytest.approx(vote)
+    assert main(["eval", str(trained / "vote")]) == 0
+    printed = capsys.readouterr().out
+    assert "an ensemble of 2 members: accuracy of their majority vote" in printed
+    assert f"test accuracy: {vote:.2%} (250 examples)" in printed

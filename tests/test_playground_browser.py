@@ -1,0 +1,187 @@
+"""layerlab playground in a real browser: Debian's headless Chromium, driven by Playwright.
+
+uvicorn serves the app on a free loopback port; the page is used as a student would: task 5's preset,
+play until the test loss is under the target, export and re-import the model, upload CSV files. Skipped
+only when the ``chromium`` binary is missing (``.ci/run`` installs it).
+"""
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def url():
+    import uvicorn
+
+    from layerlab.playground import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def pixels(page, selector):
+    return page.evaluate("s => document.querySelector(s).toDataURL()", selector)
+
+
+def three_blobs_csv() -> bytes:
+    rng = np.random.default_rng(1)
+    rows = ["x,y,label"]
+    for label, (cx, cy) in enumerate([(-3, -3), (3, -3), (0, 3)]):
+        rows += [f"{cx + rng.normal():.3f},{cy + rng.normal():.3f},{label}" for _ in range(50)]
+    return "\n".join(rows).encode()
+
+
+def test_task5_train_export_import_upload(url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])  # CI runs as root
+        page = browser.new_page(viewport={"width": 1280, "height": 940}, accept_downloads=True)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        expect(page.locator("#epoch")).to_have_text("000,000")
+
+        # task 5's preset: XOR from x1 and x2, the question beside the network, the target checked live
+        page.select_option("#task", "5")
+        expect(page.locator("#task-title")).to_contain_text("Task 5")
+        expect(page.locator("#task-panel")).to_contain_text("test loss under 0.02")
+        expect(page.locator('#datasets button[data-name="xor"]')).to_have_class(re.compile("selected"))
+        expect(page.locator("#target-status")).to_have_text("target: under 0.02")
+        heat_map, chart = pixels(page, "#heatmap"), pixels(page, "#chart")
+        page.click("#play")
+        expect(page.locator("#target-status")).to_have_class("met", timeout=45_000)
+        page.click("#play")  # pause
+        assert float(page.inner_text("#test-loss")) < 0.02
+        assert pixels(page, "#heatmap") != heat_map and pixels(page, "#chart") != chart
+        assert "data=xor" in page.url and "task=5" in page.url  # the set-up travels in the link
+        other = browser.new_page(viewport={"width": 1280, "height": 940})
+        other.goto(page.url)
+        expect(other.locator('#datasets button[data-name="xor"]')).to_have_class(re.compile("selected"))
+        expect(other.locator("#task-title")).to_contain_text("Task 5")
+        expect(other.locator("#layer-count")).to_have_text("2 hidden layers")
+        expect(other.locator("#neuron-2-1")).to_be_visible()  # the second layer's 2 neurons
+        other.close()
+
+        # explain a neuron of the first hidden layer
+        page.click("#neuron-1-0")
+        expect(page.locator("#explain")).to_be_visible()
+        expect(page.locator("#explain-title")).to_contain_text("neuron 1 of hidden layer 1 (tanh)")
+        expect(page.locator("#explain-body table")).to_have_count(2)
+        page.mouse.move(5, 5)  # no tooltip in the picture
+        page.screenshot(path=str(tmp_path / "task5.png"), full_page=True)
+        if os.environ.get("LAYERLAB_PLAYGROUND_SCREENSHOT"):  # the README's picture
+            page.screenshot(path=os.environ["LAYERLAB_PLAYGROUND_SCREENSHOT"], full_page=True)
+        page.click("#explain-close")
+
+        # export, reset to fresh weights, import the export back
+        page.click("#export")
+        expect(page.locator("#export-spec")).to_have_text("input(2) dense(4) tanh dense(2) tanh dense(1) sigmoid")
+        expect(page.locator("#export-command")).to_contain_text("layerlab train --config playground-xor-epoch")
+        epoch, loss = page.inner_text("#epoch"), page.inner_text("#test-loss")
+        with page.expect_download() as download:
+            page.locator("#export-links a", has_text=".safetensors").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.stat().st_size > 100
+        page.click("#reset")
+        expect(page.locator("#epoch")).to_have_text("000,000")
+        page.set_input_files("#import", str(saved))
+        expect(page.locator("#epoch")).to_have_text(epoch)
+        expect(page.locator("#test-loss")).to_have_text(loss)
+
+        # upload three classes, then a broken file whose message names the row
+        page.set_input_files("#csv", files=[{"name": "three.csv", "mimeType": "text/csv", "buffer": three_blobs_csv()}])
+        expect(page.locator("#legend")).to_contain_text("class 2")
+        expect(page.locator("#loss-note")).to_contain_text("3 classes")
+        page.click("#step")
+        expect(page.locator("#epoch")).to_have_text("000,001")
+        broken = b"x,y,label\n1,2,0\n3,oops,1\n"
+        page.set_input_files("#csv", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": broken}])
+        expect(page.locator("#message")).to_contain_text("CSV row 3: 'oops' is not a number")
+        page.screenshot(path=str(tmp_path / "upload.png"))
+        assert Path(tmp_path / "upload.png").stat().st_size > 10_000
+        assert not errors, errors
+        from layerlab.playground.server import CONNECTIONS
+
+        assert len(CONNECTIONS) == 1
+        page.click("#play")  # training, then the tab closes: its session ends with it
+        expect(page.locator("#epoch")).not_to_have_text("000,001")
+        page.close()
+        for _ in range(100):
+            if not CONNECTIONS:
+                break
+            time.sleep(0.05)
+        assert not CONNECTIONS
+        browser.close()
+
+
+def test_controls_reshape_the_network_and_travel_in_the_link(url):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 940})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        expect(page.locator("#layer-count")).to_have_text("2 hidden layers")
+        page.click("#add-layer")
+        expect(page.locator("#layer-count")).to_have_text("3 hidden layers")
+        expect(page.locator("#neuron-3-1")).to_be_visible()
+        page.locator(".layer-control").first.locator("button", has_text="+").click()
+        expect(page.locator(".layer-control").first).to_contain_text("5 neurons")
+        page.click("#feature-4")  # x1*x2 on
+        expect(page.locator("#feature-4")).not_to_have_class(re.compile("disabled"))
+        page.select_option("#activation", "relu")
+        page.select_option("#regularization", "l2")
+        page.select_option("#rate", "0.01")
+        hash_ = page.evaluate("decodeURIComponent(location.hash)")
+        for part in ("hidden=5,2,2", "features=x1,x2,x1*x2", "activation=relu", "regularization=l2", "rate=0.01"):
+            assert part in hash_, hash_
+        expect(page.locator("#links path")).to_have_count(3 * 5 + 5 * 2 + 2 * 2 + 2 * 1)
+        page.click("#step")
+        expect(page.locator("#epoch")).to_have_text("000,001")
+        page.locator("#links path").last.hover()  # drawn last, on top of the others
+        expect(page.locator("#tooltip")).to_contain_text("weight ")
+        heat_map = pixels(page, "#heatmap")
+        page.check("#discretize")
+        assert pixels(page, "#heatmap") != heat_map
+        heat_map = pixels(page, "#heatmap")
+        page.check("#show_test")  # the test points drawn too
+        assert pixels(page, "#heatmap") != heat_map
+        page.locator("#noise").fill("20")
+        page.locator("#ratio").fill("70")
+        page.click("#regenerate")
+        expect(page.locator("#noise-value")).to_have_text("20")
+        expect(page.locator("#epoch")).to_have_text("000,000")  # new data, new network
+        hash_ = page.evaluate("decodeURIComponent(location.hash)")
+        assert all(part in hash_ for part in ("noise=20", "ratio=70", "seed=1", "show_test=true")), hash_
+        page.select_option("#problem", "regression")
+        expect(page.locator('#datasets button[data-name="plane"]')).to_have_class(re.compile("selected"))
+        expect(page.locator("#loss-note")).to_contain_text("mse / 2")
+        assert not errors, errors
+        browser.close()

@@ -1,0 +1,324 @@
+"""layerlab playground's server: the HTTP routes and the WebSocket protocol, through Starlette's test client.
+
+Every malformed or hostile message must get an error frame and leave the session working.
+"""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient  # noqa: E402
+
+from layerlab.playground import server, tasks  # noqa: E402
+from layerlab.playground.protocol import settings_from  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(server.create_app()) as c:
+        yield c
+
+
+def receive(ws, kind):
+    """The next message of type ``kind``, acknowledging frames on the way (as the page does)."""
+    for _ in range(200):
+        message = ws.receive_json()
+        if message["type"] == "frame":
+            ws.send_text('{"type": "ack"}')
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")
+
+
+def opened(ws):
+    """A new session's first messages: the default data, then a frame."""
+    assert receive(ws, "data")["problem"] == "classification"
+    receive(ws, "frame")
+    return ws
+
+
+def test_page_static_files_and_security_headers(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>layerlab playground</title>" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.split("<body>")[0].replace("http-equiv", "")  # nothing from a CDN
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    assert client.get("/static/../protocol.py").status_code == 404
+
+
+def test_task_presets_are_all_valid_settings(client):
+    body = client.get("/api/tasks").json()
+    assert sorted(map(int, body["tasks"])) == list(range(1, 11))
+    for number, task in body["tasks"].items():
+        settings = settings_from(task["settings"])
+        assert settings.task == int(number) and task["questions"]
+    assert (
+        body["tasks"]["10"]["settings"]["hidden"] == [8] * 6 and len(body["tasks"]["10"]["settings"]["features"]) == 7
+    )
+    assert [n for n, t in tasks.TASKS.items() if "target" in t] == [5, 6, 8, 10]
+
+
+def test_config_rebuilds_and_frames_carry_the_network(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "config", "settings": tasks.preset(5), "rev": 7})
+        data = receive(s, "data")
+        assert data["settings"]["data"] == "xor" and len(data["train"]) == 250 and len(data["test"]) == 250
+        frame = receive(s, "frame")
+        assert frame["rev"] == 7 and frame["epoch"] == 0
+        assert len(base64.b64decode(frame["output"])) == 50 * 50
+        assert [len(layer) for layer in frame["neurons"]] == [4, 2]
+        assert all(len(base64.b64decode(m)) == 25 * 25 for layer in frame["neurons"] for m in layer)
+        assert [np.shape(w) for w in frame["weights"]] == [(4, 2), (2, 4), (1, 2)]
+        assert frame["test_playground"] == pytest.approx(2 * frame["test_loss"])
+        assert frame["target"] == {"value": 0.02, "met": False}
+        # a learning-rate change keeps the weights (no rebuild), a new activation rebuilds them
+        s.send_json({"type": "config", "settings": {"lr": 0.1}, "rev": 8})
+        same = receive(s, "frame")
+        assert same["rev"] == 8 and same["weights"] == frame["weights"]
+        s.send_json({"type": "step"})
+        stepped = receive(s, "frame")
+        assert stepped["epoch"] == 1 and stepped["weights"] != frame["weights"]
+
+
+def test_play_streams_frames_and_pause_stops(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "play"})
+        epochs = [receive(s, "frame")["epoch"] for _ in range(5)]
+        assert epochs == sorted(epochs) and epochs[-1] >= 5 and all(e >= 1 for e in epochs)
+        s.send_json({"type": "pause"})
+        for _ in range(20):
+            frame = receive(s, "frame")
+            if not frame["playing"]:
+                break
+        assert not frame["playing"]
+
+
+def test_closing_the_socket_ends_its_session(client):
+    before = len(server.CONNECTIONS)
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "play"})
+        receive(s, "frame")
+        assert len(server.CONNECTIONS) == before + 1
+        connection = next(iter(server.CONNECTIONS))
+    for _ in range(100):  # the server notices the close at its next receive
+        if len(server.CONNECTIONS) == before:
+            break
+        client.portal.call(__import__("anyio").sleep, 0.02)
+    assert len(server.CONNECTIONS) == before and not connection.playing and connection.trainer.done()
+
+
+HOSTILE = [
+    ("not json at all", "not valid JSON"),
+    ("[1, 2, 3]", "unknown message type"),
+    ('{"type": "rm -rf"}', "unknown message type"),
+    ('{"type": "config"}', "needs settings"),
+    ('{"type": "config", "settings": {"lr": "fast"}}', "lr (learning rate) must be a number"),
+    ('{"type": "config", "settings": {"lr": -1}}', "lr (learning rate) must be above 0"),
+    ('{"type": "config", "settings": {"lr": 1e999}}', "must be a number"),
+    ('{"type": "config", "settings": {"hidden": [4, 1000]}}', "from 1 to 32"),
+    ('{"type": "config", "settings": {"hidden": [1,1,1,1,1,1,1,1,1,1,1]}}', "at most 10 layer widths"),
+    ('{"type": "config", "settings": {"features": ["x3"]}}', "features must name each of"),
+    ('{"type": "config", "settings": {"features": []}}', "non-empty list"),
+    ('{"type": "config", "settings": {"batch": 2.5}}', "batch must be a whole number"),
+    ('{"type": "config", "settings": {"seed": NaN}}', "seed must be a whole number"),
+    ('{"type": "config", "settings": {"points": Infinity}}', "points must be a whole number"),
+    ('{"type": "config", "settings": {"seed": 1e300}}', "seed must be from 0 to"),
+    (
+        '{"type": "config", "settings": {"points": 5000, "hidden": [32, 32, 32, 32, 32, 32, 32, 32, 32, 32]}}',
+        "more work",
+    ),
+    ('{"type": "config", "settings": {"data": "../../etc/passwd"}}', "data must be one of"),
+    ('{"type": "config", "settings": {"data": "plane"}}', "regression data set"),
+    ('{"type": "config", "settings": {"data": "upload"}}', "no CSV file was uploaded"),
+    ('{"type": "config", "settings": {"__class__": 1}}', "unknown setting"),
+    ('{"type": "config", "settings": {}, "rev": -3}', "rev must be from 0"),
+    ('{"type": "play", "extra": 1}', "a play message takes no fields"),
+    ('{"type": "explain", "neuron": [9, 0]}', "there is no neuron 0 in layer 9"),
+    ('{"type": "explain", "neuron": "all"}', "explain's neuron must be"),
+    ('{"type": "upload", "csv": 42}', "needs csv"),
+    ('{"type": "upload", "csv": "1,2,0\\n3,4"}', "CSV row 2: expected 3 values"),
+    ('{"type": "import", "weights": "%%%"}', "not valid base64"),
+    ('{"type": "import", "weights": "aGVsbG8gd29ybGQ="}', "not a .safetensors file"),
+    ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+    ('{"type": "upload", "csv": "' + "1,2,0\\n" * 200_000 + '"}', "over 1,000 kB"),
+]
+
+
+def test_hostile_messages_get_error_frames_and_the_session_survives(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        for text, expected in HOSTILE:
+            s.send_text(text)
+            error = receive(s, "error")
+            assert expected in error["message"], (text[:60], error["message"])
+            assert error["settings"]["data"] == "circle"  # the settings in force, unchanged
+        s.send_bytes(b"\x00\x01binary")
+        assert "binary messages are not accepted" in receive(s, "error")["message"]
+        s.send_json({"type": "step"})
+        assert receive(s, "frame")["epoch"] == 1
+
+
+def test_explain_reports_the_step_sgd_then_takes(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "config", "settings": {"hidden": [3], "batch": 5, "lr": 0.5}, "rev": 1})
+        receive(s, "frame")
+        s.send_json({"type": "explain", "neuron": [1, 2]})
+        frame = receive(s, "frame")
+        x = frame["explain"]
+        assert (x["layer"], x["unit"], x["batch_size"], x["activation"]) == (1, 2, 5, "tanh")
+        assert x["inputs"] == ["x1", "x2"] and len(x["e"]) == 5
+        # e = w . x + b and y = tanh(e) on every row of the batch
+        e = np.array(x["x"]) @ np.array(x["weights"]) + x["bias"]
+        np.testing.assert_allclose(x["e"], e, atol=1e-3)
+        np.testing.assert_allclose(x["y"], np.tanh(x["e"]), atol=1e-4)
+        before = np.array(frame["weights"][0][2])
+        s.send_json({"type": "config", "settings": {"speed": 1}, "rev": 2})  # no change: frame again
+        receive(s, "frame")
+    # the explanation predicts the first step's change exactly (checked in-process on the same session)
+    from layerlab.playground.session import Session
+
+    session = Session(settings_from({"hidden": [3], "batch": 5, "lr": 0.5}))
+    predicted = session.explain(1, 2)
+    w0 = session.model.layers[0].params["weight"][2].copy()
+    b0 = float(session.model.layers[0].params["bias"][2])
+    assert session.step()
+    np.testing.assert_allclose(session.model.layers[0].params["weight"][2] - w0, predicted["delta_w"], rtol=1e-3)
+    assert float(session.model.layers[0].params["bias"][2]) - b0 == pytest.approx(predicted["delta_b"], rel=1e-3)
+    np.testing.assert_allclose(w0, before, atol=1e-4)
+
+
+def test_three_class_csv_upload_gets_a_softmax_output(client):
+    rng = np.random.default_rng(0)
+    centres = {"a": (-3, -3), "b": (3, -3), "c": (0, 3)}
+    rows = ["x,y,label"] + [
+        f"{cx + rng.normal():.3f},{cy + rng.normal():.3f},{i}"
+        for i, (cx, cy) in enumerate(centres.values())
+        for _ in range(40)
+    ]
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "upload", "csv": "\n".join(rows)})
+        data = receive(s, "data")
+        assert data["classes"] == ["0", "1", "2"] and data["settings"]["data"] == "upload"
+        assert len(data["train"]) + len(data["test"]) == 120
+        frame = receive(s, "frame")
+        assert frame["weights"][-1] and np.shape(frame["weights"][-1])[0] == 3
+        assert "confidence" in frame and frame["test_playground"] is None
+        s.send_json({"type": "config", "settings": {"lr": 0.3}, "rev": 3})
+        receive(s, "frame")
+        for _ in range(15):
+            s.send_json({"type": "step"})
+            frame = receive(s, "frame")
+        assert frame["train_accuracy"] > 0.9  # three well-separated blobs
+
+
+def test_export_then_import_restores_settings_and_weights(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json(
+            {"type": "config", "settings": {**tasks.preset(6), "regularization": "l2", "rate": 0.001}, "rev": 1}
+        )
+        receive(s, "frame")
+        for _ in range(3):
+            s.send_json({"type": "step"})
+            trained = receive(s, "frame")
+        s.send_json({"type": "export"})
+        export = receive(s, "export")
+    assert export["spec"] == "input(3) dense(1) tanh dense(1) sigmoid"
+    assert 'data = "xor"' in export["config"] and "l2 = 0.25" in export["config"]
+    assert export["command"].startswith("layerlab train --config playground-xor-epoch3.toml")
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "import", "weights": export["weights"]})
+        data = receive(s, "data")
+        assert data["settings"]["features"] == ["x1", "x2", "x1*x2"] and data["settings"]["rate"] == 0.001
+        frame = receive(s, "frame")
+        assert frame["weights"] == trained["weights"] and frame["epoch"] == 3
+        assert frame["test_loss"] == pytest.approx(trained["test_loss"])
+        # the same file with its settings tampered: refused, session unchanged
+        blob = base64.b64decode(export["weights"])
+        size = int.from_bytes(blob[:8], "little")
+        header = json.loads(blob[8 : 8 + size])
+        header["__metadata__"]["playground"] = json.dumps({"hidden": [64]})
+        text = json.dumps(header).encode()
+        forged = len(text).to_bytes(8, "little") + text + blob[8 + size :]
+        s.send_json({"type": "import", "weights": base64.b64encode(forged).decode()})
+        assert "from 1 to 32" in receive(s, "error")["message"]
+        s.send_json({"type": "step"})
+        assert receive(s, "frame")["epoch"] == 4
+
+
+def test_cross_site_pages_cannot_open_a_session(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws:
+            ws.receive_json()
+
+
+def test_sessions_are_capped(client, monkeypatch):
+    monkeypatch.setitem(server.LIMITS, "sessions", 1)
+    with client.websocket_connect("/ws") as first:
+        opened(first)
+        with client.websocket_connect("/ws") as second:
+            assert "its limit; close another tab first" in second.receive_json()["message"]
+        first.send_json({"type": "step"})
+        assert receive(first, "frame")["epoch"] == 1
+
+
+def test_random_messages_never_break_the_session(client):
+    """Seeded junk in every field of every message type: each gets an answer, the session goes on."""
+    rng = np.random.default_rng(15)
+    values = [
+        None,
+        True,
+        0,
+        -1,
+        7,
+        2**70,
+        0.5,
+        -1e-9,
+        1e308,
+        "",
+        "x1",
+        "tanh",
+        "upload",
+        [],
+        [3],
+        [1, "a"],
+        {},
+        {"a": 1},
+    ]
+    keys = [*settings_from({}).to_json(), "bogus"]
+    kinds = ["config", "step", "explain", "upload", "import", "export", "pause", "ack", "nope", 3]
+    sentinel = '{"type": "explain", "neuron": [99, 0]}'
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        for _ in range(150):
+            kind = kinds[rng.integers(len(kinds))]
+            message = {"type": kind}
+            if kind == "config":
+                chosen = rng.choice(keys, size=rng.integers(1, 4), replace=False)
+                message["settings"] = {str(k): values[rng.integers(len(values))] for k in chosen}
+            elif rng.random() < 0.5:
+                message[str(rng.choice(["neuron", "csv", "weights", "settings"]))] = values[rng.integers(len(values))]
+            s.send_text(json.dumps(message))
+            s.send_text(sentinel)
+            while True:
+                answer = s.receive_json()
+                assert answer["type"] in ("error", "frame", "data", "export"), answer
+                assert "internal error" not in answer.get("message", ""), (message, answer)
+                if answer["type"] == "frame":
+                    s.send_text('{"type": "ack"}')
+                if answer["type"] == "error" and "explain's layer must be from 1 to 11" in answer["message"]:
+                    break
+        s.send_json({"type": "config", "settings": tasks.preset(1), "rev": 99})
+        assert receive(s, "frame")["rev"] == 99

@@ -1,0 +1,174 @@
+"""layerlab playground without a server: message checks, CSV files, the session's numbers, the export."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from layerlab.cli import main
+from layerlab.playground import LIMITS, ProtocolError, Session, tasks
+from layerlab.playground.protocol import parse_csv, parse_message, settings_from
+
+
+def session(**settings):
+    return Session(settings_from(settings))
+
+
+# -- CSV files -------------------------------------------------------------------------------------------
+
+
+def csv(rows):
+    return "\n".join(",".join(map(str, row)) for row in rows)
+
+
+def test_csv_with_header_and_plus_minus_one_labels_is_two_classes():
+    upload = parse_csv("x,y,label\n" + csv([(i, -i, 1 if i % 2 else -1) for i in range(12)]))
+    assert upload.problem == "classification" and upload.classes == ("-1", "1")
+    assert upload.labels.tolist() == [i % 2 for i in range(12)] and upload.points.shape == (12, 2)
+
+
+def test_csv_with_fractional_targets_is_a_regression():
+    upload = parse_csv(csv([(i, i, i / 10) for i in range(20)]))
+    assert upload.problem == "regression" and upload.labels[3] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x,y,label\n1,2,0\n1,2\n", "CSV row 3: expected 3 values (x, y, label), got 2"),
+        ("1,2,0\n1,two,1\n", "CSV row 2: 'two' is not a number"),
+        ("1,2,0\n1,nan,1\n", "CSV row 2: values must be finite"),
+        ("1,2,0\n1,1e9,1\n", "CSV row 2: coordinates must lie within"),
+        (csv([(i, i, 0) for i in range(5)]), "has 5 points; the playground needs at least 10"),
+        (csv([(i, i, 3) for i in range(12)]), "every label in the CSV file is 3"),
+        (csv([(i, i, i % 2) for i in range(LIMITS["points"] + 1)]), f"row {LIMITS['points'] + 1}: more than 5,000"),
+    ],
+)
+def test_bad_csv_files_are_refused_naming_the_row(text, message):
+    with pytest.raises(ProtocolError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_csv(text)
+
+
+# -- settings and messages -------------------------------------------------------------------------------
+
+
+def test_settings_merge_onto_the_current_ones_and_keep_playgrounds_order():
+    base = settings_from({"hidden": [3], "lr": 0.1})
+    merged = settings_from({"features": ["sin(x2)", "x1"]}, base)
+    assert (merged.hidden, merged.lr, merged.features) == ((3,), 0.1, ("x1", "sin(x2)"))
+    with pytest.raises(ProtocolError, match="spiral is a classification data set"):
+        settings_from({"data": "spiral", "problem": "regression"})
+    with pytest.raises(ProtocolError, match="show_test must be true or false"):
+        settings_from({"show_test": "yes"})
+
+
+def test_message_size_limit():
+    with pytest.raises(ProtocolError, match="over the limit"):
+        parse_message(" " * (LIMITS["message_bytes"] + 1))
+
+
+# -- the session's numbers -------------------------------------------------------------------------------
+
+
+def test_playground_loss_is_twice_our_mse_for_classes_and_half_for_regression():
+    classes = session(**tasks.preset(5))
+    losses = classes.losses()
+    p = classes.model.forward(classes.x_test)[:, 0]
+    t = classes.data.test_labels
+    assert losses["test_loss"] == pytest.approx(np.mean((p - t) ** 2), rel=1e-5)
+    # Playground: tanh output o = 2p - 1 on labels -1/+1, loss 1/2 (o - y)^2 averaged
+    assert losses["test_playground"] == pytest.approx(np.mean(0.5 * ((2 * p - 1) - (2 * t - 1)) ** 2), rel=1e-5)
+    regression = session(data="plane", problem="regression")
+    assert str(regression.spec).endswith("dense(1) linear")
+    out = regression.model.forward(regression.x_test)
+    r = regression.losses()
+    assert r["test_playground"] == pytest.approx(np.mean(0.5 * (out - regression.data.test_labels) ** 2), rel=1e-5)
+
+
+def test_task5_preset_reaches_its_target():
+    s = session(**tasks.preset(5))
+    for _ in range(40):
+        s.advance(10)
+        if s.frame()["target"]["met"]:
+            break
+    assert s.frame()["target"]["met"] and s.losses()["test_playground"] < 0.02 and 0 < s.epoch <= 400
+
+
+def test_a_frames_budget_stops_inside_an_epoch_and_the_epoch_counter_counts_whole_ones():
+    s = session(points=5000, batch=1, hidden=[32, 32])
+    assert s.advance(1, budget=0.0)  # one step, then the budget is spent
+    assert s.epoch == 0 and s.position == 1
+
+
+def test_l2_penalty_adds_rate_times_weight_to_the_explained_update():
+    plain, l2 = session(hidden=[3], batch=5), session(hidden=[3], batch=5, regularization="l2", rate=0.1)
+    w = plain.model.layers[2].params["weight"][0]
+    np.testing.assert_array_equal(w, l2.model.layers[2].params["weight"][0])  # the same initial weights
+    difference = np.array(l2.explain(2, 0)["delta_w"]) - np.array(plain.explain(2, 0)["delta_w"])
+    np.testing.assert_allclose(difference, -0.03 * 0.1 * w, rtol=1e-3, atol=1e-9)
+
+
+def test_an_explained_neuron_that_a_smaller_network_drops_is_forgotten():
+    s = session(hidden=[4, 2])
+    s.select((2, 1))
+    assert s.frame()["explain"]["unit"] == 1
+    s.configure(settings_from({"hidden": [4]}, s.settings))
+    assert "explain" not in s.frame() and s.explain_neuron is None
+    s.select((1, 3))
+    s.configure(settings_from({"hidden": [5]}, s.settings))
+    assert s.frame()["explain"]["layer"] == 1
+
+
+def test_a_diverging_learning_rate_stops_with_a_message_and_a_valid_frame():
+    s = session(data="plane", problem="regression", lr=10, hidden=[8, 8], activation="relu")
+    assert not s.advance(20)
+    frame = s.frame()
+    assert "learning rate 10 is too large" in frame["message"]
+    json.dumps(frame, allow_nan=False)  # still a frame the page can read
+
+
+def test_three_classes_get_a_softmax_output_layer():
+    rows = [(i % 7, i // 7, i % 3) for i in range(60)]
+    s = Session()
+    s.set_upload(parse_csv(csv(rows)))
+    assert str(s.spec) == "input(2) dense(4) tanh dense(2) tanh dense(3) softmax" and s.loss_name == "nll"
+    frame = s.frame()
+    assert frame["test_playground"] is None and 0 <= frame["test_accuracy"] <= 1
+
+
+# -- export ----------------------------------------------------------------------------------------------
+
+
+def test_exported_snippet_continues_the_weights_and_the_config_trains(tmp_path):
+    s = session(**{**tasks.preset(6), "regularization": "l1", "rate": 0.001})
+    s.advance(5)
+    export = s.export()
+    weights = tmp_path / f"{export['name']}.safetensors"
+    weights.write_bytes(__import__("base64").b64decode(export["weights"]))
+    script = export["python"].replace("start + 101", "start + 3")
+    (tmp_path / "go.py").write_text(script)
+    run = subprocess.run([sys.executable, "go.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("epoch 7: test loss") and "(mse)" in run.stdout
+    config = tmp_path / "set-up.toml"
+    config.write_text(export["config"])
+    assert "l1 = 0.25" in export["config"]  # Playground's rate x 250 training points
+    assert main(["train", "--config", str(config), "--epochs", "1", "--quiet"]) == 0
+
+
+def test_playground_command_refuses_a_bad_port(capsys):
+    assert main(["playground", "--port", "70000", "--no-browser"]) == 2
+    assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_playground_command_refuses_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--port", str(port), "--no-browser"]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
