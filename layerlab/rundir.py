@@ -220,6 +220,8 @@ class RunDir:
         its first checkpoint (until then the new run lives in a hidden sibling directory).
         """
         path = self.path
+        if resume and overwrite:
+            raise RunDirError(f"--resume continues the run in {path}, --overwrite replaces it: give one of them")
         if str(path) in ("", "."):
             raise RunDirError("--out needs a directory name (an empty name would write into the current folder)")
         if path.exists() and not path.is_dir():

@@ -161,6 +161,8 @@ def test_a_finished_run_is_not_replaced_without_resume_or_overwrite(finished, ca
 
 def test_a_refused_resume_writes_nothing(finished):
     before = snapshot(finished)
+    with pytest.raises(RunDirError, match="--overwrite replaces it: give one of them"):
+        quiet_fit(small(epochs=2), finished, resume=True, overwrite=True)
     with pytest.raises(TrainError, match="different settings.*lr"):
         quiet_fit(small(epochs=2, lr=0.5), finished, resume=True)
     assert snapshot(finished) == before
