@@ -37,6 +37,7 @@ __all__ = [
     "layer",
     "load",
     "parse",
+    "search",
 ]
 
 _API = ("fit", "load", "ensemble", "evaluate", "gradcheck", "Run")
@@ -52,4 +53,8 @@ def __getattr__(name: str):
         from .hooks import Hook
 
         return Hook
+    if name == "search":  # the package layerlab/search, callable: layerlab.search("search-mlp", quick=True)
+        import importlib
+
+        return importlib.import_module(".search", __name__)
     raise AttributeError(f"module 'layerlab' has no attribute {name!r}")

@@ -247,10 +247,11 @@ def ensemble(
     overwrite: bool = False,
     progress: bool = True,
     quiet: bool = False,
+    hooks: Sequence[Any] = (),
     **settings: Any,
 ) -> tuple[EnsembleResult, list[Run]]:
-    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions
-    (each member with the weights of its best validation epoch)."""
+    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions (each member
+    with the weights of its best validation epoch); ``hooks`` are every member's (see ``fit``)."""
     if members < 2:
         raise TrainError(f"an ensemble needs at least 2 members, got {members}")
     top = RunDir(out).claim(resume=resume or overwrite) if out is not None else None  # members replace themselves
@@ -261,7 +262,7 @@ def ensemble(
         for i in range(members):
             if not quiet:
                 print(f"member {i + 1}/{members} (seed {config.seed + i})")
-            options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet)
+            options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
             runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
         y = dataset.test.y

@@ -89,7 +89,9 @@ class Loop:
 
     def restore(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         """Continue from a ``checkpoint()``; refuses one made with other settings (but epochs and patience)."""
-        changed = TrainConfig.from_dict(info["config"]).changed_from(self.config, ignore=("epochs", "patience"))
+        changed = TrainConfig.from_dict(info["config"]).changed_from(
+            self.config, ignore=("epochs", "patience", "threads")
+        )
         if changed:
             raise TrainError(
                 f"cannot resume {self.run_dir}: the run was started with different settings ({', '.join(changed)}); "
@@ -124,13 +126,21 @@ class Hooks:
         self.hooks = list(hooks)
 
     def __getattr__(self, event: str) -> Callable[..., None]:
-        def call(*args: Any) -> None:
-            for hook in self.hooks:
-                method = getattr(hook, event, None)
-                if method is not None:
-                    method(*args)
+        """The caller of ``event``, made once: the methods that do something (``Hook``'s no-ops are left
+        out, so ``on_step``, called at every training step, costs nothing for hooks without one)."""
+        methods = [getattr(hook, event) for hook in self.hooks if _overrides(hook, event)]
 
+        def call(*args: Any) -> None:
+            for method in methods:
+                method(*args)
+
+        setattr(self, event, call)  # found as an attribute from now on: __getattr__ is not called again
         return call
+
+
+def _overrides(hook: Any, event: str) -> bool:
+    method = getattr(type(hook), event, None) or getattr(hook, event, None)
+    return method is not None and method is not getattr(Hook, event, None)
 
 
 # ---------------------------------------------------------------------------------------------------

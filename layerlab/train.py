@@ -112,6 +112,8 @@ def fit(
     try:
         calls.on_fit_start(loop)
         log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}")
+        if config.compile:
+            log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
             if loop.stopped:
                 break

@@ -125,4 +125,63 @@ def test_task5_train_export_import_upload(url, tmp_path):
         page.screenshot(path=str(tmp_path / "upload.png"))
         assert Path(tmp_path / "upload.png").stat().st_size > 10_000
         assert not errors, errors
+        from layerlab.playground.server import CONNECTIONS
+
+        assert len(CONNECTIONS) == 1
+        page.click("#play")  # training, then the tab closes: its session ends with it
+        expect(page.locator("#epoch")).not_to_have_text("000,001")
+        page.close()
+        for _ in range(100):
+            if not CONNECTIONS:
+                break
+            time.sleep(0.05)
+        assert not CONNECTIONS
+        browser.close()
+
+
+def test_controls_reshape_the_network_and_travel_in_the_link(url):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 940})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        expect(page.locator("#layer-count")).to_have_text("2 hidden layers")
+        page.click("#add-layer")
+        expect(page.locator("#layer-count")).to_have_text("3 hidden layers")
+        expect(page.locator("#neuron-3-1")).to_be_visible()
+        page.locator(".layer-control").first.locator("button", has_text="+").click()
+        expect(page.locator(".layer-control").first).to_contain_text("5 neurons")
+        page.click("#feature-4")  # x1*x2 on
+        expect(page.locator("#feature-4")).not_to_have_class(re.compile("disabled"))
+        page.select_option("#activation", "relu")
+        page.select_option("#regularization", "l2")
+        page.select_option("#rate", "0.01")
+        hash_ = page.evaluate("decodeURIComponent(location.hash)")
+        for part in ("hidden=5,2,2", "features=x1,x2,x1*x2", "activation=relu", "regularization=l2", "rate=0.01"):
+            assert part in hash_, hash_
+        expect(page.locator("#links path")).to_have_count(3 * 5 + 5 * 2 + 2 * 2 + 2 * 1)
+        page.click("#step")
+        expect(page.locator("#epoch")).to_have_text("000,001")
+        page.locator("#links path").last.hover()  # drawn last, on top of the others
+        expect(page.locator("#tooltip")).to_contain_text("weight ")
+        heat_map = pixels(page, "#heatmap")
+        page.check("#discretize")
+        assert pixels(page, "#heatmap") != heat_map
+        heat_map = pixels(page, "#heatmap")
+        page.check("#show_test")  # the test points drawn too
+        assert pixels(page, "#heatmap") != heat_map
+        page.locator("#noise").fill("20")
+        page.locator("#ratio").fill("70")
+        page.click("#regenerate")
+        expect(page.locator("#noise-value")).to_have_text("20")
+        expect(page.locator("#epoch")).to_have_text("000,000")  # new data, new network
+        hash_ = page.evaluate("decodeURIComponent(location.hash)")
+        assert all(part in hash_ for part in ("noise=20", "ratio=70", "seed=1", "show_test=true")), hash_
+        page.select_option("#problem", "regression")
+        expect(page.locator('#datasets button[data-name="plane"]')).to_have_class(re.compile("selected"))
+        expect(page.locator("#loss-note")).to_contain_text("mse / 2")
+        assert not errors, errors
         browser.close()

@@ -110,6 +110,17 @@ def test_l2_penalty_adds_rate_times_weight_to_the_explained_update():
     np.testing.assert_allclose(difference, -0.03 * 0.1 * w, rtol=1e-3, atol=1e-9)
 
 
+def test_an_explained_neuron_that_a_smaller_network_drops_is_forgotten():
+    s = session(hidden=[4, 2])
+    s.select((2, 1))
+    assert s.frame()["explain"]["unit"] == 1
+    s.configure(settings_from({"hidden": [4]}, s.settings))
+    assert "explain" not in s.frame() and s.explain_neuron is None
+    s.select((1, 3))
+    s.configure(settings_from({"hidden": [5]}, s.settings))
+    assert s.frame()["explain"]["layer"] == 1
+
+
 def test_a_diverging_learning_rate_stops_with_a_message_and_a_valid_frame():
     s = session(data="plane", problem="regression", lr=10, hidden=[8, 8], activation="relu")
     assert not s.advance(20)
@@ -150,3 +161,14 @@ def test_exported_snippet_continues_the_weights_and_the_config_trains(tmp_path):
 def test_playground_command_refuses_a_bad_port(capsys):
     assert main(["playground", "--port", "70000", "--no-browser"]) == 2
     assert "--port must be from 1 to 65535" in capsys.readouterr().err
+
+
+def test_playground_command_refuses_a_port_in_use(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--port", str(port), "--no-browser"]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import safetensors.numpy
 
-from ..data.playground import EXTENT, FEATURES, features_of, grid, make
+from ..data.playground import EXTENT, features_of, grid, make
 from ..numpy import SGD, build
 from ..numpy.regularizers import L1, L2, Penalties
 from ..spec import parse
 from . import tasks
+from .export import python_snippet, train_config
 from .protocol import ProtocolError, Settings, Upload, settings_from, upload_from_json
 
 GRID = 50  # the output heat map is GRID x GRID
@@ -145,6 +146,11 @@ class Session:
         self.order = self.order_rng.permutation(len(self.x_train))
         self.message = ""
         self.grid_x = grid(s.features, GRID, self.data.extent)[2]
+        if self.explain_neuron is not None:
+            try:
+                self.select(self.explain_neuron)
+            except ProtocolError:  # its layer or unit is gone
+                self.explain_neuron = None
 
     # -- training ------------------------------------------------------------------------------------
 
@@ -338,8 +344,6 @@ class Session:
             metadata["upload"] = json.dumps(self.upload.to_json())
         weights = safetensors.numpy.save(self.model.state_dict(), metadata=metadata)
         name = f"playground-{s.data}-epoch{self.epoch}"
-        from .export import python_snippet, train_config
-
         config = train_config(s, self.spec_text(), self.loss_name, len(self.x_train))
         return {
             "type": "export",
@@ -400,11 +404,3 @@ def _round(values: np.ndarray, digits: int) -> list:
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
-
-
-def new_session(raw_settings: dict[str, Any] | None = None) -> Session:
-    """A session from the page's settings (checked)."""
-    return Session(settings_from(raw_settings or {}))
-
-
-__all__ = ["FEATURES", "Session", "encode", "new_session"]

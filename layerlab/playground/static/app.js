@@ -202,8 +202,10 @@ function syncControls() {
   showTask();
 }
 function change(settings) {
+  const before = JSON.stringify([state.features, state.hidden]);
   state = { ...state, ...settings };
   syncControls();
+  if (JSON.stringify([state.features, state.hidden]) !== before) buildNetwork();
   sendConfig();
 }
 function setPlaying(value) {
@@ -415,6 +417,7 @@ function buildNetwork() {
     });
   }
   $("layer-count").textContent = `${state.hidden.length} hidden layer${state.hidden.length === 1 ? "" : "s"}`;
+  if (selected && !$(`neuron-${selected[0]}-${selected[1]}`)) selected = null; // the server forgets it too
   drawNetworkSelection();
   if (frame) drawFrame(frame);
 }
