@@ -45,7 +45,8 @@ class Best:
 
 
 def write_info(directory: Path, definition: SearchDefinition, url: str, study_name: str) -> None:
-    write_json(directory / INFO, {"study": study_name, "storage": url, "definition": definition.to_dict()})
+    # A password in the URL is not written down: give --storage again to reopen such a study.
+    write_json(directory / INFO, {"study": study_name, "storage": public_url(url), "definition": definition.to_dict()})
 
 
 def load_study(directory: str | Path, storage: str | None = None):
