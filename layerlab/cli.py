@@ -86,8 +86,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    """Defaults, then the TOML file of --config, then the flags given on the command line."""
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .files import atomic_write
+    from .report.plots.teaching import activation_gallery
+
+    out = Path(args.out or f"{args.figure}.png")
+    if out.exists() and not args.force:
+        raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
+    figure = activation_gallery()
+    atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
+    print(f"wrote {out}")
+    return 0
+
+
+def _train_settings(args: argparse.Namespace) -> dict:
+    """The settings of the TOML file of --config, then the flags given on the command line (over them).
+
+    The API fills in the rest: the defaults, or with --resume the settings the run was started with.
+    """
     import tomllib
 
     from .config import TrainConfig
@@ -102,14 +120,15 @@ def _train_config(args: argparse.Namespace):
         except tomllib.TOMLDecodeError as e:
             raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
     settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    return TrainConfig.from_dict(settings)
+    TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
+    return settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    run = api.fit(out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    settings = _train_settings(args)
+    run = api.fit(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
     if args.quiet:
         print(run.result.summary())
     if args.out:
@@ -120,9 +139,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet,
-                                   **config.to_dict())  # fmt: skip
+    settings = _train_settings(args)
+    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                                   quiet=args.quiet, **settings)  # fmt: skip
     print(result.summary())
     if args.out:
         print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
@@ -184,10 +203,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
     from .data import data_dir_given
-    from .experiments import load_experiment, run_experiment
+    from .experiments import load_experiment, load_index, run_experiment
 
     data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
-    overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
+    given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
+    overrides = {k: v for k, v in given if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:
         experiment = experiment.select(args.only.split(","))
@@ -200,6 +220,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
     report.print_summary(directory)
     print(f"report: {report.write_report(directory)}")
+    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    if failed:
+        print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -234,9 +258,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
     from .search.lrfind import lr_find
 
-    config = _train_config(args)
+    config = TrainConfig.from_dict(_train_settings(args))
     out = args.out or "runs/lr-find"
     result = lr_find(config, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, fraction=args.fraction,
                      out=out, progress=not args.quiet)  # fmt: skip
@@ -246,9 +271,10 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
     from .search.tune import tune
 
-    config = _train_config(args)
+    config = TrainConfig.from_dict(_train_settings(args))
     tune(config, out=args.out, quick=args.quick, explicit=_given(args))
     return 0
 
@@ -344,7 +370,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings; flags override)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -455,6 +482,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check)
 
     p = command(
+        "plot",
+        "draw a teaching figure: activations (step, linear, sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, derivatives)",
+        "layerlab plot activations --out activations.png",
+    )
+    p.add_argument("figure", choices=("activations",), help="the figure to draw")
+    p.add_argument("--out", "-o", help="the PNG file to write (default activations.png)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(handler=cmd_plot)
+
+    p = command(
         "train",
         "train a model on a dataset (numpy or torch engine) and save the run",
         """
@@ -523,6 +560,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
+    p.add_argument("--threads", type=int, help="torch engine on a CPU: threads per run (default 1)")
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import layerlab
-from layerlab.cli import _parser, _train_config, main
+from layerlab.cli import _parser, _train_settings, main
 from layerlab.config import TrainConfig
 from layerlab.rundir import RunDir
 from layerlab.search import SearchError, load_search, parse_search
@@ -134,7 +134,7 @@ def test_search_trials_are_run_directories_and_the_best_is_measured_once(toy):
     # The command line trains exactly the best configuration (the same settings, the same run key).
     argv = shlex.split(best.command)[1:]
     args = _parser().parse_args(argv)
-    assert _train_config(args).to_dict() == TrainConfig.from_dict(best.config).to_dict()
+    assert TrainConfig.from_dict(_train_settings(args)).to_dict() == TrainConfig.from_dict(best.config).to_dict()
     assert TrainConfig.from_dict(json.loads(json.dumps(best.config))).model.count("dense(") >= 2
     report = (out / "report.md").read_text()
     assert "## Trials" in report and report.count("| completed") == 5 and "`layerlab train" in report

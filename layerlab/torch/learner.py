@@ -24,6 +24,12 @@ from .augment import make_augmentation
 from .losses import make_loss, probabilities
 from .model import build, export_state, import_state
 
+#: Intra-op threads on a CPU unless --threads says otherwise. One: the models and batches of this course
+#: are too small for threads to pay (benchmarks/torch_fast_path.py --threads), and on a shared or busy
+#: machine torch's default (one per core) ran 8-20x slower than one thread; ``layerlab run --jobs N``
+#: uses the cores with N runs side by side instead.
+DEFAULT_THREADS = 1
+
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "momentum": lambda params, momentum=0.9, **kw: torch.optim.SGD(params, momentum=momentum, **kw),
@@ -109,6 +115,8 @@ class TorchLearner(TorchPredictor):
     def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
         torch.manual_seed(settings.seed)  # dropout masks; the weights come from the spec's seed
         super().__init__(settings, spec)
+        if self.device.type == "cpu":
+            torch.set_num_threads(settings.threads or DEFAULT_THREADS)
         self.forward = self.model if settings.compile is None else self.compiled(settings.compile)
         self.loss_fn = make_loss(settings.loss)
         self.penalty_l1, self.penalty_l2 = settings.l1 / n_train, settings.l2 / n_train
