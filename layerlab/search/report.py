@@ -224,6 +224,13 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
 # ---------------------------------------------------------------------------------------------------
 
 
+def _evaluator():
+    """fANOVA with a fixed seed: the same study gives the same importances."""
+    import optuna
+
+    return optuna.importance.FanovaImportanceEvaluator(seed=0)
+
+
 def important_params(study, definition: SearchDefinition) -> list[str]:
     """Parameters by importance (fANOVA), most important first; in space order when it cannot be told."""
     import optuna
@@ -233,7 +240,7 @@ def important_params(study, definition: SearchDefinition) -> list[str]:
     if len(names) < 2 or len(complete) < 3:
         return names
     try:
-        return list(optuna.importance.get_param_importances(study))
+        return list(optuna.importance.get_param_importances(study, evaluator=_evaluator()))
     except (RuntimeError, ValueError):
         return names
 
@@ -254,7 +261,7 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
                       lambda: vis.plot_intermediate_values(study)))  # fmt: skip
     if len(complete) >= 3 and len(definition.space) >= 2:
         plots.append(("importances", "parameter importances (fANOVA: share of the variance of validation accuracy)",
-                      lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
+                      lambda: vis.plot_param_importances(study, evaluator=_evaluator(), target_name="validation accuracy")))  # fmt: skip
     if complete:
         plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, the most important parameters",
                       lambda: vis.plot_slice(study, params=top[:3], target_name="validation accuracy")))  # fmt: skip
@@ -270,11 +277,35 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
             except (ValueError, RuntimeError, IndexError):
                 continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        _legible(name, figure, axes)
         path = folder / f"{name}.png"
         figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
         written.append((path, caption))
     return written
+
+
+def _legible(name: str, figure, axes) -> None:
+    """Optuna's defaults made readable: no crowded minor labels on log axes, wide enough slices, axis names
+    of ours, no legend of fifty trials."""
+    from matplotlib.ticker import NullFormatter
+
+    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    for ax in panels:
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    if name == "slice":
+        figure.set_size_inches(max(6.0, 3.6 * len(panels) + 1.5), 4.2)
+    if name == "epochs":
+        ax = panels[0]
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.set_title("Validation accuracy per epoch")
+        legend = ax.get_legend()
+        if legend is not None and len(legend.get_texts()) > 12:
+            legend.remove()
 
 
 # ---------------------------------------------------------------------------------------------------
