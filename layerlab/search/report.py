@@ -224,15 +224,8 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
 # ---------------------------------------------------------------------------------------------------
 
 
-def _evaluator():
-    """fANOVA with a fixed seed: the same study gives the same importances."""
-    import optuna
-
-    return optuna.importance.FanovaImportanceEvaluator(seed=0)
-
-
 def important_params(study, definition: SearchDefinition) -> list[str]:
-    """Parameters by importance (fANOVA), most important first; in space order when it cannot be told."""
+    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it cannot be told."""
     import optuna
 
     names = list(definition.space)
@@ -240,7 +233,7 @@ def important_params(study, definition: SearchDefinition) -> list[str]:
     if len(names) < 2 or len(complete) < 3:
         return names
     try:
-        return list(optuna.importance.get_param_importances(study, evaluator=_evaluator()))
+        return list(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError):
         return names
 
@@ -260,8 +253,8 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
         plots.append(("epochs", "validation accuracy per epoch of every trial (pruned trials stop early)",
                       lambda: vis.plot_intermediate_values(study)))  # fmt: skip
     if len(complete) >= 3 and len(definition.space) >= 2:
-        plots.append(("importances", "parameter importances (fANOVA: share of the variance of validation accuracy)",
-                      lambda: vis.plot_param_importances(study, evaluator=_evaluator(), target_name="validation accuracy")))  # fmt: skip
+        plots.append(("importances", "parameter importances (Optuna's PED-ANOVA: how much each parameter decides the top trials)",
+                      lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
     if complete:
         plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, the most important parameters",
                       lambda: vis.plot_slice(study, params=top[:3], target_name="validation accuracy")))  # fmt: skip
