@@ -225,7 +225,8 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
 
 
 def important_params(study, definition: SearchDefinition) -> list[str]:
-    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it cannot be told."""
+    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it
+    cannot be told."""
     import optuna
 
     names = list(definition.space)
@@ -253,7 +254,7 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
         plots.append(("epochs", "validation accuracy per epoch of every trial (pruned trials stop early)",
                       lambda: vis.plot_intermediate_values(study)))  # fmt: skip
     if len(complete) >= 3 and len(definition.space) >= 2:
-        plots.append(("importances", "parameter importances (Optuna's PED-ANOVA: how much each parameter decides the top trials)",
+        plots.append(("importances", "parameter importances (PED-ANOVA: how much each one decides the top trials)",
                       lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
     if complete:
         plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, the most important parameters",
