@@ -103,24 +103,21 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _train_settings(args: argparse.Namespace) -> dict:
-    """The settings of the TOML file of --config, then the flags given on the command line (over them).
+    """The settings of the TOML file of --config, then the flags given on the command line (over them),
+    each checked for its type and range.
 
     The API fills in the rest: the defaults, or with --resume the settings the run was started with.
     """
-    import tomllib
+    from .config import TrainConfig, check_settings, read_toml, setting_names
 
-    from .config import TrainConfig
-
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    check_settings(flags, flags=True)
     settings = {}
     if args.config:
-        try:
-            with open(args.config, "rb") as f:
-                settings = {k.replace("-", "_"): v for k, v in tomllib.load(f).items()}
-        except FileNotFoundError:
-            raise LayerlabError(f"config file {args.config} does not exist") from None
-        except tomllib.TOMLDecodeError as e:
-            raise LayerlabError(f"config file {args.config} is not valid TOML: {e}") from None
-    settings |= {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+        where = f"config file {args.config}"
+        settings = setting_names(read_toml(args.config, "config file"), where)
+        check_settings(settings, where)
+    settings |= flags
     TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
     return settings
 
@@ -462,7 +459,7 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab exercise dense                    (writes my_layers.py)
                 layerlab exercise relu sigmoid softmax-ce --out activations.py
-                layerlab exercise all
+                layerlab exercise all --out all_layers.py
                 """,
     )
     p.add_argument("names", nargs="+", help="dense relu sigmoid tanh softmax-ce conv maxpool dropout batchnorm, or all")
@@ -497,10 +494,13 @@ def _parser() -> argparse.ArgumentParser:
         "train",
         "train a model on a dataset (numpy or torch engine) and save the run",
         """
-                layerlab train --model "dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
+                layerlab train --model "flatten dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
                 layerlab train --model "conv(20, 5) maxpool(2) relu flatten dense(100) relu dense(10)" \\
                     --data mnist --data-dir ../shared/data --epochs 30 --batch-size 10 --lr 0.03 --l2 0.1 --out runs/cnn
+                layerlab train --model "conv(32, 3, padding=same) relu maxpool(2) flatten dense(10)" \\
+                    --data cifar10-small --optimizer adam --out runs/cifar
                 layerlab train --config lab.toml --epochs 2 --engine numpy --out runs/quick
+                    (lab.toml holds settings as keys: model = "flatten dense(30) relu dense(10)", lr = 0.1, ...)
                 layerlab train --out runs/cnn --resume ...   (continue a killed run with the same settings)
                 """,
     )
@@ -511,7 +511,7 @@ def _parser() -> argparse.ArgumentParser:
         "ensemble",
         "train several members with seeds seed, seed+1, ... and combine them by vote and mean probability",
         """
-                layerlab ensemble --members 5 --model "dense(100) sigmoid dense(10)" --epochs 3 --out runs/vote
+                layerlab ensemble --members 5 --model "flatten dense(100) sigmoid dense(10)" --epochs 3 --out runs/vote
                 """,
     )
     p.add_argument("--members", type=int, default=5, help="number of networks (default 5)")
@@ -579,8 +579,8 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab report runs/lab4a-quick                 (an experiment directory: its own report)
                 layerlab report runs/cnn                         (one run: the report goes into it)
-                layerlab report runs/cnn runs/mlp runs/vote      (compared: into runs/compare-cnn-mlp-vote)
-                layerlab report runs/cnn runs/mlp --out runs/cnn-vs-mlp
+                layerlab report runs/cnn runs/quick runs/vote    (compared: into runs/compare-cnn-quick-vote)
+                layerlab report runs/cnn runs/quick --out runs/cnn-vs-quick
                 """,
     )
     p.add_argument(
