@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -124,10 +123,9 @@ def figure(searches: list[dict], n: int, path: Path) -> None:
         rs = [r for r in searches if r["method"] == method]
         curves = np.array([best_so_far(r)[:n] for r in rs])
         by_trial.plot(np.arange(1, n + 1), curves.mean(0), color=colour, label=f"{method} ({len(rs)} seeds)")
-        on_cpu = [np.interp(grid, np.cumsum(r["cpu"][:n]), best_so_far(r)[:n], left=np.nan, right=np.nan) for r in rs]
-        with warnings.catch_warnings():  # before a seed's first trial ends its curve is empty
-            warnings.simplefilter("ignore", RuntimeWarning)
-            by_cpu.plot(grid, np.nanmean(on_cpu, axis=0), color=colour, label=method)
+        # Each seed's best so far holds after its last trial; the mean starts once every seed has a trial.
+        on_cpu = [np.interp(grid, np.cumsum(r["cpu"][:n]), best_so_far(r)[:n], left=np.nan) for r in rs]
+        by_cpu.plot(grid, np.mean(on_cpu, axis=0), color=colour, label=method)
     for ax, label in ((by_trial, "trials"), (by_cpu, "CPU seconds (worker process, 1 thread)")):
         ax.set_xlabel(label)
         ax.set_ylabel("best validation accuracy so far (mean over seeds)")
