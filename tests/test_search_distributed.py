@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -76,6 +77,10 @@ def postgres_url():
     data = root / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
         shutil.chown(root, "postgres", "postgres")
         root.chmod(0o700)
         as_user = ["runuser", "-u", "postgres", "--"]
