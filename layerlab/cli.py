@@ -217,8 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         executor, one_at_a_time = shared_executor(args.storage, out), report_lock(out)
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
     with one_at_a_time:
-        report.print_summary(directory)
-        print(f"report: {report.write_report(directory)}")
+        print(f"report: {report.report([directory])}")
     failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
     if failed:
         print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)

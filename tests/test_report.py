@@ -478,6 +478,8 @@ def test_a_single_runs_report_goes_into_its_directory_with_its_settings(tmp_path
 def test_what_is_not_a_run_directory_is_refused_and_a_users_report_kept(tmp_path):
     runs = build_experiment(tmp_path / "lab") / "runs"
     (tmp_path / "notes").mkdir()
+    with pytest.raises(ReportError, match="nowhere does not exist"):
+        compare([runs / "ex1-mlp", tmp_path / "nowhere"], quiet=True)
     with pytest.raises(ReportError, match="notes is not a run directory.*layerlab train --out"):
         compare([runs / "ex1-mlp", tmp_path / "notes"], quiet=True)
     with pytest.raises(ReportError, match="is an experiment directory: report it on its own"):
@@ -526,3 +528,12 @@ def test_gradient_panels_name_layers_as_summary_numbers_them_on_one_scale(tmp_pa
     labels = [text.get_text() for text in first.get_legend().get_texts()]
     assert labels == ["layer 2 dense(100)", "layer 4 dense(10)"]  # as `layerlab summary` numbers them
     assert first.get_shared_y_axes().joined(first, second)
+
+
+def test_an_experiments_run_directory_is_named_as_the_experiment_names_it(tmp_path):
+    run = tmp_path / "runs" / "3f2a9c01be"  # the runner's directory: a key of the settings
+    write_run(run, 0.9, 0.9, 0.9)
+    runs = [entry("wide", "E", {}, directory="runs/3f2a9c01be")]
+    write_json(tmp_path / "experiment.json", {"name": "x", "runs": runs})
+    write_run(tmp_path / "mine", 0.8, 0.8, 0.8)
+    assert [row.run for row in read_table(tmp_path / "out", [run, tmp_path / "mine"])] == ["wide", "mine"]

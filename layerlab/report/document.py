@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import LayerlabError
 from ..spec import parse
 from .reading import ExperimentSource
-from .table import Row, base_settings, rows
+from .table import Row, base_settings
 
 
 @dataclass
@@ -34,8 +34,7 @@ class Document:
     plots: list[Plot] = field(default_factory=list)
 
 
-def document(experiment: ExperimentSource, plots: list[Plot] | None = None) -> Document:
-    table = rows(experiment.runs)
+def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) -> Document:
     settings = base_settings(experiment.runs)
     single = len(experiment.runs) == 1
     return Document(
@@ -47,7 +46,7 @@ def document(experiment: ExperimentSource, plots: list[Plot] | None = None) -> D
         settings=settings,
         settings_title="Settings" if single else 'Base settings (each run\'s "changed" says where it differs)',
         model_summary=_summary(settings.get("model"), experiment),
-        plots=plots or [],
+        plots=plots,
     )
 
 

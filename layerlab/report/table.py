@@ -49,6 +49,11 @@ class Row:
     test_mean: float | None = None  #: test accuracy averaged over the repeats
     best_repeat: str | None = None  #: the name of the repeat shown
 
+    @property
+    def shown_run(self) -> str:
+        """The run whose files the plots show: of a repeated run, its best repeat."""
+        return self.best_repeat or self.run
+
 
 def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -78,12 +83,12 @@ def rows(runs: list[RunSource]) -> list[Row]:
 
 def shown_runs(runs: list[RunSource], table: list[Row]) -> list[RunSource]:
     """The runs the plots show: of a repeated run, its best repeat."""
-    shown = {row.best_repeat or row.run for row in table}
+    shown = {row.shown_run for row in table}
     return [run for run in runs if run.name in shown]
 
 
 def best_runs(table: list[Row]) -> set[str]:
-    return {row.best_repeat or row.run for row in table if row.best}
+    return {row.shown_run for row in table if row.best}
 
 
 def describe_changes(changed: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
     except ImportError:
         raise ReportError("the report's plots need matplotlib: pip install matplotlib") from None
     best = best_runs(table)
-    rows = {row.best_repeat or row.run: row for row in table}
+    rows = {row.shown_run: row for row in table}
     runs = shown_runs(experiment.runs, table)
     for exercise, group in by_exercise(runs, lambda run: run.exercise).items():
         tag = slug(exercise)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -102,6 +103,10 @@ def layer_names(run: RunSource) -> dict[str, str]:
     return names
 
 
+def _legend_columns(names: dict[str, str]) -> int:
+    return 1 if len(names) <= 8 else 2  # a deep network's layers in two columns
+
+
 def gradient_norms(runs: list[RunSource]):
     """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark."""
     import matplotlib
@@ -111,7 +116,8 @@ def gradient_norms(runs: list[RunSource]):
         return None
     names_of = [layer_names(run) for run in found]
     titles = [wrap(f"{run.name} (member 1)" if run.ensemble else run.name, 40) for run in found]
-    extra = 0.19 * (max(map(len, names_of)) + max(map(lines, titles))) + 0.5
+    legend_rows = max(math.ceil(len(names) / _legend_columns(names)) for names in names_of)
+    extra = 0.19 * (legend_rows + max(map(lines, titles))) + 0.5
     figure, axes = panels(len(found), 3.6, columns=3, extra=extra, sharey=True)
     for ax, run, names, title in zip(axes, found, names_of, titles, strict=True):
         history = run.metrics
@@ -123,7 +129,8 @@ def gradient_norms(runs: list[RunSource]):
         ax.set(yscale="log", title=title)
         ax.title.set_fontsize(9)
         epoch_axis(ax, len(history))
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, frameon=False)
+        below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "frameon": False}
+        ax.legend(fontsize=7, ncols=_legend_columns(names), **below)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("mean gradient norm")
     caption = (

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...spec import KINDS, parse
-from .figures import new_figure
+from .figures import figure_legend, new_figure, wrap
 
 #: The gallery's activations in order, with the settings drawn (maxout: max of x and -x/2 + 1/2).
 GALLERY = ("step", "linear", "sigmoid", "tanh", "relu", "leakyrelu", "elu", "maxout")
@@ -79,7 +79,7 @@ def activation_gallery(kinds: tuple[str, ...] = GALLERY):
         ax.plot(x, y, color="C0", lw=2, label="f(x)")
         ax.plot(x, dy, color="C3", lw=1.5, ls="--", label="f'(x)")
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("x")
+        ax.set(xlabel="x", ylabel="f(x), f'(x)")
         ax.set_ylim(-1.6, 4.1 if kind in ("linear", "relu", "leakyrelu", "elu", "maxout") else 1.6)
         ax.legend(fontsize=8, loc="upper left")
     figure.suptitle("Activation functions f (solid) and their derivatives f' (dashed), from the numpy engine")
@@ -118,18 +118,18 @@ def gradients_by_layer(runs: list):
     found = [(run, h) for run in runs if (h := run.metrics) and h[0].get("grad_norms")]
     if not found or max(len(h[0]["grad_norms"]) for _, h in found) < 4:
         return None  # a plot by layer needs a deep network
-    figure = new_figure(7.5, 4.5)
+    figure = new_figure(7.5, 4.5 + 0.3 * len(found))
     ax = figure.subplots()
     for i, (run, history) in enumerate(found):
         layers = sorted(history[0]["grad_norms"], key=_layer_number)
         positions = np.arange(1, len(layers) + 1)
         for epoch, style in ((history[0], "-"), (history[-1], "--")):
             norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in layers]
-            label = f"{run.name}, epoch {epoch.get('epoch', '?')}"
+            label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
             ax.plot(positions, norms, style, marker="o", markersize=3, color=f"C{i % 10}", label=label)
     ax.set(yscale="log", xlabel="weight layer (1 = next to the input)", ylabel="mean gradient norm of the weights")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize=7, ncol=2)
+    figure_legend(figure, ax.get_legend_handles_labels()[0])  # under the axes: long run names fit
     ax.set_title("Gradient norm by layer: first epoch solid, last epoch dashed")
     return figure, (
         "Gradient norm of each layer's weights, the layer on the x axis (log scale): where it falls towards "
