@@ -94,7 +94,7 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         assert run.name in markdown and run.name in html
     assert "data:image/png;base64," in html
     assert f"report: {out / 'report.html'}" in printed
-    accuracy = {row["run"]: row["test_accuracy"] for row in table(out)}
+    accuracy = {row.run: row.test_accuracy for row in table(out)}
 
     def of(run: str | float) -> float:
         if not isinstance(run, str):
