@@ -10,7 +10,10 @@ schedules from ``layerlab.schedules``, initialisers from ``layerlab.spec``, augm
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import os
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,11 +127,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise TrainError(f"unknown setting(s) {', '.join(unknown)}; known settings: {', '.join(sorted(known))}")
+    def from_dict(cls, values: dict[str, Any], where: str = "") -> TrainConfig:
+        """Settings by name, each checked against its declared type; ``where`` (a file, a run) starts a message."""
+        check_settings(values, where)
         return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -137,3 +138,73 @@ class TrainConfig:
     def changed_from(self, other: TrainConfig, ignore: tuple[str, ...] = ()) -> list[str]:
         """The names of the settings whose values differ from ``other``'s."""
         return [k for k, v in self.to_dict().items() if k not in ignore and getattr(other, k) != v]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings from TOML files and flags: one spelling rule, every value checked against its declared type
+# ---------------------------------------------------------------------------------------------------
+
+#: What a value of each declared type must be, in words.
+_EXPECTED = {"int": "a whole number", "float": "a finite number", "str": "text in quotes", "bool": "true or false",
+             "dict": 'a table such as {noise = 10, features = ["x1", "x2"]}'}  # fmt: skip
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, {"str": str, "bool": bool, "dict": dict}[kind])
+
+
+def toml_value(value: Any) -> str:
+    """A value as it would be written in TOML (strings in double quotes)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def check_settings(values: dict[str, Any], where: str = "", flags: bool = False) -> None:
+    """Raise ``TrainError`` for an unknown setting or a value that is not of the setting's declared type
+    (a non-finite number included), naming ``where``, the key (as a flag with ``flags``), the value and
+    what was expected."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    prefix = f"{where}: " if where else ""
+    for key, value in values.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise TrainError(f"{prefix}unknown setting {key!r}; {hint}known settings: {', '.join(sorted(fields))}")
+        kinds = fields[key].type.split(" | ")
+        if value is None and "None" in kinds or any(_fits(value, kind) for kind in kinds if kind != "None"):
+            continue
+        expected = " or ".join(_EXPECTED[kind] for kind in kinds if kind != "None")
+        shown = f"--{key.replace('_', '-')} {value}" if flags else f"{key} = {toml_value(value)}"
+        raise TrainError(f"{prefix}{shown}: expected {expected} ({fields[key].metadata.get('help', '')})")
+
+
+def setting_names(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """A TOML table with its keys spelled as settings are: ``batch-size`` (the flag's spelling) is
+    ``batch_size``. The same rule for ``--config`` files and every table of an experiment file."""
+    out: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name in out:
+            raise TrainError(f"{where}: {spelt[name]} and {key} are the same setting; keep one")
+        out[name], spelt[name] = value, key
+    return out
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """The tables of a TOML file; a missing or malformed file is a ``TrainError`` naming it (``what``: "config
+    file", "experiment file")."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise TrainError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise TrainError(f"{what} {path} is a folder, not a TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise TrainError(f"{what} {path} is not valid TOML: {e}") from None

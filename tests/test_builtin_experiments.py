@@ -98,6 +98,9 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         assert run.name in markdown and run.name in html
     assert "data:image/png;base64," in html
     assert f"report: {out / 'report.html'}" in printed
+    for plot in TEACHING_PLOTS.get(name, ()):
+        assert (out / "report" / plot).stat().st_size > 10_000, plot  # drawn, not blank
+        assert f"report/{plot}" in markdown
     accuracy = {row.run: row.test_accuracy for row in table(out)}
 
     def of(run: str | float) -> float:
@@ -106,12 +109,14 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         (match,) = fnmatch.filter(accuracy, run)  # one run per pattern
         return accuracy[match]
 
-    for better, worse, margin in LESSONS[name]:
+    for better, worse, margin in LESSONS.get(name, ()):
         assert of(better) >= of(worse) + margin, (better, worse, of(better), of(worse))
 
 
-def test_every_builtin_has_its_lessons_checked():
-    assert set(LESSONS) == set(builtin_names())
+def test_every_builtin_of_the_slides_has_its_lessons_checked():
+    slides = {"lab4a", "lab4b", "nielsen", "nielsen-scaled", "activations", "init", "optimisers", "batch-size",
+              "regularisation", "playground"}  # fmt: skip
+    assert set(LESSONS) == slides and slides <= set(builtin_names())
 
 
 def test_quick_notes_say_what_ran():
@@ -131,3 +136,15 @@ def test_quick_notes_say_what_ran():
     full = load_experiment("nielsen")
     assert full.notes[0].startswith("Faithful settings")
     assert full.runs[0].note == "784-100-10 sigmoid, 60 epochs, eta 0.1, batch 10"
+
+
+#: The teaching experiments' own figures (layerlab/report/plots/teaching.py), by experiment.
+TEACHING_PLOTS = {
+    "capacity": ("capacity-polynomial-degree-y-w1-x-wd-x-d-b.png", "capacity-network-size-tanh-units-on-x.png"),
+    "vanishing": (
+        "layer-gradients-sigmoid-vs-relu-8-hidden-layers.png",
+        "activations-sigmoid-vs-relu-8-hidden-layers.png",
+        "layer-gradients-remedies-batch-norm-and-he-initialisation.png",
+    ),
+    "activations": ("activations-activation-of-4-hidden-layers.png",),
+}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from layerlab.cli import main
 from layerlab.data import DataError, load
 from layerlab.data.download import MNIST
 
@@ -27,17 +26,8 @@ def no_network(monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", refuse)
 
 
-def error_of(capsys, *args: str) -> str:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    assert code == 2, captured
-    assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
-    assert "downloading" not in captured.err + captured.out
-    return captured.err
-
-
 @pytest.mark.parametrize("case", ["missing", "file", "empty", "incomplete"])
-def test_a_bad_data_dir_is_refused_by_name(tmp_path, capsys, no_network, case):
+def test_a_bad_data_dir_is_refused_by_name(tmp_path, cli_error, no_network, case):
     given = tmp_path / "data"
     if case == "file":
         given.write_text("not a folder")
@@ -47,7 +37,7 @@ def test_a_bad_data_dir_is_refused_by_name(tmp_path, capsys, no_network, case):
         (given / "mnist").mkdir(parents=True)
         (given / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\0"))
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    err = error_of(capsys, "train", "--data", "mnist", "--data-dir", str(given), "--epochs", "1", "--quiet",
+    err = cli_error("train", "--data", "mnist", "--data-dir", str(given), "--epochs", "1", "--quiet",
                    "--out", str(tmp_path / "run"))  # fmt: skip
     expected = {
         "missing": f"--data-dir {given} does not exist",
@@ -84,7 +74,7 @@ def test_the_files_in_a_data_dir_are_used(tmp_path, no_network):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
-def test_experiment_runs_get_the_same_check(tmp_path, capsys, no_network):
-    err = error_of(capsys, "run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
+def test_experiment_runs_get_the_same_check(tmp_path, cli_error, no_network):
+    err = cli_error("run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
                    str(tmp_path / "exp"))  # fmt: skip
     assert "does not exist" in err

@@ -233,7 +233,7 @@ def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_best_and_mean
 def test_repeats_must_be_a_positive_whole_number(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(TOY + '[[runs]]\nname = "again"\nrepeats = 0\n')
-    with pytest.raises(ExperimentError, match="run 'again': repeats must be a whole number >= 1"):
+    with pytest.raises(ExperimentError, match="run 'again': repeats = 0: expected a whole number >= 1"):
         load_experiment(str(path))
 
 

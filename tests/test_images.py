@@ -34,14 +34,6 @@ def snapshot(folder: Path) -> dict[str, str]:
             if p.is_file()}  # fmt: skip
 
 
-def one_line_error(capsys, *args: str) -> str:
-    code = main(list(args))
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def digits():
     test = load("mnist-small").test
@@ -65,20 +57,20 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path, side):
         decode(bomb)
 
 
-def test_a_bomb_in_an_image_folder_is_one_line_naming_it(tmp_path, capsys):
+def test_a_bomb_in_an_image_folder_is_one_line_naming_it(tmp_path, cli_error):
     for cls in ("a", "b"):
         (tmp_path / "set" / cls).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "set" / cls / f"{i}.png")
     (tmp_path / "set" / "b" / "9.png").write_bytes(png_declaring(100_000, 100_000))
     before = snapshot(tmp_path)
-    err = one_line_error(capsys, "train", "--data", str(tmp_path / "set"), "--model", "flatten dense(2)",
+    err = cli_error("train", "--data", str(tmp_path / "set"), "--model", "flatten dense(2)",
                          "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
     assert f"{tmp_path / 'set'}/b/9.png declares 10,000,000,000 pixels" in err
     assert snapshot(tmp_path) == before  # no run directory, nothing written
 
 
-def test_predict_refuses_bad_images_one_line_each(run_dir, tmp_path, capsys, digits):
+def test_predict_refuses_bad_images_one_line_each(run_dir, tmp_path, cli_error, digits):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_declaring(100_000, 100_000))
     good = tmp_path / "digit.png"
@@ -96,8 +88,8 @@ def test_predict_refuses_bad_images_one_line_each(run_dir, tmp_path, capsys, dig
         tmp_path / "nope.png": f"image {tmp_path / 'nope.png'} does not exist",
     }
     for path, message in cases.items():
-        assert message in one_line_error(capsys, "predict", str(run_dir), str(good), str(path))
-    assert "--top must be at least 1" in one_line_error(capsys, "predict", str(run_dir), str(good), "--top", "0")
+        assert message in cli_error("predict", str(run_dir), str(good), str(path))
+    assert "--top must be at least 1" in cli_error("predict", str(run_dir), str(good), "--top", "0")
     assert snapshot(run_dir) | snapshot(tmp_path) == before
 
 

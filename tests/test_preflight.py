@@ -12,25 +12,17 @@ from layerlab.spec import parse
 GIB = 1024**3
 
 
-def one_line_error(capsys, *args: str) -> str:
-    code = main(list(args))
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    return err
-
-
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
-def test_a_layer_too_large_to_allocate_is_refused_with_the_numbers(tmp_path, capsys, engine):
-    err = one_line_error(capsys, "train", "--model", "flatten dense(10000000000) dense(10)", "--data", "mnist-small",
+def test_a_layer_too_large_to_allocate_is_refused_with_the_numbers(tmp_path, cli_error, engine):
+    err = cli_error("train", "--model", "flatten dense(10000000000) dense(10)", "--data", "mnist-small",
                          "--engine", engine, "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
     assert "layer 2 `dense(10000000000)` needs 29 TiB of weights (" in err  # 784 x 1e10 float32 = 28.5 TiB
     assert "this machine has " in err and "GiB of memory; use fewer units or filters" in err
     assert not (tmp_path / "run" / "best.safetensors").exists()
 
 
-def test_gradcheck_refuses_it_too(capsys):
-    err = one_line_error(capsys, "gradcheck", "--model", "input(784) dense(10000000000)")
+def test_gradcheck_refuses_it_too(cli_error):
+    err = cli_error("gradcheck", "--model", "input(784) dense(10000000000)")
     assert "needs 57 TiB of weights" in err  # float64: 784 x 1e10 x 8 bytes
 
 
@@ -70,9 +62,9 @@ def two_class_folder(root) -> str:
         ("conv(2, 3)", "cross_entropy", "the model ends with shape (2, 4, 4), not a vector of outputs"),
     ],
 )  # fmt: skip
-def test_output_width_is_checked_against_classes_and_loss_before_training(tmp_path, capsys, model, loss, message):
+def test_output_width_is_checked_against_classes_and_loss_before_training(tmp_path, cli_error, model, loss, message):
     data = two_class_folder(tmp_path / "pets")
-    err = one_line_error(capsys, "train", "--data", data, "--model", model, "--loss", loss, "--epochs", "1",
+    err = cli_error("train", "--data", data, "--model", model, "--loss", loss, "--epochs", "1",
                          "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
     assert message in err
     assert not (tmp_path / "run").exists()
@@ -92,8 +84,8 @@ def test_outputs_that_fit_train_and_predict(tmp_path, capsys, model, loss):
     assert last.split(": ")[1].split()[0] in ("cat", "dog") and last.count("%") == 2
 
 
-def test_regression_sets_need_a_squared_error(capsys):
-    err = one_line_error(capsys, "train", "--data", "plane", "--model", "dense(1)", "--epochs", "1", "--quiet")
+def test_regression_sets_need_a_squared_error(cli_error):
+    err = cli_error("train", "--data", "plane", "--model", "dense(1)", "--epochs", "1", "--quiet")
     assert "plane is a regression set (a number per point): use --loss mse or sse, not cross_entropy" in err
-    err = one_line_error(capsys, "train", "--data", "plane", "--model", "dense(2)", "--loss", "mse", "--quiet")
+    err = cli_error("train", "--data", "plane", "--model", "dense(2)", "--loss", "mse", "--quiet")
     assert "layer 1 `dense(2)` gives 2 outputs but plane has 1 target(s) per point; end the model with dense(1)" in err

@@ -176,3 +176,20 @@ def test_every_figure_of_a_quick_report_reads(name, tmp_path):
     assert {"curves", "gradients", "confusion", *images} <= kinds
     found = [line for drawing in drawn for line in problems(drawing.name, drawing.figure)]
     assert not found, "\n".join(found)
+
+
+def test_the_check_finds_what_the_old_report_did_wrong():
+    """Long titles of side-by-side panels running into each other and off the figure, as the old
+    Playground boundary panels had them; a blank axes, as the old one-epoch curves."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3))
+    left, right = figure.subplots(1, 2)
+    for ax in (left, right):
+        ax.plot([1, 2], [1, 2])
+        ax.set(title="task5-xor-model=dense(4) tanh dense(2) tanh dense(1) sigmoid", xlabel="x1", ylabel="x2")
+    found = problems("old", figure)
+    assert any("overlaps" in line for line in found) and any("leaves the figure" in line for line in found)
+    blank = Figure(figsize=(4, 3), layout="constrained")
+    blank.subplots().set(title="accuracy", xlabel="epoch", ylabel="accuracy")
+    assert problems("blank", blank) == ["blank: an empty axes ('accuracy')"]

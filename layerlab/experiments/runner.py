@@ -39,8 +39,11 @@ labels, predictions, probabilities, misclassified examples) and, for the 2D Play
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import tomllib
@@ -50,7 +53,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import TrainConfig, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
@@ -60,9 +63,6 @@ from ..train import load_data
 
 class ExperimentError(LayerlabError, ValueError):
     """An experiment file or name that cannot be used."""
-
-
-RUN_KEYS = {"name", "exercise", "reference", "loss_target", "members", "repeats", "grid", "note", "quick"}
 
 
 #: Settings that do not change a run's numbers: runs that differ only in them are one run.
@@ -136,34 +136,25 @@ def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str,
     """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        if not path.exists():
-            raise ExperimentError(f"experiment file {path} does not exist")
-        text, source = path.read_text(), str(path)
+        document, source = read_toml(path, "experiment file"), str(path)
     else:
         builtin = resources.files(__package__).joinpath("builtin", f"{name_or_path}.toml")
         if not builtin.is_file():
             known = ", ".join(builtin_names())
             raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
-        text, source = builtin.read_text(), f"built-in {name_or_path}"
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ExperimentError(f"{source} is not valid TOML: {e}") from None
+        document, source = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}"
     return _experiment(document, source, quick, overrides or {})
 
 
 def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any]) -> Experiment:
-    for key in ("name", "runs"):
-        if key not in document:
-            raise ExperimentError(f"{source}: missing `{key}`")
-    shared = dict(document.get("settings", {}))
-    quick_shared = document.get("quick", {}) if quick else {}
+    _check_document(document, source)
+    shared = setting_names(document.get("settings", {}), f"{source} [settings]")
+    quick_shared = setting_names(document.get("quick", {}), f"{source} [quick]") if quick else {}
     runs, left_out = [], []
     for i, entry in enumerate(document["runs"]):
-        if "name" not in entry:
-            raise ExperimentError(f"{source}: run {i + 1} has no name")
+        entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
-            changes = {k: v for k, v in run.items() if k not in RUN_KEYS}
+            changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
             quick_changes = dict(run.get("quick", {})) if quick else {}
             quick_note = quick_changes.pop("note", None)
             if quick_changes.pop("skip", False):
@@ -256,6 +247,60 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
     return f"quick: {', '.join(parts)}" if parts else ""
 
 
+#: The top-level keys and tables of an experiment file, and what each holds.
+DOCUMENT_KEYS = {"name": str, "title": str, "description": str, "settings": dict, "quick": dict, "runs": list,
+                 "notes": list}  # fmt: skip
+#: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
+RUN_TYPES = {"name": str, "exercise": str, "reference": float, "loss_target": float, "members": int,
+             "repeats": int, "grid": dict, "note": str, "quick": dict}  # fmt: skip
+_EXPECTED = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
+
+
+def _typed(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, kind)
+
+
+def _check_document(document: dict[str, Any], source: str) -> None:
+    """Unknown top-level keys and tables (a misspelt ``[setings]``) are errors, as are values of the wrong type."""
+    for key, value in document.items():
+        if key not in DOCUMENT_KEYS:
+            close = difflib.get_close_matches(key, DOCUMENT_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ExperimentError(f"{source}: unknown key or table {key!r}{hint}; an experiment file has "
+                                  f"{', '.join(DOCUMENT_KEYS)}")  # fmt: skip
+        if not _typed(value, DOCUMENT_KEYS[key]):
+            raise ExperimentError(f"{source}: {key} = {toml_value(value)}: expected {_EXPECTED[DOCUMENT_KEYS[key]]}")
+    for key in ("name", "runs"):
+        if key not in document:
+            raise ExperimentError(f"{source}: missing `{key}`")
+
+
+def _check_run(entry: Any, source: str, index: int) -> dict[str, Any]:
+    """A ``[[runs]]`` entry with its keys spelled as settings are and its own keys (not settings) type-checked."""
+    if not isinstance(entry, dict):
+        raise ExperimentError(f"{source}: run {index + 1} is {entry!r}, not a table ([[runs]] with name = ...)")
+    entry = setting_names(entry, f"{source}, run {index + 1}")
+    if not isinstance(entry.get("name"), str):
+        raise ExperimentError(f'{source}: run {index + 1} has no name (name = "...")')
+    where = f"{source}, run {entry['name']!r}"
+    if not isinstance(entry.get("quick", {}), dict):
+        raise ExperimentError(f"{where}: quick = {entry['quick']!r}: expected a table such as {{epochs = 1}}")
+    entry["quick"] = setting_names(entry.get("quick", {}), f"{where} quick")
+    for table in (entry, entry["quick"]):
+        for key, kind in RUN_TYPES.items():
+            if key in table and not _typed(table[key], kind):
+                raise ExperimentError(f"{where}: {key} = {toml_value(table[key])}: expected {_EXPECTED[kind]}")
+    for key, values in entry.get("grid", {}).items():
+        if not isinstance(values, list) or not values:
+            raise ExperimentError(f"{where}: grid {key} = {values!r}: expected a list of values, e.g. [0.1, 1.0]")
+    entry["grid"] = setting_names(entry.get("grid", {}), f"{where} grid")
+    return entry
+
+
 def _repeats(plan: RunPlan, count: int) -> list[RunPlan]:
     """``count`` copies of a run named ``<name>#1``, ``#2``, ..., each with the next seeds (an ensemble's
     members take ``members`` seeds each, so no two networks of the repeats share one)."""
@@ -290,9 +335,12 @@ def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_experiment(
-    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True
+    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True, executor=None
 ) -> Path:
-    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory."""
+    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory.
+    ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
+    ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
+    between machines."""
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
@@ -309,7 +357,13 @@ def run_experiment(
     )
     display = Display(log, live=None if progress else False)
     try:
-        if jobs > 1 and sum(run.members for run in todo) > 1:
+        if executor is not None:
+            train = functools.partial(_train_run, directory=str(directory), send=display.event if progress else None)
+            for run, error in executor(experiment, todo, train, display.log):
+                _record(statuses, experiment, run, _outcome(error, run, display.log))
+            done = {run.name for run in experiment.runs if _finished(RunDir(directory / run.directory)) == "done"}
+            _write_index(directory, experiment, statuses | dict.fromkeys(done, "done"))  # some trained elsewhere
+        elif jobs > 1 and sum(run.members for run in todo) > 1:
             for run, outcome in _train_in_parallel(todo, directory, jobs, display, progress):
                 _record(statuses, experiment, run, outcome)
                 _write_index(directory, experiment, statuses)

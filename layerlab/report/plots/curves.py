@@ -20,6 +20,10 @@ _SPLITS = {
 }
 
 
+#: With a single epoch, the offset of each split's points from x = 1 (the line styles need two points).
+_SINGLE_EPOCH = {"train": -0.15, "val": 0.15, "test": 0.15}
+
+
 def _histories(run: RunSource) -> list[list[dict]]:
     """The run's epochs; for an ensemble, every member's."""
     if run.ensemble:
@@ -53,19 +57,28 @@ def learning_curves(runs: list[RunSource]):
                 drawn.add(split)
                 for ax, measure in ((accuracy, "accuracy"), (cost, "loss")):
                     values = series(history, f"{split}_{measure}")
-                    ax.plot(series(history, "epoch"), values, _SPLITS[split][0], **(style | member))
+                    epochs = series(history, "epoch") + (_SINGLE_EPOCH[split] if longest == 1 else 0)
+                    ax.plot(epochs, values, _SPLITS[split][0], **(style | member))
         shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
         legend.append(Line2D([], [], label=wrap(_label(run, histories), 60), **shown))
     splits = [_SPLITS[split] for split in _SPLITS if split in drawn]
-    legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
+    if longest > 1:  # one epoch: the split is on the x axis
+        legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
     accuracy.set(title="accuracy", ylabel="accuracy")
     accuracy.yaxis.set_major_formatter(PercentFormatter(1))
     cost.set(title="cost (loss)", ylabel="loss")
     for ax in (accuracy, cost):
         epoch_axis(ax, longest)
         ax.grid(alpha=0.3)
+        if longest == 1:  # one point per curve: the split by position, not by line style
+            shown = [split for split in _SPLITS if split in drawn]
+            names = [_SPLITS[split][1].split(" (")[0] for split in shown]
+            ax.set_xticks([1 + _SINGLE_EPOCH[split] for split in shown], names)
+            ax.set_xlabel("epoch 1")
     figure_legend(figure, legend)
     caption = f"Learning curves of {len(curves)} run(s): " + ", ".join(words for _, _, words in splits)
+    if longest == 1:
+        caption = f"Accuracy and cost after the one epoch of {len(curves)} run(s): training and validation side by side"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"

@@ -1,0 +1,25 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from layerlab.cli import main
+
+
+@pytest.fixture
+def cli_error(capsys) -> Callable[..., str]:
+    """Run the command line with these arguments; check that it fails with exit status 2 and exactly one
+    line on standard error (no traceback, nothing about downloading); return that line."""
+
+    def run(*args: str) -> str:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert code == 2, captured
+        assert "Traceback" not in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+        assert "downloading" not in captured.err + captured.out
+        return captured.err
+
+    return run
