@@ -11,12 +11,34 @@ Training, from a notebook::
     import layerlab
     run = layerlab.fit(model="dense(100) sigmoid dense(10)", data="mnist-small", epochs=3)
     run.result.test_accuracy
+
+A hook (``layerlab.Hook``, see ``layerlab.hooks``) sees every epoch and step and can stop the run::
+
+    class StopAt(layerlab.Hook):
+        def on_epoch_end(self, loop, row):
+            if row["val_accuracy"] > 0.95:
+                loop.stop("target_reached", "95% validation accuracy")
+
+    layerlab.fit(model="dense(100) sigmoid dense(10)", hooks=[StopAt()]).result.status  # "target_reached"
 """
 
 from .spec import Spec, SpecError, layer, parse
 
 __version__ = "0.1.0"
-__all__ = ["Spec", "SpecError", "__version__", "ensemble", "evaluate", "fit", "gradcheck", "layer", "load", "parse"]
+__all__ = [
+    "Hook",
+    "Spec",
+    "SpecError",
+    "__version__",
+    "ensemble",
+    "evaluate",
+    "fit",
+    "gradcheck",
+    "layer",
+    "load",
+    "parse",
+    "search",
+]
 
 _API = ("fit", "load", "ensemble", "evaluate", "gradcheck", "Run")
 
@@ -27,4 +49,12 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "Hook":
+        from .hooks import Hook
+
+        return Hook
+    if name == "search":  # the package layerlab/search, callable: layerlab.search("search-mlp", quick=True)
+        import importlib
+
+        return importlib.import_module(".search", __name__)
     raise AttributeError(f"module 'layerlab' has no attribute {name!r}")

@@ -9,7 +9,7 @@
 
 ``fit`` takes every setting of ``TrainConfig`` as a keyword (the same names as the CLI flags).
 ``ensemble`` trains several members with different seeds and combines them by majority vote and by
-mean probability (deck 001: "a majority vote of 5 networks").
+mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 """
 
 from __future__ import annotations
@@ -112,20 +112,29 @@ def fit(
     quiet: bool = False,
     hooks: Sequence[Any] = (),
     overwrite: bool = False,
+    weights: str = "best",
     **settings: Any,
 ) -> Run:
     """Train a model; ``settings`` are ``TrainConfig``'s fields (model, data, epochs, lr, ...).
 
-    ``hooks`` are called at every epoch and step (see ``layerlab.hooks``); ``resume`` continues the run
-    in ``out``, ``overwrite`` replaces it (once the new run has its first checkpoint).
+    ``hooks`` are called at every epoch and step (see ``layerlab.hooks``). ``resume`` continues the run
+    in ``out`` with its own settings (those given here override them: more ``epochs``, say);
+    ``overwrite`` replaces it (once the new run has its first checkpoint). The returned run holds the
+    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``.
     """
-    config = TrainConfig.from_dict(settings)
+    config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
     check_output(parse(config.model, dataset.input_shape), dataset, config.loss)
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
-                                  hooks, overwrite)  # fmt: skip
-    directory = Path(out) if out is not None else None
+                                  hooks, overwrite, weights)  # fmt: skip
+    directory = Path(result.directory) if result.directory else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+
+
+def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:
+    """The settings given over those a resumed run was started with (over the defaults)."""
+    saved = resumed.read_config()["config"] if resumed is not None and resumed.has(RunDir.CONFIG) else {}
+    return TrainConfig.from_dict(saved | settings)
 
 
 def gradcheck(model: str | Spec, input_shape: tuple[int, ...] | None = None, **options: Any) -> ModelCheck:
@@ -193,7 +202,7 @@ class EnsembleResult:
     """Each member's test accuracy and the two ways of combining them."""
 
     member_accuracies: list[float]
-    vote_accuracy: float  #: majority vote of the members' predicted classes (deck 001)
+    vote_accuracy: float  #: majority vote of the members' predicted classes (Nielsen, chapter 6)
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
@@ -235,32 +244,41 @@ def ensemble(
     *,
     out: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     quiet: bool = False,
+    hooks: Sequence[Any] = (),
     **settings: Any,
 ) -> tuple[EnsembleResult, list[Run]]:
-    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions."""
+    """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions (each member
+    with the weights of its best validation epoch); ``hooks`` are every member's (see ``fit``)."""
     if members < 2:
         raise TrainError(f"an ensemble needs at least 2 members, got {members}")
-    config = TrainConfig.from_dict(settings)
-    dataset = dataset if dataset is not None else load_data(config)
-    runs = []
-    for i in range(members):
-        if not quiet:
-            print(f"member {i + 1}/{members} (seed {config.seed + i})")
-        runs.append(ensemble_member(i, dataset, out=out, resume=resume, progress=progress, quiet=quiet, **settings))
-    probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
-    y = dataset.test.y
-    result = EnsembleResult(
-        member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
-        vote_accuracy=float((majority_vote(probabilities) == y).mean()),
-        mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
-        members=[run.result for run in runs],
-        test_probabilities=probabilities,
-    )
-    if out is not None:
-        summary = {k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")}
-        RunDir(out).write_ensemble(summary)
+    top = RunDir(out).claim(resume=resume or overwrite) if out is not None else None  # members replace themselves
+    try:
+        config = _config(settings, top.member(0) if top is not None and resume else None)
+        dataset = dataset if dataset is not None else load_data(config)
+        runs = []
+        for i in range(members):
+            if not quiet:
+                print(f"member {i + 1}/{members} (seed {config.seed + i})")
+            options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
+            runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
+        probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
+        y = dataset.test.y
+        result = EnsembleResult(
+            member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
+            vote_accuracy=float((majority_vote(probabilities) == y).mean()),
+            mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
+            members=[run.result for run in runs],
+            test_probabilities=probabilities,
+        )
+        if top is not None:
+            top.begin()
+            top.write_ensemble({k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")})
+    finally:
+        if top is not None:
+            top.release()
     return result, runs
 
 

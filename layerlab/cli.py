@@ -7,6 +7,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import textwrap
@@ -86,8 +87,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_config(args: argparse.Namespace):
-    """Defaults, then the TOML file of --config, then the flags given on the command line."""
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .files import atomic_write
+    from .report.plots.teaching import activation_gallery
+
+    out = Path(args.out or f"{args.figure}.png")
+    if out.exists() and not args.force:
+        raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
+    figure = activation_gallery()
+    atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
+    print(f"wrote {out}")
+    return 0
+
+
+def _train_settings(args: argparse.Namespace) -> dict:
+    """The settings of the TOML file of --config, then the flags given on the command line (over them),
+    each checked for its type and range.
+
+    The API fills in the rest: the defaults, or with --resume the settings the run was started with.
+    """
     from .config import TrainConfig, check_settings, read_toml, setting_names
 
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
@@ -97,14 +117,16 @@ def _train_config(args: argparse.Namespace):
         where = f"config file {args.config}"
         settings = setting_names(read_toml(args.config, "config file"), where)
         check_settings(settings, where)
-    return TrainConfig.from_dict(settings | flags)
+    settings |= flags
+    TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
+    return settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    run = api.fit(out=args.out, resume=args.resume, quiet=args.quiet, **config.to_dict())
+    settings = _train_settings(args)
+    run = api.fit(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
     if args.quiet:
         print(run.result.summary())
     if args.out:
@@ -115,9 +137,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
-    config = _train_config(args)
-    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, quiet=args.quiet,
-                                   **config.to_dict())  # fmt: skip
+    settings = _train_settings(args)
+    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, overwrite=args.overwrite,
+                                   quiet=args.quiet, **settings)  # fmt: skip
     print(result.summary())
     if args.out:
         print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
@@ -179,17 +201,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from . import report
     from .data import data_dir_given
-    from .experiments import load_experiment, run_experiment
+    from .experiments import load_experiment, load_index, run_experiment
 
     data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
-    overrides = {k: v for k, v in (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine)) if v}
+    given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
+    overrides = {k: v for k, v in given if v}
     experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
     if args.only:
         experiment = experiment.select(args.only.split(","))
     out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
-    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet)
-    report.print_summary(directory)
-    print(f"report: {report.write_report(directory)}")
+    executor, one_at_a_time = None, contextlib.nullcontext()
+    if args.storage:  # the runs shared by workers on many machines; they write the report in turn
+        from .search.distribute import report_lock, shared_executor
+
+        executor, one_at_a_time = shared_executor(args.storage, out), report_lock(out)
+    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
+    with one_at_a_time:
+        print(f"report: {report.report([directory])}")
+    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    if failed:
+        print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -205,6 +237,114 @@ def cmd_playground(args: argparse.Namespace) -> int:
 
     serve(args.host, args.port, open_browser=not args.no_browser)
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import SEARCH_OPTIONS, search
+
+    names = (*SEARCH_OPTIONS, "data_dir", "device", "engine")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    log = (lambda message: None) if args.quiet else print
+    result = search(args.search, args.out, storage=args.storage, jobs=args.jobs, quick=args.quick, study=args.study,
+                    log=log, **overrides)  # fmt: skip
+    if args.quiet and result.best is not None:
+        best = result.best
+        print(f"best: validation {best.val_accuracy:.2%}, test {best.test_accuracy:.2%}: {best.command}")
+    if result.report is not None:
+        print(f"report: {result.report}")
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .search.lrfind import lr_find
+
+    config = TrainConfig.from_dict(_train_settings(args))
+    out = args.out or "runs/lr-find"
+    result = lr_find(config, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, fraction=args.fraction,
+                     out=out, progress=not args.quiet)  # fmt: skip
+    print(result.summary())
+    print(f"plot: {result.plot}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .search.tune import tune
+
+    config = TrainConfig.from_dict(_train_settings(args))
+    tune(config, out=args.out, quick=args.quick, explicit=_given(args))
+    return 0
+
+
+def _given(args: argparse.Namespace) -> set[str]:
+    """The settings given on the command line or in --config (tune keeps them instead of choosing)."""
+    import tomllib
+
+    given = {name for name in vars(args) if name != "config"}
+    if args.config:
+        with open(args.config, "rb") as f:
+            given |= {k.replace("-", "_") for k in tomllib.load(f)}
+    return given
+
+
+def _search_commands(command) -> None:
+    """The `search`, `lr-find` and `tune` subcommands (layerlab/search/)."""
+    p = command(
+        "search",
+        "search hyperparameters with Optuna (grid, random, TPE, GP; pruning) and report the best configuration",
+        """
+                layerlab search search-mlp --quick
+                layerlab search search-mlp --data-dir ../shared/data --trials 50 --jobs 2
+                layerlab search my-search.toml --sampler random --pruner none --timeout 3600
+                layerlab search my-search.toml --storage postgresql://lab@db.example.org/searches   (on every machine)
+                layerlab search my-search.toml --storage journal:/shared/nfs/my-search.log
+                """,
+    )
+    p.add_argument("search", help="a built-in (search-mlp, search-cnn) or a search .toml file")
+    p.add_argument("--quick", action="store_true", help="the file's [quick] overrides: small data, a few trials")
+    p.add_argument("--out", "-o", help="search directory: study.db, runs/, report (default runs/<name>)")
+    p.add_argument("--storage", help="a shared study: postgresql://user@host/db or journal:/shared/file.log")
+    p.add_argument("--study", help="the study's name in the storage (default: the search's name)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--trials", type=int, help="budget: finished trials, over all workers")
+    p.add_argument("--timeout", type=float, help="budget: seconds; no trial starts after it")
+    p.add_argument("--sampler", help="grid, random, tpe or gp")
+    p.add_argument("--pruner", help="none, median, halving or hyperband")
+    p.add_argument("--seed", type=int, help="the sampler's seed (default 0)")
+    p.add_argument("--heartbeat", type=int, help="seconds between a trial's heartbeats (default 10)")
+    p.add_argument("--data-dir", help="where local copies of the datasets are")
+    p.add_argument("--device", help="auto, cpu, cuda, ... for every trial")
+    p.add_argument("--engine", choices=("torch", "numpy"), help="the engine for every trial")
+    p.add_argument("--quiet", "-q", action="store_true", help="only the best configuration and the report's path")
+    p.set_defaults(handler=cmd_search)
+
+    p = command(
+        "lr-find",
+        "the learning-rate range test: sweep eta exponentially, plot the loss, suggest a learning rate",
+        """
+                layerlab lr-find --model "flatten dense(100) relu dense(10)" --data mnist-small
+                layerlab lr-find --optimizer adam --batch-size 64 --steps 300 --out runs/lr-adam
+                """,
+    )
+    _add_train_flags(p)
+    p.add_argument("--steps", type=int, default=200, help="mini-batches in the sweep (default 200)")
+    p.add_argument("--start-lr", type=float, default=1e-5, help="first eta of the sweep (default 1e-5)")
+    p.add_argument("--end-lr", type=float, default=10.0, help="last eta of the sweep (default 10)")
+    p.add_argument("--fraction", type=float, default=0.1, help="suggestion = fraction x threshold (default 0.1)")
+    p.set_defaults(handler=cmd_lr_find)
+
+    p = command(
+        "tune",
+        "tune step by step as the slides do (binary problem, eta, epochs, schedule, lambda, batch size), explained",
+        """
+                layerlab tune --quick
+                layerlab tune --data mnist --data-dir ../shared/data --model "flatten dense(100) relu dense(10)"
+                """,
+    )
+    _add_train_flags(p)
+    p.add_argument("--quick", action="store_true", help="small data and few epochs: a couple of minutes")
+    p.set_defaults(handler=cmd_tune)
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -228,7 +368,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )
     p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings; flags override)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 
@@ -339,6 +480,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check)
 
     p = command(
+        "plot",
+        "draw a teaching figure: activations (step, linear, sigmoid, tanh, ReLU, leaky ReLU, ELU, maxout, derivatives)",
+        "layerlab plot activations --out activations.png",
+    )
+    p.add_argument("figure", choices=("activations",), help="the figure to draw")
+    p.add_argument("--out", "-o", help="the PNG file to write (default activations.png)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(handler=cmd_plot)
+
+    p = command(
         "train",
         "train a model on a dataset (numpy or torch engine) and save the run",
         """
@@ -410,9 +561,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     p.add_argument("--device", help="auto, cpu, cuda, ... for every run")
+    p.add_argument("--threads", type=int, help="torch engine on a CPU: threads per run (default 1)")
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
+    p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)
 
@@ -425,8 +578,8 @@ def _parser() -> argparse.ArgumentParser:
         """
                 layerlab report runs/lab4a-quick                 (an experiment directory: its own report)
                 layerlab report runs/cnn                         (one run: the report goes into it)
-                layerlab report runs/cnn runs/mlp runs/vote      (compared: into runs/compare-cnn-mlp-vote)
-                layerlab report runs/cnn runs/mlp --out runs/cnn-vs-mlp
+                layerlab report runs/cnn runs/quick runs/vote    (compared: into runs/compare-cnn-quick-vote)
+                layerlab report runs/cnn runs/quick --out runs/cnn-vs-quick
                 """,
     )
     p.add_argument(
@@ -454,6 +607,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
     p.set_defaults(handler=cmd_playground)
+    _search_commands(command)
     return parser
 
 

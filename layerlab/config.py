@@ -57,6 +57,9 @@ class TrainConfig:
     compile: str | None = _setting(
         None, "torch engine: torch.compile the model: default, reduce-overhead (CUDA graphs on a GPU), max-autotune"
     )
+    threads: int | None = _setting(
+        None, "torch engine on a CPU: threads per run (default 1: the small models here run faster on one)"
+    )
     epochs: int = _setting(10, "passes over the training set")
     batch_size: int = _setting(10, "examples per gradient step (mini-batch size m)")
     lr: float | None = _setting(None, "learning rate (eta); None: 0.1 for SGD, the optimiser's default otherwise")
@@ -95,6 +98,7 @@ class TrainConfig:
         )
         need(self.dtype in DTYPES, f"--dtype must be {' or '.join(DTYPES)}, got {self.dtype!r}")
         check_engine_options(self)
+        need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}")
         need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
         need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         need(

@@ -124,6 +124,7 @@ class LearnerSettings(Protocol):
     autocast: str | None  # torch engine
     channels_last: bool  # torch engine
     compile: str | None  # torch engine
+    threads: int | None  # torch engine on a CPU
 
 
 def learning_rate(settings: LearnerSettings) -> float:

@@ -11,7 +11,8 @@ A hook is an object with any of these methods (the loop calls those it has, in t
     on_fit_end(loop, result)                 the ``RunResult`` (also on early stopping and divergence)
 
 A hook ends the run with ``loop.stop(status, message)``: the current epoch finishes (its files are
-written), no further epoch starts, and the status and message land in ``result.status`` and
+written; a stop in ``on_epoch_trained`` skips the epoch's evaluation too, as the divergence guard
+needs), no further epoch starts, and the status and message land in ``result.status`` and
 ``result.message``. For example, a hook that stops when the validation accuracy is good enough::
 
     class StopAt(layerlab.hooks.Hook):
@@ -88,7 +89,9 @@ class Loop:
 
     def restore(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         """Continue from a ``checkpoint()``; refuses one made with other settings (but epochs and patience)."""
-        changed = TrainConfig.from_dict(info["config"]).changed_from(self.config, ignore=("epochs", "patience"))
+        changed = TrainConfig.from_dict(info["config"]).changed_from(
+            self.config, ignore=("epochs", "patience", "threads")
+        )
         if changed:
             raise TrainError(
                 f"cannot resume {self.run_dir}: the run was started with different settings ({', '.join(changed)}); "
@@ -123,13 +126,21 @@ class Hooks:
         self.hooks = list(hooks)
 
     def __getattr__(self, event: str) -> Callable[..., None]:
-        def call(*args: Any) -> None:
-            for hook in self.hooks:
-                method = getattr(hook, event, None)
-                if method is not None:
-                    method(*args)
+        """The caller of ``event``, made once: the methods that do something (``Hook``'s no-ops are left
+        out, so ``on_step``, called at every training step, costs nothing for hooks without one)."""
+        methods = [getattr(hook, event) for hook in self.hooks if _overrides(hook, event)]
 
+        def call(*args: Any) -> None:
+            for method in methods:
+                method(*args)
+
+        setattr(self, event, call)  # found as an attribute from now on: __getattr__ is not called again
         return call
+
+
+def _overrides(hook: Any, event: str) -> bool:
+    method = getattr(type(hook), event, None) or getattr(hook, event, None)
+    return method is not None and method is not getattr(Hook, event, None)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -139,14 +150,21 @@ class Hooks:
 
 class KeepBest(Hook):
     """Keeps the weights of the epoch with the best validation accuracy (Nielsen's protocol reports the
-    test accuracy of that epoch); restores them when early stopping ends the run."""
+    test accuracy of that epoch) and leaves the learner with them at the end, so that the model a run
+    returns is the one its result describes; ``weights="last"`` leaves the last epoch's weights instead.
+    ``layerlab.load`` follows the same rule (``best.safetensors`` unless asked for ``last``)."""
+
+    def __init__(self, weights: str = "best"):
+        if weights not in ("best", "last"):
+            raise TrainError(f"weights must be best or last, got {weights!r}")
+        self.weights = weights
 
     def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
         if loop.best_state is None or loop.is_best():
             loop.best_state = loop.learner.weights()
 
     def on_fit_end(self, loop: Loop, result: Any) -> None:
-        if result.status == "early_stopping" and loop.best_state is not None:
+        if self.weights == "best" and loop.best_state:
             loop.learner.load_weights(loop.best_state)
 
 
@@ -169,9 +187,28 @@ class EarlyStopping(Hook):
 
 
 class DivergenceGuard(Hook):
-    """Stops the run when a step's loss is NaN or infinite, naming the epoch, the step and a smaller rate."""
+    """Stops the run when a step's loss is NaN or infinite, naming the epoch, the step and a smaller rate;
+    warns in the result when the loss ended far above where it started without becoming infinite (a
+    learning rate so large that the run bounces around at a huge loss)."""
+
+    factor = 10  #: a final training loss this many times the first step's counts as exploded
+
+    def __init__(self) -> None:
+        self.first_loss: float | None = None
+
+    def on_fit_end(self, loop: Loop, result: Any) -> None:
+        if result.status != "completed" or not loop.history or self.first_loss is None:
+            return
+        final = loop.history[-1]["train_loss"]
+        if final > self.factor * max(self.first_loss, 1e-3):
+            result.message = (
+                f"warning: the training loss rose from {self.first_loss:.3g} at the first step to {final:.3g}; "
+                f"the learning rate {loop.lr:g} is probably too large: try {loop.lr / 10:g}"
+            )
 
     def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None:
+        if self.first_loss is None and len(stats.losses):
+            self.first_loss = float(stats.losses[0])
         bad = np.flatnonzero(~np.isfinite(stats.losses))
         if bad.size:
             directory = loop.run_dir
@@ -212,12 +249,17 @@ class Checkpoint(Hook):
             loop.log(f"resuming {self.run_dir} after epoch {len(loop.history)}")
         self.run_dir.begin()  # every check has passed: from here on the run writes
         self.run_dir.write_config(loop.config.to_dict(), dataset_info(loop.dataset))
+        if saved is not None and loop.history:  # the files an interrupted write left behind the checkpoint
+            self._write_epoch(loop, best=True)
 
     def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
-        spec = {"spec": str(loop.spec)}
         self.run_dir.save_checkpoint(*loop.checkpoint())
+        self._write_epoch(loop, best=loop.is_best())
+
+    def _write_epoch(self, loop: Loop, best: bool) -> None:
+        spec = {"spec": str(loop.spec)}
         self.run_dir.save_weights("last", loop.learner.weights(), spec)
-        if loop.is_best():
+        if best:
             self.run_dir.save_weights("best", loop.best_state, spec)
         self.run_dir.write_metrics(loop.history)
 

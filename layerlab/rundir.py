@@ -20,18 +20,22 @@ writer gets a ``LockedError`` naming the holder's pid.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import functools
 import json
 import os
 import shutil
 import tempfile
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import LayerlabError
-from .files import atomic_write, write_error, write_json, write_jsonl, write_text
+from .files import WriteError, atomic_write, write_error, write_json, write_jsonl, write_text
 from .weights import WeightsError, load_weights, save_weights
 
 
@@ -41,6 +45,21 @@ class RunDirError(LayerlabError, ValueError):
 
 class LockedError(RunDirError):
     """Another process is writing the run directory."""
+
+
+def _advised(write: Callable[..., None]) -> Callable[..., None]:
+    """A write of a run file whose failure tells the user how to go on (the run's files stay consistent)."""
+
+    @functools.wraps(write)
+    def advised(self: RunDir, *args: Any, **kwargs: Any) -> None:
+        try:
+            write(self, *args, **kwargs)
+        except WriteError as error:
+            full = error.reason in ("no space left on device", "disk quota exceeded")
+            fix = "free space" if full else f"make {self.path} writable"
+            raise WriteError(f"{error}; {fix} and --resume", error.path, error.reason) from None
+
+    return advised
 
 
 class RunDir:
@@ -121,7 +140,9 @@ class RunDir:
         try:
             return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         except json.JSONDecodeError as e:
-            raise RunDirError(f"{path} is damaged ({e}); `--resume` rewrites it from the checkpoint") from None
+            raise RunDirError(
+                f"{path} is damaged (not valid JSON lines: {e}); --resume rewrites it from the checkpoint"
+            ) from None
 
     def weights_file(self, which: str = "best") -> Path:
         if which not in self.WEIGHTS:
@@ -155,37 +176,44 @@ class RunDir:
         try:
             with np.load(path, allow_pickle=False) as f:
                 return {key: f[key] for key in f.files}
-        except (OSError, ValueError, EOFError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise RunDirError(f"{path} is damaged ({e}); run the experiment again to rewrite it") from None
 
     # -- writing (hold the lock: see ``claim``) ------------------------------------------------------
 
+    @_advised
     def write_config(self, config: dict[str, Any], dataset: dict[str, Any]) -> None:
         write_json(self.file(self.CONFIG), {"config": config, "dataset": dataset})
 
+    @_advised
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         write_jsonl(self.file(self.METRICS), rows)
 
+    @_advised
     def write_result(self, result: dict[str, Any]) -> None:
         write_json(self.file(self.RESULT), result)
 
+    @_advised
     def write_ensemble(self, summary: dict[str, Any]) -> None:
         write_json(self.file(self.ENSEMBLE), summary)
 
+    @_advised
     def save_weights(self, which: str, state: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
         save_weights(self.weights_file(which), state, metadata)
 
+    @_advised
     def save_checkpoint(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
         save_weights(self.file(self.CHECKPOINT), state, {"checkpoint": json.dumps(info)})
         if self._replacing is not None:  # --overwrite: the new run has its first checkpoint; now replace the old
             self._swap_in()
 
+    @_advised
     def write_arrays(self, name: str, **arrays: np.ndarray) -> None:
         atomic_write(self.file(name), lambda f: np.savez(f, allow_pickle=False, **arrays))
 
     # -- claiming the directory for a run -------------------------------------------------------------
 
-    def claim(self, resume: bool = False, overwrite: bool = False, ensemble: bool = False) -> RunDir:
+    def claim(self, resume: bool = False, overwrite: bool = False) -> RunDir:
         """Check that a run may be written here, create the directory and lock it; writes no file.
 
         The directory must be new or empty, or hold a run: an unfinished one continues with ``resume``,
@@ -193,6 +221,8 @@ class RunDir:
         its first checkpoint (until then the new run lives in a hidden sibling directory).
         """
         path = self.path
+        if resume and overwrite:
+            raise RunDirError(f"--resume continues the run in {path}, --overwrite replaces it: give one of them")
         if str(path) in ("", "."):
             raise RunDirError("--out needs a directory name (an empty name would write into the current folder)")
         if path.exists() and not path.is_dir():
@@ -215,6 +245,7 @@ class RunDir:
             self._lock(self.path)
         return self
 
+    @_advised
     def begin(self) -> None:
         """Mark the directory as ours (the pid in ``.lock``): called once every check has passed."""
         write_text(self.file(self.LOCK), f"{os.getpid()}\n")
@@ -260,10 +291,25 @@ class RunDir:
         self._locks.append(fd)
 
     def _swap_in(self) -> None:
-        """Move the old run aside, move the new one into its place, then delete the old one."""
+        """Put the new run in the old one's place, then delete the old one. On Linux the two directories
+        trade places in one step (renameat2 RENAME_EXCHANGE); elsewhere by two renames."""
         target, new = self._replacing, self.path
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, old / "run")
-        os.replace(new, target)
+        if _exchange(new, target):
+            old = new  # the old run now lives where the new one was
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "run")
+            os.replace(new, target)
         self.path, self._replacing = target, None
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux 3.15+, glibc 2.28+); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0

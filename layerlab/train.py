@@ -74,9 +74,9 @@ def load_data(config: TrainConfig) -> Dataset:
     return dataset
 
 
-def standard_hooks(config: TrainConfig, run_dir: RunDir | None, resume: bool, progress: bool, log) -> list:
+def standard_hooks(config: TrainConfig, run_dir: RunDir | None, resume: bool, progress: bool, log, weights) -> list:
     """The hooks every run has, in the order they run: the run-directory files come after the epoch log."""
-    hooks = [KeepBest(), DivergenceGuard(), EpochLog(log)]
+    hooks = [KeepBest(weights), DivergenceGuard(), EpochLog(log)]
     hooks += [EarlyStopping(config.patience)] if config.patience else []
     hooks += [Checkpoint(run_dir, resume)] if run_dir is not None else []
     return hooks + ([ProgressBar()] if progress else [])
@@ -91,10 +91,12 @@ def fit(
     log: Callable[[str], None] | None = print,
     hooks: Sequence[Any] = (),
     overwrite: bool = False,
+    weights: str = "best",
 ) -> tuple[RunResult, Learner]:
-    """Train a model as ``config`` says; returns the result and the trained learner (best weights loaded
-    when early stopping ended the run, the last weights otherwise). ``out`` is the run directory (without
-    it nothing is written); ``resume`` continues from its checkpoint; ``hooks`` run after the built-in ones.
+    """Train a model as ``config`` says; returns the result and the learner with the weights of the epoch
+    the result reports (best validation accuracy; ``weights="last"``: the last epoch's). ``out`` is the run
+    directory (without it nothing is written); ``resume`` continues from its checkpoint, ``overwrite``
+    replaces the run there; ``hooks`` run after the built-in ones (``layerlab.hooks``).
     """
     config.check()
     log = log or (lambda line: None)
@@ -106,10 +108,12 @@ def fit(
         learner.add_data(name, split.x, split.y)
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
     loop = Loop(config, dataset, spec, learner, run_dir, log)
-    calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log), *hooks])
+    calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
         log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}")
+        if config.compile:
+            log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
             if loop.stopped:
                 break

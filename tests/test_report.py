@@ -63,6 +63,7 @@ def write_run(
     task: str = "classification",
     weights=None,
     settings=None,
+    gradients=("0.weight", "2.weight", "4.weight"),
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
@@ -72,7 +73,7 @@ def write_run(
         {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
          "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
          "test_accuracy": test, "seconds": seconds * e / epochs,
-         "grad_norms": {"0.weight": 0.01 / e, "2.weight": 0.1 / e, "4.weight": 1.0 / e}}
+         "grad_norms": {name: 10.0**i / 100 / e for i, name in enumerate(gradients)}}
         for e in range(1, epochs + 1)
     ]  # fmt: skip
     run.write_metrics(history)
@@ -440,7 +441,7 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     assert page == tmp_path / "side" / "report.html"
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()
-    assert "## Shared settings" in markdown and f'model = "{MLP}"' in markdown
+    assert "## Base settings" in markdown and f'model = "{MLP}"' in markdown
 
 
 def read_table(out: Path, run_dirs: list[Path]):
@@ -477,6 +478,8 @@ def test_a_single_runs_report_goes_into_its_directory_with_its_settings(tmp_path
 def test_what_is_not_a_run_directory_is_refused_and_a_users_report_kept(tmp_path):
     runs = build_experiment(tmp_path / "lab") / "runs"
     (tmp_path / "notes").mkdir()
+    with pytest.raises(ReportError, match="nowhere does not exist"):
+        compare([runs / "ex1-mlp", tmp_path / "nowhere"], quiet=True)
     with pytest.raises(ReportError, match="notes is not a run directory.*layerlab train --out"):
         compare([runs / "ex1-mlp", tmp_path / "notes"], quiet=True)
     with pytest.raises(ReportError, match="is an experiment directory: report it on its own"):
@@ -509,3 +512,28 @@ def test_a_grid_of_learning_rates_gets_accuracy_against_lr_on_a_log_axis(tmp_pat
     validation = accuracy.lines[0]
     assert list(validation.get_xdata()) == [0.001, 0.01, 0.1]
     assert list(validation.get_ydata()) == pytest.approx([0.80, 0.90, 0.85])
+
+
+def test_gradient_panels_name_layers_as_summary_numbers_them_on_one_scale(tmp_path):
+    from layerlab.report.plots import drawings
+    from layerlab.report.reading import read_runs
+    from layerlab.report.table import rows
+
+    model = "flatten dense(100) sigmoid dense(10, init=normal(0.1))"
+    for name in ("a", "b"):
+        write_run(tmp_path / name, 0.9, 0.9, 0.9, settings={"model": model}, gradients=("1.weight", "3.weight"))
+    experiment = read_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    gradients = next(d for d in drawings(experiment, rows(experiment.runs)) if d.name.startswith("gradients"))
+    first, second = gradients.figure.axes
+    labels = [text.get_text() for text in first.get_legend().get_texts()]
+    assert labels == ["layer 2 dense(100)", "layer 4 dense(10)"]  # as `layerlab summary` numbers them
+    assert first.get_shared_y_axes().joined(first, second)
+
+
+def test_an_experiments_run_directory_is_named_as_the_experiment_names_it(tmp_path):
+    run = tmp_path / "runs" / "3f2a9c01be"  # the runner's directory: a key of the settings
+    write_run(run, 0.9, 0.9, 0.9)
+    runs = [entry("wide", "E", {}, directory="runs/3f2a9c01be")]
+    write_json(tmp_path / "experiment.json", {"name": "x", "runs": runs})
+    write_run(tmp_path / "mine", 0.8, 0.8, 0.8)
+    assert [row.run for row in read_table(tmp_path / "out", [run, tmp_path / "mine"])] == ["wide", "mine"]

@@ -19,6 +19,7 @@ from matplotlib.transforms import Bbox
 
 from layerlab.experiments import builtin_names, load_experiment
 from layerlab.experiments.runner import _write_index
+from layerlab.numpy import build
 from layerlab.report.plots import drawings
 from layerlab.report.reading import read_experiment
 from layerlab.report.table import rows
@@ -34,6 +35,9 @@ def dataset_of(config) -> dict:
         shape, classes = [1, 28, 28], [str(d) for d in range(10)]
     elif config.data.startswith("cifar10"):
         shape, classes = [3, 32, 32], CIFAR
+    elif config.data == "curve":  # a noisy curve: regression on powers of x
+        return {"name": "curve", "input_shape": [config.data_options.get("degree", 1)], "classes": [],
+                "task": "regression"}  # fmt: skip
     else:  # a Playground set
         shape, classes = [len(config.data_options.get("features", ["x1", "x2"]))], ["negative", "positive"]
     return {"name": config.data, "input_shape": shape, "classes": classes, "task": "classification"}
@@ -46,7 +50,7 @@ def fake_run(directory, config, seed: int) -> float:
     dataset = dataset_of(config)
     spec = parse(config.model, tuple(dataset["input_shape"]))
     weighted = [r for r in spec.resolve() if r.num_params]
-    epochs, k = config.epochs, len(dataset["classes"])
+    epochs, k = config.epochs, max(2, len(dataset["classes"]))
     gain = rng.uniform(0.2, 0.6)
     history = []
     for e in range(1, epochs + 1):
@@ -66,6 +70,9 @@ def fake_run(directory, config, seed: int) -> float:
                       "final_val_accuracy": last["val_accuracy"], "final_test_accuracy": last["test_accuracy"],
                       "seconds": last["seconds"], "dataset": config.data, "engine": "numpy",
                       "message": ""})  # fmt: skip
+    if config.data == "curve":  # the capacity plot draws each model's fitted curve from its last weights
+        state = build(spec, seed=seed).state_dict()
+        run.save_weights("last", {k: np.asarray(v, np.float32) for k, v in state.items()}, {"spec": str(spec)})
     conv = [r for r in weighted if r.layer.kind == "conv"]
     if conv:
         weight = rng.normal(size=(conv[0].layer.args["filters"], conv[0].input_shape[0], 3, 3))
@@ -79,6 +86,10 @@ def fake_outputs(run: RunDir, config, seed: int) -> None:
     rng = np.random.default_rng(seed)
     dataset = dataset_of(config)
     k, n = len(dataset["classes"]), 200
+    if dataset["task"] == "regression":
+        y = rng.normal(size=(n, 1))
+        run.write_arrays(RunDir.PREDICTIONS, y_true=y, y_pred=y + rng.normal(scale=0.1, size=(n, 1)))
+        return
     y_true = rng.integers(0, k, n)
     y_pred = np.where(rng.random(n) < 0.7, y_true, rng.integers(0, k, n))
     wrong = np.flatnonzero(y_pred != y_true)[:36]
@@ -172,7 +183,28 @@ def test_every_figure_of_a_quick_report_reads(name, tmp_path):
     experiment = read_experiment(tmp_path)
     drawn = list(drawings(experiment, rows(experiment.runs)))
     kinds = {drawing.name.split("-")[0] for drawing in drawn}
-    images = {"boundaries"} if name == "playground" else {"misclassified"}  # 2D points, or images
-    assert {"curves", "gradients", "confusion", *images} <= kinds
+    data = {run.dataset["name"] for run in experiment.runs}
+    expected = {"curves", "gradients"}
+    expected |= {"confusion", "misclassified"} if any(d.startswith(("mnist", "cifar")) for d in data) else set()
+    expected |= {"confusion", "boundaries"} if name == "playground" else set()  # 2D points
+    expected |= {"capacity"} if "curve" in data else set()
+    assert expected <= kinds
     found = [line for drawing in drawn for line in problems(drawing.name, drawing.figure)]
     assert not found, "\n".join(found)
+
+
+def test_the_check_finds_what_the_old_report_did_wrong():
+    """Long titles of side-by-side panels running into each other and off the figure, as the old
+    Playground boundary panels had them; a blank axes, as the old one-epoch curves."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3))
+    left, right = figure.subplots(1, 2)
+    for ax in (left, right):
+        ax.plot([1, 2], [1, 2])
+        ax.set(title="task5-xor-model=dense(4) tanh dense(2) tanh dense(1) sigmoid", xlabel="x1", ylabel="x2")
+    found = problems("old", figure)
+    assert any("overlaps" in line for line in found) and any("leaves the figure" in line for line in found)
+    blank = Figure(figsize=(4, 3), layout="constrained")
+    blank.subplots().set(title="accuracy", xlabel="epoch", ylabel="accuracy")
+    assert problems("blank", blank) == ["blank: an empty axes ('accuracy')"]

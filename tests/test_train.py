@@ -352,3 +352,22 @@ def test_weights_move_between_engines(tmp_path, trained_on, loaded_on):
     assert other.learner.description.startswith(loaded_on)
     np.testing.assert_allclose(other.predict_proba(data.test.x), run.predict_proba(data.test.x), atol=1e-5)
     assert (other.predict(data.test.x) == run.predict(data.test.x)).all()
+
+
+def test_threads_default_to_one_on_a_cpu_and_follow_the_setting():
+    import torch
+
+    from layerlab import parse
+    from layerlab.torch.learner import TorchLearner
+
+    data = blobs()
+    before = torch.get_num_threads()
+    try:
+        for threads, expected in ((None, 1), (2, 2)):
+            cfg = config(device="cpu", threads=threads)
+            TorchLearner(cfg, parse(cfg.model, data.input_shape), len(data.train))
+            assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(TrainError, match="--threads must be at least 1"):
+        config(threads=0).check()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import idx, playground
+from . import curve, idx, playground
 from .cifar import read_cifar10
 from .dataset import Dataset, Split
 from .download import CIFAR10, FASHION_MNIST, MNIST, Remote, cache_dir, fetch, user_cache_dir, verify_file
@@ -41,6 +41,7 @@ DATASETS = {
     "fashion-mnist": "Zalando's Fashion-MNIST, 10 kinds of clothing, 28x28 grey; sizes as MNIST",
     "cifar10": "CIFAR-10, 32x32 colour photos of 10 classes: 45,000 train / 5,000 validation / 10,000 test",
     **{name: f"TensorFlow Playground: {text}" for name, text in playground.PLAYGROUND.items()},
+    **curve.CURVES,
 }
 DEFAULT_VAL = 0.1  # validation fraction where a dataset has no conventional split
 TEST_FRACTION, TEST_SEED = 0.2, 0  # test set of a folder without train/ and test/: fixed, whatever the seed
@@ -104,6 +105,8 @@ def load(
     key = name.lower().replace("_", "-")
     if key in playground.PLAYGROUND:
         return playground.make(key, seed=seed, val=val or 0.0, **(options or {}))
+    if key in curve.CURVES:
+        return curve.load(seed, options)
     if options:
         raise DataError(
             f"dataset {name} takes no options (only the Playground sets do: {', '.join(playground.PLAYGROUND)})"

@@ -24,7 +24,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..files import atomic_write
 
 USER_AGENT = "layerlab (Python urllib)"
 
@@ -212,29 +212,27 @@ def verify_file(path: Path, remote: Remote) -> None:
 
 
 def _download(url: str, remote: Remote, dest: Path, timeout: float) -> None:
-    """Stream ``url`` into a temporary file next to ``dest``; rename it to ``dest`` only if it checks out."""
-    fd, part = tempfile.mkstemp(dir=dest.parent, prefix=f".{remote.name}.", suffix=".part")
-    try:
+    """Stream ``url`` into ``dest`` atomically: the file appears only if its size and sha256 check out."""
+
+    def stream(out) -> None:
         digest, size = hashlib.sha256(), 0
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             while chunk := response.read(1 << 20):
                 size += len(chunk)
                 if size > remote.size:
                     raise _Failed(f"the server sent more than the expected {remote.size:,} bytes")
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         if size != remote.size:
             raise _Failed(f"transfer cut short: got {size:,} of {remote.size:,} bytes")
         if digest.hexdigest() != remote.sha256:
             raise _Failed(f"corrupted: sha256 is {digest.hexdigest()}, expected {remote.sha256}")
-        os.replace(part, dest)
+
+    try:
+        atomic_write(dest, stream)
     except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError and timeouts are OSErrors
         raise _Failed(str(e) or type(e).__name__) from None
-    finally:
-        Path(part).unlink(missing_ok=True)
 
 
 def _to_stderr(message: str) -> None:

@@ -23,7 +23,11 @@ Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
 
 With ``--quick`` the ``[quick]`` table overrides the run's own settings too (a run's ``epochs = 40``
 becomes the quick one), a run is trained once whatever its ``repeats``, and a run's own
-``quick = {...}`` overrides all that in turn.
+``quick = {...}`` overrides all that in turn (settings, ``members``, ``repeats``; ``note`` replaces the
+run's note; ``skip = true`` leaves the run out). The quick run's notes say what ran: a summary of the
+``[quick]`` settings against the full run's, then ``quick_notes`` (a top-level list; without it the
+full run's ``notes``, marked as such); each run's note says what its own quick settings changed and
+what was reduced (members, repeats).
 
 Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings (see
 ``RunPlan.key``), so runs with identical settings are trained once, a finished run is reused, and an
@@ -36,6 +40,7 @@ labels, predictions, probabilities, misclassified examples) and, for the 2D Play
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -51,6 +56,7 @@ from typing import Any
 from ..config import TrainConfig, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import write_json
+from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..train import load_data
 
@@ -59,11 +65,8 @@ class ExperimentError(LayerlabError, ValueError):
     """An experiment file or name that cannot be used."""
 
 
-RUN_KEYS = {"name", "exercise", "reference", "loss_target", "members", "repeats", "grid", "note", "quick"}
-
-
 #: Settings that do not change a run's numbers: runs that differ only in them are one run.
-NOT_IN_KEY = ("data_dir", "eval_batch_size")
+NOT_IN_KEY = ("data_dir", "eval_batch_size", "threads")
 
 
 @dataclass
@@ -147,14 +150,19 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
     _check_document(document, source)
     shared = setting_names(document.get("settings", {}), f"{source} [settings]")
     quick_shared = setting_names(document.get("quick", {}), f"{source} [quick]") if quick else {}
-    runs = []
+    runs, left_out = [], []
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
-            changes = {k: v for k, v in run.items() if k not in RUN_KEYS}
+            changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
             quick_changes = dict(run.get("quick", {})) if quick else {}
-            members = int(quick_changes.pop("members", run.get("members", 1)))
-            repeats = quick_changes.pop("repeats", 1 if quick else run.get("repeats", 1))
+            quick_note = quick_changes.pop("note", None)
+            if quick_changes.pop("skip", False):
+                left_out.append(run["name"] + (f" ({quick_note})" if quick_note else ""))
+                continue
+            full_members, full_repeats = run.get("members", 1), run.get("repeats", 1)
+            members = int(quick_changes.pop("members", full_members))
+            repeats = quick_changes.pop("repeats", 1 if quick else full_repeats)
             if not isinstance(repeats, int) or repeats < 1:
                 raise ExperimentError(f"{source}, run {run['name']!r}: repeats must be a whole number >= 1")
             target = run.get("loss_target")
@@ -168,6 +176,11 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
                 config.check()
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
+            note = run.get("note", "")
+            if quick:
+                ran = _describe_quick(quick_changes, members, full_members, repeats, full_repeats)
+                parts = [quick_note] if quick_note is not None else [f"full run: {note}" if note else ""]
+                note = "; ".join(part for part in [*parts, ran] if part)
             plan = RunPlan(
                 name=run["name"],
                 exercise=run.get("exercise", ""),
@@ -176,13 +189,18 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
                 reference=run.get("reference"),
                 loss_target=run.get("loss_target"),
                 members=members,
-                note=run.get("note", ""),
+                note=note,
             )
             runs.extend(_repeats(plan, repeats))
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExperimentError(f"{source}: run names must be unique, repeated: {', '.join(duplicates)}")
+    notes = list(document.get("notes", []))
+    if quick:
+        notes = [_quick_summary(shared, quick_shared, left_out)] + list(
+            document.get("quick_notes", [f"Full run: {note}" for note in notes])
+        )
     return Experiment(
         name=document["name"],
         title=document.get("title", document["name"]),
@@ -190,8 +208,43 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
         runs=runs,
         quick=quick,
         source=source,
-        notes=list(document.get("notes", [])),
+        notes=notes,
     )
+
+
+#: How the quick summaries name the settings a quick run changes most often.
+_WORDS = {
+    "data": lambda v: f"data {v}",
+    "limit": lambda v: "all training images" if v is None else f"the first {v:,} training images",
+    "epochs": lambda v: f"{v} epoch{'s' * (v != 1)}",
+    "batch_size": lambda v: f"batches of {v}",
+    "lr": lambda v: f"learning rate {v:g}" if v is not None else "the optimiser's usual learning rate",
+}
+
+
+def _words(key: str, value: Any) -> str:
+    return _WORDS[key](value) if key in _WORDS else f"{key} = {value}"
+
+
+def _quick_summary(shared: dict[str, Any], quick_shared: dict[str, Any], left_out: list[str]) -> str:
+    """The experiment's note on what --quick ran: its settings for every run, and the full run's."""
+    defaults = TrainConfig().to_dict()
+    ran = ", ".join(_words(k, v) for k, v in quick_shared.items())
+    full = ", ".join(_words(k, shared.get(k, defaults.get(k))) for k in quick_shared)
+    summary = f"Quick run: {ran or 'the full settings'} (the full run: {full})" if ran else "Quick run"
+    if left_out:
+        summary += f"; left out (full run only): {', '.join(left_out)}"
+    return summary + "."
+
+
+def _describe_quick(changes: dict[str, Any], members: int, full_members: int, repeats: int, full_repeats: int) -> str:
+    """A run's own quick settings, and what --quick reduced (members of an ensemble, repeats)."""
+    parts = [_words(k, v) for k, v in changes.items()]
+    if members != full_members:
+        parts.append(f"{members} members (full run: {full_members})")
+    if repeats != full_repeats:
+        parts.append(f"trained {'once' if repeats == 1 else f'{repeats} times'} (full run: {full_repeats} times)")
+    return f"quick: {', '.join(parts)}" if parts else ""
 
 
 #: The top-level keys and tables of an experiment file, and what each holds.
@@ -200,7 +253,7 @@ DOCUMENT_KEYS = {"name": str, "title": str, "description": str, "settings": dict
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {"name": str, "exercise": str, "reference": float, "loss_target": float, "members": int,
              "repeats": int, "grid": dict, "note": str, "quick": dict}  # fmt: skip
-_WORDS = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
+_EXPECTED = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
 
 
 def _typed(value: Any, kind: type) -> bool:
@@ -220,7 +273,7 @@ def _check_document(document: dict[str, Any], source: str) -> None:
             raise ExperimentError(f"{source}: unknown key or table {key!r}{hint}; an experiment file has "
                                   f"{', '.join(DOCUMENT_KEYS)}")  # fmt: skip
         if not _typed(value, DOCUMENT_KEYS[key]):
-            raise ExperimentError(f"{source}: {key} = {toml_value(value)}: expected {_WORDS[DOCUMENT_KEYS[key]]}")
+            raise ExperimentError(f"{source}: {key} = {toml_value(value)}: expected {_EXPECTED[DOCUMENT_KEYS[key]]}")
     for key in ("name", "runs"):
         if key not in document:
             raise ExperimentError(f"{source}: missing `{key}`")
@@ -240,7 +293,7 @@ def _check_run(entry: Any, source: str, index: int) -> dict[str, Any]:
     for table in (entry, entry["quick"]):
         for key, kind in RUN_TYPES.items():
             if key in table and not _typed(table[key], kind):
-                raise ExperimentError(f"{where}: {key} = {toml_value(table[key])}: expected {_WORDS[kind]}")
+                raise ExperimentError(f"{where}: {key} = {toml_value(table[key])}: expected {_EXPECTED[kind]}")
     for key, values in entry.get("grid", {}).items():
         if not isinstance(values, list) or not values:
             raise ExperimentError(f"{where}: grid {key} = {values!r}: expected a list of values, e.g. [0.1, 1.0]")
@@ -282,9 +335,12 @@ def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_experiment(
-    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True
+    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True, executor=None
 ) -> Path:
-    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory."""
+    """Train every run that has not finished yet, then write ``experiment.json``; returns its directory.
+    ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
+    ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
+    between machines."""
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
@@ -299,30 +355,42 @@ def run_experiment(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
         f"{len(experiment.runs)} runs, {reused} already finished"
     )
-    if jobs > 1 and sum(run.members for run in todo) > 1:
-        for run, outcome in _train_in_parallel(todo, directory, jobs, log):
-            _record(statuses, experiment, run, outcome)
-            _write_index(directory, experiment, statuses)
-    else:
-        for i, run in enumerate(todo, 1):
-            log(f"[{i}/{len(todo)}] {run.name}: {_describe_changes(run.changed)}")
-            try:
-                _train_run(run, str(directory), progress)
-                error = None
-            except LayerlabError as e:
-                error = e
-            _record(statuses, experiment, run, _outcome(error, run, log))
-            _write_index(directory, experiment, statuses)
+    display = Display(log, live=None if progress else False)
+    try:
+        if executor is not None:
+            train = functools.partial(_train_run, directory=str(directory), send=display.event if progress else None)
+            for run, error in executor(experiment, todo, train, display.log):
+                _record(statuses, experiment, run, _outcome(error, run, display.log))
+            done = {run.name for run in experiment.runs if _finished(RunDir(directory / run.directory)) == "done"}
+            _write_index(directory, experiment, statuses | dict.fromkeys(done, "done"))  # some trained elsewhere
+        elif jobs > 1 and sum(run.members for run in todo) > 1:
+            for run, outcome in _train_in_parallel(todo, directory, jobs, display, progress):
+                _record(statuses, experiment, run, outcome)
+                _write_index(directory, experiment, statuses)
+        else:
+            for i, run in enumerate(todo, 1):
+                display.log(f"[{i}/{len(todo)}] {run.name}: {_describe_changes(run.changed)}")
+                try:
+                    _train_run(run, str(directory), display.event if progress else None)
+                    error = None
+                except LayerlabError as e:
+                    error = e
+                _record(statuses, experiment, run, _outcome(error, run, display.log))
+                _write_index(directory, experiment, statuses)
+    finally:
+        display.close()
     return directory
 
 
-def _train_in_parallel(todo: list[RunPlan], directory: Path, jobs: int, log):
+def _train_in_parallel(todo: list[RunPlan], directory: Path, jobs: int, display: Display, progress: bool):
     """Train the runs in ``jobs`` processes, yielding each run and its outcome as it ends. An ensemble's
     members are separate tasks, so its five networks train side by side like any other runs; once all
-    of them have finished, one more task combines them (the members are reused, not retrained)."""
+    of them have finished, one more task combines them (the members are reused, not retrained). The
+    workers send their progress through a queue; the display shows it while the runs train."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: safe with torch loaded
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(threads,)) as pool:
+    events = context.Queue() if progress else None
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(threads, events)) as pool:
         tasks = {}  # future -> (run, member index or None for the run itself)
         members_left = {}
         for run in todo:
@@ -330,24 +398,40 @@ def _train_in_parallel(todo: list[RunPlan], directory: Path, jobs: int, log):
                 members_left[run.key] = run.members
                 tasks |= {pool.submit(_train_member, run, i, str(directory)): (run, i) for i in range(run.members)}
             else:
-                tasks[pool.submit(_train_run, run, str(directory), False)] = (run, None)
+                tasks[pool.submit(_train_run, run, str(directory), _WORKER)] = (run, None)
         while tasks:
-            finished, _ = wait(tasks, return_when=FIRST_COMPLETED)
+            finished, _ = wait(tasks, timeout=0.2, return_when=FIRST_COMPLETED)
+            if events is not None:
+                drain(events, display)
             for future in finished:
                 run, member = tasks.pop(future)
                 error = future.exception()
                 if member is None:
-                    yield run, _outcome(error, run, log)
+                    yield run, _outcome(error, run, display.log)
                 elif run.key not in members_left:
                     continue  # a member of an ensemble that has failed already
                 elif error is not None:
                     del members_left[run.key]
-                    yield run, _outcome(error, run, log)
+                    yield run, _outcome(error, run, display.log)
                 else:
                     members_left[run.key] -= 1
                     if members_left[run.key] == 0:
                         del members_left[run.key]
-                        tasks[pool.submit(_train_run, run, str(directory), False)] = (run, None)
+                        tasks[pool.submit(_train_run, run, str(directory), _WORKER)] = (run, None)
+        if events is not None:
+            drain(events, display)
+
+
+#: ``_train_run``'s ``send`` in a worker process: the queue the worker was started with (``_start_worker``).
+_WORKER = "worker"
+_worker_events: Any = None
+
+
+def _start_worker(threads: int, events: Any) -> None:
+    """Each of the parallel workers gets its share of the cores, not all of them, and the progress queue."""
+    global _worker_events
+    _worker_events = events
+    _limit_threads(threads)
 
 
 def _limit_threads(threads: int) -> None:
@@ -412,29 +496,40 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
     )  # fmt: skip
 
 
-def _train_run(run: RunPlan, directory: str, progress: bool) -> None:
-    """Train one run (or ensemble) and store the artifacts the report needs."""
+def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
+    """Train one run (or ensemble) and store the artifacts the report needs; ``send`` receives its
+    progress (``layerlab.progress``; ``_WORKER``: the queue of this worker process; None: no progress)."""
     from .. import api
 
     run_dir = RunDir(Path(directory) / run.directory)
     dataset = load_data(run.config)
     settings = run.config.to_dict()
     if run.members > 1:
-        result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, progress=progress,
-                                       quiet=True, **settings)  # fmt: skip
+        result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, quiet=True,
+                                       hooks=_progress(run, send), **settings)  # fmt: skip
         api.save_outputs(api.EnsembleRun.of(members, run_dir.path), dataset, result.test_probabilities)
     else:
         api.save_outputs(
-            api.fit(dataset, out=run_dir.path, resume=True, progress=progress, quiet=True, **settings), dataset
+            api.fit(dataset, out=run_dir.path, resume=True, quiet=True, hooks=_progress(run, send), **settings), dataset
         )
 
 
 def _train_member(run: RunPlan, index: int, directory: str) -> None:
-    """Train one member of an ensemble run (``_train_run`` combines the members afterwards)."""
+    """Train one member of an ensemble run in a worker (``_train_run`` combines the members afterwards)."""
     from .. import api
 
     run_dir = Path(directory) / run.directory
-    api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True, **run.config.to_dict())
+    api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True,
+                        hooks=_progress(run, _WORKER), **run.config.to_dict())  # fmt: skip
+
+
+def _progress(run: RunPlan, send: Send | str | None) -> list[RunProgress]:
+    """The progress hook of a run (an ensemble's members each name themselves), or none."""
+    if send == _WORKER:
+        send = queue_sender(_worker_events) if _worker_events is not None else None
+    if send is None:
+        return []
+    return [RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
 
 
 def load_index(directory: str | os.PathLike) -> dict[str, Any]:

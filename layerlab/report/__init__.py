@@ -84,8 +84,9 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
     if len(paths) == 1 and is_experiment(paths[0]):
         if out is not None:
             raise ReportError("an experiment's report goes into its own directory; --out is for run directories")
-        print_summary(paths[0])
-        return write_report(paths[0])
+        experiment = read_experiment(paths[0])
+        _print(experiment, None)
+        return _write(experiment)
     return compare(paths, out)
 
 
@@ -99,7 +100,8 @@ def _write(experiment: ExperimentSource) -> Path:
     directory = experiment.directory
     _check_ours(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    page = document(experiment, save_plots(experiment, rows(experiment.runs)))
+    table = rows(experiment.runs)
+    page = document(experiment, table, save_plots(experiment, table))
     write_text(directory / "report.md", markdown(page, directory))
     write_text(directory / "report.html", html_page(page))
     return directory / "report.html"

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import LayerlabError
 from ..spec import parse
 from .reading import ExperimentSource
-from .table import Row, base_model, rows, shared_settings
+from .table import Row, base_settings
 
 
 @dataclass
@@ -28,20 +28,15 @@ class Document:
     description: str = ""
     quick: bool = False
     notes: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)  #: the settings every run shares
-    settings_title: str = "Shared settings"
+    settings: dict[str, Any] = field(default_factory=dict)  #: the settings where a run does not change them
+    settings_title: str = "Base settings"
     model_summary: str = ""  #: the base model's layers, as ``layerlab summary`` prints them
     plots: list[Plot] = field(default_factory=list)
 
 
-def document(experiment: ExperimentSource, plots: list[Plot] | None = None) -> Document:
-    table = rows(experiment.runs)
-    settings = shared_settings(experiment.runs)
-    model = base_model(experiment.runs)
-    title = "Settings" if len(experiment.runs) == 1 else "Shared settings"
-    if model and "model" not in settings:
-        settings = {"model": model} | settings
-        title += " (model: the base model, which some runs change)"
+def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) -> Document:
+    settings = base_settings(experiment.runs)
+    single = len(experiment.runs) == 1
     return Document(
         title=experiment.title,
         rows=table,
@@ -49,9 +44,9 @@ def document(experiment: ExperimentSource, plots: list[Plot] | None = None) -> D
         quick=experiment.quick,
         notes=experiment.notes,
         settings=settings,
-        settings_title=title,
-        model_summary=_summary(model, experiment),
-        plots=plots or [],
+        settings_title="Settings" if single else 'Base settings (each run\'s "changed" says where it differs)',
+        model_summary=_summary(settings.get("model"), experiment),
+        plots=plots,
     )
 
 

@@ -134,7 +134,6 @@ class ExperimentSource:
     description: str = ""
     quick: bool = False
     notes: list[str] = field(default_factory=list)
-    comparison: bool = False  #: made from run directories rather than an experiment
 
 
 def read_json(path: Path) -> Any:
@@ -212,14 +211,19 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         for run in runs:
             run.changed = {key: run.settings.get(key) for key in differ}
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"
-    return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs, comparison=True)
+    return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs)
 
 
 def _run_directory(directory: Path) -> RunSource:
+    if not directory.is_dir():
+        raise ReportError(
+            f"{directory} does not exist; give a directory that `layerlab train --out`, `layerlab ensemble --out` "
+            "or `layerlab run` wrote"
+        )
     if is_experiment(directory):
         raise ReportError(
             f"{directory} is an experiment directory: report it on its own (`layerlab report {directory}`), "
-            "or give its run directories (runs/<name>) to compare them with others"
+            "or give its run directories (runs/<key>) to compare them with others"
         )
     rundir = RunDir(directory)
     ensemble = rundir.has(RunDir.ENSEMBLE) or bool(rundir.members())
@@ -229,4 +233,15 @@ def _run_directory(directory: Path) -> RunSource:
             "`layerlab train --out` or `layerlab ensemble --out`"
         )
     status = "done" if rundir.is_finished() else "pending"
-    return RunSource(directory.resolve().name, directory, status, ensemble=ensemble)
+    return RunSource(_run_name(directory), directory, status, ensemble=ensemble)
+
+
+def _run_name(directory: Path) -> str:
+    """The directory's name; for an experiment's run (runs/<key>), the name the experiment gives it."""
+    path = directory.resolve()
+    if is_experiment(path.parent.parent):
+        entries = read_json(path.parent.parent / "experiment.json").get("runs", [])
+        names = [e["name"] for e in entries if e.get("directory") == f"{path.parent.name}/{path.name}"]
+        if names:
+            return names[0]
+    return path.name

@@ -49,6 +49,11 @@ class Row:
     test_mean: float | None = None  #: test accuracy averaged over the repeats
     best_repeat: str | None = None  #: the name of the repeat shown
 
+    @property
+    def shown_run(self) -> str:
+        """The run whose files the plots show: of a repeated run, its best repeat."""
+        return self.best_repeat or self.run
+
 
 def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -78,12 +83,12 @@ def rows(runs: list[RunSource]) -> list[Row]:
 
 def shown_runs(runs: list[RunSource], table: list[Row]) -> list[RunSource]:
     """The runs the plots show: of a repeated run, its best repeat."""
-    shown = {row.best_repeat or row.run for row in table}
+    shown = {row.shown_run for row in table}
     return [run for run in runs if run.name in shown]
 
 
 def best_runs(table: list[Row]) -> set[str]:
-    return {row.best_repeat or row.run for row in table if row.best}
+    return {row.shown_run for row in table if row.best}
 
 
 def describe_changes(changed: dict[str, Any]) -> str:
@@ -189,24 +194,20 @@ _INCIDENTAL = ("data_dir", "device", "eval_batch_size", "compile", "channels_las
 _ALWAYS = ("model", "data", "epochs", "batch_size", "optimizer", "lr")
 
 
-def shared_settings(runs: list[RunSource]) -> dict[str, Any]:
-    """The settings every started run has with the same value (the base model among them), in
-    TrainConfig's order: the main ones, and the others that are off their defaults; the ones that say
-    where or how fast a run ran are left out."""
-    recorded = [run.settings for run in runs if run.settings]
+def base_settings(runs: list[RunSource]) -> dict[str, Any]:
+    """The settings of the runs where they do not change them (their ``changed``), in TrainConfig's order:
+    the main ones, and the others that are off their defaults; the ones that say where or how fast a
+    run ran are left out. The base model is among them (unless every run changes it)."""
+    recorded = [(run.settings, run.changed) for run in runs if run.settings]
     if not recorded:
         return {}
     defaults = TrainConfig().to_dict()
-    return {
-        key: value
-        for key, value in recorded[0].items()
-        if key not in _INCIDENTAL
-        and (key in _ALWAYS or key not in defaults or value != defaults[key])
-        and all(json.dumps(s.get(key)) == json.dumps(value) for s in recorded)
-    }
-
-
-def base_model(runs: list[RunSource]) -> str | None:
-    """The model the runs share, else the one of the runs that do not change it."""
-    base = [run.settings.get("model") for run in runs if run.settings and "model" not in run.changed]
-    return base[0] if base and len(set(base)) == 1 else None
+    base = {}
+    for key in recorded[0][0]:
+        values = {json.dumps(settings.get(key), sort_keys=True) for settings, changed in recorded if key not in changed}
+        if key in _INCIDENTAL or len(values) != 1:
+            continue
+        value = next(settings[key] for settings, changed in recorded if key not in changed)
+        if key in _ALWAYS or key not in defaults or value != defaults[key]:
+            base[key] = value
+    return base

@@ -23,6 +23,7 @@ from .boundaries import decision_boundaries
 from .curves import gradient_norms, learning_curves
 from .images import confusion_matrix, filters, misclassified
 from .sweep import sweep_plot, sweeps
+from .teaching import activations_for, capacity, gradients_by_layer
 
 
 @dataclass
@@ -42,7 +43,7 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
     except ImportError:
         raise ReportError("the report's plots need matplotlib: pip install matplotlib") from None
     best = best_runs(table)
-    rows = {row.best_repeat or row.run: row for row in table}
+    rows = {row.shown_run: row for row in table}
     runs = shown_runs(experiment.runs, table)
     for exercise, group in by_exercise(runs, lambda run: run.exercise).items():
         tag = slug(exercise)
@@ -50,6 +51,9 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
             (f"curves-{tag}", partial(learning_curves, group)),
             (f"gradients-{tag}", partial(gradient_norms, group)),
             (f"boundaries-{tag}", partial(decision_boundaries, group)),
+            (f"capacity-{tag}", partial(capacity, group)),
+            (f"layer-gradients-{tag}", partial(gradients_by_layer, group)),
+            (f"activations-{tag}", partial(activations_for, group)),
         ]
         for sweep in sweeps(group):
             plans.append((f"sweep-{tag}-{slug(sweep.setting)}", partial(sweep_plot, sweep, rows)))

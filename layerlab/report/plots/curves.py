@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -18,6 +19,10 @@ _SPLITS = {
     "val": ("-", "validation", "validation solid"),
     "test": (":", "test (no validation set)", "test dotted"),
 }
+
+
+#: With a single epoch, the offset of each split's points from x = 1 (the line styles need two points).
+_SINGLE_EPOCH = {"train": -0.15, "val": 0.15, "test": 0.15}
 
 
 def _histories(run: RunSource) -> list[list[dict]]:
@@ -53,19 +58,28 @@ def learning_curves(runs: list[RunSource]):
                 drawn.add(split)
                 for ax, measure in ((accuracy, "accuracy"), (cost, "loss")):
                     values = series(history, f"{split}_{measure}")
-                    ax.plot(series(history, "epoch"), values, _SPLITS[split][0], **(style | member))
+                    epochs = series(history, "epoch") + (_SINGLE_EPOCH[split] if longest == 1 else 0)
+                    ax.plot(epochs, values, _SPLITS[split][0], **(style | member))
         shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
         legend.append(Line2D([], [], label=wrap(_label(run, histories), 60), **shown))
     splits = [_SPLITS[split] for split in _SPLITS if split in drawn]
-    legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
+    if longest > 1:  # one epoch: the split is on the x axis
+        legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
     accuracy.set(title="accuracy", ylabel="accuracy")
     accuracy.yaxis.set_major_formatter(PercentFormatter(1))
     cost.set(title="cost (loss)", ylabel="loss")
     for ax in (accuracy, cost):
         epoch_axis(ax, longest)
         ax.grid(alpha=0.3)
+        if longest == 1:  # one point per curve: the split by position, not by line style
+            shown = [split for split in _SPLITS if split in drawn]
+            names = [_SPLITS[split][1].split(" (")[0] for split in shown]
+            ax.set_xticks([1 + _SINGLE_EPOCH[split] for split in shown], names)
+            ax.set_xlabel("epoch 1")
     figure_legend(figure, legend)
     caption = f"Learning curves of {len(curves)} run(s): " + ", ".join(words for _, _, words in splits)
+    if longest == 1:
+        caption = f"Accuracy and cost after the one epoch of {len(curves)} run(s): training and validation side by side"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"
@@ -89,6 +103,10 @@ def layer_names(run: RunSource) -> dict[str, str]:
     return names
 
 
+def _legend_columns(names: dict[str, str]) -> int:
+    return 1 if len(names) <= 8 else 2  # a deep network's layers in two columns
+
+
 def gradient_norms(runs: list[RunSource]):
     """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark."""
     import matplotlib
@@ -98,7 +116,8 @@ def gradient_norms(runs: list[RunSource]):
         return None
     names_of = [layer_names(run) for run in found]
     titles = [wrap(f"{run.name} (member 1)" if run.ensemble else run.name, 40) for run in found]
-    extra = 0.19 * (max(map(len, names_of)) + max(map(lines, titles))) + 0.5
+    legend_rows = max(math.ceil(len(names) / _legend_columns(names)) for names in names_of)
+    extra = 0.19 * (legend_rows + max(map(lines, titles))) + 0.5
     figure, axes = panels(len(found), 3.6, columns=3, extra=extra, sharey=True)
     for ax, run, names, title in zip(axes, found, names_of, titles, strict=True):
         history = run.metrics
@@ -110,7 +129,8 @@ def gradient_norms(runs: list[RunSource]):
         ax.set(yscale="log", title=title)
         ax.title.set_fontsize(9)
         epoch_axis(ax, len(history))
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=1, frameon=False)
+        below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "frameon": False}
+        ax.legend(fontsize=7, ncols=_legend_columns(names), **below)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("mean gradient norm")
     caption = (

@@ -83,10 +83,12 @@ def run_style(i: int, points: int) -> dict[str, Any]:
     return {
         "color": f"C{i % 10}",
         "marker": MARKERS[i % len(MARKERS)],
-        "markersize": max(3.0, 7.0 - i),
+        "markersize": max(4.0, 10.0 - 3 * i),
+        "markerfacecolor": "none",  # hollow: a marker underneath stays visible
+        "markeredgewidth": 1.4,
         "markevery": (i % every, every),
-        "linewidth": max(1.0, 2.6 - 0.6 * i),
-        "alpha": 0.9,
+        "linewidth": max(1.2, 4.2 - 2.0 * i),
+        "alpha": 0.85,
         "zorder": 2 + i,
     }
 

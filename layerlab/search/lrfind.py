@@ -1,0 +1,166 @@
+"""The learning-rate range test: train for a few hundred steps while eta grows exponentially, and read
+off where the loss stops falling.
+
+The slides' rule (Nielsen, "Neural Networks and Deep Learning", chapter 3, "How to choose a neural
+network's hyper-parameters?"): take eta as large as possible without the cost oscillating or rising.
+Smith ("Cyclical learning rates for training neural networks", 2017) and fastai/PyTorch Lightning
+measure that in one sweep: eta goes from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches, the loss
+is smoothed (an exponential moving average, bias-corrected), and the sweep stops once the smoothed
+loss is 4x its minimum. The **threshold** is the eta of the lowest smoothed loss (from there on the loss
+rises or oscillates); the **suggestion** is a safe fraction of it (``fraction``, 1/10 by default, as
+fastai's "minimum / 10": at the threshold the steps are already too large to keep improving).
+
+The sweep trains a fresh model and writes nothing but the plot and ``lr-find.json``; the weights are
+thrown away.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..engine import make_learner
+from ..files import write_json
+from ..train import load_data
+from .space import SearchError
+
+SMOOTHING = 0.98  #: weight of the past in the moving average of the loss (fastai's)
+STOP_FACTOR = 4.0  #: stop once the smoothed loss is this many times its minimum
+SKIP = 10  #: first steps not considered for the minimum (the average of a few losses is noisy), as Lightning
+
+
+@dataclass
+class LRFindResult:
+    lrs: np.ndarray = field(repr=False)  #: eta of every step
+    losses: np.ndarray = field(repr=False)  #: the loss of every step
+    smoothed: np.ndarray = field(repr=False)
+    threshold: float  #: eta of the lowest smoothed loss: above it the loss rises or oscillates
+    suggestion: float  #: ``fraction`` x threshold
+    fraction: float
+    stopped: str  #: why the sweep ended
+    plot: Path | None = None
+
+    def summary(self) -> str:
+        return (
+            f"the loss falls fastest up to eta ~ {self.threshold:.3g} and rises or oscillates beyond it "
+            f"({self.stopped}); suggested learning rate: {self.suggestion:.3g} ({self.fraction:g} x the threshold)"
+        )
+
+
+def smooth(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:
+    """Bias-corrected exponential moving average, as fastai's and Lightning's range tests."""
+    average, out = 0.0, np.empty(len(losses))
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * loss
+        out[i] = average / (1 - beta ** (i + 1))
+    return out
+
+
+def lr_find(
+    config: TrainConfig,
+    dataset=None,
+    *,
+    steps: int = 200,
+    start_lr: float = 1e-5,
+    end_lr: float = 10.0,
+    fraction: float = 0.1,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> LRFindResult:
+    """Sweep eta from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches of ``config``'s model, data,
+    optimiser and batch size; with ``out`` write ``lr-find.png`` and ``lr-find.json`` there."""
+    if not (isinstance(steps, int) and steps >= 10):
+        raise SearchError(f"--steps must be a whole number >= 10, got {steps}")
+    if not 0 < start_lr < end_lr:
+        raise SearchError(f"--start-lr must be > 0 and below --end-lr, got {start_lr} and {end_lr}")
+    if not 0 < fraction <= 1:
+        raise SearchError(f"--fraction must be in (0, 1], got {fraction}")
+    config = config.replace(lr=start_lr, schedule="constant", warmup=0)
+    config.check()
+    from ..spec import parse
+
+    dataset = dataset if dataset is not None else load_data(config)
+    spec = parse(config.model, dataset.input_shape)
+    learner = make_learner(config, spec, len(dataset.train))
+    learner.add_data("train", dataset.train.x, dataset.train.y)
+    rng = np.random.default_rng([config.seed, 7])
+    needed = steps * config.batch_size
+    order = np.concatenate([rng.permutation(len(dataset.train)) for _ in range(math.ceil(needed / len(dataset.train)))])
+    lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
+    bar = _bar(progress, steps)
+    stats = learner.train_epoch(order[:needed], config.batch_size, bar, lrs)
+    bar.close()
+    losses = np.asarray(stats.losses, dtype=float)
+    finite = np.isfinite(losses)
+    stopped = f"{steps} steps up to eta {end_lr:g}"
+    if not finite.all():
+        first = int(np.argmin(finite))
+        losses = losses[:first]
+        stopped = f"the loss became infinite at eta {lrs[first]:.3g}"
+    smoothed = smooth(losses)
+    if len(smoothed) < 2 * SKIP:
+        raise SearchError(f"the loss diverged within {len(smoothed)} steps: lower --start-lr (now {start_lr:g})")
+    low = np.minimum.accumulate(smoothed[SKIP:])
+    too_high = np.flatnonzero(smoothed[SKIP:] > STOP_FACTOR * low)
+    if too_high.size:
+        end = int(too_high[0]) + SKIP
+        stopped = f"the smoothed loss passed {STOP_FACTOR:g}x its minimum at eta {lrs[end]:.3g}"
+        losses, smoothed = losses[: end + 1], smoothed[: end + 1]
+    lrs = lrs[: len(losses)]
+    best = SKIP + int(np.argmin(smoothed[SKIP:]))
+    threshold = float(lrs[best])
+    result = LRFindResult(lrs, losses, smoothed, threshold, threshold * fraction, fraction, stopped)
+    if out is not None:
+        directory = Path(out)
+        directory.mkdir(parents=True, exist_ok=True)
+        result.plot = plot(result, directory / "lr-find.png", config)
+        write_json(directory / "lr-find.json", {"threshold": threshold, "suggestion": result.suggestion,
+                   "fraction": fraction, "stopped": stopped, "lrs": lrs.tolist(), "losses": losses.tolist(),
+                   "smoothed": smoothed.tolist(), "config": config.to_dict()})  # fmt: skip
+    return result
+
+
+def _bar(enabled: bool, steps: int):
+    class Bar:
+        def __init__(self):
+            from tqdm.auto import tqdm
+
+            self.tqdm = tqdm(total=steps, desc="lr-find", unit="step", leave=False) if enabled else None
+            self.done = 0
+
+        def __call__(self, done: int, loss: float | None) -> None:
+            if self.tqdm is not None:
+                self.tqdm.update(done - self.done)
+                self.done = done
+
+        def close(self) -> None:
+            if self.tqdm is not None:
+                self.tqdm.close()
+
+    return Bar()
+
+
+def plot(result: LRFindResult, path: Path, config: TrainConfig) -> Path:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.2))
+    ax = figure.add_subplot()
+    ax.plot(result.lrs, result.losses, color="#bbbbbb", linewidth=0.8, label="loss of each mini-batch")
+    ax.plot(result.lrs, result.smoothed, color="#1f77b4", linewidth=2, label="smoothed loss")
+    ax.axvline(result.threshold, color="#d62728", linestyle="--", label=f"threshold {result.threshold:.3g}")
+    ax.axvline(result.suggestion, color="#2ca02c", linestyle="-", label=f"suggestion {result.suggestion:.3g}")
+    ax.set_xscale("log")
+    top = min(float(np.nanmax(result.losses)), STOP_FACTOR * float(result.smoothed.min()) * 1.5)
+    ax.set_ylim(max(0.0, float(np.nanmin(result.losses)) * 0.9), max(top, float(result.smoothed.max()) * 1.05))
+    ax.set_xlabel("learning rate eta (log scale)")
+    ax.set_ylabel(f"training loss ({config.loss})")
+    ax.set_title(f"Learning-rate range test: {config.optimizer}, batch {config.batch_size}", fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path

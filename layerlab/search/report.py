@@ -1,0 +1,370 @@
+"""The report of a search: trials table, optimisation history, parameter importances, slice and contour
+plots of the most important parameters, and the best configuration as a ready ``layerlab train`` line.
+
+Written next to the study as ``report.md`` and a self-contained ``report.html`` (plots embedded), with
+the plots in ``report/``; the terminal gets the table of the best trials. The plots are Optuna's
+matplotlib visualisations. The best trial is the one with the highest validation accuracy; its test
+accuracy is measured once, here, from its run directory (its best-validation weights), and is never
+shown to the search.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import shlex
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainConfig
+from ..files import write_json, write_text
+from ..rundir import RunDir
+from .space import SearchDefinition, describe_budget
+from .storage import public_url
+from .trial import dataset_for, run_key
+
+INFO = "search.json"  #: what `layerlab report` needs to find the study again
+
+
+@dataclass
+class Best:
+    """The best trial and its configuration, ready to train again."""
+
+    number: int
+    params: dict[str, Any]
+    val_accuracy: float
+    test_accuracy: float
+    run: str
+    config: dict[str, Any]
+    command: str
+    config_file: str
+
+
+def write_info(directory: Path, definition: SearchDefinition, url: str, study_name: str) -> None:
+    # A password in the URL is not written down: give --storage again to reopen such a study.
+    write_json(directory / INFO, {"study": study_name, "storage": public_url(url), "definition": definition.to_dict()})
+
+
+def load_study(directory: str | Path, storage: str | None = None):
+    """The study of a search directory (``storage`` when its URL needs a password that is not stored)."""
+    import optuna
+
+    from .space import SearchError
+    from .storage import open_storage
+
+    info_file = Path(directory) / INFO
+    if not info_file.is_file():
+        raise SearchError(f"{directory} is not a search directory (no {INFO}); run `layerlab search` first")
+    info = json.loads(info_file.read_text())
+    definition = _definition(info["definition"])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=info["study"], storage=open_storage(storage or info["storage"], 10))
+    return study, definition
+
+
+def _definition(values: dict[str, Any]) -> SearchDefinition:
+    from .space import Param
+
+    values = dict(values)
+    values["space"] = {name: Param(**{**p, "values": tuple(p["values"])}) for name, p in values["space"].items()}
+    return SearchDefinition(**values)
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    """One row per trial that ran (a queued trial another worker took first is left out)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.name in ("WAITING",) or (trial.state.name == "FAIL" and not trial.params):
+            continue
+        retried = trial.system_attrs.get("failed_trial")
+        status = trial.user_attrs.get("status", trial.state.name.lower())
+        if trial.state.name == "FAIL":
+            status = "killed, retried" if _was_retried(study, trial.number) else "failed"
+        attrs = trial.user_attrs
+        rows.append({"trial": trial.number, "status": status, "val_accuracy": trial.value, "retry_of": retried,
+                     "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "params": dict(trial.params),
+                     "run": attrs.get("run")})  # fmt: skip
+    return rows
+
+
+def _was_retried(study, number: int) -> bool:
+    return any(number in t.system_attrs.get("retry_history", []) for t in study.get_trials(deepcopy=False))
+
+
+def best_trial(study):
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+
+
+def measure_best(study, definition: SearchDefinition, directory: Path, log=print) -> Best | None:
+    """The best trial's test accuracy, from its run directory's best weights (trained again if the run is
+    on another machine); kept in ``best.json`` so that it is measured once."""
+    from .. import api
+
+    trial = best_trial(study)
+    if trial is None:
+        return None
+    config = definition.config(trial.params)
+    key = run_key(config)
+    saved = directory / "best.json"
+    if saved.is_file():
+        best = Best(**json.loads(saved.read_text()))
+        if best.number == trial.number and best.run == f"runs/{key}":
+            return best
+    run_dir = directory / "runs" / key
+    dataset = dataset_for(config)
+    if not RunDir(run_dir).is_finished() or not RunDir(run_dir).weights_file("best").is_file():
+        log(f"the best trial's run is not on this machine: training it again in {run_dir}")
+        api.fit(dataset, out=run_dir, resume=True, quiet=True, progress=False, **config.to_dict())
+    run = api.load(run_dir, "best")
+    test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
+    config_file = directory / "best.toml"
+    write_text(config_file, _toml(_changed(config)))
+    best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, f"runs/{key}",
+                config.to_dict(), train_command(config, config_file), str(config_file))  # fmt: skip
+    write_json(saved, dataclasses.asdict(best))
+    return best
+
+
+def _changed(config: TrainConfig) -> dict[str, Any]:
+    defaults = TrainConfig().to_dict()
+    return {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+
+
+def train_command(config: TrainConfig, config_file: str | Path | None = None) -> str:
+    """``layerlab train --model ... --lr ...`` with every setting that is not the default; settings that
+    have no flag (tables such as data_options) come from ``config_file``, which holds them all."""
+    parts = ["layerlab", "train"]
+    if config_file is not None and any(isinstance(v, dict) for v in _changed(config).values()):
+        parts += ["--config", str(config_file)]
+    for key, value in ({"data": config.data} | _changed(config)).items():
+        flag = f"--{key.replace('_', '-')}"
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{key.replace('_', '-')}")
+        elif isinstance(value, dict):
+            continue  # TOML only: in the config file
+        else:
+            parts += [flag, str(value)]  # every digit: the same settings find the same run again
+    return shlex.join(parts + ["--out", "runs/best"])
+
+
+def _toml(values: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(map(value, v)) + "]"
+        return repr(v)
+
+    return "".join(f"{k} = {value(v)}\n" for k, v in values.items())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------------
+
+
+def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
+    acc = row["val_accuracy"]
+    cells = [
+        str(row["trial"]),
+        row["status"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else ""),
+    ]
+    cells += ["" if acc is None else f"{acc:.2%}", str(row["epochs"] or ""),
+              "" if row["seconds"] is None else f"{row['seconds']:.1f}"]  # fmt: skip
+    return cells + [_fmt(row["params"].get(name)) for name in names]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+HEADERS = ["trial", "status", "val acc", "epochs", "seconds"]
+
+
+def terminal_table(rows: list[dict[str, Any]], names: list[str], top: int | None = 10) -> str:
+    ranked = sorted(rows, key=lambda r: -(r["val_accuracy"] if r["val_accuracy"] is not None else -1))[:top]
+    table = [HEADERS + names] + [_cells(row, names) for row in ranked]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]:
+    rows = trial_rows(study)
+    status = {}
+    for row in rows:
+        status[row["status"]] = status.get(row["status"], 0) + 1
+    seconds = sum(row["seconds"] or 0 for row in rows)
+    lines = [f"{len(rows)} trials ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}); "
+             f"{seconds:,.0f} s of training in all"]  # fmt: skip
+    if best is not None:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+        lines += [f"best: trial {best.number}, {params}",
+                  f"  validation accuracy {best.val_accuracy:.2%} (chose it); test accuracy {best.test_accuracy:.2%} "
+                  "(measured once, for this trial only)",
+                  f"  train it again: {best.command}", f"  or: layerlab train --config {best.config_file}"]  # fmt: skip
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------------------------------
+
+
+def important_params(study, definition: SearchDefinition) -> list[str]:
+    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it
+    cannot be told."""
+    import optuna
+
+    names = list(definition.space)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(names) < 2 or len(complete) < 3:
+        return names
+    try:
+        return list(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError):
+        return names
+
+
+def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tuple[Path, str]]:
+    """Optuna's matplotlib plots as PNGs; a plot without enough trials for it is left out."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    folder = directory / "report"
+    folder.mkdir(exist_ok=True)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    top = important_params(study, definition)
+    plots = [("history", "optimisation history: each trial's validation accuracy and the best so far",
+              lambda: vis.plot_optimization_history(study, target_name="validation accuracy"))]  # fmt: skip
+    if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        plots.append(("epochs", "validation accuracy per epoch of every trial (pruned trials stop early)",
+                      lambda: vis.plot_intermediate_values(study)))  # fmt: skip
+    if len(complete) >= 3 and len(definition.space) >= 2:
+        plots.append(("importances", "parameter importances (PED-ANOVA: how much each one decides the top trials)",
+                      lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
+    if complete:
+        plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, the most important parameters",
+                      lambda: vis.plot_slice(study, params=top[:3], target_name="validation accuracy")))  # fmt: skip
+    if len(complete) >= 3 and len(top) >= 2:
+        plots.append(("contour", f"validation accuracy over {top[0]} and {top[1]}",
+                      lambda: vis.plot_contour(study, params=top[:2], target_name="validation accuracy")))  # fmt: skip
+    written = []
+    for name, caption, draw in plots:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+            try:
+                axes = draw()
+            except (ValueError, RuntimeError, IndexError):
+                continue
+        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        _legible(name, figure, axes)
+        path = folder / f"{name}.png"
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        written.append((path, caption))
+    return written
+
+
+def _legible(name: str, figure, axes) -> None:
+    """Optuna's defaults made readable: no crowded minor labels on log axes, wide enough slices, axis names
+    of ours, no legend of fifty trials."""
+    from matplotlib.ticker import NullFormatter
+
+    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    for ax in panels:
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    if name == "slice":
+        figure.set_size_inches(max(6.0, 3.6 * len(panels) + 1.5), 4.2)
+    if name == "epochs":
+        ax = panels[0]
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.set_title("Validation accuracy per epoch")
+        legend = ax.get_legend()
+        if legend is not None and len(legend.get_texts()) > 12:
+            legend.remove()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------------
+
+
+def write_report(study, definition: SearchDefinition, directory: Path, url: str, log=print) -> Path:
+    """Measure the best trial, write ``report.md``, ``report.html`` and print the summary; returns the HTML."""
+    directory = Path(directory)
+    best = measure_best(study, definition, directory, log)
+    rows = trial_rows(study)
+    names = important_params(study, definition)
+    plots = make_plots(study, definition, directory)
+    lines = summary(study, definition, best)
+    log(terminal_table(rows, names))
+    for line in lines:
+        log(line)
+    header = _header(definition, url, study.study_name)
+    table = [HEADERS + names] + [_cells(r, names) for r in rows]
+    md = [f"# {definition.title}\n", *header, "", *(f"- {_code(line.strip())}" for line in lines), "", "## Trials\n",
+          "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0]),
+          *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]), ""]  # fmt: skip
+    for path, caption in plots:
+        md += [f"![{caption}](report/{path.name})\n", f"*{caption}*\n"]
+    write_text(directory / "report.md", "\n".join(md))
+    write_text(directory / "report.html", _html(definition, header, lines, table, plots))
+    return directory / "report.html"
+
+
+def _code(line: str) -> str:
+    """Markdown: a command line as code."""
+    head, sep, command = line.partition(": layerlab ")
+    return f"{head}: `layerlab {command}`" if sep else line
+
+
+def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str]:
+    space = "; ".join(f"{name}: {param.describe()}" for name, param in definition.space.items())
+    budget = describe_budget(definition)
+    lines = [definition.description, "",
+             f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
+             f"budget {budget}.", "", f"Space: {space}.", "",
+             "Trials are chosen by validation accuracy; the test accuracy is measured once, for the best."]  # fmt: skip
+    if definition.quick:
+        lines = ["**quick search: small data and few epochs; the numbers are not the real ones**", "", *lines]
+    return lines
+
+
+def _html(definition, header, lines, table, plots) -> str:
+    e = html.escape
+    css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+           "table{border-collapse:collapse;font-size:14px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
+           "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}"
+           "code{background:#f4f4f4}")  # fmt: skip
+    parts = [f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(definition.title)}</title>'
+             f"<style>{css}</style></head><body><h1>{e(definition.title)}</h1>"]  # fmt: skip
+    parts += [f"<p>{e(line.strip('*'))}</p>" for line in header if line]
+    parts.append("<ul>" + "".join(f"<li><code>{e(line.strip())}</code></li>" if "layerlab train" in line
+                                  else f"<li>{e(line.strip())}</li>" for line in lines) + "</ul>")  # fmt: skip
+    parts.append("<h2>Trials</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table[0]) + "</tr>")
+    parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table[1:]]
+    parts.append("</table>")
+    for path, caption in plots:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
+                     f"<figcaption>{e(caption)}</figcaption></figure>")  # fmt: skip
+    parts.append("</body></html>\n")
+    return "\n".join(parts)

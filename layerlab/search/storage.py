@@ -1,0 +1,123 @@
+"""Where a study lives, so that workers on one or many machines share it.
+
+- ``None``: an SQLite file ``study.db`` in the search directory (one machine, any number of ``--jobs``);
+- ``postgresql://user@host:port/db`` (or ``mysql://...``, ``sqlite:///path``): a database server that
+  workers on many machines reach with the same command;
+- ``journal:PATH`` or a path ending in ``.log``: Optuna's journal file, for a shared filesystem (NFS)
+  without a database server.
+
+Every storage keeps a heartbeat: a running trial records one every ``heartbeat`` seconds; a trial without
+one for ``3 x heartbeat`` seconds (its worker was killed, even by SIGKILL, or its machine went down) is
+marked failed by the next worker that looks, and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues
+the same parameters again, which that worker picks up first. The retried trial resumes the killed one's
+run directory from its last checkpoint, so the finished epochs are not trained again. Optuna's
+database storage has the heartbeat built in (``heartbeat_interval``, ``grace_period``); its journal
+storage does not, so ``JournalHeartbeatStorage`` records it as a trial attribute through the journal.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+
+from .space import SearchError
+
+GRACE = 3  #: heartbeats a running trial may miss before it counts as dead
+_DRIVERS = {"postgresql://": "postgresql+psycopg://", "postgres://": "postgresql+psycopg://"}
+
+
+def storage_url(storage: str | None, directory: str | Path) -> str:
+    """The storage a search uses: the one given, or ``sqlite:///<directory>/study.db``."""
+    if storage is None:
+        return f"sqlite:///{Path(directory).resolve() / 'study.db'}"
+    if storage.startswith("journal:") or storage.endswith((".log", ".journal")):
+        return storage if storage.startswith("journal:") else f"journal:{storage}"
+    if "://" not in storage:
+        raise SearchError(
+            f"--storage {storage!r} is neither a database URL (postgresql://user@host:5432/db, sqlite:///file.db) "
+            "nor a journal file (journal:/shared/dir/study.log)"
+        )
+    return storage
+
+
+def public_url(url: str) -> str:
+    """The URL with any password replaced by ***, to print and to write in reports."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def open_storage(url: str, heartbeat: int):
+    """An Optuna storage for ``url`` with the heartbeat on (see the module docstring)."""
+    import optuna
+
+    # Optuna marks the heartbeat and its retry callback experimental; they are what this module is for.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:"))
+        if not path.parent.is_dir():
+            raise SearchError(f"--storage {url}: the folder {path.parent} does not exist")
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return JournalHeartbeatStorage(backend, heartbeat, retry)
+    for plain, driver in _DRIVERS.items():
+        if url.startswith(plain):
+            url = driver + url.removeprefix(plain)  # psycopg 3, not SQLAlchemy's default psycopg2
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat,
+                grace_period=GRACE * heartbeat,
+                heartbeat_stale_trial_callback=retry,
+            )
+        except Exception as e:  # sqlalchemy's errors: one line, with the URL
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "already exists" in reason and attempt < 4:  # workers starting together both create the tables
+                time.sleep(0.5 + attempt)
+                continue
+            raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None
+
+
+def _journal_storage_class():
+    import optuna
+    from optuna.storages._heartbeat import BaseHeartbeat
+    from optuna.trial import TrialState
+
+    class _JournalHeartbeatStorage(optuna.storages.JournalStorage, BaseHeartbeat):
+        """Optuna's journal storage with a heartbeat recorded as the trial's ``heartbeat`` system attribute
+        (wall-clock seconds; the machines sharing the file need roughly synchronised clocks)."""
+
+        def __init__(self, backend, heartbeat: int, callback):
+            super().__init__(backend)
+            self._heartbeat, self._callback = heartbeat, callback
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            self.set_trial_system_attr(trial_id, "heartbeat", time.time())
+
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            now, stale = time.time(), []
+            for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+                last = trial.system_attrs.get("heartbeat")
+                if last is None and trial.datetime_start is not None:
+                    last = trial.datetime_start.timestamp()
+                if last is not None and now - last > GRACE * self._heartbeat:
+                    stale.append(trial._trial_id)
+            return stale
+
+        def get_heartbeat_interval(self) -> int | None:
+            return self._heartbeat
+
+        def get_heartbeat_stale_trial_callback(self):
+            return self._callback
+
+    return _JournalHeartbeatStorage
+
+
+def JournalHeartbeatStorage(backend, heartbeat: int, callback):  # noqa: N802 - a class made on first use
+    """A journal storage with a heartbeat (the class is built on first use, so importing layerlab does not
+    import Optuna)."""
+    return _journal_storage_class()(backend, heartbeat, callback)

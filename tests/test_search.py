@@ -1,0 +1,228 @@
+"""Searches on one machine: the search file's checks, trials as run directories (reused when settings
+repeat), pruning, the report and the best configuration's command line, lr-find, tune, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import textwrap
+
+import pytest
+
+import layerlab
+from layerlab.cli import _parser, _train_settings, main
+from layerlab.config import TrainConfig
+from layerlab.rundir import RunDir
+from layerlab.search import SearchError, load_search, parse_search
+from layerlab.search.space import render
+
+TOY = textwrap.dedent(
+    """
+    name = "toy"
+    title = "Toy search"
+    [settings]
+    data = "xor"
+    data_options = { n = 200 }
+    val = 0.25
+    model = "[dense({units}) {act}]*{layers} dense(2)"
+    epochs = 4
+    batch_size = 10
+    [space]
+    units = { int = [2, 8] }
+    layers = { int = [1, 2] }
+    act = { choice = ["tanh", "relu"] }
+    lr = { log = [1e-3, 0.5] }
+    [search]
+    sampler = "random"
+    pruner = "none"
+    trials = 5
+    """
+)
+
+
+def write(tmp_path, text=TOY, name="toy.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# The search file
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("space", "settings", "expected"),
+    [
+        ({"lr": {"log": [1.0, 1e-4]}}, {}, "[space] lr = {'log': [1.0, 0.0001]}: empty range: low 1.0 must be below"),
+        ({"lr": {"log": [0, 1]}}, {}, "a log range needs low > 0, got 0"),
+        ({"l2": {"choice": []}}, {}, "[space] l2 = {'choice': []}: expected a non-empty list"),
+        ({"units": {"int": [10, 300.5]}}, {"model": "flatten dense({units}) dense(10)"}, "expected two integers"),
+        ({"lr": {"logg": [1e-3, 0.1]}}, {}, "[space] lr = {'logg': [0.001, 0.1]}: expected exactly one of log, float"),
+        ({"width": {"int": [10, 300]}}, {}, "[space] width: is neither a training setting nor a template field"),
+        (
+            {"units": {"int": [10, 30]}},
+            {"model": "flatten dense({units}) {act} dense(10)"},
+            "template field {act} has no",
+        ),
+        ({"lr": {"log": [1e-3, 0.1]}}, {"epoch": 3}, "[settings] epoch: unknown setting"),
+        ({"lr": {"log": [1e-3, 0.1]}}, {"epochs": "ten"}, "[settings] + [space]: at {'lr': 0.001}"),
+        ({"a": {"choice": ["relu", "sigmod"]}}, {"model": "flatten dense(10) {a} dense(10)"}, "unknown layer 'sigmod'"),
+        ({"lr": {"log": [1e-3, 0.1]}}, {"lr": 0.1}, "[space] lr: is also fixed in [settings]"),
+    ],
+)
+def test_a_wrong_space_is_one_error_naming_file_key_and_value(space, settings, expected):
+    with pytest.raises(SearchError) as error:
+        parse_search({"settings": settings, "space": space}, "my.toml")
+    assert str(error.value).startswith("my.toml: ") and expected in str(error.value)
+
+
+def test_wrong_search_options_and_grid_needs_finite_values():
+    with pytest.raises(SearchError, match=r"\[search\] sampler = 'annealing': expected one of grid, random, tpe, gp"):
+        parse_search({"space": {"lr": {"log": [1e-3, 0.1]}}, "search": {"sampler": "annealing"}}, "s.toml")
+    with pytest.raises(SearchError, match=r"\[space\] lr: the grid sampler needs finitely many values"):
+        parse_search({"space": {"lr": {"log": [1e-3, 0.1]}}, "search": {"sampler": "grid"}}, "s.toml")
+    with pytest.raises(SearchError, match=r"\[search\] trials = 0: expected a whole number >= 1"):
+        parse_search({"space": {"lr": {"log": [1e-3, 0.1]}}, "search": {"trials": 0}}, "s.toml")
+    grid = parse_search({"space": {"l2": {"choice": [0, 1]}, "batch_size": {"int": [10, 30], "step": 10}},
+                         "search": {"sampler": "grid"}})  # fmt: skip
+    assert grid.trials == 6 and grid.grid()[1] == {"l2": 0, "batch_size": 20}
+
+
+def test_templates_fill_fields_and_repeat_blocks():
+    template = "flatten [dense({units}) {act}]*{layers} dense(10)"
+    assert render(template, {"units": 30, "act": "relu", "layers": 2}) == (
+        "flatten dense(30) relu dense(30) relu dense(10)"
+    )
+    assert render(template, {"units": 30, "act": "relu", "layers": 0}) == "flatten  dense(10)"
+
+
+def test_builtins_load_with_and_without_quick():
+    for name in ("search-mlp", "search-cnn"):
+        full, quick = load_search(name), load_search(name, quick=True)
+        assert full.settings["data"] in ("mnist", "cifar10") and quick.settings["data"].endswith("-small")
+        assert quick.trials < full.trials
+    mlp = load_search("search-mlp")
+    assert set(mlp.space) == {"units", "layers", "activation", "optimizer", "lr", "l2", "batch_size"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running a search
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The toy search, run once for the tests below: (its file, its directory, its result)."""
+    folder = tmp_path_factory.mktemp("toy")
+    path = write(folder)
+    return path, folder / "toy", layerlab.search(str(path), folder / "toy", log=lambda m: None)
+
+
+def test_search_trials_are_run_directories_and_the_best_is_measured_once(toy):
+    _, out, result = toy
+    trials = result.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    for trial in trials:
+        run = RunDir(out / trial.user_attrs["run"])
+        assert run.is_finished() and run.read_result()["best_val_accuracy"] == trial.value
+    best = result.best
+    assert best.val_accuracy == max(t.value for t in trials)
+    recorded = RunDir(out / best.run).read_result()
+    assert best.test_accuracy == pytest.approx(recorded["test_accuracy"])  # restored from the run's best weights
+    # The command line trains exactly the best configuration (the same settings, the same run key).
+    argv = shlex.split(best.command)[1:]
+    args = _parser().parse_args(argv)
+    assert TrainConfig.from_dict(_train_settings(args)).to_dict() == TrainConfig.from_dict(best.config).to_dict()
+    assert TrainConfig.from_dict(json.loads(json.dumps(best.config))).model.count("dense(") >= 2
+    report = (out / "report.md").read_text()
+    assert "## Trials" in report and report.count("| completed") == 5 and "`layerlab train" in report
+    assert (out / "report" / "history.png").stat().st_size > 5000
+    assert (out / "report" / "importances.png").is_file() and (out / "report" / "contour.png").is_file()
+    assert '<img src="data:image/png;base64,' in (out / "report.html").read_text()
+
+
+def test_the_same_settings_reuse_the_finished_run(toy):
+    path, out, _ = toy
+    before = {p.name: (p / "result.json").stat().st_mtime_ns for p in (out / "runs").iterdir() if p.is_dir()}
+    lines = []
+    again = layerlab.search(str(path), out, study="again", report=False, log=lines.append)
+    assert sum("reusing finished run" in line for line in lines) == 5  # same seed: the same 5 points
+    after = {p.name: (p / "result.json").stat().st_mtime_ns for p in (out / "runs").iterdir() if p.is_dir()}
+    assert after == before and len(again.study.get_trials()) == 5
+
+
+def test_median_pruning_stops_hopeless_trials_early(tmp_path):
+    text = TOY.replace('sampler = "random"', 'sampler = "grid"').replace('pruner = "none"', 'pruner = "median"')
+    text = text.replace("trials = 5\n", "")
+    text = (
+        text.split("[space]")[0]
+        + "[space]\nlr = { choice = [0.3, 0.2, 0.1, 1e-7, 1e-8] }\n"
+        + ("[search]" + text.split("[search]")[1])
+    )
+    text = text.replace('model = "[dense({units}) {act}]*{layers} dense(2)"', 'model = "dense(8) tanh dense(2)"')
+    result = layerlab.search(str(write(tmp_path, text)), tmp_path / "pruned", log=lambda m: None)
+    states = {t.params["lr"]: t.state.name for t in result.study.get_trials()}
+    assert states == {0.3: "COMPLETE", 0.2: "COMPLETE", 0.1: "COMPLETE", 1e-7: "PRUNED", 1e-8: "PRUNED"}
+    pruned = [t for t in result.study.get_trials() if t.state.name == "PRUNED"]
+    for trial in pruned:
+        run = RunDir(tmp_path / "pruned" / trial.user_attrs["run"]).read_result()
+        assert run["status"] == "pruned" and run["epochs"] < 4
+
+
+def test_cli_search_bad_file_is_one_line(tmp_path, capsys):
+    bad = write(tmp_path, TOY.replace("int = [2, 8]", "int = [8, 2]"), "bad.toml")
+    assert main(["search", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.toml: [space] units" in err and "empty range" in err
+    assert main(["search", "no-such-search"]) == 2
+    assert "unknown search 'no-such-search'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["search-mlp", "search-cnn"])
+def test_builtin_quick_searches_run(tmp_path, capsys, name):
+    assert main(["search", name, "--quick", "--trials", "1", "--out", str(tmp_path / name), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "best: validation" in out and "layerlab train" in out and (tmp_path / name / "report.html").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------
+# lr-find and tune
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_lr_find_suggests_a_rate_that_learns(tmp_path):
+    from layerlab.search.lrfind import lr_find
+
+    config = TrainConfig(model="flatten dense(10)", data="mnist-small", limit=1500, batch_size=10)
+    found = lr_find(config, steps=100, out=tmp_path, progress=False)
+    assert 1e-3 < found.threshold < 10 and found.suggestion == pytest.approx(found.threshold / 10)
+    assert found.smoothed.min() < found.smoothed[10]  # the loss fell before the threshold
+    assert (tmp_path / "lr-find.png").stat().st_size > 5000
+    assert json.loads((tmp_path / "lr-find.json").read_text())["suggestion"] == found.suggestion
+    run = layerlab.fit(**config.replace(lr=found.suggestion, epochs=1).to_dict(), quiet=True)
+    assert run.result.best_val_accuracy > 0.7  # far better than chance (10%)
+
+
+def test_tune_quick_explains_each_step_and_reports_the_test_accuracy(tmp_path, capsys):
+    argv = ["tune", "--quick", "--model", "flatten dense(20) relu dense(10)", "--limit", "500", "--epochs", "2"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for step in range(1, 7):
+        assert f"== Step {step}:" in out
+    assert out.count("concluded") >= 6 and "0 vs 1" in out and "eta" in out
+    summary = json.loads((tmp_path / "tune.json").read_text())
+    assert 0.5 < summary["test_accuracy"] <= 1 and summary["command"].startswith("layerlab train")
+    assert summary["recommendation"]["lr"] > 0
+
+
+def test_gp_sampler_hyperband_and_two_jobs(tmp_path):
+    result = layerlab.search(str(write(tmp_path)), tmp_path / "gp", sampler="gp", pruner="hyperband", trials=4,
+                             report=False, log=lambda m: None)  # fmt: skip
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in result.study.get_trials()) == 4
+    two = layerlab.search(str(write(tmp_path)), tmp_path / "jobs", jobs=2, trials=4, report=False,
+                          log=lambda m: None)  # fmt: skip
+    trials = two.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4  # two workers, the budget not overshot
+    assert all(t.user_attrs["worker"].split(":")[1] != str(os.getpid()) for t in trials)  # in worker processes
