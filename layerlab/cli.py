@@ -7,6 +7,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import textwrap
@@ -209,13 +210,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.only:
         experiment = experiment.select(args.only.split(","))
     out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
-    executor = None
-    if args.storage:  # the runs shared by workers on many machines
-        from .search.distribute import shared_executor
+    executor, one_at_a_time = None, contextlib.nullcontext()
+    if args.storage:  # the runs shared by workers on many machines; they write the report in turn
+        from .search.distribute import report_lock, shared_executor
 
-        executor = shared_executor(args.storage, out)
+        executor, one_at_a_time = shared_executor(args.storage, out), report_lock(out)
     directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
-    print(f"report: {report.report([directory])}")
+    with one_at_a_time:
+        print(f"report: {report.report([directory])}")
     failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
     if failed:
         print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -11,7 +11,8 @@ A hook is an object with any of these methods (the loop calls those it has, in t
     on_fit_end(loop, result)                 the ``RunResult`` (also on early stopping and divergence)
 
 A hook ends the run with ``loop.stop(status, message)``: the current epoch finishes (its files are
-written), no further epoch starts, and the status and message land in ``result.status`` and
+written; a stop in ``on_epoch_trained`` skips the epoch's evaluation too, as the divergence guard
+needs), no further epoch starts, and the status and message land in ``result.status`` and
 ``result.message``. For example, a hook that stops when the validation accuracy is good enough::
 
     class StopAt(layerlab.hooks.Hook):

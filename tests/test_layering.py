@@ -8,7 +8,8 @@ The layers, bottom to top (ARCHITECTURE.md draws them):
     numpy/, torch/                      the engines: import only the layers above
     config, schedules, rundir, data/    settings, the run directory, datasets
     hooks, train                        the training loop
-    api, experiments/, report           the Python API and what builds on it
+    api, experiments/, report/          the Python API and what builds on it
+    playground/, explain, grader, ...   teaching tools on the numpy engine
     cli, __main__                       the command line: nothing below imports it
 """
 

@@ -4,6 +4,7 @@ repeat), pruning, the report and the best configuration's command line, lr-find,
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import textwrap
 
@@ -214,3 +215,14 @@ def test_tune_quick_explains_each_step_and_reports_the_test_accuracy(tmp_path, c
     summary = json.loads((tmp_path / "tune.json").read_text())
     assert 0.5 < summary["test_accuracy"] <= 1 and summary["command"].startswith("layerlab train")
     assert summary["recommendation"]["lr"] > 0
+
+
+def test_gp_sampler_hyperband_and_two_jobs(tmp_path):
+    result = layerlab.search(str(write(tmp_path)), tmp_path / "gp", sampler="gp", pruner="hyperband", trials=4,
+                             report=False, log=lambda m: None)  # fmt: skip
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in result.study.get_trials()) == 4
+    two = layerlab.search(str(write(tmp_path)), tmp_path / "jobs", jobs=2, trials=4, report=False,
+                          log=lambda m: None)  # fmt: skip
+    trials = two.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4  # two workers, the budget not overshot
+    assert all(t.user_attrs["worker"].split(":")[1] != str(os.getpid()) for t in trials)  # in worker processes

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .space import SearchDefinition, SearchError, builtin_searches, load_search, parse_search
+from .space import SEARCH_KEYS, SearchDefinition, SearchError, builtin_searches, load_search, parse_search
 
-SEARCH_OPTIONS = ("sampler", "pruner", "trials", "timeout", "seed", "heartbeat")
+SEARCH_OPTIONS = tuple(sorted(SEARCH_KEYS))  #: the [search] keys, also flags of `layerlab search`
 
 
 @dataclass
@@ -49,17 +49,17 @@ def search(
     ``runs/<name>``), on ``jobs`` workers here, sharing the study in ``storage`` (default: SQLite in
     ``out``) with any other workers; then write the report. ``overrides`` are search options (trials,
     timeout, sampler, pruner, seed, heartbeat) or run settings (data_dir, device, epochs, ...)."""
-    from .report import write_info, write_report
+    from .report import measure_best, write_info, write_report
     from .study import open_study, run_search
 
+    if isinstance(search, SearchDefinition) and (overrides or quick):
+        raise SearchError("a SearchDefinition is already checked: give quick and overrides to load_search instead")
     definition = search if isinstance(search, SearchDefinition) else load_search(search, quick, overrides)
     directory = Path(out or f"runs/{definition.name}{'-quick' if definition.quick else ''}")
     url, study_name = run_search(definition, directory, storage, jobs, study, log)
     write_info(directory, definition, url, study_name)
     optuna_study, _ = open_study(definition, url, study_name)
     page = write_report(optuna_study, definition, directory, url, log) if report else None
-    from .report import measure_best
-
     best = measure_best(optuna_study, definition, directory, log)
     return SearchResult(directory, optuna_study, best, page)
 

@@ -17,9 +17,15 @@ from pathlib import Path
 
 from .storage import open_storage, public_url, storage_url
 from .study import loop, open_queue
-from .trial import NotQueued, is_queued
+from .trial import NotQueued, file_lock, is_queued
 
 HEARTBEAT = 10
+
+
+def report_lock(directory: str | Path):
+    """One worker at a time writes the experiment's report (workers of one machine or of several sharing
+    the directory; an OS lock, released if the process dies)."""
+    return file_lock(Path(directory) / ".report.lock")
 
 
 def shared_executor(storage: str, directory: str | Path, study_name: str | None = None, heartbeat: int = HEARTBEAT):

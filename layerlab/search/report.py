@@ -45,7 +45,8 @@ class Best:
 
 
 def write_info(directory: Path, definition: SearchDefinition, url: str, study_name: str) -> None:
-    write_json(directory / INFO, {"study": study_name, "storage": url, "definition": definition.to_dict()})
+    # A password in the URL is not written down: give --storage again to reopen such a study.
+    write_json(directory / INFO, {"study": study_name, "storage": public_url(url), "definition": definition.to_dict()})
 
 
 def load_study(directory: str | Path, storage: str | None = None):
@@ -224,7 +225,8 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
 
 
 def important_params(study, definition: SearchDefinition) -> list[str]:
-    """Parameters by importance (fANOVA), most important first; in space order when it cannot be told."""
+    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it
+    cannot be told."""
     import optuna
 
     names = list(definition.space)
@@ -252,7 +254,7 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
         plots.append(("epochs", "validation accuracy per epoch of every trial (pruned trials stop early)",
                       lambda: vis.plot_intermediate_values(study)))  # fmt: skip
     if len(complete) >= 3 and len(definition.space) >= 2:
-        plots.append(("importances", "parameter importances (fANOVA: share of the variance of validation accuracy)",
+        plots.append(("importances", "parameter importances (PED-ANOVA: how much each one decides the top trials)",
                       lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
     if complete:
         plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, the most important parameters",
@@ -269,11 +271,35 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
             except (ValueError, RuntimeError, IndexError):
                 continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        _legible(name, figure, axes)
         path = folder / f"{name}.png"
         figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
         written.append((path, caption))
     return written
+
+
+def _legible(name: str, figure, axes) -> None:
+    """Optuna's defaults made readable: no crowded minor labels on log axes, wide enough slices, axis names
+    of ours, no legend of fifty trials."""
+    from matplotlib.ticker import NullFormatter
+
+    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
+    for ax in panels:
+        if ax.get_xscale() == "log":
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    if name == "slice":
+        figure.set_size_inches(max(6.0, 3.6 * len(panels) + 1.5), 4.2)
+    if name == "epochs":
+        ax = panels[0]
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.set_title("Validation accuracy per epoch")
+        legend = ax.get_legend()
+        if legend is not None and len(legend.get_texts()) > 12:
+            legend.remove()
 
 
 # ---------------------------------------------------------------------------------------------------

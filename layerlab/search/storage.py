@@ -65,19 +65,21 @@ def open_storage(url: str, heartbeat: int):
         if url.startswith(plain):
             url = driver + url.removeprefix(plain)  # psycopg 3, not SQLAlchemy's default psycopg2
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine,
-            heartbeat_interval=heartbeat,
-            grace_period=GRACE * heartbeat,
-            heartbeat_stale_trial_callback=retry,
-        )
-    except Exception as e:  # sqlalchemy's connection errors: one line, with the URL
-        if isinstance(e, SearchError):
-            raise
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat,
+                grace_period=GRACE * heartbeat,
+                heartbeat_stale_trial_callback=retry,
+            )
+        except Exception as e:  # sqlalchemy's errors: one line, with the URL
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if "already exists" in reason and attempt < 4:  # workers starting together both create the tables
+                time.sleep(0.5 + attempt)
+                continue
+            raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None
 
 
 def _journal_storage_class():

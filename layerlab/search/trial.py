@@ -49,7 +49,8 @@ def dataset_for(config: TrainConfig):
 
 
 @contextmanager
-def _locked(path: Path):
+def file_lock(path: Path):
+    """An exclusive OS lock on ``path`` (created if needed) for the ``with`` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released by the OS if this process dies
@@ -79,7 +80,7 @@ class Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
         cpu = time.process_time()
-        with _locked(self.directory / "runs" / f".{key}.lock"):
+        with file_lock(self.directory / "runs" / f".{key}.lock"):
             result = RunDir(run_dir).read_result()
             reused = result is not None and result.get("status") != "pruned" and result["epochs"] > 0
             for row in RunDir(run_dir).read_metrics():  # epochs already trained: a retried, repeated or resumed run

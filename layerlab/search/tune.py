@@ -34,6 +34,7 @@ from .lrfind import lr_find
 from .trial import run_key
 
 SGD_FAMILY = ("sgd", "momentum", "nesterov")
+MARGIN = 0.001  #: a change of validation accuracy smaller than 0.1 points is noise, not an improvement
 
 
 @dataclass
@@ -220,22 +221,26 @@ def _regularisation(t: _Tuner, config: TrainConfig, explicit: set[str], probe: i
             t.note("tried", f"lambda {l2:g}: validation accuracy {results[l2]:.2%}")
         return results[l2]
 
+    def best() -> float:  # the smallest lambda within MARGIN of the highest accuracy
+        top = max(results.values())
+        return min(v for v, accuracy in results.items() if accuracy >= top - MARGIN)
+
     trial(0.0)
     trial(1.0)
-    factor = 10.0 if results[1.0] > results[0.0] else 0.1
+    factor = 10.0 if results[1.0] > results[0.0] + MARGIN else 0.1
     t.note("saw", f"lambda 1 is {'better' if factor > 1 else 'not better'} than 0: go {'up' if factor > 1 else 'down'}")
     l2 = 1.0
     for _ in range(2 if t.quick else 3):
-        if trial(l2 * factor) <= results[l2]:
-            break
+        if trial(l2 * factor) <= results[l2] + MARGIN:
+            break  # no longer improving by more than the noise
         l2 *= factor
-    best = max(results, key=lambda v: (results[v], -v))
-    if best > 0:
-        for finer in (best * 3, best / 3):
+    if best() > 0:
+        for finer in (best() * 3, best() / 3):
             trial(float(f"{finer:.3g}"))
-        best = max(results, key=lambda v: (results[v], -v))
-    t.note("concluded", f"lambda = {best:g} (validation accuracy {results[best]:.2%})")
-    return config.replace(l2=best)
+    chosen = best()
+    t.note("concluded", f"lambda = {chosen:g} (validation accuracy {results[chosen]:.2%}; a smaller lambda wins "
+                        "within 0.1 points)")  # fmt: skip
+    return config.replace(l2=chosen)
 
 
 def _batch_size(t: _Tuner, config: TrainConfig, explicit: set[str], probe: int) -> TrainConfig:
