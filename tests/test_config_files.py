@@ -60,7 +60,7 @@ def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, cli_
 @pytest.mark.parametrize(
     ("settings", "run", "extra", "message"),
     [
-        ('epochs = "one"', "", "", "run 'a': epochs = \"one\": expected a whole number"),
+        ('epochs = "one"', "", "", '[settings]: epochs = "one": expected a whole number'),  # the table's fault
         ("", 'lr = "fast"', "", "run 'a': lr = \"fast\": expected a finite number"),
         ("", 'members = "five"', "", "run 'a': members = \"five\": expected a whole number >= 1"),
         ("", "repeats = 2.5", "", "run 'a': repeats = 2.5: expected a whole number >= 1"),
@@ -97,3 +97,18 @@ def test_keywords_of_the_python_api_are_checked_too():
     with pytest.raises(TrainError, match=r'epochs = "3": expected a whole number'):
         TrainConfig.from_dict({"epochs": "3"})
     assert TrainConfig.from_dict({"lr": 1, "val": None}).lr == 1  # a whole number is a number
+
+
+def test_an_experiments_settings_and_model_are_checked_before_anything_trains(tmp_path, cli_error, capsys):
+    misspelt = tmp_path / "misspelt.toml"
+    misspelt.write_text('name = "e"\n[settings]\nlrr = 0.1\n[[runs]]\nname = "a"\n')
+    error = cli_error("run", str(misspelt), "--out", str(tmp_path / "out"))
+    assert f"{misspelt} [settings]: unknown setting 'lrr'; did you mean lr?" in error
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "e"\n[settings]\nmodel = "flatten dense(10"\n[[runs]]\nname = "a"\n')
+    from layerlab.cli import main
+
+    assert main(["run", str(broken), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}, run 'a': unexpected end of text in dense(...)" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained, no report of a failed run

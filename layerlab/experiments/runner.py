@@ -53,11 +53,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, read_toml, setting_names, toml_value
+from ..config import TrainConfig, check_settings, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
+from ..spec import parse
 from ..train import load_data
 
 
@@ -150,6 +151,11 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
     _check_document(document, source)
     shared = setting_names(document.get("settings", {}), f"{source} [settings]")
     quick_shared = setting_names(document.get("quick", {}), f"{source} [quick]") if quick else {}
+    for table, values in (("settings", shared), ("quick", quick_shared)):  # a misspelt setting: its table's fault
+        try:
+            check_settings(values, f"{source} [{table}]")
+        except LayerlabError as e:
+            raise ExperimentError(str(e)) from None
     runs, left_out = [], []
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
@@ -174,6 +180,7 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
             try:
                 config = TrainConfig.from_dict(settings)
                 config.check()
+                parse(config.model)  # a misspelt model now, not when its run starts training
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
             note = run.get("note", "")
