@@ -18,6 +18,7 @@ from .engine import ENGINES
 from .errors import LayerlabError
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
+from .wording import count
 
 EXAMPLE_CNN = (
     "input(1, 28, 28) conv(25, 3) relu maxpool(2) conv(50, 3) relu maxpool(2) flatten dense(100) relu dense(10)"
@@ -226,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"report: {report.report([directory])}")
     failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
     if failed:
-        print(f"layerlab run: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"layerlab run: {count(len(failed), 'run')} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

@@ -28,6 +28,7 @@ from .errors import DivergedError
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
 from .rundir import RunDir
 from .spec import parse
+from .wording import count
 
 
 @dataclass
@@ -51,8 +52,8 @@ class RunResult:
     def summary(self) -> str:
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "
-            f"{self.best_val_accuracy:.2%}); final test {self.final_test_accuracy:.2%} after {self.epochs} epochs, "
-            f"{self.seconds:.1f} s [{self.status}]"
+            f"{self.best_val_accuracy:.2%}); final test {self.final_test_accuracy:.2%} after "
+            f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -355,7 +355,7 @@ def test_an_experiment_with_a_failed_run_exits_non_zero_and_still_writes_the_rep
     code = main(["run", str(experiment), "--out", str(tmp_path / "out"), "--quiet"])
     captured = capsys.readouterr()
     assert code == 1
-    assert captured.err.strip().splitlines()[-1] == "layerlab run: 1 run(s) failed: impossible"
+    assert captured.err.strip().splitlines()[-1] == "layerlab run: 1 run failed: impossible"
     assert (tmp_path / "out" / "report.md").is_file()
     statuses = {
         run["name"]: run["status"] for run in json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]

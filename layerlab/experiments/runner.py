@@ -60,6 +60,7 @@ from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..spec import parse
 from ..train import load_data
+from ..wording import count
 
 
 class ExperimentError(LayerlabError, ValueError):
@@ -360,7 +361,7 @@ def run_experiment(
     reused = sum(status == "done" for status in statuses.values())
     log(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
-        f"{len(experiment.runs)} runs, {reused} already finished"
+        f"{count(len(experiment.runs), 'run')}, {reused} already finished"
     )
     display = Display(log, live=None if progress else False)
     try:

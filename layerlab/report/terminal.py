@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..wording import count
 from .columns import QUICK_NOTE, all_regression, columns, has_regression
 from .table import Row, by_exercise
 
@@ -55,7 +56,7 @@ def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
     """The title, counts of runs by status, the quick-run note and the table."""
     statuses = [row.status for row in rows]
     counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
-    print(f"{title}: {len(rows)} runs, {counts}", file=file)
+    print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
     if quick:
         print(QUICK_NOTE, file=file)
     print(terminal_table(rows), file=file)

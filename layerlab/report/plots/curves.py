@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import LayerlabError
 from ...spec import parse
+from ...wording import count
 from ..reading import RunSource, layer_index
 from .figures import epoch_axis, figure_legend, lines, new_figure, panels, run_style, series, wrap
 
@@ -77,9 +78,10 @@ def learning_curves(runs: list[RunSource]):
             ax.set_xticks([1 + _SINGLE_EPOCH[split] for split in shown], names)
             ax.set_xlabel("epoch 1")
     figure_legend(figure, legend)
-    caption = f"Learning curves of {len(curves)} run(s): " + ", ".join(words for _, _, words in splits)
+    caption = f"Learning curves of {count(len(curves), 'run')}: " + ", ".join(words for _, _, words in splits)
     if longest == 1:
-        caption = f"Accuracy and cost after the one epoch of {len(curves)} run(s): training and validation side by side"
+        runs = count(len(curves), "run")
+        caption = f"Accuracy and cost after the one epoch of {runs}: training and validation side by side"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"
