@@ -110,7 +110,8 @@ def layerlab_epoch(
     channels_last=True; the warm-up compiles (or records CUDA graphs for) every batch shape first.
     """
     spec, lr = MODELS[name]
-    config = TrainConfig(model=spec, engine=engine, device=str(device), lr=lr, batch_size=batch_size, **options)
+    config = TrainConfig(model=spec, engine=engine, device=str(device), lr=lr, batch_size=batch_size,
+                         threads=torch.get_num_threads(), **options)  # fmt: skip
     if engine == "numpy":
         from layerlab.numpy.learner import NumpyLearner
 
@@ -152,7 +153,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 64])
     parser.add_argument("--data-dir")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every loop (default 1)")
     parser.add_argument("--numpy", action="store_true", help="also time the numpy engine on the MLPs")
     parser.add_argument("--repeats", type=int, default=3, help="timings per loop, alternating; the fastest counts")
     parser.add_argument(
@@ -162,8 +163,7 @@ def main() -> None:
         "default: the plain engine, plus two compiled variants on a GPU)",
     )
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     variants = args.variant or (GPU_VARIANTS if device.type == "cuda" else [""])
     x, y = images(args)

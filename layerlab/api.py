@@ -9,7 +9,7 @@
 
 ``fit`` takes every setting of ``TrainConfig`` as a keyword (the same names as the CLI flags).
 ``ensemble`` trains several members with different seeds and combines them by majority vote and by
-mean probability (deck 001: "a majority vote of 5 networks").
+mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class EnsembleResult:
     """Each member's test accuracy and the two ways of combining them."""
 
     member_accuracies: list[float]
-    vote_accuracy: float  #: majority vote of the members' predicted classes (deck 001)
+    vote_accuracy: float  #: majority vote of the members' predicted classes (Nielsen, chapter 6)
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions

@@ -12,8 +12,8 @@ the parent reads into its ``Display`` (``drain``). Kinds:
     end     the run's last line (its result)
 
 A ``Display`` in a terminal keeps one line per run in flight at the bottom of the screen, redrawn in
-place, and prints the epoch, note and end lines above them; in a log or a pipe it prints those lines
-only, one per event, with no control characters.
+place with its steps and epochs, and prints the note and end lines above them; in a log or a pipe it
+prints the epoch, note and end lines, one per event, with no control characters.
 """
 
 from __future__ import annotations
@@ -115,10 +115,11 @@ class Display:
         self.last_draw = 0.0
 
     def event(self, run: str, kind: str, text: str) -> None:
+        if kind in ("step", "epoch") and self.live:  # a terminal: the run's line, redrawn
+            self.lines[run] = text
+            self._draw(force=kind == "epoch")
+            return
         if kind == "step":
-            if self.live:
-                self.lines[run] = text
-                self._draw(force=False)
             return
         if kind == "end":
             self.lines.pop(run, None)

@@ -12,8 +12,8 @@ or built in Python::
     S.Spec([S.conv(20, 5), S.relu(), S.maxpool(2), S.flatten(), S.dense(10)], input_shape=(1, 28, 28))
 
 Every layer kind is declared once, in `KINDS` below: its arguments, its shape rule and the shapes of
-its parameters. The engines map each kind name to an implementation; nothing outside this module
-knows the text syntax.
+its parameters. The engines map each kind name to an implementation; the text syntax is read by
+`layerlab.grammar`, which this module alone calls.
 
 Shapes are per example and batch-free, channels first: an image is (channels, height, width), a
 vector is (features,). Parameter names and shapes follow PyTorch (a dense weight is (out, in), a conv
@@ -22,44 +22,15 @@ weight is (filters, channels, k, k)), so a state dict means the same thing in bo
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import LayerlabError
+from .grammar import Call, Parser, SpecError, did_you_mean
+from .grammar import format_value as _fmt
 
 Shape = tuple[int, ...]
-
-
-class SpecError(LayerlabError, ValueError):
-    """A model description that cannot be parsed or does not fit its input shape."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Values
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """A named value with arguments, such as the initialiser ``normal(0.01)``."""
-
-    name: str
-    args: tuple[float, ...] = ()
-
-    def __str__(self) -> str:
-        return self.name if not self.args else f"{self.name}({', '.join(_fmt(a) for a in self.args)})"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value) if value != int(value) or abs(value) >= 1e16 else f"{value:.1f}"
-    return str(value)
 
 
 REQUIRED = object()
@@ -398,9 +369,8 @@ def _signature(k: Kind) -> str:
     return f"{k.name}({', '.join(parts)})" if parts else k.name
 
 
-def _did_you_mean(word: str, names: Iterable[str] = ()) -> str:
-    close = difflib.get_close_matches(word, list(names) or [*KINDS, *ALIASES], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def _did_you_mean(word: str) -> str:
+    return did_you_mean(word, [*KINDS, *ALIASES])
 
 
 def __getattr__(name: str) -> Callable[..., Layer]:
@@ -449,7 +419,13 @@ class Spec:
     @classmethod
     def parse(cls, text: str, input_shape: Sequence[int] | None = None) -> Spec:
         """Read the text form; an ``input(...)`` at the start gives the input shape."""
-        return _Parser(text).spec(input_shape)
+        names = {**{k: k for k in KINDS}, **ALIASES, **{c: c for c in CUSTOM}}
+        shape, layers = Parser(text).model(
+            names,
+            build=lambda name, args, kwargs: layer(name, *args, **kwargs),
+            usage=lambda name: _signature(KINDS[CUSTOM.get(name, name)]),
+        )
+        return cls(layers, input_shape if input_shape is not None else shape)
 
     def __str__(self) -> str:
         body = " ".join(str(item) for item in self.layers)
@@ -536,175 +512,4 @@ def parse_calls(text: str, names: Iterable[str], what: str = "item") -> list[tup
     Names outside ``names`` are reported with a pointer into the text, as for layers.
     """
     names = {name: name for name in names}
-    return _Parser(text).calls(names, what, ", ".join(list(names)[:3]))
-
-
-# ---------------------------------------------------------------------------------------------------
-# The text grammar
-#   spec   := [input] layer+            input := "input" "(" INT ("," INT)* ")"
-#   layer  := NAME [ "(" [arg ("," arg)*] ")" ]
-#   arg    := value | NAME "=" value     value := NUMBER | NAME | NAME "(" NUMBER ("," NUMBER)* ")"
-# ---------------------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(
-    r"(?P<space>\s+)|(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<punct>[(),=])"
-)
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "number", "name", "punct", "end"
-    text: str
-    pos: int
-
-
-class _Parser:
-    def __init__(self, text: str):
-        self.text = text
-        self.tokens: list[_Token] = []
-        pos = 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if not m:
-                self._fail(pos, 1, f"unexpected character {text[pos]!r}", "a layer name, a number, or one of ( ) , =")
-            if m.lastgroup != "space":
-                self.tokens.append(_Token(m.lastgroup, m.group(), pos))
-            pos = m.end()
-        self.tokens.append(_Token("end", "", len(text)))
-        self.i = 0
-
-    def _fail(self, pos: int, width: int, problem: str, expected: str) -> None:
-        pointer = " " * pos + "^" * max(1, width)
-        raise SpecError(f"{problem} at column {pos + 1}\n  {self.text}\n  {pointer}\n  expected {expected}")
-
-    def _peek(self) -> _Token:
-        return self.tokens[self.i]
-
-    def _next(self) -> _Token:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def _expect(self, text: str, expected: str) -> _Token:
-        tok = self._next()
-        if tok.text != text:
-            self._fail(tok.pos, len(tok.text), f"unexpected {_describe(tok)}", expected)
-        return tok
-
-    def spec(self, input_shape: Sequence[int] | None) -> Spec:
-        if self._peek().kind == "end":
-            self._fail(0, 1, "empty model", "at least one layer, e.g. `dense(10)`")
-        shape = None
-        if self._peek().text == "input":
-            shape = self._input()
-        layers = []
-        while self._peek().kind != "end":
-            layers.append(self._layer())
-        if not layers:
-            self._fail(len(self.text), 1, "no layers after input(...)", "at least one layer")
-        return Spec(layers, input_shape if input_shape is not None else shape)
-
-    def _input(self) -> Shape:
-        start = self._next()
-        self._expect("(", "'(' after input, e.g. input(1, 28, 28)")
-        dims = []
-        while True:
-            tok = self._next()
-            if tok.kind != "number" or not re.fullmatch(r"\d+", tok.text) or int(tok.text) < 1:
-                self._fail(
-                    tok.pos, len(tok.text), f"unexpected {_describe(tok)} in input(...)", "a positive whole number"
-                )
-            dims.append(int(tok.text))
-            sep = self._next()
-            if sep.text == ")":
-                break
-            if sep.text != ",":
-                self._fail(sep.pos, len(sep.text), f"unexpected {_describe(sep)}", "',' or ')'")
-        if len(dims) not in (1, 3):
-            self._fail(
-                start.pos,
-                self.tokens[self.i - 1].pos - start.pos + 1,
-                "input(...) has the wrong number of sizes",
-                "input(features) or input(channels, height, width)",
-            )
-        return tuple(dims)
-
-    def _layer(self) -> Layer:
-        names = {**{k: k for k in KINDS}, **ALIASES, **{c: c for c in CUSTOM}}
-        tok, name, args, kwargs = self._call(names, "layer", "conv, dense, relu")
-        try:
-            return layer(name, *args, **kwargs)
-        except SpecError as e:
-            end = self.tokens[self.i - 1]
-            self._fail(tok.pos, end.pos + len(end.text) - tok.pos, str(e), _signature(KINDS[CUSTOM.get(name, name)]))
-            raise  # unreachable: _fail raises
-
-    def _call(self, names: Mapping[str, str], what: str, examples: str) -> tuple[_Token, str, list, dict]:
-        """NAME [ "(" args ")" ] with NAME one of ``names`` (mapped to its canonical name)."""
-        tok = self._next()
-        if tok.kind != "name":
-            self._fail(tok.pos, len(tok.text), f"unexpected {_describe(tok)}", f"a {what} name such as {examples}")
-        if tok.text not in names:
-            self._fail(
-                tok.pos,
-                len(tok.text),
-                f"unknown {what} {tok.text!r}{_did_you_mean(tok.text, names)}",
-                "one of: " + ", ".join(dict.fromkeys(names.values())),
-            )
-        name = names[tok.text]
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        if self._peek().text == "(":
-            self._next()
-            while self._peek().text != ")":
-                arg_tok = self._peek()
-                if arg_tok.kind == "name" and self.tokens[self.i + 1].text == "=":
-                    self.i += 2
-                    kwargs[arg_tok.text] = self._value()
-                elif kwargs:
-                    self._fail(
-                        arg_tok.pos, len(arg_tok.text), "a positional argument after a keyword argument", "name=value"
-                    )
-                else:
-                    args.append(self._value())
-                sep = self._peek()
-                if sep.text == ",":
-                    self._next()
-                elif sep.text != ")":
-                    self._fail(sep.pos, len(sep.text), f"unexpected {_describe(sep)} in {name}(...)", "',' or ')'")
-            self._next()
-        return tok, name, args, kwargs
-
-    def calls(self, names: Mapping[str, str], what: str, examples: str) -> list[tuple[str, list, dict]]:
-        result = []
-        while self._peek().kind != "end":
-            _, name, args, kwargs = self._call(names, what, examples)
-            result.append((name, args, kwargs))
-        return result
-
-    def _value(self) -> Any:
-        tok = self._next()
-        if tok.kind == "number":
-            return float(tok.text) if re.search(r"[.eE]", tok.text) else int(tok.text)
-        if tok.kind == "name":
-            if tok.text in ("true", "false"):
-                return tok.text == "true"
-            if self._peek().text == "(":
-                self._next()
-                numbers = []
-                while self._peek().text != ")":
-                    num = self._next()
-                    if num.kind != "number":
-                        self._fail(num.pos, len(num.text), f"unexpected {_describe(num)}", "a number")
-                    numbers.append(float(num.text))
-                    if self._peek().text == ",":
-                        self._next()
-                self._next()
-                return Call(tok.text, tuple(numbers))
-            return tok.text
-        self._fail(tok.pos, len(tok.text), f"unexpected {_describe(tok)}", "a value (a number or a name)")
-        raise AssertionError  # unreachable
-
-
-def _describe(tok: _Token) -> str:
-    return "end of text" if tok.kind == "end" else f"{tok.text!r}"
+    return Parser(text).calls(names, what, ", ".join(list(names)[:3]))

@@ -73,7 +73,11 @@ LESSONS: dict[str, list[tuple[str, str | float, float]]] = {
         ("task5-xor-*dense(4) tanh dense(2)*", "task5-xor-*=dense(4) tanh dense(1)*", 0.03),  # 4-2 tanh: 98.8 vs 92.4
         ("task6-xor-x1x2-feature-*=dense(1) sigmoid", 0.95, 0.0),  # one unit with x1*x2 solves XOR: 98.8
         ("task7-gauss-6-6-2", 0.98, 0.0),  # 100%
-        ("task9-spiral-features", "task8-spiral-*dense(8) tanh dense(8) tanh dense(1)*", 0.15),  # 94.8 vs 61.2
+        (
+            "task9-spiral-features",
+            "task8-spiral-model=dense(8) tanh dense(8) tanh dense(1) sigmoid",
+            0.15,
+        ),  # 94.8 vs 61.2
     ],
 }
 
@@ -97,7 +101,7 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
     for plot in TEACHING_PLOTS.get(name, ()):
         assert (out / "report" / plot).stat().st_size > 10_000, plot  # drawn, not blank
         assert f"report/{plot}" in markdown
-    accuracy = {row["run"]: row["test_accuracy"] for row in table(out)}
+    accuracy = {row.run: row.test_accuracy for row in table(out)}
 
     def of(run: str | float) -> float:
         if not isinstance(run, str):
@@ -105,12 +109,14 @@ def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
         (match,) = fnmatch.filter(accuracy, run)  # one run per pattern
         return accuracy[match]
 
-    for better, worse, margin in LESSONS[name]:
+    for better, worse, margin in LESSONS.get(name, ()):
         assert of(better) >= of(worse) + margin, (better, worse, of(better), of(worse))
 
 
-def test_every_builtin_has_its_lessons_checked():
-    assert set(LESSONS) == set(builtin_names())
+def test_every_builtin_of_the_slides_has_its_lessons_checked():
+    slides = {"lab4a", "lab4b", "nielsen", "nielsen-scaled", "activations", "init", "optimisers", "batch-size",
+              "regularisation", "playground"}  # fmt: skip
+    assert set(LESSONS) == slides and slides <= set(builtin_names())
 
 
 def test_quick_notes_say_what_ran():
@@ -121,12 +127,12 @@ def test_quick_notes_say_what_ran():
     assert "left out (full run only): 2-conv-20 (sigmoid convolutions need more steps" in summary
     assert experiment.notes[1].startswith("Full run: Faithful settings")
     notes = {run.repeat_of or run.name: run.note for run in experiment.runs}
-    assert list(notes) == ["1-mlp-100", "4-relu", "5-expanded", "7-vote-of-5"]
+    assert list(notes) == ["1-mlp-100", "4-relu", "5-expanded"]
     assert (
         notes["1-mlp-100"]
         == "full run: 784-100-10 sigmoid, 60 epochs, eta 0.1, batch 10; quick: trained once (full run: 3 times)"
     )
-    assert notes["7-vote-of-5"].endswith("quick: the first 500 training images, 1 epoch, 3 members (full run: 5)")
+    assert "7-vote-of-5 (five 1000-unit dropout networks need many epochs" in summary
     full = load_experiment("nielsen")
     assert full.notes[0].startswith("Faithful settings")
     assert full.runs[0].note == "784-100-10 sigmoid, 60 epochs, eta 0.1, batch 10"

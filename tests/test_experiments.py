@@ -193,7 +193,7 @@ def test_every_built_in_loads_in_both_modes():
     assert nielsen["1-mlp-100#1"].reference == 0.978 and nielsen["1-mlp-100#1"].config.batch_size == 10
     assert [nielsen[f"4-relu#{i}"].config.seed for i in (1, 2, 3)] == [0, 1, 2]  # Nielsen's best of 3
     assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded#1"].config.expand == "shift"
-    assert load_experiment("nielsen", quick=True).runs[-1].members == 3  # rows 1, 4, 5 and the vote
+    assert [run.name for run in load_experiment("nielsen", quick=True).runs] == ["1-mlp-100", "4-relu", "5-expanded"]
 
 
 def test_select_keeps_only_the_named_runs(toy_file):
@@ -235,3 +235,46 @@ def test_repeats_must_be_a_positive_whole_number(tmp_path):
     path.write_text(TOY + '[[runs]]\nname = "again"\nrepeats = 0\n')
     with pytest.raises(ExperimentError, match="run 'again': repeats = 0: expected a whole number >= 1"):
         load_experiment(str(path))
+
+
+def test_quick_notes_say_what_ran_and_what_was_reduced_or_left_out(tmp_path):
+    path = tmp_path / "notes.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name = "notes"
+            notes = ["Full-run note."]
+            quick_notes = ["What the quick run is for."]
+            [settings]
+            data = "xor"
+            epochs = 30
+            [quick]
+            epochs = 3
+            limit = 100
+            [[runs]]
+            name = "vote"
+            members = 5
+            repeats = 3
+            note = "5 networks, 30 epochs"
+            quick = { members = 2, batch_size = 20 }
+            [[runs]]
+            name = "slow"
+            quick = { skip = true, note = "too slow for a quick run" }
+            """
+        )
+    )
+    quick = load_experiment(str(path), quick=True)
+    assert quick.notes == [
+        "Quick run: 3 epochs, the first 100 training images (the full run: 30 epochs, all training images); "
+        "left out (full run only): slow (too slow for a quick run).",
+        "What the quick run is for.",
+    ]
+    assert [(run.name, run.members) for run in quick.runs] == [("vote", 2)]
+    assert quick.runs[0].note == (
+        "full run: 5 networks, 30 epochs; quick: batches of 20, 2 members (full run: 5), "
+        "trained once (full run: 3 times)"
+    )
+    full = load_experiment(str(path))
+    assert full.notes == ["Full-run note."]
+    assert [run.name for run in full.runs] == ["vote#1", "vote#2", "vote#3", "slow"]
+    assert full.runs[0].note == "5 networks, 30 epochs"

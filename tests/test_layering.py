@@ -3,12 +3,13 @@
 Every import counts, at module level or inside a function, so a cycle cannot hide in a function body.
 The layers, bottom to top (ARCHITECTURE.md draws them):
 
-    errors, spec, files                 know nothing of the rest
+    errors, grammar, spec, files        know nothing of the rest (spec reads its text through grammar)
     weights, augment, engine            the engine contract and what engines share
     numpy/, torch/                      the engines: import only the layers above
     config, schedules, rundir, data/    settings, the run directory, datasets
     hooks, train                        the training loop
-    api, experiments/, report           the Python API and what builds on it
+    api, experiments/, report/          the Python API and what builds on it
+    playground/, explain, grader, ...   teaching tools on the numpy engine
     cli, __main__                       the command line: nothing below imports it
 """
 
@@ -24,7 +25,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "layerlab"
 #: Modules (or packages, with a trailing ".") and the modules of ours they may import.
 ALLOWED = {
     "errors": set(),
-    "spec": {"errors"},
+    "grammar": {"errors"},
+    "spec": {"errors", "grammar"},
     "files": {"errors"},
     "weights": {"errors", "files"},
     "augment": {"errors", "spec"},

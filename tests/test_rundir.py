@@ -161,6 +161,8 @@ def test_a_finished_run_is_not_replaced_without_resume_or_overwrite(finished, ca
 
 def test_a_refused_resume_writes_nothing(finished):
     before = snapshot(finished)
+    with pytest.raises(RunDirError, match="--overwrite replaces it: give one of them"):
+        quiet_fit(small(epochs=2), finished, resume=True, overwrite=True)
     with pytest.raises(TrainError, match="different settings.*lr"):
         quiet_fit(small(epochs=2, lr=0.5), finished, resume=True)
     assert snapshot(finished) == before
@@ -225,7 +227,10 @@ def test_a_damaged_config_names_the_file_and_the_way_out(finished, capsys):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(finished):
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(finished, monkeypatch, exchange):
+    if not exchange:  # where the system cannot swap two directories in one step
+        monkeypatch.setattr("layerlab.rundir._exchange", lambda a, b: False)
     before = snapshot(finished)
 
     class Crash(Hook):

@@ -55,7 +55,7 @@ from typing import Any
 
 from ..config import TrainConfig, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
-from ..files import write_json
+from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..train import load_data
@@ -249,7 +249,7 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
 
 #: The top-level keys and tables of an experiment file, and what each holds.
 DOCUMENT_KEYS = {"name": str, "title": str, "description": str, "settings": dict, "quick": dict, "runs": list,
-                 "notes": list}  # fmt: skip
+                 "notes": list, "quick_notes": list}  # fmt: skip
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {"name": str, "exercise": str, "reference": float, "loss_target": float, "members": int,
              "repeats": int, "grid": dict, "note": str, "quick": dict}  # fmt: skip
@@ -341,7 +341,7 @@ def run_experiment(
     ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
     between machines."""
-    directory = Path(out)
+    directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
     directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
     _write_index(directory, experiment, statuses)

@@ -1,10 +1,11 @@
 """The torch engine as the trainer drives it (the contract: ``layerlab.engine.Learner``).
 
-The data of a run is put on the device once, as it is (uint8 images stay uint8 until a batch is
-turned into floats on the device), and every batch is gathered there by index, so an epoch moves no
-images between host and device. Per-step losses, outputs and gradient norms are kept on the device
-and summarised once per epoch; on a GPU the loop therefore never waits for the host except to refresh
-the progress every ``sync_every`` steps.
+The data of a run is put on the device once (a training set of up to 256 MB in floats, such as
+MNIST's, is made float there once; a larger one stays uint8 and is made float a chunk at a time), and
+every batch is gathered there by index, so an epoch moves no images between host and device.
+Per-step losses, outputs and gradient norms are kept on the device and summarised once per epoch; on
+a GPU the loop therefore never waits for the host except to refresh the progress every ``sync_every``
+steps.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class TorchLearner(TorchPredictor):
 
     sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
     chunk_elements = 1 << 22  # training images are gathered and made float ~4M values (16 MB) at a time
+    float_train_bytes = 1 << 28  # a training set up to 256 MB in floats (MNIST's 50,000) is made float once
     compile_backend = "inductor"  # torch.compile's default; tests swap in a backend that needs no C compiler
 
     def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
@@ -156,7 +158,10 @@ class TorchLearner(TorchPredictor):
     # -- data ----------------------------------------------------------------------------------------
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
-        self.data[name] = (torch.as_tensor(x, device=self.device), torch.as_tensor(y, device=self.device))
+        x_t = torch.as_tensor(x, device=self.device)
+        if name == "train" and x_t.dtype == torch.uint8 and x_t.numel() * self.dtype.itemsize <= self.float_train_bytes:
+            x_t = self.as_input(x_t)  # a small training set costs less to keep in floats than to convert every epoch
+        self.data[name] = (x_t, torch.as_tensor(y, device=self.device))
 
     # -- training ------------------------------------------------------------------------------------
 
