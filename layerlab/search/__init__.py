@@ -49,7 +49,7 @@ def search(
     ``runs/<name>``), on ``jobs`` workers here, sharing the study in ``storage`` (default: SQLite in
     ``out``) with any other workers; then write the report. ``overrides`` are search options (trials,
     timeout, sampler, pruner, seed, heartbeat) or run settings (data_dir, device, epochs, ...)."""
-    from .report import measure_best, write_info, write_report
+    from .report import measure_best, write_report
     from .study import open_study, run_search
 
     if isinstance(search, SearchDefinition) and (overrides or quick):
@@ -57,7 +57,6 @@ def search(
     definition = search if isinstance(search, SearchDefinition) else load_search(search, quick, overrides)
     directory = Path(out or f"runs/{definition.name}{'-quick' if definition.quick else ''}")
     url, study_name = run_search(definition, directory, storage, jobs, study, log)
-    write_info(directory, definition, url, study_name)
     optuna_study, _ = open_study(definition, url, study_name)
     page = write_report(optuna_study, definition, directory, url, log) if report else None
     best = measure_best(optuna_study, definition, directory, log)

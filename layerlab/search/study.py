@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ..files import check_output_folder
-from .report import INFO
+from .report import INFO, write_info
 from .space import SearchDefinition, SearchError, describe_budget
 from .storage import open_storage, public_url, storage_url
 from .trial import NotQueued, Objective
@@ -169,6 +169,7 @@ def run_search(definition: SearchDefinition, directory: str | Path, storage: str
     directory.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, directory)
     study_name = study_name or definition.name
+    write_info(directory, definition, url, study_name)  # first: a worker joining later recognises the folder
     _, created = open_study(definition, url, study_name, definition.seed)
     budget = describe_budget(definition)
     log(f"search {study_name!r}: {definition.sampler} sampler, {definition.pruner} pruner, budget "
