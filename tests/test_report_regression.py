@@ -51,3 +51,13 @@ def test_the_report_shows_regression_losses_and_ranks_by_validation_loss(curve_r
     assert "vloss" in terminal_table(table).splitlines()[0]
     html = compare([root / "line", root / "net"], root / "report", quiet=True)
     assert "lowest validation loss" in html.with_suffix(".md").read_text()
+
+
+def test_regression_learning_curves_show_the_cost_only(curve_runs):
+    from layerlab.report.plots.curves import learning_curves
+
+    root, _, _ = curve_runs
+    figure, caption = learning_curves(read_runs([root / "line", root / "net"], root / "report").runs)
+    (cost,) = [ax for ax in figure.axes if ax.get_title()]
+    assert cost.get_title() == "cost (loss)" and len(cost.get_lines()) == 4  # training and validation of both
+    assert "regression: the cost (mean squared error) only" in caption
