@@ -29,6 +29,9 @@ def test_the_best_epoch_of_a_regression_run_has_the_lowest_validation_loss(curve
     assert net.best_epoch == int(np.argmin(val_loss)) + 1 == 29
     assert int(np.nanargmax(accuracy)) + 1 == 5  # what the accuracy (meaningless here) would have picked
     assert min(val_loss) == pytest.approx(0.2166, abs=1e-3) and val_loss[4] == pytest.approx(0.2380, abs=1e-3)
+    assert net.task == "regression" and net.best_val_loss == min(val_loss)
+    assert net.test_loss == net.history[28]["test_loss"]
+    assert net.summary().startswith(f"test loss {net.test_loss:.4g} at epoch 29 (lowest validation loss 0.2166)")
 
 
 def test_the_report_shows_regression_losses_and_ranks_by_validation_loss(curve_runs):
