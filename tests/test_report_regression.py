@@ -64,3 +64,22 @@ def test_regression_learning_curves_show_the_cost_only(curve_runs):
     (cost,) = [ax for ax in figure.axes if ax.get_title()]
     assert cost.get_title() == "cost (loss)" and len(cost.get_lines()) == 4  # training and validation of both
     assert "regression: the cost (mean squared error) only" in caption
+
+
+def test_a_regression_sweep_plots_its_losses_not_blank_accuracies(tmp_path):
+    from layerlab.report.plots.sweep import sweep_plot, sweeps
+
+    for lr in (0.01, 0.05, 0.2):
+        layerlab.fit(
+            model="dense(8) tanh dense(1)", epochs=20, out=tmp_path / f"lr={lr}", quiet=True, **CURVE | {"lr": lr}
+        )
+    runs = read_runs([tmp_path / f"lr={lr}" for lr in (0.01, 0.05, 0.2)], tmp_path / "report").runs
+    (sweep,) = sweeps(runs)
+    table = {row.run: row for row in rows(runs)}
+    figure, caption = sweep_plot(sweep, table)
+    (ax,) = [ax for ax in figure.axes if ax.get_title()]
+    assert ax.get_title() == "loss against lr" and caption.startswith("Validation and test loss against lr")
+    drawn = {tuple(np.round(line.get_ydata(), 6)) for line in ax.get_lines() if len(line.get_ydata()) == 3}
+    ordered = [table[run.name] for run in sweep.runs]
+    assert tuple(np.round([row.best_val_loss for row in ordered], 6)) in drawn
+    assert tuple(np.round([row.test_loss for row in ordered], 6)) in drawn
