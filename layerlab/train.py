@@ -48,8 +48,16 @@ class RunResult:
     history: list[dict] = field(default_factory=list, repr=False)
     directory: str | None = None
     message: str = ""
+    task: str = "classification"  #: or "regression": the best epoch has the lowest validation loss
+    best_val_loss: float = math.nan
+    test_loss: float = math.nan  #: at the best validation epoch: a regression run's headline number
 
     def summary(self) -> str:
+        if self.task == "regression":  # mean squared error: accuracies mean nothing
+            return (
+                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} (lowest validation loss "
+                f"{self.best_val_loss:.4g}) after {self.epochs} epochs, {self.seconds:.1f} s [{self.status}]"
+            )
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "
             f"{self.best_val_accuracy:.2%}); final test {self.final_test_accuracy:.2%} after "
@@ -158,7 +166,8 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
 def run_result(loop: Loop) -> RunResult:
     """The result of the run so far: the best epoch's numbers and the last one's."""
     nan, history = math.nan, loop.history
-    best = history[loop.best_index()] if history else {"epoch": 0, "val_accuracy": nan, "test_accuracy": nan}
+    best = history[loop.best_index()] if history else {"epoch": 0, "val_accuracy": nan, "test_accuracy": nan,
+                                                       "val_loss": nan, "test_loss": nan}  # fmt: skip
     last = history[-1] if history else best
     return RunResult(
         status=loop.status,
@@ -174,4 +183,7 @@ def run_result(loop: Loop) -> RunResult:
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,
+        task="regression" if loop.regression else "classification",
+        best_val_loss=best["val_loss"],
+        test_loss=best["test_loss"],
     )

@@ -29,6 +29,9 @@ def test_the_best_epoch_of_a_regression_run_has_the_lowest_validation_loss(curve
     assert net.best_epoch == int(np.argmin(val_loss)) + 1 == 29
     assert int(np.nanargmax(accuracy)) + 1 == 5  # what the accuracy (meaningless here) would have picked
     assert min(val_loss) == pytest.approx(0.2166, abs=1e-3) and val_loss[4] == pytest.approx(0.2380, abs=1e-3)
+    assert net.task == "regression" and net.best_val_loss == min(val_loss)
+    assert net.test_loss == net.history[28]["test_loss"]
+    assert net.summary().startswith(f"test loss {net.test_loss:.4g} at epoch 29 (lowest validation loss 0.2166)")
 
 
 def test_the_report_shows_regression_losses_and_ranks_by_validation_loss(curve_runs):
@@ -51,3 +54,32 @@ def test_the_report_shows_regression_losses_and_ranks_by_validation_loss(curve_r
     assert "vloss" in terminal_table(table).splitlines()[0]
     html = compare([root / "line", root / "net"], root / "report", quiet=True)
     assert "lowest validation loss" in html.with_suffix(".md").read_text()
+
+
+def test_regression_learning_curves_show_the_cost_only(curve_runs):
+    from layerlab.report.plots.curves import learning_curves
+
+    root, _, _ = curve_runs
+    figure, caption = learning_curves(read_runs([root / "line", root / "net"], root / "report").runs)
+    (cost,) = [ax for ax in figure.axes if ax.get_title()]
+    assert cost.get_title() == "cost (loss)" and len(cost.get_lines()) == 4  # training and validation of both
+    assert "regression: the cost (mean squared error) only" in caption
+
+
+def test_a_regression_sweep_plots_its_losses_not_blank_accuracies(tmp_path):
+    from layerlab.report.plots.sweep import sweep_plot, sweeps
+
+    for lr in (0.01, 0.05, 0.2):
+        layerlab.fit(
+            model="dense(8) tanh dense(1)", epochs=20, out=tmp_path / f"lr={lr}", quiet=True, **CURVE | {"lr": lr}
+        )
+    runs = read_runs([tmp_path / f"lr={lr}" for lr in (0.01, 0.05, 0.2)], tmp_path / "report").runs
+    (sweep,) = sweeps(runs)
+    table = {row.run: row for row in rows(runs)}
+    figure, caption = sweep_plot(sweep, table)
+    (ax,) = [ax for ax in figure.axes if ax.get_title()]
+    assert ax.get_title() == "loss against lr" and caption.startswith("Validation and test loss against lr")
+    drawn = {tuple(np.round(line.get_ydata(), 6)) for line in ax.get_lines() if len(line.get_ydata()) == 3}
+    ordered = [table[run.name] for run in sweep.runs]
+    assert tuple(np.round([row.best_val_loss for row in ordered], 6)) in drawn
+    assert tuple(np.round([row.test_loss for row in ordered], 6)) in drawn

@@ -39,7 +39,8 @@ def _label(run: RunSource, histories: list) -> str:
 
 def learning_curves(runs: list[RunSource]):
     """Accuracy and cost per epoch: one colour and marker per run (an ensemble's members all in its
-    colour), training dashed, validation solid (test dotted for a run without a validation set)."""
+    colour), training dashed, validation solid (test dotted for a run without a validation set); the cost
+    alone when every run is a regression run (its accuracy means nothing)."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import PercentFormatter
 
@@ -47,8 +48,11 @@ def learning_curves(runs: list[RunSource]):
     if not curves:
         return None
     longest = max(len(history) for _, histories in curves for history in histories)
-    figure = new_figure(11, 4.4 + 0.3 * len(curves))
-    accuracy, cost = figure.subplots(1, 2)
+    regression = all(run.dataset.get("task") == "regression" for run, _ in curves)
+    figure = new_figure(7 if regression else 11, 4.4 + 0.3 * len(curves))
+    accuracy, cost = (None, figure.subplots()) if regression else figure.subplots(1, 2)
+    axes = [ax for ax in (accuracy, cost) if ax is not None]
+    measures = [(ax, measure) for ax, measure in ((accuracy, "accuracy"), (cost, "loss")) if ax is not None]
     drawn, legend = set(), []
     for i, (run, histories) in enumerate(curves):
         style = run_style(i, longest)
@@ -57,7 +61,7 @@ def learning_curves(runs: list[RunSource]):
             member = {} if k == 0 else {"linewidth": 1.0, "alpha": 0.45, "markersize": 3}
             for split in ("train", held_out):
                 drawn.add(split)
-                for ax, measure in ((accuracy, "accuracy"), (cost, "loss")):
+                for ax, measure in measures:
                     values = series(history, f"{split}_{measure}")
                     epochs = series(history, "epoch") + (_SINGLE_EPOCH[split] if longest == 1 else 0)
                     ax.plot(epochs, values, _SPLITS[split][0], **(style | member))
@@ -66,10 +70,11 @@ def learning_curves(runs: list[RunSource]):
     splits = [_SPLITS[split] for split in _SPLITS if split in drawn]
     if longest > 1:  # one epoch: the split is on the x axis
         legend += [Line2D([], [], color="k", ls=style, label=name) for style, name, _ in splits]
-    accuracy.set(title="accuracy", ylabel="accuracy")
-    accuracy.yaxis.set_major_formatter(PercentFormatter(1))
+    if accuracy is not None:
+        accuracy.set(title="accuracy", ylabel="accuracy")
+        accuracy.yaxis.set_major_formatter(PercentFormatter(1))
     cost.set(title="cost (loss)", ylabel="loss")
-    for ax in (accuracy, cost):
+    for ax in axes:
         epoch_axis(ax, longest)
         ax.grid(alpha=0.3)
         if longest == 1:  # one point per curve: the split by position, not by line style
@@ -82,6 +87,8 @@ def learning_curves(runs: list[RunSource]):
     if longest == 1:
         runs = count(len(curves), "run")
         caption = f"Accuracy and cost after the one epoch of {runs}: training and validation side by side"
+    if regression:
+        caption += "; regression: the cost (mean squared error) only, as accuracy does not apply"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"

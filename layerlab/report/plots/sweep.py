@@ -62,7 +62,8 @@ def log_spaced(values: list[float]) -> bool:
 
 
 def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
-    """Accuracy (best validation, test at that epoch) and the last test loss against the setting."""
+    """Accuracy (best validation, test at that epoch) and the last test loss against the setting; for
+    regression runs (no accuracies) the losses alone: lowest validation, test at that epoch, last test."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import PercentFormatter
 
@@ -72,10 +73,16 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
         return np.array([np.nan if getattr(row, field) is None else getattr(row, field) for row in table], float)
 
     losses = np.isfinite(values("final_test_loss")).any()
-    figure = new_figure(9 if losses else 5, 4)
-    accuracy, cost = figure.subplots(1, 2, sharex=True) if losses else (figure.subplots(), None)
+    regression = losses and all(row.task == "regression" for row in table)
+    figure = new_figure(9 if losses and not regression else 5, 4)
+    if regression:
+        accuracy, cost = None, figure.subplots()
+    else:
+        accuracy, cost = figure.subplots(1, 2, sharex=True) if losses else (figure.subplots(), None)
     measures = [(accuracy, "best_val_accuracy", "best validation", "o-", "C0"),
                 (accuracy, "test_accuracy", "test (at best validation)", "s--", "C1"),
+                (cost, "best_val_loss", "lowest validation loss", "o-", "C0"),
+                (cost, "test_loss", "test loss (at lowest validation)", "s--", "C1"),
                 (cost, "final_test_loss", "test loss (last epoch)", "D-", "C2")]  # fmt: skip
     legend = []
     for ax, field, label, style, colour in measures:
@@ -93,11 +100,13 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
         ax.set_xticks(sweep.values, [f"{value:g}" for value in sweep.values])
         ax.minorticks_off()
         ax.grid(alpha=0.3)
-    accuracy.set(title=f"accuracy against {sweep.setting}", ylabel="accuracy")
-    accuracy.yaxis.set_major_formatter(PercentFormatter(1))
+    if accuracy is not None:
+        accuracy.set(title=f"accuracy against {sweep.setting}", ylabel="accuracy")
+        accuracy.yaxis.set_major_formatter(PercentFormatter(1))
     if cost is not None:
-        cost.set(title=f"test loss against {sweep.setting}", ylabel="loss")
+        cost.set(title=f"{'loss' if regression else 'test loss'} against {sweep.setting}", ylabel="loss")
     figure_legend(figure, legend, columns=4)
     scale = " (log scale)" if log_spaced(sweep.values) else ""
-    caption = f"Accuracy and test loss against {sweep.setting}{scale}: {len(sweep.runs)} runs that differ only in it"
+    what = "Validation and test loss" if regression else "Accuracy and test loss"
+    caption = f"{what} against {sweep.setting}{scale}: {len(sweep.runs)} runs that differ only in it"
     return figure, caption
