@@ -56,7 +56,7 @@ class RunResult:
         if self.task == "regression":  # mean squared error: accuracies mean nothing
             return (
                 f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} (lowest validation loss "
-                f"{self.best_val_loss:.4g}) after {self.epochs} epochs, {self.seconds:.1f} s [{self.status}]"
+                f"{self.best_val_loss:.4g}) after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
             )
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "
