@@ -249,7 +249,7 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
 
 #: The top-level keys and tables of an experiment file, and what each holds.
 DOCUMENT_KEYS = {"name": str, "title": str, "description": str, "settings": dict, "quick": dict, "runs": list,
-                 "notes": list}  # fmt: skip
+                 "notes": list, "quick_notes": list}  # fmt: skip
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {"name": str, "exercise": str, "reference": float, "loss_target": float, "members": int,
              "repeats": int, "grid": dict, "note": str, "quick": dict}  # fmt: skip
