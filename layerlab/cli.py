@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import difflib
 import sys
 import textwrap
+from typing import Any, NoReturn
 
 from .engine import ENGINES
 from .errors import LayerlabError
+from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 
 EXAMPLE_CNN = (
@@ -125,6 +128,9 @@ def _train_settings(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
+    if args.resume and not (args.out and RunDir(args.out).is_run()):
+        where = args.out or "no --out"
+        raise LayerlabError(f"--resume: {where} holds no run to continue; leave out --resume to start one")
     settings = _train_settings(args)
     run = api.fit(out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings)
     if args.quiet:
@@ -373,8 +379,32 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors that say where the flags are listed (no usage dump), and no
+    abbreviated flags (``--epoch`` is not silently ``--epochs``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+    def flags(self) -> list[str]:
+        return [option for action in self._actions for option in action.option_strings]
+
+
+def _unknown_arguments(parser: _ArgumentParser, command: str | None, extra: list[str]) -> NoReturn:
+    """One line for arguments no flag takes, naming the command and the closest flag."""
+    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    where = commands.get(command, parser)
+    first = next((a for a in extra if a.startswith("-")), extra[0])
+    close = difflib.get_close_matches(first.split("=")[0], where.flags(), n=1) if first.startswith("-") else []
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    where.error(f"unknown {'flag' if first.startswith('-') else 'argument'} {' '.join(extra)}{hint}")
+
+
+def _parser() -> _ArgumentParser:
+    parser = _ArgumentParser(
         prog="layerlab",
         description="A deep-learning lab: every layer by hand in NumPy, the same models fast in PyTorch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -613,7 +643,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unknown_arguments(parser, args.command, extra)
     if args.command is None:
         parser.print_help()
         return 2

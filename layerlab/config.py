@@ -180,7 +180,8 @@ def check_settings(values: dict[str, Any], where: str = "", flags: bool = False)
             continue
         expected = " or ".join(_EXPECTED[kind] for kind in kinds if kind != "None")
         shown = f"--{key.replace('_', '-')} {value}" if flags else f"{key} = {toml_value(value)}"
-        raise TrainError(f"{prefix}{shown}: expected {expected} ({fields[key].metadata.get('help', '')})")
+        meaning = fields[key].metadata.get("help", "").split(";")[0]  # what the setting is, not its default
+        raise TrainError(f"{prefix}{shown}: expected {expected} ({meaning})")
 
 
 def setting_names(table: dict[str, Any], where: str) -> dict[str, Any]:

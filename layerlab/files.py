@@ -95,3 +95,32 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+class FolderError(LayerlabError, ValueError):
+    """An output folder that a command may not write into (it holds something else)."""
+
+
+def check_output_folder(path: str | os.PathLike, index: str, what: str, name_of: Callable[[dict], Any],
+                        name: str) -> Path:  # fmt: skip
+    """Refuse, before anything is written, an ``--out`` that is a file or holds anything but an earlier
+    ``what`` named ``name`` (recognised by its ``index`` JSON file, whose name ``name_of`` reads): a
+    folder of someone else's files, or another experiment's or search's results, is never mixed with ours."""
+    path = Path(path)
+    if str(path) in ("", "."):
+        raise FolderError("--out needs a folder name (an empty name would write into the current folder)")
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"--out {path} is a file, not a folder; give a new folder")
+    if not path.is_dir() or not any(path.iterdir()):
+        return path
+    try:
+        found = name_of(json.loads((path / index).read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise FolderError(
+            f"--out {path} holds other files and no {what}; give a new or empty folder (yours stay untouched)"
+        ) from None
+    if found != name:
+        raise FolderError(
+            f"--out {path} holds the {what} {found!r}, not {name!r}; give another --out (it stays as it is)"
+        )
+    return path

@@ -61,13 +61,22 @@ class Loop:
         if not self.stopped:
             self.status, self.message, self.stopped = status, message, True
 
+    @property
+    def regression(self) -> bool:
+        """Whether the dataset's task is regression: its accuracies mean nothing, its validation loss ranks."""
+        return getattr(self.dataset, "task", "classification") == "regression"
+
     def best_index(self) -> int:
-        """The epoch (0-based) of the highest validation accuracy, the first one on a tie; without a
-        validation set the last epoch counts."""
-        accuracies = [row["val_accuracy"] for row in self.history]
-        if all(math.isnan(a) for a in accuracies):
+        """The epoch (0-based) of the highest validation accuracy (for a regression task: the lowest
+        validation loss), the first one on a tie; without a validation set the last epoch counts."""
+        values = [row["val_loss" if self.regression else "val_accuracy"] for row in self.history]
+        if all(math.isnan(v) for v in values):
             return len(self.history) - 1
-        return int(np.nanargmax(accuracies))
+        return int(np.nanargmin(values) if self.regression else np.nanargmax(values))
+
+    def best_measure(self) -> str:
+        """What ``best_index`` ranks by, in words."""
+        return "validation loss" if self.regression else "validation accuracy"
 
     def is_best(self) -> bool:
         """Whether the last epoch is the best so far."""
@@ -149,7 +158,8 @@ def _overrides(hook: Any, event: str) -> bool:
 
 
 class KeepBest(Hook):
-    """Keeps the weights of the epoch with the best validation accuracy (Nielsen's protocol reports the
+    """Keeps the weights of the best epoch (`Loop.best_index`: the best validation accuracy, or the lowest
+    validation loss for a regression task; Nielsen's protocol reports the
     test accuracy of that epoch) and leaves the learner with them at the end, so that the model a run
     returns is the one its result describes; ``weights="last"`` leaves the last epoch's weights instead.
     ``layerlab.load`` follows the same rule (``best.safetensors`` unless asked for ``last``)."""
@@ -182,7 +192,9 @@ class EarlyStopping(Hook):
 
     def _check(self, loop: Loop) -> None:
         if loop.epochs_since_best() >= self.patience and len(loop.history) < loop.config.epochs:
-            message = f"no better validation accuracy in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
+            message = (
+                f"no better {loop.best_measure()} in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
+            )
             loop.stop("early_stopping", message)
 
 

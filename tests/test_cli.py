@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -125,3 +126,23 @@ def test_augmentation_errors_name_the_options(capsys):
     assert code == 2 and "its options: rotate(degrees=15.0)" in err
     code, _, err = run_cli(capsys, "train", "--augment", "rotat(3)", *SMALL)
     assert code == 2 and "did you mean 'rotate'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--epohcs", "1"], "layerlab train: error: unknown flag --epohcs 1 (did you mean --epochs?)"),
+        (["train", "--epoch", "1"], "unknown flag --epoch 1 (did you mean --epochs?)"),  # no silent abbreviation
+        (["run", "lab4a", "--quik"], "layerlab run: error: unknown flag --quik (did you mean --quick?)"),
+        (["train", "--limit", "abc"], "layerlab train: error: argument --limit: invalid int value: 'abc'"),
+        (["train", "--lr", "inf"], "--lr inf: expected a finite number (learning rate (eta))"),
+        (["train", "--out", "nothing-here", "--resume"], "--resume: nothing-here holds no run to continue"),
+    ],
+)
+def test_a_wrong_flag_is_one_line_naming_the_command(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with contextlib.suppress(SystemExit):
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "nothing-here").exists()

@@ -337,13 +337,15 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     write_report(tmp_path)
     assert png_names(tmp_path) == {"curves-task-9-plane", "gradients-task-9-plane", "boundaries-task-9-plane"}
     row = table(tmp_path)[0]
-    assert row.best_val_accuracy is None and not row.best  # NaN in result.json: nothing to rank by
-    assert row.final_test_loss == pytest.approx(1.2 / 3)  # the last epoch: Playground's measure
+    assert row.best_val_accuracy is None and row.test_accuracy is None  # regression: accuracies mean nothing
+    assert row.best and row.best_val_loss == pytest.approx(1.1 / 3)  # ranked by the lowest validation loss
+    assert row.test_loss == row.final_test_loss == pytest.approx(1.2 / 3)  # its best epoch is the last here
     lines = terminal_table([row]).splitlines()
-    assert lines[0].split() == ["run", "changed", "val", "test", "final", "loss", "ep", "sec", "status"]
-    assert lines[2].split()[-4:] == ["0.4", "3", "2.0", "done"]
+    assert lines[0].split() == ["run", "changed", "vloss", "tloss", "ep", "sec", "status"]
+    assert lines[2].split() == ["*", "plane", "data=plane", "0.3667", "0.4", "3", "2.0", "done"]
+    assert lines[-1].startswith("* regression: best by vloss (lowest validation loss)")
     html = (tmp_path / "report.html").read_text()
-    assert "<th>test loss</th>" in html and "without a validation set (Playground) are not ranked" in html
+    assert "<th>val loss</th>" in html and "<th>best val</th>" not in html and "lowest validation loss" in html
     assert QUICK_NOTE not in html
 
 

@@ -55,7 +55,7 @@ from typing import Any
 
 from ..config import TrainConfig, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
-from ..files import write_json
+from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..train import load_data
@@ -341,7 +341,7 @@ def run_experiment(
     ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
     between machines."""
-    directory = Path(out)
+    directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
     directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
     _write_index(directory, experiment, statuses)

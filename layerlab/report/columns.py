@@ -25,6 +25,11 @@ TARGET_EXPLANATION = (
     "test loss: at the last epoch; target: the test loss the task aims to get under; reached: whether the run's "
     "test loss ended under it."
 )
+REGRESSION_EXPLANATION = (
+    "A regression run (mean squared error) has no accuracies: its best epoch is the one of lowest validation loss "
+    "(val loss), test loss at best is the test loss at that epoch, and its exercise's best run is the one of "
+    "lowest val loss."
+)
 REPEATS_EXPLANATION = (
     "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
     "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."
@@ -72,6 +77,8 @@ _ALL = (
     Column("test", "test_accuracy", percent),
     Column("mean", "test_mean", percent),
     Column("final", "final_test_accuracy", percent),
+    Column("val loss", "best_val_loss", loss, short="vloss"),
+    Column("test loss at best", "test_loss", loss, short="tloss"),
     Column("test loss", "final_test_loss", loss, short="loss"),
     Column("target", "loss_target", loss),
     Column("reached", "reached_target", yes_no),
@@ -92,8 +99,20 @@ def _has_targets(rows: list[Row]) -> bool:
 
 
 def _has_unranked_losses(rows: list[Row]) -> bool:
-    """Whether a run has a test loss but no validation accuracy (a Playground set): then show the loss."""
-    return any(row.best_val_accuracy is None and row.final_test_loss is not None for row in rows)
+    """Whether a run has a test loss but no validation accuracy or loss (a Playground set): then show the loss."""
+    return any(
+        row.best_val_accuracy is None and row.best_val_loss is None and row.final_test_loss is not None for row in rows
+    )
+
+
+def all_regression(rows: list[Row]) -> bool:
+    """Whether every run is a regression run: then the table has no accuracy columns."""
+    return bool(rows) and all(row.task == "regression" for row in rows)
+
+
+def has_regression(rows: list[Row]) -> bool:
+    """Whether a regression run has a validation loss (without one, its last epoch's test loss says it all)."""
+    return any(row.task == "regression" and row.best_val_loss is not None for row in rows)
 
 
 def _has_repeats(rows: list[Row]) -> bool:
@@ -102,17 +121,22 @@ def _has_repeats(rows: list[Row]) -> bool:
 
 def columns(rows: list[Row]) -> list[Column]:
     """The shared columns: slide and Δ pp only when a run has a reference, test loss only when a run has
-    no validation accuracy or a loss target, target and reached only with one, mean only with repeats."""
+    no validation accuracy or a loss target, target and reached only with one, mean only with repeats,
+    the regression losses only with a regression run (and no accuracies when every run is one)."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
     hidden |= set() if _has_unranked_losses(rows) or _has_targets(rows) else {"final_test_loss"}
     hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
     hidden |= set() if _has_repeats(rows) else {"test_mean"}
+    hidden |= set() if has_regression(rows) else {"best_val_loss", "test_loss"}
+    if all_regression(rows):
+        hidden |= {"best_val_accuracy", "test_accuracy", "final_test_accuracy"}
     return [column for column in _ALL if column.field not in hidden]
 
 
 def explanation(rows: list[Row]) -> str:
     extra = [REFERENCE_EXPLANATION] * _has_references(rows) + [LOSS_EXPLANATION] * _has_unranked_losses(rows)
     extra += [TARGET_EXPLANATION] * _has_targets(rows)
+    extra += [REGRESSION_EXPLANATION] * has_regression(rows)
     extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
     return " ".join([EXPLANATION, *extra])
 

@@ -3,10 +3,13 @@
 The numbers follow Nielsen's protocol ("Neural Networks and Deep Learning", chapter 1): "test" is the
 test accuracy at the epoch of best validation accuracy, "final" the one after the last epoch. The best
 run of an exercise is the finished run with the highest best validation accuracy (never the test
-accuracy: that would select on the test set). An ensemble reports its majority vote as test accuracy,
-the epochs of one member and the seconds of all members together; it has no validation accuracy of its
-own and is not ranked. A run trained several times (``repeats``) is one row: its repeat with the best
-test accuracy, as Nielsen reported his best of 3, and the mean over the repeats.
+accuracy: that would select on the test set). A regression run (the curve, Playground's plane and
+multigauss) has no accuracies: its best epoch is the one of lowest validation loss, it shows that loss and
+the test loss at that epoch, and the regression runs of an exercise are ranked by the validation loss.
+An ensemble reports its majority vote as test accuracy, the epochs of one member and the seconds of all
+members together; it has no validation accuracy of its own and is not ranked. A run trained several
+times (``repeats``) is one row: its repeat with the best test accuracy, as Nielsen reported his best of 3,
+and the mean over the repeats.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ class Row:
     loss_target: float | None = None
     reached_target: bool | None = None  #: final_test_loss < loss_target
     notes: str = ""
-    best: bool = False  #: the best run of its exercise by best validation accuracy
+    best: bool = False  #: the best run of its exercise by best validation accuracy (regression: loss)
+    task: str = "classification"  #: or "regression": no accuracies, the losses below instead
+    best_val_loss: float | None = None  #: regression: the lowest validation loss
+    test_loss: float | None = None  #: regression: the test loss at the epoch of lowest validation loss
     repeats: int | None = None  #: finished repeats of a repeated run
     test_mean: float | None = None  #: test accuracy averaged over the repeats
     best_repeat: str | None = None  #: the name of the repeat shown
@@ -76,8 +82,11 @@ def rows(runs: list[RunSource]) -> list[Row]:
     table = _merge_repeats([(run, _row(run)) for run in runs])
     for group in by_exercise(table, lambda row: row.exercise).values():
         ranked = [row for row in group if row.status == "done" and row.best_val_accuracy is not None]
+        by_loss = [row for row in group if row.status == "done" and row.best_val_loss is not None]
         if ranked:
             max(ranked, key=lambda row: row.best_val_accuracy).best = True  # the first one on a tie
+        elif by_loss:
+            min(by_loss, key=lambda row: row.best_val_loss).best = True
     return table
 
 
@@ -121,12 +130,23 @@ def _row(run: RunSource) -> Row:
     else:
         history = run.metrics
         row.final_test_loss = _number(history[-1].get("test_loss")) if history else None
+        if run.dataset.get("task") == "regression":
+            _regression_values(row, history, result.get("best_epoch"))
     if row.slide_reference is not None and row.test_accuracy is not None:
         row.difference_pp = 100 * (row.test_accuracy - row.slide_reference)
     if row.loss_target is not None and row.final_test_loss is not None:
         row.reached_target = bool(row.final_test_loss < row.loss_target)
     row.notes = "; ".join(note for note in notes if note)
     return row
+
+
+def _regression_values(row: Row, history: list[dict[str, Any]], best_epoch: Any) -> None:
+    """A regression run's losses at its best epoch (the lowest validation loss) in place of its accuracies."""
+    best = next((epoch for epoch in history if epoch.get("epoch") == best_epoch), None)
+    row.task = "regression"
+    row.best_val_accuracy = row.test_accuracy = row.final_test_accuracy = None
+    if best is not None:
+        row.best_val_loss, row.test_loss = _number(best.get("val_loss")), _number(best.get("test_loss"))
 
 
 def _ensemble_values(run: RunSource, row: Row) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .columns import QUICK_NOTE, columns
+from .columns import QUICK_NOTE, all_regression, columns, has_regression
 from .table import Row, by_exercise
 
 
@@ -37,7 +37,11 @@ def terminal_table(rows: list[Row], width: int = 100) -> str:
             lines.append(line("*" if row.best else " ", texts))
             if row.notes:
                 lines.append(cut("    " + row.notes, width))
-    lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+    if not all_regression(rows):
+        lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+    if has_regression(rows):
+        regression = "* regression: best by vloss (lowest validation loss); tloss: test loss at that epoch"
+        lines.append(cut(regression, width))
     if any(row.repeats for row in rows):
         lines.append(cut("  a repeated run shows its repeat with the best test; mean: over its repeats", width))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..engine import make_learner
-from ..files import write_json
+from ..files import check_output_folder, write_json
 from ..train import load_data
 from .space import SearchError
 
@@ -81,6 +81,8 @@ def lr_find(
         raise SearchError(f"--fraction must be in (0, 1], got {fraction}")
     config = config.replace(lr=start_lr, schedule="constant", warmup=0)
     config.check()
+    if out is not None:  # a folder of an earlier range test is written again; any other is refused now
+        check_output_folder(out, "lr-find.json", "learning-rate range test", lambda info: "lr-find", "lr-find")
     from ..spec import parse
 
     dataset = dataset if dataset is not None else load_data(config)

@@ -76,7 +76,8 @@ def open_storage(url: str, heartbeat: int):
             )
         except Exception as e:  # sqlalchemy's errors: one line, with the URL
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            if "already exists" in reason and attempt < 4:  # workers starting together both create the tables
+            racing = "already exists" in reason or "duplicate key" in reason  # another worker creates the tables
+            if racing and attempt < 4:
                 time.sleep(0.5 + attempt)
                 continue
             raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None

@@ -21,6 +21,8 @@ import secrets
 import time
 from pathlib import Path
 
+from ..files import check_output_folder
+from .report import INFO
 from .space import SearchDefinition, SearchError, describe_budget
 from .storage import open_storage, public_url, storage_url
 from .trial import NotQueued, Objective
@@ -163,7 +165,7 @@ def run_search(definition: SearchDefinition, directory: str | Path, storage: str
     """Run this machine's share of the search (``jobs`` workers); returns (storage URL, study name)."""
     if jobs < 1:
         raise SearchError(f"--jobs must be at least 1, got {jobs}")
-    directory = Path(directory)
+    directory = check_output_folder(directory, INFO, "search", lambda info: info["definition"]["name"], definition.name)
     directory.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, directory)
     study_name = study_name or definition.name
