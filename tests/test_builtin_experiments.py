@@ -32,21 +32,21 @@ LESSONS: dict[str, list[tuple]] = {
         ("ex4-lr=0.02", "ex4-lr=0.002", 0.02),  # 97.80 vs 95.71; 94.8 vs 90.0
     ],
     "lab4b": [
-        ("ex1-4-conv", "ex1-2-conv", 0.0),  # 70.32 vs 68.60 (10 epochs); 45.0 vs 41.0 (10 epochs of 1,600 images)
-        ("ex2-rmsprop", "ex2-sgd", 0.08),  # 68.60 vs 51.45; ~39 vs ~21
-        ("ex3-30-epochs", "ex3-10-epochs", 0.0),  # 70.88 vs 68.60; 10 vs 3 epochs: 41.0 vs 39.0
+        ("ex1-4-conv", "ex1-2-conv", 0.0),  # 70.32 vs 68.60 (10 epochs); 45.0 vs 42.0 (10 epochs of 1,600 images)
+        ("ex2-rmsprop", "ex2-sgd", 0.08),  # 68.60 vs 51.45; 39.0 vs 16.0 (3 epochs)
+        ("ex3-30-epochs", "ex3-10-epochs", 0.0),  # 70.88 vs 68.60; 10 vs 3 epochs: 42.0 vs 39.0
     ],
     "nielsen": [
         ("4-relu", "1-mlp-100", 0.02),  # 99.23 vs 97.80 (rows 2-3 run in the full run only); 91.0 vs 86.6
         ("5-expanded", "4-relu", 0.02),  # 99.37 vs 99.23; 96.7 vs 91.0
     ],
     "nielsen-scaled": [
-        ("4-relu", "1-mlp-100", 0.01),
-        ("5-expanded", "4-relu", 0.01),
+        ("4-relu", "1-mlp-100", 0.01),  # 5 epochs of 4,000 images in batches of 64: 91.4 vs 89.5
+        ("5-expanded", "4-relu", 0.01),  # 97.3 vs 91.4
     ],
     "activations": [
-        ("tanh", "sigmoid", 0.2),  # 97.29 vs 94.86; 4 sigmoid layers stay near chance for 3 epochs: 93.8 vs 11.4
-        ("relu", "tanh", -0.01),  # 97.33 vs 97.29; 94.5 vs 93.8
+        ("tanh", "sigmoid", 0.2),  # 97.29 vs 94.86; 4 sigmoid layers stay near chance for 3 epochs: 90.2 vs 11.4
+        ("relu", "tanh", -0.01),  # 97.33 vs 97.29; 92.0 vs 90.2
     ],
     "init": [
         ("sigmoid-*lecun_normal*", "sigmoid-*normal(1.0)*", 0.01),  # 95.76 vs 91.14; 79.8 vs 76.1
@@ -64,8 +64,8 @@ LESSONS: dict[str, list[tuple]] = {
         ("scaled-eta-m100", "fixed-eta-batch_size=100", 0.02),  # 97.32 vs 93.27; 92.4 vs 87.2
         ("scaled-eta-m100", "fixed-eta-batch_size=10", -0.01),  # as good as batch 10: 97.32 vs 97.23; 92.4 vs 92.1
     ],
-    "regularisation": [  # 10,000 images in the full run, 2,000 here: 95.59-96.09; 89.6-91.3
-        ("dropout", "none", -0.005),  # 96.09 vs 95.91; 91.3 vs 90.5
+    "regularisation": [  # 10,000 images in the full run, 2,000 here: 95.59-96.09; 89.6-90.8
+        ("dropout", "none", -0.005),  # 96.09 vs 95.91; 90.8 vs 90.4
         *((name, "none", -0.02) for name in ("l1", "l2", "early-stopping")),
     ],
     "playground": [
