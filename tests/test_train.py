@@ -371,3 +371,32 @@ def test_threads_default_to_one_on_a_cpu_and_follow_the_setting():
         torch.set_num_threads(before)
     with pytest.raises(TrainError, match="--threads must be at least 1"):
         config(threads=0).check()
+
+
+def test_many_short_epochs_write_their_files_at_most_every_few_seconds(tmp_path, monkeypatch):
+    """After the first epoch, the checkpoint, weights and metrics are written at most every 5 s and after
+    the last epoch (each file is fsynced: per-epoch writes were most of a Playground run's time); the run
+    ends with every epoch in its metrics and the same numbers as a run that wrote after every epoch."""
+    from layerlab.hooks import Checkpoint
+    from layerlab.rundir import RunDir
+
+    saved: list[int] = []
+    original = RunDir.save_checkpoint
+
+    def counting(self, state, info):
+        saved.append(info["epoch"])
+        return original(self, state, info)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", counting)
+    cfg = config(engine="numpy", model="flatten dense(8) tanh dense(3)", epochs=12)
+    result, _ = quiet_fit(cfg, blobs(), out=tmp_path / "run")
+    assert saved == [1, 12]  # a fraction of a second each: the first and the last epoch
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 12
+    monkeypatch.setattr(Checkpoint, "every", 0.0)  # after every epoch, as before
+    saved.clear()
+    every, _ = quiet_fit(cfg, blobs(), out=tmp_path / "every")
+    assert saved == list(range(1, 13))
+    assert [r["val_loss"] for r in every.history] == [r["val_loss"] for r in result.history]
+    assert (tmp_path / "run" / "best.safetensors").read_bytes() == (
+        tmp_path / "every" / "best.safetensors"
+    ).read_bytes()
