@@ -115,6 +115,9 @@ class Step:
 
 @dataclass
 class Trace:
+    """One worked training step of a small network, number by number: the forward pass, every
+    backward step and the error before and after the update (what ``layerlab explain`` prints)."""
+
     model: str
     loss: str
     lr: float

@@ -316,6 +316,8 @@ def _check_loss(cls, case: Case, seed: int) -> None:
 
 @dataclass
 class ClassReport:
+    """The grade of one layer class: the checks it passed and, if one failed, which and on what case."""
+
     name: str
     kind: str
     passed: list[str]

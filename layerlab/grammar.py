@@ -63,6 +63,9 @@ class _Token:
 
 
 class Parser:
+    """A recursive-descent parser of the model grammar: tokenises ``text`` at once, then reads calls
+    such as ``dense(128, init=he_normal)``; errors point at the offending characters."""
+
     def __init__(self, text: str):
         self.text = text
         self.tokens: list[_Token] = []

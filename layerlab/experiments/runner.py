@@ -103,6 +103,8 @@ class RunPlan:
 
 @dataclass
 class Experiment:
+    """A parsed experiment file: its title and description, the runs it plans, and notes for the report."""
+
     name: str
     title: str
     description: str

@@ -24,9 +24,19 @@ class Layer:
         self.buffers: dict[str, np.ndarray] = {}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The layer's output y for a batch x (batch first), keeping in ``self`` what ``backward`` needs.
+
+        ``training`` is True while fitting: layers that behave differently then (dropout, batch norm)
+        read it; the others ignore it.
+        """
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dL/dx from dL/dy (same shape as the last ``forward``'s y), after the last ``forward`` call.
+
+        Stores dL/dp for each parameter p in ``grads[name]``, summed over the batch; the optimiser
+        reads them there. Only the layer's input gradient is returned, for the layer below.
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -57,6 +57,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Loss:
+    """Base class: ``forward(output, target)`` returns the batch mean, ``backward()`` dL/d output."""
+
     name = ""
 
     def probabilities(self, output: np.ndarray) -> np.ndarray:
@@ -68,6 +70,11 @@ class Loss:
 
 
 class CrossEntropy(Loss):
+    """Softmax and negative log-likelihood from logits.
+
+    L = -mean_n sum_k t log softmax(x), and dL/dx = (softmax(x) - t) / N.
+    """
+
     name = "cross_entropy"
 
     def forward(self, output: np.ndarray, target: np.ndarray) -> float:
@@ -84,6 +91,11 @@ class CrossEntropy(Loss):
 
 
 class NLL(Loss):
+    """Negative log-likelihood of probabilities p (after a softmax layer).
+
+    L = -mean_n sum_k t log p, and dL/dp = -t / (p N).
+    """
+
     name = "nll"
     tiny = 1e-12  # keeps log(0) finite when a probability underflows
 
@@ -97,6 +109,8 @@ class NLL(Loss):
 
 
 class MSE(Loss):
+    """Mean squared error over all elements, as torch.nn.MSELoss: L = mean (y - t)^2; dL/dy = 2 (y - t) / size."""
+
     name = "mse"
 
     def forward(self, output: np.ndarray, target: np.ndarray) -> float:
@@ -108,6 +122,8 @@ class MSE(Loss):
 
 
 class SSE(Loss):
+    """Half the sum of squared errors per example, batch mean: L = mean_n sum_k 1/2 (t - y)^2; dL/dy = (y - t) / N."""
+
     name = "sse"
 
     def forward(self, output: np.ndarray, target: np.ndarray) -> float:
@@ -119,6 +135,8 @@ class SSE(Loss):
 
 
 class BCE(Loss):
+    """Binary cross-entropy from logits, in the stable form; dL/dx = (sigmoid(x) - t) / size."""
+
     name = "bce"
 
     def forward(self, output: np.ndarray, target: np.ndarray) -> float:

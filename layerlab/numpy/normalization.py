@@ -25,6 +25,9 @@ from .layer import Layer
 
 
 class BatchNorm(Layer):
+    """Batch normalisation with learned ``weight`` (gamma) and ``bias`` (beta) and running averages
+    in ``buffers``; batch statistics in training, the running averages at test time. See the module docstring."""
+
     def __init__(
         self,
         weight: np.ndarray,

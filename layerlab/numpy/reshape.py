@@ -8,6 +8,8 @@ from .layer import Layer
 
 
 class Flatten(Layer):
+    """Reshape (N, ...) to (N, features) in forward; backward reshapes dy back to the input's shape."""
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x_shape = x.shape
         return x.reshape(len(x), -1)

@@ -183,6 +183,8 @@ MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "upload", "export
 
 @dataclass(frozen=True)
 class Message:
+    """One checked message from the playground page; which fields are set depends on ``type``."""
+
     type: str
     settings: dict[str, Any] = field(default_factory=dict)
     neuron: tuple[int, int] | None = None  # explain: (layer, unit), layer 1.. = hidden layers, then output

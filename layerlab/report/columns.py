@@ -58,6 +58,8 @@ def yes_no(value: bool | None) -> str:
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a report table: its header and the ``Row`` attribute it shows, formatted by ``show``."""
+
     header: str
     field: str  #: the Row attribute shown
     show: Callable[[Any], str] = str

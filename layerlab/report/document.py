@@ -23,6 +23,9 @@ class Plot:
 
 @dataclass
 class Document:
+    """A report as data, before rendering: title, table rows, base settings and plots, for the
+    terminal, Markdown and HTML renderers."""
+
     title: str
     rows: list[Row]
     description: str = ""

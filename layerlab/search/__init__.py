@@ -27,6 +27,8 @@ SEARCH_OPTIONS = tuple(sorted(SEARCH_KEYS))  #: the [search] keys, also flags of
 
 @dataclass
 class SearchResult:
+    """What ``search`` returns: the study's directory, the Optuna study, its best trial and the report written."""
+
     directory: Path
     study: Any  #: the optuna.Study
     best: Any  #: report.Best: params, val_accuracy, test_accuracy, command; None without a completed trial

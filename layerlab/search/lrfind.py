@@ -35,6 +35,8 @@ SKIP = 10  #: first steps not considered for the minimum (the average of a few l
 
 @dataclass
 class LRFindResult:
+    """What the learning-rate range test found: the loss at every step's rate, and a suggested rate."""
+
     lrs: np.ndarray = field(repr=False)  #: eta of every step
     losses: np.ndarray = field(repr=False)  #: the loss of every step
     smoothed: np.ndarray = field(repr=False)

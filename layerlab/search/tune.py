@@ -39,6 +39,9 @@ MARGIN = 0.001  #: a change of validation accuracy smaller than 0.1 points is no
 
 @dataclass
 class TuneResult:
+    """What ``tune`` recommends: the settings found, those that differ from the defaults, their accuracies
+    and the log of the steps taken."""
+
     config: TrainConfig
     changed: dict[str, Any]  #: the recommended settings that differ from the defaults
     val_accuracy: float

@@ -20,6 +20,8 @@ _GRID_NAME = re.compile(r"^(?P<base>.+)-(?P<key>[a-z_]+)=(?P<value>.+)$")
 
 @dataclass
 class Sweep:
+    """Runs that differ in one numeric setting, with the value of that setting for each run."""
+
     setting: str
     runs: list[RunSource]
     values: list[float]
