@@ -1,8 +1,8 @@
-"""Data augmentation and test-time augmentation (slide decks 001 and 002), in NumPy/SciPy on the CPU.
+"""Data augmentation and test-time augmentation (Nielsen, ch. 3 and 6), in NumPy/SciPy on the CPU.
 
 Two ways to get more training data out of the same images:
 
-- ``shift_expand(x, y)``: Nielsen's ``expand_mnist`` (deck 001), deterministic: each image plus four
+- ``shift_expand(x, y)``: Nielsen's ``expand_mnist`` (ch. 6), deterministic: each image plus four
   copies moved one pixel up, down, left and right, so 50,000 images become 250,000.
 - Random transforms applied on the fly to each training batch: rotation, translation, shear, scaling,
   all of them at once (``RandomAffine``), the elastic distortions of Simard, Steinkraus & Platt (2003),
@@ -13,7 +13,7 @@ Two ways to get more training data out of the same images:
   uint8 out (rounded); float in, float out. ``make_augmentation`` builds a ``Compose`` from names, so
   a config can say ``[("rotate", {"degrees": 15}), ("elastic", {"alpha": 34, "sigma": 4})]``.
 
-Test-time augmentation (deck 002): ``tta_views`` gives fixed views of the test images (angles
+Test-time augmentation (as in Krizhevsky et al. 2012): ``tta_views`` gives fixed views of the test images (angles
 -15/0/15, centre and corner crops, a flip), ``evaluate_tta`` averages a model's probabilities over them.
 
 Geometry: pixel centres sit at integer coordinates, x is the column (to the right) and y the row
@@ -207,7 +207,7 @@ def crop(x: np.ndarray, top, left, size: tuple[int, int], padding: int = 0) -> n
 
 
 def shift_expand(x: np.ndarray, y: np.ndarray, pixels: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Nielsen's expand_mnist (deck 001): the images, then four copies moved up, down, left and right.
+    """Nielsen's expand_mnist (ch. 6): the images, then four copies moved up, down, left and right.
 
     Returns 5N images and labels: ``x5[:N]`` is ``x`` and the blocks that follow are the copies moved by
     ``pixels`` in the order of ``SHIFTS``, with zero fill; labels are repeated the same way. Not shuffled:
@@ -576,7 +576,7 @@ def _crop_view(x: np.ndarray, top: int, left: int, padding: int) -> np.ndarray:
 
 
 def tta_views(names: str | Sequence[str] = "rotations", *, degrees: float = 15.0, padding: int = 2) -> dict:
-    """Fixed views of the test images for test-time augmentation (deck 002), as {name: view(x) -> x}.
+    """Fixed views of the test images for test-time augmentation, as {name: view(x) -> x}.
 
     ``names`` is one set or a list of sets, joined (a view in several sets, "identity", is kept once):
     "identity": the images as they are; "rotations": turned by -degrees, 0 and +degrees (the slide's
@@ -608,7 +608,7 @@ def evaluate_tta(
     *,
     batch_size: int | None = None,
 ) -> dict:
-    """Accuracy of each view and of the probabilities averaged over the views (deck 002's aggregation).
+    """Accuracy of each view and of the probabilities averaged over the views.
 
     ``predict_proba`` maps a batch of images to (batch, classes) probabilities, from any engine. ``views``
     are names for ``tta_views`` or a dict {name: view(x) -> x}. Images go to the model ``batch_size`` at a

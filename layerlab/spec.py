@@ -35,22 +35,24 @@ Shape = tuple[int, ...]
 
 REQUIRED = object()
 
+# Spelling: code names use -ize as numpy/torch/Keras do (INITIALIZERS, numpy/initializers.py, optimizers.py,
+# the ``optimizer`` setting); prose says initialiser, optimiser.
 #: Weight initialisers a layer may name with ``init=...``; arguments in brackets.
-INITIALISERS = {
+INITIALIZERS = {
     "normal": "N(0, sigma), sigma=1 unless given: normal(0.01)",
     "uniform": "U(-a, a), a=0.05 unless given: uniform(0.1)",
     "glorot_normal": "Glorot/Xavier normal, std = sqrt(2 / (fan_in + fan_out))",
     "glorot_uniform": "Glorot/Xavier uniform, a = sqrt(6 / (fan_in + fan_out))",
     "he_normal": "He/MSRA normal, std = sqrt(2 / fan_in)",
     "he_uniform": "He/MSRA uniform, a = sqrt(6 / fan_in)",
-    "lecun_normal": "N(0, 1/sqrt(fan_in)), the 'improved' initialisation of deck 001",
+    "lecun_normal": "N(0, 1/sqrt(fan_in)), Nielsen's 'improved' initialisation (ch. 3)",
     "torch": "PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases",
 }
 #: Bias initialisers (``bias_init=...``).
-BIAS_INITIALISERS = {
+BIAS_INITIALIZERS = {
     "zeros": "all biases 0",
     "normal": "N(0, sigma), sigma=1 unless given",
-    "torch": INITIALISERS["torch"],
+    "torch": INITIALIZERS["torch"],
 }
 
 
@@ -101,7 +103,7 @@ class Arg:
             else:
                 value = "valid" if int(value) == 0 else int(value)
         elif self.kind in ("init", "bias_init"):
-            known = INITIALISERS if self.kind == "init" else BIAS_INITIALISERS
+            known = INITIALIZERS if self.kind == "init" else BIAS_INITIALIZERS
             call = value if isinstance(value, Call) else Call(value) if isinstance(value, str) else None
             if call is None or call.name not in known:
                 raise SpecError(f"{bad} must be one of: {', '.join(known)}")
@@ -209,9 +211,9 @@ def _with_bias(args: dict, shapes: dict[str, Shape], n: int) -> dict[str, Shape]
 
 
 _WEIGHT_ARGS = (
-    Arg("init", "init", Call("glorot_uniform"), "weight initialiser: " + ", ".join(INITIALISERS)),
+    Arg("init", "init", Call("glorot_uniform"), "weight initialiser: " + ", ".join(INITIALIZERS)),
     Arg("bias", "bias", True, "a bias per unit/filter: true, false, or fixed (kept at bias_init, not trained)"),
-    Arg("bias_init", "bias_init", Call("zeros"), "bias initialiser: " + ", ".join(BIAS_INITIALISERS)),
+    Arg("bias_init", "bias_init", Call("zeros"), "bias initialiser: " + ", ".join(BIAS_INITIALIZERS)),
 )
 _POOL_ARGS = (
     Arg("size", "int", help="window size (square)", minimum=1),
@@ -243,7 +245,9 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("maxpool", "max over each window", _POOL_ARGS, _pool_shape("maxpool")),
         Kind("avgpool", "mean over each window", _POOL_ARGS, _pool_shape("avgpool")),
-        Kind("l2pool", "root of the mean of squares over each window (deck 001)", _POOL_ARGS, _pool_shape("l2pool")),
+        Kind(
+            "l2pool", "root of the mean of squares over each window (Nielsen, ch. 6)", _POOL_ARGS, _pool_shape("l2pool")
+        ),
         Kind(
             "globalavgpool",
             "mean over all positions of each channel: (C, H, W) -> (C,)",
@@ -259,7 +263,7 @@ KINDS: dict[str, Kind] = {
                     "scale",
                     "choice",
                     "train",
-                    "train: 1/(1-p) in training (inverted, deck 002); test: x (1-p) at test (network3, deck 001)",
+                    "train: 1/(1-p) in training (inverted); test: x (1-p) at test (Nielsen's network3.py)",
                     choices=("train", "test"),
                 ),
             ),

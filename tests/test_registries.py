@@ -19,9 +19,9 @@ def test_both_engines_implement_exactly_the_registered_optimisers():
 
 
 def test_the_numpy_initialisers_are_the_specs():
-    from layerlab.numpy.initializers import WEIGHT_INITIALISERS
+    from layerlab.numpy.initializers import WEIGHT_INITIALIZERS
 
-    assert set(WEIGHT_INITIALISERS) == set(spec.INITIALISERS)
+    assert set(WEIGHT_INITIALIZERS) == set(spec.INITIALIZERS)
 
 
 def test_the_torch_augmentations_are_the_same_names_as_the_numpy_ones():

@@ -3,7 +3,7 @@
 Choosing hyper-parameters on the test set would make the test score optimistic, so they are chosen on a
 validation split carved out of the training data. Two ways are offered: Nielsen's fixed MNIST split
 (:func:`nielsen_split`) and a seeded random fraction (:func:`random_split`). :func:`binary` turns a
-multi-class problem into a two-class one (deck 001: "digit 0 vs rest", or two chosen classes).
+multi-class problem into a two-class one ("digit 0 vs rest", or two chosen classes).
 """
 
 from __future__ import annotations

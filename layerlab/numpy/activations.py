@@ -2,8 +2,9 @@
 
 None has parameters. ``forward`` caches what the derivative needs (the input, or the output when the
 derivative is easier to write with it: sigma' = y (1 - y), tanh' = 1 - y^2), and ``backward``
-multiplies dL/dy by that local derivative (the chain rule of deck 003). The formulas are those of
-deck 004; element-wise layers work on inputs of any shape, maxout and softmax act along axis 1.
+multiplies dL/dy by that local derivative (the chain rule, as in Matt Mazur's "A Step by Step
+Backpropagation Example"); element-wise layers work on inputs of any shape, maxout and softmax act
+along axis 1.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from .layer import Layer
 
 
 class Step(Layer):
-    """The perceptron's threshold (deck 003): y = 1 where x > 0, else 0.
+    """The perceptron's threshold: y = 1 where x > 0, else 0 (Nielsen, "Neural Networks and Deep Learning", ch. 1).
 
     It cannot be trained by gradient descent: its derivative is 0 wherever it exists (and undefined at
     x = 0), so ``backward`` returns zeros and no error signal reaches the weights before it; a small
-    change of a weight changes the output not at all, or by a whole jump. The perceptron example of deck
-    003, g(1 + 3 x1 - 2 x2), therefore uses it only to draw a decision line; backpropagation needs a
+    change of a weight changes the output not at all, or by a whole jump. A perceptron such as
+    g(1 + 3 x1 - 2 x2) therefore uses it only to draw a decision line; backpropagation needs a
     smooth g such as the sigmoid.
     """
 
@@ -32,7 +33,10 @@ class Step(Layer):
 
 
 class Linear(Layer):
-    """The identity, f(x) = x: a stack of linear layers with it stays one linear map (deck 004's question)."""
+    """The identity, f(x) = x: a stack of linear layers with it stays one linear map.
+
+    Hence the nonlinear activations (Goodfellow et al., "Deep Learning", ch. 6).
+    """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
@@ -79,9 +83,9 @@ class ReLU(Layer):
 
 
 class LeakyReLU(Layer):
-    """x for x > 0, slope * x otherwise: max(slope x, x) for slope < 1 (deck 004 uses slope 0.1).
+    """x for x > 0, slope * x otherwise: max(slope x, x) for slope < 1 (Maas et al. 2013 use 0.01).
 
-    The small slope keeps a gradient flowing for negative inputs, where a ReLU passes none (deck 002).
+    The small slope keeps a gradient flowing for negative inputs, where a ReLU passes none (Maas et al. 2013).
     """
 
     def __init__(self, slope: float = 0.01):
@@ -113,7 +117,9 @@ class ELU(Layer):
 
 
 class Maxout(Layer):
-    """The maximum over each group of k consecutive features, max(w1^T x + b1, w2^T x + b2, ...) (deck 004).
+    """The maximum over each group of k consecutive features, max(w1^T x + b1, w2^T x + b2, ...).
+
+    Goodfellow et al. 2013, "Maxout Networks".
 
     Put a dense (or conv) layer with k times the units before it: an (N, F) input gives (N, F/k), an
     (N, C, H, W) input gives (N, C/k, H, W), grouped as PyTorch's ``x.view(N, F // k, k).max(-1)``. The

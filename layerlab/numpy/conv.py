@@ -2,8 +2,9 @@
 
 For an input (N, C, H, W), filters W of shape (F, C, k, k), stride s and p zero pixels of padding,
 each output pixel is the dot product of one filter with one C x k x k patch of the padded input
-(deck 004: "the filter slides over the image"). Laying the Ho * Wo * N patches out as the columns
-of a matrix ``cols`` of shape (C*k*k, Ho*Wo*N) (im2col) turns the whole layer into one BLAS call:
+(the filter slides over the image: Nielsen, "Neural Networks and Deep Learning", ch. 6). Laying the
+Ho * Wo * N patches out as the columns of a matrix ``cols`` of shape (C*k*k, Ho*Wo*N) (im2col) turns
+the whole layer into one BLAS call:
 
     y = W.reshape(F, C*k*k) @ cols + b              (F, Ho*Wo*N), then viewed as (N, F, Ho, Wo)
 

@@ -1,12 +1,13 @@
 """Dropout: in training, drop each unit with probability p; scale so training and test agree on average.
 
-Two ways to scale, both on the slides. ``scale="train"`` (the default, "inverted dropout", deck 002)
+Two ways to scale, both in use. ``scale="train"`` (the default, "inverted dropout", as torch.nn.Dropout)
 multiplies the survivors by 1/(1-p) in training, so at test time the layer is the identity.
-``scale="test"`` is the original formulation that Nielsen's network3.py uses (deck 001: "decrease
-each weight by a factor of 1/2"): the survivors pass unscaled in training and every unit is
-multiplied by (1-p) at test time. The two compute the same functions up to a factor (1-p) in the next
-layer's weights, but not the same training: with inverted dropout a step changes the next layer's
-output 1/(1-p)^2 times as much (4x at p=0.5), so Nielsen's learning rates need ``scale="test"``.
+``scale="test"`` is the original formulation (Srivastava et al. 2014) that Nielsen's network3.py uses
+(Nielsen, "Neural Networks and Deep Learning", ch. 3: halve the weights outgoing from the hidden units):
+the survivors pass unscaled in training and every unit is multiplied by (1-p) at test time. The two
+compute the same functions up to a factor (1-p) in the next layer's weights, but not the same training:
+with inverted dropout a step changes the next layer's output 1/(1-p)^2 times as much (4x at p=0.5), so
+Nielsen's learning rates need ``scale="test"``.
 
 In training a fresh mask is drawn for every forward pass; backward lets the gradient through the
 same mask, with the same scale. At test time with ``scale="test"`` the layer is y = (1-p) x, so

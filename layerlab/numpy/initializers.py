@@ -5,15 +5,14 @@ the *fans* of a weight, counted as PyTorch does: a dense weight (out, in) has fa
 fan_out = out; a conv weight (F, C, k, k) has fan_in = C*k*k and fan_out = F*k*k (every output pixel
 sums over C*k*k inputs, every input pixel feeds F*k*k outputs).
 
-Why the fans matter (deck 001, after Nielsen): a unit computes z = sum_j w_j x_j + b over n_in
-inputs. With weights drawn from N(0, 1) the spread of z grows like sqrt(n_in), sigmoid units
-saturate and learning stalls. Drawing them with standard deviation 1/sqrt(n_in) keeps z roughly
-N(0, 1) ("improved" initialisation, ``lecun_normal``; the slide's sigma := sqrt(n_in) is a typo for
-1/sqrt(n_in)). Glorot also balances the backward pass (fan_out); He doubles the variance because a
-ReLU zeroes half of its inputs.
+Why the fans matter (Nielsen, "Neural Networks and Deep Learning", ch. 3, "Weight initialization"): a
+unit computes z = sum_j w_j x_j + b over n_in inputs. With weights drawn from N(0, 1) the spread of z
+grows like sqrt(n_in), sigmoid units saturate and learning stalls. Drawing them with standard deviation
+1/sqrt(n_in) keeps z roughly N(0, 1) ("improved" initialisation, ``lecun_normal``). Glorot also balances
+the backward pass (fan_out); He doubles the variance because a ReLU zeroes half of its inputs.
 
 The model builder calls ``init_weight`` and ``init_bias`` with a spec's ``Call`` (``normal(0.01)``,
-``he_normal``, ...); the names are those of ``spec.INITIALISERS`` and ``spec.BIAS_INITIALISERS``.
+``he_normal``, ...); the names are those of ``spec.INITIALIZERS`` and ``spec.BIAS_INITIALIZERS``.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import numpy as np
 from numpy.typing import DTypeLike as DType
 
 from ..errors import EngineError
-from ..spec import BIAS_INITIALISERS, INITIALISERS, Call, Shape
+from ..spec import BIAS_INITIALIZERS, INITIALIZERS, Call, Shape
 
 
 def fans(shape: Shape) -> tuple[int, int]:
@@ -78,7 +77,7 @@ def he_uniform(shape: Shape, rng: np.random.Generator, dtype: DType = np.float32
 
 
 def lecun_normal(shape: Shape, rng: np.random.Generator, dtype: DType = np.float32) -> np.ndarray:
-    """N(0, 1/sqrt(fan_in)): the "improved" initialisation of deck 001, so that z is roughly N(0, 1)."""
+    """N(0, 1/sqrt(fan_in)): the "improved" initialisation of Nielsen's ch. 3, so that z is roughly N(0, 1)."""
     fan_in, _ = fans(shape)
     return normal(shape, rng, dtype, sigma=1 / math.sqrt(fan_in))
 
@@ -96,7 +95,7 @@ def torch_default(
 
 
 #: The weight initialisers by their spec name; ``normal`` and ``uniform`` take one optional argument.
-WEIGHT_INITIALISERS = {
+WEIGHT_INITIALIZERS = {
     "normal": normal,
     "uniform": uniform,
     "glorot_normal": glorot_normal,
@@ -110,9 +109,9 @@ WEIGHT_INITIALISERS = {
 
 def init_weight(call: Call, shape: Shape, rng: np.random.Generator, dtype: DType = np.float32) -> np.ndarray:
     """A weight drawn as ``call`` says, e.g. ``Call("normal", (0.01,))`` or ``Call("he_normal")``."""
-    if call.name not in WEIGHT_INITIALISERS:
-        raise EngineError(f"unknown weight initialiser {call.name!r}; known: {', '.join(INITIALISERS)}")
-    return WEIGHT_INITIALISERS[call.name](shape, rng, dtype, *call.args)
+    if call.name not in WEIGHT_INITIALIZERS:
+        raise EngineError(f"unknown weight initialiser {call.name!r}; known: {', '.join(INITIALIZERS)}")
+    return WEIGHT_INITIALIZERS[call.name](shape, rng, dtype, *call.args)
 
 
 def init_bias(call: Call, shape: Shape, fan_in: int, rng: np.random.Generator, dtype: DType = np.float32) -> np.ndarray:
@@ -123,4 +122,4 @@ def init_bias(call: Call, shape: Shape, fan_in: int, rng: np.random.Generator, d
         return normal(shape, rng, dtype, *call.args)
     if call.name == "torch":
         return torch_default(shape, rng, dtype, fan_in=fan_in)
-    raise EngineError(f"unknown bias initialiser {call.name!r}; known: {', '.join(BIAS_INITIALISERS)}")
+    raise EngineError(f"unknown bias initialiser {call.name!r}; known: {', '.join(BIAS_INITIALIZERS)}")

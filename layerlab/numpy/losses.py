@@ -9,8 +9,8 @@ squared-error losses turn class indices into one-hot rows of the output's width.
   log-softmax (x - max - log sum e^(x - max)); the gradient is the famous softmax(x) - t.
 - ``nll``: negative log-likelihood of outputs that already are probabilities (after a softmax layer).
 - ``mse``: mean of (output - target)^2 over all elements, as torch.nn.MSELoss.
-- ``sse``: 1/2 sum over outputs of (target - output)^2, averaged over the batch: the E of the worked
-  backprop example of deck 003, whose derivative is simply output - target.
+- ``sse``: 1/2 sum over outputs of (target - output)^2, averaged over the batch: the E of Matt Mazur's
+  "A Step by Step Backpropagation Example", whose derivative is simply output - target.
 - ``bce``: binary cross-entropy from logits, -t log sigma(x) - (1 - t) log(1 - sigma(x)), in the stable
   form max(x, 0) - x t + log(1 + e^-|x|).
 """

@@ -1,9 +1,11 @@
-"""Pooling: summarise each k x k window of every channel by one number (deck 000, deck 001).
+"""Pooling: summarise each k x k window of every channel by one number.
+
+Pooling follows the convolutional layers of Nielsen, "Neural Networks and Deep Learning", ch. 6.
 
 Max pooling keeps the strongest response (its gradient goes to the winning pixel only); average
 pooling keeps the mean (its gradient is shared equally); L2 pooling keeps the root of the mean of the
-squares, sqrt(mean(x^2)) (deck 001), whose gradient to each pixel is x / (k^2 y). Windows that do not
-fit at the right/bottom edge are dropped, as in PyTorch.
+squares, sqrt(mean(x^2)) (Nielsen, ch. 6, takes the root of the sum), whose gradient to each pixel is
+x / (k^2 y). Windows that do not fit at the right/bottom edge are dropped, as in PyTorch.
 
 The windows are a strided view of the input (no copy for the forward pass); the backward passes loop
 over the k*k offsets inside a window, never over pixels or images.
@@ -17,6 +19,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .layer import Layer
 
 
+# Names: the numpy engine spells its 2D layers with a capital D (Conv2D, MaxPool2D, AvgPool2D, L2Pool2D, as
+# Keras does); the torch engine follows torch.nn's lower-case d (nn.MaxPool2d, and its own L2Pool2d). Both
+# spellings are deliberate, one per engine; the spec's kind names (maxpool, l2pool, ...) are shared.
 class _Pool2D(Layer):
     def __init__(self, size: int, stride: int | None = None):
         super().__init__()

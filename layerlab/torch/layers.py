@@ -13,8 +13,10 @@ from torch import nn
 from ..errors import EngineError
 
 
+# Names follow torch.nn's lower-case d (nn.MaxPool2d, nn.AvgPool2d), so this is L2Pool2d; the numpy engine
+# spells its own layers Keras-style (MaxPool2D, L2Pool2D). Both are deliberate, one convention per engine.
 class L2Pool2d(nn.Module):
-    """Root of the mean of the squares over each size x size window (deck 001): sqrt(avgpool(x^2)).
+    """Root of the mean of the squares over each size x size window (Nielsen, ch. 6): sqrt(avgpool(x^2)).
 
     Where a window is all zeros (common after a ReLU) the root has no derivative, and the plain
     sqrt(avg_pool2d(x^2)) would backpropagate 0 * inf = NaN. The output there is exactly 0, and the
@@ -37,7 +39,7 @@ class L2Pool2d(nn.Module):
 
 
 class DropoutScaledAtTest(nn.Dropout):
-    """Dropout as network3.py does it (deck 001): survivors unscaled in training, x (1-p) at test.
+    """Dropout as Nielsen's network3.py does it: survivors unscaled in training, x (1-p) at test.
 
     That is (1-p) times ``nn.Dropout`` (inverted dropout) in both modes, which is how it is computed.
     """
@@ -47,7 +49,7 @@ class DropoutScaledAtTest(nn.Dropout):
 
 
 class Maxout(nn.Module):
-    """The maximum over each group of k consecutive features (or channels), deck 004.
+    """The maximum over each group of k consecutive features (or channels): Goodfellow et al. 2013, "Maxout Networks".
 
     (N, F) -> (N, F/k) and (N, C, H, W) -> (N, C/k, H, W), grouped as ``x.view(N, F // k, k, ...)``
     like the numpy engine; the gradient goes to the piece that won.
@@ -84,7 +86,7 @@ class _StepFunction(torch.autograd.Function):
 
 
 class Step(nn.Module):
-    """The perceptron's threshold (deck 003): 1 where x > 0 else 0, in the dtype of x.
+    """The perceptron's threshold (Nielsen, ch. 1): 1 where x > 0 else 0, in the dtype of x.
 
     Its derivative is 0 wherever it exists, so the backward pass returns zeros, as in the numpy
     engine: the layers before it get zero gradients (and no error from autograd) and do not learn.

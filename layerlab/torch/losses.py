@@ -79,7 +79,7 @@ def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def sse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Half the sum of squared errors over the outputs, E = sum 1/2 (target - out)^2 (deck 003), batch mean."""
+    """Half the sum of squared errors over the outputs, E = sum 1/2 (target - out)^2 (Mazur's example), batch mean."""
     return 0.5 * (targets_like(output, target, "sse") - output).square().sum() / output.shape[0]
 
 
