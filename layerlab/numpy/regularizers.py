@@ -1,8 +1,8 @@
 """L1 and L2 weight penalties: a cost added to the loss that pulls the weights towards zero.
 
-Deck 001: with L1 the weights shrink by a constant amount (lam * sign(w) per unit of learning rate),
-which leaves a few high-importance connections and zeroes the rest; with L2 they shrink in proportion
-to w (lam * w), which keeps all weights small.
+Nielsen, "Neural Networks and Deep Learning", ch. 3: with L1 the weights shrink by a constant amount
+(lam * sign(w) per unit of learning rate), which leaves a few high-importance connections and zeroes the
+rest; with L2 they shrink in proportion to w (lam * w), which keeps all weights small.
 
 ``value(w)`` is the penalty of one weight array and ``grad(w)`` its gradient, both with the ``lam``
 given here and nothing else. Nielsen writes the L2-regularised cost over n training examples as
