@@ -15,6 +15,7 @@ command and ``--storage``, share the study this way:
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 import os
 import secrets
@@ -128,29 +129,60 @@ def work(definition: SearchDefinition, directory: str | Path, url: str, study_na
     """One worker: run trials until the budget is spent; returns how many it ran."""
     study, _ = open_study(definition, url, study_name, seed)
     objective = Objective(definition, directory, log)
-    return loop(study, objective, definition.trials, definition.sampler == "grid", deadline)
+    slot = Path(directory) / ".budget.lock"
+    return loop(study, objective, definition.trials, definition.sampler == "grid", deadline, slot)
 
 
-def loop(study, objective, trials: int | None, queued_only: bool, deadline: float | None = None) -> int:
+def loop(study, objective, trials: int | None, queued_only: bool, deadline: float | None = None,
+         slot: Path | None = None) -> int:  # fmt: skip
     """Run ``objective`` on the study's trials until ``trials`` have finished (over all workers), the
-    ``deadline`` has passed, or (``queued_only``) no queued trial is left; returns how many ran here."""
+    ``deadline`` has passed, or (``queued_only``) no queued trial is left; returns how many ran here.
+
+    Counting the trials and creating the next one happen under an OS lock on ``slot`` (the objective
+    frees it as soon as its trial exists), so two workers sharing the folder never both take the last
+    place of the budget."""
     import optuna
 
     ran = 0
     while deadline is None or time.time() < deadline:
-        optuna.storages.fail_stale_trials(study)  # a killed worker's trial is queued again
-        n = counts(study)
-        if trials is not None and n["finished"] >= trials:
-            break
-        if n["waiting"] == 0:
-            if queued_only and n["running"] == 0:
-                break  # every queued point has been tried (some failed)
-            if queued_only or (trials is not None and n["finished"] + n["running"] >= trials):
-                time.sleep(POLL)  # the last trials run elsewhere: wait for them, or retry them if they die
-                continue
-        study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
+        with _BudgetSlot(slot) as held:
+            optuna.storages.fail_stale_trials(study)  # a killed worker's trial is queued again
+            n = counts(study)
+            if trials is not None and n["finished"] >= trials:
+                break
+            if n["waiting"] == 0:
+                if queued_only and n["running"] == 0:
+                    break  # every queued point has been tried (some failed)
+                if queued_only or (trials is not None and n["finished"] + n["running"] >= trials):
+                    held.release()
+                    time.sleep(POLL)  # the last trials run elsewhere: wait for them, or retry them if they die
+                    continue
+            objective.on_start = held.release
+            study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
         ran += 1
     return ran
+
+
+class _BudgetSlot:
+    """An exclusive ``flock`` on a file for a ``with`` block, released early by ``release()`` (or by the
+    OS if the process dies); no lock at all without a path."""
+
+    def __init__(self, path: Path | None):
+        self.path, self.fd = path, None
+
+    def __enter__(self) -> _BudgetSlot:
+        if self.path is not None:
+            self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _worker_process(definition, directory, url, study_name, seed, deadline, index, threads) -> int:

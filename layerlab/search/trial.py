@@ -66,10 +66,12 @@ class Objective:
 
     def __init__(self, definition: SearchDefinition, directory: str | Path, log=print):
         self.definition, self.directory, self.log = definition, Path(directory), log
+        self.on_start = lambda: None  #: called once the trial exists (``study.loop`` frees the budget slot)
 
     def __call__(self, trial) -> float:
         import optuna
 
+        self.on_start()
         if self.definition.sampler == "grid" and not is_queued(trial):
             raise NotQueued(f"trial {trial.number}: every grid point is taken")
         params = {name: param.suggest(trial) for name, param in self.definition.space.items()}
