@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import DTYPES, ENGINES, OPTIMISERS, check_engine_options, learning_rate, optimiser_options
+from .engine import DTYPES, ENGINES, OPTIMIZERS, check_engine_options, learning_rate, optimizer_options
 from .errors import TrainError
 from .schedules import SCHEDULES
 
@@ -63,9 +63,9 @@ class TrainConfig:
     epochs: int = _setting(10, "passes over the training set")
     batch_size: int = _setting(10, "examples per gradient step (mini-batch size m)")
     lr: float | None = _setting(None, "learning rate (eta); None: 0.1 for SGD, the optimiser's default otherwise")
-    optimizer: str = _setting("sgd", _names(OPTIMISERS))
+    optimizer: str = _setting("sgd", _names(OPTIMIZERS))
     momentum: float | None = _setting(
-        None, f"for {', '.join(n for n, o in OPTIMISERS.items() if o.momentum)} (None: the optimiser's default)"
+        None, f"for {', '.join(n for n, o in OPTIMIZERS.items() if o.momentum)} (None: the optimiser's default)"
     )
     weight_decay: float = _setting(0.0, "the optimiser's weight decay, on every parameter")
     l1: float = _setting(0.0, "Nielsen's lambda for L1: cost + l1/n sum |w| over dense/conv weights")
@@ -90,8 +90,8 @@ class TrainConfig:
             if not ok:
                 raise TrainError(message)
 
-        need(self.optimizer in OPTIMISERS, f"--optimizer must be one of {_names(OPTIMISERS)}, got {self.optimizer!r}")
-        takes_momentum = [name for name, o in OPTIMISERS.items() if o.momentum]
+        need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {_names(OPTIMIZERS)}, got {self.optimizer!r}")
+        takes_momentum = [name for name, o in OPTIMIZERS.items() if o.momentum]
         need(
             self.momentum is None or self.optimizer in takes_momentum,
             f"--momentum applies to {', '.join(takes_momentum)}, not {self.optimizer}",
@@ -121,7 +121,7 @@ class TrainConfig:
 
     def optimizer_options(self) -> dict[str, float]:
         """Keyword options for the optimiser (the same names in both engines)."""
-        return optimiser_options(self)
+        return optimizer_options(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

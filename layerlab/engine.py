@@ -37,21 +37,21 @@ from .spec import Spec
 
 
 @dataclass(frozen=True)
-class Optimiser:
+class OptimizerInfo:
     """What the trainer knows of an optimiser; each engine maps the name to its implementation."""
 
     default_lr: float  #: torch.optim's default, Nielsen's 0.1 for plain SGD
     momentum: bool  #: whether --momentum applies
 
 
-OPTIMISERS: dict[str, Optimiser] = {
-    "sgd": Optimiser(0.1, True),
-    "momentum": Optimiser(0.1, True),
-    "nesterov": Optimiser(0.1, True),
-    "adagrad": Optimiser(0.01, False),
-    "adadelta": Optimiser(1.0, False),
-    "rmsprop": Optimiser(0.01, True),
-    "adam": Optimiser(0.001, False),
+OPTIMIZERS: dict[str, OptimizerInfo] = {
+    "sgd": OptimizerInfo(0.1, True),
+    "momentum": OptimizerInfo(0.1, True),
+    "nesterov": OptimizerInfo(0.1, True),
+    "adagrad": OptimizerInfo(0.01, False),
+    "adadelta": OptimizerInfo(1.0, False),
+    "rmsprop": OptimizerInfo(0.01, True),
+    "adam": OptimizerInfo(0.001, False),
 }
 
 DTYPES = ("float32", "float64")
@@ -129,10 +129,10 @@ class LearnerSettings(Protocol):
 
 def learning_rate(settings: LearnerSettings) -> float:
     """The learning rate given, else the optimiser's usual one (Nielsen's eta = 0.1 for SGD)."""
-    return settings.lr if settings.lr is not None else OPTIMISERS[settings.optimizer].default_lr
+    return settings.lr if settings.lr is not None else OPTIMIZERS[settings.optimizer].default_lr
 
 
-def optimiser_options(settings: LearnerSettings) -> dict[str, float]:
+def optimizer_options(settings: LearnerSettings) -> dict[str, float]:
     """Keyword options for the optimiser (the same names in both engines)."""
     options = {"weight_decay": settings.weight_decay}
     if settings.momentum is not None:

@@ -15,7 +15,7 @@ def test_both_engines_implement_exactly_the_registered_optimisers():
     from layerlab.numpy.optimizers import OPTIMIZERS as numpy_optimisers
     from layerlab.torch.learner import OPTIMIZERS as torch_optimisers
 
-    assert list(numpy_optimisers) == list(torch_optimisers) == list(engine.OPTIMISERS)
+    assert list(numpy_optimisers) == list(torch_optimisers) == list(engine.OPTIMIZERS)
 
 
 def test_the_numpy_initialisers_are_the_specs():
@@ -40,7 +40,7 @@ def test_every_engine_module_has_a_learner_and_a_predictor(name):
 
 def test_the_help_text_lists_the_registries():
     fields = TrainConfig.__dataclass_fields__
-    assert fields["optimizer"].metadata["help"] == ", ".join(engine.OPTIMISERS)
+    assert fields["optimizer"].metadata["help"] == ", ".join(engine.OPTIMIZERS)
     assert all(name in fields["engine"].metadata["help"] for name in engine.ENGINES)
 
 

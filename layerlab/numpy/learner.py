@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..augment import make_augmentation, parse_augmentation
-from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimiser_options, penalised
+from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimizer_options, penalised
 from ..spec import Spec
 from .model import build
 from .optimizers import make_optimizer
@@ -41,7 +41,7 @@ class NumpyLearner(NumpyPredictor):
 
     def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
         super().__init__(settings, spec)
-        self.optimizer = make_optimizer(settings.optimizer, learning_rate(settings), **optimiser_options(settings))
+        self.optimizer = make_optimizer(settings.optimizer, learning_rate(settings), **optimizer_options(settings))
         self.penalty = weight_penalty(settings.l1, settings.l2, n_train)
         self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
         self.augment_rng = np.random.default_rng([settings.seed, 4])

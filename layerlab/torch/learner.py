@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..augment import parse_augmentation
-from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimiser_options, penalised
+from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimizer_options, penalised
 from ..errors import TrainError
 from ..spec import Spec
 from .augment import make_augmentation
@@ -128,7 +128,7 @@ class TorchLearner(TorchPredictor):
         self.optimizer = OPTIMIZERS[settings.optimizer](
             [p for p in self.model.parameters() if p.requires_grad],
             lr=learning_rate(settings),
-            **optimiser_options(settings),
+            **optimizer_options(settings),
         )
         self.generator = torch.Generator(self.device).manual_seed(settings.seed + 4)  # augmentation
         self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
