@@ -65,6 +65,15 @@ def _model(name: str, device: torch.device) -> tuple[torch.nn.Module, torch.opti
     return model, torch.optim.SGD(model.parameters(), lr=lr)
 
 
+def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    """One SGD step as a tutorial writes it, reading the loss back every step (a host sync on a GPU)."""
+    loss = torch.nn.functional.cross_entropy(model(xb), yb)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    loss.item()
+
+
 def dataloader_epoch(name: str, x: np.ndarray, y: np.ndarray, batch_size: int, device: torch.device) -> float:
     """The tutorial loop: a DataLoader on the host, .to(device) and loss.item() each step."""
     model, optimizer = _model(name, device)
@@ -73,12 +82,7 @@ def dataloader_epoch(name: str, x: np.ndarray, y: np.ndarray, batch_size: int, d
     _sync(device)
     start = time.perf_counter()
     for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        loss.item()
+        _step(model, optimizer, xb.to(device), yb.to(device))
     _sync(device)
     return time.perf_counter() - start
 
@@ -92,11 +96,7 @@ def index_epoch(name: str, x: np.ndarray, y: np.ndarray, batch_size: int, device
     start = time.perf_counter()
     for i in range(0, len(xs), batch_size):
         index = order[i : i + batch_size]
-        loss = torch.nn.functional.cross_entropy(model(xs[index]), ys[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        loss.item()
+        _step(model, optimizer, xs[index], ys[index])
     _sync(device)
     return time.perf_counter() - start
 
