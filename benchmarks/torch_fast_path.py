@@ -11,8 +11,9 @@ Loops, each one epoch of SGD over the same images:
               the device, loss.item() every step
   index       a bare loop without a DataLoader: float images on the device, a batch gathered by index,
               zero_grad / backward / step, loss.item() every step
-  layerlab    layerlab's torch engine as the trainer drives it (uint8 images on the device, gathered
-              and made float in chunks; loss, correct count and per-layer gradient norms recorded)
+  layerlab    layerlab's torch engine as the trainer drives it (images made float once on the device,
+              gathered in chunks; loss and correct count recorded every step, per-layer gradient norms
+              on up to 50 evenly spaced steps); on a CPU also with grad_norms=false (no norms at all)
   numpy       layerlab's numpy engine (with --numpy; MLPs only, it is slow on convolutions)
 
     python benchmarks/torch_fast_path.py --device cpu --threads 1 --data-dir ../shared/data/mnist
@@ -143,6 +144,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CPU_VARIANTS = ["", "grad_norms=false"]
 GPU_VARIANTS = ["", "compile=reduce-overhead", "compile=reduce-overhead,autocast=bf16,channels_last=true"]
 
 
@@ -160,12 +162,12 @@ def main() -> None:
         "--variant",
         action="append",
         help="torch-engine settings to time, e.g. compile=reduce-overhead,autocast=bf16 (repeatable; "
-        "default: the plain engine, plus two compiled variants on a GPU)",
+        "default: the plain engine, plus grad_norms=false on a CPU and two compiled variants on a GPU)",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    variants = args.variant or (GPU_VARIANTS if device.type == "cuda" else [""])
+    variants = args.variant or (GPU_VARIANTS if device.type == "cuda" else CPU_VARIANTS)
     x, y = images(args)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{len(x):,} images on {where}, torch {torch.__version__}; seconds per epoch, fastest of {args.repeats}\n")
@@ -183,8 +185,8 @@ def main() -> None:
             best = {label: min(values) for label, values in times.items()}
             for label in list(loops)[2:]:
                 print(
-                    f"{name:>7} {batch_size:>5} {best['dataloader']:>10.2f} {best['index']:>7.2f} "
-                    f"{best[label]:>9.2f} {best['index'] / best[label]:>7.2f}x  {label}"
+                    f"{name:>7} {batch_size:>5} {best['dataloader']:>10.3f} {best['index']:>7.3f} "
+                    f"{best[label]:>9.3f} {best['index'] / best[label]:>7.2f}x  {label}"
                 )
 
 

@@ -80,6 +80,9 @@ class TrainConfig:
     lr_min: float = _setting(0.0, "cosine: final learning rate; plateau: no decay below it")
     warmup: int = _setting(0, "epochs over which the rate rises step by step from ~0 to lr (for large batches)")
     patience: int = _setting(0, "early stopping: epochs without a better validation accuracy (0: off)")
+    grad_norms: bool = _setting(
+        True, "record each layer's mean gradient norm per epoch (sampled on up to 50 steps); off costs nothing"
+    )
     seed: int = _setting(0, "seed of the initial weights, the example order, dropout and augmentation")
     eval_batch_size: int = _setting(1000, "batch size for evaluation (does not change results)")
 

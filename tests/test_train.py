@@ -89,31 +89,55 @@ def test_step_losses_agree_in_float32():
         assert norms[0][name] == pytest.approx(norms[1][name], rel=1e-4), name
 
 
-def test_gradient_norms_are_the_mean_over_the_epochs_steps():
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("batch_size", "stride"), [(10, 1), (1, 3)], ids=["12-steps-all", "120-steps-every-3rd"])
+def test_gradient_norms_are_the_mean_over_evenly_spaced_steps(engine, batch_size, stride):
+    """An epoch of up to GRAD_NORM_STEPS (50) steps records every step; 120 steps record steps 0, 3, ..., 117."""
     from layerlab import parse
-    from layerlab.numpy.learner import NumpyLearner
+    from layerlab.engine import GRAD_NORM_STEPS, make_learner
 
     data = blobs()
-    cfg = config(epochs=1, batch_size=10)
-    spec = parse(cfg.model, data.input_shape)
-    order = np.random.default_rng(0).permutation(len(data.train))
-    learner = NumpyLearner(cfg, spec, len(data.train))
+    cfg = config(epochs=1, batch_size=batch_size, engine=engine)
+    learner = make_learner(cfg, parse(cfg.model, data.input_shape), len(data.train))
     learner.add_data("train", data.train.x, data.train.y)
-    expected, steps = {}, 0
-    original = learner.optimizer.step
+    norms_by_step: list[dict[str, float]] = []
+    if engine == "numpy":
+        original = learner.optimizer.step
 
-    def step_and_record(params, grads):  # the norms of every step, taken just before its update
-        nonlocal steps
-        steps += 1
-        for name, g in grads.items():
-            if name.endswith("weight") and g.ndim > 1:
-                expected.setdefault(name, []).append(np.linalg.norm(g))
-        original(params, grads)
+        def step_and_record(params, grads):  # the norms of every step, taken just before its update
+            norms_by_step.append(
+                {n: np.linalg.norm(g) for n, g in grads.items() if n.endswith("weight") and g.ndim > 1}
+            )
+            original(params, grads)
+    else:
+        original = learner.optimizer.step
+        named = dict(learner.model.named_parameters())
+
+        def step_and_record():
+            norms_by_step.append({n: float(named[n].grad.norm()) for n in learner.weight_names})
+            original()
 
     learner.optimizer.step = step_and_record
-    stats = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None)
-    assert steps == 12
-    assert stats.grad_norms == pytest.approx({name: np.mean(values) for name, values in expected.items()})
+    stats = learner.train_epoch(np.random.default_rng(0).permutation(120), batch_size, lambda step, loss: None)
+    assert len(norms_by_step) == 120 // batch_size and GRAD_NORM_STEPS == 50
+    sampled = norms_by_step[::stride]
+    assert len(sampled) == {1: 12, 3: 40}[stride]
+    expected = {name: np.mean([step[name] for step in sampled]) for name in sampled[0]}
+    assert len(expected) == 3 and stats.grad_norms == pytest.approx(expected, rel=1e-5)
+    if stride > 1:  # sampling really leaves steps out: the mean over every step is another number
+        every = {name: np.mean([step[name] for step in norms_by_step]) for name in sampled[0]}
+        assert stats.grad_norms != pytest.approx(every, rel=1e-5)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_gradient_norms_off_records_none_and_trains_the_same(engine):
+    data = blobs()
+    on = quiet_fit(config(engine=engine, epochs=2), data)[0]
+    off = quiet_fit(config(engine=engine, epochs=2, grad_norms=False), data)[0]
+    assert [row["grad_norms"] for row in off.history] == [{}, {}]
+    assert all(len(row["grad_norms"]) == 3 for row in on.history)
+    for key in ("train_loss", "val_accuracy", "test_loss"):
+        assert [row[key] for row in on.history] == [row[key] for row in off.history], key
 
 
 @pytest.mark.parametrize(

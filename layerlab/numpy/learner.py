@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..augment import make_augmentation, parse_augmentation
-from ..engine import EpochStats, LearnerSettings, labels_of, learning_rate, optimizer_options, penalised
+from ..engine import (
+    EpochStats,
+    LearnerSettings,
+    grad_norm_stride,
+    labels_of,
+    learning_rate,
+    optimizer_options,
+    penalised,
+)
 from ..spec import Spec
 from .model import build
 from .optimizers import make_optimizer
@@ -45,6 +53,7 @@ class NumpyLearner(NumpyPredictor):
         self.penalty = weight_penalty(settings.l1, settings.l2, n_train)
         self.augment = make_augmentation(parse_augmentation(settings.augment)) if settings.augment else None
         self.augment_rng = np.random.default_rng([settings.seed, 4])
+        self.grad_norms = settings.grad_norms
         self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
@@ -59,7 +68,8 @@ class NumpyLearner(NumpyPredictor):
     ) -> EpochStats:
         x, y = self.data["train"]
         losses, correct = [], 0
-        norm_sums: dict[str, float] = {}
+        norm_sums: dict[str, float] = {}  # over the sampled steps (``grad_norm_stride``) of this epoch
+        stride, sampled = grad_norm_stride(-(-len(order) // batch_size)), 0
         for step, start in enumerate(range(0, len(order), batch_size), 1):
             if step_lrs is not None:
                 self.set_lr(float(step_lrs[step - 1]))
@@ -72,12 +82,14 @@ class NumpyLearner(NumpyPredictor):
             if not np.isfinite(loss):
                 break  # the trainer reports the step; the weights stay as they were
             correct += int((self.model.loss.probabilities(self.model.last_output).argmax(1) == labels_of(yb)).sum())
-            for name, g in self.model.grads.items():
-                if penalised(name, g.ndim):
-                    norm_sums[name] = norm_sums.get(name, 0.0) + float(np.linalg.norm(g))
+            if self.grad_norms and (step - 1) % stride == 0:
+                sampled += 1
+                for name, g in self.model.grads.items():
+                    if penalised(name, g.ndim):
+                        norm_sums[name] = norm_sums.get(name, 0.0) + float(np.linalg.norm(g))
             self.optimizer.step(self.model.params, self.model.grads)
             on_step(step, loss)
-        return EpochStats(np.array(losses), correct, {k: v / len(losses) for k, v in norm_sums.items()})
+        return EpochStats(np.array(losses), correct, {k: v / sampled for k, v in norm_sums.items()})
 
     def evaluate(self, name: str) -> tuple[float, float]:
         x, y = self.data[name]

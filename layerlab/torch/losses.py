@@ -121,3 +121,11 @@ def probabilities(name: str, output: torch.Tensor) -> torch.Tensor:
     if output.ndim == 2 and output.shape[1] == 1:  # one output read as p in [0, 1], as the numpy engine does
         return torch.cat([1 - output, output], dim=1)
     return output
+
+
+def predicted_classes(name: str, output: torch.Tensor) -> torch.Tensor:
+    """The class of each row: the argmax of ``probabilities(name, output)``, taken on the logits for
+    cross_entropy (softmax keeps their order), which saves a softmax over every output of an epoch."""
+    if name == "cross_entropy":
+        return output.argmax(1)
+    return probabilities(name, output).argmax(1)
