@@ -119,6 +119,7 @@ class LearnerSettings(Protocol):
     l1: float
     l2: float
     augment: str | None
+    batch_size: int  # the memory check counts a training batch's activations
     eval_batch_size: int
     grad_norms: bool
     device: str  # torch engine
@@ -193,7 +194,9 @@ class EpochStats:
 
     losses: np.ndarray  #: the loss of every step, in order (up to and including a non-finite one)
     correct: int  #: training examples classified correctly (with dropout on, as the model trained)
-    grad_norms: dict[str, float]  #: mean L2 norm of each weight's gradient over ``grad_norm_steps`` ({} when off)
+    grad_norms: dict[
+        str, float
+    ]  #: mean L2 norm of each weight's gradient on the steps ``grad_norm_stride`` picks ({} when off)
 
 
 #: Gradient norms are recorded on at most this many evenly spaced steps of an epoch. Every step of an

@@ -39,7 +39,7 @@ def test_report_compares_a_run_and_an_ensemble(trained, capsys):
     assert main(["report", str(trained / "one"), str(trained / "vote")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs compared: one, vote: 2 runs, 2 done, 0 failed, 0 pending"
-    assert any(line.split()[:2] == ["one", "lr=default"] for line in out)  # what differs: the learning rate
+    assert any(line.split()[:3] == ["one", "lr=0.1", "(default)"] for line in out)  # what differs: the learning rate
     assert out[-1] == f"report: {trained / 'compare-one-vote' / 'report.html'}"
     vote = json.loads((trained / "vote" / "ensemble.json").read_text())
     row = next(line for line in out if line.split()[:1] == ["vote"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from layerlab.cli import main
@@ -36,6 +38,23 @@ def test_memory_estimate_counts_weights_and_a_batch_of_activations():
                                         r"batch of 1024 .*use a smaller --batch-size"):  # fmt: skip
         check_memory(conv, batch_size=1024, available=2 * GIB)  # 64x64x64 x 1024 x 4 bytes = 1 GiB per layer
     check_memory(conv, batch_size=16, available=2 * GIB)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_model_that_fits_but_whose_training_batch_does_not_is_refused_before_training(engine):
+    """A dense(200000) on Playground's 2 features has 1 MB of weights, but a batch of 40,000 keeps 2 x 30 GiB
+    of activations (dense and relu outputs) for backprop: more than this machine has, so both engines
+    refuse it naming the batch, while the same model with a batch of 10 trains."""
+    from layerlab.config import TrainConfig
+    from layerlab.engine import make_learner
+
+    spec = parse("input(2) dense(200000) relu dense(2)")
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 2 * 2 * 200_000 * 40_000 * 4 > memory  # the premise: the activations do not fit here
+    settings = TrainConfig(model=str(spec), engine=engine, device="cpu", batch_size=40_000)
+    with pytest.raises(EngineError, match=r"needs 30 GiB of activations for a batch of 40000 .*a smaller --batch-size"):
+        make_learner(settings, spec, 500)
+    assert make_learner(settings.replace(batch_size=10), spec, 500).weights()["0.weight"].shape == (200000, 2)
 
 
 def two_class_folder(root) -> str:

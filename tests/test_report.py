@@ -438,8 +438,9 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
                                                                     tmp_path / "slow"])}  # fmt: skip
     assert rows["slow"].best and not rows["ex1-linear"].best  # 96% validation against 90%; the vote has none
     assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
-    # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one: others default)
-    assert rows["slow"].changed == "epochs=3, lr=0.01" and rows["ex1-vote"].changed == "epochs=4, lr=default"
+    # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one; the others use
+    # SGD's own, and the table says which number that is)
+    assert rows["slow"].changed == "epochs=3, lr=0.01" and rows["ex1-vote"].changed == "epochs=4, lr=0.1 (default)"
     assert page == tmp_path / "side" / "report.html"
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()

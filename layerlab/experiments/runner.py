@@ -60,7 +60,7 @@ from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..spec import parse
 from ..train import load_data
-from ..wording import count
+from ..wording import count, describe_changes
 
 
 class ExperimentError(LayerlabError, ValueError):
@@ -379,7 +379,9 @@ def run_experiment(
                 _write_index(directory, experiment, statuses)
         else:
             for i, run in enumerate(todo, 1):
-                display.log(f"[{i}/{len(todo)}] {run.name}: {_describe_changes(run.changed)}")
+                display.log(
+                    f"[{i}/{len(todo)}] {run.name}: {describe_changes(run.changed, {'lr': run.config.resolved_lr()})}"
+                )
                 try:
                     _train_run(run, str(directory), display.event if progress else None)
                     error = None
@@ -463,10 +465,6 @@ def _outcome(error: BaseException | None, run: RunPlan, log) -> str | dict:
         return "done"
     log(f"run {run.name} failed: {error}")
     return {"status": "failed", "error": str(error)}
-
-
-def _describe_changes(changed: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "shared settings"
 
 
 def _finished(run_dir: RunDir) -> str:

@@ -27,7 +27,9 @@ class NumpyPredictor:
     """A numpy model with its weights, for prediction (no optimiser, no data)."""
 
     def __init__(self, settings: LearnerSettings, spec: Spec):
-        self.model = build(spec, seed=settings.seed, dtype=np.dtype(settings.dtype), loss=settings.loss)
+        self.model = build(
+            spec, seed=settings.seed, dtype=np.dtype(settings.dtype), loss=settings.loss, batch_size=settings.batch_size
+        )
         self.eval_batch_size = settings.eval_batch_size
 
     @property

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..config import TrainConfig
+from ..engine import OPTIMIZERS
+from ..wording import describe_changes
 from .reading import RunSource
 
 T = TypeVar("T")
@@ -100,9 +102,10 @@ def best_runs(table: list[Row]) -> set[str]:
     return {row.shown_run for row in table if row.best}
 
 
-def describe_changes(changed: dict[str, Any]) -> str:
-    text = ", ".join(f"{key}={'default' if value is None else value}" for key, value in changed.items())
-    return text or "shared settings"
+def _defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a setting left at None stands for in this run: the optimiser's own learning rate."""
+    optimizer = OPTIMIZERS.get(settings.get("optimizer") or "sgd")
+    return {"lr": optimizer.default_lr} if optimizer else {}
 
 
 def _row(run: RunSource) -> Row:
@@ -115,7 +118,7 @@ def _row(run: RunSource) -> Row:
     row = Row(
         run=run.name,
         exercise=run.exercise,
-        changed=describe_changes(run.changed),
+        changed=describe_changes(run.changed, _defaults(run.settings)),
         status=run.status,
         best_val_accuracy=_number(result.get("best_val_accuracy")),
         test_accuracy=_number(result.get("test_accuracy")),

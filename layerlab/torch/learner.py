@@ -73,7 +73,9 @@ class TorchPredictor:
     def __init__(self, settings: LearnerSettings, spec: Spec):
         self.device = resolve_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
-        self.model = build(spec, seed=settings.seed, dtype=self.dtype, device=self.device)
+        self.model = build(
+            spec, seed=settings.seed, dtype=self.dtype, device=self.device, batch_size=settings.batch_size
+        )
         self.channels_last = settings.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # conv weights; batches follow in as_input
