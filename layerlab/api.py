@@ -167,22 +167,32 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
 
 @dataclass
 class Evaluation:
-    """A saved run measured again on its data: accuracy per split, and per test-time-augmentation view."""
+    """A saved run measured again on its data: accuracy per split (a regression run: its loss per split),
+    and per test-time-augmentation view."""
 
     run: Run
     data: str  #: the dataset, in words
-    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples)
+    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples); {} for regression
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
+    task: str = "classification"  #: or "regression": ``loss`` holds the measure, accuracies mean nothing
+    loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
 
 
 def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
              tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
     """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
-    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged."""
+    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged.
+    A regression run (Playground's plane, the curve) is measured by its loss (mse or sse) instead."""
     run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
     dataset = load_data(run.config)
-    accuracy = {name: (run.evaluate(split.x, split.y), len(split))
-                for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)}  # fmt: skip
+    splits = [(name, split) for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)]
+    if dataset.task == "regression":
+        if tta:
+            raise TrainError("test-time augmentation averages class probabilities; a regression run has none: "
+                             "leave out --tta")  # fmt: skip
+        losses = {name: (regression_loss(run, split.x, split.y), len(split)) for name, split in splits}
+        return Evaluation(run, dataset.describe(), {}, task="regression", loss=losses)
+    accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
     views = None
     if tta:
         from .augment import evaluate_tta
@@ -190,6 +200,17 @@ def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str
         names = tta.split(",") if isinstance(tta, str) else list(tta)
         views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
     return Evaluation(run, dataset.describe(), accuracy, views)
+
+
+def regression_loss(run: Run, x: np.ndarray, y: np.ndarray) -> float:
+    """The run's loss (mse or sse, as it trained) of its outputs on (x, y): the number its training reported
+    as the validation or test loss of these weights. The engines give a single output as the columns
+    [1 - p, p] (``predict_proba``), so the outputs are the last ``targets`` columns."""
+    from .numpy.losses import make_loss
+
+    y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+    outputs = run.predict_proba(x)[:, -y.shape[1] :]
+    return make_loss(run.config.loss).forward(outputs.astype(np.float64), y.astype(np.float64))
 
 
 # ---------------------------------------------------------------------------------------------------

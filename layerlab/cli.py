@@ -161,9 +161,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
     if isinstance(evaluation.run, api.EnsembleRun):
-        print(f"an ensemble of {len(evaluation.run.members)} members: accuracy of their majority vote")
+        combined = "loss of their mean output" if evaluation.task == "regression" else "accuracy of their majority vote"
+        print(f"an ensemble of {len(evaluation.run.members)} members: {combined}")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
+    for name, (loss, examples) in evaluation.loss.items():  # a regression run
+        print(f"{name} loss ({evaluation.run.config.loss}): {loss:.4g} ({examples:,} examples)")
     if evaluation.tta:
         print("test-time augmentation, test accuracy per view:")
         for view, accuracy in evaluation.tta["views"].items():
@@ -256,7 +259,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                     log=log, **overrides)  # fmt: skip
     if args.quiet and result.best is not None:
         best = result.best
-        print(f"best: validation {best.val_accuracy:.2%}, test {best.test_accuracy:.2%}: {best.command}")
+        print(f"best: {', '.join(best.figures())}: {best.command}")
     if result.report is not None:
         print(f"report: {result.report}")
     return 0

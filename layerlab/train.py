@@ -159,7 +159,7 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
            "test_loss": test_loss, "test_accuracy": test_accuracy, "seconds": loop.elapsed,
            "grad_norms": stats.grad_norms}  # fmt: skip
     loop.history.append(row)
-    loop.schedule.after_epoch(val_accuracy)
+    loop.schedule.after_epoch(row[loop.score.key])  # plateau: the validation accuracy, or loss (regression)
     calls.on_epoch_end(loop, row)
 
 
@@ -183,7 +183,7 @@ def run_result(loop: Loop) -> RunResult:
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,
-        task="regression" if loop.regression else "classification",
+        task=loop.task,
         best_val_loss=best["val_loss"],
         test_loss=best["test_loss"],
     )

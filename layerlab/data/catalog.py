@@ -78,6 +78,17 @@ class _Parts:
     nielsen: bool = False
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def task_of(name: str | os.PathLike) -> str:
+    """The task of the dataset ``name`` without loading it: "regression" for the Playground's plane and
+    multigauss and the curve (a number per example), else "classification" (as ``load(name).task``)."""
+    key = _key(os.fspath(name))
+    return "regression" if key in playground.REGRESSION or key in curve.CURVES else "classification"
+
+
 def load(
     name: str | os.PathLike,
     *,
@@ -102,7 +113,7 @@ def load(
     or ``"0,1 vs rest"``. ``limit`` keeps the first ``limit`` training images (for quick runs).
     """
     name = os.fspath(name)
-    key = name.lower().replace("_", "-")
+    key = _key(name)
     if key in playground.PLAYGROUND:
         return playground.make(key, seed=seed, val=val or 0.0, **(options or {}))
     if key in curve.CURVES:

@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..data import task_of
 from ..errors import LayerlabError
+from ..hooks import Score, score_of
 from ..spec import parse
 
 
@@ -140,6 +142,12 @@ class SearchDefinition:
         settings = {k: render(v, params) if isinstance(v, str) else v for k, v in self.settings.items()}
         settings |= {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
         return TrainConfig.from_dict(settings)
+
+    @property
+    def score(self) -> Score:
+        """What ranks the trials: the validation accuracy, or the validation loss (lowest first) of a
+        regression set such as the Playground's plane (``hooks.score_of``, as a run's best epoch)."""
+        return score_of(task_of(str(self.settings.get("data", TrainConfig().data))))
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a finite space, in a fixed order (the grid sampler's trials)."""
@@ -391,4 +399,4 @@ def _check_points(definition: SearchDefinition, fail) -> None:
         except (LayerlabError, TypeError) as e:  # TypeError: a setting of the wrong type, e.g. epochs = "ten"
             raise fail("[settings] + [space]", f"at {point}: {e}") from None
         if config.val == 0:
-            raise fail("[settings] val", "a search chooses by validation accuracy, so val must be > 0 (or unset)")
+            raise fail("[settings] val", f"a search chooses by {definition.score.name}, so val must be > 0 (or unset)")
