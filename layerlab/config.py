@@ -78,10 +78,14 @@ class TrainConfig:
     )
     lr_step: int = _setting(10, "step schedule: epochs between decays")
     lr_gamma: float = _setting(0.5, "step/plateau: factor applied to the learning rate")
-    lr_patience: int = _setting(5, "plateau: epochs without a better validation accuracy before a decay")
+    lr_patience: int = _setting(
+        5, "plateau: epochs without a better validation score (accuracy; regression: loss) before a decay"
+    )
     lr_min: float = _setting(0.0, "cosine: final learning rate; plateau: no decay below it")
     warmup: int = _setting(0, "epochs over which the rate rises step by step from ~0 to lr (for large batches)")
-    patience: int = _setting(0, "early stopping: epochs without a better validation accuracy (0: off)")
+    patience: int = _setting(
+        0, "early stopping: epochs without a better validation score (accuracy; regression: loss); 0: off"
+    )
     grad_norms: bool = _setting(
         True, "record each layer's mean gradient norm per epoch (sampled on up to 50 steps); off costs nothing"
     )
