@@ -15,6 +15,7 @@ mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -220,15 +221,22 @@ def regression_loss(run: Run, x: np.ndarray, y: np.ndarray) -> float:
 
 @dataclass
 class EnsembleResult:
-    """Each member's test accuracy and the two ways of combining them."""
+    """Each member's test accuracy and the two ways of combining them. A regression ensemble (no classes
+    to vote on) has NaN accuracies and is measured by its test loss: each member's and their mean output's."""
 
     member_accuracies: list[float]
     vote_accuracy: float  #: majority vote of the members' predicted classes (Nielsen, chapter 6)
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
+    task: str = "classification"  #: or "regression": the losses below, no accuracies
+    member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
+    mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
 
     def summary(self) -> str:
+        if self.task == "regression":
+            members = ", ".join(f"{loss:.4g}" for loss in self.member_losses)
+            return f"members' test loss: {members}\nmean output: test loss {self.mean_loss:.4g} on the test set"
         members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
         return (
             f"members: {members}\nmajority vote: {self.vote_accuracy:.2%}, "
@@ -286,14 +294,7 @@ def ensemble(
             options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
             runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
-        y = dataset.test.y
-        result = EnsembleResult(
-            member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
-            vote_accuracy=float((majority_vote(probabilities) == y).mean()),
-            mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
-            members=[run.result for run in runs],
-            test_probabilities=probabilities,
-        )
+        result = _combine(runs, dataset, probabilities)
         if top is not None:
             top.begin()
             top.write_ensemble({k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")})
@@ -301,6 +302,23 @@ def ensemble(
         if top is not None:
             top.release()
     return result, runs
+
+
+def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> EnsembleResult:
+    """The members' test figures: accuracies and their vote, or a regression set's losses."""
+    x, y, members = dataset.test.x, dataset.test.y, [run.result for run in runs]
+    if dataset.task == "regression":
+        losses = [regression_loss(run, x, y) for run in runs]
+        mean = regression_loss(EnsembleRun.of(runs), x, y)
+        nan = math.nan
+        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, "regression", losses, mean)
+    return EnsembleResult(
+        member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
+        vote_accuracy=float((majority_vote(probabilities) == y).mean()),
+        mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
+        members=members,
+        test_probabilities=probabilities,
+    )
 
 
 @dataclass

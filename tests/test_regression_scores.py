@@ -149,3 +149,17 @@ def test_a_regression_search_minimises_the_validation_loss(tmp_path):
     first = text.split("\n-")[1].splitlines()[1]  # the table's first row is the best trial
     assert first.split()[0] == str(best.number)
     assert "Trials are chosen by validation loss" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_regression_ensemble_is_measured_by_the_test_loss_of_its_mean_output(tmp_path, capsys):
+    result, runs = layerlab.ensemble(2, **(PLANE | {"epochs": 2}), out=tmp_path / "ens", progress=False, quiet=True)
+    y = layerlab.api.load_data(runs[0].config).test.y[:, 0]
+    outputs = result.test_probabilities[:, :, -1]  # each member's single output (predict_proba: [1 - p, p])
+    assert result.task == "regression" and math.isnan(result.vote_accuracy)
+    assert result.member_losses == pytest.approx([((o - y) ** 2).mean() for o in outputs], rel=1e-5)
+    assert result.mean_loss == pytest.approx(((outputs.mean(0) - y) ** 2).mean(), rel=1e-5)
+    assert result.mean_loss < max(result.member_losses)
+    assert "%" not in result.summary() and f"mean output: test loss {result.mean_loss:.4g}" in result.summary()
+    assert main(["report", str(tmp_path / "ens")]) == 0
+    out = capsys.readouterr().out
+    assert f"{result.mean_loss:.4g}" in out and "%" not in out
