@@ -54,9 +54,11 @@ class RunResult:
 
     def summary(self) -> str:
         if self.task == "regression":  # mean squared error: accuracies mean nothing
+            chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_loss)
+                      else f"lowest validation loss {self.best_val_loss:.4g}")  # fmt: skip
             return (
-                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} (lowest validation loss "
-                f"{self.best_val_loss:.4g}) after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
+                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
+                f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
             )
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "

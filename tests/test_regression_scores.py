@@ -163,3 +163,22 @@ def test_a_regression_ensemble_is_measured_by_the_test_loss_of_its_mean_output(t
     assert main(["report", str(tmp_path / "ens")]) == 0
     out = capsys.readouterr().out
     assert f"{result.mean_loss:.4g}" in out and "%" not in out
+
+
+def test_tune_refuses_a_regression_set_in_one_line(tmp_path):
+    from layerlab.search import SearchError
+    from layerlab.search.tune import tune
+
+    with pytest.raises(SearchError, match=r"plane is a regression set \(no accuracy\): use `layerlab search`"):
+        tune(
+            TrainConfig(data="plane", loss="mse", model="dense(4) tanh dense(1)"), tmp_path / "tune", log=lambda m: None
+        )
+    assert not (tmp_path / "tune").exists()
+
+
+def test_a_regression_run_without_a_validation_set_says_so_in_its_summary():
+    result = layerlab.fit(**(PLANE | {"epochs": 2, "val": None}), progress=False, quiet=True).result
+    assert result.best_epoch == 2 and math.isnan(result.best_val_loss)
+    assert result.summary().startswith(
+        f"test loss {result.test_loss:.4g} at epoch 2 (no validation set: the last epoch)"
+    )
