@@ -42,7 +42,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import TrainConfig, paths_from
 from ..errors import LayerlabError
 from ..spec import parse
 
@@ -216,6 +216,9 @@ def load_search(name_or_path: str, quick: bool = False, overrides: dict[str, Any
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SearchError(f"{source} is not valid TOML: {e}") from None
+    for table in ("settings", "quick") if source == str(path) else ():  # a file's paths are from its folder
+        if isinstance(document.get(table), dict):
+            document[table] = paths_from(document[table], path.parent)
     return parse_search(document, source, quick, overrides or {})
 
 
