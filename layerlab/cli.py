@@ -372,7 +372,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             continue
         default = "" if f.default is None else f" (default {f.default})"
         kind = types[f.type.split(" | ")[0]]
-        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
+        metavar = f.metadata.get("metavar")
+        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default, metavar=metavar)
     p.add_argument(
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )

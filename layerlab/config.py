@@ -24,8 +24,9 @@ from .schedules import SCHEDULES
 NIELSEN_MLP = "flatten dense(100) sigmoid dense(10)"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, metavar: str | None = None) -> Any:
+    """A field with its help text (and the flag's placeholder: ``--init-weights FILE``)."""
+    return field(default=default, metadata={"help": help, "metavar": metavar})
 
 
 def _names(registry) -> str:
@@ -90,6 +91,7 @@ class TrainConfig:
         None,
         "start from the weights in this .safetensors file (a run's best/last.safetensors, a Playground "
         "export) instead of drawing them from the seed",
+        "FILE",
     )
     eval_batch_size: int = _setting(1000, "batch size for evaluation (does not change results)")
 
