@@ -8,7 +8,9 @@ run directory behind ``layerlab.rundir.RunDir``; early stopping, keeping the bes
 divergence guard, checkpoints, the epoch log and the progress bar are hooks (``layerlab.hooks``).
 
 ``fit(config, out=..., resume=True)`` continues from the run's checkpoint; on CPU with a seed the
-resumed run ends with exactly the numbers of an uninterrupted one.
+resumed run ends with exactly the numbers of an uninterrupted one. ``config.init_weights`` starts the
+run from a file's weights instead of the seed's draw (as Keras' ``load_weights`` then ``fit``); the
+file is read only at the start: a resumed run continues from its checkpoint.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from .data.dataset import Dataset
 from .engine import Learner, make_learner
 from .errors import DivergedError
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
+from .preflight import initial_weights
 from .rundir import RunDir
-from .spec import parse
+from .spec import Spec, parse
 from .wording import count
 
 
@@ -117,6 +120,7 @@ def fit(
     spec = parse(config.model, dataset.input_shape)
     spec.resolve()  # shape errors now, before any data moves
     learner = make_learner(config, spec, len(dataset.train))
+    started_from = load_initial_weights(config, spec, learner, out, resume)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         learner.add_data(name, split.x, split.y)
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
@@ -124,7 +128,8 @@ def fit(
     calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
-        log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}")
+        log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}"
+            f"{started_from}")  # fmt: skip
         if config.compile:
             log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
@@ -140,6 +145,16 @@ def fit(
         raise DivergedError(result.message)
     log(result.summary())
     return result, learner
+
+
+def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out: Any, resume: bool) -> str:
+    """Put the weights of ``config.init_weights`` into the learner, checked against the spec (a
+    ``WeightsError`` line otherwise); not when the run resumes from its checkpoint (the file is read only
+    at the start). Returns what the model's log line adds: ", starting from the weights in FILE" or ""."""
+    if config.init_weights is None or (resume and out is not None and RunDir(out).has(RunDir.CHECKPOINT)):
+        return ""
+    learner.load_weights(initial_weights(config.init_weights, spec))
+    return f", starting from the weights in {config.init_weights}"
 
 
 def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:

@@ -42,7 +42,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import TrainConfig, paths_from
 from ..data import task_of
 from ..errors import LayerlabError
 from ..hooks import Score, score_of
@@ -69,7 +69,8 @@ SAMPLERS = {
 }
 PRUNERS = {
     "none": "every trial trains all its epochs",
-    "median": "stop a trial whose validation accuracy is below the median of earlier trials at the same epoch",
+    "median": "stop a trial whose validation score (accuracy; regression: loss) is worse than the median of earlier "
+    "trials at the same epoch",
     "halving": "asynchronous successive halving: keep the best fraction of trials at each rung of epochs",
     "hyperband": "Hyperband: several successive-halving brackets with different starting budgets",
 }
@@ -224,6 +225,9 @@ def load_search(name_or_path: str, quick: bool = False, overrides: dict[str, Any
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SearchError(f"{source} is not valid TOML: {e}") from None
+    for table in ("settings", "quick") if source == str(path) else ():  # a file's paths are from its folder
+        if isinstance(document.get(table), dict):
+            document[table] = paths_from(document[table], path.parent)
     return parse_search(document, source, quick, overrides or {})
 
 
