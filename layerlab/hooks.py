@@ -133,11 +133,6 @@ class Loop:
         if not self.stopped:
             self.status, self.message, self.stopped = status, message, True
 
-    @property
-    def regression(self) -> bool:
-        """Whether the dataset's task is regression: its accuracies mean nothing, its validation loss ranks."""
-        return self.task == "regression"
-
     def best_index(self) -> int:
         """The epoch (0-based) of the best validation score (``self.score``: the highest validation
         accuracy, or for a regression task the lowest validation loss), the first one on a tie; without a
