@@ -64,6 +64,7 @@ def write_run(
     weights=None,
     settings=None,
     gradients=("0.weight", "2.weight", "4.weight"),
+    result=None,
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
@@ -79,7 +80,7 @@ def write_run(
     run.write_metrics(history)
     result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
               "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
-              "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""}  # fmt: skip
+              "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""} | (result or {})  # fmt: skip
     run.write_result(result)
     rng = np.random.default_rng(0)
     weights = weights or {"0.weight": rng.normal(size=(100, 64)), "2.weight": rng.normal(size=(10, 100))}
@@ -360,11 +361,24 @@ def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp
     assert [row.reached_target for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
     assert [row.loss_target for row in rows] == [0.5, 0.5, None]
     header, _, small, large = terminal_table(rows[:2]).splitlines()[:4]
-    assert header.split()[-6:-3] == ["loss", "target", "reached"]
+    assert header.split()[-6:-3] == ["tloss", "target", "reached"]
     assert small.split()[-6:-3] == ["0.6", "0.5", "no"] and large.split()[-6:-3] == ["0.4", "0.5", "yes"]
     assert "reached" not in terminal_table(rows[2:])  # no run with a target: no such columns
     write_report(tmp_path)
     assert "the test loss the task aims to get under" in (tmp_path / "report.md").read_text()
+
+
+def test_the_loss_target_is_checked_at_the_best_epoch_as_the_test_column_and_the_pictures(tmp_path):
+    # Playground's task5-restarts-seed=1: the last epoch's test loss 0.4 is under the target, but the
+    # best validation epoch (1, whose weights the test column and the boundary show) had 1.2
+    write_run(tmp_path / "runs" / "late", best_val=0.9, test=0.9, final_test=0.9, result={"best_epoch": 1,
+              "test_loss": 1.2})  # fmt: skip
+    write_json(tmp_path / "experiment.json", {"name": "pg", "runs": [entry("late", "Task 5", {}, loss_target=0.5)]})
+    (row,) = table(tmp_path)
+    assert row.test_loss == 1.2 and row.final_test_loss == pytest.approx(0.4) and row.reached_target is False
+    header, _, line = terminal_table([row]).splitlines()[:3]
+    assert header.split()[-6:-3] == ["tloss", "target", "reached"] and line.split()[-6:-3] == ["1.2", "0.5", "no"]
+    assert "loss" not in header.split()  # the last epoch's test loss would contradict the pictures
 
 
 def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):

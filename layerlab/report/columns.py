@@ -22,8 +22,8 @@ EXPLANATION = (
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
 TARGET_EXPLANATION = (
-    "test loss: at the last epoch; target: the test loss the task aims to get under; reached: whether the run's "
-    "test loss ended under it."
+    "test loss at best: the test loss at the epoch of best validation accuracy, the weights of the test column and "
+    "of the pictures; target: the test loss the task aims to get under; reached: whether that test loss is under it."
 )
 REGRESSION_EXPLANATION = (
     "A regression run (mean squared error) has no accuracies: its best epoch is the one of lowest validation loss "
@@ -122,14 +122,15 @@ def _has_repeats(rows: list[Row]) -> bool:
 
 
 def columns(rows: list[Row]) -> list[Column]:
-    """The shared columns: slide and Δ pp only when a run has a reference, test loss only when a run has
-    no validation accuracy or a loss target, target and reached only with one, mean only with repeats,
+    """The shared columns: slide and Δ pp only when a run has a reference, the last test loss only when a
+    run has no validation accuracy, the test loss at best, target and reached with a loss target, mean only with repeats,
     the regression losses only with a regression run (and no accuracies when every run is one)."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
-    hidden |= set() if _has_unranked_losses(rows) or _has_targets(rows) else {"final_test_loss"}
+    hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
     hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
     hidden |= set() if _has_repeats(rows) else {"test_mean"}
-    hidden |= set() if has_regression(rows) else {"best_val_loss", "test_loss"}
+    hidden |= set() if has_regression(rows) else {"best_val_loss"}
+    hidden |= set() if has_regression(rows) or _has_targets(rows) else {"test_loss"}
     if all_regression(rows):
         hidden |= {"best_val_accuracy", "test_accuracy", "final_test_accuracy"}
     return [column for column in _ALL if column.field not in hidden]

@@ -47,12 +47,12 @@ class Row:
     slide_reference: float | None = None
     difference_pp: float | None = None  #: ours minus the slide's, in percentage points
     loss_target: float | None = None
-    reached_target: bool | None = None  #: final_test_loss < loss_target
+    reached_target: bool | None = None  #: test_loss < loss_target: at the best epoch, as the test column
     notes: str = ""
     best: bool = False  #: the best run of its exercise by best validation accuracy (regression: loss)
     task: str = "classification"  #: or "regression": no accuracies, the losses below instead
     best_val_loss: float | None = None  #: regression: the lowest validation loss
-    test_loss: float | None = None  #: regression: the test loss at the epoch of lowest validation loss
+    test_loss: float | None = None  #: the test loss at the best epoch (regression: of lowest validation loss)
     repeats: int | None = None  #: finished repeats of a repeated run
     test_mean: float | None = None  #: test accuracy averaged over the repeats
     best_repeat: str | None = None  #: the name of the repeat shown
@@ -135,10 +135,15 @@ def _row(run: RunSource) -> Row:
         row.final_test_loss = _number(history[-1].get("test_loss")) if history else None
         if run.dataset.get("task") == "regression":
             _regression_values(row, history, result.get("best_epoch"))
+        elif row.loss_target is not None:  # the best epoch's weights: the test column's and the pictures'
+            row.test_loss = _number(result.get("test_loss"))
+            if row.test_loss is None:
+                best = [epoch for epoch in history if epoch.get("epoch") == result.get("best_epoch")]
+                row.test_loss = _number(best[0].get("test_loss")) if best else None
     if row.slide_reference is not None and row.test_accuracy is not None:
         row.difference_pp = 100 * (row.test_accuracy - row.slide_reference)
-    if row.loss_target is not None and row.final_test_loss is not None:
-        row.reached_target = bool(row.final_test_loss < row.loss_target)
+    if row.loss_target is not None and row.test_loss is not None:
+        row.reached_target = bool(row.test_loss < row.loss_target)
     row.notes = "; ".join(note for note in notes if note)
     return row
 

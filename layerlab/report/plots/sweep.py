@@ -84,7 +84,7 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
     measures = [(accuracy, "best_val_accuracy", "best validation", "o-", "C0"),
                 (accuracy, "test_accuracy", "test (at best validation)", "s--", "C1"),
                 (cost, "best_val_loss", "lowest validation loss", "o-", "C0"),
-                (cost, "test_loss", "test loss (at lowest validation)", "s--", "C1"),
+                (cost, "test_loss", "test loss (at the best epoch)", "s--", "C1"),
                 (cost, "final_test_loss", "test loss (last epoch)", "D-", "C2")]  # fmt: skip
     legend = []
     for ax, field, label, style, colour in measures:
