@@ -72,14 +72,10 @@ LESSONS: dict[str, list[tuple]] = {
         ("task2-relu-3", "task1-relu-2", 0.05),  # 2 ReLU units cannot close the ring: 99.2 vs 84.0; 99.6 vs 83.2
         ("task3-tanh-3", "task3-sigmoid-3", 0.05),  # 99.2 vs 97.2; 98.8 vs 85.2
         ("task3-tanh-3", "task4-linear-3x3", 0.15),  # linear layers do not help: 67-68%; 59-69%
-        ("task5-xor-*dense(4) tanh dense(2)*", "task5-xor-*=dense(4) tanh dense(1)*", 0.03),  # 4-2 tanh: 98.8 vs 92.4
-        ("task6-xor-x1x2-feature-*=dense(1) sigmoid", 0.95, 0.0),  # one unit with x1*x2 solves XOR: 98.8
+        ("task5-xor-4-2", "task5-xor-4", 0.03),  # 4-2 tanh: 98.8 vs 92.4
+        ("task6-xor-x1x2-feature-no-hidden", 0.95, 0.0),  # one unit with x1*x2 solves XOR: 98.8
         ("task7-gauss-6-6-2", 0.98, 0.0),  # 100%
-        (
-            "task9-spiral-features",
-            "task8-spiral-model=dense(8) tanh dense(8) tanh dense(1) sigmoid",
-            0.15,
-        ),  # 94.8 vs 61.2
+        ("task9-spiral-features", "task8-spiral-8-8-tanh", 0.15),  # 94.8 vs 61.2
     ],
     "capacity": [  # mean squared error on the noisy curve (noise variance 0.0625); full: 1,000 epochs, quick: 150
         ("degree-5", "degree-1", 0.1, "best_val_loss"),  # underfit: 0.085 vs 0.256; 0.099 vs 0.256

@@ -65,6 +65,21 @@ def test_grids_quick_overrides_and_changed_settings(toy_file):
     assert full.runs[0].key == full.runs[1].key != full.runs[2].key  # identical settings share a run
 
 
+def test_a_grid_of_models_names_each_run_by_its_hidden_layers(tmp_path):
+    # Playground's way: "4, 2" hidden units; the whole spec made names the terminal cut into identical stubs
+    path = tmp_path / "models.toml"
+    models = ["dense(2) tanh dense(1) sigmoid", "dense(4) tanh dense(2) tanh dense(1) sigmoid", "dense(1) sigmoid"]
+    same = ["dense(16) tanh dense(1) sigmoid", "dense(16) relu dense(1) sigmoid"]
+    init = ["dense(4, init=he_normal) relu dense(2)", "dense(4) relu dense(2)"]
+    path.write_text(TOY.split("[[runs]]")[0] + "".join(
+        f'[[runs]]\nname = "{name}"\ngrid = {{ model = {json.dumps(values)} }}\n'
+        for name, values in (("xor", models), ("spiral", same), ("init", init))
+    ))  # fmt: skip
+    names = [run.name for run in load_experiment(str(path)).runs]
+    assert names[:5] == ["xor-2", "xor-4-2", "xor-no-hidden", "spiral-16-tanh", "spiral-16-relu"]
+    assert names[5:] == [f"init-model={model}" for model in init]  # the same widths and activations: the specs
+
+
 def test_run_key_survives_new_settings_and_ignores_where_the_data_is(toy_file):
     run = load_experiment(str(toy_file)).runs[0]
     # The key of these settings, fixed: a setting added to TrainConfig later (at its default) must not

@@ -259,6 +259,15 @@ def test_terminal_table_fits_100_columns_and_cuts_long_specs(reported):
     assert "    failed: the loss became nan" in text
 
 
+def test_terminal_table_keeps_long_grid_names_distinct():
+    from layerlab.report.table import Row
+
+    names = [f"task5-restarts-seed={seed}" for seed in range(1, 5)]  # cut at the end: four "task5-restarts-…"
+    rows = [Row(run=name, exercise="Task 5", changed=f"seed={i}", status="done") for i, name in enumerate(names)]
+    shown = [line.split()[0] for line in terminal_table(rows).splitlines()[2:6]]
+    assert shown == [f"task5-r…s-seed={seed}" for seed in range(1, 5)]
+
+
 def test_reference_columns_only_when_a_run_has_a_reference(reported):
     rows = [row for row in table(reported) if row.slide_reference is None]
     assert "slide" not in terminal_table(rows) and "Δ pp" not in markdown_table(rows)

@@ -58,7 +58,7 @@ from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
-from ..spec import parse
+from ..spec import KINDS, parse
 from ..train import load_data
 from ..weights import file_sha256
 from ..wording import count, describe_changes
@@ -340,14 +340,42 @@ def _repeats(plan: RunPlan, count: int) -> list[RunPlan]:
 
 
 def _expand_grid(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """A run with ``grid = {key = [v1, v2]}`` becomes one run per value, named ``<name>-<key>=<value>``."""
+    """A run with ``grid = {key = [v1, v2]}`` becomes one run per value, named ``<name>-<key>=<value>``;
+    a grid of models names each by its hidden layers' widths (``task5-xor-4-2``, see ``model_labels``)."""
     grid = entry.get("grid")
     if not grid:
         return [entry]
     runs = [{k: v for k, v in entry.items() if k != "grid"}]
     for key, values in grid.items():
-        runs = [run | {key: value, "name": f"{run['name']}-{key}={value}"} for run in runs for value in values]
+        labels = model_labels(values) if key == "model" else None
+        labels = labels or [f"{key}={value}" for value in values]
+        pairs = list(zip(values, labels, strict=True))
+        runs = [run | {key: value, "name": f"{run['name']}-{label}"} for run in runs for value, label in pairs]
     return runs
+
+
+def model_labels(models: list[Any]) -> list[str] | None:
+    """Short distinct names of model specs, as Playground names its networks: the hidden layers' widths
+    (``dense(4) tanh dense(2) tanh dense(1) sigmoid`` -> ``4-2``; none: ``no-hidden``), with their
+    activations where the widths alone would repeat (``16-16-16-relu``); None when they still repeat or
+    a spec does not parse (the grid then names runs ``model=<spec>``)."""
+    widths, activations = [], []
+    for model in models:
+        try:
+            layers = parse(model).layers if isinstance(model, str) else None
+        except LayerlabError:
+            layers = None
+        if not layers:
+            return None
+        weighted = [i for i, layer in enumerate(layers) if {"units", "filters"} & set(layer.args)]
+        hidden = [layers[i].args.get("units", layers[i].args.get("filters")) for i in weighted[:-1]]
+        kinds = [layer.kind for layer in layers[: weighted[-1]] if KINDS[layer.kind].activation] if weighted else []
+        widths.append("-".join(map(str, hidden)) or "no-hidden")
+        activations.append("-".join(dict.fromkeys(kinds)))
+    for labels in (widths, [f"{w}-{a}" if a else w for w, a in zip(widths, activations, strict=True)]):
+        if len(set(labels)) == len(labels):
+            return labels
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------

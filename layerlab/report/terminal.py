@@ -25,7 +25,9 @@ def terminal_table(rows: list[Row], width: int = 100) -> str:
 
     def line(mark: str, texts: list[str]) -> str:
         fitted = [
-            cut(text, size).ljust(size) if column.text else cut(text, size).rjust(size)
+            (cut_middle if column.field == "run" else cut)(text, size).ljust(size)
+            if column.text
+            else cut(text, size).rjust(size)
             for text, size, column in zip(texts, widths, shown, strict=True)
         ]
         return (mark + " " + "  ".join(fitted)).rstrip()
@@ -52,6 +54,14 @@ def terminal_table(rows: list[Row], width: int = 100) -> str:
 
 def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cut_middle(text: str, width: int) -> str:
+    """A long run name without its middle: a grid's runs differ at the end (``task5-r…s-seed=1``)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
