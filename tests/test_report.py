@@ -65,6 +65,7 @@ def write_run(
     settings=None,
     gradients=("0.weight", "2.weight", "4.weight"),
     result=None,
+    val_accuracies=None,
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
@@ -77,6 +78,8 @@ def write_run(
          "grad_norms": {name: 10.0**i / 100 / e for i, name in enumerate(gradients)}}
         for e in range(1, epochs + 1)
     ]  # fmt: skip
+    for epoch, accuracy in zip(history, val_accuracies or [], strict=False):
+        epoch["val_accuracy"] = float(accuracy)
     run.write_metrics(history)
     result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
               "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
@@ -235,11 +238,11 @@ def test_markdown_table_has_every_run_and_well_formed_rows(reported):
     assert len(lines) == 2 + len(rows)
     assert lines[0].startswith("| exercise | run | changed | best val | test | final | slide | Δ pp |")
     cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]  # an escaped \| is not a separator
-    assert {len(line) for line in cells} == {12}
+    assert {len(line) for line in cells} == {13}
     mlp = [cell.strip() for cell in cells[3]]
     assert mlp[:3] == ["Exercise 1: MLP vs linear", "★ **ex1-mlp**", f"model={MLP}, lr=0.02"]
     assert mlp[3:8] == ["95.00%", "94.50%", "94.00%", "97.80%", "-3.30"]
-    assert mlp[8:] == ["3", "12.5", "done", "Nielsen's network"]
+    assert mlp[8:] == ["3", "12.5", "done", "runs/ex1-mlp", "Nielsen's network"]  # for `layerlab eval`
     assert "failed: the loss became nan at epoch 2 \\| try a smaller --lr" in lines[4]
     assert "| ex2-wide | model=conv(32, 3)" in text and "★" not in lines[2]
 
@@ -468,6 +471,10 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()
     assert "## Base settings" in markdown and f'model = "{MLP}"' in markdown
+    places = [row.directory for row in rows.values()]  # from the report's folder, for `layerlab eval`
+    assert places == ["../lab/runs/ex1-linear", "../lab/runs/ex1-vote", "../slow"]
+    assert all((tmp_path / "side" / place).resolve().is_dir() for place in places)
+    assert "<td>../lab/runs/ex1-vote</td>" in (tmp_path / "side" / "report.html").read_text()
 
 
 def read_table(out: Path, run_dirs: list[Path]):
@@ -563,3 +570,24 @@ def test_an_experiments_run_directory_is_named_as_the_experiment_names_it(tmp_pa
     write_json(tmp_path / "experiment.json", {"name": "x", "runs": runs})
     write_run(tmp_path / "mine", 0.8, 0.8, 0.8)
     assert [row.run for row in read_table(tmp_path / "out", [run, tmp_path / "mine"])] == ["wide", "mine"]
+
+
+def test_many_noisy_curves_are_smoothed_with_every_epoch_faint_underneath(tmp_path):
+    # Playground's task 8: four runs of 100 epochs whose accuracies jump by 10 points from epoch to epoch
+    from layerlab.report.plots.curves import learning_curves
+    from layerlab.report.reading import read_experiment
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        noisy = list(0.6 + 0.1 * rng.random(100))
+        write_run(tmp_path / "runs" / f"r{i}", best_val=0.9, test=0.9, final_test=0.9, epochs=100, val_accuracies=noisy)
+    write_json(tmp_path / "experiment.json", {"name": "pg", "runs": [entry(f"r{i}", "T8", {}) for i in range(4)]})
+    figure, caption = learning_curves(read_experiment(tmp_path).runs)
+    accuracy = figure.axes[0]
+    faint = [line for line in accuracy.get_lines() if line.get_alpha() == 0.25]
+    bold = [line for line in accuracy.get_lines() if line.get_alpha() != 0.25]
+    assert len(faint) == len(bold) == 8  # training and validation of each run
+    jumps = [np.nanstd(np.diff(line.get_ydata())) for line in (faint[1], bold[1])]  # run 1's validation
+    assert jumps[1] < jumps[0] / 3 and "the average over 5 epochs" in caption
+    two, _ = learning_curves(read_experiment(tmp_path).runs[:2])
+    assert all(line.get_alpha() != 0.25 for line in two.axes[0].get_lines())  # two runs stay as they are

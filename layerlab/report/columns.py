@@ -72,6 +72,10 @@ class Column:
 
 EXERCISE = Column("exercise", "exercise", text=True)
 NOTES = Column("notes", "notes", text=True)
+DIRECTORY = Column("directory", "directory", text=True)
+DIRECTORY_EXPLANATION = (
+    "directory: the run's folder, relative to this report; give it to `layerlab eval` or `layerlab predict`."
+)
 _ALL = (
     Column("run", "run", text=True),
     Column("changed", "changed", text=True),
@@ -123,8 +127,9 @@ def _has_repeats(rows: list[Row]) -> bool:
 
 def columns(rows: list[Row]) -> list[Column]:
     """The shared columns: slide and Δ pp only when a run has a reference, the last test loss only when a
-    run has no validation accuracy, the test loss at best, target and reached with a loss target, mean only with repeats,
-    the regression losses only with a regression run (and no accuracies when every run is one)."""
+    run has no validation accuracy, the test loss at best, target and reached with a loss target, mean
+    only with repeats, the regression losses only with a regression run (and no accuracies when every run
+    is one)."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
     hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
     hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
@@ -141,7 +146,14 @@ def explanation(rows: list[Row]) -> str:
     extra += [TARGET_EXPLANATION] * _has_targets(rows)
     extra += [REGRESSION_EXPLANATION] * has_regression(rows)
     extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
+    extra += [DIRECTORY_EXPLANATION] * any(row.directory for row in rows)
     return " ".join([EXPLANATION, *extra])
+
+
+def file_columns(rows: list[Row]) -> list[Column]:
+    """The columns of the report files' tables: the exercise, the shared ones, the run's directory (when
+    known) and the notes."""
+    return [EXERCISE, *columns(rows), *[DIRECTORY] * any(row.directory for row in rows), NOTES]
 
 
 def settings_lines(settings: dict[str, Any]) -> list[str]:

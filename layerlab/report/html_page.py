@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from .columns import BEST_MARK, EXERCISE, MARK, NOTES, QUICK_NOTE, columns, explanation, settings_lines
+from .columns import BEST_MARK, MARK, QUICK_NOTE, explanation, file_columns, settings_lines
 from .document import Document
 from .table import Row, by_exercise
 
@@ -52,7 +52,7 @@ def html_page(document: Document) -> str:
 
 
 def html_table(rows: list[Row]) -> str:
-    shown = [EXERCISE, *columns(rows), NOTES]
+    shown = file_columns(rows)
     headers = "".join(f"<th>{html.escape(column.header)}</th>" for column in shown)
     lines = ["<table>", f"<tr>{headers}</tr>"]
     for row in rows:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, EXERCISE, MARK, NOTES, QUICK_NOTE, columns, explanation, settings_lines
+from .columns import BEST_MARK, MARK, QUICK_NOTE, explanation, file_columns, settings_lines
 from .document import Document
 from .table import Row, by_exercise
 
 
 def markdown_table(rows: list[Row]) -> str:
     """A Markdown table of ``rows`` with exercise and notes columns; the best run has a ★."""
-    shown = [EXERCISE, *columns(rows), NOTES]
+    shown = file_columns(rows)
     lines = [
         "| " + " | ".join(column.header for column in shown) + " |",
         "|" + "|".join("---" if column.text else "---:" for column in shown) + "|",

@@ -53,6 +53,7 @@ class RunSource:
     loss_target: float | None = None
     repeat_of: str | None = None
     recorded_settings: dict[str, Any] | None = None  #: from experiment.json; else config.json's
+    place: str = ""  #: the run directory as the report names it: relative to the report's directory
 
     @cached_property
     def rundir(self) -> RunDir:
@@ -182,6 +183,7 @@ def read_experiment(experiment_dir: str | os.PathLike) -> ExperimentSource:
                 loss_target=entry.get("loss_target"),
                 repeat_of=entry.get("repeat_of"),
                 recorded_settings=entry.get("config"),
+                place=Path(entry["directory"]).as_posix(),
             )
         )
     return ExperimentSource(
@@ -210,6 +212,8 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         differ = [key for key in keys if len({json.dumps(s.get(key), sort_keys=True) for s in everything}) > 1]
         for run in runs:
             run.changed = {key: run.settings.get(key) for key in differ}
+    for run in runs:  # where `layerlab eval` finds it from the report's directory
+        run.place = Path(os.path.relpath(run.directory.resolve(), Path(out).resolve())).as_posix()
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"
     return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs)
 

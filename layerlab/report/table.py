@@ -56,6 +56,7 @@ class Row:
     repeats: int | None = None  #: finished repeats of a repeated run
     test_mean: float | None = None  #: test accuracy averaged over the repeats
     best_repeat: str | None = None  #: the name of the repeat shown
+    directory: str = ""  #: the run's directory (of a repeated run: the repeat shown), from the report's
 
     @property
     def shown_run(self) -> str:
@@ -127,6 +128,7 @@ def _row(run: RunSource) -> Row:
         seconds=_number(result.get("seconds")),
         slide_reference=run.reference,
         loss_target=run.loss_target,
+        directory=run.place,
     )
     if run.ensemble:
         notes.append(_ensemble_values(run, row))

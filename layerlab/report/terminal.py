@@ -43,7 +43,8 @@ def terminal_table(rows: list[Row], width: int = 100) -> str:
     if not all_regression(rows):
         lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
     if any(row.loss_target is not None for row in rows):
-        lines.append(cut("  tloss: test loss at the best epoch (the test column's weights); reached: tloss < target", width))
+        target = "  tloss: test loss at the best epoch (the test column's weights); reached: tloss < target"
+        lines.append(cut(target, width))
     if has_regression(rows):
         regression = "* regression: best by vloss (lowest validation loss); tloss: test loss at that epoch"
         lines.append(cut(regression, width))

@@ -54,6 +54,7 @@ def learning_curves(runs: list[RunSource]):
     axes = [ax for ax in (accuracy, cost) if ax is not None]
     measures = [(ax, measure) for ax, measure in ((accuracy, "accuracy"), (cost, "loss")) if ax is not None]
     drawn, legend = set(), []
+    window = smoothing_window(longest, len(curves))
     for i, (run, histories) in enumerate(curves):
         style = run_style(i, longest)
         for k, history in enumerate(histories):
@@ -64,6 +65,9 @@ def learning_curves(runs: list[RunSource]):
                 for ax, measure in measures:
                     values = series(history, f"{split}_{measure}")
                     epochs = series(history, "epoch") + (_SINGLE_EPOCH[split] if longest == 1 else 0)
+                    if window > 1:  # every epoch faint underneath, the moving average on top
+                        ax.plot(epochs, values, _SPLITS[split][0], color=style["color"], lw=0.7, alpha=0.25)
+                        values = moving_average(values, window)
                     ax.plot(epochs, values, _SPLITS[split][0], **(style | member))
         shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
         legend.append(Line2D([], [], label=wrap(_label(run, histories), 60), **shown))
@@ -92,7 +96,30 @@ def learning_curves(runs: list[RunSource]):
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"
+    if window > 1:
+        caption += f"; faint: every epoch, bold: the average over {window} epochs around it"
     return figure, caption
+
+
+def smoothing_window(epochs: int, runs: int) -> int:
+    """Epochs averaged in a curve: 1 (none) for a few runs or a short run; for 3 or more runs of over
+    30 epochs (Playground's 100 to 1,000 noisy ones) about a twentieth of the epochs, an odd number."""
+    if runs < 3 or epochs <= 30:
+        return 1
+    return max(3, epochs // 20) | 1
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the finite values in a window of ``window`` epochs centred on each (shorter at the ends)."""
+    finite = np.isfinite(values)
+    padded = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    half = window // 2
+    low = np.clip(np.arange(len(values)) - half, 0, len(values))
+    high = np.clip(np.arange(len(values)) + half + 1, 0, len(values))
+    number = counts[high] - counts[low]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(number > 0, (padded[high] - padded[low]) / np.maximum(number, 1), np.nan)
 
 
 def layer_names(run: RunSource) -> dict[str, str]:
