@@ -78,3 +78,16 @@ def test_experiment_runs_get_the_same_check(tmp_path, cli_error, no_network):
     err = cli_error("run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
                    str(tmp_path / "exp"))  # fmt: skip
     assert "does not exist" in err
+
+
+@pytest.mark.parametrize(("name", "how"), [("mnist-small", "embedded in layerlab"), ("xor", "generated")])
+def test_an_existing_data_dir_that_an_embedded_or_generated_set_cannot_use_is_named(tmp_path, capsys, name, how):
+    from layerlab.cli import main
+
+    model = "flatten dense(10)" if name == "mnist-small" else "dense(2)"
+    code = main(["train", "--data", name, "--data-dir", str(tmp_path), "--limit", "50", "--epochs", "1",
+                 "--model", model, "--out", str(tmp_path / "run")])  # fmt: skip
+    assert code == 0
+    assert f"note: {name} is {how}: --data-dir {tmp_path} is not used" in capsys.readouterr().out.splitlines()
+    assert load(name, data_dir=tmp_path).info["data_dir"].endswith("is not used")
+    assert "data_dir" not in load(name).info  # no folder given: nothing to say

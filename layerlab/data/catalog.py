@@ -103,6 +103,10 @@ def load(
     """
     name = os.fspath(name)
     key = name.lower().replace("_", "-")
+    if data_dir_given(data_dir) and (key in playground.PLAYGROUND or key in curve.CURVES or key in EMBEDDED):
+        dataset = load(name, val=val, seed=seed, binary=binary, limit=limit, download=download, options=options)
+        how = "generated" if key not in EMBEDDED else "embedded in layerlab"
+        return replace(dataset, info={**dataset.info, "data_dir": f"{key} is {how}: --data-dir {data_dir} is not used"})
     if key in playground.PLAYGROUND:
         return playground.make(key, seed=seed, val=val or 0.0, **(options or {}))
     if key in curve.CURVES:
@@ -362,6 +366,8 @@ def _save(folder: Path, label: str, arrays: dict[str, np.ndarray]) -> None:
         if temp is not None and temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
 
+
+EMBEDDED = ("mnist-small", "cifar10-small")  #: shipped inside the package: no file is looked for
 
 _LOADERS: dict[str, Callable[[list[Path], bool], _Parts]] = {
     "mnist-small": _mnist_small,

@@ -33,10 +33,11 @@ from .augment import make_augmentation
 from .losses import make_loss, predicted_classes, probabilities
 from .model import build, export_state, import_state
 
-#: Intra-op threads on a CPU unless --threads says otherwise. One: the models and batches of this course
-#: are too small for threads to pay (benchmarks/torch_fast_path.py --threads), and on a shared or busy
-#: machine torch's default (one per core) ran 8-20x slower than one thread; ``layerlab run --jobs N``
-#: uses the cores with N runs side by side instead.
+#: Intra-op threads on a CPU unless --threads says otherwise. One (benchmarks/torch_fast_path.py --threads,
+#: 2-core VM): on an idle machine two threads made Nielsen's CNN 1.5x faster but the MLPs between 8% slower
+#: and 31% faster; on a busy one (other runs, other users) they made the same loops up to 18x slower, and the
+#: thread count can change a run's last digits. One thread is never slow and gives the same numbers
+#: everywhere; ``--threads`` asks for more, and ``layerlab run --jobs N`` uses the cores with N runs side by side.
 DEFAULT_THREADS = 1
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
