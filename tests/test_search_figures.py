@@ -27,12 +27,15 @@ NARROW = {
 }  # fmt: skip
 
 
-def fake_study(definition, trials: int, seed: int):
-    """A study of ``trials`` completed trials over ``definition``'s space, each with two epochs' values."""
+def fake_study(definition, trials: int, seed: int, fixed: dict | None = None):
+    """A study of ``trials`` completed trials over ``definition``'s space (``fixed`` parameters at one value),
+    each with two epochs' values."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed))
     rng = np.random.default_rng(seed)
     for _ in range(trials):
+        if fixed:
+            study.enqueue_trial(fixed)
         trial = study.ask()
         for param in definition.space.values():
             param.suggest(trial)
@@ -52,6 +55,7 @@ def shown(axis) -> list[str]:
 def figure_problems(definition, study) -> tuple[set[str], list[str]]:
     """(the plots drawn, what is wrong with them)."""
     found, names = [], set()
+    whole = {"Trial", "epoch"} | {n for n, p in definition.space.items() if p.kind in ("int", "log_int")}
     for name, _, figure in draw_plots(study, definition):
         names.add(name)
         # The PNG is saved with bbox_inches="tight", which grows the page to all that is drawn: text past
@@ -59,6 +63,11 @@ def figure_problems(definition, study) -> tuple[set[str], list[str]]:
         found += [line for line in problems(name, figure) if "leaves the figure" not in line]
         for ax in figure.axes:
             for axis in (ax.xaxis, ax.yaxis):
+                label = axis.get_label().get_text()
+                if label in whole:
+                    fractions = [v for v in shown(axis) if not v.replace("\N{MINUS SIGN}", "").isdigit()]
+                    if fractions:
+                        found.append(f"{name}: the whole numbers of {label!r} read {fractions}")
                 if axis.get_label().get_text() and not shown(axis):
                     found.append(f"{name}: the {axis.get_label().get_text()!r} axis shows no value")
         plt.close(figure)
@@ -66,11 +75,13 @@ def figure_problems(definition, study) -> tuple[set[str], list[str]]:
 
 
 @pytest.mark.parametrize(
-    ("search", "trials", "seed"), [("search-mlp", 4, 0), ("search-cnn", 3, 1), ("search-mlp", 40, 1)]
+    ("search", "trials", "seed", "fixed"),
+    [("search-mlp", 4, 0, None), ("search-cnn", 3, 1, {"per_block": 2}), ("search-mlp", 40, 1, None)],
 )
-def test_every_figure_of_a_search_report_reads(search, trials, seed):
+def test_every_figure_of_a_search_report_reads(search, trials, seed, fixed):
+    """The quick searches' sizes (the CNN's per_block took one value in a real --quick run) and a longer one."""
     definition = load_search(search, quick=True)
-    names, found = figure_problems(definition, fake_study(definition, trials, seed))
+    names, found = figure_problems(definition, fake_study(definition, trials, seed, fixed))
     assert {"history", "epochs", "importances", "slice"} <= names
     assert not found, "\n".join(found)
 

@@ -148,10 +148,10 @@ def _ticks(axis, integer: bool) -> None:
         if low > 0 and math.floor(math.log10(high)) - math.ceil(math.log10(low)) < 1:  # fewer than 2 powers of 10
             # in view: plain numbers, spaced evenly enough over less than a decade or two
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if high / low > 10 else
-                                   MaxNLocator(nbins=3, integer=integer))  # fmt: skip
+                                   MaxNLocator(nbins=3, integer=integer, min_n_ticks=1))  # fmt: skip
             axis.set_major_formatter(FuncFormatter(lambda v, pos: f"{v:.3g}"))
     elif integer and axis.get_scale() == "linear":
-        axis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # 2, not 1.9, 2.0, 2.1 when all are 2
 
 
 def _untangle(figure, tries: int = 3) -> None:
