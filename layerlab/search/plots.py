@@ -3,14 +3,15 @@ accuracy per epoch, parameter importances, slice and contour plots), made legibl
 
 Optuna draws them for its own defaults; here every axis gets ticks that read: whole numbers for trials,
 epochs and int parameters, values a person can read on a log axis that spans less than a decade, category
-names without Python's quotes, and no two tick labels of an axis on top of each other (category names
-turn, numbers thin out). ``draw_plots`` returns the figures (a test measures their text), ``make_plots``
-writes them as PNGs.
+names without Python's quotes, and no two tick labels of an axis on top of each other (long category
+names break into lines, then stand upright; numbers thin out). ``draw_plots`` returns the figures (a test
+measures their text), ``make_plots`` writes them as PNGs.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,8 +98,11 @@ def draw_plots(study, definition: SearchDefinition) -> Iterator[tuple[str, str, 
         plots.append(("contour", f"validation accuracy over {pair[0]} and {pair[1]}",
                       lambda: vis.plot_contour(study, params=pair, target_name="validation accuracy")))  # fmt: skip
     integers = INTEGER_AXES | {n for n, p in definition.space.items() if p.kind in ("int", "log_int")}
+    import matplotlib.pyplot as plt
+
     for name, caption, draw in plots:
-        with warnings.catch_warnings():
+        # Constrained layout keeps every label inside the figure and makes room for the colour bars.
+        with warnings.catch_warnings(), plt.rc_context({"figure.constrained_layout.use": True}):
             warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
             try:
                 axes = draw()
@@ -155,9 +159,10 @@ def _ticks(axis, integer: bool) -> None:
 
 
 def _untangle(figure, tries: int = 3) -> None:
-    """Tick labels of one axis that overlap: category names turn, numbers get fewer ticks."""
+    """Tick labels of one axis that overlap: long category names break into lines, then names on the x
+    axis stand upright; numbers get fewer ticks."""
     from matplotlib.category import StrCategoryLocator
-    from matplotlib.ticker import LogLocator, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
     for _ in range(tries):
         figure.canvas.draw()
@@ -167,10 +172,13 @@ def _untangle(figure, tries: int = 3) -> None:
         for ax, axis in crowded:
             labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
             if isinstance(axis.get_major_locator(), StrCategoryLocator) or not _numbers(labels):
-                angle = min(90, max(30, abs(labels[0].get_rotation()) + 30))
-                for label in labels:
-                    label.set(rotation=angle, ha="right" if axis is ax.xaxis and angle < 90 else "center")
-                axis.set_tick_params(labelrotation=angle)
+                shown = axis.get_major_formatter()
+                if not getattr(shown, "wraps", False) and any(" " in t.get_text() for t in labels):
+                    wrapping = FuncFormatter(lambda v, pos, shown=shown: textwrap.fill(shown(v, pos), 14))
+                    wrapping.wraps = True  # long names on lines of their own; next time round, upright
+                    axis.set_major_formatter(wrapping)
+                elif axis is ax.xaxis:
+                    axis.set_tick_params(labelrotation=90)  # upright names do not run into their neighbours
             elif axis.get_scale() == "log":
                 axis.set_major_locator(LogLocator(numticks=max(2, len(labels) // 2 + 1)))
             else:
