@@ -15,6 +15,7 @@ mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -167,22 +168,32 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
 
 @dataclass
 class Evaluation:
-    """A saved run measured again on its data: accuracy per split, and per test-time-augmentation view."""
+    """A saved run measured again on its data: accuracy per split (a regression run: its loss per split),
+    and per test-time-augmentation view."""
 
     run: Run
     data: str  #: the dataset, in words
-    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples)
+    accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples); {} for regression
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
+    task: str = "classification"  #: or "regression": ``loss`` holds the measure, accuracies mean nothing
+    loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
 
 
 def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
              tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
     """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
-    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged."""
+    names such as "rotations", "crops,flip") also on the test set seen through each view and averaged.
+    A regression run (Playground's plane, the curve) is measured by its loss (mse or sse) instead."""
     run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
     dataset = load_data(run.config)
-    accuracy = {name: (run.evaluate(split.x, split.y), len(split))
-                for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)}  # fmt: skip
+    splits = [(name, split) for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)]
+    if dataset.task == "regression":
+        if tta:
+            raise TrainError("test-time augmentation averages class probabilities; a regression run has none: "
+                             "leave out --tta")  # fmt: skip
+        losses = {name: (regression_loss(run, split.x, split.y), len(split)) for name, split in splits}
+        return Evaluation(run, dataset.describe(), {}, task="regression", loss=losses)
+    accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
     views = None
     if tta:
         from .augment import evaluate_tta
@@ -192,6 +203,17 @@ def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str
     return Evaluation(run, dataset.describe(), accuracy, views)
 
 
+def regression_loss(run: Run, x: np.ndarray, y: np.ndarray) -> float:
+    """The run's loss (mse or sse, as it trained) of its outputs on (x, y): the number its training reported
+    as the validation or test loss of these weights. The engines give a single output as the columns
+    [1 - p, p] (``predict_proba``), so the outputs are the last ``targets`` columns."""
+    from .numpy.losses import make_loss
+
+    y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+    outputs = run.predict_proba(x)[:, -y.shape[1] :]
+    return make_loss(run.config.loss).forward(outputs.astype(np.float64), y.astype(np.float64))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Ensembles
 # ---------------------------------------------------------------------------------------------------
@@ -199,15 +221,22 @@ def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str
 
 @dataclass
 class EnsembleResult:
-    """Each member's test accuracy and the two ways of combining them."""
+    """Each member's test accuracy and the two ways of combining them. A regression ensemble (no classes
+    to vote on) has NaN accuracies and is measured by its test loss: each member's and their mean output's."""
 
     member_accuracies: list[float]
     vote_accuracy: float  #: majority vote of the members' predicted classes (Nielsen, chapter 6)
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
+    task: str = "classification"  #: or "regression": the losses below, no accuracies
+    member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
+    mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
 
     def summary(self) -> str:
+        if self.task == "regression":
+            members = ", ".join(f"{loss:.4g}" for loss in self.member_losses)
+            return f"members' test loss: {members}\nmean output: test loss {self.mean_loss:.4g} on the test set"
         members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
         return (
             f"members: {members}\nmajority vote: {self.vote_accuracy:.2%}, "
@@ -265,14 +294,7 @@ def ensemble(
             options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
             runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
-        y = dataset.test.y
-        result = EnsembleResult(
-            member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
-            vote_accuracy=float((majority_vote(probabilities) == y).mean()),
-            mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
-            members=[run.result for run in runs],
-            test_probabilities=probabilities,
-        )
+        result = _combine(runs, dataset, probabilities)
         if top is not None:
             top.begin()
             top.write_ensemble({k: v for k, v in asdict(result).items() if k not in ("members", "test_probabilities")})
@@ -280,6 +302,23 @@ def ensemble(
         if top is not None:
             top.release()
     return result, runs
+
+
+def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> EnsembleResult:
+    """The members' test figures: accuracies and their vote, or a regression set's losses."""
+    x, y, members = dataset.test.x, dataset.test.y, [run.result for run in runs]
+    if dataset.task == "regression":
+        losses = [regression_loss(run, x, y) for run in runs]
+        mean = regression_loss(EnsembleRun.of(runs), x, y)
+        nan = math.nan
+        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, "regression", losses, mean)
+    return EnsembleResult(
+        member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
+        vote_accuracy=float((majority_vote(probabilities) == y).mean()),
+        mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
+        members=members,
+        test_probabilities=probabilities,
+    )
 
 
 @dataclass

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import os
 import sys
 import textwrap
 from typing import Any, NoReturn
@@ -107,12 +108,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _train_settings(args: argparse.Namespace) -> dict:
-    """The settings of the TOML file of --config, then the flags given on the command line (over them),
-    each checked for its type and range.
+    """The settings of the TOML file of --config (its relative paths from its folder: ``PATH_SETTINGS``),
+    then the flags given on the command line (over them), each checked for its type and range.
 
     The API fills in the rest: the defaults, or with --resume the settings the run was started with.
     """
-    from .config import TrainConfig, check_settings, read_toml, setting_names
+    from .config import TrainConfig, check_settings, paths_from, read_toml, setting_names
 
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     check_settings(flags, flags=True)
@@ -121,6 +122,7 @@ def _train_settings(args: argparse.Namespace) -> dict:
         where = f"config file {args.config}"
         settings = setting_names(read_toml(args.config, "config file"), where)
         check_settings(settings, where)
+        settings = paths_from(settings, os.path.dirname(args.config))
     settings |= flags
     TrainConfig.from_dict(settings)  # unknown keys of the file are errors now
     return settings
@@ -161,9 +163,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
     if isinstance(evaluation.run, api.EnsembleRun):
-        print(f"an ensemble of {len(evaluation.run.members)} members: accuracy of their majority vote")
+        combined = "loss of their mean output" if evaluation.task == "regression" else "accuracy of their majority vote"
+        print(f"an ensemble of {len(evaluation.run.members)} members: {combined}")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
+    for name, (loss, examples) in evaluation.loss.items():  # a regression run
+        print(f"{name} loss ({evaluation.run.config.loss}): {loss:.4g} ({examples:,} examples)")
     if evaluation.tta:
         print("test-time augmentation, test accuracy per view:")
         for view, accuracy in evaluation.tta["views"].items():
@@ -256,7 +261,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                     log=log, **overrides)  # fmt: skip
     if args.quiet and result.best is not None:
         best = result.best
-        print(f"best: validation {best.val_accuracy:.2%}, test {best.test_accuracy:.2%}: {best.command}")
+        print(f"best: {', '.join(best.figures())}: {best.command}")
     if result.report is not None:
         print(f"report: {result.report}")
     return 0
@@ -370,7 +375,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
             continue
         default = "" if f.default is None else f" (default {f.default})"
         kind = types[f.type.split(" | ")[0]]
-        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default)
+        metavar = f.metadata.get("metavar")
+        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default, metavar=metavar)
     p.add_argument(
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )

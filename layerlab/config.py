@@ -24,8 +24,9 @@ from .schedules import SCHEDULES
 NIELSEN_MLP = "flatten dense(100) sigmoid dense(10)"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, metavar: str | None = None) -> Any:
+    """A field with its help text (and the flag's placeholder: ``--init-weights FILE``)."""
+    return field(default=default, metadata={"help": help, "metavar": metavar})
 
 
 def _names(registry) -> str:
@@ -78,14 +79,24 @@ class TrainConfig:
     )
     lr_step: int = _setting(10, "step schedule: epochs between decays")
     lr_gamma: float = _setting(0.5, "step/plateau: factor applied to the learning rate")
-    lr_patience: int = _setting(5, "plateau: epochs without a better validation accuracy before a decay")
+    lr_patience: int = _setting(
+        5, "plateau: epochs without a better validation score (accuracy; regression: loss) before a decay"
+    )
     lr_min: float = _setting(0.0, "cosine: final learning rate; plateau: no decay below it")
     warmup: int = _setting(0, "epochs over which the rate rises step by step from ~0 to lr (for large batches)")
-    patience: int = _setting(0, "early stopping: epochs without a better validation accuracy (0: off)")
+    patience: int = _setting(
+        0, "early stopping: epochs without a better validation score (accuracy; regression: loss); 0: off"
+    )
     grad_norms: bool = _setting(
         True, "record each layer's mean gradient norm per epoch (sampled on up to 50 steps); off costs nothing"
     )
     seed: int = _setting(0, "seed of the initial weights, the example order, dropout and augmentation")
+    init_weights: str | None = _setting(
+        None,
+        "start from the weights in this .safetensors file (a run's best/last.safetensors, a Playground "
+        "export) instead of drawing them from the seed",
+        "FILE",
+    )
     eval_batch_size: int = _setting(1000, "batch size for evaluation (does not change results)")
 
     def check(self) -> None:
@@ -119,6 +130,11 @@ class TrainConfig:
         need(self.val is None or 0 <= self.val < 1, f"--val must be a fraction in [0, 1), got {self.val}")
         need(self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}")
         need(self.expand in (None, "shift"), f"--expand knows only 'shift' (Nielsen, chapter 6), got {self.expand!r}")
+        need(
+            self.init_weights is None or self.init_weights.endswith(".safetensors"),
+            f"--init-weights {self.init_weights}: not a .safetensors file; layerlab starts only from .safetensors "
+            "weights (never pickles): a run's best.safetensors or last.safetensors, or a Playground export",
+        )
 
     def resolved_lr(self) -> float:
         """The learning rate given, else the optimiser's usual one (Nielsen's eta = 0.1 for SGD)."""
@@ -199,6 +215,22 @@ def setting_names(table: dict[str, Any], where: str) -> dict[str, Any]:
         if name in out:
             raise TrainError(f"{where}: {spelt[name]} and {key} are the same setting; keep one")
         out[name], spelt[name] = value, key
+    return out
+
+
+#: Settings that name a file or folder. In a TOML file (``--config``, an experiment file) a relative one is
+#: relative to that file's folder, wherever layerlab is started (an export's config and weights lie side by
+#: side); on the command line and in ``layerlab.fit`` it is relative to the current folder, as usual.
+PATH_SETTINGS = ("init_weights", "data_dir")
+
+
+def paths_from(settings: dict[str, Any], folder: str | os.PathLike) -> dict[str, Any]:
+    """``settings`` read from a TOML file in ``folder``, with the relative paths of ``PATH_SETTINGS`` made
+    absolute from that folder (``~`` is the home folder)."""
+    out = dict(settings)
+    for key in PATH_SETTINGS:
+        if isinstance(out.get(key), str):
+            out[key] = os.path.abspath(os.path.join(folder, os.path.expanduser(out[key])))
     return out
 
 

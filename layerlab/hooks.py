@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,74 @@ from .rundir import RunDir
 from .schedules import Schedule
 
 
+@dataclass(frozen=True)
+class Score:
+    """What ranks a run's epochs and a search's trials: a validation measure and its direction. One rule
+    for every user (the best epoch, early stopping, the plateau schedule, a search's objective and pruner,
+    the lines a run prints): ``score_of(task)``."""
+
+    key: str  #: the metrics row's column
+    name: str  #: in words
+    short: str  #: in a progress line ("val acc 93.10%")
+    higher_is_better: bool
+
+    def better(self, value: float, than: float | None) -> bool:
+        """Whether ``value`` beats ``than`` (None or NaN: nothing yet); a NaN value never does."""
+        if math.isnan(value):
+            return False
+        if than is None or math.isnan(than):
+            return True
+        return value > than if self.higher_is_better else value < than
+
+    def best_index(self, values: Sequence[float]) -> int:
+        """The index of the best value, the first one on a tie; the last one when every value is NaN."""
+        if all(math.isnan(v) for v in values):
+            return len(values) - 1
+        return int(np.nanargmax(values) if self.higher_is_better else np.nanargmin(values))
+
+    @property
+    def result_key(self) -> str:
+        """The ``RunResult`` field of the best epoch's value: best_val_accuracy or best_val_loss."""
+        return f"best_{self.key}"
+
+    @property
+    def worst(self) -> float:
+        """The value of a run without one (no validation set, diverged): 0% accuracy, an infinite loss."""
+        return 0.0 if self.higher_is_better else math.inf
+
+    @property
+    def direction(self) -> str:
+        """Optuna's study direction."""
+        return "maximize" if self.higher_is_better else "minimize"
+
+    def show(self, value: float) -> str:
+        """``value`` as the run's lines print it: a percentage, or a loss to 4 decimals."""
+        return f"{value:.2%}" if self.higher_is_better else f"{value:.4f}"
+
+
+#: Classification is judged by accuracy (higher is better); regression (mean squared error) by its loss.
+SCORES = {
+    "classification": Score("val_accuracy", "validation accuracy", "val acc", higher_is_better=True),
+    "regression": Score("val_loss", "validation loss", "val loss", higher_is_better=False),
+}
+
+
+def score_of(task: str) -> Score:
+    """The validation score of a task ("classification" or "regression")."""
+    return SCORES["regression" if task == "regression" else "classification"]
+
+
+def epoch_figures(row: dict[str, Any], task: str) -> str:
+    """An epoch's losses and accuracies as the run's lines print them; a regression run's losses only
+    (its accuracies mean nothing)."""
+    if task == "regression":
+        return f"train loss {row['train_loss']:.4f} | val loss {row['val_loss']:.4f} | test loss {row['test_loss']:.4f}"
+    return (
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%} | val loss {row['val_loss']:.4f} "
+        f"acc {row['val_accuracy']:.2%} | test acc {row['test_accuracy']:.2%}"
+    )
+
+
 class Loop:
     """A training run in progress, as hooks see it: settings, learner, history, and ``stop``."""
 
@@ -48,7 +117,9 @@ class Loop:
                  log: Callable[[str], None]):  # fmt: skip
         self.config, self.dataset, self.spec, self.learner, self.run_dir, self.log = (
             config, dataset, spec, learner, run_dir, log)  # fmt: skip
-        self.schedule = Schedule(config, config.resolved_lr())
+        self.task: str = getattr(dataset, "task", "classification")  #: "classification" or "regression"
+        self.score = score_of(self.task)  #: what ranks the epochs: the validation accuracy or loss
+        self.schedule = Schedule(config, config.resolved_lr(), self.score.better)
         self.rng = np.random.default_rng([config.seed, 3])  # the order of the training examples
         self.history: list[dict[str, Any]] = []  #: one row per finished epoch
         self.best_state: dict[str, np.ndarray] | None = None  #: the weights of the best epoch so far
@@ -62,22 +133,11 @@ class Loop:
         if not self.stopped:
             self.status, self.message, self.stopped = status, message, True
 
-    @property
-    def regression(self) -> bool:
-        """Whether the dataset's task is regression: its accuracies mean nothing, its validation loss ranks."""
-        return getattr(self.dataset, "task", "classification") == "regression"
-
     def best_index(self) -> int:
-        """The epoch (0-based) of the highest validation accuracy (for a regression task: the lowest
-        validation loss), the first one on a tie; without a validation set the last epoch counts."""
-        values = [row["val_loss" if self.regression else "val_accuracy"] for row in self.history]
-        if all(math.isnan(v) for v in values):
-            return len(self.history) - 1
-        return int(np.nanargmin(values) if self.regression else np.nanargmax(values))
-
-    def best_measure(self) -> str:
-        """What ``best_index`` ranks by, in words."""
-        return "validation loss" if self.regression else "validation accuracy"
+        """The epoch (0-based) of the best validation score (``self.score``: the highest validation
+        accuracy, or for a regression task the lowest validation loss), the first one on a tie; without a
+        validation set the last epoch counts."""
+        return self.score.best_index([row[self.score.key] for row in self.history])
 
     def is_best(self) -> bool:
         """Whether the last epoch is the best so far."""
@@ -180,7 +240,8 @@ class KeepBest(Hook):
 
 
 class EarlyStopping(Hook):
-    """Stops after ``patience`` epochs without a better validation accuracy (Nielsen's "no-improvement-in-n")."""
+    """Stops after ``patience`` epochs without a better validation score (Nielsen's "no-improvement-in-n"):
+    the validation accuracy, or a regression run's validation loss (``Loop.score``)."""
 
     def __init__(self, patience: int):
         self.patience = patience
@@ -193,9 +254,7 @@ class EarlyStopping(Hook):
 
     def _check(self, loop: Loop) -> None:
         if loop.epochs_since_best() >= self.patience and len(loop.history) < loop.config.epochs:
-            message = (
-                f"no better {loop.best_measure()} in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
-            )
+            message = f"no better {loop.score.name} in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
             loop.stop("early_stopping", message)
 
 
@@ -234,17 +293,13 @@ class DivergenceGuard(Hook):
 
 
 class EpochLog(Hook):
-    """One line per epoch: losses, accuracies, learning rate, time."""
+    """One line per epoch: losses, accuracies (a regression run: losses only), learning rate, time."""
 
     def __init__(self, log: Callable[[str], None]):
         self.log = log
 
     def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
-        self.log(
-            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%} | "
-            f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%} | test acc {row['test_accuracy']:.2%} | "
-            f"lr {row['lr']:g} | {row['seconds']:.1f} s"
-        )
+        self.log(f"epoch {row['epoch']}: {epoch_figures(row, loop.task)} | lr {row['lr']:g} | {row['seconds']:.1f} s")
 
 
 class Checkpoint(Hook):

@@ -7,13 +7,23 @@ probabilities: the model ends with ``softmax``) need C outputs; ``bce`` (a sigmo
 logits) and the squared errors ``mse``/``sse`` take C outputs (one-hot targets) or, for two classes, one
 output (the target is the class index, 0 or 1). A regression set needs one output per target and a
 squared error.
+
+The weights a run starts from (``init_weights``) are checked too: a ``.safetensors`` file whose names and
+shapes are the model's, every value finite.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import numpy as np
+import safetensors
+
 from .data.dataset import Dataset
 from .errors import LayerlabError
 from .spec import Spec
+from .weights import WeightsError, read_safetensors
 
 PER_CLASS = ("cross_entropy", "nll")
 SQUARED = ("mse", "sse")
@@ -60,3 +70,49 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
     if loss == "nll" and resolved[-1].layer.kind != "softmax":
         raise OutputError("--loss nll takes probabilities: end the model with softmax, or use --loss cross_entropy "
                           "(which applies the softmax itself)")  # fmt: skip
+
+
+def _names(names: list[str], where: dict[str, str]) -> str:
+    shown = [f"{name} ({where[name]})" if name in where else name for name in names[:6]]
+    return ", ".join(shown) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def initial_weights(path: str | os.PathLike, spec: Spec) -> dict[str, np.ndarray]:
+    """The weights a run starts from: a ``.safetensors`` file (never a pickle) whose names and shapes are
+    exactly the parameters and buffers of ``spec`` (with its input shape), every value finite. Anything
+    else is a ``WeightsError`` of one line naming the file, the weight, its layer and the fix."""
+    path = Path(path)
+    flag = f"--init-weights {path}"
+    if not path.is_file():
+        raise WeightsError(f"{flag}: no such file; give a run's best.safetensors or last.safetensors, or a "
+                           "Playground export")  # fmt: skip
+    try:
+        state, metadata = read_safetensors(path)
+    except (safetensors.SafetensorError, ValueError, OSError) as e:
+        raise WeightsError(
+            f"{flag} is not a readable .safetensors file ({type(e).__name__}: {e}); it may be truncated or "
+            "corrupt: copy or export it again"
+        ) from None
+    needed, where = {}, {}
+    for layer in spec.resolve():
+        for name, shape in (*layer.params.items(), *layer.buffers.items()):
+            key = f"{layer.index}.{name}"
+            needed[key], where[key] = tuple(shape), f"layer {layer.index + 1} {layer.layer}"
+    saved = f"saved from `{metadata['spec']}`" if "spec" in metadata else "saved from another model"
+    fix = f"train the model it was saved from, or give weights saved from `{spec}`"
+    missing = [name for name in needed if name not in state]
+    if missing:
+        raise WeightsError(f"{flag} lacks {_names(missing, where)} of `{spec}` ({saved}); {fix}")
+    extra = sorted(set(state) - set(needed))
+    if extra:
+        raise WeightsError(f"{flag} has weights `{spec}` does not: {_names(extra, where)} ({saved}); {fix}")
+    for name, shape in needed.items():
+        if state[name].shape != shape:
+            raise WeightsError(
+                f"{flag}: {name} of {where[name]} has shape {state[name].shape} in the file but the model needs "
+                f"{shape} ({saved}); {fix}"
+            )
+        if state[name].dtype.kind not in "biuf" or not np.isfinite(state[name]).all():
+            raise WeightsError(f"{flag}: {name} of {where[name]} holds values that are not finite numbers; "
+                               "start from the weights of a run that did not diverge")  # fmt: skip
+    return state

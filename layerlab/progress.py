@@ -5,9 +5,11 @@ A ``RunProgress`` hook (see ``layerlab.hooks``) turns a run's steps and epochs i
 ``Display``'s ``event``; in a worker process of ``layerlab run --jobs N``, a multiprocessing queue that
 the parent reads into its ``Display`` (``drain``). Kinds:
 
-    step    the live line: epoch, step, loss, the last validation accuracy, the time left (ETA);
-            sent at most every ``interval`` seconds, so a fast loop pays one clock read per step
-    epoch   the epoch's line: losses, accuracies, seconds, ETA (the plain output: one line per epoch)
+    step    the live line: epoch, step, loss, the last validation score (accuracy; a regression run's
+            loss), the time left (ETA); sent at most every ``interval`` seconds, so a fast loop pays one
+            clock read per step
+    epoch   the epoch's line: losses, accuracies (a regression run: losses only), seconds, ETA (the plain
+            output: one line per epoch)
     note    something the user should know now (``--compile`` is compiling)
     end     the run's last line (its result)
 
@@ -24,6 +26,8 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
+
+from .hooks import epoch_figures
 
 Send = Callable[[str, str, str], None]
 
@@ -43,15 +47,15 @@ class RunProgress:
         self.run, self.send, self.interval, self.members, self.seed = run, send, interval, members, seed
         self.name = run
         self.epoch, self.first_epoch, self.last_sent, self.started = 0, 1, 0.0, 0.0
-        self.accuracy = ""
+        self.score = ""  # " | val acc 93.10%": the last epoch's validation score, on the live line
 
     def on_fit_start(self, loop: Any) -> None:
         if self.members > 1:
             self.name = f"{self.run} member {loop.config.seed - self.seed + 1}/{self.members}"
-        self.started, self.accuracy = time.monotonic(), ""
+        self.started, self.score = time.monotonic(), ""
         self.first_epoch = len(loop.history) + 1  # after a resume, the epochs left
         if loop.history:
-            self.accuracy = f" | val acc {loop.history[-1]['val_accuracy']:.2%}"
+            self.score = _score(loop, loop.history[-1])
         if loop.config.compile:
             mode = loop.config.compile
             self.send(
@@ -71,13 +75,12 @@ class RunProgress:
             self.send(self.name, "step", self._line(loop, step, steps, loss))
 
     def on_epoch_end(self, loop: Any, row: dict[str, Any]) -> None:
-        self.accuracy = f" | val acc {row['val_accuracy']:.2%}"
+        self.score = _score(loop, row)
         self.send(
             self.name,
             "epoch",
-            f"{self.name}: epoch {row['epoch']}/{loop.config.epochs}: train loss {row['train_loss']:.4f} "
-            f"acc {row['train_accuracy']:.2%} | val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%} | "
-            f"test acc {row['test_accuracy']:.2%} | {row['seconds']:.1f} s{self._eta(loop, loop.steps, loop.steps)}",
+            f"{self.name}: epoch {row['epoch']}/{loop.config.epochs}: {epoch_figures(row, loop.task)} | "
+            f"{row['seconds']:.1f} s{self._eta(loop, loop.steps, loop.steps)}",
         )
 
     def on_fit_end(self, loop: Any, result: Any) -> None:
@@ -86,7 +89,7 @@ class RunProgress:
     def _line(self, loop: Any, step: int, steps: int, loss: float | None) -> str:
         loss_text = f" loss {loss:.4f}" if loss is not None else ""
         return (
-            f"{self.name}: epoch {self.epoch}/{loop.config.epochs} step {step}/{steps}{loss_text}{self.accuracy}"
+            f"{self.name}: epoch {self.epoch}/{loop.config.epochs} step {step}/{steps}{loss_text}{self.score}"
             f"{self._eta(loop, step, steps)}"
         )
 
@@ -97,6 +100,12 @@ class RunProgress:
         if done <= 0:
             return ""
         return f" | ETA {duration((time.monotonic() - self.started) / done * left)}"
+
+
+def _score(loop: Any, row: dict[str, Any]) -> str:
+    """`` | val acc 93.10%`` (a regression run: `` | val loss 0.0123``): what the live line shows of an epoch."""
+    score = loop.score
+    return f" | {score.short} {score.show(row[score.key])}"
 
 
 class Display:

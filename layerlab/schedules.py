@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,13 +19,16 @@ class Schedule:
     steps from a fresh initialisation can otherwise leave ReLU units dead for good.
 
     ``config`` is a ``TrainConfig`` (its ``schedule``, ``lr_*``, ``epochs`` and ``warmup`` settings).
+    ``better(value, than)`` says whether a validation score beats the best so far (None: none yet): the
+    loop's ``hooks.Score.better`` (the validation accuracy, or a regression run's validation loss).
     """
 
-    def __init__(self, config: Any, lr0: float):
+    def __init__(self, config: Any, lr0: float, better: Callable[[float, float | None], bool]):
         self.config, self.lr0 = config, lr0
         self.lr = lr0
-        self.stalled = 0  # plateau: epochs since the validation accuracy last improved
-        self.best = -math.inf
+        self.better = better
+        self.stalled = 0  # plateau: epochs since the validation score last improved
+        self.best: float | None = None  # plateau: the best validation score so far
 
     def for_epoch(self, epoch: int) -> float:
         """The rate for epoch ``epoch`` (1-based)."""
@@ -43,19 +47,23 @@ class Schedule:
         done = (epoch - 1) * steps + np.arange(1, steps + 1)
         return self.for_epoch(epoch) * done / (self.config.warmup * steps)
 
-    def after_epoch(self, val_accuracy: float) -> None:
+    def after_epoch(self, score: float) -> None:
+        """Plateau: count an epoch whose validation ``score`` is no better than the best; after
+        ``lr_patience`` such epochs the rate is multiplied by ``lr_gamma`` (not below ``lr_min``)."""
         c = self.config
         if c.schedule != "plateau":
             return
-        if val_accuracy > self.best:
-            self.best, self.stalled = val_accuracy, 0
+        if self.better(score, self.best):
+            self.best, self.stalled = score, 0
             return
         self.stalled += 1
         if self.stalled >= c.lr_patience:
             self.lr, self.stalled = max(c.lr_min, self.lr * c.lr_gamma), 0
 
-    def state(self) -> dict[str, float]:
+    def state(self) -> dict[str, float | None]:
         return {"lr": self.lr, "stalled": self.stalled, "best": self.best}
 
-    def load(self, state: dict[str, float]) -> None:
-        self.lr, self.stalled, self.best = state["lr"], int(state["stalled"]), state["best"]
+    def load(self, state: dict[str, Any]) -> None:
+        best = state["best"]  # checkpoints before scores had a direction wrote -inf for "none yet"
+        self.lr, self.stalled = state["lr"], int(state["stalled"])
+        self.best = None if best is None or math.isinf(best) else best

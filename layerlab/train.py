@@ -8,7 +8,9 @@ run directory behind ``layerlab.rundir.RunDir``; early stopping, keeping the bes
 divergence guard, checkpoints, the epoch log and the progress bar are hooks (``layerlab.hooks``).
 
 ``fit(config, out=..., resume=True)`` continues from the run's checkpoint; on CPU with a seed the
-resumed run ends with exactly the numbers of an uninterrupted one.
+resumed run ends with exactly the numbers of an uninterrupted one. ``config.init_weights`` starts the
+run from a file's weights instead of the seed's draw (as Keras' ``load_weights`` then ``fit``); the
+file is read only at the start: a resumed run continues from its checkpoint.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from .data.dataset import Dataset
 from .engine import Learner, make_learner
 from .errors import DivergedError
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
+from .preflight import initial_weights
 from .rundir import RunDir
-from .spec import parse
+from .spec import Spec, parse
 from .wording import count
 
 
@@ -54,9 +57,11 @@ class RunResult:
 
     def summary(self) -> str:
         if self.task == "regression":  # mean squared error: accuracies mean nothing
+            chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_loss)
+                      else f"lowest validation loss {self.best_val_loss:.4g}")  # fmt: skip
             return (
-                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} (lowest validation loss "
-                f"{self.best_val_loss:.4g}) after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
+                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
+                f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
             )
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "
@@ -115,6 +120,7 @@ def fit(
     spec = parse(config.model, dataset.input_shape)
     spec.resolve()  # shape errors now, before any data moves
     learner = make_learner(config, spec, len(dataset.train))
+    started_from = load_initial_weights(config, spec, learner, out, resume)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         learner.add_data(name, split.x, split.y)
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
@@ -122,7 +128,8 @@ def fit(
     calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
-        log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}")
+        log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}"
+            f"{started_from}")  # fmt: skip
         if config.compile:
             log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
@@ -138,6 +145,16 @@ def fit(
         raise DivergedError(result.message)
     log(result.summary())
     return result, learner
+
+
+def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out: Any, resume: bool) -> str:
+    """Put the weights of ``config.init_weights`` into the learner, checked against the spec (a
+    ``WeightsError`` line otherwise); not when the run resumes from its checkpoint (the file is read only
+    at the start). Returns what the model's log line adds: ", starting from the weights in FILE" or ""."""
+    if config.init_weights is None or (resume and out is not None and RunDir(out).has(RunDir.CHECKPOINT)):
+        return ""
+    learner.load_weights(initial_weights(config.init_weights, spec))
+    return f", starting from the weights in {config.init_weights}"
 
 
 def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
@@ -161,7 +178,7 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
            "test_loss": test_loss, "test_accuracy": test_accuracy, "seconds": loop.elapsed,
            "grad_norms": stats.grad_norms}  # fmt: skip
     loop.history.append(row)
-    loop.schedule.after_epoch(val_accuracy)
+    loop.schedule.after_epoch(row[loop.score.key])  # plateau: the validation accuracy, or loss (regression)
     calls.on_epoch_end(loop, row)
 
 
@@ -185,7 +202,7 @@ def run_result(loop: Loop) -> RunResult:
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,
-        task="regression" if loop.regression else "classification",
+        task=loop.task,
         best_val_loss=best["val_loss"],
         test_loss=best["test_loss"],
     )

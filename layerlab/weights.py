@@ -13,6 +13,8 @@ new one, never half of one.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import zipfile
@@ -84,8 +86,8 @@ def save_weights(
     return path
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    with safetensors.safe_open(str(path), framework="np") as f:
+def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    with safetensors.safe_open(str(path), framework="np") as f:  # safetensors only: never a pickle
         metadata = f.metadata() or {}
         state = {name: f.get_tensor(name) for name in f.keys()}
     return state, metadata
@@ -98,7 +100,7 @@ def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return state, metadata
 
 
-_READERS = {".safetensors": _read_safetensors, ".npz": _read_npz}
+_READERS = {".safetensors": read_safetensors, ".npz": _read_npz}
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -117,3 +119,28 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
             f"{path} is not a readable {path.suffix} weights file ({type(e).__name__}: {e}); "
             "it may be truncated or corrupt: save the weights again"
         ) from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Digests: an experiment run's key holds the SHA-256 of its starting weights (``init_weights``)
+# ---------------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes in hex, read once per version of the file (its inode, size and times:
+    a file replaced by an atomic write is a new inode, even within the clock's resolution)."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise WeightsError(f"cannot read {path} ({e.strerror}); check the path") from None
+    version = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return _sha256(os.path.abspath(path), version)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, version: tuple[int, ...]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import layerlab
 from layerlab.cli import main
 from layerlab.playground import LIMITS, ProtocolError, Session, tasks
 from layerlab.playground.protocol import parse_csv, parse_message, settings_from
@@ -141,7 +142,7 @@ def test_three_classes_get_a_softmax_output_layer():
 # -- export ----------------------------------------------------------------------------------------------
 
 
-def test_exported_snippet_continues_the_weights_and_the_config_trains(tmp_path):
+def test_exported_snippet_and_config_both_continue_the_weights(tmp_path, monkeypatch):
     s = session(**{**tasks.preset(6), "regularization": "l1", "rate": 0.001})
     s.advance(5)
     export = s.export()
@@ -155,7 +156,20 @@ def test_exported_snippet_continues_the_weights_and_the_config_trains(tmp_path):
     config = tmp_path / "set-up.toml"
     config.write_text(export["config"])
     assert "l1 = 0.25" in export["config"]  # Playground's rate x 250 training points
-    assert main(["train", "--config", str(config), "--epochs", "1", "--quiet"]) == 0
+    assert f'init_weights = "{weights.name}"' in export["config"]
+    # Started from another folder, the config finds the weights beside it. With a rate of 1e-12 the epoch
+    # leaves them as they were: its test loss is the loss of the playground's weights at the export.
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert (
+        main(["train", "--config", "../set-up.toml", "--epochs", "1", "--lr", "1e-12", "--quiet", "--out", "run"]) == 0
+    )
+    first = json.loads((tmp_path / "elsewhere/run/metrics.jsonl").read_text().splitlines()[0])
+    assert first["test_loss"] == pytest.approx(s.losses()["test_loss"], rel=1e-6)
+    assert first["test_accuracy"] == s.losses()["test_accuracy"]
+    assert layerlab.load("run").config.init_weights == str(weights)
+    fresh = layerlab.fit(**{**layerlab.load("run").config.to_dict(), "init_weights": None}, quiet=True)
+    assert abs(fresh.result.history[0]["test_loss"] - first["test_loss"]) > 0.01  # the seed's weights are others
 
 
 def test_playground_command_refuses_a_bad_port(capsys):

@@ -18,8 +18,11 @@ from layerlab.api import majority_vote
 from layerlab.config import TrainConfig
 from layerlab.data.dataset import Dataset, Split
 from layerlab.errors import DivergedError, TrainError
+from layerlab.hooks import score_of
 from layerlab.schedules import Schedule
 from layerlab.train import fit
+
+ACCURACY = score_of("classification")
 
 CNN = "conv(4, 3) maxpool(2) relu flatten dense(10) tanh dense(3)"
 
@@ -290,24 +293,31 @@ def test_a_diverging_run_stops_with_the_epoch_and_step(tmp_path):
 
 def test_schedules():
     def rates(**changes):
-        schedule = Schedule(config(epochs=5, **changes), 0.1)
+        schedule = Schedule(config(epochs=5, **changes), 0.1, ACCURACY.better)
         return [round(schedule.for_epoch(e), 6) for e in range(1, 6)]
 
     assert rates() == [0.1] * 5
     assert rates(schedule="step", lr_step=2, lr_gamma=0.5) == [0.1, 0.1, 0.05, 0.05, 0.025]
     assert rates(schedule="cosine") == [0.1, 0.085355, 0.05, 0.014645, 0.0]
-    plateau = Schedule(config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1)
+    plateau = Schedule(config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1, ACCURACY.better)
     for accuracy in (0.5, 0.6, 0.6, 0.55):
         plateau.after_epoch(accuracy)
     assert plateau.for_epoch(5) == 0.05
+    losses = Schedule(config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1, score_of("regression").better)
+    for loss in (0.5, 0.4, 0.3, 0.2):  # a validation loss falling every epoch: no decay (an accuracy rule would)
+        losses.after_epoch(loss)
+    assert losses.for_epoch(5) == 0.1
+    for loss in (0.2, 0.25):  # two epochs without a lower loss
+        losses.after_epoch(loss)
+    assert losses.for_epoch(7) == 0.05
 
 
 def test_warmup_raises_the_rate_step_by_step_then_hands_over_to_the_schedule():
-    schedule = Schedule(config(epochs=4, warmup=2, schedule="step", lr_step=3, lr_gamma=0.5), 0.8)
+    schedule = Schedule(config(epochs=4, warmup=2, schedule="step", lr_step=3, lr_gamma=0.5), 0.8, ACCURACY.better)
     np.testing.assert_allclose(schedule.for_steps(1, 4), [0.1, 0.2, 0.3, 0.4])
     np.testing.assert_allclose(schedule.for_steps(2, 4), [0.5, 0.6, 0.7, 0.8])
     assert schedule.for_steps(3, 4) is None and schedule.for_epoch(4) == 0.4
-    assert Schedule(config(), 0.8).for_steps(1, 4) is None
+    assert Schedule(config(), 0.8, ACCURACY.better).for_steps(1, 4) is None
     with pytest.raises(TrainError, match="--warmup must be >= 0"):
         config(warmup=-1).check()
 

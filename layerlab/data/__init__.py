@@ -11,7 +11,7 @@ looked for in ``data_dir``, then ``$LAYERLAB_DATA``, then the per-user cache, be
 """
 
 from ..errors import DataError
-from .catalog import DATASETS, data_dir_given, load
+from .catalog import DATASETS, data_dir_given, load, task_of
 from .dataset import Dataset, Split
 
-__all__ = ["DATASETS", "DataError", "Dataset", "Split", "data_dir_given", "load"]
+__all__ = ["DATASETS", "DataError", "Dataset", "Split", "data_dir_given", "load", "task_of"]

@@ -78,6 +78,17 @@ class _Parts:
     nielsen: bool = False
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def task_of(name: str | os.PathLike) -> str:
+    """The task of the dataset ``name`` without loading it: "regression" for the Playground's plane and
+    multigauss and the curve (a number per example), else "classification" (as ``load(name).task``)."""
+    key = _key(os.fspath(name))
+    return "regression" if key in playground.REGRESSION or key in curve.CURVES else "classification"
+
+
 def load(
     name: str | os.PathLike,
     *,
@@ -102,7 +113,7 @@ def load(
     or ``"0,1 vs rest"``. ``limit`` keeps the first ``limit`` training images (for quick runs).
     """
     name = os.fspath(name)
-    key = name.lower().replace("_", "-")
+    key = _key(name)
     if data_dir_given(data_dir) and (key in playground.PLAYGROUND or key in curve.CURVES or key in EMBEDDED):
         dataset = load(name, val=val, seed=seed, binary=binary, limit=limit, download=download, options=options)
         how = "generated" if key not in EMBEDDED else "embedded in layerlab"

@@ -53,13 +53,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, check_settings, read_toml, setting_names, toml_value
+from ..config import TrainConfig, check_settings, paths_from, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..rundir import RunDir
 from ..spec import parse
 from ..train import load_data
+from ..weights import file_sha256
 from ..wording import count, describe_changes
 
 
@@ -89,9 +90,13 @@ class RunPlan:
     def key(self) -> str:
         """A short hash of everything that determines the run's numbers: the settings that differ from
         their defaults (so a later layerlab with new settings still finds the runs you finished), less
-        those that say only where the data is or how it is evaluated (``NOT_IN_KEY``)."""
+        those that say only where the data is or how it is evaluated (``NOT_IN_KEY``). The starting
+        weights count by their content, not their path: the SHA-256 of ``init_weights``' file (a moved
+        file finds its runs again; an edited one trains new runs instead of reusing the old)."""
         defaults = TrainConfig().to_dict()
         settings = {k: v for k, v in self.config.to_dict().items() if k not in NOT_IN_KEY and v != defaults[k]}
+        if self.config.init_weights is not None:
+            settings["init_weights"] = f"sha256:{file_sha256(self.config.init_weights)}"
         text = json.dumps({"config": settings, "members": self.members}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -140,17 +145,20 @@ def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str,
     """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        document, source = read_toml(path, "experiment file"), str(path)
+        document, source, folder = read_toml(path, "experiment file"), str(path), path.parent
     else:
         builtin = resources.files(__package__).joinpath("builtin", f"{name_or_path}.toml")
         if not builtin.is_file():
             known = ", ".join(builtin_names())
             raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
-        document, source = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}"
-    return _experiment(document, source, quick, overrides or {})
+        document, source, folder = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}", None
+    return _experiment(document, source, quick, overrides or {}, folder)
 
 
-def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any]) -> Experiment:
+def _experiment(
+    document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any], folder: Path | None = None
+) -> Experiment:
+    """The runs of an experiment file's tables; the file's relative paths are from its ``folder``."""
     _check_document(document, source)
     shared = setting_names(document.get("settings", {}), f"{source} [settings]")
     quick_shared = setting_names(document.get("quick", {}), f"{source} [quick]") if quick else {}
@@ -179,11 +187,14 @@ def _experiment(document: dict[str, Any], source: str, quick: bool, overrides: d
                 raise ExperimentError(
                     f"{source}, run {run['name']!r}: loss_target must be a number > 0, got {target!r}"
                 )
-            settings = shared | changes | quick_shared | quick_changes | overrides  # --quick beats a run's epochs
+            settings = shared | changes | quick_shared | quick_changes  # --quick beats a run's epochs
+            settings = (paths_from(settings, folder) if folder is not None else settings) | overrides
             try:
                 config = TrainConfig.from_dict(settings)
                 config.check()
                 parse(config.model)  # a misspelt model now, not when its run starts training
+                if config.init_weights is not None:
+                    file_sha256(config.init_weights)  # a missing file now: the run's key needs its contents
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
             note = run.get("note", "")

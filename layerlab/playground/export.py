@@ -1,8 +1,9 @@
 """What an export gives besides the weights: a ``layerlab train`` config and a Python snippet.
 
 The config trains the same set-up (data set, features, network, learning rate, batch size, penalty) with
-``layerlab train`` on the numpy engine from fresh weights; the snippet loads the exported weights and
-continues training them with the same learning rule the page uses.
+``layerlab train`` on the numpy engine, starting from the exported weights (``init_weights``, a path
+relative to the config file's folder: the two files are downloaded side by side); the snippet loads the
+exported weights and continues training them with the same learning rule the page uses.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ def _penalty_keys(settings: Settings, n_train: int) -> dict[str, float]:
     return {settings.regularization: settings.rate * n_train}
 
 
-def train_config(settings: Settings, model: str, loss: str, n_train: int) -> str | None:
-    """TOML for ``layerlab train --config``, or None for uploaded data (not a layerlab dataset)."""
+def train_config(settings: Settings, model: str, loss: str, n_train: int, weights_file: str) -> str | None:
+    """TOML for ``layerlab train --config`` that continues from ``weights_file`` (a name next to the config
+    file), or None for uploaded data (not a layerlab dataset)."""
     s = settings
     if s.data == "upload":
         return None
     features = ", ".join(json.dumps(f) for f in s.features)
     lines = [
-        "# The playground's set-up for `layerlab train --config` (numpy engine, fresh weights from the seed);",
-        "# the Python snippet of the export continues from the exported weights instead.",
+        "# The playground's set-up for `layerlab train --config` (numpy engine), continuing from the exported",
+        "# weights: init_weights is relative to this file's folder (keep the two files side by side).",
+        f"init_weights = {json.dumps(weights_file)}",
         f"model = {json.dumps(model)}",
         f"data = {json.dumps(s.data)}",
         f"data_options = {{ n = {s.points}, noise = {s.noise}, train_ratio = {s.ratio / 100:g}, "

@@ -336,7 +336,7 @@ class Session:
 
     def export(self) -> dict[str, Any]:
         """The weights (.safetensors, with the spec and the page's settings as metadata), a config for
-        ``layerlab train`` and a Python snippet that continues training from the weights."""
+        ``layerlab train`` and a Python snippet, both of which continue training from the weights."""
         s = self.settings
         metadata = {"spec": str(self.spec), "playground": json.dumps(s.to_json()), "epoch": str(self.epoch)}
         if s.data == "upload":
@@ -344,7 +344,7 @@ class Session:
             metadata["upload"] = json.dumps(self.upload.to_json())
         weights = safetensors.numpy.save(self.model.state_dict(), metadata=metadata)
         name = f"playground-{s.data}-epoch{self.epoch}"
-        config = train_config(s, self.spec_text(), self.loss_name, len(self.x_train))
+        config = train_config(s, self.spec_text(), self.loss_name, len(self.x_train), f"{name}.safetensors")
         return {
             "type": "export",
             "name": name,

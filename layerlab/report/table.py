@@ -164,6 +164,11 @@ def _ensemble_values(run: RunSource, row: Row) -> str:
     row.test_accuracy = summary["vote_accuracy"]
     row.epochs = results[0].get("epochs") if results else None
     row.seconds = sum(result["seconds"] for result in results) if results else None
+    if summary.get("task") == "regression":  # no classes to vote on: the test loss of the mean output
+        row.task, row.test_accuracy, row.final_test_loss = "regression", None, _number(summary["mean_loss"])
+        losses = summary["member_losses"]
+        average, best = np.mean(losses), min(losses)
+        return f"mean output of {len(losses)}: members' test loss {average:.4g} on average, best {best:.4g}"
     return (
         f"majority vote of {len(accuracies)}: members {np.mean(accuracies):.2%} on average, best "
         f"{max(accuracies):.2%}; mean probability {summary['mean_accuracy']:.2%}"

@@ -32,7 +32,8 @@ class SearchResult:
 
     directory: Path
     study: Any  #: the optuna.Study
-    best: Any  #: report.Best: params, val_accuracy, test_accuracy, command; None without a completed trial
+    best: Any  #: report.Best: params, val_accuracy, test_accuracy (regression: val_loss, test_loss), command;
+    #: None without a completed trial
     report: Path | None
 
 

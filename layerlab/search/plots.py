@@ -79,24 +79,25 @@ def draw_plots(study, definition: SearchDefinition) -> Iterator[tuple[str, str, 
     top = important_params(study, definition)
     caveat = importance_caveat(study, definition)
     varied = [n for n in top if len({repr(t.params.get(n)) for t in complete if n in t.params}) > 1]
-    plots = [("history", "optimisation history: each trial's validation accuracy and the best so far",
-              lambda: vis.plot_optimization_history(study, target_name="validation accuracy"))]  # fmt: skip
+    what = definition.score.name  # validation accuracy, or validation loss
+    plots = [("history", f"optimisation history: each trial's {what} and the best so far",
+              lambda: vis.plot_optimization_history(study, target_name=what))]  # fmt: skip
     if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
-        plots.append(("epochs", "validation accuracy per epoch of every trial (pruned trials stop early)",
+        plots.append(("epochs", f"{what} per epoch of every trial (pruned trials stop early)",
                       lambda: vis.plot_intermediate_values(study)))  # fmt: skip
     if len(complete) >= 3 and len(definition.space) >= 2:
         caption = "parameter importances (PED-ANOVA: how much each one decides the top trials)"
         caption += "; unreliable from so few trials (see the note above)" if caveat else ""
         plots.append(("importances", caption,
-                      lambda: vis.plot_param_importances(study, target_name="validation accuracy")))  # fmt: skip
+                      lambda: vis.plot_param_importances(study, target_name=what)))  # fmt: skip
     if complete:
         which = "the most important parameters" if not caveat else "ordered by those importances"
-        plots.append(("slice", f"validation accuracy against {', '.join(top[:3])}, {which}",
-                      lambda: vis.plot_slice(study, params=top[:3], target_name="validation accuracy")))  # fmt: skip
+        plots.append(("slice", f"{what} against {', '.join(top[:3])}, {which}",
+                      lambda: vis.plot_slice(study, params=top[:3], target_name=what)))  # fmt: skip
     if len(complete) >= 3 and len(varied) >= 2:  # a parameter with one value leaves the contour blank
         pair = varied[:2]
-        plots.append(("contour", f"validation accuracy over {pair[0]} and {pair[1]}",
-                      lambda: vis.plot_contour(study, params=pair, target_name="validation accuracy")))  # fmt: skip
+        plots.append(("contour", f"{what} over {pair[0]} and {pair[1]}",
+                      lambda: vis.plot_contour(study, params=pair, target_name=what)))  # fmt: skip
     integers = INTEGER_AXES | {n for n, p in definition.space.items() if p.kind in ("int", "log_int")}
     import matplotlib.pyplot as plt
 
@@ -109,11 +110,11 @@ def draw_plots(study, definition: SearchDefinition) -> Iterator[tuple[str, str, 
             except (ValueError, RuntimeError, IndexError):
                 continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-        _legible(name, figure, axes, integers)
+        _legible(name, figure, axes, integers, what)
         yield name, caption, figure
 
 
-def _legible(name: str, figure, axes, integers: set[str]) -> None:
+def _legible(name: str, figure, axes, integers: set[str], what: str) -> None:
     """Optuna's defaults made readable: ticks that read (see the module), wide enough slices, titles and
     axis names of ours, no legend of fifty trials."""
     panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
@@ -127,8 +128,8 @@ def _legible(name: str, figure, axes, integers: set[str]) -> None:
     if name == "epochs":
         ax = panels[0]
         ax.set_xlabel("epoch")
-        ax.set_ylabel("validation accuracy")
-        ax.set_title("Validation accuracy per epoch")
+        ax.set_ylabel(what)
+        ax.set_title(f"{what.capitalize()} per epoch")
         legend = ax.get_legend()
         if legend is not None and len(legend.get_texts()) > 12:
             legend.remove()

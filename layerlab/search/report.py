@@ -3,9 +3,10 @@ plots of the most important parameters, and the best configuration as a ready ``
 
 Written next to the study as ``report.md`` and a self-contained ``report.html`` (plots embedded), with
 the plots in ``report/``; the terminal gets the table of the best trials. The plots are Optuna's
-matplotlib visualisations. The best trial is the one with the highest validation accuracy; its test
-accuracy is measured once, here, from its run directory (its best-validation weights), and is never
-shown to the search.
+matplotlib visualisations. The best trial is the one with the best validation score (the highest
+validation accuracy; for a regression set such as the Playground's plane, the lowest validation loss);
+its test accuracy (or test loss) is measured once, here, from its run directory (its best-validation
+weights), and is never shown to the search.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import dataclasses
 import html
 import json
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..files import write_json, write_text
+from ..hooks import Score
 from ..rundir import RunDir
 from .cma import describe as describe_cma
 from .plots import importance_caveat, important_params, make_plots
@@ -33,7 +36,8 @@ INFO = "search.json"  #: what `layerlab report` needs to find the study again
 
 @dataclass
 class Best:
-    """The best trial and its configuration, ready to train again."""
+    """The best trial and its configuration, ready to train again. A regression search's best has NaN
+    accuracies and its losses in ``val_loss`` / ``test_loss``."""
 
     number: int
     params: dict[str, Any]
@@ -43,6 +47,16 @@ class Best:
     config: dict[str, Any]
     command: str
     config_file: str
+    task: str = "classification"
+    val_loss: float | None = None
+    test_loss: float | None = None
+
+    def figures(self) -> tuple[str, str]:
+        """("validation accuracy 93.10%", "test accuracy 92.80%"); a regression search's losses
+        ("validation loss 0.0123", "test loss 0.0130")."""
+        if self.task == "regression":
+            return f"validation loss {self.val_loss:.4f}", f"test loss {self.test_loss:.4f}"
+        return f"validation accuracy {self.val_accuracy:.2%}", f"test accuracy {self.test_accuracy:.2%}"
 
 
 def write_info(directory: Path, definition: SearchDefinition, url: str, study_name: str) -> None:
@@ -86,7 +100,7 @@ def trial_rows(study) -> list[dict[str, Any]]:
         if trial.state.name == "FAIL":
             status = "killed, retried" if _was_retried(study, trial.number) else "failed"
         attrs = trial.user_attrs
-        rows.append({"trial": trial.number, "status": status, "val_accuracy": trial.value, "retry_of": retried,
+        rows.append({"trial": trial.number, "status": status, "value": trial.value, "retry_of": retried,
                      "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "params": dict(trial.params),
                      "run": attrs.get("run")})  # fmt: skip
     return rows
@@ -97,15 +111,19 @@ def _was_retried(study, number: int) -> bool:
 
 
 def best_trial(study):
+    """The completed trial of the best value in the study's direction (a regression search minimises its
+    validation loss), the first one on a tie."""
+    from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    sign = -1 if study.direction == StudyDirection.MINIMIZE else 1
+    return max(complete, key=lambda t: (sign * t.value, -t.number)) if complete else None
 
 
 def measure_best(study, definition: SearchDefinition, directory: Path, log=print) -> Best | None:
-    """The best trial's test accuracy, from its run directory's best weights (trained again if the run is
-    on another machine); kept in ``best.json`` so that it is measured once."""
+    """The best trial's test accuracy (a regression search: test loss), from its run directory's best weights
+    (trained again if the run is on another machine); kept in ``best.json`` so that it is measured once."""
     from .. import api
 
     trial = best_trial(study)
@@ -124,11 +142,16 @@ def measure_best(study, definition: SearchDefinition, directory: Path, log=print
         log(f"the best trial's run is not on this machine: training it again in {run_dir}")
         api.fit(dataset, out=run_dir, resume=True, quiet=True, progress=False, **config.to_dict())
     run = api.load(run_dir, "best")
-    test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
     config_file = directory / "best.toml"
     write_text(config_file, _toml(_changed(config)))
-    best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, f"runs/{key}",
-                config.to_dict(), train_command(config, config_file), str(config_file))  # fmt: skip
+    where = (f"runs/{key}", config.to_dict(), train_command(config, config_file), str(config_file))
+    if dataset.task == "regression":
+        test_loss = api.regression_loss(run, dataset.test.x, dataset.test.y)
+        best = Best(trial.number, dict(trial.params), math.nan, math.nan, *where, task="regression",
+                    val_loss=float(trial.value), test_loss=test_loss)  # fmt: skip
+    else:
+        test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
+        best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, *where)
     write_json(saved, dataclasses.asdict(best))
     return best
 
@@ -175,13 +198,13 @@ def _toml(values: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _cells(row: dict[str, Any], names: list[str]) -> list[str]:
-    acc = row["val_accuracy"]
+def _cells(row: dict[str, Any], names: list[str], score: Score) -> list[str]:
+    value = row["value"]
     cells = [
         str(row["trial"]),
         row["status"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else ""),
     ]
-    cells += ["" if acc is None else f"{acc:.2%}", str(row["epochs"] or ""),
+    cells += ["" if value is None else score.show(value), str(row["epochs"] or ""),
               "" if row["seconds"] is None else f"{row['seconds']:.1f}"]  # fmt: skip
     return cells + [_fmt(row["params"].get(name)) for name in names]
 
@@ -192,12 +215,18 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-HEADERS = ["trial", "status", "val acc", "epochs", "seconds"]
+def headers(score: Score) -> list[str]:
+    return ["trial", "status", score.short, "epochs", "seconds"]
 
 
-def terminal_table(rows: list[dict[str, Any]], names: list[str], top: int | None = 10) -> str:
-    ranked = sorted(rows, key=lambda r: -(r["val_accuracy"] if r["val_accuracy"] is not None else -1))[:top]
-    table = [HEADERS + names] + [_cells(row, names) for row in ranked]
+def ranked(rows: list[dict[str, Any]], score: Score) -> list[dict[str, Any]]:
+    """The trials best first (``score``: the highest accuracy, or the lowest loss); those without a value last."""
+    sign = 1 if score.higher_is_better else -1
+    return sorted(rows, key=lambda r: (r["value"] is None, -sign * (r["value"] or 0)))
+
+
+def terminal_table(rows: list[dict[str, Any]], names: list[str], score: Score, top: int | None = 10) -> str:
+    table = [headers(score) + names] + [_cells(row, names, score) for row in ranked(rows, score)[:top]]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
@@ -213,9 +242,9 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
              f"{seconds:,.0f} s of training in all"]  # fmt: skip
     if best is not None:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
+        chose, test = best.figures()
         lines += [f"best: trial {best.number}, {params}",
-                  f"  validation accuracy {best.val_accuracy:.2%} (chose it); test accuracy {best.test_accuracy:.2%} "
-                  "(measured once, for this trial only)",
+                  f"  {chose} (chose it); {test} (measured once, for this trial only)",
                   f"  train it again: {best.command}", f"  or: layerlab train --config {best.config_file}"]  # fmt: skip
     caveat = importance_caveat(study, definition)
     return lines + ([caveat[0].upper() + caveat[1:] + "."] if caveat else [])
@@ -234,11 +263,12 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
     names = important_params(study, definition)
     plots = make_plots(study, definition, directory)
     lines = summary(study, definition, best)
-    log(terminal_table(rows, names))
+    score = definition.score
+    log(terminal_table(rows, names, score))
     for line in lines:
         log(line)
     header = _header(definition, url, study.study_name)
-    table = [HEADERS + names] + [_cells(r, names) for r in rows]
+    table = [headers(score) + names] + [_cells(r, names, score) for r in rows]
     md = [f"# {definition.title}\n", *header, "", *(f"- {_code(line.strip())}" for line in lines), "", "## Trials\n",
           "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0]),
           *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]), ""]  # fmt: skip
@@ -261,7 +291,8 @@ def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str
     lines = [definition.description, "",
              f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
              f"budget {budget}.", "", f"Space: {space}.", "",
-             "Trials are chosen by validation accuracy; the test accuracy is measured once, for the best."]  # fmt: skip
+             f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is measured "
+             "once, for the best."]  # fmt: skip
     if definition.sampler == "cmaes":
         lines[2] += " " + describe_cma(definition)
     if definition.quick:

@@ -42,8 +42,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import TrainConfig, paths_from
+from ..data import task_of
 from ..errors import LayerlabError
+from ..hooks import Score, score_of
 from ..spec import parse
 
 
@@ -68,7 +70,8 @@ SAMPLERS = {
 }
 PRUNERS = {
     "none": "every trial trains all its epochs",
-    "median": "stop a trial whose validation accuracy is below the median of earlier trials at the same epoch",
+    "median": "stop a trial whose validation score (accuracy; regression: loss) is worse than the median of earlier "
+    "trials at the same epoch",
     "halving": "asynchronous successive halving: keep the best fraction of trials at each rung of epochs",
     "hyperband": "Hyperband: several successive-halving brackets with different starting budgets",
 }
@@ -141,6 +144,12 @@ class SearchDefinition:
         settings = {k: render(v, params) if isinstance(v, str) else v for k, v in self.settings.items()}
         settings |= {k: v for k, v in params.items() if k in _CONFIG_FIELDS}
         return TrainConfig.from_dict(settings)
+
+    @property
+    def score(self) -> Score:
+        """What ranks the trials: the validation accuracy, or the validation loss (lowest first) of a
+        regression set such as the Playground's plane (``hooks.score_of``, as a run's best epoch)."""
+        return score_of(task_of(str(self.settings.get("data", TrainConfig().data))))
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a finite space, in a fixed order (the grid sampler's trials)."""
@@ -217,6 +226,9 @@ def load_search(name_or_path: str, quick: bool = False, overrides: dict[str, Any
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SearchError(f"{source} is not valid TOML: {e}") from None
+    for table in ("settings", "quick") if source == str(path) else ():  # a file's paths are from its folder
+        if isinstance(document.get(table), dict):
+            document[table] = paths_from(document[table], path.parent)
     return parse_search(document, source, quick, overrides or {})
 
 
@@ -397,4 +409,4 @@ def _check_points(definition: SearchDefinition, fail) -> None:
         except (LayerlabError, TypeError) as e:  # TypeError: a setting of the wrong type, e.g. epochs = "ten"
             raise fail("[settings] + [space]", f"at {point}: {e}") from None
         if config.val == 0:
-            raise fail("[settings] val", "a search chooses by validation accuracy, so val must be > 0 (or unset)")
+            raise fail("[settings] val", f"a search chooses by {definition.score.name}, so val must be > 0 (or unset)")

@@ -67,18 +67,20 @@ def open_study(definition: SearchDefinition, url: str, study_name: str, seed: in
     sampler, pruner = make_sampler(definition, seed), make_pruner(definition)
     points = definition.grid() if definition.sampler == "grid" else []
     attrs = {"definition": _jsonable(definition.to_dict())}
-    return open_queue(storage, url, study_name, definition.fingerprint(), points, sampler, pruner, attrs)
+    return open_queue(storage, url, study_name, definition.fingerprint(), points, sampler, pruner, attrs,
+                      definition.score.direction)  # fmt: skip
 
 
 def open_queue(storage, url: str, study_name: str, fingerprint: str, points: list[dict], sampler=None, pruner=None,
-               attrs: dict | None = None):  # fmt: skip
+               attrs: dict | None = None, direction: str = "maximize"):  # fmt: skip
     """Create a study whose first trials are ``points`` (queued), or join it once its creator has queued
-    them; a study with another ``fingerprint`` (other settings) is refused. Returns (study, created)."""
+    them; a study with another ``fingerprint`` (other settings) is refused. Returns (study, created).
+    ``direction``: "maximize" (a validation accuracy) or "minimize" (a regression run's validation loss)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize",
+        study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
                                     sampler=sampler, pruner=pruner)  # fmt: skip
         created = True
     except optuna.exceptions.DuplicatedStudyError:

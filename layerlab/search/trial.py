@@ -6,9 +6,10 @@ retried after its worker was killed resumes the run from its last checkpoint. A 
 two workers that drew the same settings from writing one directory at once: the second waits, then
 reuses the first one's result.
 
-Each epoch's validation accuracy is reported to Optuna (``trial.report``) by a training hook, which
+Each epoch's validation score is reported to Optuna (``trial.report``) by a training hook, which
 ends the run with status "pruned" when the pruner says the trial is hopeless. The value of a trial is
-its best validation accuracy; the test accuracy is never shown to the search.
+its best validation score: the validation accuracy, or for a regression set (the Playground's plane) the
+validation loss, which the study minimises (``hooks.score_of``); the test set is never shown to the search.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from ..config import TrainConfig
 from ..errors import DivergedError, LayerlabError
 from ..experiments.runner import RunPlan
-from ..hooks import Hook
+from ..hooks import Hook, Score
 from ..rundir import RunDir
 from ..train import load_data
 from .space import SearchDefinition
@@ -62,7 +63,8 @@ def file_lock(path: Path):
 
 class Objective:
     """``Objective(definition, directory)(trial)`` trains the trial's run and returns its best validation
-    accuracy (raises ``optuna.TrialPruned`` for a pruned one)."""
+    score (``definition.score``: accuracy, or a regression set's loss; raises ``optuna.TrialPruned`` for a
+    pruned one)."""
 
     def __init__(self, definition: SearchDefinition, directory: str | Path, log=print):
         self.definition, self.directory, self.log = definition, Path(directory), log
@@ -85,8 +87,9 @@ class Objective:
         with file_lock(self.directory / "runs" / f".{key}.lock"):
             result = RunDir(run_dir).read_result()
             reused = result is not None and result.get("status") != "pruned" and result["epochs"] > 0
+            score = self.definition.score
             for row in RunDir(run_dir).read_metrics():  # epochs already trained: a retried, repeated or resumed run
-                if _report(trial, row) and not reused:  # a finished run costs nothing more: never pruned
+                if _report(trial, row, score) and not reused:  # a finished run costs nothing more: never pruned
                     self._pruned(trial, row, shown)
             if reused:
                 self.log(f"trial {trial.number}: {shown}: reusing finished run {run_dir}")
@@ -99,8 +102,8 @@ class Objective:
         trial.set_user_attr("cpu_seconds", time.process_time() - cpu)  # this process, all its threads
         if result["status"] == "pruned":
             raise optuna.TrialPruned(result.get("message", ""))
-        value = result["best_val_accuracy"]
-        return 0.0 if value is None or math.isnan(value) else float(value)
+        value = result.get(score.result_key)
+        return score.worst if value is None or math.isnan(value) else float(value)
 
     def _pruned(self, trial, row: dict, shown: str) -> None:
         import optuna
@@ -134,9 +137,9 @@ class NotQueued(Exception):
     parameters: reports leave it out)."""
 
 
-def _report(trial, row: dict) -> bool:
-    """Report an epoch's validation accuracy; whether the pruner stops the trial there."""
-    value = row.get("val_accuracy")
+def _report(trial, row: dict, score: Score) -> bool:
+    """Report an epoch's validation score; whether the pruner stops the trial there."""
+    value = row.get(score.key)
     if value is None or math.isnan(value):
         return False
     if row["epoch"] not in trial.storage.get_trial(trial._trial_id).intermediate_values:
@@ -149,12 +152,13 @@ def _short(value: Any) -> str:
 
 
 class PruningHook(Hook):
-    """Reports each epoch's validation accuracy to the Optuna trial and stops a hopeless run (status
-    "pruned"; its run directory can be resumed if the same settings come again)."""
+    """Reports each epoch's validation score (``Loop.score``) to the Optuna trial and stops a hopeless run
+    (status "pruned"; its run directory can be resumed if the same settings come again)."""
 
     def __init__(self, trial):
         self.trial = trial
 
     def on_epoch_end(self, loop, row) -> None:
-        if _report(self.trial, row):
-            loop.stop("pruned", f"pruned at epoch {row['epoch']}: validation accuracy {row['val_accuracy']:.2%}")
+        score = loop.score
+        if _report(self.trial, row, score):
+            loop.stop("pruned", f"pruned at epoch {row['epoch']}: {score.name} {score.show(row[score.key])}")

@@ -31,6 +31,7 @@ from ..files import write_json, write_text
 from ..hooks import Hook
 from ..train import load_data
 from .lrfind import lr_find
+from .space import SearchError
 from .trial import run_key
 
 SGD_FAMILY = ("sgd", "momentum", "nesterov")
@@ -108,6 +109,12 @@ def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, qu
         log(text)
 
     t = _Tuner(config, out, quick, epochs, patience, say)
+    if t.dataset.task == "regression":  # every step below compares validation accuracies, in points
+        raise SearchError(
+            f"layerlab tune follows Nielsen's strategy, which compares validation accuracies; {t.dataset.name} is a "
+            "regression set (no accuracy): use `layerlab search` (it minimises the validation loss) or "
+            "`layerlab lr-find`"
+        )
     say(f"Tuning {config.model} on {t.dataset.describe()}, as Nielsen's chapter 3 recommends.")
     _first_challenge(t, config)
     config = _learning_rate(t, config, explicit)

@@ -664,7 +664,7 @@ function showExport(x) {
     links.append(a, document.createElement("br"));
   }
   $("export-command").textContent = x.command
-    ? `${x.command}\n(trains this set-up from fresh weights; the Python snippet continues the exported ones)`
+    ? `${x.command}\n(continues training the exported weights: keep the .toml and .safetensors files side by side)`
     : "Uploaded data is not a layerlab data set: continue with the Python snippet (the points travel in the weights file).";
   $("export-python").textContent = x.python;
 }
