@@ -102,11 +102,13 @@ def score_of(task: str) -> Score:
 def epoch_figures(row: dict[str, Any], task: str) -> str:
     """An epoch's losses and accuracies as the run's lines print them; a regression run's losses only
     (its accuracies mean nothing)."""
+    has_val = not math.isnan(row["val_loss"])  # a Playground set has no validation split unless asked
     if task == "regression":
-        return f"train loss {row['train_loss']:.4f} | val loss {row['val_loss']:.4f} | test loss {row['test_loss']:.4f}"
+        val = f" | val loss {row['val_loss']:.4f}" if has_val else ""
+        return f"train loss {row['train_loss']:.4f}{val} | test loss {row['test_loss']:.4f}"
+    val = f" | val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}" if has_val else ""
     return (
-        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%} | val loss {row['val_loss']:.4f} "
-        f"acc {row['val_accuracy']:.2%} | test acc {row['test_accuracy']:.2%}"
+        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}{val} | test acc {row['test_accuracy']:.2%}"
     )
 
 

@@ -20,6 +20,7 @@ prints the epoch, note and end lines, one per event, with no control characters.
 
 from __future__ import annotations
 
+import math
 import queue as queues
 import shutil
 import sys
@@ -105,6 +106,8 @@ class RunProgress:
 def _score(loop: Any, row: dict[str, Any]) -> str:
     """`` | val acc 93.10%`` (a regression run: `` | val loss 0.0123``): what the live line shows of an epoch."""
     score = loop.score
+    if math.isnan(row[score.key]):  # no validation split
+        return ""
     return f" | {score.short} {score.show(row[score.key])}"
 
 

@@ -63,10 +63,11 @@ class RunResult:
                 f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
                 f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
             )
+        chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_accuracy)
+                  else f"best validation {self.best_val_accuracy:.2%}")  # fmt: skip
         return (
-            f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} (best validation "
-            f"{self.best_val_accuracy:.2%}); final test {self.final_test_accuracy:.2%} after "
-            f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
+            f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} ({chosen}); final test "
+            f"{self.final_test_accuracy:.2%} after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
         )
 
     def to_dict(self) -> dict[str, Any]:

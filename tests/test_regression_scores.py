@@ -182,3 +182,18 @@ def test_a_regression_run_without_a_validation_set_says_so_in_its_summary():
     assert result.summary().startswith(
         f"test loss {result.test_loss:.4g} at epoch 2 (no validation set: the last epoch)"
     )
+
+
+@pytest.mark.parametrize("data", ["xor", "plane"])
+def test_a_run_without_a_validation_set_prints_no_nan_validation_figures(data):
+    """Playground sets have no validation split unless --val asks: the lines leave the validation out."""
+    events, lines = [], []
+    hook = RunProgress(data, lambda run, kind, text: events.append((kind, text)), interval=0)
+    loss = "mse" if data == "plane" else "cross_entropy"
+    layerlab.api.trainer.fit(TrainConfig(data=data, model=f"dense(4) tanh dense({1 if data == 'plane' else 2})",
+                                         loss=loss, epochs=2, engine="numpy"),
+                             progress=False, log=lines.append, hooks=[hook])  # fmt: skip
+    printed = lines + [text for _, text in events]
+    assert len([line for line in lines if line.startswith("epoch ")]) == 2
+    assert not any("nan" in text or "val " in text for text in printed), printed
+    assert "(no validation set: the last epoch)" in lines[-1]
