@@ -232,6 +232,7 @@ class EnsembleResult:
     task: str = "classification"  #: or "regression": the losses below, no accuracies
     member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
     mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
+    vote_val_accuracy: float = math.nan  #: the majority vote on the validation set (NaN without one)
 
     def summary(self) -> str:
         if self.task == "regression":
@@ -312,12 +313,16 @@ def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> En
         mean = regression_loss(EnsembleRun.of(runs), x, y)
         nan = math.nan
         return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, "regression", losses, mean)
+    val = dataset.val
+    if len(val):  # the vote's own validation accuracy, as `layerlab eval` prints it
+        vote_val = float((majority_vote(np.stack([run.predict_proba(val.x) for run in runs])) == val.y).mean())
     return EnsembleResult(
         member_accuracies=[float((p.argmax(1) == y).mean()) for p in probabilities],
         vote_accuracy=float((majority_vote(probabilities) == y).mean()),
         mean_accuracy=float((probabilities.mean(0).argmax(1) == y).mean()),
         members=members,
         test_probabilities=probabilities,
+        vote_val_accuracy=vote_val if len(val) else math.nan,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import os
 import tomllib
@@ -179,10 +180,26 @@ def _fits(value: Any, kind: str) -> bool:
 
 
 def toml_value(value: Any) -> str:
-    """A value as it would be written in TOML (strings in double quotes)."""
+    """A value as it would be written in TOML: strings in double quotes (escaped), lists in brackets,
+    tables inline (``{ n = 500, noise = 0 }``), inf and nan as TOML spells them; anything else as Python
+    writes it (an error message's wrong value)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = [f"{_toml_key(key)} = {toml_value(item)}" for key, item in value.items()]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
+    return repr(value)
+
+
+def _toml_key(key: Any) -> str:
+    text = str(key)
+    return text if text and all(c.isalnum() and c.isascii() or c in "_-" for c in text) else json.dumps(text)
 
 
 def check_settings(values: dict[str, Any], where: str = "", flags: bool = False) -> None:

@@ -11,6 +11,8 @@ import pytest
 import layerlab.api as api
 from layerlab.cli import main
 from layerlab.data import load
+from layerlab.report.reading import read_runs
+from layerlab.report.table import rows
 from layerlab.rundir import RunDir
 
 XOR = ["--data", "xor", "--model", "dense(4) tanh dense(2)", "--epochs", "2", "--batch-size", "25", "--quiet"]
@@ -21,7 +23,7 @@ def trained(tmp_path_factory):
     """A plain run and an ensemble of 2, each trained for 2 epochs through the CLI."""
     root = tmp_path_factory.mktemp("runs")
     assert main(["train", *XOR, "--out", str(root / "one")]) == 0
-    assert main(["ensemble", *XOR, "--members", "2", "--lr", "0.3", "--out", str(root / "vote")]) == 0
+    assert main(["ensemble", *XOR, "--members", "2", "--lr", "0.3", "--val", "0.2", "--out", str(root / "vote")]) == 0
     return root
 
 
@@ -39,11 +41,24 @@ def test_report_compares_a_run_and_an_ensemble(trained, capsys):
     assert main(["report", str(trained / "one"), str(trained / "vote")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs compared: one, vote: 2 runs, 2 done, 0 failed, 0 pending"
-    assert any(line.split()[:3] == ["one", "lr=0.1", "(default)"] for line in out)  # what differs: the learning rate
+    one = next(line for line in out if line.split()[:1] == ["one"])
+    assert "lr=0.1 (default)" in one  # what differs: the learning rate (and the vote's validation split)
     assert out[-1] == f"report: {trained / 'compare-one-vote' / 'report.html'}"
     vote = json.loads((trained / "vote" / "ensemble.json").read_text())
-    row = next(line for line in out if line.split()[:1] == ["vote"])
+    row = next(line for line in out if line.lstrip("* ").split()[:1] == ["vote"])  # the best run: by its val
     assert f"{vote['vote_accuracy']:.2%}" in row
+    (_, ensemble) = rows(read_runs([trained / "one", trained / "vote"], trained / "compare-one-vote").runs)
+    assert ensemble.best_val_accuracy == vote["vote_val_accuracy"] > 0.5  # the vote's, as `eval` prints it
+    assert f"{vote['vote_val_accuracy']:.2%}" in row
+
+
+def test_settings_that_resolve_to_the_same_value_are_no_difference(trained, capsys):
+    # "one" left lr unset: SGD's own 0.1; "again" gives lr 0.1: only the epochs differ
+    assert main(["train", *XOR, "--lr", "0.1", "--epochs", "1", "--out", str(trained / "again")]) == 0
+    capsys.readouterr()
+    assert main(["report", str(trained / "one"), str(trained / "again"), "--out", str(trained / "same")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [row[:2] for row in rows if row[:1] in (["one"], ["again"])] == [["one", "epochs=2"], ["again", "epochs=1"]]
 
 
 def test_an_ensemble_directory_evaluates_and_predicts_by_majority_vote(trained, capsys):
@@ -57,4 +72,6 @@ def test_an_ensemble_directory_evaluates_and_predicts_by_majority_vote(trained, 
     assert main(["eval", str(trained / "vote")]) == 0
     printed = capsys.readouterr().out
     assert "an ensemble of 2 members: accuracy of their majority vote" in printed
+    val = json.loads((trained / "vote" / "ensemble.json").read_text())["vote_val_accuracy"]
+    assert f"validation accuracy: {val:.2%}" in printed  # the report's "best val" of the ensemble
     assert f"test accuracy: {vote:.2%} (250 examples)" in printed

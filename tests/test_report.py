@@ -283,7 +283,8 @@ def test_print_summary_shows_counts_the_quick_note_and_the_table(reported):
     lines = out.getvalue().splitlines()
     assert lines[0] == "A fake lab: 7 runs, 5 done, 1 failed, 1 pending"
     assert lines[1] == QUICK_NOTE
-    assert lines[2:] == terminal_table(table(reported)).splitlines()
+    assert lines[2:] == terminal_table(table(reported), quick=True).splitlines()
+    assert "slide" in lines[2] and "Δ pp" not in lines[2]  # a quick run's accuracies: not against the book's
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -315,7 +316,9 @@ def test_html_report_is_self_contained_with_every_plot_embedded(reported):
 def test_markdown_report_has_the_quick_note_the_table_and_links_to_existing_pngs(reported):
     text = (reported / "report.md").read_text()
     assert text.startswith("# A fake lab\n\n> **quick run: fewer images and epochs;")
-    assert markdown_table(table(reported)) in text
+    assert markdown_table(table(reported), quick=True) in text
+    assert "| slide | epochs |" in text and "Δ pp" not in text  # under the note: not comparable
+    assert "| slide | Δ pp |" in markdown_table(table(reported))  # a full run's table has it
     links = re.findall(r"!\[[^\]]*\]\((report/[^)]+\.png)\)", text)
     assert {Path(link).stem for link in links} == EXPECTED_PLOTS
     assert text.index("## Exercise 1: MLP vs linear") < text.index("## Exercise 2: CNN")
@@ -591,3 +594,18 @@ def test_many_noisy_curves_are_smoothed_with_every_epoch_faint_underneath(tmp_pa
     assert jumps[1] < jumps[0] / 3 and "the average over 5 epochs" in caption
     two, _ = learning_curves(read_experiment(tmp_path).runs[:2])
     assert all(line.get_alpha() != 0.25 for line in two.axes[0].get_lines())  # two runs stay as they are
+
+
+def test_the_settings_block_is_toml_a_settings_file_takes(tmp_path):
+    # Playground's: data_options = {'n': 500, ...} was a Python dict under a toml fence
+    import tomllib
+
+    options = {"n": 500, "noise": 0, "train_ratio": 0.5, "features": ["x1", "x1*x2"]}
+    settings = {"data_options": options, "lr": None, "model": 'dense(2) "quoted"'}
+    write_run(tmp_path / "pg", 0.9, 0.9, 0.9, settings=settings)
+    compare([tmp_path / "pg"], quiet=True)
+    markdown = (tmp_path / "pg" / "report.md").read_text()
+    block = markdown.split("```toml\n")[1].split("```")[0]
+    assert tomllib.loads(block) == {"model": 'dense(2) "quoted"', "data": "fake", "epochs": 3, "data_options": options}
+    assert "data_options = { n = 500, noise = 0, train_ratio = 0.5, features = [" in block
+    assert "# lr: not set (its default)" in block

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import toml_value
 from .table import Row, missing
 
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
@@ -16,10 +17,11 @@ BEST_MARK = "★"
 EXPLANATION = (
     f"{BEST_MARK} marks the best run of each exercise, chosen by best validation accuracy. "
     "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the "
-    "last epoch. An ensemble reports its majority vote as test accuracy, the epochs of one member and the "
-    "seconds of all members; it has no validation accuracy of its own and is not ranked."
+    "last epoch. An ensemble reports its majority vote on the validation and test sets, the epochs of one "
+    "member and the seconds of all members."
 )
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
+QUICK_REFERENCE_EXPLANATION = "slide: the accuracy on the slides, for the full run (a quick run's is not comparable)."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
 TARGET_EXPLANATION = (
     "test loss at best: the test loss at the epoch of best validation accuracy, the weights of the test column and "
@@ -125,12 +127,13 @@ def _has_repeats(rows: list[Row]) -> bool:
     return any(row.repeats for row in rows)
 
 
-def columns(rows: list[Row]) -> list[Column]:
+def columns(rows: list[Row], quick: bool = False) -> list[Column]:
     """The shared columns: slide and Δ pp only when a run has a reference, the last test loss only when a
     run has no validation accuracy, the test loss at best, target and reached with a loss target, mean
     only with repeats, the regression losses only with a regression run (and no accuracies when every run
-    is one)."""
+    is one); no Δ pp in a quick run's table (its accuracies are not comparable to the slides')."""
     hidden = set() if _has_references(rows) else {"slide_reference", "difference_pp"}
+    hidden |= {"difference_pp"} if quick else set()
     hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
     hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
     hidden |= set() if _has_repeats(rows) else {"test_mean"}
@@ -141,8 +144,10 @@ def columns(rows: list[Row]) -> list[Column]:
     return [column for column in _ALL if column.field not in hidden]
 
 
-def explanation(rows: list[Row]) -> str:
-    extra = [REFERENCE_EXPLANATION] * _has_references(rows) + [LOSS_EXPLANATION] * _has_unranked_losses(rows)
+def explanation(rows: list[Row], quick: bool = False) -> str:
+    extra = [QUICK_REFERENCE_EXPLANATION if quick else REFERENCE_EXPLANATION] * _has_references(rows) + [
+        LOSS_EXPLANATION
+    ] * _has_unranked_losses(rows)
     extra += [TARGET_EXPLANATION] * _has_targets(rows)
     extra += [REGRESSION_EXPLANATION] * has_regression(rows)
     extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
@@ -150,20 +155,18 @@ def explanation(rows: list[Row]) -> str:
     return " ".join([EXPLANATION, *extra])
 
 
-def file_columns(rows: list[Row]) -> list[Column]:
+def file_columns(rows: list[Row], quick: bool = False) -> list[Column]:
     """The columns of the report files' tables: the exercise, the shared ones, the run's directory (when
     known) and the notes."""
-    return [EXERCISE, *columns(rows), *[DIRECTORY] * any(row.directory for row in rows), NOTES]
+    return [EXERCISE, *columns(rows, quick), *[DIRECTORY] * any(row.directory for row in rows), NOTES]
 
 
 def settings_lines(settings: dict[str, Any]) -> list[str]:
-    """``key = value`` lines of the shared settings, the model first (it is the one people look for)."""
+    """The shared settings as TOML (``key = value`` lines a settings file takes), the model first (it is
+    the one people look for); a setting left unset (None, which TOML lacks) as a comment."""
     ordered = sorted(settings.items(), key=lambda item: item[0] != "model")
-    return [f"{key} = {json_value(value)}" for key, value in ordered if value not in ({}, "")]
-
-
-def json_value(value: Any) -> str:
-    """A setting as TOML writes it (None, which TOML lacks: the default)."""
-    if value is None:
-        return '"default"'
-    return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    return [
+        f"# {key}: not set (its default)" if value is None else f"{key} = {toml_value(value)}"
+        for key, value in ordered
+        if value not in ({}, "")
+    ]

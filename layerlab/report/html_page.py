@@ -35,7 +35,11 @@ def html_page(document: Document) -> str:
     if document.notes:
         parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in document.notes) + "</ul>")
     rows = document.rows
-    parts += ["<h2>Results</h2>", html_table(rows), f'<p class="explanation">{e(explanation(rows))}</p>']
+    parts += [
+        "<h2>Results</h2>",
+        html_table(rows, document.quick),
+        f'<p class="explanation">{e(explanation(rows, document.quick))}</p>',
+    ]
     if document.settings:
         lines = "\n".join(settings_lines(document.settings))
         parts += [f"<h2>{e(document.settings_title)}</h2>", f"<pre>{e(lines)}</pre>"]
@@ -51,8 +55,8 @@ def html_page(document: Document) -> str:
     return "\n".join(parts)
 
 
-def html_table(rows: list[Row]) -> str:
-    shown = file_columns(rows)
+def html_table(rows: list[Row], quick: bool = False) -> str:
+    shown = file_columns(rows, quick)
     headers = "".join(f"<th>{html.escape(column.header)}</th>" for column in shown)
     lines = ["<table>", f"<tr>{headers}</tr>"]
     for row in rows:

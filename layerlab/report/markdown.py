@@ -9,9 +9,9 @@ from .document import Document
 from .table import Row, by_exercise
 
 
-def markdown_table(rows: list[Row]) -> str:
+def markdown_table(rows: list[Row], quick: bool = False) -> str:
     """A Markdown table of ``rows`` with exercise and notes columns; the best run has a ★."""
-    shown = file_columns(rows)
+    shown = file_columns(rows, quick)
     lines = [
         "| " + " | ".join(column.header for column in shown) + " |",
         "|" + "|".join("---" if column.text else "---:" for column in shown) + "|",
@@ -37,7 +37,11 @@ def markdown(document: Document, directory: Path) -> str:
         parts.append(document.description + "\n")
     if document.notes:
         parts.append("".join(f"- {note}\n" for note in document.notes))
-    parts += ["## Results\n", markdown_table(document.rows), explanation(document.rows) + "\n"]
+    parts += [
+        "## Results\n",
+        markdown_table(document.rows, document.quick),
+        explanation(document.rows, document.quick) + "\n",
+    ]
     if document.settings:
         lines = "\n".join(settings_lines(document.settings))
         parts += [f"## {document.settings_title}\n", f"```toml\n{lines}\n```\n"]

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
 from ..rundir import RunDir
 
@@ -116,6 +117,17 @@ class RunSource:
         state, _ = self._training.load_weights("best")
         kernels = [(name, w) for name, w in state.items() if name.endswith("weight") and w.ndim == 4]
         return min(kernels, key=lambda item: layer_index(item[0]))[1] if kernels else None
+
+
+def setting_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a setting left at None stands for in this run: the optimiser's own learning rate."""
+    optimizer = OPTIMIZERS.get(settings.get("optimizer") or "sgd")
+    return {"lr": optimizer.default_lr} if optimizer else {}
+
+
+def resolved(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings with the ones left at None as the run used them (``lr`` None: the optimiser's own)."""
+    return settings | {k: v for k, v in setting_defaults(settings).items() if settings.get(k) is None}
 
 
 def layer_index(name: str) -> float:
@@ -207,7 +219,7 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         if names.count(run.name) > 1:  # runs/a/member-1 and runs/b/member-1: say which
             run.name = f"{run.directory.parent.name}/{run.name}"
     if len(runs) > 1:
-        everything = [run.settings for run in runs]
+        everything = [resolved(run.settings) for run in runs]  # lr None and lr 0.1 with SGD: the same
         keys = dict.fromkeys(key for settings in everything for key in settings)
         differ = [key for key in keys if len({json.dumps(s.get(key), sort_keys=True) for s in everything}) > 1]
         for run in runs:

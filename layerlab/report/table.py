@@ -6,8 +6,8 @@ run of an exercise is the finished run with the highest best validation accuracy
 accuracy: that would select on the test set). A regression run (the curve, Playground's plane and
 multigauss) has no accuracies: its best epoch is the one of lowest validation loss, it shows that loss and
 the test loss at that epoch, and the regression runs of an exercise are ranked by the validation loss.
-An ensemble reports its majority vote as test accuracy, the epochs of one member and the seconds of all
-members together; it has no validation accuracy of its own and is not ranked. A run trained several
+An ensemble reports its majority vote's validation and test accuracy (ranked by the former like any run),
+the epochs of one member and the seconds of all members together. A run trained several
 times (``repeats``) is one row: its repeat with the best test accuracy, as Nielsen reported his best of 3,
 and the mean over the repeats.
 """
@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..config import TrainConfig
-from ..engine import OPTIMIZERS
 from ..wording import describe_changes
-from .reading import RunSource
+from .reading import RunSource, setting_defaults
 
 T = TypeVar("T")
 
@@ -103,12 +102,6 @@ def best_runs(table: list[Row]) -> set[str]:
     return {row.shown_run for row in table if row.best}
 
 
-def _defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """What a setting left at None stands for in this run: the optimiser's own learning rate."""
-    optimizer = OPTIMIZERS.get(settings.get("optimizer") or "sgd")
-    return {"lr": optimizer.default_lr} if optimizer else {}
-
-
 def _row(run: RunSource) -> Row:
     result = run.result
     notes = [run.note]
@@ -119,7 +112,7 @@ def _row(run: RunSource) -> Row:
     row = Row(
         run=run.name,
         exercise=run.exercise,
-        changed=describe_changes(run.changed, _defaults(run.settings)),
+        changed=describe_changes(run.changed, setting_defaults(run.settings)),
         status=run.status,
         best_val_accuracy=_number(result.get("best_val_accuracy")),
         test_accuracy=_number(result.get("test_accuracy")),
@@ -169,6 +162,7 @@ def _ensemble_values(run: RunSource, row: Row) -> str:
     results = [member.result for member in run.members if member.result]
     accuracies = summary["member_accuracies"]
     row.test_accuracy = summary["vote_accuracy"]
+    row.best_val_accuracy = _number(summary.get("vote_val_accuracy"))  # None from a layerlab before it
     row.epochs = results[0].get("epochs") if results else None
     row.seconds = sum(result["seconds"] for result in results) if results else None
     if summary.get("task") == "regression":  # no classes to vote on: the test loss of the mean output

@@ -9,13 +9,13 @@ from .columns import QUICK_NOTE, all_regression, columns, has_regression
 from .table import Row, by_exercise
 
 
-def terminal_table(rows: list[Row], width: int = 100) -> str:
+def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> str:
     """``rows`` as plain text at most ``width`` columns wide.
 
     One block per exercise; ``*`` marks the best run; long settings end in an ellipsis; notes (errors,
     ensembles, early stopping) go on an indented line below their run.
     """
-    shown = columns(rows)
+    shown = columns(rows, quick)
     cells = [[column.cell(row) for column in shown] for row in rows]
     headers = [column.short or column.header for column in shown]
     widths = [max(map(len, texts)) for texts in zip(headers, *cells, strict=True)]
@@ -72,4 +72,4 @@ def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
     print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
     if quick:
         print(QUICK_NOTE, file=file)
-    print(terminal_table(rows), file=file)
+    print(terminal_table(rows, quick=quick), file=file)
