@@ -426,16 +426,19 @@ def plan_summary(experiment: Experiment, statuses: dict[str, Any], todo: list[Ru
 def check_shared(experiment: Experiment, todo: list[RunPlan]) -> None:
     """Check once what the runs to train share, so that a missing GPU or dataset is one line before
     anything starts, not the same failure in every run: each device the runs ask for exists (the
-    message ``layerlab train`` gives), and each dataset they read can be loaded (downloaded once if
-    need be). A run that fails for its own reasons later still fails on its own."""
+    message ``layerlab train`` gives), and the files of each dataset they read are there and sound
+    (downloaded once if need be). A run that fails for its own reasons (its validation split, say)
+    later still fails on its own."""
     from ..data import DataError, expected_files, load, works_offline
     from ..engine import check_device
 
     for config in {(run.config.engine, run.config.device): run.config for run in todo}.values():
         check_device(config)
     for (name, data_dir), runs in _group(todo, lambda run: (run.config.data, run.config.data_dir)).items():
+        if works_offline(name):
+            continue  # generated or embedded: nothing to find
         try:
-            load(name, data_dir=data_dir)
+            load(name, data_dir=data_dir, val=0)  # the files, not a run's own split of them (val, limit)
         except DataError as e:
             users = "every run" if len(runs) == len(todo) else f"runs {', '.join(run.name for run in runs)}"
             fixes = []
