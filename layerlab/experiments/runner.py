@@ -440,7 +440,8 @@ def check_shared(experiment: Experiment, todo: list[RunPlan]) -> None:
         try:
             load(name, data_dir=data_dir, val=0)  # the files, not a run's own split of them (val, limit)
         except DataError as e:
-            users = "every run" if len(runs) == len(todo) else f"runs {', '.join(run.name for run in runs)}"
+            names = ", ".join(run.name for run in runs)
+            users = "every run" if len(runs) == len(todo) else f"{'run' + 's' * (len(runs) > 1)} {names}"
             fixes = []
             if not experiment.quick and experiment.quick_data and all(map(works_offline, experiment.quick_data)):
                 fixes.append(f"--quick (its data, {', '.join(sorted(experiment.quick_data))}, needs no download)")
