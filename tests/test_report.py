@@ -609,3 +609,61 @@ def test_the_settings_block_is_toml_a_settings_file_takes(tmp_path):
     assert tomllib.loads(block) == {"model": 'dense(2) "quoted"', "data": "fake", "epochs": 3, "data_options": options}
     assert "data_options = { n = 500, noise = 0, train_ratio = 0.5, features = [" in block
     assert "# lr: not set (its default)" in block
+
+
+def test_layer_figures_number_layers_as_summary_does_and_have_titles(tmp_path):
+    from layerlab.report.plots import drawings
+    from layerlab.report.reading import read_runs
+    from layerlab.report.table import rows
+
+    model = "flatten dense(8) tanh dense(8) tanh dense(8) tanh dense(8) tanh dense(10)"
+    weights = tuple(f"{i}.weight" for i in (1, 3, 5, 7, 9))
+    for name in ("a", "b"):
+        write_run(tmp_path / name, 0.9, 0.9, 0.9, settings={"model": model}, gradients=weights)
+    experiment = read_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    drawn = {d.name.split("-runs")[0]: d.figure for d in drawings(experiment, rows(experiment.runs))}
+    (by_layer,) = drawn["layer-gradients"].axes
+    assert list(by_layer.get_xticks()) == [2, 4, 6, 8, 10]  # "layer 2 dense(8)" as in the gradients legend
+    assert "layerlab summary" in by_layer.get_xlabel()
+    assert drawn["gradients"].get_suptitle() == "Gradient norm of each layer's weights per epoch"
+
+
+def test_a_log_axis_of_few_decades_labels_its_minor_ticks():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from layerlab.report.plots.figures import log_scale
+
+    labelled = []
+    for low, high in ((0.06, 0.3), (0.002, 0.5)):  # within one decade; two and a half
+        figure = Figure(figsize=(4, 3))
+        ax = figure.subplots()
+        ax.plot([1, 2], [low, high])
+        log_scale(ax)
+        FigureCanvasAgg(figure).draw()
+        bottom, top = ax.get_ylim()
+        ticks = [*ax.yaxis.get_major_ticks(), *ax.yaxis.get_minor_ticks()]
+        labelled.append(sum(bool(t.label1.get_text()) and bottom <= t.get_loc() <= top for t in ticks))
+    assert labelled[0] >= 4 and labelled[1] >= 5  # matplotlib alone: 10^-1; 10^-2 and 10^-1
+
+
+def test_the_activation_gallery_has_as_many_columns_as_panels():
+    from layerlab.report.plots.figures import grid_shape
+    from layerlab.report.plots.teaching import activation_gallery
+
+    figure = activation_gallery(("sigmoid", "tanh"))
+    assert len(figure.axes) == 2 and all(ax.get_visible() for ax in figure.axes)  # no blank half
+    assert [grid_shape(n, 4) for n in (2, 4, 5, 7, 8)] == [(1, 2), (1, 4), (2, 3), (2, 4), (2, 4)]
+    assert grid_shape(4, 3) == (2, 2)  # four gradient panels: 2 by 2, not 3 and 1
+
+
+def test_a_ten_class_confusion_matrix_has_a_title_as_large_as_its_labels(tmp_path):
+    from layerlab.report.plots.images import confusion_matrix
+    from layerlab.report.reading import read_runs
+
+    write_run(tmp_path / "mlp", 0.9, 0.9, 0.9)
+    write_predictions(tmp_path / "mlp", classes=10, wrong=7)
+    (run,) = read_runs([tmp_path / "mlp"], tmp_path / "mlp").runs
+    figure, _ = confusion_matrix(run, run.predictions())
+    (ax,) = figure.axes
+    assert ax.title.get_fontsize() >= ax.xaxis.label.get_fontsize() >= 10  # was 9 on a 7-inch figure

@@ -11,7 +11,7 @@ from ...errors import LayerlabError
 from ...spec import parse
 from ...wording import count
 from ..reading import RunSource, layer_index
-from .figures import epoch_axis, figure_legend, lines, new_figure, panels, run_style, series, wrap
+from .figures import epoch_axis, figure_legend, lines, log_scale, new_figure, panels, run_style, series, wrap
 
 #: Line style, legend and caption words of the learning curves; "test" only for runs without a
 #: validation set (Playground).
@@ -162,13 +162,16 @@ def gradient_norms(runs: list[RunSource]):
         for layer, shade in zip(layers, shades, strict=True):
             norms = [epoch.get("grad_norms", {}).get(layer, np.nan) for epoch in history]
             ax.plot(series(history, "epoch"), norms, marker="o", markersize=3, color=shade, label=names[layer])
-        ax.set(yscale="log", title=title)
+        ax.set(title=title)
         ax.title.set_fontsize(9)
         epoch_axis(ax, len(history))
         below = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.2), "frameon": False}
         ax.legend(fontsize=7, ncols=_legend_columns(names), **below)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("mean gradient norm")
+    for ax in axes:
+        log_scale(ax)
+    figure.suptitle("Gradient norm of each layer's weights per epoch")
     caption = (
         "Gradient norm of each layer's weights per epoch (mean over the epoch's steps; one log scale for all "
         "panels; layers numbered as `layerlab summary` numbers them)"

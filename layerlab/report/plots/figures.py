@@ -26,11 +26,17 @@ def new_figure(width: float, height: float):
     return figure
 
 
+def grid_shape(count: int, columns: int) -> tuple[int, int]:
+    """(rows, columns) for ``count`` panels, at most ``columns`` to a row, the rows as even as they go
+    (4 panels at most 3 to a row: 2 by 2, not 3 and 1 beside two blanks)."""
+    rows = max(1, math.ceil(count / columns))
+    return rows, max(1, math.ceil(count / rows))
+
+
 def panels(count: int, size: float, columns: int, extra: float = 0.0, **options: Any):
-    """A figure of ``count`` square-ish panels, ``columns`` to a row, each row ``extra`` inches taller (for
-    titles of several lines, legends under the panels); the unused ones hidden."""
-    rows = math.ceil(count / columns)
-    columns = min(count, columns)
+    """A figure of ``count`` square-ish panels, at most ``columns`` to a row (see ``grid_shape``), each row
+    ``extra`` inches taller (for titles of several lines, legends under the panels); the unused ones hidden."""
+    rows, columns = grid_shape(count, columns)
     figure = new_figure(size * columns + 0.8, (size + extra) * rows + 0.6)
     axes = figure.subplots(rows, columns, squeeze=False, **options).ravel()
     for ax in axes[count:]:
@@ -48,6 +54,22 @@ def image_grid(count: int, columns: int, width: float, height: float):
     for ax in axes[count:]:
         ax.set_visible(False)
     return figure, axes[:count]
+
+
+def log_scale(ax, axis: str = "y") -> None:
+    """A log axis, set after the data is drawn, whose minor ticks are labelled too where it spans few
+    decades (6 x 10^-2, 8 x 10^-2, 2 x 10^-1 within one; 2 and 5 x within three), so it reads with more than
+    the two or three powers of ten."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    low, high = sorted(ax.get_ylim() if axis == "y" else ax.get_xlim())  # shared axes: the same for all
+    decades = math.log10(high / low) if 0 < low < high and math.isfinite(high / low) else math.inf
+    subs = (2.0, 3.0, 4.0, 6.0, 8.0) if decades <= 1.2 else (2.0, 5.0) if decades <= 3.5 else ()
+    if subs:
+        target.set_minor_locator(LogLocator(base=10, subs=subs))
+        target.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(9, 9)))
 
 
 def series(history: list[dict[str, Any]], key: str) -> np.ndarray:

@@ -42,7 +42,8 @@ def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
         ax.set_xticks(range(k), names)
     ax.set_yticks(range(k), names)
     ax.set(xlabel="predicted", ylabel="true")
-    ax.set_title(wrap(f"{run.name}: {np.mean(y_true == y_pred):.2%} correct", int(size * 11)), fontsize=9)
+    font = 12 if k >= 5 else 10  # readable at the matrix's size (10 classes: 7 inches)
+    ax.set_title(wrap(f"{run.name}: {np.mean(y_true == y_pred):.2%} correct", int(size * 100 / font)), fontsize=font)
     return figure, f"Confusion matrix of {run.name}, the best run: {len(y_true):,} test examples"
 
 

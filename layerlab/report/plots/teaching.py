@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ...spec import KINDS, parse
-from .figures import figure_legend, new_figure, wrap
+from ..reading import layer_index
+from .figures import figure_legend, grid_shape, lines, log_scale, new_figure, wrap
 
 #: The gallery's activations in order, with the settings drawn (maxout: max of x and -x/2 + 1/2).
 GALLERY = ("step", "linear", "sigmoid", "tanh", "relu", "leakyrelu", "elu", "maxout")
@@ -66,9 +67,10 @@ def activation_curve(kind: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def activation_gallery(kinds: tuple[str, ...] = GALLERY):
     """Each activation (solid) and its derivative (dashed) on [-4, 4], one panel each: the Figure."""
     x = np.linspace(-4, 4, 801)
-    columns = 4
-    rows = math.ceil(len(kinds) / columns)
-    figure = new_figure(3.2 * columns, 2.8 * rows)
+    rows, columns = grid_shape(len(kinds), 4)  # as many columns as panels fill: no blank third
+    title = "Activation functions f (solid) and their derivatives f' (dashed), from the numpy engine"
+    title = wrap(title, int(3.2 * columns * 8))
+    figure = new_figure(3.2 * columns, 2.8 * rows + 0.25 * lines(title))
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(kinds) :]:
         ax.set_visible(False)
@@ -82,7 +84,7 @@ def activation_gallery(kinds: tuple[str, ...] = GALLERY):
         ax.set(xlabel="x", ylabel="f(x), f'(x)")
         ax.set_ylim(-1.6, 4.1 if kind in ("linear", "relu", "leakyrelu", "elu", "maxout") else 1.6)
         ax.legend(fontsize=8, loc="upper left")
-    figure.suptitle("Activation functions f (solid) and their derivatives f' (dashed), from the numpy engine")
+    figure.suptitle(title)
     return figure
 
 
@@ -108,11 +110,6 @@ def activations_for(runs: list):
 # ---------------------------------------------------------------------------------------------------
 
 
-def _layer_number(name: str) -> int:
-    head = name.split(".")[0]
-    return int(head) if head.isdigit() else 10**6
-
-
 def gradients_by_layer(runs: list):
     """Mean gradient norm of each weight layer, the layer on the x axis: first epoch solid, last dashed."""
     found = [(run, h) for run in runs if (h := run.metrics) and h[0].get("grad_norms")]
@@ -120,15 +117,19 @@ def gradients_by_layer(runs: list):
         return None  # a plot by layer needs a deep network
     figure = new_figure(7.5, 4.5 + 0.3 * len(found))
     ax = figure.subplots()
+    numbers = set()
     for i, (run, history) in enumerate(found):
-        layers = sorted(history[0]["grad_norms"], key=_layer_number)
-        positions = np.arange(1, len(layers) + 1)
+        layers = sorted(history[0]["grad_norms"], key=layer_index)
+        positions = [layer_index(name) + 1 for name in layers]  # as `layerlab summary` numbers the layers
+        numbers.update(positions)
         for epoch, style in ((history[0], "-"), (history[-1], "--")):
             norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in layers]
             label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
             ax.plot(positions, norms, style, marker="o", markersize=3, color=f"C{i % 10}", label=label)
-    ax.set(yscale="log", xlabel="weight layer (1 = next to the input)", ylabel="mean gradient norm of the weights")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="layer, numbered as `layerlab summary` numbers them (1 = next to the input)",
+           ylabel="mean gradient norm of the weights")  # fmt: skip
+    log_scale(ax)
+    ax.set_xticks(sorted(n for n in numbers if math.isfinite(n)))
     figure_legend(figure, ax.get_legend_handles_labels()[0])  # under the axes: long run names fit
     ax.set_title("Gradient norm by layer: first epoch solid, last epoch dashed")
     return figure, (
@@ -168,10 +169,11 @@ def capacity(runs: list):
     positions = np.arange(len(runs))
     left.plot(positions, [h.get("train_loss", math.nan) for h in last], "o--", label="training error")
     left.plot(positions, [h.get("val_loss", math.nan) for h in last], "o-", label="validation error")
-    left.set(yscale="log", ylabel="mean squared error (after the last epoch)", xlabel="capacity (growing ->)")
+    left.set(ylabel="mean squared error (after the last epoch)", xlabel="capacity (growing ->)")
     left.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
     noise = float((_config(runs[0]).get("data_options") or {}).get("noise", 0.25))
     left.axhline(noise**2, color="0.6", ls=":", label=f"noise variance {noise**2:g}")
+    log_scale(left)
     left.legend(fontsize=8)
     left.set_title("Underfitting (left) and overfitting (right)")
     options = _config(runs[0]).get("data_options") or {}
