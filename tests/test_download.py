@@ -119,6 +119,16 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
         quick_fetch(blob("http://127.0.0.1:9/blob.bin"), tmp_path)
 
 
+def test_a_host_that_cannot_be_resolved_is_tried_once_not_once_per_round(tmp_path):
+    """No network (or a misspelt host): waiting and retrying cannot help, so the first round is the last."""
+    log = []
+    url = "http://mnist-mirror.invalid/blob.bin"  # .invalid never resolves (RFC 2606)
+    with pytest.raises(DataError, match=r"could not download blob\.bin \(tried each URL 1 time; nothing was saved\)"):
+        fetch(blob(url), tmp_path, attempts=3, backoff=0, log=log.append)
+    assert sum(line.startswith("downloading") for line in log) == 1 and len(log) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cache_dir_is_layerlab_data_unless_it_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert user_cache_dir() == tmp_path / "xdg" / "layerlab"
