@@ -268,7 +268,11 @@ def test_terminal_table_keeps_long_grid_names_distinct():
     names = [f"task5-restarts-seed={seed}" for seed in range(1, 5)]  # cut at the end: four "task5-restarts-…"
     rows = [Row(run=name, exercise="Task 5", changed=f"seed={i}", status="done") for i, name in enumerate(names)]
     shown = [line.split()[0] for line in terminal_table(rows).splitlines()[2:6]]
-    assert shown == [f"task5-r…s-seed={seed}" for seed in range(1, 5)]
+    assert shown == [f"task5…rts-seed={seed}" for seed in range(1, 5)]
+    names = ["task8-spiral-8-8-tanh", "task8-spiral-8-8-8-tanh"]  # the same last 10 characters and first 5
+    rows = [Row(run=name, exercise="Task 8", changed="model=dense(8)", status="done") for name in names]
+    lines = terminal_table(rows).splitlines()
+    assert len({line.split()[0] for line in lines[2:4]}) == 2 and max(map(len, lines)) <= 100
 
 
 def test_reference_columns_only_when_a_run_has_a_reference(reported):

@@ -19,9 +19,12 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     cells = [[column.cell(row) for column in shown] for row in rows]
     headers = [column.short or column.header for column in shown]
     widths = [max(map(len, texts)) for texts in zip(headers, *cells, strict=True)]
+    names = [row.run for row in rows]
     widths[0] = min(widths[0], 16)
+    while len({cut_middle(name, widths[0]) for name in names}) < len(set(names)) and widths[0] < 28:
+        widths[0] += 1  # grid runs that differ only in the middle: wider, from the settings' room
     others = 2 + sum(widths) - widths[1] + 2 * (len(widths) - 1)
-    widths[1] = max(12, min(widths[1], width - others))
+    widths[1] = max(12 if widths[0] <= 16 else 6, min(widths[1], width - others))
 
     def line(mark: str, texts: list[str]) -> str:
         fitted = [
@@ -58,10 +61,12 @@ def cut(text: str, width: int) -> str:
 
 
 def cut_middle(text: str, width: int) -> str:
-    """A long run name without its middle: a grid's runs differ at the end (``task5-r…s-seed=1``)."""
+    """A long run name without its middle: its first word and its end, where a grid's runs differ
+    (``task5…rts-seed=1``, ``task10…-8-8-tanh``)."""
     if len(text) <= width:
         return text
-    head = (width - 1) // 2
+    first = len(text.split("-")[0])
+    head = first if first <= (width - 1) // 2 else (width - 1) // 3
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
