@@ -335,7 +335,7 @@ def _search_commands(command) -> None:
         "lr-find",
         "the learning-rate range test: sweep eta exponentially, plot the loss, suggest a learning rate",
         """
-                layerlab lr-find --model "flatten dense(100) relu dense(10)" --data mnist-small
+                layerlab lr-find --quick --model "flatten dense(100) relu dense(10)"
                 layerlab lr-find --optimizer adam --batch-size 64 --steps 300 --out runs/lr-adam
                 """,
     )
