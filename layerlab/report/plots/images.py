@@ -35,7 +35,7 @@ def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
     if k <= 20:
         for (i, j), count in np.ndenumerate(counts):
             colour = "white" if count > counts.max() / 2 else "black"
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=colour)
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=9 if k <= 10 else 7, color=colour)
     if max(map(len, names)) > 2:  # words (CIFAR-10's classes) rather than digits
         ax.set_xticks(range(k), names, rotation=90)
     else:
