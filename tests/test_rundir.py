@@ -23,7 +23,7 @@ from test_train import blobs, config
 import layerlab
 from layerlab import files
 from layerlab.cli import main
-from layerlab.errors import TrainError
+from layerlab.errors import FLAG_WORDS, TrainError
 from layerlab.files import WriteError, atomic_write, write_text
 from layerlab.hooks import Hook
 from layerlab.rundir import LockedError, RunDir, RunDirError
@@ -117,7 +117,8 @@ def test_a_full_or_read_only_disk_stops_the_run_cleanly_and_resume_continues_exa
     full = code == errno.ENOSPC
     reason = "no space left on device" if full else "read-only file system"
     fix = "free space" if full else f"make {out} writable"
-    assert str(error.value) == f"{reason} while writing {out / name}; {fix} and --resume"
+    assert str(error.value) == f"{reason} while writing {out / name}; {fix} and resume=True"  # from Python
+    assert error.value.worded(FLAG_WORDS).endswith(f"{fix} and --resume")  # the command line's words
     assert "\n" not in str(error.value)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     run_dir = RunDir(out)
@@ -149,19 +150,23 @@ def test_a_finished_run_is_not_replaced_without_resume_or_overwrite(finished, ca
     before = snapshot(finished)
     with pytest.raises(RunDirError) as error:
         quiet_fit(small(epochs=1, lr=0.3), finished)
-    assert str(error.value) == (
-        f"{finished} holds a finished run: --resume to continue it, --overwrite to replace it, or another --out"
+    assert str(error.value) == (  # worded for Python: the command line names its flags (below)
+        f"{finished} holds a finished run: resume=True to continue it, overwrite=True to replace it, or another out"
     )
     assert snapshot(finished) == before
     code = main(["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(finished), "-q"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "--overwrite to replace it" in err
+    assert err == (
+        f"layerlab train: error: {finished} holds a finished run: --resume to continue it, --overwrite to replace it,"
+        " or another --out\n"
+    )
+    assert code == 2
     assert snapshot(finished) == before
 
 
 def test_a_refused_resume_writes_nothing(finished):
     before = snapshot(finished)
-    with pytest.raises(RunDirError, match="--overwrite replaces it: give one of them"):
+    with pytest.raises(RunDirError, match="overwrite=True replaces it: give one of them"):
         quiet_fit(small(epochs=2), finished, resume=True, overwrite=True)
     with pytest.raises(TrainError, match="different settings.*lr"):
         quiet_fit(small(epochs=2, lr=0.5), finished, resume=True)
@@ -172,7 +177,7 @@ def test_a_refused_resume_writes_nothing(finished):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: "", "--out needs a directory name"),
+        (lambda p: "", "out needs a directory name"),
         (lambda p: (p / "notes.txt").write_text("mine") and p / "notes.txt", "is a file, not a directory"),
         (lambda p: (p / "config.json").write_text("{}") and p, "holds other files and no run"),
     ],
@@ -215,11 +220,12 @@ def test_an_out_under_a_read_only_parent_is_refused(tmp_path):
 def test_a_damaged_config_names_the_file_and_the_way_out(finished, capsys):
     text = (finished / "config.json").read_text()
     (finished / "config.json").write_text(text[: len(text) // 2])
-    with pytest.raises(RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another --out"):
+    with pytest.raises(RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another out \(or overwrite=True\)$"):
         layerlab.load(finished)
     assert main(["eval", str(finished)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{finished / 'config.json'} is damaged" in err
+    assert err.endswith("another --out (or --overwrite)\n")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -282,16 +288,21 @@ def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
     try:
         assert holder.stdout.readline() == "holding\n"
         before = snapshot(out)
-        message = f"{out} is being written by process {holder.pid}; wait for it to end, or use another --out"
-        with pytest.raises(LockedError) as error:
-            quiet_fit(small(epochs=1), out, resume=True)
-        assert str(error.value) == message
-        command = ["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(out), "--resume"]
-        assert main(command) == 2 and capsys.readouterr().err.strip().endswith(message)
+        message = f"{out} is being written by process {holder.pid}; wait for it to end, or use another out"
+        for resume in (True, False):  # the lock is checked first: not "holds an unfinished run: resume=True ..."
+            with pytest.raises(LockedError) as error:
+                quiet_fit(small(epochs=1), out, resume=resume)
+            assert str(error.value) == message
+        command = ["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(out)]
+        for resume in ([], ["--resume"]):
+            assert main(command + resume) == 2
+            assert capsys.readouterr().err == f"layerlab train: error: {message[:-3]}--out\n"  # the flag's name
+        assert RunDir(out).writer() == f"process {holder.pid}"
         assert snapshot(out) == before
     finally:
         holder.kill()
         holder.wait()
+    assert RunDir(out).writer() is None
     quiet_fit(small(epochs=1), out, resume=True)  # the kill released the lock
     assert RunDir(out).is_finished()
 
