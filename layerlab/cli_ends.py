@@ -15,7 +15,7 @@ from .rundir import RunDir
 
 #: Flags people try from other tools, and ours that do the same: suggested, not accepted.
 ALIASES = {
-    "--learning-rate": "--lr", "--eta": "--lr", "--lambda": "--l2", "--weight-decay": "--l2",
+    "--learning-rate": "--lr", "--eta": "--lr", "--lambda": "--l2",
     "--epoch": "--epochs", "--n-epochs": "--epochs", "--batch": "--batch-size", "--bs": "--batch-size",
     "--dataset": "--data", "--output": "--out", "--optimiser": "--optimizer", "--workers": "--jobs",
 }  # fmt: skip

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_train import blobs, config
 
 import layerlab
 from layerlab import files
 from layerlab.cli import main
+from layerlab.data import load as load_data
 from layerlab.errors import FLAG_WORDS, TrainError
 from layerlab.files import WriteError, atomic_write, write_text
 from layerlab.hooks import Hook
@@ -220,7 +222,9 @@ def test_an_out_under_a_read_only_parent_is_refused(tmp_path):
 def test_a_damaged_config_names_the_file_and_the_way_out(finished, capsys):
     text = (finished / "config.json").read_text()
     (finished / "config.json").write_text(text[: len(text) // 2])
-    with pytest.raises(RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another out \(or overwrite=True\)$"):
+    with pytest.raises(
+        RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another out \(or overwrite=True\)$"
+    ):
         layerlab.load(finished)
     assert main(["eval", str(finished)]) == 2
     err = capsys.readouterr().err
@@ -269,11 +273,12 @@ def test_resume_takes_the_runs_own_settings_and_the_flags_given(tmp_path, capsys
 # Two writers
 # ---------------------------------------------------------------------------------------------------
 
+MNIST_50 = ["--data", "mnist-small", "--limit", "50", "--epochs", "1"]
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from layerlab.rundir import RunDir
-    run_dir = RunDir(sys.argv[1]).claim()
+    run_dir = RunDir(sys.argv[1]).claim(resume=len(sys.argv) > 2)
     run_dir.begin()
     print("holding", flush=True)
     time.sleep(60)
@@ -293,7 +298,7 @@ def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
             with pytest.raises(LockedError) as error:
                 quiet_fit(small(epochs=1), out, resume=resume)
             assert str(error.value) == message
-        command = ["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(out)]
+        command = ["train", *MNIST_50, "--out", str(out)]
         for resume in ([], ["--resume"]):
             assert main(command + resume) == 2
             assert capsys.readouterr().err == f"layerlab train: error: {message[:-3]}--out\n"  # the flag's name
@@ -305,6 +310,28 @@ def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
     assert RunDir(out).writer() is None
     quiet_fit(small(epochs=1), out, resume=True)  # the kill released the lock
     assert RunDir(out).is_finished()
+
+
+def test_eval_and_predict_of_a_run_still_training_say_so(tmp_path, capsys):
+    finished = tmp_path / "mlp"
+    assert main(["train", "--model", "flatten dense(10)", *MNIST_50, "--out", str(finished), "-q"]) == 0
+    capsys.readouterr()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(finished), "resume"], stdout=subprocess.PIPE,
+                              text=True, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    digit = tmp_path / "digit.png"
+    Image.fromarray(load_data("mnist-small").test.x[0, 0]).save(digit)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        note = f"note: {finished} is still training (process {holder.pid}): the weights are from its best epoch so far"
+        assert main(["eval", str(finished)]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == note
+        assert main(["predict", str(finished), str(digit), "--weights", "last"]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == note.replace("best", "last")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["eval", str(finished)]) == 0
+    assert "still training" not in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------------------------------
