@@ -335,7 +335,7 @@ def _search_commands(command) -> None:
     p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes on this machine (default 1)")
     p.add_argument("--trials", type=int, help="budget: finished trials, over all workers")
     p.add_argument("--timeout", type=float, help="budget: seconds; no trial starts after it")
-    p.add_argument("--sampler", help="grid, random, tpe or gp")
+    p.add_argument("--sampler", help="grid, random, tpe, gp or cmaes")
     p.add_argument("--pruner", help="none, median, halving or hyperband")
     p.add_argument("--seed", type=int, help="the sampler's seed (default 0)")
     p.add_argument("--heartbeat", type=int, help="seconds between a trial's heartbeats (default 10)")

@@ -226,3 +226,58 @@ def test_gp_sampler_hyperband_and_two_jobs(tmp_path):
     trials = two.study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4  # two workers, the budget not overshot
     assert all(t.user_attrs["worker"].split(":")[1] != str(os.getpid()) for t in trials)  # in worker processes
+
+
+# ---------------------------------------------------------------------------------------------------
+# CMA-ES
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_cmaes_samples_the_numbers_and_leaves_choices_to_random_draws(toy, tmp_path):
+    lines = []
+    result = layerlab.search(str(write(tmp_path)), tmp_path / "cma", sampler="cmaes", trials=4, log=lines.append)
+    trials = result.study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    said = "CMA-ES samples units, layers, lr; it handles numbers only, so act (a choice) is drawn at random"
+    assert any(line.startswith(said) for line in lines)  # at the start, and in the report's header
+    assert said in (tmp_path / "cma" / "report.md").read_text()
+    # Trial 0 is drawn independently (Optuna's rule); from trial 1 on CMA-ES draws the numbers.
+    assert ["cma:generation" in t.system_attrs for t in trials] == [False, True, True, True]
+    random_points = [t.params for t in toy[2].study.get_trials()[:4]]  # the same file and seed, random sampler
+    cma_points = [t.params for t in trials]
+    assert cma_points[0] == random_points[0]
+    assert all(cma_points[i] != random_points[i] for i in (1, 2, 3))
+    numbers = [{k: v for k, v in p.items() if k != "act"} for p in cma_points]
+    assert len({json.dumps(p, sort_keys=True) for p in numbers}) == 4
+
+
+def test_cmaes_refuses_a_space_of_choices_only():
+    with pytest.raises(SearchError) as error:
+        parse_search({"space": {"l2": {"choice": [0, 1]}}, "search": {"sampler": "cmaes"}}, "s.toml")
+    assert str(error.value) == (
+        "s.toml: [search] sampler = 'cmaes': CMA-ES samples int, float and log ranges, and every parameter here "
+        "is a choice; use tpe or random"
+    )
+
+
+def test_cmaes_state_is_read_back_without_running_any_other_pickle():
+    """Optuna keeps CMA-ES's state as a pickle in the study: past one generation it is read back (here,
+    by the restricted unpickler) and the search goes on; a pickle of anything else is refused."""
+    import pickle
+
+    import optuna
+
+    from layerlab.search.cma import cma_sampler, load_optimizer
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=cma_sampler(seed=1))
+    study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2 + t.suggest_int("n", 0, 9) ** 2, n_trials=20)
+    generations = [t.system_attrs.get("cma:generation") for t in study.trials]
+    assert max(g for g in generations if g is not None) >= 2  # the state was stored and restored twice
+    assert study.best_value < 1.0  # and it found the bowl's bottom, near x = 1, n = 0
+    stored = [t for t in study.trials if any(k.startswith("cma:optimizer") for k in t.system_attrs)]
+    chunks = {k: v for k, v in stored[-1].system_attrs.items() if k.startswith("cma:optimizer:")}
+    state = "".join(chunks[f"cma:optimizer:{i}"] for i in range(len(chunks)))
+    assert type(load_optimizer(bytes.fromhex(state))).__name__ == "CMA"
+    with pytest.raises(pickle.UnpicklingError, match=r"refers to posix.system, which it never holds"):
+        load_optimizer(pickle.dumps(os.system))

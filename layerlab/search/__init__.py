@@ -6,8 +6,9 @@
     layerlab.search("my-search.toml", storage="postgresql://lab@db/searches", jobs=2)   # many machines
 
 Modules: ``space`` (the search file and its checks), ``storage`` (SQLite, PostgreSQL, journal file; the
-heartbeat), ``trial`` (a trial is a run directory), ``study`` (workers and budgets), ``report``,
-``lrfind`` (the learning-rate range test) and ``tune`` (the slides' step-by-step strategy).
+heartbeat), ``trial`` (a trial is a run directory), ``study`` (workers and budgets), ``cma`` (the CMA-ES
+sampler), ``report`` and its ``plots``, ``lrfind`` (the learning-rate range test) and ``tune`` (the slides'
+step-by-step strategy).
 
 The module itself is callable: ``layerlab.search(...)`` is ``layerlab.search.search(...)``.
 """

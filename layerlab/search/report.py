@@ -17,7 +17,6 @@ import html
 import json
 import math
 import shlex
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from ..config import TrainConfig
 from ..files import write_json, write_text
 from ..hooks import Score
 from ..rundir import RunDir
+from .cma import describe as describe_cma
+from .plots import importance_caveat, important_params, make_plots
 from .space import SearchDefinition, describe_budget
 from .storage import public_url
 from .trial import dataset_for, run_key
@@ -245,91 +246,8 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
         lines += [f"best: trial {best.number}, {params}",
                   f"  {chose} (chose it); {test} (measured once, for this trial only)",
                   f"  train it again: {best.command}", f"  or: layerlab train --config {best.config_file}"]  # fmt: skip
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------------
-# Plots
-# ---------------------------------------------------------------------------------------------------
-
-
-def important_params(study, definition: SearchDefinition) -> list[str]:
-    """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it
-    cannot be told."""
-    import optuna
-
-    names = list(definition.space)
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    if len(names) < 2 or len(complete) < 3:
-        return names
-    try:
-        return list(optuna.importance.get_param_importances(study))
-    except (RuntimeError, ValueError):
-        return names
-
-
-def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tuple[Path, str]]:
-    """Optuna's matplotlib plots as PNGs; a plot without enough trials for it is left out."""
-    import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as vis
-
-    folder = directory / "report"
-    folder.mkdir(exist_ok=True)
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    top = important_params(study, definition)
-    what = definition.score.name  # validation accuracy, or validation loss
-    plots = [("history", f"optimisation history: each trial's {what} and the best so far",
-              lambda: vis.plot_optimization_history(study, target_name=what))]  # fmt: skip
-    if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
-        plots.append(("epochs", f"{what} per epoch of every trial (pruned trials stop early)",
-                      lambda: vis.plot_intermediate_values(study)))  # fmt: skip
-    if len(complete) >= 3 and len(definition.space) >= 2:
-        plots.append(("importances", "parameter importances (PED-ANOVA: how much each one decides the top trials)",
-                      lambda: vis.plot_param_importances(study, target_name=what)))  # fmt: skip
-    if complete:
-        plots.append(("slice", f"{what} against {', '.join(top[:3])}, the most important parameters",
-                      lambda: vis.plot_slice(study, params=top[:3], target_name=what)))  # fmt: skip
-    if len(complete) >= 3 and len(top) >= 2:
-        plots.append(("contour", f"{what} over {top[0]} and {top[1]}",
-                      lambda: vis.plot_contour(study, params=top[:2], target_name=what)))  # fmt: skip
-    written = []
-    for name, caption, draw in plots:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-            try:
-                axes = draw()
-            except (ValueError, RuntimeError, IndexError):
-                continue
-        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-        _legible(name, figure, axes, what)
-        path = folder / f"{name}.png"
-        figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(figure)
-        written.append((path, caption))
-    return written
-
-
-def _legible(name: str, figure, axes, what: str) -> None:
-    """Optuna's defaults made readable: no crowded minor labels on log axes, wide enough slices, axis names
-    of ours, no legend of fifty trials."""
-    from matplotlib.ticker import NullFormatter
-
-    panels = list(axes.flat) if hasattr(axes, "flat") else [axes]
-    for ax in panels:
-        if ax.get_xscale() == "log":
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        if ax.get_yscale() == "log":
-            ax.yaxis.set_minor_formatter(NullFormatter())
-    if name == "slice":
-        figure.set_size_inches(max(6.0, 3.6 * len(panels) + 1.5), 4.2)
-    if name == "epochs":
-        ax = panels[0]
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(what)
-        ax.set_title(f"{what.capitalize()} per epoch")
-        legend = ax.get_legend()
-        if legend is not None and len(legend.get_texts()) > 12:
-            legend.remove()
+    caveat = importance_caveat(study, definition)
+    return lines + ([caveat[0].upper() + caveat[1:] + "."] if caveat else [])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -375,6 +293,8 @@ def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str
              f"budget {budget}.", "", f"Space: {space}.", "",
              f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is measured "
              "once, for the best."]  # fmt: skip
+    if definition.sampler == "cmaes":
+        lines[2] += " " + describe_cma(definition)
     if definition.quick:
         lines = ["**quick search: small data and few epochs; the numbers are not the real ones**", "", *lines]
     return lines

@@ -15,7 +15,7 @@ A search is a TOML file (or a built-in name, see ``builtin/``)::
     layers = { int = [1, 3] }
     act = { choice = ["relu", "sigmoid", "tanh"] }
     [search]
-    sampler = "tpe"                     # grid, random, tpe, gp
+    sampler = "tpe"                     # grid, random, tpe, gp, cmaes
     pruner = "median"                   # none, median, halving, hyperband
     trials = 50                         # budget: trials and/or wall seconds
     timeout = 3600
@@ -66,6 +66,7 @@ SAMPLERS = {
     "random": "independent random draws (Bergstra & Bengio, 2012)",
     "tpe": "model-based: the Tree-structured Parzen Estimator (Bergstra et al., 2011)",
     "gp": "model-based: Gaussian-process Bayesian optimisation (Snoek, Larochelle & Adams, 2012)",
+    "cmaes": "evolution strategy: CMA-ES (Hansen & Ostermeier, 2001) on the numeric parameters, choices at random",
 }
 PRUNERS = {
     "none": "every trial trains all its epochs",
@@ -307,6 +308,11 @@ def parse_search(
         if size > GRID_LIMIT:
             raise fail("[space]", f"the grid has {size:,} points, more than {GRID_LIMIT:,}; use fewer values")
         definition.trials = size if definition.trials is None else min(definition.trials, size)
+    if definition.sampler == "cmaes" and all(param.kind == "choice" for param in space.values()):
+        raise fail(
+            "[search] sampler = 'cmaes'",
+            "CMA-ES samples int, float and log ranges, and every parameter here is a choice; use tpe or random",
+        )
     _check_points(definition, fail)
     return definition
 

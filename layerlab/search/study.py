@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 from ..files import check_output_folder
+from .cma import cma_sampler
+from .cma import describe as describe_cma
 from .report import INFO, write_info
 from .space import SearchDefinition, SearchError, describe_budget
 from .storage import open_storage, public_url, storage_url
@@ -39,6 +41,8 @@ def make_sampler(definition: SearchDefinition, seed: int | None):
         return optuna.samplers.GridSampler({n: p.grid() for n, p in definition.space.items()}, seed=seed)
     if definition.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if definition.sampler == "cmaes":
+        return cma_sampler(seed)
     if definition.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
@@ -209,6 +213,8 @@ def run_search(definition: SearchDefinition, directory: str | Path, storage: str
     log(f"search {study_name!r}: {definition.sampler} sampler, {definition.pruner} pruner, budget "
         f"{budget}; study in {public_url(url)} ({'new' if created else 'joined'}), "
         f"{jobs} worker{'s' * (jobs > 1)} here")  # fmt: skip
+    if definition.sampler == "cmaes":
+        log(describe_cma(definition))
     deadline = time.time() + definition.timeout if definition.timeout else None
     # The worker that created the study draws the seeded sequence; workers joining it draw their own.
     seeds = [definition.seed + i if created else secrets.randbits(31) for i in range(jobs)]
