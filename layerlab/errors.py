@@ -4,6 +4,8 @@ The command line prints these as one line (no traceback; ``--debug`` shows it). 
 escapes is a bug in layerlab. This module imports nothing of layerlab's, so every other module can use it.
 """
 
+from typing import Self
+
 #: How a caller names the options a message advises: the Python API's keywords, the command line's flags.
 API_WORDS = {"resume": "resume=True", "overwrite": "overwrite=True", "out": "out"}
 FLAG_WORDS = {"resume": "--resume", "overwrite": "--overwrite", "out": "--out"}
@@ -20,7 +22,7 @@ class LayerlabError(Exception):
     fields: dict = {}
 
     @classmethod
-    def advising(cls, template: str, *args: object, **fields: object):  # noqa: ANN206 - the class called
+    def advising(cls, template: str, *args: object, **fields: object) -> Self:
         """``cls(message, *args)`` whose message names options through ``{resume}``, ``{overwrite}``,
         ``{out}``; ``fields`` fill the rest of ``template`` (a path: braces in it stay as they are)."""
         error = cls(template.format(**fields, **API_WORDS), *args)
