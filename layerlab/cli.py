@@ -283,12 +283,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from .config import TrainConfig
-    from .search.lrfind import lr_find
+    from .search.lrfind import QUICK, lr_find
 
-    config = TrainConfig.from_dict(_train_settings(args))
+    config = TrainConfig.from_dict((QUICK if args.quick else {}) | _train_settings(args))
     out = args.out or "runs/lr-find"
     result = lr_find(config, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, fraction=args.fraction,
-                     out=out, progress=not args.quiet)  # fmt: skip
+                     out=out, progress=not args.quiet, overwrite=args.overwrite)  # fmt: skip
     print(result.summary())
     print(f"plot: {result.plot}")
     return 0
@@ -349,11 +349,14 @@ def _search_commands(command) -> None:
         "lr-find",
         "the learning-rate range test: sweep eta exponentially, plot the loss, suggest a learning rate",
         """
-                layerlab lr-find --model "flatten dense(100) relu dense(10)" --data mnist-small
+                layerlab lr-find --quick --model "flatten dense(100) relu dense(10)"
                 layerlab lr-find --optimizer adam --batch-size 64 --steps 300 --out runs/lr-adam
                 """,
     )
-    _add_train_flags(p)
+    _add_train_flags(p, skip=LR_FIND_SKIPS)
+    p.add_argument("--out", "-o", help="folder of lr-find.png and lr-find.json (default runs/lr-find)")
+    p.add_argument("--overwrite", action="store_true", help="replace the range test already in --out")
+    p.add_argument("--quick", action="store_true", help="mnist-small, its first 2000 images (unless given)")
     p.add_argument("--steps", type=int, default=200, help="mini-batches in the sweep (default 200)")
     p.add_argument("--start-lr", type=float, default=1e-5, help="first eta of the sweep (default 1e-5)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last eta of the sweep (default 10)")
@@ -373,14 +376,20 @@ def _search_commands(command) -> None:
     p.set_defaults(handler=cmd_tune)
 
 
-def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'."""
+#: lr-find's flags leave out the settings it does not use (it sweeps eta for a few hundred steps, no epochs)
+LR_FIND_SKIPS = ("epochs", "lr", "schedule", "lr_step", "lr_gamma", "lr_patience", "lr_min", "warmup", "patience",
+                 "grad_norms", "eval_batch_size", "out", "resume", "overwrite")  # fmt: skip
+
+
+def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'; ``skip``:
+    the fields (and run flags: out, resume, overwrite) a command leaves out."""
     from .config import TrainConfig
 
     types = {"int": int, "float": float, "str": str}
     p.add_argument("--config", help="a TOML file of settings (the same names); flags override it")
     for f in dataclasses.fields(TrainConfig):
-        if f.type == "dict":  # TOML only (--config)
+        if f.type == "dict" or f.name in skip:  # dict: TOML only (--config)
             continue
         flag, help = f"--{f.name.replace('_', '-')}", f.metadata.get("help", "")
         if f.type == "bool":  # --channels-last / --no-channels-last
@@ -394,9 +403,14 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
     )
-    p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out (its own settings; flags override)")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)")
+    if "out" not in skip:
+        p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
+        p.add_argument(
+            "--resume", action="store_true", help="continue the run in --out (its own settings; flags override)"
+        )
+        p.add_argument(
+            "--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)"
+        )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
 
 

@@ -244,6 +244,15 @@ def _engine_class(settings: LearnerSettings, kind: str) -> Any:
     return getattr(importlib.import_module(ENGINES[settings.engine].module), kind)  # imported on first use
 
 
+def check_device(settings: LearnerSettings) -> None:
+    """Raise the ``TrainError`` a learner would raise on start when the device ``settings.device`` names is
+    not there (``--device cuda`` without a GPU), without building anything."""
+    check_engine_options(settings)
+    resolve = getattr(importlib.import_module(ENGINES[settings.engine].module), "resolve_device", None)
+    if resolve is not None:  # an engine with devices to choose from
+        resolve(settings.device)
+
+
 def make_learner(settings: LearnerSettings, spec: Spec, n_train: int) -> Learner:
     """The learner of the engine ``settings.engine`` names, for ``n_train`` training examples."""
     return _engine_class(settings, "Learner")(settings, spec, n_train)

@@ -363,17 +363,26 @@ def dataset_info(dataset: Any) -> dict[str, Any]:
             "classes": list(dataset.classes), "task": dataset.task}  # fmt: skip
 
 
+def terminal_bar(**options: Any) -> Any:
+    """A tqdm bar in a terminal or a notebook; in a pipe or a log file a disabled one (no '\\r' lines: the
+    per-epoch lines say it all), as ``progress.Display`` does."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    shown = "notebook" in tqdm.__module__ or sys.stderr.isatty()
+    return tqdm(**options, disable=not shown)
+
+
 class ProgressBar(Hook):
-    """A tqdm bar per epoch (notebook-aware) with the step, the loss and the time left."""
+    """A tqdm bar per epoch (notebook-aware, a terminal only) with the step, the loss and the time left."""
 
     def __init__(self) -> None:
         self.bar: Any = None
 
     def on_epoch_start(self, loop: Loop, epoch: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step", leave=False,
-                        dynamic_ncols=True)  # fmt: skip
+        self.bar = terminal_bar(total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step",
+                                leave=False, dynamic_ncols=True)  # fmt: skip
 
     def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
         self.bar.update(step - self.bar.n)

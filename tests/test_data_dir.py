@@ -91,3 +91,65 @@ def test_an_existing_data_dir_that_an_embedded_or_generated_set_cannot_use_is_na
     assert f"note: {name} is {how}: --data-dir {tmp_path} is not used" in capsys.readouterr().out.splitlines()
     assert load(name, data_dir=tmp_path).info["data_dir"].endswith("is not used")
     assert "data_dir" not in load(name).info  # no folder given: nothing to say
+
+
+def tree(folder: Path) -> dict[Path, bytes | None]:
+    """Every file's bytes and every folder (None) under ``folder``: a byte snapshot."""
+    return {p.relative_to(folder): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No local MNIST anywhere, and every download fails as on a machine without a network; returns the
+    list of URLs that were tried (the real ``fetch``, without its waits between rounds)."""
+    import urllib.error
+    import urllib.request
+
+    from layerlab.data import catalog, download
+
+    monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(catalog, "SYSTEM_DATASETS", tmp_path / "none")
+    tried = []
+
+    def unreachable(request, *args, **kwargs):
+        tried.append(request.full_url)
+        raise urllib.error.URLError(OSError(101, "Network is unreachable"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    monkeypatch.setattr(catalog, "fetch", lambda remote, dest: download.fetch(remote, dest, backoff=0))
+    return tried
+
+
+def test_an_experiment_whose_dataset_cannot_be_downloaded_stops_once_before_any_run(tmp_path, capsys, offline):
+    from layerlab.cli import main
+
+    out = tmp_path / "exp"  # an earlier try of the same experiment: its files must stay byte for byte
+    (out / "runs").mkdir(parents=True)
+    (out / "experiment.json").write_text('{"name": "lab4a", "runs": []}')
+    before = tree(out)
+    assert main(["run", "lab4a", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert len(offline) == 9  # one file, each of its 3 URLs 3 times: once for the experiment, not once a run
+    assert {url.rsplit("/", 1)[1] for url in offline} == {"train-images-idx3-ubyte.gz"}
+    assert captured.out == ""  # no header, no run started
+    error = captured.err.strip().splitlines()[-1]
+    assert error.startswith(
+        "layerlab run: error: dataset mnist (every run of lab4a): could not download train-images-idx3-ubyte.gz"
+    )
+    assert "Network is unreachable" in error and "Traceback" not in captured.err
+    assert error.endswith(
+        f"; or give --quick (its data, mnist-small, needs no download) or --data-dir DIR holding {MNIST_FILES} "
+        "(or the same files unzipped), directly in the folder or in its mnist/ subfolder"
+    )
+    assert tree(out) == before  # no report, no run directory, the index untouched
+    assert not (tmp_path / "cache" / "mnist").exists() or not any((tmp_path / "cache" / "mnist").iterdir())
+
+
+def test_an_experiment_with_a_data_dir_lacking_the_files_stops_once(tmp_path, cli_error, offline):
+    given = tmp_path / "data"
+    given.mkdir()
+    err = cli_error("run", "lab4a", "--data-dir", str(given), "--out", str(tmp_path / "exp"))
+    assert err.startswith(f"layerlab run: error: dataset mnist (every run of lab4a): {given} has no train-images")
+    assert err.rstrip().endswith("; or give --quick (its data, mnist-small, needs no download)")
+    assert offline == [] and not (tmp_path / "exp").exists()

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import json
 import re
 import struct
 import threading
@@ -118,6 +119,16 @@ def test_unreachable_server_gives_a_clear_error(tmp_path):
         quick_fetch(blob("http://127.0.0.1:9/blob.bin"), tmp_path)
 
 
+def test_a_host_that_cannot_be_resolved_is_tried_once_not_once_per_round(tmp_path):
+    """No network (or a misspelt host): waiting and retrying cannot help, so the first round is the last."""
+    log = []
+    url = "http://mnist-mirror.invalid/blob.bin"  # .invalid never resolves (RFC 2606)
+    with pytest.raises(DataError, match=r"could not download blob\.bin \(tried each URL 1 time; nothing was saved\)"):
+        fetch(blob(url), tmp_path, attempts=3, backoff=0, log=log.append)
+    assert sum(line.startswith("downloading") for line in log) == 1 and len(log) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cache_dir_is_layerlab_data_unless_it_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert user_cache_dir() == tmp_path / "xdg" / "layerlab"
@@ -134,8 +145,10 @@ def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
 
 
-def test_load_downloads_missing_files_into_the_cache_once(server, tmp_path, monkeypatch):
-    """The whole path of ``load("mnist")`` with the MNIST file list pointed at the loopback server."""
+@pytest.fixture
+def served_mnist(server, tmp_path, monkeypatch):
+    """A tiny MNIST (20 training, 5 test images of 4x4) only on the loopback server, each file behind a
+    URL that answers 404 first; returns the four file names."""
     monkeypatch.setenv("LAYERLAB_DATA", str(tmp_path / "cache"))
     monkeypatch.setattr(catalog, "SYSTEM_DATASETS", tmp_path / "none")
     arrays = {
@@ -154,7 +167,12 @@ def test_load_downloads_missing_files_into_the_cache_once(server, tmp_path, monk
     loader = catalog._idx_dataset("MNIST", tuple(remotes), "mnist", tuple("0123456789"))
     monkeypatch.setitem(catalog._LOADERS, "mnist", loader)
     monkeypatch.setattr(catalog, "fetch", lambda remote, dest: quick_fetch(remote, dest))
+    return list(arrays)
 
+
+def test_load_downloads_missing_files_into_the_cache_once(server, tmp_path, served_mnist):
+    """The whole path of ``load("mnist")`` with the MNIST file list pointed at the loopback server."""
+    arrays = served_mnist
     with pytest.raises(DataError, match="put them there or allow downloading"):
         load("mnist", download=False)
     data = load("mnist", val=0.25)
@@ -164,3 +182,23 @@ def test_load_downloads_missing_files_into_the_cache_once(server, tmp_path, monk
     requests = sum(server.requests.values())
     load("mnist", val=0.25)
     assert sum(server.requests.values()) == requests  # second load: nothing fetched
+
+
+def test_an_experiment_downloads_its_dataset_once_before_its_runs(server, tmp_path, served_mnist, capsys):
+    from layerlab.cli import main
+
+    experiment = tmp_path / "two.toml"
+    experiment.write_text(
+        'name = "two"\n[settings]\ndata = "mnist"\nval = 0.25\nmodel = "flatten dense(10)"\nepochs = 1\n'
+        'batch_size = 5\n[[runs]]\nname = "slow"\nlr = 0.01\n[[runs]]\nname = "fast"\nlr = 0.1\n'
+        '[[runs]]\nname = "three-outputs"\nmodel = "flatten dense(3)"\n'  # fails on its own, as before
+    )
+    assert main(["run", str(experiment), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "3 runs, 0 already finished" in captured.out
+    assert captured.err.splitlines()[-1] == "layerlab run: 1 run failed: three-outputs"
+    assert server.requests == Counter(
+        {f"/{where}/{name}": 1 for name in served_mnist for where in ("nowhere", "mnist")}
+    )  # each file fetched once for the three runs (after one 404 from the first URL)
+    index = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    assert [run["status"] for run in index["runs"]] == ["done", "done", "failed"]

@@ -8,8 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from layerlab.experiments import ExperimentError, builtin_names, load_experiment, run_experiment
+from layerlab.experiments.runner import plan_summary
 
 TOY = textwrap.dedent(
     """
@@ -84,7 +86,9 @@ def test_runs_train_once_then_are_reused(toy_file, tmp_path):
     assert [r["status"] for r in index["runs"]] == ["done"] * 5
     assert index["runs"][0]["directory"] == index["runs"][1]["directory"]
     assert len(list((out / "runs").iterdir())) == 4  # five runs, four distinct settings
-    assert sum(line.startswith("[") for line in lines) == 4
+    header = "Toy experiment (quick run: fewer images and epochs): 5 runs, 0 already finished"
+    assert lines[0] == f"{header} (4 to train: 1 shares settings with another)"  # adds up to the [i/4] counter
+    assert [line.split()[0] for line in lines if line.startswith("[")] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     predictions = np.load(out / index["runs"][0]["directory"] / "predictions.npz")
     assert predictions["y_true"].shape == predictions["y_pred"].shape == (100,)
     boundary = np.load(out / index["runs"][0]["directory"] / "boundary.npz")
@@ -274,7 +278,24 @@ def test_quick_notes_say_what_ran_and_what_was_reduced_or_left_out(tmp_path):
         "full run: 5 networks, 30 epochs; quick: batches of 20, 2 members (full run: 5), "
         "trained once (full run: 3 times)"
     )
+    assert plan_summary(quick, {"vote": "pending"}, quick.runs) == (
+        "1 run, 0 already finished; left out of the quick run: slow (too slow for a quick run)"
+    )
     full = load_experiment(str(path))
     assert full.notes == ["Full-run note."]
     assert [run.name for run in full.runs] == ["vote#1", "vote#2", "vote#3", "slow"]
     assert full.runs[0].note == "5 networks, 30 epochs"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_a_missing_gpu_stops_the_experiment_once_before_anything_is_written(tmp_path, cli_error):
+    out = tmp_path / "exp"
+    (out / "runs").mkdir(parents=True)
+    (out / "experiment.json").write_text('{"name": "lab4a", "runs": []}')
+    before = {p: p.read_bytes() if p.is_file() else None for p in out.rglob("*")}
+    err = cli_error("run", "lab4a", "--quick", "--device", "cuda", "--out", str(out))
+    train = cli_error("train", "--device", "cuda", "--epochs", "1", "--out", str(tmp_path / "run"))
+    message = "--device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu"
+    assert err == f"layerlab run: error: {message}\n" and train == f"layerlab train: error: {message}\n"
+    assert {p: p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
+    assert not (tmp_path / "run").exists()

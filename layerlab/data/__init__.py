@@ -11,7 +11,17 @@ looked for in ``data_dir``, then ``$LAYERLAB_DATA``, then the per-user cache, be
 """
 
 from ..errors import DataError
-from .catalog import DATASETS, data_dir_given, load, task_of
+from .catalog import DATASETS, data_dir_given, expected_files, load, task_of, works_offline
 from .dataset import Dataset, Split
 
-__all__ = ["DATASETS", "DataError", "Dataset", "Split", "data_dir_given", "load", "task_of"]
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "Dataset",
+    "Split",
+    "data_dir_given",
+    "expected_files",
+    "load",
+    "task_of",
+    "works_offline",
+]

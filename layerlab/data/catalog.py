@@ -49,6 +49,7 @@ SHUFFLE_SEED = 0  # image folders come class by class; their images are put in a
 SMALL_SPLIT, SMALL_SEED = (8000, 1000, 1000), 0
 CIFAR_SMALL_SPLIT = (1600, 200, 200)
 CIFAR10_JPEG_ZIP = "cifar10-jpeg-q75.zip"  # the shared image-folder copy (lossy), used when no binary is found
+_CIFAR10_ALTERNATIVE = f" (or the JPEG copy {CIFAR10_JPEG_ZIP})"
 FASHION_CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -114,7 +115,7 @@ def load(
     """
     name = os.fspath(name)
     key = _key(name)
-    if data_dir_given(data_dir) and (key in playground.PLAYGROUND or key in curve.CURVES or key in EMBEDDED):
+    if data_dir_given(data_dir) and works_offline(key):
         dataset = load(name, val=val, seed=seed, binary=binary, limit=limit, download=download, options=options)
         how = "generated" if key not in EMBEDDED else "embedded in layerlab"
         return replace(dataset, info={**dataset.info, "data_dir": f"{key} is {how}: --data-dir {data_dir} is not used"})
@@ -217,12 +218,10 @@ def _locate(title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[
         unzipped = bool(missing[0].content_md5)  # IDX files: checked by content, read gzipped or not
         first = missing[0].name.removesuffix(".gz") + "(.gz)" if unzipped else missing[0].name
         where = f"{dirs[0]} has no" if len(dirs) == 1 else f"none of {', '.join(map(str, dirs))} has"
-        expected = ", ".join(r.name for r in remotes) + (" (or the same files unzipped)" if unzipped else "")
         origin = missing[0].urls[0].rsplit("/", 1)[0]
         advice = "" if len(dirs) == 1 else f"; put them there or allow downloading (from {origin}/)"
         raise DataError(
-            f"{where} {first}; expected files for {title}: {expected}"
-            f"{alternative}, directly in the folder or in its {subfolder}/ subfolder{advice}"
+            f"{where} {first}; expected files for {title}: {_expected(remotes, alternative, subfolder)}{advice}"
         )
     urls = []
     for i, remote in enumerate(remotes):
@@ -230,6 +229,28 @@ def _locate(title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[
             found[i], url = fetch(remote, cache_dir() / subfolder)
             urls.append(url)
     return found, urls
+
+
+def _expected(remotes: tuple[Remote, ...], alternative: str, subfolder: str) -> str:
+    unzipped = " (or the same files unzipped)" if remotes[0].content_md5 else ""
+    names = ", ".join(r.name for r in remotes)
+    return f"{names}{unzipped}{alternative}, directly in the folder or in its {subfolder}/ subfolder"
+
+
+def expected_files(name: str | os.PathLike) -> str:
+    """The files a ``data_dir`` must hold for the dataset ``name``, in words (as the error for a folder
+    without them says); "" for a set that needs no files (embedded, generated) or an image folder."""
+    key = _key(os.fspath(name))
+    if key not in _REMOTES:
+        return ""
+    remotes, alternative, subfolder = _REMOTES[key]
+    return _expected(remotes, alternative, subfolder)
+
+
+def works_offline(name: str | os.PathLike) -> bool:
+    """Whether ``name`` is a set layerlab generates or carries inside itself (no file, no download)."""
+    key = _key(os.fspath(name))
+    return key in EMBEDDED or key in playground.PLAYGROUND or key in curve.CURVES
 
 
 def _where(paths: list[Path], urls: list[str]) -> str:
@@ -267,8 +288,7 @@ def _cifar10(dirs: list[Path], download: bool) -> _Parts:
         return replace(parts, source=f"CIFAR-10 as JPEG images (quality 75, lossy: not the official binary) in {jpeg}")
     url = None
     if archive is None:
-        alternative = f" (or the JPEG copy {CIFAR10_JPEG_ZIP})"
-        (archive,), (url,) = _locate("CIFAR-10", (CIFAR10,), "cifar10", dirs, download, alternative)
+        (archive,), (url,) = _locate("CIFAR-10", (CIFAR10,), "cifar10", dirs, download, _CIFAR10_ALTERNATIVE)
 
     def decode() -> dict[str, np.ndarray]:
         if url is None:  # a download was verified as it came in
@@ -386,4 +406,10 @@ _LOADERS: dict[str, Callable[[list[Path], bool], _Parts]] = {
     "mnist": _idx_dataset("MNIST", MNIST, "mnist", tuple("0123456789")),
     "fashion-mnist": _idx_dataset("Fashion-MNIST", FASHION_MNIST, "fashion-mnist", FASHION_CLASSES),
     "cifar10": _cifar10,
+}
+#: The downloadable sets: their files, another copy that would do, and the subfolder of a shared copy.
+_REMOTES: dict[str, tuple[tuple[Remote, ...], str, str]] = {
+    "mnist": (MNIST, "", "mnist"),
+    "fashion-mnist": (FASHION_MNIST, "", "fashion-mnist"),
+    "cifar10": ((CIFAR10,), _CIFAR10_ALTERNATIVE, "cifar10"),
 }

@@ -20,9 +20,11 @@ shares; a download is checked byte for byte by sha256.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
+import socket
 import sys
 import time
 import urllib.request
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import atomic_write
+from ..wording import count
 
 USER_AGENT = "layerlab (Python urllib)"
 
@@ -154,7 +157,12 @@ def cache_dir() -> Path:
 
 
 class _Failed(Exception):
-    """One try at one URL went wrong."""
+    """One try at one URL went wrong; ``unreachable``: the host cannot be resolved or reached (no network),
+    which trying again seconds later does not change."""
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def fetch(
@@ -179,9 +187,10 @@ def fetch(
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"cannot create {dest.parent} to download {remote.name} into ({e.strerror or e})") from None
-    problems = []
+    problems, tries = [], 0
     for round_ in range(attempts):
         time.sleep(backoff * round_)
+        unreachable = True
         for url in remote.urls:
             log(f"downloading {remote.name} ({remote.size / 1e6:.1f} MB) from {url}")
             try:
@@ -190,8 +199,12 @@ def fetch(
             except _Failed as e:
                 log(f"  failed: {e}")
                 problems.append(f"{url}: {e}")
+                unreachable = unreachable and e.unreachable
+        tries += 1
+        if unreachable:  # no URL's host could be reached: no network here, and waiting will not bring it
+            break
     raise DataError(
-        f"could not download {remote.name} (tried each URL {attempts} times; nothing was saved): "
+        f"could not download {remote.name} (tried each URL {count(tries, 'time')}; nothing was saved): "
         f"{'; '.join(dict.fromkeys(problems))}. Expected {remote.size:,} bytes with sha256 {remote.sha256}. "
         f"Try again later, or fetch {remote.urls[0]} yourself and put it in {dest.parent} "
         "(or in the folder you give as data_dir / --data-dir)"
@@ -232,7 +245,9 @@ def _download(url: str, remote: Remote, dest: Path, timeout: float) -> None:
     try:
         atomic_write(dest, stream)
     except (OSError, http.client.HTTPException) as e:  # URLError, HTTPError and timeouts are OSErrors
-        raise _Failed(str(e) or type(e).__name__) from None
+        cause = getattr(e, "reason", e)
+        unreachable = isinstance(cause, socket.gaierror) or getattr(cause, "errno", None) == errno.ENETUNREACH
+        raise _Failed(str(e) or type(e).__name__, unreachable) from None
 
 
 def _to_stderr(message: str) -> None:

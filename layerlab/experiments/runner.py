@@ -117,6 +117,8 @@ class Experiment:
     quick: bool = False
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  #: runs ``skip``ped by the quick variant (--quick)
+    quick_data: frozenset[str] = frozenset()  #: the datasets the --quick variant trains on
 
     def select(self, names: list[str]) -> Experiment:
         """The same experiment with only the runs named (a repeated run's name selects all its repeats)."""
@@ -161,17 +163,20 @@ def _experiment(
     """The runs of an experiment file's tables; the file's relative paths are from its ``folder``."""
     _check_document(document, source)
     shared = setting_names(document.get("settings", {}), f"{source} [settings]")
-    quick_shared = setting_names(document.get("quick", {}), f"{source} [quick]") if quick else {}
+    quick_table = setting_names(document.get("quick", {}), f"{source} [quick]")
+    quick_shared = quick_table if quick else {}
     for table, values in (("settings", shared), ("quick", quick_shared)):  # a misspelt setting: its table's fault
         try:
             check_settings(values, f"{source} [{table}]")
         except LayerlabError as e:
             raise ExperimentError(str(e)) from None
-    runs, left_out = [], []
+    runs, left_out, quick_data = [], [], set()
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
             changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
+            if not run.get("quick", {}).get("skip", False):
+                quick_data.add((shared | changes | quick_table | run.get("quick", {})).get("data", TrainConfig.data))
             quick_changes = dict(run.get("quick", {})) if quick else {}
             quick_note = quick_changes.pop("note", None)
             if quick_changes.pop("skip", False):
@@ -230,6 +235,8 @@ def _experiment(
         quick=quick,
         source=source,
         notes=notes,
+        left_out=left_out,
+        quick_data=frozenset(map(str, quick_data)),
     )
 
 
@@ -363,19 +370,17 @@ def run_experiment(
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
     between machines."""
     directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
-    directory.mkdir(parents=True, exist_ok=True)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
-    _write_index(directory, experiment, statuses)
     todo: dict[str, RunPlan] = {}
     for run in experiment.runs:
         if statuses[run.name] != "done":
             todo.setdefault(run.key, run)  # runs with the same settings train once
     todo = list(todo.values())
-    reused = sum(status == "done" for status in statuses.values())
-    log(
-        f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
-        f"{count(len(experiment.runs), 'run')}, {reused} already finished"
-    )
+    check_shared(experiment, todo)  # what every run needs: refused once, before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_index(directory, experiment, statuses)
+    log(f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
+        f"{plan_summary(experiment, statuses, todo)}")  # fmt: skip
     display = Display(log, live=None if progress else False)
     try:
         if executor is not None:
@@ -403,6 +408,54 @@ def run_experiment(
     finally:
         display.close()
     return directory
+
+
+def plan_summary(experiment: Experiment, statuses: dict[str, Any], todo: list[RunPlan]) -> str:
+    """What the runner is about to do, in words that add up to the ``[i/N]`` counter: "8 runs, 0 already
+    finished (5 to train: 3 share settings with another); left out of the quick run: big"."""
+    reused = sum(status == "done" for status in statuses.values())
+    shared = len(experiment.runs) - reused - len(todo)  # pending runs whose directory another run trains
+    text = f"{count(len(experiment.runs), 'run')}, {reused} already finished"
+    if shared:
+        text += f" ({len(todo)} to train: {shared} share{'s' * (shared == 1)} settings with another)"
+    if experiment.left_out:
+        text += f"; left out of the quick run: {', '.join(experiment.left_out)}"
+    return text
+
+
+def check_shared(experiment: Experiment, todo: list[RunPlan]) -> None:
+    """Check once what the runs to train share, so that a missing GPU or dataset is one line before
+    anything starts, not the same failure in every run: each device the runs ask for exists (the
+    message ``layerlab train`` gives), and the files of each dataset they read are there and sound
+    (downloaded once if need be). A run that fails for its own reasons (its validation split, say)
+    later still fails on its own."""
+    from ..data import DataError, expected_files, load, works_offline
+    from ..engine import check_device
+
+    for config in {(run.config.engine, run.config.device): run.config for run in todo}.values():
+        check_device(config)
+    for (name, data_dir), runs in _group(todo, lambda run: (run.config.data, run.config.data_dir)).items():
+        if works_offline(name):
+            continue  # generated or embedded: nothing to find
+        try:
+            load(name, data_dir=data_dir, val=0)  # the files, not a run's own split of them (val, limit)
+        except DataError as e:
+            names = ", ".join(run.name for run in runs)
+            users = "every run" if len(runs) == len(todo) else f"{'run' + 's' * (len(runs) > 1)} {names}"
+            fixes = []
+            if not experiment.quick and experiment.quick_data and all(map(works_offline, experiment.quick_data)):
+                fixes.append(f"--quick (its data, {', '.join(sorted(experiment.quick_data))}, needs no download)")
+            if expected_files(name) and not data_dir:
+                fixes.append(f"--data-dir DIR holding {expected_files(name)}")
+            advice = f"; or give {' or '.join(fixes)}" if fixes else ""
+            raise ExperimentError(f"dataset {name} ({users} of {experiment.name}): {e}{advice}") from None
+
+
+def _group(runs: list[RunPlan], key) -> dict[Any, list[RunPlan]]:
+    groups: dict[Any, list[RunPlan]] = {}
+    for run in runs:
+        groups.setdefault(key(run), []).append(run)
+    return groups
 
 
 def _train_in_parallel(todo: list[RunPlan], directory: Path, jobs: int, display: Display, progress: bool):

@@ -10,6 +10,14 @@ loss is 4x its minimum. The **threshold** is the eta of the lowest smoothed loss
 rises or oscillates); the **suggestion** is a safe fraction of it (``fraction``, 1/10 by default, as
 fastai's "minimum / 10": at the threshold the steps are already too large to keep improving).
 
+A curve that gives no threshold is said so, not read as noise: either the loss never falls clearly
+(the sweep is too short, or starts too low, for this model: a sigmoid network learns slowly at first):
+the mean of the ``SKIP`` losses up to the lowest smoothed one is not ``MIN_FALL`` (10%) below the mean
+of the first ``SKIP`` (the smoothed loss lags too far behind to be compared); or the loss is still at its
+lowest in the last ``TAIL`` of a sweep that never rose (the threshold lies beyond ``end_lr``). Then
+``threshold`` and ``suggestion`` are None and ``problem`` says why and what to change; ``layerlab tune``
+then falls back on Nielsen's own rule (see ``layerlab.search.tune``).
+
 The sweep trains a fresh model and writes nothing but the plot and ``lr-find.json``; the weights are
 thrown away.
 """
@@ -24,13 +32,17 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..engine import make_learner
-from ..files import check_output_folder, write_json
+from ..files import FolderError, check_output_folder, write_json
+from ..hooks import terminal_bar
 from ..train import load_data
 from .space import SearchError
 
 SMOOTHING = 0.98  #: weight of the past in the moving average of the loss (fastai's)
 STOP_FACTOR = 4.0  #: stop once the smoothed loss is this many times its minimum
 SKIP = 10  #: first steps not considered for the minimum (the average of a few losses is noisy), as Lightning
+MIN_FALL = 0.1  #: a clear decrease: 10% from the first SKIP losses to the SKIP up to the threshold
+QUICK = {"data": "mnist-small", "limit": 2000}  #: --quick (lr-find, tune): these settings, unless given
+TAIL = 0.1  #: a minimum in the last 10% of a sweep that never rose is not a threshold (it lies beyond)
 
 
 @dataclass
@@ -40,13 +52,17 @@ class LRFindResult:
     lrs: np.ndarray = field(repr=False)  #: eta of every step
     losses: np.ndarray = field(repr=False)  #: the loss of every step
     smoothed: np.ndarray = field(repr=False)
-    threshold: float  #: eta of the lowest smoothed loss: above it the loss rises or oscillates
-    suggestion: float  #: ``fraction`` x threshold
+    threshold: float | None  #: eta of the lowest smoothed loss: above it the loss rises (None: see problem)
+    suggestion: float | None  #: ``fraction`` x threshold
     fraction: float
     stopped: str  #: why the sweep ended
+    problem: str = ""  #: why the curve gives no threshold, and what to change; "" when it does
     plot: Path | None = None
 
     def summary(self) -> str:
+        if self.problem:
+            return (f"no learning rate suggested: {self.problem} ({self.stopped}); or find eta by Nielsen's threshold "
+                    "rule: `layerlab tune`, step 2")  # fmt: skip
         return (
             f"the loss falls fastest up to eta ~ {self.threshold:.3g} and rises or oscillates beyond it "
             f"({self.stopped}); suggested learning rate: {self.suggestion:.3g} ({self.fraction:g} x the threshold)"
@@ -72,9 +88,11 @@ def lr_find(
     fraction: float = 0.1,
     out: str | Path | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> LRFindResult:
     """Sweep eta from ``start_lr`` to ``end_lr`` over ``steps`` mini-batches of ``config``'s model, data,
-    optimiser and batch size; with ``out`` write ``lr-find.png`` and ``lr-find.json`` there."""
+    optimiser and batch size; with ``out`` write ``lr-find.png`` and ``lr-find.json`` there (a folder of an
+    earlier range test only with ``overwrite``: it is refused before the sweep)."""
     if not (isinstance(steps, int) and steps >= 10):
         raise SearchError(f"--steps must be a whole number >= 10, got {steps}")
     if not 0 < start_lr < end_lr:
@@ -83,8 +101,11 @@ def lr_find(
         raise SearchError(f"--fraction must be in (0, 1], got {fraction}")
     config = config.replace(lr=start_lr, schedule="constant", warmup=0)
     config.check()
-    if out is not None:  # a folder of an earlier range test is written again; any other is refused now
+    if out is not None:  # a folder of an earlier range test only with overwrite; any other is refused now
         check_output_folder(out, "lr-find.json", "learning-rate range test", lambda info: "lr-find", "lr-find")
+        if (Path(out) / "lr-find.json").exists() and not overwrite:
+            raise FolderError(f"--out {out} holds an earlier learning-rate range test; give another --out, or "
+                              "--overwrite to replace it")  # fmt: skip
     from ..spec import parse
 
     dataset = dataset if dataset is not None else load_data(config)
@@ -116,24 +137,37 @@ def lr_find(
         losses, smoothed = losses[: end + 1], smoothed[: end + 1]
     lrs = lrs[: len(losses)]
     best = SKIP + int(np.argmin(smoothed[SKIP:]))
-    threshold = float(lrs[best])
-    result = LRFindResult(lrs, losses, smoothed, threshold, threshold * fraction, fraction, stopped)
+    problem = _problem(losses, smoothed, best, rose=len(losses) < steps, end_lr=end_lr, start_lr=start_lr)
+    threshold = None if problem else float(lrs[best])
+    suggestion = None if threshold is None else threshold * fraction
+    result = LRFindResult(lrs, losses, smoothed, threshold, suggestion, fraction, stopped, problem)
     if out is not None:
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         result.plot = plot(result, directory / "lr-find.png", config)
-        write_json(directory / "lr-find.json", {"threshold": threshold, "suggestion": result.suggestion,
+        write_json(directory / "lr-find.json", {"threshold": threshold, "suggestion": suggestion, "problem": problem,
                    "fraction": fraction, "stopped": stopped, "lrs": lrs.tolist(), "losses": losses.tolist(),
                    "smoothed": smoothed.tolist(), "config": config.to_dict()})  # fmt: skip
     return result
 
 
+def _problem(losses: np.ndarray, smoothed: np.ndarray, best: int, rose: bool, end_lr: float, start_lr: float) -> str:
+    """Why the curve gives no threshold (see the module docstring), or ""."""
+    start, low = float(np.mean(losses[:SKIP])), float(np.mean(losses[best + 1 - SKIP : best + 1]))
+    if low > (1 - MIN_FALL) * start:
+        return (
+            f"the loss never fell clearly (at its lowest {low:.3g}, first steps {start:.3g}): the curve "
+            f"is flat before it rises; give more --steps or a higher --start-lr (now {start_lr:g})"
+        )
+    if not rose and best >= (1 - TAIL) * len(losses):
+        return f"the loss still falls at the end of the sweep: the threshold is beyond eta {end_lr:g}; raise --end-lr"
+    return ""
+
+
 def _bar(enabled: bool, steps: int):
     class Bar:
         def __init__(self):
-            from tqdm.auto import tqdm
-
-            self.tqdm = tqdm(total=steps, desc="lr-find", unit="step", leave=False) if enabled else None
+            self.tqdm = terminal_bar(total=steps, desc="lr-find", unit="step", leave=False) if enabled else None
             self.done = 0
 
         def __call__(self, done: int, loss: float | None) -> None:
@@ -155,14 +189,16 @@ def plot(result: LRFindResult, path: Path, config: TrainConfig) -> Path:
     ax = figure.add_subplot()
     ax.plot(result.lrs, result.losses, color="#bbbbbb", linewidth=0.8, label="loss of each mini-batch")
     ax.plot(result.lrs, result.smoothed, color="#1f77b4", linewidth=2, label="smoothed loss")
-    ax.axvline(result.threshold, color="#d62728", linestyle="--", label=f"threshold {result.threshold:.3g}")
-    ax.axvline(result.suggestion, color="#2ca02c", linestyle="-", label=f"suggestion {result.suggestion:.3g}")
+    if result.threshold is not None and result.suggestion is not None:
+        ax.axvline(result.threshold, color="#d62728", linestyle="--", label=f"threshold {result.threshold:.3g}")
+        ax.axvline(result.suggestion, color="#2ca02c", linestyle="-", label=f"suggestion {result.suggestion:.3g}")
     ax.set_xscale("log")
     top = min(float(np.nanmax(result.losses)), STOP_FACTOR * float(result.smoothed.min()) * 1.5)
     ax.set_ylim(max(0.0, float(np.nanmin(result.losses)) * 0.9), max(top, float(result.smoothed.max()) * 1.05))
     ax.set_xlabel("learning rate eta (log scale)")
     ax.set_ylabel(f"training loss ({config.loss})")
-    ax.set_title(f"Learning-rate range test: {config.optimizer}, batch {config.batch_size}", fontsize=11)
+    title = f"Learning-rate range test: {config.optimizer}, batch {config.batch_size}"
+    ax.set_title(title + ("" if result.threshold is not None else "\n(no threshold: see lr-find.json)"), fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     figure.tight_layout()

@@ -5,7 +5,11 @@ it tried, what it saw and what it concluded:
 1. any learning at all: a binary sub-problem (the first two classes) and the simplest architecture (no
    hidden layer), small mini-batches, validation accuracy watched during the epoch; better than chance?
 2. the learning rate: the learning-rate range test (``layerlab lr-find``): as large as possible without
-   the loss oscillating or rising, then a safe fraction of that threshold;
+   the loss oscillating or rising, then a safe fraction of that threshold. When its curve gives no
+   threshold (a sigmoid network's loss stays flat over a short sweep), Nielsen's own rule: train a few
+   epochs at eta = 0.01, 0.1, 1, 10, ... (0.001, 0.0001, ... if the cost does not fall at 0.01) while the
+   training cost falls in every epoch; the first eta at which it oscillates or rises is the threshold,
+   and eta is half the largest eta below it ("a factor of two below the threshold");
 3. the number of epochs: train until "no improvement in ten" epochs of validation accuracy;
 4. the schedule: halve eta whenever validation accuracy stalls (down to eta / 128), kept if it helps;
 5. the regularisation parameter lambda: 0, then 1.0, then x10 or /10 by the outcome while it improves,
@@ -14,7 +18,10 @@ it tried, what it saw and what it concluded:
 6. the mini-batch size last, scaling eta with it (eta x m: Nielsen's chapter 3, the sum over the batch
    instead of the mean), for SGD; adaptive optimisers keep their eta;
 
-then it trains the recommendation and reports its test accuracy, once. Every run is an ordinary run
+then it trains the recommendation and reports its test accuracy, once. Every step after the first checks
+that its runs beat chance (the validation accuracy of always answering the most frequent class, plus a
+tenth of the way to 100%): a run that does not is said to be at chance and nothing is built on it; a
+recommendation at chance comes with a warning (on screen and in ``tune.json``). Every run is an ordinary run
 directory under ``<out>/runs`` (named by its settings, so running ``tune`` again reuses them).
 """
 
@@ -25,17 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config import TrainConfig
 from ..errors import DivergedError
 from ..files import write_json, write_text
 from ..hooks import Hook
 from ..train import load_data
-from .lrfind import lr_find
+from .lrfind import QUICK, lr_find
 from .space import SearchError
 from .trial import run_key
 
 SGD_FAMILY = ("sgd", "momentum", "nesterov")
 MARGIN = 0.001  #: a change of validation accuracy smaller than 0.1 points is noise, not an improvement
+FIRST_EPOCHS = 3  #: Nielsen's "first few epochs" of the threshold rule
+NIELSEN_ETAS = 0.01, 10.0**4, 10.0**-5  #: the rule's first eta, and the highest and lowest it tries
 
 
 @dataclass
@@ -49,6 +60,7 @@ class TuneResult:
     test_accuracy: float
     directory: Path
     log: list[str] = field(default_factory=list, repr=False)
+    warning: str = ""  #: not "" when the recommendation does not beat chance
 
 
 class _WatchAccuracy(Hook):
@@ -67,6 +79,20 @@ class _Tuner:
         self.out, self.quick, self.epochs, self.patience, self.say = out, quick, epochs, patience, say
         self.dataset = load_data(config)
         self.baseline: dict[str, Any] = {"val": 0.0}  #: step 3's run, which step 4 compares against
+        labels = self.dataset.val.y if len(self.dataset.val) else self.dataset.train.y
+        counts = np.bincount(np.asarray(labels, dtype=int)) if len(labels) else np.ones(1)
+        self.chance = float(counts.max() / counts.sum())  #: always answering the most frequent class
+        self.bar = self.chance + (1 - self.chance) / 10  #: clearly above chance
+
+    def learns(self, outcome: dict[str, Any]) -> bool:
+        return not outcome["diverged"] and outcome["val"] >= self.bar
+
+    def at_chance(self, outcome: dict[str, Any]) -> str:
+        """The concluded line's warning for a run that does not beat chance, or ""."""
+        if self.learns(outcome):
+            return ""
+        return (f"AT CHANCE: {outcome['val']:.2%} is not clearly above chance ({self.chance:.2%}); "
+                "nothing is built on it; ")  # fmt: skip
 
     def step(self, title: str) -> None:
         self.say(f"\n== {title}")
@@ -85,7 +111,8 @@ class _Tuner:
         except DivergedError:
             return {"val": 0.0, "best_epoch": 0, "epochs": 0, "seconds": math.nan, "diverged": True, "run": run_dir}
         return {"val": result.best_val_accuracy, "best_epoch": result.best_epoch, "epochs": result.epochs,
-                "seconds": result.seconds, "diverged": False, "run": run_dir, "test": result.test_accuracy}  # fmt: skip
+                "seconds": result.seconds, "diverged": False, "run": run_dir, "test": result.test_accuracy,
+                "losses": [row["train_loss"] for row in result.history]}  # fmt: skip
 
 
 def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, quick: bool = False,
@@ -96,9 +123,7 @@ def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, qu
     config = config or TrainConfig()
     explicit = set(explicit or ()) & set(config.to_dict())
     if quick:
-        config = config.replace(
-            **{k: v for k, v in {"data": "mnist-small", "limit": 2000}.items() if k not in explicit}
-        )
+        config = config.replace(**{k: v for k, v in QUICK.items() if k not in explicit})
     epochs = epochs or (config.epochs if "epochs" in explicit else 4 if quick else 60)
     patience = max(2, min(10, epochs // 6))
     out = Path(out or f"runs/tune{'-quick' if quick else ''}")
@@ -117,8 +142,8 @@ def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, qu
         )
     say(f"Tuning {config.model} on {t.dataset.describe()}, as Nielsen's chapter 3 recommends.")
     _first_challenge(t, config)
-    config = _learning_rate(t, config, explicit)
-    config, probe_epochs = _epochs(t, config)
+    config, how = _learning_rate(t, config, explicit)
+    config, probe_epochs = _epochs(t, config, how)
     config = _schedule(t, config)
     config = _regularisation(t, config, explicit, probe_epochs)
     config = _batch_size(t, config, explicit, probe_epochs)
@@ -135,9 +160,16 @@ def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, qu
     from .report import train_command
 
     t.note("concluded", train_command(final))
-    result = TuneResult(final, changed, outcome["val"], test, out, lines)
+    warning = ""
+    if not t.learns(outcome):
+        warning = (f"this recommendation does not beat chance ({outcome['val']:.2%} on validation, chance "
+                   f"{t.chance:.2%}): the model does not learn with these settings; do not use it. Check the data, "
+                   "try another --lr or a ReLU model")  # fmt: skip
+        say(f"\n!! WARNING: {warning}")
+    result = TuneResult(final, changed, outcome["val"], test, out, lines, warning)
     write_json(out / "tune.json", {"recommendation": changed, "val_accuracy": outcome["val"], "test_accuracy": test,
-                                   "command": train_command(final), "run": str(outcome["run"])})  # fmt: skip
+                                   "command": train_command(final), "run": str(outcome["run"]),
+                                   "warning": warning})  # fmt: skip
     write_text(out / "tune.md", "# layerlab tune\n\n```\n" + "\n".join(lines) + "\n```\n")
     return result
 
@@ -172,20 +204,61 @@ def _first_challenge(t: _Tuner, config: TrainConfig) -> None:
     t.note("concluded", "still no learning after three tries: check the data and the labels before tuning more")
 
 
-def _learning_rate(t: _Tuner, config: TrainConfig, explicit: set[str]) -> TrainConfig:
+def _learning_rate(t: _Tuner, config: TrainConfig, explicit: set[str]) -> tuple[TrainConfig, str]:
+    """Step 2: eta, and how it was found: "given", "range" (the range test) or "rule" (Nielsen's rule)."""
     t.step("Step 2: the learning rate (as large as possible without the loss oscillating)")
     if "lr" in explicit:
         t.note("kept", f"eta {config.lr:g}, as given")
-        return config
-    steps = 60 if t.quick else 200
+        return config, "given"
+    steps = 200
     t.note("tried", f"the learning-rate range test: {steps} mini-batches of {config.batch_size}, eta from 1e-05 to 10")
-    found = lr_find(config, t.dataset, steps=steps, out=t.out / "lr-find", progress=False)
+    found = lr_find(config, t.dataset, steps=steps, out=t.out / "lr-find", progress=False, overwrite=True)
+    if found.threshold is None or found.suggestion is None:
+        t.note("saw", f"no threshold: {found.problem}; plot: {found.plot}")
+        t.note("concluded", "the range test cannot tell: find the threshold as Nielsen does")
+        return _threshold_rule(t, config), "rule"
     t.note("saw", f"the smoothed loss is lowest at eta {found.threshold:.3g} ({found.stopped}); plot: {found.plot}")
     t.note("concluded", f"eta = {found.suggestion:.3g}, a tenth of that threshold")
-    return config.replace(lr=float(f"{found.suggestion:.3g}"))
+    return config.replace(lr=float(f"{found.suggestion:.3g}")), "range"
 
 
-def _epochs(t: _Tuner, config: TrainConfig) -> tuple[TrainConfig, int]:
+def _threshold_rule(t: _Tuner, config: TrainConfig) -> TrainConfig:
+    """Nielsen's chapter 3 rule (see the module docstring): eta = half the largest eta of 0.01 x 10^k whose
+    training cost falls in each of the first few epochs."""
+
+    def falls(lr: float) -> bool:
+        outcome = t.train(config.replace(lr=lr, epochs=FIRST_EPOCHS, patience=0, schedule="constant", warmup=0))
+        losses = outcome.get("losses", [])
+        fell = (
+            not outcome["diverged"]
+            and len(losses) == FIRST_EPOCHS
+            and all(b < a for a, b in zip(losses, losses[1:], strict=False))
+        )
+        costs = "diverged" if outcome["diverged"] else ", ".join(f"{loss:.3g}" for loss in losses)
+        t.note("tried", f"eta {lr:g}, {FIRST_EPOCHS} epochs: training cost {costs}: "
+                        f"{'falls' if fell else 'oscillates or rises'}")  # fmt: skip
+        return fell
+
+    first, highest, lowest = NIELSEN_ETAS
+    lr = first
+    if falls(lr):
+        while lr * 10 <= highest and falls(lr * 10):
+            lr *= 10
+    else:
+        while lr / 10 >= lowest and not falls(lr / 10):
+            lr /= 10
+        lr /= 10
+        if lr < lowest:
+            t.note("concluded", f"the cost falls at no eta down to {lowest:g}: eta stays {config.resolved_lr():g}; "
+                                "check the model and the data")  # fmt: skip
+            return config
+    eta = float(f"{lr / 2:.3g}")
+    t.note("concluded", f"eta = {eta:g}, half of {lr:g}, the largest eta whose cost fell in every one of the "
+                        f"first {FIRST_EPOCHS} epochs (Nielsen: a factor of two below the threshold)")  # fmt: skip
+    return config.replace(lr=eta)
+
+
+def _epochs(t: _Tuner, config: TrainConfig, how: str) -> tuple[TrainConfig, int]:
     t.step(f"Step 3: the number of epochs (stop after no improvement in {t.patience})")
     outcome = t.train(config.replace(epochs=t.epochs, patience=t.patience))
     t.note("tried", f"up to {t.epochs} epochs at eta {config.lr:g}, stopping after {t.patience} without a better "
@@ -198,7 +271,11 @@ def _epochs(t: _Tuner, config: TrainConfig) -> tuple[TrainConfig, int]:
     t.note("saw", f"best validation accuracy {outcome['val']:.2%} at epoch {outcome['best_epoch']}, stopped after "
                   f"{outcome['epochs']}")  # fmt: skip
     probe = max(2, outcome["best_epoch"])
-    t.note("concluded", f"about {outcome['best_epoch']} epochs are useful; the comparisons below train {probe} each")
+    if not t.learns(outcome) and how == "range":
+        t.note("concluded", t.at_chance(outcome) + "the range test's eta does not train this model: Nielsen's rule")
+        return _epochs(t, _threshold_rule(t, config), "rule")
+    t.note("concluded", t.at_chance(outcome) + f"about {outcome['best_epoch']} epochs are useful; the comparisons "
+                        f"below train {probe} each")  # fmt: skip
     t.baseline = outcome
     return config, probe
 
@@ -211,10 +288,10 @@ def _schedule(t: _Tuner, config: TrainConfig) -> TrainConfig:
     before = t.baseline["val"]
     t.note("tried", f"halving eta after {plateau.lr_patience} epochs without improvement, down to eta / 128")
     t.note("saw", f"best validation accuracy {outcome['val']:.2%} (constant eta: {before:.2%})")
-    if outcome["val"] > before:
+    if outcome["val"] > before and t.learns(outcome):
         t.note("concluded", "keep the schedule")
         return plateau
-    t.note("concluded", "no gain: keep eta constant")
+    t.note("concluded", t.at_chance(outcome) + "no gain: keep eta constant")
     return config
 
 
@@ -224,10 +301,13 @@ def _regularisation(t: _Tuner, config: TrainConfig, explicit: set[str], probe: i
         t.note("kept", f"lambda {config.l2:g}, as given")
         return config
     results: dict[float, float] = {}
+    learned: set[float] = set()  #: the lambdas whose runs beat chance: the only ones chosen
 
     def trial(l2: float) -> float:
         if l2 not in results:
-            results[l2] = t.train(config.replace(l2=l2, epochs=probe))["val"]
+            outcome = t.train(config.replace(l2=l2, epochs=probe))
+            results[l2] = outcome["val"]
+            learned.update([l2] if t.learns(outcome) else [])
             t.note("tried", f"lambda {l2:g}: validation accuracy {results[l2]:.2%}")
         return results[l2]
 
@@ -248,6 +328,9 @@ def _regularisation(t: _Tuner, config: TrainConfig, explicit: set[str], probe: i
         for finer in (best() * 3, best() / 3):
             trial(float(f"{finer:.3g}"))
     chosen = best()
+    if chosen not in learned:
+        t.note("concluded", t.at_chance({"val": results[chosen], "diverged": False}) + f"lambda stays {config.l2:g}")
+        return config
     t.note("concluded", f"lambda = {chosen:g} (validation accuracy {results[chosen]:.2%}; a smaller lambda wins "
                         "within 0.1 points)")  # fmt: skip
     return config.replace(l2=chosen)
@@ -263,12 +346,15 @@ def _batch_size(t: _Tuner, config: TrainConfig, explicit: set[str], probe: int) 
     for m in sorted({m0, m0 * 4, m0 * 16}):
         candidate = config.replace(batch_size=m, lr=float(f"{config.lr * m / m0:.3g}") if scale else config.lr)
         outcome = t.train(candidate.replace(epochs=probe))
-        results[m] = (outcome["val"], outcome["seconds"], candidate)
+        results[m] = (outcome["val"] if t.learns(outcome) else -1.0, outcome["seconds"], candidate)
         t.note("tried", f"m = {m}, eta {candidate.lr:g}: validation accuracy {outcome['val']:.2%} in "
                         f"{outcome['seconds']:.1f} s")  # fmt: skip
     if not scale:
         t.note("saw", f"{config.optimizer} adapts its steps, so eta is not scaled with m")
     best_val = max(v for v, _, _ in results.values())
+    if best_val < 0:
+        t.note("concluded", f"AT CHANCE: no mini-batch size beats chance ({t.chance:.2%}); m stays {m0}")
+        return config
     fast = min((s, m) for m, (v, s, _) in results.items() if v >= best_val - 0.001 and s == s)
     m = fast[1]
     t.note("concluded", f"m = {m}: the fastest within 0.1 points of the best validation accuracy")
