@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import numpy as np
@@ -173,40 +178,60 @@ def default_sigint() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "started", "hint"),
+    ("argv", "terminal", "started", "hint"),
     [
-        (["train", *LONG_EPOCH, "--out", "run"], "epoch 1/", RESUME),
-        (["train", *LONG_EPOCH], "epoch 1/", "interrupted"),  # nothing was written: nothing to continue
-        (QUICK_LAB, "ex1-linear", AGAIN),
-        (["playground", "--no-browser", "--port", "FREE"], "http://", "interrupted"),
+        (["train", *LONG_EPOCH, "--out", "run"], True, "epoch 1/", RESUME),
+        (["train", *LONG_EPOCH], True, "epoch 1/", "interrupted"),  # nothing was written: nothing to continue
+        (["train", *LONG_EPOCH, "--out", "run"], False, "model: ", RESUME),  # a log file: no bar, no blank line
+        (QUICK_LAB, False, "ex1-linear", AGAIN),
+        (["playground", "--no-browser", "--port", "FREE"], False, "http://", "interrupted"),
     ],
-    ids=["train-out", "train", "run", "playground"],
-)  # fmt: skip
-def test_ctrl_c_says_how_to_continue_on_a_line_of_its_own(tmp_path, argv, started, hint):
+    ids=["train-out", "train", "train-out-logged", "run", "playground"],
+)
+def test_ctrl_c_says_how_to_continue_on_a_line_of_its_own(tmp_path, argv, terminal, started, hint):
     """A real process and a real SIGINT, as Ctrl-C in a terminal sends (the child gets the default handler
-    back: a shell or CI that started the tests in the background may have them ignore SIGINT)."""
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    back: a shell or CI that started the tests in the background may have them ignore SIGINT). Its stderr
+    is a terminal (a pseudo-terminal, 100 columns: the progress bar shows) or a file."""
+    out = tmp_path / "stdout"
     if "FREE" in argv:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             argv = [str(s.getsockname()[1]) if a == "FREE" else a for a in argv]
-    with out.open("w") as stdout, err.open("w") as stderr:
+    reader, writer = pty.openpty() if terminal else os.pipe()
+    if terminal:
+        fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    err = bytearray()
+
+    def read_err() -> str:
+        while select.select([reader], [], [], 0)[0]:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:  # a terminal whose other end closed
+                break
+            if not chunk:
+                break
+            err.extend(chunk)
+        return err.decode(errors="replace").replace("\r\n", "\n")  # a terminal sends \r\n for \n
+
+    with out.open("w") as stdout:
         process = subprocess.Popen([sys.executable, "-m", "layerlab", *argv], cwd=tmp_path, stdout=stdout,
-                                   stderr=stderr, preexec_fn=default_sigint)  # fmt: skip
+                                   stderr=writer, preexec_fn=default_sigint)  # fmt: skip
+    os.close(writer)
     try:
         deadline = time.monotonic() + 120
-        while started not in out.read_text() + err.read_text() and process.poll() is None:
-            assert time.monotonic() < deadline, (out.read_text(), err.read_text())
+        while started not in out.read_text() + read_err() and process.poll() is None:
+            assert time.monotonic() < deadline, (out.read_text(), read_err())
             time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130
+        text = read_err()
     finally:
         process.kill()
-    text = err.read_bytes().decode()  # tqdm's carriage returns kept
+        os.close(reader)
     before, line = text.rsplit(f"layerlab {argv[0]}: ", 1)
     assert line.split("\n")[0] == hint and "Traceback" not in text
-    if argv[0] == "train":  # the epoch's bar was showing: the line starts under it, not after it
-        assert before.endswith("\n") and "epoch 1/1" in before.rsplit("\n", 2)[-2].split("\r")[-1]
+    if terminal:  # the epoch's bar was showing: the line starts under it, not after it
+        assert before.endswith("\n") and "epoch 1/10:" in before.split("\n")[-2] and "%|" in before
     else:
         assert before == ""
 
