@@ -125,7 +125,7 @@ def fit(
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
-    check_output(parse(config.model, dataset.input_shape), dataset, config.loss)
+    check_output(parse(config.model, dataset.input_shape, dataset.name), dataset, config.loss)
     result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
                                   hooks, overwrite, weights)  # fmt: skip
     directory = Path(result.directory) if result.directory else None

@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import os
 import sys
 import textwrap
 from typing import Any, NoReturn
 
+from .cli_ends import closed_pipe, interrupted, unknown_arguments
 from .engine import ENGINES
-from .errors import LayerlabError
+from .errors import FLAG_WORDS, LayerlabError
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 from .wording import count
@@ -37,7 +37,7 @@ def _input_shape(text: str) -> tuple[int, ...]:
 
 
 def _spec(args: argparse.Namespace) -> Spec:
-    spec = parse(args.model, args.input)
+    spec = parse(args.model, args.input, "--input")
     if spec.input_shape is None:
         raise SpecError("the model has no input shape: start it with input(...) or pass --input, e.g. --input 1x28x28")
     return spec
@@ -99,11 +99,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
-    if out.exists() and not args.force:
-        raise LayerlabError(f"{out} exists: give another --out, or --force to replace it")
+    if out.exists() and not args.overwrite:
+        raise LayerlabError(f"{out.resolve()} exists: give another --out, or --overwrite to replace it")
     figure = activation_gallery()
     atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
-    print(f"wrote {out}")
+    print(f"wrote {out.resolve()}")
     return 0
 
 
@@ -140,6 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(run.result.summary())
     if args.out:
         print(f"run saved in {args.out}; report: {api.write_report(run)}")
+    else:
+        print("not saved: add --out DIR to keep the weights and a report")
     return 0
 
 
@@ -159,6 +161,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import api
 
     evaluation = api.evaluate(args.run, weights=args.weights, device=args.device, tta=args.tta)
+    _still_training(args)
     print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
@@ -183,12 +186,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise LayerlabError(f"--top must be at least 1 (the number of classes shown), got {args.top}")
     run = api.load(args.run, weights=args.weights, device=args.device)
+    _still_training(args)
     for prediction in run.predict_files(args.images, invert=args.invert):
         for note in prediction.notes:
             print(f"note: {prediction.path}: {note}")
         ranked = prediction.top(args.top)
         print(f"{prediction.path}: {ranked[0][0]}  ({', '.join(f'{c} {p:.1%}' for c, p in ranked)})")
     return 0
+
+
+def _still_training(args: argparse.Namespace) -> None:
+    """A note when another process is still training the run that ``eval`` or ``predict`` reads."""
+    writer = RunDir(args.run).writer()
+    if writer is not None:
+        print(f"note: {args.run} is still training ({writer}): the weights are from its {args.weights} epoch so far")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -202,11 +213,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .experiments import builtin_names
+    from .search import builtin_searches
 
-    names = builtin_names()
-    width = max(map(len, names))
-    for name, title in names.items():
-        print(f"{name:<{width}}  {title}")
+    experiments, searches = builtin_names(), builtin_searches()
+    width = max(map(len, [*experiments, *searches]))
+    lines = []
+    for what, names, how in (("experiments", experiments, "run lab4a"), ("searches", searches, "search search-mlp")):
+        lines += [f"{what} (run one as `layerlab {how} --quick`):", *(f"  {n:<{width}}  {t}" for n, t in names.items())]
+    print("\n".join(lines))
     return 0
 
 
@@ -410,19 +424,6 @@ class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
-    def flags(self) -> list[str]:
-        return [option for action in self._actions for option in action.option_strings]
-
-
-def _unknown_arguments(parser: _ArgumentParser, command: str | None, extra: list[str]) -> NoReturn:
-    """One line for arguments no flag takes, naming the command and the closest flag."""
-    commands = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
-    where = commands.get(command, parser)
-    first = next((a for a in extra if a.startswith("-")), extra[0])
-    close = difflib.get_close_matches(first.split("=")[0], where.flags(), n=1) if first.startswith("-") else []
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    where.error(f"unknown {'flag' if first.startswith('-') else 'argument'} {' '.join(extra)}{hint}")
-
 
 def _parser() -> _ArgumentParser:
     parser = _ArgumentParser(
@@ -536,8 +537,8 @@ def _parser() -> _ArgumentParser:
         "layerlab plot activations --out activations.png",
     )
     p.add_argument("figure", choices=("activations",), help="the figure to draw")
-    p.add_argument("--out", "-o", help="the PNG file to write (default activations.png)")
-    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.add_argument("--out", "-o", help="the PNG file to write (default: activations.png in the current folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
     p.set_defaults(handler=cmd_plot)
 
     p = command(
@@ -546,7 +547,7 @@ def _parser() -> _ArgumentParser:
         """
                 layerlab train --model "flatten dense(100) sigmoid dense(10)" --data mnist-small --epochs 5 --lr 0.1
                 layerlab train --model "conv(20, 5) maxpool(2) relu flatten dense(100) relu dense(10)" \\
-                    --data mnist --data-dir ../shared/data --epochs 30 --batch-size 10 --lr 0.03 --l2 0.1 --out runs/cnn
+                    --data mnist --data-dir ../shared/data --epochs 30 --batch-size 10 --lr 0.03 --l2 1.0 --out runs/cnn
                 layerlab train --model "conv(32, 3, padding=same) relu maxpool(2) flatten dense(10)" \\
                     --data cifar10-small --optimizer adam --out runs/cifar
                 layerlab train --config lab.toml --epochs 2 --engine numpy --out runs/quick
@@ -620,7 +621,7 @@ def _parser() -> _ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)
 
-    p = command("list", "list the built-in experiments", "layerlab list")
+    p = command("list", "list the built-in experiments and searches", "layerlab list")
     p.set_defaults(handler=cmd_list)
 
     p = command(
@@ -666,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        _unknown_arguments(parser, args.command, extra)
+        unknown_arguments(parser, args.command, extra)
     if args.command is None:
         parser.print_help()
         return 2
@@ -675,15 +676,19 @@ def main(argv: list[str] | None = None) -> int:
             from .numpy.custom import load_layers
 
             load_layers(args.layers)
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except LayerlabError as e:  # anything else is a bug: its traceback shows
         if args.debug:
             raise
-        print(f"layerlab {args.command}: error: {e}", file=sys.stderr)
+        print(f"layerlab {args.command}: error: {e.worded(FLAG_WORDS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"layerlab {args.command}: interrupted; a run with --out continues with --resume", file=sys.stderr)
+        print(interrupted(args), file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
 
 
 if __name__ == "__main__":

@@ -4,9 +4,34 @@ The command line prints these as one line (no traceback; ``--debug`` shows it). 
 escapes is a bug in layerlab. This module imports nothing of layerlab's, so every other module can use it.
 """
 
+from typing import Self
+
+#: How a caller names the options a message advises: the Python API's keywords, the command line's flags.
+API_WORDS = {"resume": "resume=True", "overwrite": "overwrite=True", "out": "out"}
+FLAG_WORDS = {"resume": "--resume", "overwrite": "--overwrite", "out": "--out"}
+
 
 class LayerlabError(Exception):
-    """Bad input from the user: a spec, a file, a setting. The message names the problem and the fix."""
+    """Bad input from the user: a spec, a file, a setting. The message names the problem and the fix.
+
+    A message that advises an option (``advising``) is written with placeholders, ``{resume}``, and reads
+    ``resume=True`` from Python; ``worded(FLAG_WORDS)`` gives the command line's ``--resume``.
+    """
+
+    template: str | None = None
+    fields: dict = {}
+
+    @classmethod
+    def advising(cls, template: str, *args: object, **fields: object) -> Self:
+        """``cls(message, *args)`` whose message names options through ``{resume}``, ``{overwrite}``,
+        ``{out}``; ``fields`` fill the rest of ``template`` (a path: braces in it stay as they are)."""
+        error = cls(template.format(**fields, **API_WORDS), *args)
+        error.template, error.fields = template, fields
+        return error
+
+    def worded(self, words: dict[str, str]) -> str:
+        """The message with the options named as the caller names them."""
+        return str(self) if self.template is None else self.template.format(**self.fields, **words)
 
 
 class TrainError(LayerlabError, ValueError):

@@ -57,7 +57,9 @@ def _advised(write: Callable[..., None]) -> Callable[..., None]:
         except WriteError as error:
             full = error.reason in ("no space left on device", "disk quota exceeded")
             fix = "free space" if full else f"make {self.path} writable"
-            raise WriteError(f"{error}; {fix} and --resume", error.path, error.reason) from None
+            raise WriteError.advising(
+                "{error}; {fix} and {resume}", error.path, error.reason, error=error, fix=fix
+            ) from None
 
     return advised
 
@@ -117,9 +119,11 @@ class RunDir:
         try:
             return json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RunDirError(
-                f"{path} is damaged (not valid JSON: {e}); restore it from a copy, or train the run again "
-                "with another --out (or --overwrite)"
+            raise RunDirError.advising(
+                "{path} is damaged (not valid JSON: {e}); restore it from a copy, or train the run again "
+                "with another {out} (or {overwrite})",
+                path=path,
+                e=e,
             ) from None
 
     def read_config(self) -> dict[str, Any]:
@@ -140,8 +144,10 @@ class RunDir:
         try:
             return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         except json.JSONDecodeError as e:
-            raise RunDirError(
-                f"{path} is damaged (not valid JSON lines: {e}); --resume rewrites it from the checkpoint"
+            raise RunDirError.advising(
+                "{path} is damaged (not valid JSON lines: {e}); {resume} rewrites it from the checkpoint",
+                path=path,
+                e=e,
             ) from None
 
     def weights_file(self, which: str = "best") -> Path:
@@ -220,25 +226,29 @@ class RunDir:
         a finished one too (with more epochs); ``overwrite`` replaces it, but only once the new run has
         its first checkpoint (until then the new run lives in a hidden sibling directory).
         """
-        path = self.path
+        path, refuse = self.path, RunDirError.advising
         if resume and overwrite:
-            raise RunDirError(f"--resume continues the run in {path}, --overwrite replaces it: give one of them")
+            raise refuse("{resume} continues the run in {path}, {overwrite} replaces it: give one of them", path=path)
         if str(path) in ("", "."):
-            raise RunDirError("--out needs a directory name (an empty name would write into the current folder)")
+            raise refuse("{out} needs a directory name (an empty name would write into the current folder)")
         if path.exists() and not path.is_dir():
-            raise RunDirError(f"--out {path} is a file, not a directory; give a new directory")
+            raise refuse("{out} {path} is a file, not a directory; give a new directory", path=path)
         existing = path.is_dir() and any(path.iterdir())
         if existing and not self.is_run():
-            raise RunDirError(
-                f"--out {path} holds other files and no run; give a new or empty directory (yours stay untouched)"
-            )
-        if existing and not (resume or overwrite):
-            state = "a finished run" if self.is_finished() else "an unfinished run"
-            raise RunDirError(
-                f"{path} holds {state}: --resume to continue it, --overwrite to replace it, or another --out"
+            raise refuse(
+                "{out} {path} holds other files and no run; give a new or empty directory (yours stay untouched)",
+                path=path,
             )
         self._make(path)
-        self._lock(path)
+        self._lock(path)  # first: a run that another process is writing says so, whatever else is true
+        if existing and not (resume or overwrite):
+            self.release()
+            state = "a finished run" if self.is_finished() else "an unfinished run"
+            raise refuse(
+                "{path} holds {state}: {resume} to continue it, {overwrite} to replace it, or another {out}",
+                path=path,
+                state=state,
+            )
         if existing and overwrite and not resume:
             self._replacing = path
             self.path = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
@@ -268,11 +278,14 @@ class RunDir:
     def _make(self, path: Path) -> None:
         parent = path.parent if str(path.parent) else Path(".")
         if not path.exists() and parent.is_dir() and not os.access(parent, os.W_OK):
-            raise RunDirError(f"cannot create {path}: {parent} is not writable; choose another --out")
+            raise RunDirError.advising(
+                "cannot create {path}: {parent} is not writable; choose another {out}", path=path, parent=parent
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise write_error(error, path, "choose another --out") from None
+            write = write_error(error, path)
+            raise WriteError.advising("{error}; choose another {out}", path, write.reason, error=write) from None
 
     def _lock(self, path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
@@ -281,14 +294,28 @@ class RunDir:
         except BlockingIOError:
             os.close(fd)
             self.release()
-            holder = "another process"
-            pid_file = path / self.LOCK
-            if pid_file.is_file() and (pid := pid_file.read_text().strip()).isdigit():
-                holder = f"process {pid}"
-            raise LockedError(
-                f"{path} is being written by {holder}; wait for it to end, or use another --out"
+            raise LockedError.advising(
+                "{path} is being written by {holder}; wait for it to end, or use another {out}",
+                path=path,
+                holder=self.writer() or "another process",
             ) from None
         self._locks.append(fd)
+
+    def writer(self) -> str | None:
+        """ "process 1234" (or "another process") while a process writes the run, else None."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a writer holds its exclusive lock
+        except BlockingIOError:
+            pid_file = self.file(self.LOCK)
+            pid = pid_file.read_text().strip() if pid_file.is_file() else ""
+            return f"process {pid}" if pid.isdigit() else "another process"
+        finally:
+            os.close(fd)
+        return None
 
     def _swap_in(self) -> None:
         """Put the new run in the old one's place, then delete the old one. On Linux the two directories

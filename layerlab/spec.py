@@ -421,14 +421,20 @@ class Spec:
         object.__setattr__(self, "input_shape", _check_input_shape(input_shape) if input_shape is not None else None)
 
     @classmethod
-    def parse(cls, text: str, input_shape: Sequence[int] | None = None) -> Spec:
-        """Read the text form; an ``input(...)`` at the start gives the input shape."""
+    def parse(cls, text: str, input_shape: Sequence[int] | None = None, given_by: str = "the data") -> Spec:
+        """Read the text form; an ``input(...)`` at the start gives the input shape, or ``input_shape`` (the
+        shape of the data, which ``given_by`` names): when both are there they must agree."""
         names = {**{k: k for k in KINDS}, **ALIASES, **{c: c for c in CUSTOM}}
         shape, layers = Parser(text).model(
             names,
             build=lambda name, args, kwargs: layer(name, *args, **kwargs),
             usage=lambda name: _signature(KINDS[CUSTOM.get(name, name)]),
         )
+        if input_shape is not None and shape is not None and tuple(shape) != tuple(input_shape):
+            raise SpecError(
+                f"the model declares input({', '.join(map(str, shape))}) but {given_by} gives "
+                f"{'x'.join(map(str, input_shape))}: leave input(...) out of the model, or make the two agree"
+            )
         return cls(layers, input_shape if input_shape is not None else shape)
 
     def __str__(self) -> str:
@@ -502,9 +508,9 @@ def _check_input_shape(shape: Sequence[int]) -> Shape:
     return shape
 
 
-def parse(text: str, input_shape: Sequence[int] | None = None) -> Spec:
-    """Read a model from its text form (see the module docstring)."""
-    return Spec.parse(text, input_shape)
+def parse(text: str, input_shape: Sequence[int] | None = None, given_by: str = "the data") -> Spec:
+    """Read a model from its text form (see the module docstring); ``input_shape``: see ``Spec.parse``."""
+    return Spec.parse(text, input_shape, given_by)
 
 
 def parse_calls(text: str, names: Iterable[str], what: str = "item") -> list[tuple[str, list, dict]]:

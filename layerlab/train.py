@@ -118,7 +118,7 @@ def fit(
     dataset = dataset if dataset is not None else load_data(config)
     if "data_dir" in dataset.info:  # an embedded or generated dataset: say that the folder given is not read
         log(f"note: {dataset.info['data_dir']}")
-    spec = parse(config.model, dataset.input_shape)
+    spec = parse(config.model, dataset.input_shape, dataset.name)
     spec.resolve()  # shape errors now, before any data moves
     learner = make_learner(config, spec, len(dataset.train))
     started_from = load_initial_weights(config, spec, learner, out, resume)

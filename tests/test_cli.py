@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import pty
+import select
+import signal
+import socket
+import struct
 import subprocess
 import sys
+import termios
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from layerlab import cli
 from layerlab.cli import main
+from layerlab.cli_ends import interrupted
 
 SMALL = ["--data", "mnist-small", "--limit", "300", "--epochs", "1", "--batch-size", "20", "--quiet"]
 
@@ -133,6 +144,9 @@ def test_augmentation_errors_name_the_options(capsys):
     [
         (["train", "--epohcs", "1"], "layerlab train: error: unknown flag --epohcs 1 (did you mean --epochs?)"),
         (["train", "--epoch", "1"], "unknown flag --epoch 1 (did you mean --epochs?)"),  # no silent abbreviation
+        (["train", "--learning-rate", "0.1"], "unknown flag --learning-rate 0.1 (did you mean --lr?)"),
+        (["train", "--lambda=0.1"], "unknown flag --lambda=0.1 (did you mean --l2?)"),
+        (["summary", "--learning-rate", "0.1"], "unknown flag --learning-rate 0.1; see"),  # summary has no --lr
         (["run", "lab4a", "--quik"], "layerlab run: error: unknown flag --quik (did you mean --quick?)"),
         (["train", "--limit", "abc"], "layerlab train: error: argument --limit: invalid int value: 'abc'"),
         (["train", "--lr", "inf"], "--lr inf: expected a finite number (learning rate (eta))"),
@@ -146,3 +160,147 @@ def test_a_wrong_flag_is_one_line_naming_the_command(argv, expected, capsys, tmp
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "nothing-here").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What a new user met: Ctrl-C, a closed pipe, a flag from another tool, files written where, ...
+# ---------------------------------------------------------------------------------------------------
+
+#: 8,000 steps in an epoch: its progress bar is showing for seconds
+LONG_EPOCH = ["--model", "flatten dense(30) relu dense(10)", "--data", "mnist-small", "--batch-size", "1"]
+RESUME = "interrupted; to continue, run the same command with --resume"
+AGAIN = "interrupted; run the same command again to continue"
+QUICK_LAB = ["run", "lab4a", "--quick", "--only", "ex1-linear", "--out", "lab"]
+
+
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    ("argv", "terminal", "started", "hint"),
+    [
+        (["train", *LONG_EPOCH, "--out", "run"], True, "epoch 1/", RESUME),
+        (["train", *LONG_EPOCH], True, "epoch 1/", "interrupted"),  # nothing was written: nothing to continue
+        (["train", *LONG_EPOCH, "--out", "run"], False, "model: ", RESUME),  # a log file: no bar, no blank line
+        (QUICK_LAB, False, "ex1-linear", AGAIN),
+        (["playground", "--no-browser", "--port", "FREE"], False, "http://", "interrupted"),
+    ],
+    ids=["train-out", "train", "train-out-logged", "run", "playground"],
+)
+def test_ctrl_c_says_how_to_continue_on_a_line_of_its_own(tmp_path, argv, terminal, started, hint):
+    """A real process and a real SIGINT, as Ctrl-C in a terminal sends (the child gets the default handler
+    back: a shell or CI that started the tests in the background may have them ignore SIGINT). Its stderr
+    is a terminal (a pseudo-terminal, 100 columns: the progress bar shows) or a file."""
+    out = tmp_path / "stdout"
+    if "FREE" in argv:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            argv = [str(s.getsockname()[1]) if a == "FREE" else a for a in argv]
+    reader, writer = pty.openpty() if terminal else os.pipe()
+    if terminal:
+        fcntl.ioctl(writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    err = bytearray()
+
+    def read_err() -> str:
+        while select.select([reader], [], [], 0)[0]:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:  # a terminal whose other end closed
+                break
+            if not chunk:
+                break
+            err.extend(chunk)
+        return err.decode(errors="replace").replace("\r\n", "\n")  # a terminal sends \r\n for \n
+
+    with out.open("w") as stdout:
+        process = subprocess.Popen([sys.executable, "-m", "layerlab", *argv], cwd=tmp_path, stdout=stdout,
+                                   stderr=writer, preexec_fn=default_sigint)  # fmt: skip
+    os.close(writer)
+    try:
+        deadline = time.monotonic() + 120
+        while started not in out.read_text() + read_err() and process.poll() is None:
+            assert time.monotonic() < deadline, (out.read_text(), read_err())
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        text = read_err()
+    finally:
+        process.kill()
+        os.close(reader)
+    before, line = text.rsplit(f"layerlab {argv[0]}: ", 1)
+    assert line.split("\n")[0] == hint and "Traceback" not in text
+    if terminal:  # the epoch's bar was showing: the line starts under it, not after it
+        assert before.endswith("\n") and "epoch 1/10:" in before.split("\n")[-2] and "%|" in before
+    else:
+        assert before == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["search", "search-mlp"], AGAIN.removeprefix("interrupted")),
+        (["tune"], AGAIN.removeprefix("interrupted")),
+        (["ensemble", "--out", "nowhere"], ""),  # no run there yet: nothing to --resume
+        (["summary"], ""),
+        (["eval", "runs/x"], ""),
+    ],
+)
+def test_the_interrupt_hint_of_each_command(argv, hint, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = cli._parser().parse_args(argv)
+    assert interrupted(args) == f"layerlab {argv[0]}: interrupted{hint}"
+
+
+@pytest.mark.parametrize("argv", [["explain", "--format", "json"], ["list"]])
+def test_a_closed_pipe_ends_quietly(argv):
+    """`layerlab explain --format json | head -c 400`: the reader went away before the output was written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "layerlab", *argv], stdout=write, stderr=subprocess.PIPE,
+                                text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(write)
+    assert result.stderr == "" and result.returncode == 141  # 128 + SIGPIPE, as `cat` ended by `head`
+
+
+def test_train_without_out_says_nothing_was_saved(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "train", "--model", "flatten dense(10)", *SMALL)
+    assert code == 0 and out.splitlines()[-1] == "not saved: add --out DIR to keep the weights and a report"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_models_own_input_must_match_the_data(capsys):
+    code, _, err = run_cli(capsys, "train", "--model", "input(2) dense(3) tanh dense(2)", *SMALL)
+    assert code == 2 and err == (
+        "layerlab train: error: the model declares input(2) but mnist-small gives 1x28x28: leave input(...) out of "
+        "the model, or make the two agree\n"
+    )
+    code, _, err = run_cli(capsys, "summary", "--model", "input(784) dense(10)", "--input", "1x28x28")
+    assert code == 2 and "the model declares input(784) but --input gives 1x28x28" in err
+    code, out, _ = run_cli(capsys, "train", "--model", "input(1, 28, 28) flatten dense(10)", *SMALL)
+    assert code == 0 and out.startswith("test accuracy ")  # the same shape: fine
+
+
+def test_plot_says_where_it_wrote_and_replaces_only_with_overwrite(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "plot", "activations")
+    png = tmp_path / "activations.png"
+    assert code == 0 and out == f"wrote {png}\n" and png.stat().st_size > 30_000
+    png.write_text("mine")
+    code, _, err = run_cli(capsys, "plot", "activations")
+    assert (
+        code == 2 and err == f"layerlab plot: error: {png} exists: give another --out, or --overwrite to replace it\n"
+    )
+    assert png.read_text() == "mine"
+    code, out, _ = run_cli(capsys, "plot", "activations", "--overwrite")
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_list_shows_the_searches_and_how_to_run_them(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "\n  search-mlp " in out and "\n  search-cnn " in out and "\n  lab4a " in out
+    assert "`layerlab search search-mlp --quick`" in out and "`layerlab run lab4a --quick`" in out
+    assert out.index("lab4a") < out.index("searches") < out.index("search-mlp ")

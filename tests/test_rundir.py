@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from test_train import blobs, config
 
 import layerlab
 from layerlab import files
 from layerlab.cli import main
-from layerlab.errors import TrainError
+from layerlab.data import load as load_data
+from layerlab.errors import FLAG_WORDS, TrainError
 from layerlab.files import WriteError, atomic_write, write_text
 from layerlab.hooks import Hook
 from layerlab.rundir import LockedError, RunDir, RunDirError
@@ -117,7 +119,8 @@ def test_a_full_or_read_only_disk_stops_the_run_cleanly_and_resume_continues_exa
     full = code == errno.ENOSPC
     reason = "no space left on device" if full else "read-only file system"
     fix = "free space" if full else f"make {out} writable"
-    assert str(error.value) == f"{reason} while writing {out / name}; {fix} and --resume"
+    assert str(error.value) == f"{reason} while writing {out / name}; {fix} and resume=True"  # from Python
+    assert error.value.worded(FLAG_WORDS).endswith(f"{fix} and --resume")  # the command line's words
     assert "\n" not in str(error.value)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     run_dir = RunDir(out)
@@ -149,19 +152,23 @@ def test_a_finished_run_is_not_replaced_without_resume_or_overwrite(finished, ca
     before = snapshot(finished)
     with pytest.raises(RunDirError) as error:
         quiet_fit(small(epochs=1, lr=0.3), finished)
-    assert str(error.value) == (
-        f"{finished} holds a finished run: --resume to continue it, --overwrite to replace it, or another --out"
+    assert str(error.value) == (  # worded for Python: the command line names its flags (below)
+        f"{finished} holds a finished run: resume=True to continue it, overwrite=True to replace it, or another out"
     )
     assert snapshot(finished) == before
     code = main(["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(finished), "-q"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "--overwrite to replace it" in err
+    assert err == (
+        f"layerlab train: error: {finished} holds a finished run: --resume to continue it, --overwrite to replace it,"
+        " or another --out\n"
+    )
+    assert code == 2
     assert snapshot(finished) == before
 
 
 def test_a_refused_resume_writes_nothing(finished):
     before = snapshot(finished)
-    with pytest.raises(RunDirError, match="--overwrite replaces it: give one of them"):
+    with pytest.raises(RunDirError, match="overwrite=True replaces it: give one of them"):
         quiet_fit(small(epochs=2), finished, resume=True, overwrite=True)
     with pytest.raises(TrainError, match="different settings.*lr"):
         quiet_fit(small(epochs=2, lr=0.5), finished, resume=True)
@@ -172,7 +179,7 @@ def test_a_refused_resume_writes_nothing(finished):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: "", "--out needs a directory name"),
+        (lambda p: "", "out needs a directory name"),
         (lambda p: (p / "notes.txt").write_text("mine") and p / "notes.txt", "is a file, not a directory"),
         (lambda p: (p / "config.json").write_text("{}") and p, "holds other files and no run"),
     ],
@@ -215,11 +222,14 @@ def test_an_out_under_a_read_only_parent_is_refused(tmp_path):
 def test_a_damaged_config_names_the_file_and_the_way_out(finished, capsys):
     text = (finished / "config.json").read_text()
     (finished / "config.json").write_text(text[: len(text) // 2])
-    with pytest.raises(RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another --out"):
+    with pytest.raises(
+        RunDirError, match=r"config.json is damaged \(not valid JSON.*restore it.*another out \(or overwrite=True\)$"
+    ):
         layerlab.load(finished)
     assert main(["eval", str(finished)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{finished / 'config.json'} is damaged" in err
+    assert err.endswith("another --out (or --overwrite)\n")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -263,11 +273,12 @@ def test_resume_takes_the_runs_own_settings_and_the_flags_given(tmp_path, capsys
 # Two writers
 # ---------------------------------------------------------------------------------------------------
 
+MNIST_50 = ["--data", "mnist-small", "--limit", "50", "--epochs", "1"]
 HOLDER = textwrap.dedent(
     """
     import sys, time
     from layerlab.rundir import RunDir
-    run_dir = RunDir(sys.argv[1]).claim()
+    run_dir = RunDir(sys.argv[1]).claim(resume=len(sys.argv) > 2)
     run_dir.begin()
     print("holding", flush=True)
     time.sleep(60)
@@ -282,18 +293,45 @@ def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
     try:
         assert holder.stdout.readline() == "holding\n"
         before = snapshot(out)
-        message = f"{out} is being written by process {holder.pid}; wait for it to end, or use another --out"
-        with pytest.raises(LockedError) as error:
-            quiet_fit(small(epochs=1), out, resume=True)
-        assert str(error.value) == message
-        command = ["train", "--data", "mnist-small", "--limit", "50", "--epochs", "1", "--out", str(out), "--resume"]
-        assert main(command) == 2 and capsys.readouterr().err.strip().endswith(message)
+        message = f"{out} is being written by process {holder.pid}; wait for it to end, or use another out"
+        for resume in (True, False):  # the lock is checked first: not "holds an unfinished run: resume=True ..."
+            with pytest.raises(LockedError) as error:
+                quiet_fit(small(epochs=1), out, resume=resume)
+            assert str(error.value) == message
+        command = ["train", *MNIST_50, "--out", str(out)]
+        for resume in ([], ["--resume"]):
+            assert main(command + resume) == 2
+            assert capsys.readouterr().err == f"layerlab train: error: {message[:-3]}--out\n"  # the flag's name
+        assert RunDir(out).writer() == f"process {holder.pid}"
         assert snapshot(out) == before
     finally:
         holder.kill()
         holder.wait()
+    assert RunDir(out).writer() is None
     quiet_fit(small(epochs=1), out, resume=True)  # the kill released the lock
     assert RunDir(out).is_finished()
+
+
+def test_eval_and_predict_of_a_run_still_training_say_so(tmp_path, capsys):
+    finished = tmp_path / "mlp"
+    assert main(["train", "--model", "flatten dense(10)", *MNIST_50, "--out", str(finished), "-q"]) == 0
+    capsys.readouterr()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(finished), "resume"], stdout=subprocess.PIPE,
+                              text=True, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    digit = tmp_path / "digit.png"
+    Image.fromarray(load_data("mnist-small").test.x[0, 0]).save(digit)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        note = f"note: {finished} is still training (process {holder.pid}): the weights are from its best epoch so far"
+        assert main(["eval", str(finished)]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == note
+        assert main(["predict", str(finished), str(digit), "--weights", "last"]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == note.replace("best", "last")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["eval", str(finished)]) == 0
+    assert "still training" not in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -60,4 +60,4 @@ def test_the_teaching_experiments_are_listed(capsys):
     assert main(["list"]) == 0
     listed = capsys.readouterr().out
     for name in ("capacity", "vanishing", "hyperparameters"):
-        assert f"\n{name} " in f"\n{listed}"
+        assert f"\n  {name} " in listed
