@@ -130,7 +130,7 @@ def test_an_experiment_whose_dataset_cannot_be_downloaded_stops_once_before_any_
     before = tree(out)
     assert main(["run", "lab4a", "--out", str(out)]) == 2
     captured = capsys.readouterr()
-    assert len(offline) == 9  # one file, each of its 3 URLs 3 times: once for the experiment, not once a run
+    assert len(offline) == 3  # one file, each of its 3 URLs once (no network: no retry rounds), not once a run
     assert {url.rsplit("/", 1)[1] for url in offline} == {"train-images-idx3-ubyte.gz"}
     assert captured.out == ""  # no header, no run started
     error = captured.err.strip().splitlines()[-1]

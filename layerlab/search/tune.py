@@ -80,7 +80,8 @@ class _Tuner:
         self.dataset = load_data(config)
         self.baseline: dict[str, Any] = {"val": 0.0}  #: step 3's run, which step 4 compares against
         labels = self.dataset.val.y if len(self.dataset.val) else self.dataset.train.y
-        counts = np.bincount(np.asarray(labels, dtype=int)) if len(labels) else np.ones(1)
+        classified = self.dataset.task != "regression" and len(labels)  # (tune refuses a regression set)
+        counts = np.bincount(np.asarray(labels, dtype=int)) if classified else np.ones(1)
         self.chance = float(counts.max() / counts.sum())  #: always answering the most frequent class
         self.bar = self.chance + (1 - self.chance) / 10  #: clearly above chance
 
