@@ -12,15 +12,17 @@ import dataclasses
 import os
 import sys
 import textwrap
-from typing import Any, NoReturn
 
 from .cli_ends import closed_pipe, interrupted, unknown_arguments
+from .cli_flags import LR_FIND_SKIPS, TUNE_SKIPS, ArgumentParser, add_train_flags
 from .engine import ENGINES
 from .errors import FLAG_WORDS, LayerlabError
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 from .wording import count
 
+#: The last line of `train` and `ensemble` without --out.
+NOT_SAVED = "not saved: add --out DIR to keep the weights and a report"
 EXAMPLE_CNN = (
     "input(1, 28, 28) conv(25, 3) relu maxpool(2) conv(50, 3) relu maxpool(2) flatten dense(100) relu dense(10)"
 )
@@ -141,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         print(f"run saved in {args.out}; report: {api.write_report(run)}")
     else:
-        print("not saved: add --out DIR to keep the weights and a report")
+        print(NOT_SAVED)
     return 0
 
 
@@ -154,6 +156,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     print(result.summary())
     if args.out:
         print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
+    else:
+        print(NOT_SAVED)
     return 0
 
 
@@ -161,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from . import api
 
     evaluation = api.evaluate(args.run, weights=args.weights, device=args.device, tta=args.tta)
-    _still_training(args)
+    _still_training(args.run, f"the weights are from its {args.weights} epoch so far")
     print(f"run: {args.run} ({args.weights} weights)\ndata: {evaluation.data}")
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
@@ -186,7 +190,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise LayerlabError(f"--top must be at least 1 (the number of classes shown), got {args.top}")
     run = api.load(args.run, weights=args.weights, device=args.device)
-    _still_training(args)
+    _still_training(args.run, f"the weights are from its {args.weights} epoch so far")
     for prediction in run.predict_files(args.images, invert=args.invert):
         for note in prediction.notes:
             print(f"note: {prediction.path}: {note}")
@@ -195,11 +199,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _still_training(args: argparse.Namespace) -> None:
-    """A note when another process is still training the run that ``eval`` or ``predict`` reads."""
-    writer = RunDir(args.run).writer()
+def _still_training(run: str, what: str) -> None:
+    """A note when another process is still training the run a command reads; ``what``: what it reads of it."""
+    writer = RunDir(run).writer()
     if writer is not None:
-        print(f"note: {args.run} is still training ({writer}): the weights are from its {args.weights} epoch so far")
+        print(f"note: {run} is still training ({writer}): {what}")
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -254,6 +258,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
+    for directory in args.directories:
+        _still_training(directory, "the report shows its epochs so far")
     print(f"report: {report.report(args.directories, out=args.out)}")
     return 0
 
@@ -353,7 +359,7 @@ def _search_commands(command) -> None:
                 layerlab lr-find --optimizer adam --batch-size 64 --steps 300 --out runs/lr-adam
                 """,
     )
-    _add_train_flags(p, skip=LR_FIND_SKIPS)
+    add_train_flags(p, skip=LR_FIND_SKIPS)
     p.add_argument("--out", "-o", help="folder of lr-find.png and lr-find.json (default runs/lr-find)")
     p.add_argument("--overwrite", action="store_true", help="replace the range test already in --out")
     p.add_argument("--quick", action="store_true", help="mnist-small, its first 2000 images (unless given)")
@@ -371,62 +377,13 @@ def _search_commands(command) -> None:
                 layerlab tune --data mnist --data-dir ../shared/data --model "flatten dense(100) relu dense(10)"
                 """,
     )
-    _add_train_flags(p)
+    add_train_flags(p, skip=TUNE_SKIPS)
     p.add_argument("--quick", action="store_true", help="small data and few epochs: a couple of minutes")
     p.set_defaults(handler=cmd_tune)
 
 
-#: lr-find's flags leave out the settings it does not use (it sweeps eta for a few hundred steps, no epochs)
-LR_FIND_SKIPS = ("epochs", "lr", "schedule", "lr_step", "lr_gamma", "lr_patience", "lr_min", "warmup", "patience",
-                 "grad_norms", "eval_batch_size", "out", "resume", "overwrite")  # fmt: skip
-
-
-def _add_train_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One flag per TrainConfig field (--batch-size for batch_size), defaulting to 'not given'; ``skip``:
-    the fields (and run flags: out, resume, overwrite) a command leaves out."""
-    from .config import TrainConfig
-
-    types = {"int": int, "float": float, "str": str}
-    p.add_argument("--config", help="a TOML file of settings (the same names); flags override it")
-    for f in dataclasses.fields(TrainConfig):
-        if f.type == "dict" or f.name in skip:  # dict: TOML only (--config)
-            continue
-        flag, help = f"--{f.name.replace('_', '-')}", f.metadata.get("help", "")
-        if f.type == "bool":  # --channels-last / --no-channels-last
-            action = argparse.BooleanOptionalAction
-            p.add_argument(flag, dest=f.name, action=action, default=argparse.SUPPRESS, help=help)
-            continue
-        default = "" if f.default is None else f" (default {f.default})"
-        kind = types[f.type.split(" | ")[0]]
-        metavar = f.metadata.get("metavar")
-        p.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=help + default, metavar=metavar)
-    p.add_argument(
-        "--layers", help="numpy engine: a .py file of your own layer classes, usable by class name in --model"
-    )
-    if "out" not in skip:
-        p.add_argument("--out", "-o", help="run directory: config, metrics.jsonl, checkpoints, weights")
-        p.add_argument(
-            "--resume", action="store_true", help="continue the run in --out (its own settings; flags override)"
-        )
-        p.add_argument(
-            "--overwrite", action="store_true", help="replace the run in --out (once the new one has an epoch)"
-        )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-epoch lines")
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line errors that say where the flags are listed (no usage dump), and no
-    abbreviated flags (``--epoch`` is not silently ``--epochs``)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
-
-
-def _parser() -> _ArgumentParser:
-    parser = _ArgumentParser(
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="layerlab",
         description="A deep-learning lab: every layer by hand in NumPy, the same models fast in PyTorch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -555,7 +512,7 @@ def _parser() -> _ArgumentParser:
                 layerlab train --out runs/cnn --resume ...   (continue a killed run with the same settings)
                 """,
     )
-    _add_train_flags(p)
+    add_train_flags(p)
     p.set_defaults(handler=cmd_train)
 
     p = command(
@@ -566,7 +523,7 @@ def _parser() -> _ArgumentParser:
                 """,
     )
     p.add_argument("--members", type=int, default=5, help="number of networks (default 5)")
-    _add_train_flags(p)
+    add_train_flags(p)
     p.set_defaults(handler=cmd_ensemble)
 
     def run_args(p: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import NoReturn
 
+from .cli_flags import LEFT_OUT
 from .rundir import RunDir
 
 #: Flags people try from other tools, and ours that do the same: suggested, not accepted.
@@ -34,6 +35,8 @@ def unknown_arguments(parser: argparse.ArgumentParser, command: str | None, extr
     if ALIASES.get(name) in flags:
         close = [ALIASES[name]]
     hint = f" (did you mean {close[0]}?)" if close else ""
+    if name in LEFT_OUT.get(command, {}):
+        hint = f" ({command} does not take it: {LEFT_OUT[command][name]})"
     where.error(f"unknown {'flag' if first.startswith('-') else 'argument'} {' '.join(extra)}{hint}")
 
 

@@ -265,10 +265,14 @@ def test_a_closed_pipe_ends_quietly(argv):
     assert result.stderr == "" and result.returncode == 141  # 128 + SIGPIPE, as `cat` ended by `head`
 
 
-def test_train_without_out_says_nothing_was_saved(capsys, tmp_path, monkeypatch):
+def test_train_and_ensemble_without_out_say_nothing_was_saved(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli(capsys, "train", "--model", "flatten dense(10)", *SMALL)
     assert code == 0 and out.splitlines()[-1] == "not saved: add --out DIR to keep the weights and a report"
+    assert list(tmp_path.iterdir()) == []
+    code, out, _ = run_cli(capsys, "ensemble", "--members", "2", "--model", "flatten dense(10)", *SMALL)
+    assert code == 0 and "majority vote:" in out
+    assert out.splitlines()[-1] == "not saved: add --out DIR to keep the weights and a report"
     assert list(tmp_path.iterdir()) == []
 
 

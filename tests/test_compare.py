@@ -11,9 +11,10 @@ import pytest
 import layerlab.api as api
 from layerlab.cli import main
 from layerlab.data import load
-from layerlab.report.reading import read_runs
+from layerlab.report.reading import read_runs, setting_defaults
 from layerlab.report.table import rows
 from layerlab.rundir import RunDir
+from layerlab.wording import describe_changes
 
 XOR = ["--data", "xor", "--model", "dense(4) tanh dense(2)", "--epochs", "2", "--batch-size", "25", "--quiet"]
 
@@ -42,7 +43,7 @@ def test_report_compares_a_run_and_an_ensemble(trained, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs compared: one, vote: 2 runs, 2 done, 0 failed, 0 pending"
     one = next(line for line in out if line.split()[:1] == ["one"])
-    assert "lr=0.1 (default)" in one  # what differs: the learning rate (and the vote's validation split)
+    assert "val=none (default), lr=0.1 (default)" in one  # what differs: the validation split, the learning rate
     assert out[-1] == f"report: {trained / 'compare-one-vote' / 'report.html'}"
     vote = json.loads((trained / "vote" / "ensemble.json").read_text())
     row = next(line for line in out if line.lstrip("* ").split()[:1] == ["vote"])  # the best run: by its val
@@ -75,3 +76,15 @@ def test_an_ensemble_directory_evaluates_and_predicts_by_majority_vote(trained, 
     val = json.loads((trained / "vote" / "ensemble.json").read_text())["vote_val_accuracy"]
     assert f"validation accuracy: {val:.2%}" in printed  # the report's "best val" of the ensemble
     assert f"test accuracy: {vote:.2%} (250 examples)" in printed
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [("xor", "val=none (default)"), ("mnist", "val=Nielsen's 10,000 (default)"), ("cifar10", "val=0.1 (default)"),
+     ("mnist-small", "val=the fixed 1,000 (default)"), ("cifar10-small", "val=the fixed 200 (default)")],
+)  # fmt: skip
+def test_a_default_validation_split_says_what_it_is_for_the_data(data, words):
+    settings = {"data": data, "val": None, "optimizer": "sgd"}
+    assert describe_changes({"val": None}, setting_defaults(settings)) == words
+    if data in ("xor", "mnist-small", "cifar10-small"):  # offline: the words are the split it loads
+        assert len(load(data).val) == {"xor": 0, "mnist-small": 1000, "cifar10-small": 200}[data]

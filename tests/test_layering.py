@@ -10,7 +10,7 @@ The layers, bottom to top (ARCHITECTURE.md draws them):
     hooks, train                        the training loop
     api, experiments/, report/          the Python API and what builds on it
     playground/, explain, grader, ...   teaching tools on the numpy engine
-    cli, cli_ends, __main__             the command line: nothing below imports it
+    cli, cli_ends, cli_flags, __main__  the command line: nothing below imports it
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ ALLOWED = {
     "torch.": {"errors", "spec", "engine", "weights", "augment", "files", "torch.", "numpy.model", "numpy."},
 }
 #: Modules that nothing but these may import.
-TOP = {"cli": {"__main__"}, "cli_ends": {"cli"}}
+TOP = {"cli": {"__main__"}, "cli_ends": {"cli"}, "cli_flags": {"cli", "cli_ends"}}
 
 
 def module_name(path: Path) -> str:

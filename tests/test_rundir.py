@@ -312,7 +312,7 @@ def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
     assert RunDir(out).is_finished()
 
 
-def test_eval_and_predict_of_a_run_still_training_say_so(tmp_path, capsys):
+def test_eval_predict_and_report_of_a_run_still_training_say_so(tmp_path, capsys):
     finished = tmp_path / "mlp"
     assert main(["train", "--model", "flatten dense(10)", *MNIST_50, "--out", str(finished), "-q"]) == 0
     capsys.readouterr()
@@ -327,6 +327,9 @@ def test_eval_and_predict_of_a_run_still_training_say_so(tmp_path, capsys):
         assert capsys.readouterr().out.splitlines()[0] == note
         assert main(["predict", str(finished), str(digit), "--weights", "last"]) == 0
         assert capsys.readouterr().out.splitlines()[0] == note.replace("best", "last")
+        assert main(["report", str(finished), "--out", str(tmp_path / "report")]) == 0
+        report_note = f"note: {finished} is still training (process {holder.pid}): the report shows its epochs so far"
+        assert capsys.readouterr().out.splitlines()[0] == report_note
     finally:
         holder.kill()
         holder.wait()

@@ -94,6 +94,23 @@ def test_lr_find_offers_only_the_flags_it_uses_and_quick(tmp_path, capsys):
     assert config["data"] == "mnist-small" and config["limit"] == 2000
 
 
+def test_tune_offers_only_the_flags_it_uses(capsys):
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    help = capsys.readouterr().out
+    for flag in ("--resume", "--overwrite", "--patience"):  # tune stops early by its own rule
+        assert flag not in help
+    for flag in ("--out", "--quick", "--epochs", "--lr ", "--l2", "--batch-size", "--schedule"):
+        assert flag in help
+    with pytest.raises(SystemExit, match="2"):
+        main(["tune", "--quick", "--resume"])
+    err = capsys.readouterr().err
+    assert err == (
+        "layerlab tune: error: unknown flag --resume (tune does not take it: run the same command again to continue: "
+        "the runs already in --out are reused); see `layerlab tune --help`\n"
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [

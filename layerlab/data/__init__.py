@@ -11,7 +11,7 @@ looked for in ``data_dir``, then ``$LAYERLAB_DATA``, then the per-user cache, be
 """
 
 from ..errors import DataError
-from .catalog import DATASETS, data_dir_given, expected_files, load, task_of, works_offline
+from .catalog import DATASETS, data_dir_given, default_val, expected_files, load, task_of, works_offline
 from .dataset import Dataset, Split
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Dataset",
     "Split",
     "data_dir_given",
+    "default_val",
     "expected_files",
     "load",
     "task_of",

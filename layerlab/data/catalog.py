@@ -90,6 +90,24 @@ def task_of(name: str | os.PathLike) -> str:
     return "regression" if key in playground.REGRESSION or key in curve.CURVES else "classification"
 
 
+def default_val(name: str | os.PathLike) -> float | str | None:
+    """What ``val=None`` stands for with the dataset ``name``, without loading it (see ``load``): the fixed
+    split in words ("Nielsen's 10,000" for MNIST), "none" for a Playground set, else the fraction drawn at
+    random (0.1); None for the curve, whose split is fixed by its options (``val`` is not used)."""
+    key = _key(os.fspath(name))
+    if key in playground.PLAYGROUND:
+        return "none"
+    if key in curve.CURVES:
+        return None
+    nielsen, small, cifar_small = (
+        "Nielsen's 10,000",
+        f"the fixed {SMALL_SPLIT[1]:,}",
+        f"the fixed {CIFAR_SMALL_SPLIT[1]:,}",
+    )
+    fixed = {"mnist": nielsen, "fashion-mnist": nielsen, "mnist-small": small, "cifar10-small": cifar_small}
+    return fixed.get(key, DEFAULT_VAL)
+
+
 def load(
     name: str | os.PathLike,
     *,

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..config import TrainConfig
+from ..data import default_val
 from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
 from ..rundir import RunDir
@@ -120,9 +122,11 @@ class RunSource:
 
 
 def setting_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """What a setting left at None stands for in this run: the optimiser's own learning rate."""
+    """What a setting left at None stands for in this run: the optimiser's own learning rate, the dataset's
+    own validation split (MNIST: Nielsen's 10,000; a Playground set: none)."""
     optimizer = OPTIMIZERS.get(settings.get("optimizer") or "sgd")
-    return {"lr": optimizer.default_lr} if optimizer else {}
+    defaults = {"lr": optimizer.default_lr} if optimizer else {}
+    return defaults | {"val": default_val(settings.get("data") or TrainConfig.data)}
 
 
 def resolved(settings: dict[str, Any]) -> dict[str, Any]:
