@@ -198,11 +198,22 @@ def _worker_process(definition, directory, url, study_name, seed, deadline, inde
     return work(definition, directory, url, study_name, seed, deadline, log=lambda m: print(f"[worker {index}] {m}"))
 
 
+def _check_device(definition: SearchDefinition) -> None:
+    """``--device cuda`` on a machine without one is refused once, as ``train`` words it (not per trial)."""
+    from ..config import TrainConfig
+    from ..engine import check_device
+
+    chosen = {k: definition.settings[k] for k in ("engine", "device") if k in definition.settings}
+    if all(isinstance(v, str) and "{" not in v for v in chosen.values()) and not set(chosen) & set(definition.space):
+        check_device(TrainConfig(**chosen))
+
+
 def run_search(definition: SearchDefinition, directory: str | Path, storage: str | None = None, jobs: int = 1,
                study_name: str | None = None, log=print) -> tuple[str, str]:  # fmt: skip
     """Run this machine's share of the search (``jobs`` workers); returns (storage URL, study name)."""
     if jobs < 1:
         raise SearchError(f"--jobs must be at least 1, got {jobs}")
+    _check_device(definition)  # before the folder and the study exist: a fixed command then starts afresh
     directory = check_output_folder(directory, INFO, "search", lambda info: info["definition"]["name"], definition.name)
     directory.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, directory)
