@@ -288,6 +288,6 @@ def test_a_search_on_a_missing_gpu_is_refused_before_its_folder_or_study_exists(
     err = cli_error("search", "search-mlp", "--quick", "--device", "cuda", "--out", str(tmp_path / "s"))
     assert (
         err
-        == "layerlab search: error: --device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu"
+        == "layerlab search: error: --device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu\n"
     )
     assert not (tmp_path / "s").exists()  # so the same command without --device cuda starts afresh
