@@ -286,8 +286,6 @@ def test_cmaes_state_is_read_back_without_running_any_other_pickle():
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_a_search_on_a_missing_gpu_is_refused_before_its_folder_or_study_exists(tmp_path, cli_error):
     err = cli_error("search", "search-mlp", "--quick", "--device", "cuda", "--out", str(tmp_path / "s"))
-    assert (
-        err
-        == "layerlab search: error: --device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu\n"
-    )
+    expected = "--device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu"
+    assert err == f"layerlab search: error: {expected}\n"
     assert not (tmp_path / "s").exists()  # so the same command without --device cuda starts afresh
