@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import textwrap
+import time
 
 import pytest
 
@@ -289,3 +290,36 @@ def test_a_search_on_a_missing_gpu_is_refused_before_its_folder_or_study_exists(
     expected = "--device cuda was asked for, but this torch build sees no CUDA GPU; use --device cpu"
     assert err == f"layerlab search: error: {expected}\n"
     assert not (tmp_path / "s").exists()  # so the same command without --device cuda starts afresh
+
+
+def test_a_trial_that_ctrl_c_ends_is_run_again_with_its_parameters_on_the_next_start(tmp_path):
+    """Ctrl-C during trial 1: one line, no traceback; the same command again retries trial 1 (its parameters,
+    its run directory continued) and the search ends with all 5 trials, as after a killed worker."""
+    import signal
+    import subprocess
+    import sys
+
+    import optuna
+
+    path = write(tmp_path, TOY.replace("epochs = 4", "epochs = 100"))
+    command = [sys.executable, "-m", "layerlab", "search", str(path), "--out", str(tmp_path / "s")]
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stdout:
+        if line.startswith("trial 1:"):
+            break
+    time.sleep(0.05)  # inside trial 1's training (100 epochs: about a second)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].endswith("run the same command again to continue")
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    trials = study.get_trials()
+    interrupted = [t for t in trials if t.state.name == "FAIL"]
+    assert [t.number for t in interrupted] == [1] and interrupted[0].user_attrs["interrupted"]
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state.name == "COMPLETE"
+    assert retry[0].user_attrs["run"] == interrupted[0].user_attrs["run"]  # the same run directory, continued
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 5
+    assert "| interrupted, retried" in (tmp_path / "s" / "report.md").read_text()

@@ -169,8 +169,11 @@ def _kill_one_worker_mid_trial(tmp_path: Path, storage: str | None):
 def _study_or_none(out: Path, storage: str | None):
     import optuna
 
+    from layerlab.search.report import INFO
     from layerlab.search.storage import open_storage, storage_url
 
+    if not (out / INFO).is_file():  # the worker has not claimed the folder yet: opening its SQLite file now
+        return None  # would create it, and the worker would then find a folder of someone else's files
     try:
         return optuna.load_study(study_name="kill-test", storage=open_storage(storage_url(storage, out), 1))
     except KeyError:  # not created yet

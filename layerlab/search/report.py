@@ -98,7 +98,11 @@ def trial_rows(study) -> list[dict[str, Any]]:
         retried = trial.system_attrs.get("failed_trial")
         status = trial.user_attrs.get("status", trial.state.name.lower())
         if trial.state.name == "FAIL":
-            status = "killed, retried" if _was_retried(study, trial.number) else "failed"
+            ended = "interrupted" if trial.user_attrs.get("interrupted") else "killed"
+            if _was_retried(study, trial.number):
+                status = f"{ended}, retried"
+            else:
+                status = "interrupted" if trial.user_attrs.get("interrupted") else "failed"
         attrs = trial.user_attrs
         rows.append({"trial": trial.number, "status": status, "value": trial.value, "retry_of": retried,
                      "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "params": dict(trial.params),

@@ -153,6 +153,7 @@ def loop(study, objective, trials: int | None, queued_only: bool, deadline: floa
     while deadline is None or time.time() < deadline:
         with _BudgetSlot(slot) as held:
             optuna.storages.fail_stale_trials(study)  # a killed worker's trial is queued again
+            retry_interrupted(study)  # and so is one that Ctrl-C ended
             n = counts(study)
             if trials is not None and n["finished"] >= trials:
                 break
@@ -164,9 +165,27 @@ def loop(study, objective, trials: int | None, queued_only: bool, deadline: floa
                     time.sleep(POLL)  # the last trials run elsewhere: wait for them, or retry them if they die
                     continue
             objective.on_start = held.release
-            study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
+            optuna.logging.set_verbosity(optuna.logging.ERROR)  # errors reach the caller: no traceback warnings
+            try:
+                study.optimize(objective, n_trials=1, gc_after_trial=False, catch=(NotQueued,))
+            finally:
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
         ran += 1
     return ran
+
+
+def retry_interrupted(study) -> None:
+    """Queue again, once, each trial that Ctrl-C ended (Optuna marks it failed; the objective marks it
+    ``interrupted``), as a killed worker's trial is: the same parameters, and its run directory continues
+    from its last checkpoint. The copy records the trial it retries (``retry_history``), as Optuna's own do."""
+    import optuna
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", [])}
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted") and trial.number not in retried:
+            optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, trial)
 
 
 class _BudgetSlot:

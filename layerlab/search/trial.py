@@ -71,6 +71,13 @@ class Objective:
         self.on_start = lambda: None  #: called once the trial exists (``study.loop`` frees the budget slot)
 
     def __call__(self, trial) -> float:
+        try:
+            return self._run(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)  # Optuna marks it failed; the next start queues it again
+            raise
+
+    def _run(self, trial) -> float:
         import optuna
 
         self.on_start()
