@@ -56,6 +56,10 @@ class RunResult:
     test_loss: float = math.nan  #: at the best validation epoch: a regression run's headline number
 
     def summary(self) -> str:
+        """One line: the headline numbers, the status, and the run's message (a warning, why it stopped)."""
+        return self._numbers() + (f" {self.message}" if self.message else "")
+
+    def _numbers(self) -> str:
         if self.task == "regression":  # mean squared error: accuracies mean nothing
             chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_loss)
                       else f"lowest validation loss {self.best_val_loss:.4g}")  # fmt: skip

@@ -364,8 +364,9 @@ def test_a_loss_that_explodes_but_stays_finite_is_flagged_in_the_result(tmp_path
     assert result.message.startswith("warning: the training loss rose from 0.997 at the first step to 12.4")
     assert result.message.endswith("the learning rate 100 is probably too large: try 10")
     assert json.loads((tmp_path / "run" / "result.json").read_text())["message"] == result.message
+    assert result.summary().endswith(f"[completed] {result.message}")  # the line `layerlab train` ends with
     calm, _ = quiet_fit(small(epochs=3))
-    assert calm.message == ""
+    assert calm.message == "" and calm.summary().endswith("[completed]")
 
 
 # ---------------------------------------------------------------------------------------------------
