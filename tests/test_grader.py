@@ -86,6 +86,12 @@ MISTAKES = [
         "not written yet",
     ),
     ("softmax-ce", "shifted = x - x.max(axis=1, keepdims=True)", "shifted = x", "overflow"),
+    (  # the textbook softmax, then its log: shifted, so no overflow, but e^-1000 underflows to 0
+        "softmax-ce",
+        "log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+        "log_p = np.log(np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True))",
+        "underflowed to 0 (e^-1000 = 0, log 0 = -inf): compute log p directly",
+    ),
     (
         "softmax-ce",
         "return -log_p[np.arange(len(x)), t].mean()",
