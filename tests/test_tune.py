@@ -21,14 +21,14 @@ SIGMOID = TrainConfig().model  # Nielsen's flatten dense(100) sigmoid dense(10),
 
 
 @pytest.mark.parametrize(
-    ("steps", "problem"),
+    ("steps", "end_lr", "problem"),
     [
-        (60, "the loss never fell clearly"),  # too short for a sigmoid network: flat, then noise
-        (200, "the loss still falls at the end of the sweep"),  # it falls, but has not risen by eta 10
+        (60, 10.0, "the loss never fell clearly"),  # too short for a sigmoid network: flat, then noise
+        (200, 1.0, "the loss still falls at the end of the sweep"),  # it falls, and has not risen by eta 1
     ],
 )
-def test_lr_find_says_when_its_curve_gives_no_threshold(tmp_path, steps, problem):
-    found = lr_find(TrainConfig(limit=2000), steps=steps, out=tmp_path, progress=False)
+def test_lr_find_says_when_its_curve_gives_no_threshold(tmp_path, steps, end_lr, problem):
+    found = lr_find(TrainConfig(limit=2000), steps=steps, end_lr=end_lr, out=tmp_path, progress=False)
     assert found.threshold is None and found.suggestion is None
     assert found.problem.startswith(problem) and found.summary().startswith("no learning rate suggested")
     saved = json.loads((tmp_path / "lr-find.json").read_text())
@@ -36,16 +36,19 @@ def test_lr_find_says_when_its_curve_gives_no_threshold(tmp_path, steps, problem
     assert (tmp_path / "lr-find.png").stat().st_size > 5000  # the curve is still plotted
 
 
-def test_lr_find_longer_sweep_finds_the_sigmoid_threshold(tmp_path):
-    found = lr_find(TrainConfig(limit=2000), steps=200, end_lr=100.0, progress=False)
+@pytest.mark.parametrize("end_lr", [10.0, 100.0])
+def test_lr_find_longer_sweep_finds_the_sigmoid_threshold(tmp_path, end_lr):
+    """At 200 steps the smoothed loss is lowest near eta 4 and 20% above that by eta 10: a threshold (it
+    was once read as 'still falls at the end', because the rise had not reached the cut-off)."""
+    found = lr_find(TrainConfig(limit=2000), steps=200, end_lr=end_lr, progress=False)
     assert found.problem == "" and 0.5 < found.threshold < 10  # Nielsen trains this network at eta 0.5 to 3
 
 
 def test_tune_quick_default_model_recommends_a_model_that_learns(tmp_path, capsys):
     assert main(["tune", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "no threshold" in out and "a factor of two below the threshold" in out  # Nielsen's rule took over
-    assert "eta 10, 3 epochs" in out and "oscillates or rises" in out
+    # the range test's threshold (eta ~4: 0.406), or, where its curve gives none, Nielsen's rule
+    assert "a tenth of that threshold" in out or "a factor of two below the threshold" in out
     summary = json.loads((tmp_path / "tune.json").read_text())
     assert summary["warning"] == "" and "AT CHANCE" not in out and "WARNING" not in out
     assert summary["val_accuracy"] > 0.8 and summary["test_accuracy"] > 0.8  # chance: ~11%

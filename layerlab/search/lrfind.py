@@ -14,7 +14,8 @@ A curve that gives no threshold is said so, not read as noise: either the loss n
 (the sweep is too short, or starts too low, for this model: a sigmoid network learns slowly at first):
 the mean of the ``SKIP`` losses up to the lowest smoothed one is not ``MIN_FALL`` (10%) below the mean
 of the first ``SKIP`` (the smoothed loss lags too far behind to be compared); or the loss is still at its
-lowest in the last ``TAIL`` of a sweep that never rose (the threshold lies beyond ``end_lr``). Then
+lowest in the last ``TAIL`` of a sweep that never rose (was not cut short, and ends less than ``MIN_FALL``
+above its lowest smoothed loss: the threshold lies beyond ``end_lr``). Then
 ``threshold`` and ``suggestion`` are None and ``problem`` says why and what to change; ``layerlab tune``
 then falls back on Nielsen's own rule (see ``layerlab.search.tune``).
 
@@ -137,7 +138,8 @@ def lr_find(
         losses, smoothed = losses[: end + 1], smoothed[: end + 1]
     lrs = lrs[: len(losses)]
     best = SKIP + int(np.argmin(smoothed[SKIP:]))
-    problem = _problem(losses, smoothed, best, rose=len(losses) < steps, end_lr=end_lr, start_lr=start_lr)
+    rose = len(losses) < steps or smoothed[-1] > (1 + MIN_FALL) * smoothed[best]  # cut short, or up again by the end
+    problem = _problem(losses, smoothed, best, rose=rose, end_lr=end_lr, start_lr=start_lr)
     threshold = None if problem else float(lrs[best])
     suggestion = None if threshold is None else threshold * fraction
     result = LRFindResult(lrs, losses, smoothed, threshold, suggestion, fraction, stopped, problem)
