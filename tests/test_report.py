@@ -7,6 +7,7 @@ exercises with a failed, a pending, an ensemble, a conv and a Playground run.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -247,14 +248,20 @@ def test_markdown_table_has_every_run_and_well_formed_rows(reported):
     assert "| ex2-wide | model=conv(32, 3)" in text and "★" not in lines[2]
 
 
-def test_terminal_table_fits_100_columns_and_cuts_long_specs(reported):
+def test_terminal_table_fits_100_columns_and_wraps_long_specs(reported):
     rows = table(reported)
     text = terminal_table(rows)
     lines = text.splitlines()
     assert max(map(len, lines)) <= 100
     assert "Exercise 2: CNN" in lines and "Playground: circle" in lines
-    wide = next(line for line in lines if "ex2-wide" in line)
-    assert "model=conv(32, 3) relu" in wide and "…" in wide and LONG_SPEC not in text
+    at = next(i for i, line in enumerate(lines) if "ex2-wide" in line)
+    assert "model=conv(32, 3) relu" in lines[at] and lines[at].endswith("pending")
+    # what the run changed wraps onto the lines below it, in its column, never cut: it is what differs
+    column = lines[at].index("model=")
+    below = list(itertools.takewhile(lambda line: line.startswith(" " * column), lines[at + 1 :]))
+    assert below and all(line[column] != " " for line in below)
+    block = " ".join(line.strip() for line in [lines[at], *below])
+    assert "…" not in block and all(token in block.split() for token in f"model={LONG_SPEC}".split())
     best = [line.split()[1] for line in lines if line.startswith("* ")]
     assert best == ["ex1-mlp", "ex2-cnn", "pg-circle", "best"]  # the last: the line explaining the mark
     mlp = next(line for line in lines if " ex1-mlp " in line)

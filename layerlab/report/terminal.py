@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TextIO
 
 from ..wording import count
@@ -12,7 +13,7 @@ from .table import Row, by_exercise
 def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> str:
     """``rows`` as plain text at most ``width`` columns wide.
 
-    One block per exercise; ``*`` marks the best run; long settings end in an ellipsis; notes (errors,
+    One block per exercise; ``*`` marks the best run; long settings wrap onto the lines below; notes (errors,
     ensembles, early stopping) go on an indented line below their run.
     """
     shown = columns(rows, quick)
@@ -27,13 +28,16 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     widths[1] = max(12 if widths[0] <= 16 else 6, min(widths[1], width - others))
 
     def line(mark: str, texts: list[str]) -> str:
+        """The row's line; what a run changed is wrapped onto lines below it, never cut (it is what differs)."""
+        changed = textwrap.wrap(texts[1], widths[1], break_on_hyphens=False) or [""]
         fitted = [
             (cut_middle if column.field == "run" else cut)(text, size).ljust(size)
             if column.text
             else cut(text, size).rjust(size)
-            for text, size, column in zip(texts, widths, shown, strict=True)
+            for text, size, column in zip([texts[0], changed[0], *texts[2:]], widths, shown, strict=True)
         ]
-        return (mark + " " + "  ".join(fitted)).rstrip()
+        indent = " " * (2 + widths[0] + 2)
+        return "\n".join([(mark + " " + "  ".join(fitted)).rstrip(), *(indent + more for more in changed[1:])])
 
     lines = [line(" ", headers)]
     pairs = list(zip(rows, cells, strict=True))
