@@ -57,6 +57,7 @@ from ..config import TrainConfig, check_settings, paths_from, read_toml, setting
 from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
+from ..report.reading import setting_defaults
 from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
@@ -423,9 +424,8 @@ def run_experiment(
                 _write_index(directory, experiment, statuses)
         else:
             for i, run in enumerate(todo, 1):
-                display.log(
-                    f"[{i}/{len(todo)}] {run.name}: {describe_changes(run.changed, {'lr': run.config.resolved_lr()})}"
-                )
+                changed = describe_changes(run.changed, setting_defaults(run.config.to_dict()))
+                display.log(f"[{i}/{len(todo)}] {run.name}: {changed}")
                 try:
                     _train_run(run, str(directory), display.event if progress else None)
                     error = None
