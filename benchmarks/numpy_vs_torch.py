@@ -37,8 +37,12 @@ MODELS = {
         "input(1, 28, 28) conv(20, 5) maxpool(2) relu conv(40, 5) maxpool(2) relu flatten dense(100) relu dense(10)"
     ),
 }
-ROWS = [("MLP 784-100-10", 10), ("MLP 784-100-10", 100), ("CNN conv20-pool-conv40-pool-100-10", 10),
-        ("CNN conv20-pool-conv40-pool-100-10", 64)]  # fmt: skip
+ROWS = [
+    ("MLP 784-100-10", 10),
+    ("MLP 784-100-10", 100),
+    ("CNN conv20-pool-conv40-pool-100-10", 10),
+    ("CNN conv20-pool-conv40-pool-100-10", 64),
+]
 
 
 def torch_model(spec, state):

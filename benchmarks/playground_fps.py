@@ -136,9 +136,11 @@ def main() -> None:
             page = Page(ws)
             page.frame()
             page.change(tasks.preset(10))
-            print(f"task 10: 6 hidden layers of 8 tanh units, all 7 features, 250 training points, batch 10; "
-                  f"server pinned to core {args.core}, frame cap {args.max_fps:g} fps; {os.cpu_count()} cores here, "
-                  f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+            print(
+                f"task 10: 6 hidden layers of 8 tanh units, all 7 features, 250 training points, batch 10; "
+                f"server pinned to core {args.core}, frame cap {args.max_fps:g} fps; {os.cpu_count()} cores here, "
+                f"load average {os.getloadavg()[0]:.1f}"
+            )
             page.ws.send('{"type": "play"}')
             first = page.frame()
             frames, epochs, fewest = 0, first["epoch"], None
@@ -148,9 +150,11 @@ def main() -> None:
                 fewest = frame["epoch"] - epochs if fewest is None else min(fewest, frame["epoch"] - epochs)
                 epochs = frame["epoch"]
                 frames += 1
-            print(f"playing: {frames / elapsed:.1f} frames per second over {elapsed:.1f} s, "
-                  f"{(epochs - first['epoch']) / elapsed:.1f} epochs per second, at least {fewest} epoch(s) per frame, "
-                  f"test loss {frame['test_playground']:.4f} (Playground's scale) at epoch {epochs}")  # fmt: skip
+            print(
+                f"playing: {frames / elapsed:.1f} frames per second over {elapsed:.1f} s, "
+                f"{(epochs - first['epoch']) / elapsed:.1f} epochs per second, at least {fewest} epoch(s) per frame, "
+                f"test loss {frame['test_playground']:.4f} (Playground's scale) at epoch {epochs}"
+            )
             for label, times in latencies(page, args.samples).items():
                 print(f"change -> frame while playing, {label:<21}: {summary(times)}")
             page.ws.send('{"type": "pause"}')

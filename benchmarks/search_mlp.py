@@ -28,8 +28,11 @@ import torch
 import layerlab
 from layerlab.search import load_search
 
-METHODS = {"random": {"sampler": "random", "pruner": "none"}, "tpe": {"sampler": "tpe", "pruner": "none"},
-           "tpe+median": {"sampler": "tpe", "pruner": "median"}}  # fmt: skip
+METHODS = {
+    "random": {"sampler": "random", "pruner": "none"},
+    "tpe": {"sampler": "tpe", "pruner": "none"},
+    "tpe+median": {"sampler": "tpe", "pruner": "median"},
+}
 
 
 def run_search(name: str, options: dict, seed: int, args) -> dict:
@@ -40,17 +43,27 @@ def run_search(name: str, options: dict, seed: int, args) -> dict:
     started = time.process_time()
     result = layerlab.search(definition, out, log=lambda m: None)
     trials = sorted(result.study.get_trials(deepcopy=False), key=lambda t: t.number)
-    record = {"method": name, "seed": seed, "trials": args.trials, "epochs": args.epochs, "limit": args.limit,
-              "values": [t.value if t.value is not None else float("nan") for t in trials],
-              "states": [t.state.name for t in trials],
-              "cpu": [t.user_attrs.get("cpu_seconds", 0.0) for t in trials],
-              "total_cpu": time.process_time() - started,
-              "best_val": result.best.val_accuracy, "best_test": result.best.test_accuracy,
-              "best_params": result.best.params}  # fmt: skip
+    record = {
+        "method": name,
+        "seed": seed,
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "limit": args.limit,
+        "values": [t.value if t.value is not None else float("nan") for t in trials],
+        "states": [t.state.name for t in trials],
+        "cpu": [t.user_attrs.get("cpu_seconds", 0.0) for t in trials],
+        "total_cpu": time.process_time() - started,
+        "best_val": result.best.val_accuracy,
+        "best_test": result.best.test_accuracy,
+        "best_params": result.best.params,
+    }
     with open(Path(args.out) / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
-    print(f"{name} seed {seed}: best val {record['best_val']:.4f} test {record['best_test']:.4f}, "
-          f"{sum(record['cpu']):.0f} CPU s in trials", flush=True)  # fmt: skip
+    print(
+        f"{name} seed {seed}: best val {record['best_val']:.4f} test {record['best_test']:.4f}, "
+        f"{sum(record['cpu']):.0f} CPU s in trials",
+        flush=True,
+    )
     return record
 
 
@@ -69,12 +82,16 @@ def table(args) -> None:
     if searches:
         n = min(r["trials"] for r in searches)
         target = np.mean([best_so_far(r)[n - 1] for r in searches if r["method"] == "random"])
-        print(f"search-mlp on MNIST, {searches[0]['epochs']} epochs per trial, training images: "
-              f"{searches[0]['limit'] or 50000}; {n} trials per search; seeds: "
-              f"{sorted({r['seed'] for r in searches})}")  # fmt: skip
-        print(f"| method | best val @ {n // 4} | @ {n // 2} | @ {n} trials | CPU s (all trials) | "
-              f"CPU s to reach random's mean final best ({target:.2%}) | CPU s to reach the same seed's random "
-              "final best | best test (of the best val) |")  # fmt: skip
+        print(
+            f"search-mlp on MNIST, {searches[0]['epochs']} epochs per trial, training images: "
+            f"{searches[0]['limit'] or 50000}; {n} trials per search; seeds: "
+            f"{sorted({r['seed'] for r in searches})}"
+        )
+        print(
+            f"| method | best val @ {n // 4} | @ {n // 2} | @ {n} trials | CPU s (all trials) | "
+            f"CPU s to reach random's mean final best ({target:.2%}) | CPU s to reach the same seed's random "
+            "final best | best test (of the best val) |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         randoms = {r["seed"]: best_so_far(r)[n - 1] for r in searches if r["method"] == "random"}
         for method in METHODS:
@@ -91,18 +108,24 @@ def table(args) -> None:
             reached = sum(r == r for r in reach)
             own = [_reach(best_so_far(r)[:n], np.cumsum(r["cpu"][:n]), randoms.get(r["seed"])) for r in rs]
             got = [x for x in own if x == x]
-            print(f"| {method} | {' | '.join(cells)} | {cpu[:, -1].mean():.0f} ± {cpu[:, -1].std():.0f} | "
-                  f"{np.nanmean(reach) if reached else float('nan'):.0f} ({reached}/{len(rs)} seeds reached it) | "
-                  f"{np.mean(got) if got else float('nan'):.0f} ({len(got)}/{len(rs)} seeds) | "
-                  f"{np.mean([r['best_test'] for r in rs]):.2%} |")  # fmt: skip
+            print(
+                f"| {method} | {' | '.join(cells)} | {cpu[:, -1].mean():.0f} ± {cpu[:, -1].std():.0f} | "
+                f"{np.nanmean(reach) if reached else float('nan'):.0f} ({reached}/{len(rs)} seeds reached it) | "
+                f"{np.mean(got) if got else float('nan'):.0f} ({len(got)}/{len(rs)} seeds) | "
+                f"{np.mean([r['best_test'] for r in rs]):.2%} |"
+            )
         figure(searches, n, Path(args.out) / "search-mlp.png")
     for r in records:
         if r["method"] == "tpe50":
-            print(f"TPE, {r['trials']} trials (seed {r['seed']}): best val {r['best_val']:.2%}, its test "
-                  f"{r['best_test']:.2%}, {sum(r['cpu']):.0f} CPU s; {r['best_params']}")  # fmt: skip
+            print(
+                f"TPE, {r['trials']} trials (seed {r['seed']}): best val {r['best_val']:.2%}, its test "
+                f"{r['best_test']:.2%}, {sum(r['cpu']):.0f} CPU s; {r['best_params']}"
+            )
         if r["method"] == "tune":
-            print(f"tune: val {r['best_val']:.2%}, test {r['best_test']:.2%}, {r['total_cpu']:.0f} CPU s; "
-                  f"{r['recommendation']}")  # fmt: skip
+            print(
+                f"tune: val {r['best_val']:.2%}, test {r['best_test']:.2%}, {r['total_cpu']:.0f} CPU s; "
+                f"{r['recommendation']}"
+            )
 
 
 def _reach(curve: np.ndarray, cpu: np.ndarray, target: float | None) -> float:
@@ -144,8 +167,13 @@ def run_tune(args) -> None:
     config = TrainConfig(data="mnist", data_dir=args.data_dir, device="cpu", limit=args.limit)
     started = time.process_time()
     result = tune(config, out=Path(args.out) / "tune", epochs=args.tune_epochs)
-    record = {"method": "tune", "best_val": result.val_accuracy, "best_test": result.test_accuracy,
-              "total_cpu": time.process_time() - started, "recommendation": result.changed}  # fmt: skip
+    record = {
+        "method": "tune",
+        "best_val": result.val_accuracy,
+        "best_test": result.test_accuracy,
+        "total_cpu": time.process_time() - started,
+        "recommendation": result.changed,
+    }
     with open(Path(args.out) / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
 

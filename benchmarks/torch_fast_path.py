@@ -111,8 +111,15 @@ def layerlab_epoch(
     channels_last=True; the warm-up compiles (or records CUDA graphs for) every batch shape first.
     """
     spec, lr = MODELS[name]
-    config = TrainConfig(model=spec, engine=engine, device=str(device), lr=lr, batch_size=batch_size,
-                         threads=torch.get_num_threads(), **options)  # fmt: skip
+    config = TrainConfig(
+        model=spec,
+        engine=engine,
+        device=str(device),
+        lr=lr,
+        batch_size=batch_size,
+        threads=torch.get_num_threads(),
+        **options,
+    )
     if engine == "numpy":
         from layerlab.numpy.learner import NumpyLearner
 

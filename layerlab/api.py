@@ -82,8 +82,11 @@ class Run:
 
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
-        metadata = {"config": json.dumps(self.config.to_dict()), "classes": json.dumps(list(self.classes)),
-                    "input_shape": json.dumps(list(self.input_shape))}  # fmt: skip
+        metadata = {
+            "config": json.dumps(self.config.to_dict()),
+            "classes": json.dumps(list(self.classes)),
+            "input_shape": json.dumps(list(self.input_shape)),
+        }
         return save_weights(path, self.learner.weights(), metadata)
 
 
@@ -126,8 +129,9 @@ def fit(
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
     check_output(parse(config.model, dataset.input_shape, dataset.name), dataset, config.loss)
-    result, learner = trainer.fit(config, dataset, out, resume, progress and not quiet, None if quiet else print,
-                                  hooks, overwrite, weights)  # fmt: skip
+    result, learner = trainer.fit(
+        config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
+    )
     directory = Path(result.directory) if result.directory else None
     return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
 
@@ -179,8 +183,13 @@ class Evaluation:
     loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
 
 
-def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str | None = None,
-             tta: str | Sequence[str] | None = None) -> Evaluation:  # fmt: skip
+def evaluate(
+    run: Run | str | os.PathLike,
+    *,
+    weights: str = "best",
+    device: str | None = None,
+    tta: str | Sequence[str] | None = None,
+) -> Evaluation:
     """Accuracy of a run (or the run in a directory) on its validation and test sets; with ``tta`` (view
     names such as "rotations", "crops,flip") also on the test set seen through each view and averaged.
     A regression run (Playground's plane, the curve) is measured by its loss (mse or sse) instead."""
@@ -189,8 +198,9 @@ def evaluate(run: Run | str | os.PathLike, *, weights: str = "best", device: str
     splits = [(name, split) for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)]
     if dataset.task == "regression":
         if tta:
-            raise TrainError("test-time augmentation averages class probabilities; a regression run has none: "
-                             "leave out --tta")  # fmt: skip
+            raise TrainError(
+                "test-time augmentation averages class probabilities; a regression run has none: leave out --tta"
+            )
         losses = {name: (regression_loss(run, split.x, split.y), len(split)) for name, split in splits}
         return Evaluation(run, dataset.describe(), {}, task="regression", loss=losses)
     accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
@@ -375,8 +385,15 @@ def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | 
         run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=proba)
     else:
         wrong = np.flatnonzero(predicted != test.y)[:36]
-        run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=predicted, proba=proba, mis_x=test.x[wrong],
-                             mis_true=test.y[wrong], mis_pred=predicted[wrong])  # fmt: skip
+        run_dir.write_arrays(
+            RunDir.PREDICTIONS,
+            y_true=test.y,
+            y_pred=predicted,
+            proba=proba,
+            mis_x=test.x[wrong],
+            mis_true=test.y[wrong],
+            mis_pred=predicted[wrong],
+        )
     if dataset.info.get("points") is not None:
         from .data import playground
 
@@ -384,8 +401,16 @@ def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | 
         output = run.predict_proba(grid.astype(np.float32))
         p = output[:, 1] if output.shape[1] > 1 else output[:, 0]
         points = dataset.info["points"]
-        run_dir.write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p.reshape(xx.shape), train_points=points["train"],
-                             train_y=dataset.train.y, test_points=points["test"], test_y=test.y)  # fmt: skip
+        run_dir.write_arrays(
+            RunDir.BOUNDARY,
+            xx=xx,
+            yy=yy,
+            p=p.reshape(xx.shape),
+            train_points=points["train"],
+            train_y=dataset.train.y,
+            test_points=points["test"],
+            test_y=test.y,
+        )
 
 
 def write_report(run: Run, dataset: Dataset | None = None) -> Path:

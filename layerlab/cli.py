@@ -55,8 +55,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_gradcheck(args: argparse.Namespace) -> int:
     from . import api
 
-    check = api.gradcheck(_spec(args), batch=args.batch, loss=args.loss, entries=args.entries, seed=args.seed,
-                          tolerance=args.tolerance, training=not args.eval)  # fmt: skip
+    check = api.gradcheck(
+        _spec(args),
+        batch=args.batch,
+        loss=args.loss,
+        entries=args.entries,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        training=not args.eval,
+    )
     print(check.report())
     return 0 if check.ok else 1
 
@@ -151,8 +158,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from . import api
 
     settings = _train_settings(args)
-    result, members = api.ensemble(args.members, out=args.out, resume=args.resume, overwrite=args.overwrite,
-                                   quiet=args.quiet, **settings)  # fmt: skip
+    result, members = api.ensemble(
+        args.members, out=args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, **settings
+    )
     print(result.summary())
     if args.out:
         print(f"report: {api.write_report(api.EnsembleRun.of(members, args.out))}")
@@ -277,8 +285,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     names = (*SEARCH_OPTIONS, "data_dir", "device", "engine")
     overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     log = (lambda message: None) if args.quiet else print
-    result = search(args.search, args.out, storage=args.storage, jobs=args.jobs, quick=args.quick, study=args.study,
-                    log=log, **overrides)  # fmt: skip
+    result = search(
+        args.search,
+        args.out,
+        storage=args.storage,
+        jobs=args.jobs,
+        quick=args.quick,
+        study=args.study,
+        log=log,
+        **overrides,
+    )
     if args.quiet and result.best is not None:
         best = result.best
         print(f"best: {', '.join(best.figures())}: {best.command}")
@@ -293,8 +309,16 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_dict((QUICK if args.quick else {}) | _train_settings(args))
     out = args.out or "runs/lr-find"
-    result = lr_find(config, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr, fraction=args.fraction,
-                     out=out, progress=not args.quiet, overwrite=args.overwrite)  # fmt: skip
+    result = lr_find(
+        config,
+        steps=args.steps,
+        start_lr=args.start_lr,
+        end_lr=args.end_lr,
+        fraction=args.fraction,
+        out=out,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
     print(result.summary())
     print(f"plot: {result.plot}")
     return 0
@@ -432,8 +456,12 @@ def _parser() -> ArgumentParser:
     )
     model_args(p)
     p.add_argument("--batch", type=int, default=3, help="examples in the random batch (default 3)")
-    p.add_argument("--loss", default="cross_entropy", choices=("cross_entropy", "nll", "mse", "sse", "bce"),
-                   help="the loss (default cross_entropy)")  # fmt: skip
+    p.add_argument(
+        "--loss",
+        default="cross_entropy",
+        choices=("cross_entropy", "nll", "mse", "sse", "bce"),
+        help="the loss (default cross_entropy)",
+    )
     p.add_argument("--eval", action="store_true", help="check the network as it predicts (dropout off or scaled)")
     p.add_argument("--entries", type=int, default=20, help="entries checked per parameter (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and data (default 0)")
@@ -552,8 +580,11 @@ def _parser() -> ArgumentParser:
     run_args(p)
     p.add_argument("images", nargs="+", help="PNG/JPEG files (prepared like the training images; see the notes)")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    p.add_argument("--invert", action=argparse.BooleanOptionalAction,
-                   help="dark on light: invert (default: detected for MNIST-shaped models)")  # fmt: skip
+    p.add_argument(
+        "--invert",
+        action=argparse.BooleanOptionalAction,
+        help="dark on light: invert (default: detected for MNIST-shaped models)",
+    )
     p.set_defaults(handler=cmd_predict)
 
     p = command(

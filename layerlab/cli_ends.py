@@ -16,10 +16,18 @@ from .rundir import RunDir
 
 #: Flags people try from other tools, and ours that do the same: suggested, not accepted.
 ALIASES = {
-    "--learning-rate": "--lr", "--eta": "--lr", "--lambda": "--l2",
-    "--epoch": "--epochs", "--n-epochs": "--epochs", "--batch": "--batch-size", "--bs": "--batch-size",
-    "--dataset": "--data", "--output": "--out", "--optimiser": "--optimizer", "--workers": "--jobs",
-}  # fmt: skip
+    "--learning-rate": "--lr",
+    "--eta": "--lr",
+    "--lambda": "--l2",
+    "--epoch": "--epochs",
+    "--n-epochs": "--epochs",
+    "--batch": "--batch-size",
+    "--bs": "--batch-size",
+    "--dataset": "--data",
+    "--output": "--out",
+    "--optimiser": "--optimizer",
+    "--workers": "--jobs",
+}
 #: Commands that continue where they stopped when run again (a finished part is kept).
 RERUN_CONTINUES = ("run", "search", "tune")
 

@@ -12,8 +12,22 @@ from collections.abc import Collection
 from typing import Any, NoReturn
 
 #: lr-find's flags leave out the settings it does not use (it sweeps eta for a few hundred steps, no epochs)
-LR_FIND_SKIPS = ("epochs", "lr", "schedule", "lr_step", "lr_gamma", "lr_patience", "lr_min", "warmup", "patience",
-                 "grad_norms", "eval_batch_size", "out", "resume", "overwrite")  # fmt: skip
+LR_FIND_SKIPS = (
+    "epochs",
+    "lr",
+    "schedule",
+    "lr_step",
+    "lr_gamma",
+    "lr_patience",
+    "lr_min",
+    "warmup",
+    "patience",
+    "grad_norms",
+    "eval_batch_size",
+    "out",
+    "resume",
+    "overwrite",
+)
 #: tune's flags leave out what it decides itself and the flags of one run: why, for the error on each
 TUNE_SKIPS = {
     "patience": "it stops its runs by its own rule, Nielsen's no improvement in ten epochs",

@@ -167,8 +167,13 @@ class TrainConfig:
 # ---------------------------------------------------------------------------------------------------
 
 #: What a value of each declared type must be, in words.
-_EXPECTED = {"int": "a whole number", "float": "a finite number", "str": "text in quotes", "bool": "true or false",
-             "dict": 'a table such as {noise = 10, features = ["x1", "x2"]}'}  # fmt: skip
+_EXPECTED = {
+    "int": "a whole number",
+    "float": "a finite number",
+    "str": "text in quotes",
+    "bool": "true or false",
+    "dict": 'a table such as {noise = 10, features = ["x1", "x2"]}',
+}
 
 
 def _fits(value: Any, kind: str) -> bool:

@@ -156,8 +156,14 @@ def labels_of(y: Any) -> Any:
     return first.astype(np.int64) if isinstance(first, np.ndarray) else first.long()
 
 
-def check_memory(spec: Spec, input_shape=None, batch_size: int = 1, itemsize: int = 4, available: int | None = None,
-                 where: str = "this machine") -> None:  # fmt: skip
+def check_memory(
+    spec: Spec,
+    input_shape=None,
+    batch_size: int = 1,
+    itemsize: int = 4,
+    available: int | None = None,
+    where: str = "this machine",
+) -> None:
     """Refuse, before anything is allocated, a model whose weights and gradients plus a batch's activations
     (kept for backprop, and their gradients) exceed ``available`` bytes (default: the machine's memory)."""
     layers = spec.resolve(input_shape)

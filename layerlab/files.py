@@ -101,8 +101,9 @@ class FolderError(LayerlabError, ValueError):
     """An output folder that a command may not write into (it holds something else)."""
 
 
-def check_output_folder(path: str | os.PathLike, index: str, what: str, name_of: Callable[[dict], Any],
-                        name: str) -> Path:  # fmt: skip
+def check_output_folder(
+    path: str | os.PathLike, index: str, what: str, name_of: Callable[[dict], Any], name: str
+) -> Path:
     """Refuse, before anything is written, an ``--out`` that is a file or holds anything but an earlier
     ``what`` named ``name`` (recognised by its ``index`` JSON file, whose name ``name_of`` reads): a
     folder of someone else's files, or another experiment's or search's results, is never mixed with ours."""

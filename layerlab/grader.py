@@ -77,7 +77,7 @@ CASES: dict[str, list[Case]] = {
         Case((1, 1, 4, 4), {"size": 2, "stride": 2}),
         Case((2, 3, 5, 5), {"size": 2, "stride": 1}),
         Case((1, 2, 7, 7), {"size": 3, "stride": 2}),
-    ],  # fmt: skip
+    ],
     "dropout": [Case((4, 6), {"p": 0.5}), Case((1, 3, 4, 4), {"p": 0.2}), Case((3, 5), {"p": 0.5}, training=False)],
     "batchnorm": [
         Case((5, 3), {"eps": 1e-5}, {"weight": (3,), "bias": (3,)}),
@@ -99,7 +99,7 @@ def _reference(kind: str, case: Case, params: dict[str, np.ndarray], buffers: di
         "dropout": lambda: Dropout(s["p"]),
         "batchnorm": lambda: BatchNorm(
             p["weight"], p["bias"], buffers["running_mean"].copy(), buffers["running_var"].copy(), 0.1, s["eps"]
-        ),  # fmt: skip
+        ),
     }
     return makers[kind]()
 
@@ -109,8 +109,15 @@ def _student(cls, kind: str, case: Case, params: dict[str, np.ndarray], buffers:
     if kind in ("dense", "conv"):
         return cls("layer", weight=p["weight"], bias=p.get("bias"), **s)
     if kind == "batchnorm":
-        return cls("layer", weight=p["weight"], bias=p["bias"], running_mean=buffers["running_mean"].copy(),
-                   running_var=buffers["running_var"].copy(), momentum=0.1, eps=s["eps"])  # fmt: skip
+        return cls(
+            "layer",
+            weight=p["weight"],
+            bias=p["bias"],
+            running_mean=buffers["running_mean"].copy(),
+            running_var=buffers["running_var"].copy(),
+            momentum=0.1,
+            eps=s["eps"],
+        )
     return cls("layer", **s)
 
 
@@ -156,11 +163,15 @@ def compare(what: str, got: Any, want: np.ndarray, n: int, hint: str = "") -> No
         return
     close = lambda a: np.max(np.abs(a - want), initial=0) <= TOLERANCE * scale  # noqa: E731
     if n > 1 and close(got * n):
-        raise Failure(f"{what} is 1/{n} of the right value, off by the batch size {n}: dy is already the "
-                      "gradient of the batch's (mean) loss, so do not divide by the batch size again")  # fmt: skip
+        raise Failure(
+            f"{what} is 1/{n} of the right value, off by the batch size {n}: dy is already the "
+            "gradient of the batch's (mean) loss, so do not divide by the batch size again"
+        )
     if n > 1 and close(got / n):
-        raise Failure(f"{what} is {n} times the right value, off by the batch size {n}: the loss is the mean "
-                      "over the batch, so its gradient has a 1/N in it")  # fmt: skip
+        raise Failure(
+            f"{what} is {n} times the right value, off by the batch size {n}: the loss is the mean "
+            "over the batch, so its gradient has a 1/N in it"
+        )
     if got.ndim == 2 and got.shape[0] == got.shape[1] and close(got.T):
         raise Failure(f"{what} is transposed{hint}")
     if close(-got):
@@ -168,8 +179,10 @@ def compare(what: str, got: Any, want: np.ndarray, n: int, hint: str = "") -> No
     if not np.any(got):
         raise Failure(f"{what} is all zeros")
     i = np.unravel_index(np.argmax(np.abs(got - want)), want.shape)
-    raise Failure(f"{what} is wrong: at index {tuple(int(j) for j in i)} it is {got[i]:.6g}, the right value is "
-                  f"{want[i]:.6g} (largest difference {np.abs(got - want).max():.2e}){hint}")  # fmt: skip
+    raise Failure(
+        f"{what} is wrong: at index {tuple(int(j) for j in i)} it is {got[i]:.6g}, the right value is "
+        f"{want[i]:.6g} (largest difference {np.abs(got - want).max():.2e}){hint}"
+    )
 
 
 DX_HINTS = {
@@ -208,8 +221,10 @@ def check_case(cls, kind: str, case: Case, seed: int = 0) -> None:
     x_in = x.copy()
     y = _call(layer.forward, x_in, _args(case), what="forward")
     if not np.array_equal(x_in, x):
-        raise Failure("forward changed its input x in place (e.g. x[x < 0] = 0 or x += b): work on a copy or "
-                      "a new array, the layer below still needs x")  # fmt: skip
+        raise Failure(
+            "forward changed its input x in place (e.g. x[x < 0] = 0 or x += b): work on a copy or "
+            "a new array, the layer below still needs x"
+        )
     if kind in ("dense", "conv") and "bias" in params and y is not None and np.shape(y) == y_ref.shape:
         no_bias = y_ref - params["bias"].reshape((1, -1) + (1,) * (y_ref.ndim - 2))
         if np.allclose(y, no_bias, rtol=1e-9, atol=1e-9):
@@ -243,8 +258,10 @@ def check_case(cls, kind: str, case: Case, seed: int = 0) -> None:
     for name, want in ref.grads.items():
         if name not in grads or grads[name] is None:
             if name == "bias":
-                raise Failure("backward forgot the bias gradient: return dx, {'weight': dW, 'bias': db} with db = dy "
-                              "summed over the batch" + (" and the positions" if kind == "conv" else ""))  # fmt: skip
+                raise Failure(
+                    "backward forgot the bias gradient: return dx, {'weight': dW, 'bias': db} with db = dy "
+                    "summed over the batch" + (" and the positions" if kind == "conv" else "")
+                )
             raise Failure(f"backward returns no gradient for {name!r}: return dx, {{{name!r}: ..., ...}}")
         hint = " (dW = dy^T x has the weight's shape (out, in))" if kind == "dense" and name == "weight" else ""
         compare(f"the gradient of {name!r}", grads[name], want, n, hint)
@@ -277,8 +294,10 @@ def _finite_differences(layer, kind, case, x, r, grads, dx) -> None:
             numeric[j] = (up - down) / 2e-6
         got = np.asarray(analytic, dtype=np.float64).reshape(-1)[picked]
         if np.max(np.abs(got - numeric)) > 1e-5 * max(1.0, np.max(np.abs(numeric))):
-            raise Failure(f"{what} from backward disagrees with finite differences of your forward "
-                          f"(largest difference {np.max(np.abs(got - numeric)):.2e})")  # fmt: skip
+            raise Failure(
+                f"{what} from backward disagrees with finite differences of your forward "
+                f"(largest difference {np.max(np.abs(got - numeric)):.2e})"
+            )
 
 
 def _check_loss(cls, case: Case, seed: int) -> None:
@@ -295,20 +314,28 @@ def _check_loss(cls, case: Case, seed: int) -> None:
     if not np.array_equal(x_in, x):
         raise Failure("forward changed its input x in place: work on a copy (x - x.max(...) makes a new array)")
     if np.ndim(loss) != 0 and np.size(loss) == n:
-        raise Failure(f"forward returns an array of shape {np.shape(loss)}, a loss per example: return their mean, "
-                      "a single number")  # fmt: skip
+        raise Failure(
+            f"forward returns an array of shape {np.shape(loss)}, a loss per example: return their mean, "
+            "a single number"
+        )
     if loss is None or np.size(loss) != 1:
         raise Failure(f"forward must return the loss, one number; got {type(loss).__name__}")
     loss = float(np.asarray(loss).reshape(()))
     if not np.isfinite(loss):
         # The loss does not change when every score of a row moves by the same amount: scores already
         # shifted to a maximum of 0 give a finite loss unless the code's own trouble is log(0).
-        shifted = _call(_call(cls, "loss", what="the constructor").forward, x - x.max(axis=1, keepdims=True),
-                        _args(case, t), what="forward")  # fmt: skip
+        shifted = _call(
+            _call(cls, "loss", what="the constructor").forward,
+            x - x.max(axis=1, keepdims=True),
+            _args(case, t),
+            what="forward",
+        )
         if np.isfinite(np.asarray(shifted, dtype=float)).all():  # e^1000 = inf
             raise Failure("forward overflows for large scores (e^1000 = inf): subtract each row's maximum before e^x")
-        raise Failure("forward takes the log of a probability that underflowed to 0 (e^-1000 = 0, log 0 = -inf): "
-                      "compute log p directly, log p = (x - max) - log(sum of e^(x - max)) (log-sum-exp)")  # fmt: skip
+        raise Failure(
+            "forward takes the log of a probability that underflowed to 0 (e^-1000 = 0, log 0 = -inf): "
+            "compute log p directly, log p = (x - max) - log(sum of e^(x - max)) (log-sum-exp)"
+        )
     if n > 1 and abs(loss - want * n) < 1e-6 * max(1, abs(want * n)) and abs(loss - want) > 1e-9:
         raise Failure(f"forward sums the losses of the batch: return the mean (divide by N = {n})")
     compare("forward's loss", np.asarray(loss), np.asarray(want), 1)
@@ -370,8 +397,13 @@ TRAIN_MODELS = {
 }
 
 
-def train_comparison(path: str | Path, reports: list[ClassReport], limit: int = 1000, epochs: int = 2,
-                     progress: Callable[[str], None] = print) -> list[dict[str, Any]]:  # fmt: skip
+def train_comparison(
+    path: str | Path,
+    reports: list[ClassReport],
+    limit: int = 1000,
+    epochs: int = 2,
+    progress: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
     """Train each passing layer's small model with ours and with yours (numpy engine, same seed)."""
     from .api import fit
 
@@ -381,8 +413,16 @@ def train_comparison(path: str | Path, reports: list[ClassReport], limit: int = 
         template = TRAIN_MODELS.get(report.kind)
         if template is None or report.failure:
             continue
-        settings = {"data": "mnist-small", "engine": "numpy", "limit": limit, "epochs": epochs, "batch_size": 20,
-                    "lr": 0.1, "seed": 0, "quiet": True}  # fmt: skip
+        settings = {
+            "data": "mnist-small",
+            "engine": "numpy",
+            "limit": limit,
+            "epochs": epochs,
+            "batch_size": 20,
+            "lr": 0.1,
+            "seed": 0,
+            "quiet": True,
+        }
         row = {"class": report.name, "ours": template.format(report.kind), "yours": template.format(report.name)}
         progress(f"training {row['yours']} and {row['ours']} on mnist-small ({limit} images, {epochs} epochs)")
         for who in ("ours", "yours"):

@@ -115,10 +115,23 @@ def epoch_figures(row: dict[str, Any], task: str) -> str:
 class Loop:
     """A training run in progress, as hooks see it: settings, learner, history, and ``stop``."""
 
-    def __init__(self, config: TrainConfig, dataset: Any, spec: Any, learner: Learner, run_dir: RunDir | None,
-                 log: Callable[[str], None]):  # fmt: skip
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Any,
+        spec: Any,
+        learner: Learner,
+        run_dir: RunDir | None,
+        log: Callable[[str], None],
+    ):
         self.config, self.dataset, self.spec, self.learner, self.run_dir, self.log = (
-            config, dataset, spec, learner, run_dir, log)  # fmt: skip
+            config,
+            dataset,
+            spec,
+            learner,
+            run_dir,
+            log,
+        )
         self.task: str = getattr(dataset, "task", "classification")  #: "classification" or "regression"
         self.score = score_of(self.task)  #: what ranks the epochs: the validation accuracy or loss
         self.schedule = Schedule(config, config.resolved_lr(), self.score.better)
@@ -154,9 +167,15 @@ class Loop:
         state = {f"model/{k}": v for k, v in self.learner.weights().items()}
         state |= {f"best/{k}": v for k, v in (self.best_state or {}).items()}
         state |= {f"train/{k}": v for k, v in arrays.items()}
-        info = {"config": self.config.to_dict(), "epoch": len(self.history), "elapsed": self.elapsed,
-                "history": self.history, "schedule": self.schedule.state(), "order_rng": self.rng.bit_generator.state,
-                "learner": meta}  # fmt: skip
+        info = {
+            "config": self.config.to_dict(),
+            "epoch": len(self.history),
+            "elapsed": self.elapsed,
+            "history": self.history,
+            "schedule": self.schedule.state(),
+            "order_rng": self.rng.bit_generator.state,
+            "learner": meta,
+        }
         return state, info
 
     def restore(self, state: dict[str, np.ndarray], info: dict[str, Any]) -> None:
@@ -359,8 +378,13 @@ class Checkpoint(Hook):
 
 def dataset_info(dataset: Any) -> dict[str, Any]:
     """What a saved run needs to know about its data to make predictions later."""
-    return {"name": dataset.name, "description": dataset.describe(), "input_shape": list(dataset.input_shape),
-            "classes": list(dataset.classes), "task": dataset.task}  # fmt: skip
+    return {
+        "name": dataset.name,
+        "description": dataset.describe(),
+        "input_shape": list(dataset.input_shape),
+        "classes": list(dataset.classes),
+        "task": dataset.task,
+    }
 
 
 def terminal_bar(**options: Any) -> Any:
@@ -381,8 +405,9 @@ class ProgressBar(Hook):
         self.bar: Any = None
 
     def on_epoch_start(self, loop: Loop, epoch: int) -> None:
-        self.bar = terminal_bar(total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step",
-                                leave=False, dynamic_ncols=True)  # fmt: skip
+        self.bar = terminal_bar(
+            total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step", leave=False, dynamic_ncols=True
+        )
 
     def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
         self.bar.update(step - self.bar.n)

@@ -45,11 +45,14 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
     if dataset.task == "regression":
         targets = dataset.train.y.shape[1] if dataset.train.y.ndim == 2 else 1
         if loss not in SQUARED:
-            raise OutputError(f"{dataset.name} is a regression set (a number per point): use --loss mse or sse, "
-                              f"not {loss}")  # fmt: skip
+            raise OutputError(
+                f"{dataset.name} is a regression set (a number per point): use --loss mse or sse, not {loss}"
+            )
         if width != targets:
-            raise OutputError(f"{last} gives {width} outputs but {dataset.name} has {targets} target(s) per point; "
-                              f"end the model with dense({targets})")  # fmt: skip
+            raise OutputError(
+                f"{last} gives {width} outputs but {dataset.name} has {targets} target(s) per point; "
+                f"end the model with dense({targets})"
+            )
         return
     classes = dataset.num_classes
     if not classes:
@@ -57,19 +60,25 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
     names = ", ".join(dataset.classes[:4]) + (", ..." if classes > 4 else "")
     data = f"{dataset.name} has {classes} classes ({names})"
     if loss in PER_CLASS and width == 1 and classes == 2:
-        raise OutputError(f"{last} gives 1 output but --loss {loss} needs one per class ({data}): use --loss bce "
-                          "for a single output (it applies the sigmoid itself: drop a final sigmoid), or end the "
-                          "model with dense(2)")  # fmt: skip
+        raise OutputError(
+            f"{last} gives 1 output but --loss {loss} needs one per class ({data}): use --loss bce "
+            "for a single output (it applies the sigmoid itself: drop a final sigmoid), or end the "
+            "model with dense(2)"
+        )
     if loss in PER_CLASS and width != classes:
         other = " (or dense(1) with --loss bce)" if classes == 2 else ""
-        raise OutputError(f"{last} gives {width} outputs but {data} and --loss {loss} needs one per class: end the "
-                          f"model with dense({classes}){other}")  # fmt: skip
+        raise OutputError(
+            f"{last} gives {width} outputs but {data} and --loss {loss} needs one per class: end the "
+            f"model with dense({classes}){other}"
+        )
     if loss not in PER_CLASS and width != classes and not (width == 1 and classes == 2):
         one = " or dense(1)" if classes == 2 else ""
         raise OutputError(f"{last} gives {width} output(s) but {data}: end the model with dense({classes}){one}")
     if loss == "nll" and resolved[-1].layer.kind != "softmax":
-        raise OutputError("--loss nll takes probabilities: end the model with softmax, or use --loss cross_entropy "
-                          "(which applies the softmax itself)")  # fmt: skip
+        raise OutputError(
+            "--loss nll takes probabilities: end the model with softmax, or use --loss cross_entropy "
+            "(which applies the softmax itself)"
+        )
 
 
 def _names(names: list[str], where: dict[str, str]) -> str:
@@ -84,8 +93,9 @@ def initial_weights(path: str | os.PathLike, spec: Spec) -> dict[str, np.ndarray
     path = Path(path)
     flag = f"--init-weights {path}"
     if not path.is_file():
-        raise WeightsError(f"{flag}: no such file; give a run's best.safetensors or last.safetensors, or a "
-                           "Playground export")  # fmt: skip
+        raise WeightsError(
+            f"{flag}: no such file; give a run's best.safetensors or last.safetensors, or a Playground export"
+        )
     try:
         state, metadata = read_safetensors(path)
     except (safetensors.SafetensorError, ValueError, OSError) as e:
@@ -113,6 +123,8 @@ def initial_weights(path: str | os.PathLike, spec: Spec) -> dict[str, np.ndarray
                 f"{shape} ({saved}); {fix}"
             )
         if state[name].dtype.kind not in "biuf" or not np.isfinite(state[name]).all():
-            raise WeightsError(f"{flag}: {name} of {where[name]} holds values that are not finite numbers; "
-                               "start from the weights of a run that did not diverge")  # fmt: skip
+            raise WeightsError(
+                f"{flag}: {name} of {where[name]} holds values that are not finite numbers; "
+                "start from the weights of a run that did not diverge"
+            )
     return state

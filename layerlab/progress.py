@@ -116,9 +116,12 @@ class Display:
     lines are redrawn at most every ``interval`` seconds."""
 
     def __init__(
-        self, log: Callable[[str], None] = print, live: bool | None = None, stream: TextIO | None = None,
+        self,
+        log: Callable[[str], None] = print,
+        live: bool | None = None,
+        stream: TextIO | None = None,
         interval: float = 0.1,
-    ):  # fmt: skip
+    ):
         self.stream, self.interval = stream or sys.stdout, interval
         self.live = self.stream.isatty() if live is None else live
         self.log_line = log

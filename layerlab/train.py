@@ -61,14 +61,20 @@ class RunResult:
 
     def _numbers(self) -> str:
         if self.task == "regression":  # mean squared error: accuracies mean nothing
-            chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_loss)
-                      else f"lowest validation loss {self.best_val_loss:.4g}")  # fmt: skip
+            chosen = (
+                "no validation set: the last epoch"
+                if math.isnan(self.best_val_loss)
+                else f"lowest validation loss {self.best_val_loss:.4g}"
+            )
             return (
                 f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
                 f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
             )
-        chosen = ("no validation set: the last epoch" if math.isnan(self.best_val_accuracy)
-                  else f"best validation {self.best_val_accuracy:.2%}")  # fmt: skip
+        chosen = (
+            "no validation set: the last epoch"
+            if math.isnan(self.best_val_accuracy)
+            else f"best validation {self.best_val_accuracy:.2%}"
+        )
         return (
             f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} ({chosen}); final test "
             f"{self.final_test_accuracy:.2%} after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
@@ -83,8 +89,14 @@ def load_data(config: TrainConfig) -> Dataset:
     """The dataset a config names, with the 1-pixel-shift expansion applied when asked."""
     from . import data
 
-    dataset = data.load(config.data, data_dir=config.data_dir, val=config.val, seed=config.seed, limit=config.limit,
-                        options=config.data_options)  # fmt: skip
+    dataset = data.load(
+        config.data,
+        data_dir=config.data_dir,
+        val=config.val,
+        seed=config.seed,
+        limit=config.limit,
+        options=config.data_options,
+    )
     if config.expand == "shift":
         from .augment import shift_expand
 
@@ -133,8 +145,10 @@ def fit(
     calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
-        log(f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}"
-            f"{started_from}")  # fmt: skip
+        log(
+            f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}"
+            f"{started_from}"
+        )
         if config.compile:
             log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
@@ -170,18 +184,27 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
     learner.set_lr(loop.lr)
     order = loop.rng.permutation(len(loop.dataset.train))
     step_lrs = loop.schedule.for_steps(epoch, loop.steps)
-    stats = learner.train_epoch(order, batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss),
-                                step_lrs)  # fmt: skip
+    stats = learner.train_epoch(
+        order, batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
+    )
     calls.on_epoch_trained(loop, epoch, stats)
     if loop.stopped:  # diverged: the weights are not worth evaluating
         return
     val_loss, val_accuracy = learner.evaluate("val") if len(loop.dataset.val) else (math.nan, math.nan)
     test_loss, test_accuracy = learner.evaluate("test")
     loop.elapsed += time.perf_counter() - started
-    row = {"epoch": epoch, "lr": loop.lr, "train_loss": float(stats.losses.mean()),
-           "train_accuracy": stats.correct / len(order), "val_loss": val_loss, "val_accuracy": val_accuracy,
-           "test_loss": test_loss, "test_accuracy": test_accuracy, "seconds": loop.elapsed,
-           "grad_norms": stats.grad_norms}  # fmt: skip
+    row = {
+        "epoch": epoch,
+        "lr": loop.lr,
+        "train_loss": float(stats.losses.mean()),
+        "train_accuracy": stats.correct / len(order),
+        "val_loss": val_loss,
+        "val_accuracy": val_accuracy,
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+        "seconds": loop.elapsed,
+        "grad_norms": stats.grad_norms,
+    }
     loop.history.append(row)
     loop.schedule.after_epoch(row[loop.score.key])  # plateau: the validation accuracy, or loss (regression)
     calls.on_epoch_end(loop, row)
@@ -190,8 +213,11 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
 def run_result(loop: Loop) -> RunResult:
     """The result of the run so far: the best epoch's numbers and the last one's."""
     nan, history = math.nan, loop.history
-    best = history[loop.best_index()] if history else {"epoch": 0, "val_accuracy": nan, "test_accuracy": nan,
-                                                       "val_loss": nan, "test_loss": nan}  # fmt: skip
+    best = (
+        history[loop.best_index()]
+        if history
+        else {"epoch": 0, "val_accuracy": nan, "test_accuracy": nan, "val_loss": nan, "test_loss": nan}
+    )
     last = history[-1] if history else best
     return RunResult(
         status=loop.status,

@@ -108,8 +108,9 @@ def test_debug_shows_the_traceback():
         main(["train", "--data", "imagenet", "--debug"])
 
 
-@pytest.mark.parametrize("command", ["summary", "gradcheck", "train", "ensemble", "eval", "predict", "run", "list",
-                                     "report", "datasets"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command", ["summary", "gradcheck", "train", "ensemble", "eval", "predict", "run", "list", "report", "datasets"]
+)
 def test_every_command_has_help_with_examples(command):
     result = subprocess.run([sys.executable, "-m", "layerlab", command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0
@@ -124,8 +125,9 @@ def test_gradcheck_and_summary(capsys):
 
 
 def test_ensemble_command(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "ensemble", "--members", "2", "--model", "flatten dense(10)", *SMALL, "--out",
-                           str(tmp_path))  # fmt: skip
+    code, out, _ = run_cli(
+        capsys, "ensemble", "--members", "2", "--model", "flatten dense(10)", *SMALL, "--out", str(tmp_path)
+    )
     assert code == 0 and "majority vote:" in out
     saved = json.loads((tmp_path / "ensemble.json").read_text())
     assert len(saved["member_accuracies"]) == 2
@@ -225,8 +227,13 @@ def test_ctrl_c_says_how_to_continue_on_a_line_of_its_own(tmp_path, argv, termin
         return err.decode(errors="replace").replace("\r\n", "\n")  # a terminal sends \r\n for \n
 
     with out.open("w") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "layerlab", *argv], cwd=tmp_path, stdout=stdout,
-                                   stderr=writer, preexec_fn=default_sigint)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "layerlab", *argv],
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=writer,
+            preexec_fn=default_sigint,
+        )
     os.close(writer)
     try:
         deadline = time.monotonic() + 120
@@ -275,8 +282,9 @@ def test_a_closed_pipe_ends_quietly(argv):
     read, write = os.pipe()
     os.close(read)
     try:
-        result = subprocess.run([sys.executable, "-m", "layerlab", *argv], stdout=write, stderr=subprocess.PIPE,
-                                text=True, timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "layerlab", *argv], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120
+        )
     finally:
         os.close(write)
     assert result.stderr == "" and result.returncode == 141  # 128 + SIGPIPE, as `cat` ended by `head`

@@ -34,7 +34,11 @@ def test_train_and_ensemble_write_their_own_report(trained):
         html = (run / "report.html").read_text()
         assert html.count("data:image/png;base64,") == len(list((run / "report").glob("*.png")))
         assert {path.stem.split("-")[0] for path in (run / "report").glob("*.png")} == {
-            "curves", "gradients", "boundaries", "confusion"}  # fmt: skip
+            "curves",
+            "gradients",
+            "boundaries",
+            "confusion",
+        }
         assert RunDir(run).read_arrays(RunDir.PREDICTIONS)["y_true"].shape == (250,)  # Playground's test half
 
 
@@ -80,9 +84,14 @@ def test_an_ensemble_directory_evaluates_and_predicts_by_majority_vote(trained, 
 
 @pytest.mark.parametrize(
     ("data", "words"),
-    [("xor", "val=none (default)"), ("mnist", "val=Nielsen's 10,000 (default)"), ("cifar10", "val=0.1 (default)"),
-     ("mnist-small", "val=the fixed 1,000 (default)"), ("cifar10-small", "val=the fixed 200 (default)")],
-)  # fmt: skip
+    [
+        ("xor", "val=none (default)"),
+        ("mnist", "val=Nielsen's 10,000 (default)"),
+        ("cifar10", "val=0.1 (default)"),
+        ("mnist-small", "val=the fixed 1,000 (default)"),
+        ("cifar10-small", "val=the fixed 200 (default)"),
+    ],
+)
 def test_a_default_validation_split_says_what_it_is_for_the_data(data, words):
     settings = {"data": data, "val": None, "optimizer": "sgd"}
     assert describe_changes({"val": None}, setting_defaults(settings)) == words

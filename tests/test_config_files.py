@@ -25,8 +25,25 @@ def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, cli_e
     config = tmp_path / "lab.toml"
     config.write_text('batch-size = 20\nlr_gamma = 0.25\nmodel = "flatten dense(10)"\n')
     out = tmp_path / "run"
-    assert main(["train", "--config", str(config), "--data", "mnist-small", "--limit", "100", "--epochs", "1",
-                 "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config),
+                "--data",
+                "mnist-small",
+                "--limit",
+                "100",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     saved = api.load(out).config
     assert saved.batch_size == 20 and saved.lr_gamma == 0.25
     runs = load_experiment(experiment(tmp_path, "batch-size = 20\nlr_gamma = 0.25", "lr-step = 3")).runs
@@ -48,7 +65,7 @@ def test_one_spelling_rule_for_config_files_and_experiment_files(tmp_path, cli_e
         ("epoch = 3", "unknown setting 'epoch'; did you mean epochs?"),
         ("[setting]\nepochs = 1", "unknown setting 'setting'"),
     ],
-)  # fmt: skip
+)
 def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, cli_error, line, message):
     config = tmp_path / "lab.toml"
     config.write_text(line + "\n")
@@ -66,14 +83,15 @@ def test_config_file_values_are_checked_naming_file_key_and_value(tmp_path, cli_
         ("", "repeats = 2.5", "", "run 'a': repeats = 2.5: expected a whole number >= 1"),
         ("", 'reference = "high"', "", "run 'a': reference = \"high\": expected a number"),
         ("", "lr = nan", "", "run 'a': lr = nan: expected a finite number"),
-        ("", 'grid = { lr = 0.1 }', "", "run 'a': grid lr = 0.1: expected a list of values"),
+        ("", "grid = { lr = 0.1 }", "", "run 'a': grid lr = 0.1: expected a list of values"),
         ("", "", "[setings]\nepochs = 1\n", "unknown key or table 'setings' (did you mean 'settings'?)"),
         ("", "", 'titel = "x"\n', "unknown key or table 'titel' (did you mean 'title'?)"),
-        ("", "", 'title = 3\n', "title = 3: expected text in quotes"),
+        ("", "", "title = 3\n", "title = 3: expected text in quotes"),
     ],
-)  # fmt: skip
-def test_experiment_file_values_are_checked_naming_file_run_key_and_value(tmp_path, cli_error, settings, run, extra,
-                                                                          message):  # fmt: skip
+)
+def test_experiment_file_values_are_checked_naming_file_run_key_and_value(
+    tmp_path, cli_error, settings, run, extra, message
+):
     path = experiment(tmp_path, settings, run, extra)
     with pytest.raises(ExperimentError) as error:
         load_experiment(path)
@@ -83,8 +101,9 @@ def test_experiment_file_values_are_checked_naming_file_run_key_and_value(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--lr", "inf"), ("--lr", "nan"), ("--l2", "inf"), ("--momentum", "-inf"),
-                                             ("--val", "nan")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--lr", "inf"), ("--lr", "nan"), ("--l2", "inf"), ("--momentum", "-inf"), ("--val", "nan")]
+)
 def test_non_finite_flags_are_refused_up_front(tmp_path, cli_error, flag, value):
     err = cli_error("train", f"{flag}={value}", "--out", str(tmp_path / "run"))
     assert f"{flag} {value}: expected a finite number" in err

@@ -356,8 +356,20 @@ def test_load_options_val_limit_binary():
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(DataError, match="unknown dataset 'minst'; known: mnist-small, cifar10-small, mnist, fashion"):
         load("minst")
-    assert set(DATASETS) == {"mnist-small", "cifar10-small", "mnist", "fashion-mnist", "cifar10", "circle", "xor",
-                             "gauss", "spiral", "plane", "multigauss", "curve"}  # fmt: skip
+    assert set(DATASETS) == {
+        "mnist-small",
+        "cifar10-small",
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "circle",
+        "xor",
+        "gauss",
+        "spiral",
+        "plane",
+        "multigauss",
+        "curve",
+    }
 
 
 def test_playground_sets_are_generated_with_their_options():

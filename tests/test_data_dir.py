@@ -37,8 +37,9 @@ def test_a_bad_data_dir_is_refused_by_name(tmp_path, cli_error, no_network, case
         (given / "mnist").mkdir(parents=True)
         (given / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\0"))
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    err = cli_error("train", "--data", "mnist", "--data-dir", str(given), "--epochs", "1", "--quiet",
-                   "--out", str(tmp_path / "run"))  # fmt: skip
+    err = cli_error(
+        "train", "--data", "mnist", "--data-dir", str(given), "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")
+    )
     expected = {
         "missing": f"--data-dir {given} does not exist",
         "file": f"--data-dir {given} is a file, not a folder",
@@ -75,8 +76,7 @@ def test_the_files_in_a_data_dir_are_used(tmp_path, no_network):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_experiment_runs_get_the_same_check(tmp_path, cli_error, no_network):
-    err = cli_error("run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
-                   str(tmp_path / "exp"))  # fmt: skip
+    err = cli_error("run", "lab4a", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "exp"))
     assert "does not exist" in err
 
 
@@ -85,8 +85,23 @@ def test_an_existing_data_dir_that_an_embedded_or_generated_set_cannot_use_is_na
     from layerlab.cli import main
 
     model = "flatten dense(10)" if name == "mnist-small" else "dense(2)"
-    code = main(["train", "--data", name, "--data-dir", str(tmp_path), "--limit", "50", "--epochs", "1",
-                 "--model", model, "--out", str(tmp_path / "run")])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--data",
+            name,
+            "--data-dir",
+            str(tmp_path),
+            "--limit",
+            "50",
+            "--epochs",
+            "1",
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 0
     assert f"note: {name} is {how}: --data-dir {tmp_path} is not used" in capsys.readouterr().out.splitlines()
     assert load(name, data_dir=tmp_path).info["data_dir"].endswith("is not used")

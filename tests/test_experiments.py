@@ -73,10 +73,13 @@ def test_a_grid_of_models_names_each_run_by_its_hidden_layers(tmp_path):
     models = ["dense(2) tanh dense(1) sigmoid", "dense(4) tanh dense(2) tanh dense(1) sigmoid", "dense(1) sigmoid"]
     same = ["dense(16) tanh dense(1) sigmoid", "dense(16) relu dense(1) sigmoid"]
     init = ["dense(4, init=he_normal) relu dense(2)", "dense(4) relu dense(2)"]
-    path.write_text(TOY.split("[[runs]]")[0] + "".join(
-        f'[[runs]]\nname = "{name}"\ngrid = {{ model = {json.dumps(values)} }}\n'
-        for name, values in (("xor", models), ("spiral", same), ("init", init))
-    ))  # fmt: skip
+    path.write_text(
+        TOY.split("[[runs]]")[0]
+        + "".join(
+            f'[[runs]]\nname = "{name}"\ngrid = {{ model = {json.dumps(values)} }}\n'
+            for name, values in (("xor", models), ("spiral", same), ("init", init))
+        )
+    )
     names = [run.name for run in load_experiment(str(path)).runs]
     assert names[:5] == ["xor-2", "xor-4-2", "xor-no-hidden", "spiral-16-tanh", "spiral-16-relu"]
     assert names[5:] == [f"init-model={model}" for model in init]  # the same widths and activations: the specs
@@ -145,8 +148,9 @@ def test_parallel_jobs_train_an_ensembles_members_side_by_side(toy_file, tmp_pat
     lines = []
     run_experiment(experiment, tmp_path / "serial", log=lambda line: None, progress=False)
     run_experiment(experiment, tmp_path / "parallel", jobs=3, log=lines.append, progress=False)
-    serial, parallel = (json.loads((tmp_path / d / vote.directory / "ensemble.json").read_text())
-                        for d in ("serial", "parallel"))  # fmt: skip
+    serial, parallel = (
+        json.loads((tmp_path / d / vote.directory / "ensemble.json").read_text()) for d in ("serial", "parallel")
+    )
     assert parallel == serial and len(parallel["member_accuracies"]) == 3
     assert sorted(p.name for p in (tmp_path / "parallel" / vote.directory).glob("member-*")) == [
         "member-1",
@@ -202,8 +206,18 @@ def test_unknown_experiment_lists_the_built_ins():
 
 def test_every_built_in_loads_in_both_modes():
     names = builtin_names()
-    assert {"lab4a", "lab4b", "nielsen", "nielsen-scaled", "playground", "activations", "init", "regularisation",
-            "optimisers", "batch-size"} <= set(names)  # fmt: skip
+    assert {
+        "lab4a",
+        "lab4b",
+        "nielsen",
+        "nielsen-scaled",
+        "playground",
+        "activations",
+        "init",
+        "regularisation",
+        "optimisers",
+        "batch-size",
+    } <= set(names)
     for name in names:
         for quick in (False, True):
             experiment = load_experiment(name, quick=quick)

@@ -30,8 +30,9 @@ def png_declaring(width: int, height: int) -> bytes:
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` by relative path, with a hash of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
-            if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,16 @@ def digits():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("predict") / "mlp"
-    api.fit(model="flatten dense(64) relu dense(10)", data="mnist-small", limit=3000, epochs=2, batch_size=20,
-            lr=0.1, out=out, quiet=True)  # fmt: skip
+    api.fit(
+        model="flatten dense(64) relu dense(10)",
+        data="mnist-small",
+        limit=3000,
+        epochs=2,
+        batch_size=20,
+        lr=0.1,
+        out=out,
+        quiet=True,
+    )
     return out
 
 
@@ -64,8 +73,18 @@ def test_a_bomb_in_an_image_folder_is_one_line_naming_it(tmp_path, cli_error):
             Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "set" / cls / f"{i}.png")
     (tmp_path / "set" / "b" / "9.png").write_bytes(png_declaring(100_000, 100_000))
     before = snapshot(tmp_path)
-    err = cli_error("train", "--data", str(tmp_path / "set"), "--model", "flatten dense(2)",
-                         "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    err = cli_error(
+        "train",
+        "--data",
+        str(tmp_path / "set"),
+        "--model",
+        "flatten dense(2)",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert f"{tmp_path / 'set'}/b/9.png declares 10,000,000,000 pixels" in err
     assert snapshot(tmp_path) == before  # no run directory, nothing written
 

@@ -61,8 +61,7 @@ def test_a_resumed_run_continues_its_checkpoint_without_reading_the_file_again(t
     whole = layerlab.fit(**XOR, engine="numpy", epochs=3, init_weights=str(start), out=tmp_path / "whole")
     layerlab.fit(**XOR, engine="numpy", epochs=1, init_weights=str(start), out=tmp_path / "cut")
     start.unlink()  # only read at the start: the checkpoint holds the weights now
-    resumed = layerlab.fit(**XOR, engine="numpy", epochs=3, init_weights=str(start), out=tmp_path / "cut",
-                           resume=True)  # fmt: skip
+    resumed = layerlab.fit(**XOR, engine="numpy", epochs=3, init_weights=str(start), out=tmp_path / "cut", resume=True)
     assert [row["train_loss"] for row in resumed.result.history] == [row["train_loss"] for row in whole.result.history]
 
 
@@ -102,8 +101,7 @@ def test_bad_files_are_refused_before_training_in_one_line(tmp_path, saved, cli_
     assert not (tmp_path / "run").exists()  # refused before the run directory was made
 
 
-def test_a_config_files_relative_paths_are_from_its_folder_and_flags_from_the_current_one(tmp_path, saved,
-                                                                                             monkeypatch):  # fmt: skip
+def test_a_config_files_relative_paths_are_from_its_folder_and_flags_from_the_current_one(tmp_path, saved, monkeypatch):
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab/start.safetensors").write_bytes(saved.read_bytes())
     settings = f'init_weights = "start.safetensors"\ndata_dir = "."\nmodel = "{MODEL}"\ndata = "xor"\n'

@@ -41,11 +41,14 @@ def refused(argv, capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "{toml}"],
-    ["search", "search-mlp", "--quick"],
-    ["lr-find", "--data", "xor", "--model", "dense(4) tanh dense(2)", "--steps", "20"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "{toml}"],
+        ["search", "search-mlp", "--quick"],
+        ["lr-find", "--data", "xor", "--model", "dense(4) tanh dense(2)", "--steps", "20"],
+    ],
+)
 def test_another_experiments_folder_is_refused_and_kept(argv, tmp_path, other_experiment, capsys):
     toml = tmp_path / "tiny.toml"
     toml.write_text(EXPERIMENT)

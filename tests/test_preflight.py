@@ -16,8 +16,20 @@ GIB = 1024**3
 
 @pytest.mark.parametrize("engine", ["torch", "numpy"])
 def test_a_layer_too_large_to_allocate_is_refused_with_the_numbers(tmp_path, cli_error, engine):
-    err = cli_error("train", "--model", "flatten dense(10000000000) dense(10)", "--data", "mnist-small",
-                         "--engine", engine, "--epochs", "1", "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    err = cli_error(
+        "train",
+        "--model",
+        "flatten dense(10000000000) dense(10)",
+        "--data",
+        "mnist-small",
+        "--engine",
+        engine,
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert "layer 2 `dense(10000000000)` needs 29 TiB of weights (" in err  # 784 x 1e10 float32 = 28.5 TiB
     assert "this machine has " in err and "GiB of memory; use fewer units or filters" in err
     assert not (tmp_path / "run" / "best.safetensors").exists()
@@ -34,8 +46,11 @@ def test_memory_estimate_counts_weights_and_a_batch_of_activations():
     with pytest.raises(EngineError, match=r"layer 1 `dense\(1000\)` needs 4 MiB of weights \(8 MiB to train"):
         check_memory(spec, itemsize=4, available=6 * 1024**2, where="this machine")
     conv = parse("input(3, 64, 64) conv(64, 3, padding=same) relu flatten dense(10)")
-    with pytest.raises(EngineError, match=r"layer 1 `conv\(64, 3, padding=same\)` needs 1 GiB of activations for a "
-                                        r"batch of 1024 .*use a smaller --batch-size"):  # fmt: skip
+    with pytest.raises(
+        EngineError,
+        match=r"layer 1 `conv\(64, 3, padding=same\)` needs 1 GiB of activations for a "
+        r"batch of 1024 .*use a smaller --batch-size",
+    ):
         check_memory(conv, batch_size=1024, available=2 * GIB)  # 64x64x64 x 1024 x 4 bytes = 1 GiB per layer
     check_memory(conv, batch_size=16, available=2 * GIB)
 
@@ -71,26 +86,53 @@ def two_class_folder(root) -> str:
 @pytest.mark.parametrize(
     ("model", "loss", "message"),
     [
-        ("flatten dense(10)", "cross_entropy", "layer 2 `dense(10)` gives 10 outputs but pets has 2 classes (cat, dog) "
-         "and --loss cross_entropy needs one per class: end the model with dense(2) (or dense(1) with --loss bce)"),
-        ("flatten dense(1) sigmoid", "cross_entropy", "layer 2 `dense(1)` gives 1 output but --loss cross_entropy "
-         "needs one per class (pets has 2 classes (cat, dog)): use --loss bce for a single output"),
-        ("flatten dense(3)", "mse", "gives 3 output(s) but pets has 2 classes (cat, dog): end the model with dense(2) "
-         "or dense(1)"),
+        (
+            "flatten dense(10)",
+            "cross_entropy",
+            "layer 2 `dense(10)` gives 10 outputs but pets has 2 classes (cat, dog) "
+            "and --loss cross_entropy needs one per class: end the model with dense(2) (or dense(1) with --loss bce)",
+        ),
+        (
+            "flatten dense(1) sigmoid",
+            "cross_entropy",
+            "layer 2 `dense(1)` gives 1 output but --loss cross_entropy "
+            "needs one per class (pets has 2 classes (cat, dog)): use --loss bce for a single output",
+        ),
+        (
+            "flatten dense(3)",
+            "mse",
+            "gives 3 output(s) but pets has 2 classes (cat, dog): end the model with dense(2) or dense(1)",
+        ),
         ("flatten dense(2)", "nll", "--loss nll takes probabilities: end the model with softmax"),
         ("conv(2, 3)", "cross_entropy", "the model ends with shape (2, 4, 4), not a vector of outputs"),
     ],
-)  # fmt: skip
+)
 def test_output_width_is_checked_against_classes_and_loss_before_training(tmp_path, cli_error, model, loss, message):
     data = two_class_folder(tmp_path / "pets")
-    err = cli_error("train", "--data", data, "--model", model, "--loss", loss, "--epochs", "1",
-                         "--quiet", "--out", str(tmp_path / "run"))  # fmt: skip
+    err = cli_error(
+        "train",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--loss",
+        loss,
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    )
     assert message in err
     assert not (tmp_path / "run").exists()
 
 
-FITTING = [("flatten dense(2)", "cross_entropy"), ("flatten dense(1)", "bce"), ("flatten dense(2) softmax", "nll"),
-           ("flatten dense(1)", "mse")]  # fmt: skip
+FITTING = [
+    ("flatten dense(2)", "cross_entropy"),
+    ("flatten dense(1)", "bce"),
+    ("flatten dense(2) softmax", "nll"),
+    ("flatten dense(1)", "mse"),
+]
 
 
 @pytest.mark.parametrize(("model", "loss"), FITTING)

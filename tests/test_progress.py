@@ -51,10 +51,23 @@ def run_cli(tmp_path: Path, *flags: str) -> str:
     (tmp_path / "progress.toml").write_text(EXPERIMENT)
     env = os.environ | {"PYTHONPATH": str(Path(layerlab.__file__).parent.parent)}
     done = subprocess.run(
-        [sys.executable, "-m", "layerlab", "run", str(tmp_path / "progress.toml"), "--out", str(tmp_path / "out"),
-         "--engine", "numpy", *flags],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "layerlab",
+            "run",
+            str(tmp_path / "progress.toml"),
+            "--out",
+            str(tmp_path / "out"),
+            "--engine",
+            "numpy",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -70,8 +83,12 @@ def epochs_by_run(output: str) -> dict[str, list[int]]:
 def test_a_pipe_gets_one_plain_line_per_epoch(tmp_path):
     output = run_cli(tmp_path)
     assert "\x1b" not in output and "\r" not in output  # no terminal control characters in a log
-    assert epochs_by_run(output) == {"small": [1, 2, 3], "wide": [1, 2, 3], "vote member 1/2": [1, 2, 3],
-                                     "vote member 2/2": [1, 2, 3]}  # fmt: skip
+    assert epochs_by_run(output) == {
+        "small": [1, 2, 3],
+        "wide": [1, 2, 3],
+        "vote member 1/2": [1, 2, 3],
+        "vote member 2/2": [1, 2, 3],
+    }
     assert re.search(r"^small: test accuracy [\d.]+% at epoch \d", output, re.M)  # each run's last line
     assert output.index("[1/3] small") < output.index("small: epoch 1/3") < output.index("[2/3] wide")
 
@@ -79,8 +96,12 @@ def test_a_pipe_gets_one_plain_line_per_epoch(tmp_path):
 def test_jobs_workers_report_every_epoch_to_the_parent(tmp_path):
     output = run_cli(tmp_path, "--jobs", "2")
     assert "\x1b" not in output
-    assert epochs_by_run(output) == {"small": [1, 2, 3], "wide": [1, 2, 3], "vote member 1/2": [1, 2, 3],
-                                     "vote member 2/2": [1, 2, 3]}  # fmt: skip
+    assert epochs_by_run(output) == {
+        "small": [1, 2, 3],
+        "wide": [1, 2, 3],
+        "vote member 1/2": [1, 2, 3],
+        "vote member 2/2": [1, 2, 3],
+    }
 
 
 def test_quiet_shows_no_epochs(tmp_path):
@@ -91,8 +112,17 @@ def test_a_terminal_gets_one_live_line_per_run_redrawn_in_place():
     screen = io.StringIO()
     display = Display(log=lambda line: screen.write(line + "\n"), live=True, stream=screen, interval=0)
     hook = RunProgress("toy", display.event, interval=0)
-    layerlab.fit(model="dense(4) tanh dense(2)", data="xor", data_options={"n": 100}, val=0.2, epochs=2, batch_size=10,
-                 engine="numpy", quiet=True, hooks=[hook])  # fmt: skip
+    layerlab.fit(
+        model="dense(4) tanh dense(2)",
+        data="xor",
+        data_options={"n": 100},
+        val=0.2,
+        epochs=2,
+        batch_size=10,
+        engine="numpy",
+        quiet=True,
+        hooks=[hook],
+    )
     display.close()
     text = screen.getvalue()
     live = re.findall(r"\x1b\[2K(toy: epoch \d/2 step \d+/\d+[^\n]*)\n", text)

@@ -41,8 +41,9 @@ def test_plateau_lowers_eta_when_the_validation_loss_of_a_regression_run_stalls(
     assert all(b < a for a, b in zip(losses[5:], losses[6:], strict=False))
     # One decay, after the one epoch (5) without a lower validation loss; never while the loss falls.
     assert [row["lr"] for row in history] == [0.1] * 5 + [0.05] * 3
-    assert [row["lr"] for row in history] == lrs_replayed(history, "val_loss", "regression", schedule="plateau",
-                                                          lr_patience=1)  # fmt: skip
+    assert [row["lr"] for row in history] == lrs_replayed(
+        history, "val_loss", "regression", schedule="plateau", lr_patience=1
+    )
     # Watching the accuracy (the old rule) would have halved eta at epoch 4 already: the test tells them apart.
     by_accuracy = lrs_replayed(history, "val_accuracy", "classification", schedule="plateau", lr_patience=1)
     assert by_accuracy[3] == 0.05
@@ -51,8 +52,11 @@ def test_plateau_lowers_eta_when_the_validation_loss_of_a_regression_run_stalls(
     epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 8
     for line, row in zip(epochs, history, strict=True):
-        assert re.fullmatch(r"epoch \d: train loss \d\.\d{4} \| val loss \d\.\d{4} \| test loss \d\.\d{4} \| lr 0\.\d+ "
-                            r"\| \d+\.\d s", line), line  # fmt: skip
+        assert re.fullmatch(
+            r"epoch \d: train loss \d\.\d{4} \| val loss \d\.\d{4} \| test loss \d\.\d{4} \| lr 0\.\d+ "
+            r"\| \d+\.\d s",
+            line,
+        ), line
         assert f"val loss {row['val_loss']:.4f}" in line
     assert not re.search(r"acc|%", "\n".join(epochs + [out.splitlines()[-1]]))
     assert f"test loss {run.result.test_loss:.4g} at epoch 8 (lowest validation loss" in out
@@ -83,12 +87,18 @@ def test_a_classification_run_still_prints_its_accuracies():
     events = []
     hook = RunProgress("xor", lambda run, kind, text: events.append((kind, text)), interval=0)
     lines = []
-    layerlab.api.trainer.fit(TrainConfig(data="xor", model="dense(4) tanh dense(2)", epochs=2, val=0.2,
-                                         engine="numpy"), progress=False, log=lines.append, hooks=[hook])  # fmt: skip
+    layerlab.api.trainer.fit(
+        TrainConfig(data="xor", model="dense(4) tanh dense(2)", epochs=2, val=0.2, engine="numpy"),
+        progress=False,
+        log=lines.append,
+        hooks=[hook],
+    )
     epochs = [line for line in lines if line.startswith("epoch ")]
     assert len(epochs) == 2
-    assert all(re.search(r"train loss \d\.\d{4} acc \d+\.\d\d% \| val loss \d\.\d{4} acc \d+\.\d\d% \| test acc", line)
-               for line in epochs)  # fmt: skip
+    assert all(
+        re.search(r"train loss \d\.\d{4} acc \d+\.\d\d% \| val loss \d\.\d{4} acc \d+\.\d\d% \| test acc", line)
+        for line in epochs
+    )
     assert re.search(r"\| val acc \d+\.\d\d%", [t for k, t in events if k == "step"][-1])
     assert "test accuracy" in lines[-1]
 
@@ -190,9 +200,14 @@ def test_a_run_without_a_validation_set_prints_no_nan_validation_figures(data):
     events, lines = [], []
     hook = RunProgress(data, lambda run, kind, text: events.append((kind, text)), interval=0)
     loss = "mse" if data == "plane" else "cross_entropy"
-    layerlab.api.trainer.fit(TrainConfig(data=data, model=f"dense(4) tanh dense({1 if data == 'plane' else 2})",
-                                         loss=loss, epochs=2, engine="numpy"),
-                             progress=False, log=lines.append, hooks=[hook])  # fmt: skip
+    layerlab.api.trainer.fit(
+        TrainConfig(
+            data=data, model=f"dense(4) tanh dense({1 if data == 'plane' else 2})", loss=loss, epochs=2, engine="numpy"
+        ),
+        progress=False,
+        log=lines.append,
+        hooks=[hook],
+    )
     printed = lines + [text for _, text in events]
     assert len([line for line in lines if line.startswith("epoch ")]) == 2
     assert not any("nan" in text or "val " in text for text in printed), printed

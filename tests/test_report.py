@@ -39,13 +39,20 @@ ERROR = "the loss became nan at epoch 2 | try a smaller --lr"
 # The PNGs of the fixture: curves and gradients per exercise, boundaries for the Playground one, and
 # for each exercise's best run (ex1-mlp, ex2-cnn, pg-circle) what its files allow.
 EXPECTED_PLOTS = {
-    "curves-exercise-1-mlp-vs-linear", "gradients-exercise-1-mlp-vs-linear",
-    "confusion-ex1-mlp", "misclassified-ex1-mlp",
-    "curves-exercise-2-cnn", "gradients-exercise-2-cnn",
-    "confusion-ex2-cnn", "misclassified-ex2-cnn", "filters-ex2-cnn",
-    "curves-playground-circle", "gradients-playground-circle", "boundaries-playground-circle",
+    "curves-exercise-1-mlp-vs-linear",
+    "gradients-exercise-1-mlp-vs-linear",
+    "confusion-ex1-mlp",
+    "misclassified-ex1-mlp",
+    "curves-exercise-2-cnn",
+    "gradients-exercise-2-cnn",
+    "confusion-ex2-cnn",
+    "misclassified-ex2-cnn",
+    "filters-ex2-cnn",
+    "curves-playground-circle",
+    "gradients-playground-circle",
+    "boundaries-playground-circle",
     "confusion-pg-circle",
-}  # fmt: skip
+}
 
 
 def write_json(path: Path, value) -> None:
@@ -73,18 +80,36 @@ def write_run(
     dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
     run.write_config({"model": MLP, "data": "fake", "epochs": epochs} | (settings or {}), dataset)
     history = [
-        {"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "train_accuracy": best_val - 0.02 * (epochs - e),
-         "val_loss": 1.1 / e, "val_accuracy": best_val - 0.03 * (epochs - e), "test_loss": 1.2 / e,
-         "test_accuracy": test, "seconds": seconds * e / epochs,
-         "grad_norms": {name: 10.0**i / 100 / e for i, name in enumerate(gradients)}}
+        {
+            "epoch": e,
+            "lr": 0.1,
+            "train_loss": 1.0 / e,
+            "train_accuracy": best_val - 0.02 * (epochs - e),
+            "val_loss": 1.1 / e,
+            "val_accuracy": best_val - 0.03 * (epochs - e),
+            "test_loss": 1.2 / e,
+            "test_accuracy": test,
+            "seconds": seconds * e / epochs,
+            "grad_norms": {name: 10.0**i / 100 / e for i, name in enumerate(gradients)},
+        }
         for e in range(1, epochs + 1)
-    ]  # fmt: skip
+    ]
     for epoch, accuracy in zip(history, val_accuracies or [], strict=False):
         epoch["val_accuracy"] = float(accuracy)
     run.write_metrics(history)
-    result = {"status": "completed", "epochs": epochs, "best_epoch": epochs, "best_val_accuracy": best_val,
-              "test_accuracy": test, "final_val_accuracy": best_val, "final_test_accuracy": final_test,
-              "seconds": seconds, "dataset": "fake", "engine": "numpy", "message": ""} | (result or {})  # fmt: skip
+    result = {
+        "status": "completed",
+        "epochs": epochs,
+        "best_epoch": epochs,
+        "best_val_accuracy": best_val,
+        "test_accuracy": test,
+        "final_val_accuracy": best_val,
+        "final_test_accuracy": final_test,
+        "seconds": seconds,
+        "dataset": "fake",
+        "engine": "numpy",
+        "message": "",
+    } | (result or {})
     run.write_result(result)
     rng = np.random.default_rng(0)
     weights = weights or {"0.weight": rng.normal(size=(100, 64)), "2.weight": rng.normal(size=(10, 100))}
@@ -100,8 +125,15 @@ def write_predictions(directory: Path, classes: int, wrong: int, images: bool = 
     y_pred[:wrong] = (y_true[:wrong] + 1) % classes
     x = rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8) if images else rng.normal(size=(n, 2))
     kept = np.flatnonzero(y_pred != y_true)[:36]
-    RunDir(directory).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(classes)[y_pred],
-                                   mis_x=x[kept], mis_true=y_true[kept], mis_pred=y_pred[kept])  # fmt: skip
+    RunDir(directory).write_arrays(
+        RunDir.PREDICTIONS,
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=np.eye(classes)[y_pred],
+        mis_x=x[kept],
+        mis_true=y_true[kept],
+        mis_pred=y_pred[kept],
+    )
 
 
 def write_boundary(directory: Path, regression: bool = False) -> None:
@@ -113,8 +145,16 @@ def write_boundary(directory: Path, regression: bool = False) -> None:
         y = (np.tanh(points[:, :1] / 6)).astype(np.float32)
     else:
         y = (np.hypot(*points.T) < 3).astype(np.int64)
-    RunDir(directory).write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=p, train_points=points[:50], train_y=y[:50],
-                                   test_points=points[50:], test_y=y[50:])  # fmt: skip
+    RunDir(directory).write_arrays(
+        RunDir.BOUNDARY,
+        xx=xx,
+        yy=yy,
+        p=p,
+        train_points=points[:50],
+        train_y=y[:50],
+        test_points=points[50:],
+        test_y=y[50:],
+    )
 
 
 def entry(name: str, exercise: str, changed: dict, status: str = "done", **extra) -> dict:
@@ -156,8 +196,14 @@ def build_experiment(root: Path) -> Path:
     write_run(runs / "pg-circle", best_val=0.99, test=0.98, final_test=0.98, classes=["negative", "positive"])
     write_predictions(runs / "pg-circle", classes=2, wrong=1, images=False)
     write_boundary(runs / "pg-circle")
-    experiment = {"name": "fake-lab", "title": "A fake lab", "description": "Runs made up for the tests.",
-                  "quick": True, "notes": ["numbers are made up"], "runs": entries}  # fmt: skip
+    experiment = {
+        "name": "fake-lab",
+        "title": "A fake lab",
+        "description": "Runs made up for the tests.",
+        "quick": True,
+        "notes": ["numbers are made up"],
+        "runs": entries,
+    }
     write_json(root / "experiment.json", experiment)
     return root
 
@@ -186,8 +232,14 @@ def png_names(directory: Path) -> set[str]:
 def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
     rows = table(reported)
     assert [row.run for row in rows] == [
-        "ex1-linear", "ex1-mlp", "ex1-broken", "ex1-vote", "ex2-cnn", "ex2-wide", "pg-circle"
-    ]  # fmt: skip
+        "ex1-linear",
+        "ex1-mlp",
+        "ex1-broken",
+        "ex1-vote",
+        "ex2-cnn",
+        "ex2-wide",
+        "pg-circle",
+    ]
     mlp = rows[1]
     assert mlp.exercise == "Exercise 1: MLP vs linear"
     assert mlp.changed == f"model={MLP}, lr=0.02"
@@ -397,8 +449,9 @@ def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp
 def test_the_loss_target_is_checked_at_the_best_epoch_as_the_test_column_and_the_pictures(tmp_path):
     # Playground's task5-restarts-seed=1: the last epoch's test loss 0.4 is under the target, but the
     # best validation epoch (1, whose weights the test column and the boundary show) had 1.2
-    write_run(tmp_path / "runs" / "late", best_val=0.9, test=0.9, final_test=0.9, result={"best_epoch": 1,
-              "test_loss": 1.2})  # fmt: skip
+    write_run(
+        tmp_path / "runs" / "late", best_val=0.9, test=0.9, final_test=0.9, result={"best_epoch": 1, "test_loss": 1.2}
+    )
     write_json(tmp_path / "experiment.json", {"name": "pg", "runs": [entry("late", "Task 5", {}, loss_target=0.5)]})
     (row,) = table(tmp_path)
     assert row.test_loss == 1.2 and row.final_test_loss == pytest.approx(0.4) and row.reached_target is False
@@ -416,8 +469,15 @@ def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
     y_true = rng.integers(0, 3, n)
     y_pred = (y_true + 1) % 3
     images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
-    RunDir(run).write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(3)[y_pred],
-                             mis_x=images, mis_true=y_true, mis_pred=y_pred)  # fmt: skip
+    RunDir(run).write_arrays(
+        RunDir.PREDICTIONS,
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=np.eye(3)[y_pred],
+        mis_x=images,
+        mis_true=y_true,
+        mis_pred=y_pred,
+    )
     write_json(tmp_path / "experiment.json", {"name": "c", "runs": [entry("cifar", "CNN", {})]})
     captions = {plot.path.stem: plot.caption for plot in make_plots(tmp_path)}
     assert captions["filters-cifar"].endswith("the best run (in colour, each on its own scale)")
@@ -474,8 +534,10 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     page = compare([runs / "ex1-linear", runs / "ex1-vote", tmp_path / "slow"], tmp_path / "side", file=out)
     printed = out.getvalue().splitlines()
     assert printed[0] == "3 runs compared: ex1-linear, ex1-vote, slow: 3 runs, 3 done, 0 failed, 0 pending"
-    rows = {row.run: row for row in read_table(tmp_path / "side", [runs / "ex1-linear", runs / "ex1-vote",
-                                                                    tmp_path / "slow"])}  # fmt: skip
+    rows = {
+        row.run: row
+        for row in read_table(tmp_path / "side", [runs / "ex1-linear", runs / "ex1-vote", tmp_path / "slow"])
+    }
     assert rows["slow"].best and not rows["ex1-linear"].best  # 96% validation against 90%; the vote has none
     assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
     # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one; the others use

@@ -36,8 +36,12 @@ def dataset_of(config) -> dict:
     elif config.data.startswith("cifar10"):
         shape, classes = [3, 32, 32], CIFAR
     elif config.data == "curve":  # a noisy curve: regression on powers of x
-        return {"name": "curve", "input_shape": [config.data_options.get("degree", 1)], "classes": [],
-                "task": "regression"}  # fmt: skip
+        return {
+            "name": "curve",
+            "input_shape": [config.data_options.get("degree", 1)],
+            "classes": [],
+            "task": "regression",
+        }
     else:  # a Playground set
         shape, classes = [len(config.data_options.get("features", ["x1", "x2"]))], ["negative", "positive"]
     return {"name": config.data, "input_shape": shape, "classes": classes, "task": "classification"}
@@ -55,21 +59,39 @@ def fake_run(directory, config, seed: int) -> float:
     history = []
     for e in range(1, epochs + 1):
         accuracy = 1 / k + (1 - 1 / k) * gain * (1 - 0.6**e)
-        history.append({
-            "epoch": e, "lr": 0.1, "train_loss": 2 / (e + 1), "train_accuracy": accuracy + 0.02,
-            "val_loss": 2.1 / (e + 1), "val_accuracy": accuracy, "test_loss": 2.2 / (e + 1),
-            "test_accuracy": accuracy - 0.01, "seconds": e * 0.5,
-            "grad_norms": {f"{r.index}.weight": float(rng.uniform(0.01, 1)) / e for r in weighted},
-        })  # fmt: skip
+        history.append(
+            {
+                "epoch": e,
+                "lr": 0.1,
+                "train_loss": 2 / (e + 1),
+                "train_accuracy": accuracy + 0.02,
+                "val_loss": 2.1 / (e + 1),
+                "val_accuracy": accuracy,
+                "test_loss": 2.2 / (e + 1),
+                "test_accuracy": accuracy - 0.01,
+                "seconds": e * 0.5,
+                "grad_norms": {f"{r.index}.weight": float(rng.uniform(0.01, 1)) / e for r in weighted},
+            }
+        )
     run = RunDir(directory).claim()
     run.write_config(config.to_dict(), dataset)
     run.write_metrics(history)
     last = history[-1]
-    run.write_result({"status": "completed", "epochs": epochs, "best_epoch": epochs,
-                      "best_val_accuracy": last["val_accuracy"], "test_accuracy": last["test_accuracy"],
-                      "final_val_accuracy": last["val_accuracy"], "final_test_accuracy": last["test_accuracy"],
-                      "seconds": last["seconds"], "dataset": config.data, "engine": "numpy",
-                      "message": ""})  # fmt: skip
+    run.write_result(
+        {
+            "status": "completed",
+            "epochs": epochs,
+            "best_epoch": epochs,
+            "best_val_accuracy": last["val_accuracy"],
+            "test_accuracy": last["test_accuracy"],
+            "final_val_accuracy": last["val_accuracy"],
+            "final_test_accuracy": last["test_accuracy"],
+            "seconds": last["seconds"],
+            "dataset": config.data,
+            "engine": "numpy",
+            "message": "",
+        }
+    )
     if config.data == "curve":  # the capacity plot draws each model's fitted curve from its last weights
         state = build(spec, seed=seed).state_dict()
         run.save_weights("last", {k: np.asarray(v, np.float32) for k, v in state.items()}, {"spec": str(spec)})
@@ -94,14 +116,29 @@ def fake_outputs(run: RunDir, config, seed: int) -> None:
     y_pred = np.where(rng.random(n) < 0.7, y_true, rng.integers(0, k, n))
     wrong = np.flatnonzero(y_pred != y_true)[:36]
     x = rng.integers(0, 256, (len(wrong), *dataset["input_shape"]), dtype=np.uint8)
-    run.write_arrays(RunDir.PREDICTIONS, y_true=y_true, y_pred=y_pred, proba=np.eye(k)[y_pred], mis_x=x,
-                     mis_true=y_true[wrong], mis_pred=y_pred[wrong])  # fmt: skip
+    run.write_arrays(
+        RunDir.PREDICTIONS,
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=np.eye(k)[y_pred],
+        mis_x=x,
+        mis_true=y_true[wrong],
+        mis_pred=y_pred[wrong],
+    )
     if len(dataset["input_shape"]) == 1:
         xx, yy = np.meshgrid(np.linspace(-6, 6, 30), np.linspace(-6, 6, 30))
         points = rng.uniform(-5, 5, (100, 2))
         labels = (points[:, 0] * points[:, 1] > 0).astype(np.int64)
-        run.write_arrays(RunDir.BOUNDARY, xx=xx, yy=yy, p=1 / (1 + np.exp(-xx * yy / 4)), train_points=points[:50],
-                         train_y=labels[:50], test_points=points[50:], test_y=labels[50:])  # fmt: skip
+        run.write_arrays(
+            RunDir.BOUNDARY,
+            xx=xx,
+            yy=yy,
+            p=1 / (1 + np.exp(-xx * yy / 4)),
+            train_points=points[:50],
+            train_y=labels[:50],
+            test_points=points[50:],
+            test_y=labels[50:],
+        )
 
 
 def fake_experiment(name: str, out) -> None:
@@ -112,8 +149,13 @@ def fake_experiment(name: str, out) -> None:
         if plan.members > 1:
             members = range(plan.members)
             accuracies = [fake_run(directory / f"member-{i + 1}", plan.config, seed * 10 + i) for i in members]
-            RunDir(directory).write_ensemble({"member_accuracies": accuracies, "vote_accuracy": max(accuracies),
-                                              "mean_accuracy": float(np.mean(accuracies))})  # fmt: skip
+            RunDir(directory).write_ensemble(
+                {
+                    "member_accuracies": accuracies,
+                    "vote_accuracy": max(accuracies),
+                    "mean_accuracy": float(np.mean(accuracies)),
+                }
+            )
         else:
             fake_run(directory, plan.config, seed)
         fake_outputs(RunDir(directory), plan.config, seed)
@@ -136,8 +178,13 @@ def text_boxes(figure, renderer) -> list[tuple[str, Bbox, object]]:
     texts = list({id(t): t for t in texts if t is not None and t.get_visible() and t.get_text().strip()}.values())
     boxes = [(t.get_text(), t.get_window_extent(renderer), None) for t in texts]
     for legend in [*figure.legends, *(ax.get_legend() for ax in figure.axes if ax.get_legend())]:
-        boxes.append(("legend: " + ", ".join(t.get_text() for t in legend.get_texts()),
-                      legend.get_window_extent(renderer), legend))  # fmt: skip
+        boxes.append(
+            (
+                "legend: " + ", ".join(t.get_text() for t in legend.get_texts()),
+                legend.get_window_extent(renderer),
+                legend,
+            )
+        )
     return boxes
 
 

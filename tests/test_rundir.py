@@ -288,8 +288,12 @@ HOLDER = textwrap.dedent(
 
 def test_a_second_writer_gets_the_holders_pid(tmp_path, capsys):
     out = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True,
-                              env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     try:
         assert holder.stdout.readline() == "holding\n"
         before = snapshot(out)
@@ -316,8 +320,12 @@ def test_eval_predict_and_report_of_a_run_still_training_say_so(tmp_path, capsys
     finished = tmp_path / "mlp"
     assert main(["train", "--model", "flatten dense(10)", *MNIST_50, "--out", str(finished), "-q"]) == 0
     capsys.readouterr()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(finished), "resume"], stdout=subprocess.PIPE,
-                              text=True, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(finished), "resume"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     digit = tmp_path / "digit.png"
     Image.fromarray(load_data("mnist-small").test.x[0, 0]).save(digit)
     try:

@@ -86,8 +86,12 @@ def test_wrong_search_options_and_grid_needs_finite_values():
         parse_search({"space": {"lr": {"log": [1e-3, 0.1]}}, "search": {"sampler": "grid"}}, "s.toml")
     with pytest.raises(SearchError, match=r"\[search\] trials = 0: expected a whole number >= 1"):
         parse_search({"space": {"lr": {"log": [1e-3, 0.1]}}, "search": {"trials": 0}}, "s.toml")
-    grid = parse_search({"space": {"l2": {"choice": [0, 1]}, "batch_size": {"int": [10, 30], "step": 10}},
-                         "search": {"sampler": "grid"}})  # fmt: skip
+    grid = parse_search(
+        {
+            "space": {"l2": {"choice": [0, 1]}, "batch_size": {"int": [10, 30], "step": 10}},
+            "search": {"sampler": "grid"},
+        }
+    )
     assert grid.trials == 6 and grid.grid()[1] == {"l2": 0, "batch_size": 20}
 
 
@@ -219,11 +223,17 @@ def test_tune_quick_explains_each_step_and_reports_the_test_accuracy(tmp_path, c
 
 
 def test_gp_sampler_hyperband_and_two_jobs(tmp_path):
-    result = layerlab.search(str(write(tmp_path)), tmp_path / "gp", sampler="gp", pruner="hyperband", trials=4,
-                             report=False, log=lambda m: None)  # fmt: skip
+    result = layerlab.search(
+        str(write(tmp_path)),
+        tmp_path / "gp",
+        sampler="gp",
+        pruner="hyperband",
+        trials=4,
+        report=False,
+        log=lambda m: None,
+    )
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in result.study.get_trials()) == 4
-    two = layerlab.search(str(write(tmp_path)), tmp_path / "jobs", jobs=2, trials=4, report=False,
-                          log=lambda m: None)  # fmt: skip
+    two = layerlab.search(str(write(tmp_path)), tmp_path / "jobs", jobs=2, trials=4, report=False, log=lambda m: None)
     trials = two.study.get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4  # two workers, the budget not overshot
     assert all(t.user_attrs["worker"].split(":")[1] != str(os.getpid()) for t in trials)  # in worker processes

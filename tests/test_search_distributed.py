@@ -95,8 +95,9 @@ def postgres_url():
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -243,11 +244,23 @@ EXPERIMENT = textwrap.dedent(
 def test_experiment_runs_shared_by_two_workers(tmp_path):
     (tmp_path / "shared.toml").write_text(EXPERIMENT)
     storage = f"journal:{tmp_path / 'runs.log'}"
-    command = [sys.executable, "-m", "layerlab", "run", str(tmp_path / "shared.toml"), "--out", str(tmp_path / "exp"),
-               "--storage", storage, "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "layerlab",
+        "run",
+        str(tmp_path / "shared.toml"),
+        "--out",
+        str(tmp_path / "exp"),
+        "--storage",
+        storage,
+        "--quiet",
+    ]
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-               for _ in range(2)]  # fmt: skip
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for _ in range(2)
+    ]
     logs = [worker.communicate(timeout=300)[0] for worker in workers]
     if [worker.returncode for worker in workers] != [0, 0]:
         pytest.fail("a worker failed:\n" + "\n----\n".join(logs))

@@ -123,8 +123,13 @@ def test_tune_offers_only_the_flags_it_uses(capsys):
 )
 def test_a_pipe_gets_plain_lines_and_no_progress_bar(tmp_path, argv):
     env = os.environ | {"PYTHONPATH": str(Path(layerlab.__file__).parent.parent)}
-    done = subprocess.run([sys.executable, "-m", "layerlab", *argv, "--out", str(tmp_path / "out")], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "layerlab", *argv, "--out", str(tmp_path / "out")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=300,
+    )
     output = done.stdout.decode()  # not text=True: its universal newlines would turn the '\r' into '\n'
     assert done.returncode == 0, output
     assert "\r" not in output and "\x1b" not in output

@@ -227,8 +227,9 @@ def _find(filename: str, subfolder: str, dirs: list[Path]) -> Path | None:
     return None
 
 
-def _locate(title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[Path], download: bool,
-            alternative: str = ""):  # fmt: skip
+def _locate(
+    title: str, remotes: tuple[Remote, ...], subfolder: str, dirs: list[Path], download: bool, alternative: str = ""
+):
     """Paths of the files (downloading missing ones into the cache) and the URLs that were downloaded."""
     found = [_find(r.name, subfolder, dirs) for r in remotes]
     missing = [r for r, path in zip(remotes, found, strict=True) if path is None]

@@ -36,8 +36,12 @@ class ImageError(DataError):
     """An image file that cannot be used: missing, too large, truncated or not an image."""
 
 
-def decode(source: str | os.PathLike | bytes, name: str | None = None, formats: tuple[str, ...] | None = None,
-           paper: bool = False) -> np.ndarray:  # fmt: skip
+def decode(
+    source: str | os.PathLike | bytes,
+    name: str | None = None,
+    formats: tuple[str, ...] | None = None,
+    paper: bool = False,
+) -> np.ndarray:
     """The image at path ``source`` (or in the bytes ``source``, called ``name``) as uint8 (height, width, channels).
 
     Grey stays grey (one channel), anything else becomes RGB; alpha is dropped, or with ``paper`` the

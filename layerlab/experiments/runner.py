@@ -277,11 +277,28 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
 
 
 #: The top-level keys and tables of an experiment file, and what each holds.
-DOCUMENT_KEYS = {"name": str, "title": str, "description": str, "settings": dict, "quick": dict, "runs": list,
-                 "notes": list, "quick_notes": list}  # fmt: skip
+DOCUMENT_KEYS = {
+    "name": str,
+    "title": str,
+    "description": str,
+    "settings": dict,
+    "quick": dict,
+    "runs": list,
+    "notes": list,
+    "quick_notes": list,
+}
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
-RUN_TYPES = {"name": str, "exercise": str, "reference": float, "loss_target": float, "members": int,
-             "repeats": int, "grid": dict, "note": str, "quick": dict}  # fmt: skip
+RUN_TYPES = {
+    "name": str,
+    "exercise": str,
+    "reference": float,
+    "loss_target": float,
+    "members": int,
+    "repeats": int,
+    "grid": dict,
+    "note": str,
+    "quick": dict,
+}
 _EXPECTED = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
 
 
@@ -299,8 +316,9 @@ def _check_document(document: dict[str, Any], source: str) -> None:
         if key not in DOCUMENT_KEYS:
             close = difflib.get_close_matches(key, DOCUMENT_KEYS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ExperimentError(f"{source}: unknown key or table {key!r}{hint}; an experiment file has "
-                                  f"{', '.join(DOCUMENT_KEYS)}")  # fmt: skip
+            raise ExperimentError(
+                f"{source}: unknown key or table {key!r}{hint}; an experiment file has {', '.join(DOCUMENT_KEYS)}"
+            )
         if not _typed(value, DOCUMENT_KEYS[key]):
             raise ExperimentError(f"{source}: {key} = {toml_value(value)}: expected {_EXPECTED[DOCUMENT_KEYS[key]]}")
     for key in ("name", "runs"):
@@ -408,8 +426,10 @@ def run_experiment(
     check_shared(experiment, todo)  # what every run needs: refused once, before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     _write_index(directory, experiment, statuses)
-    log(f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
-        f"{plan_summary(experiment, statuses, todo)}")  # fmt: skip
+    log(
+        f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
+        f"{plan_summary(experiment, statuses, todo)}"
+    )
     display = Display(log, live=None if progress else False)
     try:
         if executor is not None:
@@ -591,9 +611,16 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
         runs.append(entry)
     write_json(
         directory / "experiment.json",
-        {"name": experiment.name, "title": experiment.title, "description": experiment.description,
-         "quick": experiment.quick, "source": experiment.source, "notes": experiment.notes, "runs": runs},
-    )  # fmt: skip
+        {
+            "name": experiment.name,
+            "title": experiment.title,
+            "description": experiment.description,
+            "quick": experiment.quick,
+            "source": experiment.source,
+            "notes": experiment.notes,
+            "runs": runs,
+        },
+    )
 
 
 def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
@@ -605,8 +632,9 @@ def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
     dataset = load_data(run.config)
     settings = run.config.to_dict()
     if run.members > 1:
-        result, members = api.ensemble(run.members, dataset, out=run_dir.path, resume=True, quiet=True,
-                                       hooks=_progress(run, send), **settings)  # fmt: skip
+        result, members = api.ensemble(
+            run.members, dataset, out=run_dir.path, resume=True, quiet=True, hooks=_progress(run, send), **settings
+        )
         api.save_outputs(api.EnsembleRun.of(members, run_dir.path), dataset, result.test_probabilities)
     else:
         api.save_outputs(
@@ -619,8 +647,15 @@ def _train_member(run: RunPlan, index: int, directory: str) -> None:
     from .. import api
 
     run_dir = Path(directory) / run.directory
-    api.ensemble_member(index, load_data(run.config), out=run_dir, resume=True, quiet=True,
-                        hooks=_progress(run, _WORKER), **run.config.to_dict())  # fmt: skip
+    api.ensemble_member(
+        index,
+        load_data(run.config),
+        out=run_dir,
+        resume=True,
+        quiet=True,
+        hooks=_progress(run, _WORKER),
+        **run.config.to_dict(),
+    )
 
 
 def _progress(run: RunPlan, send: Send | str | None) -> list[RunProgress]:

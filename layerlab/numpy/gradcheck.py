@@ -159,6 +159,8 @@ def check_spec(
     dropouts = [str(layer) for layer in spec.layers if layer.kind == "dropout" and layer.args["p"] > 0]
     notes = ()
     if dropouts and training:
-        notes = (f"{', '.join(dropouts)}: one fixed random mask for the whole check (the loss must not change "
-                 "between the two sides of a difference)",)  # fmt: skip
+        notes = (
+            f"{', '.join(dropouts)}: one fixed random mask for the whole check (the loss must not change "
+            "between the two sides of a difference)",
+        )
     return ModelCheck(spec.with_input(model.spec.input_shape), errors, tolerance, how, notes)

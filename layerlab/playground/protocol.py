@@ -267,8 +267,12 @@ class Upload:
     classes: tuple[str, ...] = ()  # class names (the CSV's labels) for classification
 
     def to_json(self) -> dict[str, Any]:
-        return {"points": self.points.tolist(), "labels": self.labels.tolist(), "problem": self.problem,
-                "classes": list(self.classes)}  # fmt: skip
+        return {
+            "points": self.points.tolist(),
+            "labels": self.labels.tolist(),
+            "problem": self.problem,
+            "classes": list(self.classes),
+        }
 
 
 def parse_csv(text: str) -> Upload:

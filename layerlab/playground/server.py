@@ -248,6 +248,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) 
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     elif open_browser:
         print("no graphical display here: open the URL above in a browser")
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
-                            ws_max_size=LIMITS["message_bytes"] + 1024)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(), host=host, port=port, log_level="warning", ws_max_size=LIMITS["message_bytes"] + 1024
+    )
     uvicorn.Server(config).run()

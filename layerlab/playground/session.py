@@ -106,12 +106,14 @@ class Session:
             if u.problem == "regression":
                 labels = labels.reshape(-1, 1)
             extent = float(np.abs(u.points).max()) * 1.1 or 1.0
-            self.data = Data(points[:n_train], labels[:n_train], points[n_train:], labels[n_train:], u.problem,
-                             u.classes, extent)  # fmt: skip
+            self.data = Data(
+                points[:n_train], labels[:n_train], points[n_train:], labels[n_train:], u.problem, u.classes, extent
+            )
         else:
             d = make(s.data, n=s.points, noise=s.noise, train_ratio=s.ratio / 100, seed=s.seed)
-            self.data = Data(d.info["points"]["train"], d.train.y, d.info["points"]["test"], d.test.y, d.task,
-                             d.classes, EXTENT)  # fmt: skip
+            self.data = Data(
+                d.info["points"]["train"], d.train.y, d.info["points"]["test"], d.test.y, d.task, d.classes, EXTENT
+            )
         self.order_rng = np.random.default_rng([s.seed, 3])
 
     @property
@@ -223,8 +225,11 @@ class Session:
                 neurons.append([encode(images[:, :, j]) for j in range(images.shape[2])])
         out = x.reshape(GRID, GRID, -1)[::-1]
         if self.n_classes > 2:
-            return {"output": base64.b64encode(out.argmax(axis=2).astype(np.uint8).tobytes()).decode(),
-                    "confidence": encode(out.max(axis=2) * 2 - 1), "neurons": neurons}  # fmt: skip
+            return {
+                "output": base64.b64encode(out.argmax(axis=2).astype(np.uint8).tobytes()).decode(),
+                "confidence": encode(out.max(axis=2) * 2 - 1),
+                "neurons": neurons,
+            }
         value = out[:, :, 0] * 2 - 1 if self.n_classes == 2 else out[:, :, 0]
         return {"output": encode(value), "neurons": neurons}
 
@@ -263,10 +268,18 @@ class Session:
             return _round(np.column_stack([points, flat]), 4)
 
         d = self.data
-        return {"type": "data", "problem": d.problem, "classes": list(d.classes), "extent": d.extent,
-                "train": rows(d.train_points, d.train_labels), "test": rows(d.test_points, d.test_labels),
-                "grid": GRID, "neuron_grid": len(range(0, GRID, NEURON_STEP)), "spec": str(self.spec),
-                "settings": self.settings.to_json()}  # fmt: skip
+        return {
+            "type": "data",
+            "problem": d.problem,
+            "classes": list(d.classes),
+            "extent": d.extent,
+            "train": rows(d.train_points, d.train_labels),
+            "test": rows(d.test_points, d.test_labels),
+            "grid": GRID,
+            "neuron_grid": len(range(0, GRID, NEURON_STEP)),
+            "spec": str(self.spec),
+            "settings": self.settings.to_json(),
+        }
 
     # -- the neuron explanation ----------------------------------------------------------------------
 

@@ -13,8 +13,20 @@ from __future__ import annotations
 from typing import Any
 
 ALL = ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
-_BASE = {"problem": "classification", "points": 500, "ratio": 50, "noise": 0, "batch": 10, "seed": 0, "init": 0,
-         "features": ["x1", "x2"], "regularization": "none", "rate": 0.0, "lr": 0.03, "speed": 1}  # fmt: skip
+_BASE = {
+    "problem": "classification",
+    "points": 500,
+    "ratio": 50,
+    "noise": 0,
+    "batch": 10,
+    "seed": 0,
+    "init": 0,
+    "features": ["x1", "x2"],
+    "regularization": "none",
+    "rate": 0.0,
+    "lr": 0.03,
+    "speed": 1,
+}
 
 TASKS: dict[int, dict[str, Any]] = {
     1: {

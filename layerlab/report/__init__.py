@@ -120,5 +120,17 @@ def _check_ours(directory: Path) -> None:
         raise ReportError(f"{directory / 'report'} is not a layerlab report's; give another --out")
 
 
-__all__ = ["Plot", "QUICK_NOTE", "ReportError", "Row", "compare", "make_plots", "markdown_table", "print_summary",
-           "report", "table", "terminal_table", "write_report"]  # fmt: skip
+__all__ = [
+    "Plot",
+    "QUICK_NOTE",
+    "ReportError",
+    "Row",
+    "compare",
+    "make_plots",
+    "markdown_table",
+    "print_summary",
+    "report",
+    "table",
+    "terminal_table",
+    "write_report",
+]

@@ -26,8 +26,10 @@ img { max-width: 100%; }
 def html_page(document: Document) -> str:
     e = html.escape
     title = e(document.title)
-    parts = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>',
-             f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>"]  # fmt: skip
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>',
+        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>",
+    ]
     if document.quick:
         parts.append(f'<p class="quick">{e(QUICK_NOTE)}</p>')
     if document.description:
@@ -49,8 +51,10 @@ def html_page(document: Document) -> str:
         parts.append(f"<h2>{e(exercise)}</h2>")
         for plot in group:
             data = base64.b64encode(plot.path.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
-                         f"<figcaption>{e(plot.caption)}</figcaption></figure>")  # fmt: skip
+            parts.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
+                f"<figcaption>{e(plot.caption)}</figcaption></figure>"
+            )
     parts.append(f"{MARK}\n</body>\n</html>\n")
     return "\n".join(parts)
 

@@ -101,8 +101,10 @@ class RunSource:
         """An ensemble's members in order (member-1, member-2, ...); [] for a single run."""
         if not self.ensemble:
             return []
-        return [RunSource(f"{self.name} member {i}", member.path, self.status, self.exercise)
-                for i, member in enumerate(self.rundir.members(), 1)]  # fmt: skip
+        return [
+            RunSource(f"{self.name} member {i}", member.path, self.status, self.exercise)
+            for i, member in enumerate(self.rundir.members(), 1)
+        ]
 
     def predictions(self) -> dict[str, np.ndarray] | None:
         """The test set's labels, predictions and misclassified inputs, as the runner saved them; or None."""

@@ -76,5 +76,12 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["SearchDefinition", "SearchError", "SearchResult", "builtin_searches", "load_search", "parse_search",
-           "search"]  # fmt: skip
+__all__ = [
+    "SearchDefinition",
+    "SearchError",
+    "SearchResult",
+    "builtin_searches",
+    "load_search",
+    "parse_search",
+    "search",
+]

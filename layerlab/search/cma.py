@@ -57,9 +57,11 @@ def describe(definition: SearchDefinition) -> str:
     numeric, choices = split_space(definition)
     if not choices:
         return f"CMA-ES samples every parameter ({', '.join(numeric)})."
-    return (f"CMA-ES samples {', '.join(numeric)}; it handles numbers only, so {', '.join(choices)} "
-            f"({'a choice' if len(choices) == 1 else 'choices'}) {'is' if len(choices) == 1 else 'are'} drawn at "
-            "random, independently of the others (Optuna's fallback).")  # fmt: skip
+    return (
+        f"CMA-ES samples {', '.join(numeric)}; it handles numbers only, so {', '.join(choices)} "
+        f"({'a choice' if len(choices) == 1 else 'choices'}) {'is' if len(choices) == 1 else 'are'} drawn at "
+        "random, independently of the others (Optuna's fallback)."
+    )
 
 
 def cma_sampler(seed: int | None):

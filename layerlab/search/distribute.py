@@ -38,10 +38,13 @@ def shared_executor(storage: str, directory: str | Path, study_name: str | None 
         keys = sorted({run.key for run in experiment.runs})
         name = study_name or f"experiment-{Path(directory).resolve().name}"
         fingerprint = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
-        study, created = open_queue(open_storage(url, heartbeat), url, name, fingerprint,
-                                    [{"run": key} for key in keys])  # fmt: skip
-        log(f"sharing {len(keys)} runs through the study {name!r} in {public_url(url)} "
-            f"({'new' if created else 'joined'})")  # fmt: skip
+        study, created = open_queue(
+            open_storage(url, heartbeat), url, name, fingerprint, [{"run": key} for key in keys]
+        )
+        log(
+            f"sharing {len(keys)} runs through the study {name!r} in {public_url(url)} "
+            f"({'new' if created else 'joined'})"
+        )
         by_key = {run.key: run for run in reversed(experiment.runs)}  # the first run of each key
         pending = {run.key for run in todo}
         outcomes = []

@@ -62,8 +62,10 @@ class LRFindResult:
 
     def summary(self) -> str:
         if self.problem:
-            return (f"no learning rate suggested: {self.problem} ({self.stopped}); or find eta by Nielsen's threshold "
-                    "rule: `layerlab tune`, step 2")  # fmt: skip
+            return (
+                f"no learning rate suggested: {self.problem} ({self.stopped}); or find eta by Nielsen's threshold "
+                "rule: `layerlab tune`, step 2"
+            )
         return (
             f"the loss falls fastest up to eta ~ {self.threshold:.3g} and rises or oscillates beyond it "
             f"({self.stopped}); suggested learning rate: {self.suggestion:.3g} ({self.fraction:g} x the threshold)"
@@ -105,8 +107,10 @@ def lr_find(
     if out is not None:  # a folder of an earlier range test only with overwrite; any other is refused now
         check_output_folder(out, "lr-find.json", "learning-rate range test", lambda info: "lr-find", "lr-find")
         if (Path(out) / "lr-find.json").exists() and not overwrite:
-            raise FolderError(f"--out {out} holds an earlier learning-rate range test; give another --out, or "
-                              "--overwrite to replace it")  # fmt: skip
+            raise FolderError(
+                f"--out {out} holds an earlier learning-rate range test; give another --out, or "
+                "--overwrite to replace it"
+            )
     from ..spec import parse
 
     dataset = dataset if dataset is not None else load_data(config)
@@ -147,9 +151,20 @@ def lr_find(
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         result.plot = plot(result, directory / "lr-find.png", config)
-        write_json(directory / "lr-find.json", {"threshold": threshold, "suggestion": suggestion, "problem": problem,
-                   "fraction": fraction, "stopped": stopped, "lrs": lrs.tolist(), "losses": losses.tolist(),
-                   "smoothed": smoothed.tolist(), "config": config.to_dict()})  # fmt: skip
+        write_json(
+            directory / "lr-find.json",
+            {
+                "threshold": threshold,
+                "suggestion": suggestion,
+                "problem": problem,
+                "fraction": fraction,
+                "stopped": stopped,
+                "lrs": lrs.tolist(),
+                "losses": losses.tolist(),
+                "smoothed": smoothed.tolist(),
+                "config": config.to_dict(),
+            },
+        )
     return result
 
 

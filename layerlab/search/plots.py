@@ -51,9 +51,11 @@ def importance_caveat(study, definition: SearchDefinition) -> str | None:
     n = len(completed(study))
     if len(definition.space) < 2 or n >= RELIABLE_IMPORTANCES:
         return None
-    return (f"parameter importances from {n} completed trial{'s' * (n != 1)} are unreliable: PED-ANOVA compares "
-            f"the top 10% of the trials (here one) with the rest, so the importances, and the parameters the "
-            f"slice and contour plots show, are mostly chance below {RELIABLE_IMPORTANCES} trials")  # fmt: skip
+    return (
+        f"parameter importances from {n} completed trial{'s' * (n != 1)} are unreliable: PED-ANOVA compares "
+        f"the top 10% of the trials (here one) with the rest, so the importances, and the parameters the "
+        f"slice and contour plots show, are mostly chance below {RELIABLE_IMPORTANCES} trials"
+    )
 
 
 def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tuple[Path, str]]:
@@ -80,24 +82,43 @@ def draw_plots(study, definition: SearchDefinition) -> Iterator[tuple[str, str, 
     caveat = importance_caveat(study, definition)
     varied = [n for n in top if len({repr(t.params.get(n)) for t in complete if n in t.params}) > 1]
     what = definition.score.name  # validation accuracy, or validation loss
-    plots = [("history", f"optimisation history: each trial's {what} and the best so far",
-              lambda: vis.plot_optimization_history(study, target_name=what))]  # fmt: skip
+    plots = [
+        (
+            "history",
+            f"optimisation history: each trial's {what} and the best so far",
+            lambda: vis.plot_optimization_history(study, target_name=what),
+        )
+    ]
     if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
-        plots.append(("epochs", f"{what} per epoch of every trial (pruned trials stop early)",
-                      lambda: vis.plot_intermediate_values(study)))  # fmt: skip
+        plots.append(
+            (
+                "epochs",
+                f"{what} per epoch of every trial (pruned trials stop early)",
+                lambda: vis.plot_intermediate_values(study),
+            )
+        )
     if len(complete) >= 3 and len(definition.space) >= 2:
         caption = "parameter importances (PED-ANOVA: how much each one decides the top trials)"
         caption += "; unreliable from so few trials (see the note above)" if caveat else ""
-        plots.append(("importances", caption,
-                      lambda: vis.plot_param_importances(study, target_name=what)))  # fmt: skip
+        plots.append(("importances", caption, lambda: vis.plot_param_importances(study, target_name=what)))
     if complete:
         which = "the most important parameters" if not caveat else "ordered by those importances"
-        plots.append(("slice", f"{what} against {', '.join(top[:3])}, {which}",
-                      lambda: vis.plot_slice(study, params=top[:3], target_name=what)))  # fmt: skip
+        plots.append(
+            (
+                "slice",
+                f"{what} against {', '.join(top[:3])}, {which}",
+                lambda: vis.plot_slice(study, params=top[:3], target_name=what),
+            )
+        )
     if len(complete) >= 3 and len(varied) >= 2:  # a parameter with one value leaves the contour blank
         pair = varied[:2]
-        plots.append(("contour", f"{what} over {pair[0]} and {pair[1]}",
-                      lambda: vis.plot_contour(study, params=pair, target_name=what)))  # fmt: skip
+        plots.append(
+            (
+                "contour",
+                f"{what} over {pair[0]} and {pair[1]}",
+                lambda: vis.plot_contour(study, params=pair, target_name=what),
+            )
+        )
     integers = INTEGER_AXES | {n for n, p in definition.space.items() if p.kind in ("int", "log_int")}
     import matplotlib.pyplot as plt
 
@@ -152,8 +173,11 @@ def _ticks(axis, integer: bool) -> None:
         low, high = sorted(axis.get_view_interval())
         if low > 0 and math.floor(math.log10(high)) - math.ceil(math.log10(low)) < 1:  # fewer than 2 powers of 10
             # in view: plain numbers, spaced evenly enough over less than a decade or two
-            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if high / low > 10 else
-                                   MaxNLocator(nbins=3, integer=integer, min_n_ticks=1))  # fmt: skip
+            axis.set_major_locator(
+                LogLocator(subs=(1.0, 2.0, 5.0))
+                if high / low > 10
+                else MaxNLocator(nbins=3, integer=integer, min_n_ticks=1)
+            )
             axis.set_major_formatter(FuncFormatter(lambda v, pos: f"{v:.3g}"))
     elif integer and axis.get_scale() == "linear":
         axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # 2, not 1.9, 2.0, 2.1 when all are 2

@@ -104,9 +104,18 @@ def trial_rows(study) -> list[dict[str, Any]]:
             else:
                 status = "interrupted" if trial.user_attrs.get("interrupted") else "failed"
         attrs = trial.user_attrs
-        rows.append({"trial": trial.number, "status": status, "value": trial.value, "retry_of": retried,
-                     "epochs": attrs.get("epochs"), "seconds": attrs.get("seconds"), "params": dict(trial.params),
-                     "run": attrs.get("run")})  # fmt: skip
+        rows.append(
+            {
+                "trial": trial.number,
+                "status": status,
+                "value": trial.value,
+                "retry_of": retried,
+                "epochs": attrs.get("epochs"),
+                "seconds": attrs.get("seconds"),
+                "params": dict(trial.params),
+                "run": attrs.get("run"),
+            }
+        )
     return rows
 
 
@@ -151,8 +160,16 @@ def measure_best(study, definition: SearchDefinition, directory: Path, log=print
     where = (f"runs/{key}", config.to_dict(), train_command(config, config_file), str(config_file))
     if dataset.task == "regression":
         test_loss = api.regression_loss(run, dataset.test.x, dataset.test.y)
-        best = Best(trial.number, dict(trial.params), math.nan, math.nan, *where, task="regression",
-                    val_loss=float(trial.value), test_loss=test_loss)  # fmt: skip
+        best = Best(
+            trial.number,
+            dict(trial.params),
+            math.nan,
+            math.nan,
+            *where,
+            task="regression",
+            val_loss=float(trial.value),
+            test_loss=test_loss,
+        )
     else:
         test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
         best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, *where)
@@ -208,8 +225,11 @@ def _cells(row: dict[str, Any], names: list[str], score: Score) -> list[str]:
         str(row["trial"]),
         row["status"] + (f" (retry of {row['retry_of']})" if row["retry_of"] is not None else ""),
     ]
-    cells += ["" if value is None else score.show(value), str(row["epochs"] or ""),
-              "" if row["seconds"] is None else f"{row['seconds']:.1f}"]  # fmt: skip
+    cells += [
+        "" if value is None else score.show(value),
+        str(row["epochs"] or ""),
+        "" if row["seconds"] is None else f"{row['seconds']:.1f}",
+    ]
     return cells + [_fmt(row["params"].get(name)) for name in names]
 
 
@@ -242,14 +262,19 @@ def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]
     for row in rows:
         status[row["status"]] = status.get(row["status"], 0) + 1
     seconds = sum(row["seconds"] or 0 for row in rows)
-    lines = [f"{len(rows)} trials ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}); "
-             f"{seconds:,.0f} s of training in all"]  # fmt: skip
+    lines = [
+        f"{len(rows)} trials ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}); "
+        f"{seconds:,.0f} s of training in all"
+    ]
     if best is not None:
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items())
         chose, test = best.figures()
-        lines += [f"best: trial {best.number}, {params}",
-                  f"  {chose} (chose it); {test} (measured once, for this trial only)",
-                  f"  train it again: {best.command}", f"  or: layerlab train --config {best.config_file}"]  # fmt: skip
+        lines += [
+            f"best: trial {best.number}, {params}",
+            f"  {chose} (chose it); {test} (measured once, for this trial only)",
+            f"  train it again: {best.command}",
+            f"  or: layerlab train --config {best.config_file}",
+        ]
     caveat = importance_caveat(study, definition)
     return lines + ([caveat[0].upper() + caveat[1:] + "."] if caveat else [])
 
@@ -273,9 +298,18 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
         log(line)
     header = _header(definition, url, study.study_name)
     table = [headers(score) + names] + [_cells(r, names, score) for r in rows]
-    md = [f"# {definition.title}\n", *header, "", *(f"- {_code(line.strip())}" for line in lines), "", "## Trials\n",
-          "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0]),
-          *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]), ""]  # fmt: skip
+    md = [
+        f"# {definition.title}\n",
+        *header,
+        "",
+        *(f"- {_code(line.strip())}" for line in lines),
+        "",
+        "## Trials\n",
+        "| " + " | ".join(table[0]) + " |",
+        "|" + "---|" * len(table[0]),
+        *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]),
+        "",
+    ]
     for path, caption in plots:
         md += [f"![{caption}](report/{path.name})\n", f"*{caption}*\n"]
     write_text(directory / "report.md", "\n".join(md))
@@ -292,11 +326,17 @@ def _code(line: str) -> str:
 def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str]:
     space = "; ".join(f"{name}: {param.describe()}" for name, param in definition.space.items())
     budget = describe_budget(definition)
-    lines = [definition.description, "",
-             f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
-             f"budget {budget}.", "", f"Space: {space}.", "",
-             f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is measured "
-             "once, for the best."]  # fmt: skip
+    lines = [
+        definition.description,
+        "",
+        f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
+        f"budget {budget}.",
+        "",
+        f"Space: {space}.",
+        "",
+        f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is measured "
+        "once, for the best.",
+    ]
     if definition.sampler == "cmaes":
         lines[2] += " " + describe_cma(definition)
     if definition.quick:
@@ -306,21 +346,33 @@ def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str
 
 def _html(definition, header, lines, table, plots) -> str:
     e = html.escape
-    css = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-           "table{border-collapse:collapse;font-size:14px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
-           "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}"
-           "code{background:#f4f4f4}")  # fmt: skip
-    parts = [f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(definition.title)}</title>'
-             f"<style>{css}</style></head><body><h1>{e(definition.title)}</h1>"]  # fmt: skip
+    css = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;font-size:14px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
+        "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}"
+        "code{background:#f4f4f4}"
+    )
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(definition.title)}</title>'
+        f"<style>{css}</style></head><body><h1>{e(definition.title)}</h1>"
+    ]
     parts += [f"<p>{e(line.strip('*'))}</p>" for line in header if line]
-    parts.append("<ul>" + "".join(f"<li><code>{e(line.strip())}</code></li>" if "layerlab train" in line
-                                  else f"<li>{e(line.strip())}</li>" for line in lines) + "</ul>")  # fmt: skip
+    parts.append(
+        "<ul>"
+        + "".join(
+            f"<li><code>{e(line.strip())}</code></li>" if "layerlab train" in line else f"<li>{e(line.strip())}</li>"
+            for line in lines
+        )
+        + "</ul>"
+    )
     parts.append("<h2>Trials</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table[0]) + "</tr>")
     parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table[1:]]
     parts.append("</table>")
     for path, caption in plots:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
-                     f"<figcaption>{e(caption)}</figcaption></figure>")  # fmt: skip
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
+            f"<figcaption>{e(caption)}</figcaption></figure>"
+        )
     parts.append("</body></html>\n")
     return "\n".join(parts)

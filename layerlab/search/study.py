@@ -67,12 +67,22 @@ def open_study(definition: SearchDefinition, url: str, study_name: str, seed: in
     sampler, pruner = make_sampler(definition, seed), make_pruner(definition)
     points = definition.grid() if definition.sampler == "grid" else []
     attrs = {"definition": _jsonable(definition.to_dict())}
-    return open_queue(storage, url, study_name, definition.fingerprint(), points, sampler, pruner, attrs,
-                      definition.score.direction)  # fmt: skip
+    return open_queue(
+        storage, url, study_name, definition.fingerprint(), points, sampler, pruner, attrs, definition.score.direction
+    )
 
 
-def open_queue(storage, url: str, study_name: str, fingerprint: str, points: list[dict], sampler=None, pruner=None,
-               attrs: dict | None = None, direction: str = "maximize"):  # fmt: skip
+def open_queue(
+    storage,
+    url: str,
+    study_name: str,
+    fingerprint: str,
+    points: list[dict],
+    sampler=None,
+    pruner=None,
+    attrs: dict | None = None,
+    direction: str = "maximize",
+):
     """Create a study whose first trials are ``points`` (queued), or join it once its creator has queued
     them; a study with another ``fingerprint`` (other settings) is refused. Returns (study, created).
     ``direction``: "maximize" (a validation accuracy) or "minimize" (a regression run's validation loss)."""
@@ -80,8 +90,9 @@ def open_queue(storage, url: str, study_name: str, fingerprint: str, points: lis
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
-                                    sampler=sampler, pruner=pruner)  # fmt: skip
+        study = optuna.create_study(
+            storage=storage, study_name=study_name, direction=direction, sampler=sampler, pruner=pruner
+        )
         created = True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
@@ -123,15 +134,27 @@ def counts(study) -> dict[str, int]:
     from optuna.trial import TrialState
 
     tally = {state: 0 for state in ("finished", "running", "waiting", "failed")}
-    names = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "finished", TrialState.RUNNING: "running",
-             TrialState.WAITING: "waiting", TrialState.FAIL: "failed"}  # fmt: skip
+    names = {
+        TrialState.COMPLETE: "finished",
+        TrialState.PRUNED: "finished",
+        TrialState.RUNNING: "running",
+        TrialState.WAITING: "waiting",
+        TrialState.FAIL: "failed",
+    }
     for trial in study.get_trials(deepcopy=False):
         tally[names[trial.state]] += 1
     return tally
 
 
-def work(definition: SearchDefinition, directory: str | Path, url: str, study_name: str, seed: int | None,
-         deadline: float | None = None, log=print) -> int:  # fmt: skip
+def work(
+    definition: SearchDefinition,
+    directory: str | Path,
+    url: str,
+    study_name: str,
+    seed: int | None,
+    deadline: float | None = None,
+    log=print,
+) -> int:
     """One worker: run trials until the budget is spent; returns how many it ran."""
     study, _ = open_study(definition, url, study_name, seed)
     objective = Objective(definition, directory, log)
@@ -139,8 +162,9 @@ def work(definition: SearchDefinition, directory: str | Path, url: str, study_na
     return loop(study, objective, definition.trials, definition.sampler == "grid", deadline, slot)
 
 
-def loop(study, objective, trials: int | None, queued_only: bool, deadline: float | None = None,
-         slot: Path | None = None) -> int:  # fmt: skip
+def loop(
+    study, objective, trials: int | None, queued_only: bool, deadline: float | None = None, slot: Path | None = None
+) -> int:
     """Run ``objective`` on the study's trials until ``trials`` have finished (over all workers), the
     ``deadline`` has passed, or (``queued_only``) no queued trial is left; returns how many ran here.
 
@@ -227,8 +251,14 @@ def _check_device(definition: SearchDefinition) -> None:
         check_device(TrainConfig(**chosen))
 
 
-def run_search(definition: SearchDefinition, directory: str | Path, storage: str | None = None, jobs: int = 1,
-               study_name: str | None = None, log=print) -> tuple[str, str]:  # fmt: skip
+def run_search(
+    definition: SearchDefinition,
+    directory: str | Path,
+    storage: str | None = None,
+    jobs: int = 1,
+    study_name: str | None = None,
+    log=print,
+) -> tuple[str, str]:
     """Run this machine's share of the search (``jobs`` workers); returns (storage URL, study name)."""
     if jobs < 1:
         raise SearchError(f"--jobs must be at least 1, got {jobs}")
@@ -240,9 +270,11 @@ def run_search(definition: SearchDefinition, directory: str | Path, storage: str
     write_info(directory, definition, url, study_name)  # first: a worker joining later recognises the folder
     _, created = open_study(definition, url, study_name, definition.seed)
     budget = describe_budget(definition)
-    log(f"search {study_name!r}: {definition.sampler} sampler, {definition.pruner} pruner, budget "
+    log(
+        f"search {study_name!r}: {definition.sampler} sampler, {definition.pruner} pruner, budget "
         f"{budget}; study in {public_url(url)} ({'new' if created else 'joined'}), "
-        f"{jobs} worker{'s' * (jobs > 1)} here")  # fmt: skip
+        f"{jobs} worker{'s' * (jobs > 1)} here"
+    )
     if definition.sampler == "cmaes":
         log(describe_cma(definition))
     deadline = time.time() + definition.timeout if definition.timeout else None
@@ -254,10 +286,12 @@ def run_search(definition: SearchDefinition, directory: str | Path, storage: str
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker_process,
-                        args=(definition, str(directory), url, study_name, seeds[i], deadline, i + 1, threads))
+        context.Process(
+            target=_worker_process,
+            args=(definition, str(directory), url, study_name, seeds[i], deadline, i + 1, threads),
+        )
         for i in range(jobs)
-    ]  # fmt: skip
+    ]
     for process in processes:
         process.start()
     for process in processes:

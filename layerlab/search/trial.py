@@ -125,8 +125,15 @@ class Objective:
         from .. import api
 
         try:
-            api.fit(dataset_for(config), out=run_dir, resume=True, quiet=True, progress=False,
-                    hooks=[PruningHook(trial)], **config.to_dict())  # fmt: skip
+            api.fit(
+                dataset_for(config),
+                out=run_dir,
+                resume=True,
+                quiet=True,
+                progress=False,
+                hooks=[PruningHook(trial)],
+                **config.to_dict(),
+            )
         except DivergedError as e:
             self.log(f"trial {trial.number}: diverged: {e}")
         except LayerlabError as e:  # a setting this point of the space cannot train with: a failed trial

@@ -92,8 +92,9 @@ class _Tuner:
         """The concluded line's warning for a run that does not beat chance, or ""."""
         if self.learns(outcome):
             return ""
-        return (f"AT CHANCE: {outcome['val']:.2%} is not clearly above chance ({self.chance:.2%}); "
-                "nothing is built on it; ")  # fmt: skip
+        return (
+            f"AT CHANCE: {outcome['val']:.2%} is not clearly above chance ({self.chance:.2%}); nothing is built on it; "
+        )
 
     def step(self, title: str) -> None:
         self.say(f"\n== {title}")
@@ -111,13 +112,27 @@ class _Tuner:
             result = run.result
         except DivergedError:
             return {"val": 0.0, "best_epoch": 0, "epochs": 0, "seconds": math.nan, "diverged": True, "run": run_dir}
-        return {"val": result.best_val_accuracy, "best_epoch": result.best_epoch, "epochs": result.epochs,
-                "seconds": result.seconds, "diverged": False, "run": run_dir, "test": result.test_accuracy,
-                "losses": [row["train_loss"] for row in result.history]}  # fmt: skip
+        return {
+            "val": result.best_val_accuracy,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs,
+            "seconds": result.seconds,
+            "diverged": False,
+            "run": run_dir,
+            "test": result.test_accuracy,
+            "losses": [row["train_loss"] for row in result.history],
+        }
 
 
-def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, quick: bool = False,
-         explicit: set[str] | None = None, epochs: int | None = None, log=print) -> TuneResult:  # fmt: skip
+def tune(
+    config: TrainConfig | None = None,
+    out: str | Path | None = None,
+    *,
+    quick: bool = False,
+    explicit: set[str] | None = None,
+    epochs: int | None = None,
+    log=print,
+) -> TuneResult:
     """Tune ``config``'s learning rate, epochs, schedule, lambda and mini-batch size as the slides do;
     settings named in ``explicit`` (given by the user) are kept. ``epochs``: the longest run (default: the
     given epochs, else 60, 4 with ``quick``); "no improvement in ten" becomes "in epochs / 6" when that is smaller."""
@@ -156,21 +171,34 @@ def tune(config: TrainConfig | None = None, out: str | Path | None = None, *, qu
     changed = {k: v for k, v in final.to_dict().items() if v != defaults[k] and k not in ("data_dir",)}
     t.note("tried", ", ".join(f"{k}={v}" for k, v in changed.items()))
     test = outcome.get("test", math.nan)
-    t.note("saw", f"best validation accuracy {outcome['val']:.2%} at epoch {outcome['best_epoch']}; "
-                  f"test accuracy there {test:.2%} (the first and only look at the test set)")  # fmt: skip
+    t.note(
+        "saw",
+        f"best validation accuracy {outcome['val']:.2%} at epoch {outcome['best_epoch']}; "
+        f"test accuracy there {test:.2%} (the first and only look at the test set)",
+    )
     from .report import train_command
 
     t.note("concluded", train_command(final))
     warning = ""
     if not t.learns(outcome):
-        warning = (f"this recommendation does not beat chance ({outcome['val']:.2%} on validation, chance "
-                   f"{t.chance:.2%}): the model does not learn with these settings; do not use it. Check the data, "
-                   "try another --lr or a ReLU model")  # fmt: skip
+        warning = (
+            f"this recommendation does not beat chance ({outcome['val']:.2%} on validation, chance "
+            f"{t.chance:.2%}): the model does not learn with these settings; do not use it. Check the data, "
+            "try another --lr or a ReLU model"
+        )
         say(f"\n!! WARNING: {warning}")
     result = TuneResult(final, changed, outcome["val"], test, out, lines, warning)
-    write_json(out / "tune.json", {"recommendation": changed, "val_accuracy": outcome["val"], "test_accuracy": test,
-                                   "command": train_command(final), "run": str(outcome["run"]),
-                                   "warning": warning})  # fmt: skip
+    write_json(
+        out / "tune.json",
+        {
+            "recommendation": changed,
+            "val_accuracy": outcome["val"],
+            "test_accuracy": test,
+            "command": train_command(final),
+            "run": str(outcome["run"]),
+            "warning": warning,
+        },
+    )
     write_text(out / "tune.md", "# layerlab tune\n\n```\n" + "\n".join(lines) + "\n```\n")
     return result
 
@@ -184,8 +212,14 @@ def _first_challenge(t: _Tuner, config: TrainConfig) -> None:
         t.note("skipped", "not a classification set")
         return
     data = binary(t.dataset, 0, 1)
-    simple = config.replace(model="flatten dense(2)" if len(data.input_shape) > 1 else "dense(2)", epochs=1,
-                            batch_size=10, l2=0.0, schedule="constant", patience=0)  # fmt: skip
+    simple = config.replace(
+        model="flatten dense(2)" if len(data.input_shape) > 1 else "dense(2)",
+        epochs=1,
+        batch_size=10,
+        l2=0.0,
+        schedule="constant",
+        patience=0,
+    )
     lr = simple.resolved_lr()
     for _ in range(3):
         steps = math.ceil(len(data.train) / 10)
@@ -236,8 +270,10 @@ def _threshold_rule(t: _Tuner, config: TrainConfig) -> TrainConfig:
             and all(b < a for a, b in zip(losses, losses[1:], strict=False))
         )
         costs = "diverged" if outcome["diverged"] else ", ".join(f"{loss:.3g}" for loss in losses)
-        t.note("tried", f"eta {lr:g}, {FIRST_EPOCHS} epochs: training cost {costs}: "
-                        f"{'falls' if fell else 'oscillates or rises'}")  # fmt: skip
+        t.note(
+            "tried",
+            f"eta {lr:g}, {FIRST_EPOCHS} epochs: training cost {costs}: {'falls' if fell else 'oscillates or rises'}",
+        )
         return fell
 
     first, highest, lowest = NIELSEN_ETAS
@@ -250,41 +286,57 @@ def _threshold_rule(t: _Tuner, config: TrainConfig) -> TrainConfig:
             lr /= 10
         lr /= 10
         if lr < lowest:
-            t.note("concluded", f"the cost falls at no eta down to {lowest:g}: eta stays {config.resolved_lr():g}; "
-                                "check the model and the data")  # fmt: skip
+            t.note(
+                "concluded",
+                f"the cost falls at no eta down to {lowest:g}: eta stays {config.resolved_lr():g}; "
+                "check the model and the data",
+            )
             return config
     eta = float(f"{lr / 2:.3g}")
-    t.note("concluded", f"eta = {eta:g}, half of {lr:g}, the largest eta whose cost fell in every one of the "
-                        f"first {FIRST_EPOCHS} epochs (Nielsen: a factor of two below the threshold)")  # fmt: skip
+    t.note(
+        "concluded",
+        f"eta = {eta:g}, half of {lr:g}, the largest eta whose cost fell in every one of the "
+        f"first {FIRST_EPOCHS} epochs (Nielsen: a factor of two below the threshold)",
+    )
     return config.replace(lr=eta)
 
 
 def _epochs(t: _Tuner, config: TrainConfig, how: str) -> tuple[TrainConfig, int]:
     t.step(f"Step 3: the number of epochs (stop after no improvement in {t.patience})")
     outcome = t.train(config.replace(epochs=t.epochs, patience=t.patience))
-    t.note("tried", f"up to {t.epochs} epochs at eta {config.lr:g}, stopping after {t.patience} without a better "
-                    "validation accuracy")  # fmt: skip
+    t.note(
+        "tried",
+        f"up to {t.epochs} epochs at eta {config.lr:g}, stopping after {t.patience} without a better "
+        "validation accuracy",
+    )
     if outcome["diverged"]:
         t.note("saw", "the loss diverged: eta is too large after all")
         config = config.replace(lr=config.lr / 3)
         t.note("concluded", f"eta = {config.lr:.3g} (a third), and on")
         return config, max(2, t.epochs // 3)
-    t.note("saw", f"best validation accuracy {outcome['val']:.2%} at epoch {outcome['best_epoch']}, stopped after "
-                  f"{outcome['epochs']}")  # fmt: skip
+    t.note(
+        "saw",
+        f"best validation accuracy {outcome['val']:.2%} at epoch {outcome['best_epoch']}, stopped after "
+        f"{outcome['epochs']}",
+    )
     probe = max(2, outcome["best_epoch"])
     if not t.learns(outcome) and how == "range":
         t.note("concluded", t.at_chance(outcome) + "the range test's eta does not train this model: Nielsen's rule")
         return _epochs(t, _threshold_rule(t, config), "rule")
-    t.note("concluded", t.at_chance(outcome) + f"about {outcome['best_epoch']} epochs are useful; the comparisons "
-                        f"below train {probe} each")  # fmt: skip
+    t.note(
+        "concluded",
+        t.at_chance(outcome) + f"about {outcome['best_epoch']} epochs are useful; the comparisons "
+        f"below train {probe} each",
+    )
     t.baseline = outcome
     return config, probe
 
 
 def _schedule(t: _Tuner, config: TrainConfig) -> TrainConfig:
     t.step("Step 4: lower eta when validation accuracy stalls")
-    plateau = config.replace(schedule="plateau", lr_gamma=0.5, lr_patience=max(1, t.patience // 2),
-                             lr_min=config.lr / 128)  # fmt: skip
+    plateau = config.replace(
+        schedule="plateau", lr_gamma=0.5, lr_patience=max(1, t.patience // 2), lr_min=config.lr / 128
+    )
     outcome = t.train(plateau.replace(epochs=t.epochs, patience=t.patience))
     before = t.baseline["val"]
     t.note("tried", f"halving eta after {plateau.lr_patience} epochs without improvement, down to eta / 128")
@@ -332,8 +384,10 @@ def _regularisation(t: _Tuner, config: TrainConfig, explicit: set[str], probe: i
     if chosen not in learned:
         t.note("concluded", t.at_chance({"val": results[chosen], "diverged": False}) + f"lambda stays {config.l2:g}")
         return config
-    t.note("concluded", f"lambda = {chosen:g} (validation accuracy {results[chosen]:.2%}; a smaller lambda wins "
-                        "within 0.1 points)")  # fmt: skip
+    t.note(
+        "concluded",
+        f"lambda = {chosen:g} (validation accuracy {results[chosen]:.2%}; a smaller lambda wins within 0.1 points)",
+    )
     return config.replace(l2=chosen)
 
 
@@ -348,8 +402,10 @@ def _batch_size(t: _Tuner, config: TrainConfig, explicit: set[str], probe: int) 
         candidate = config.replace(batch_size=m, lr=float(f"{config.lr * m / m0:.3g}") if scale else config.lr)
         outcome = t.train(candidate.replace(epochs=probe))
         results[m] = (outcome["val"] if t.learns(outcome) else -1.0, outcome["seconds"], candidate)
-        t.note("tried", f"m = {m}, eta {candidate.lr:g}: validation accuracy {outcome['val']:.2%} in "
-                        f"{outcome['seconds']:.1f} s")  # fmt: skip
+        t.note(
+            "tried",
+            f"m = {m}, eta {candidate.lr:g}: validation accuracy {outcome['val']:.2%} in {outcome['seconds']:.1f} s",
+        )
     if not scale:
         t.note("saw", f"{config.optimizer} adapts its steps, so eta is not scaled with m")
     best_val = max(v for v, _, _ in results.values())

@@ -42,8 +42,10 @@ def decision_boundaries(runs: list[RunSource]):
         ax.set_title(title, fontsize=9)
     key = figure.colorbar(filled, ax=list(axes), shrink=0.8, ticks=np.linspace(low, high, 5))
     key.set_label("model output" if regression else "model output (0: orange class, 1: blue class)")
-    points = [Line2D([], [], ls="", marker="o", mfc="grey", mec="white", label="training points"),
-              Line2D([], [], ls="", marker="s", mfc="grey", mec="black", label="test points"),
-              Line2D([], [], color="k", lw=0.8, label=f"output {(low + high) / 2:g}")]  # fmt: skip
+    points = [
+        Line2D([], [], ls="", marker="o", mfc="grey", mec="white", label="training points"),
+        Line2D([], [], ls="", marker="s", mfc="grey", mec="black", label="test points"),
+        Line2D([], [], color="k", lw=0.8, label=f"output {(low + high) / 2:g}"),
+    ]
     figure_legend(figure, points, columns=3)
     return figure, "Decision boundaries: the model's output over the (x1, x2) plane (orange negative, blue positive)"

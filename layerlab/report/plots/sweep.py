@@ -81,11 +81,13 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
         accuracy, cost = None, figure.subplots()
     else:
         accuracy, cost = figure.subplots(1, 2, sharex=True) if losses else (figure.subplots(), None)
-    measures = [(accuracy, "best_val_accuracy", "best validation", "o-", "C0"),
-                (accuracy, "test_accuracy", "test (at best validation)", "s--", "C1"),
-                (cost, "best_val_loss", "lowest validation loss", "o-", "C0"),
-                (cost, "test_loss", "test loss (at the best epoch)", "s--", "C1"),
-                (cost, "final_test_loss", "test loss (last epoch)", "D-", "C2")]  # fmt: skip
+    measures = [
+        (accuracy, "best_val_accuracy", "best validation", "o-", "C0"),
+        (accuracy, "test_accuracy", "test (at best validation)", "s--", "C1"),
+        (cost, "best_val_loss", "lowest validation loss", "o-", "C0"),
+        (cost, "test_loss", "test loss (at the best epoch)", "s--", "C1"),
+        (cost, "final_test_loss", "test loss (last epoch)", "D-", "C2"),
+    ]
     legend = []
     for ax, field, label, style, colour in measures:
         if ax is not None and np.isfinite(values(field)).any():

@@ -126,8 +126,10 @@ def gradients_by_layer(runs: list):
             norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in layers]
             label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
             ax.plot(positions, norms, style, marker="o", markersize=3, color=f"C{i % 10}", label=label)
-    ax.set(xlabel="layer, numbered as `layerlab summary` numbers them (1 = next to the input)",
-           ylabel="mean gradient norm of the weights")  # fmt: skip
+    ax.set(
+        xlabel="layer, numbered as `layerlab summary` numbers them (1 = next to the input)",
+        ylabel="mean gradient norm of the weights",
+    )
     log_scale(ax)
     ax.set_xticks(sorted(n for n in numbers if math.isfinite(n)))
     figure_legend(figure, ax.get_legend_handles_labels()[0])  # under the axes: long run names fit
