@@ -19,6 +19,7 @@ from .engine import ENGINES
 from .errors import FLAG_WORDS, LayerlabError
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
+from .task import task_named
 from .wording import count
 
 #: The last line of `train` and `ensemble` without --out.
@@ -178,7 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
     if isinstance(evaluation.run, api.EnsembleRun):
-        combined = "loss of their mean output" if evaluation.task == "regression" else "accuracy of their majority vote"
+        combined = task_named(evaluation.task).combined_by
         print(f"an ensemble of {len(evaluation.run.members)} members: {combined}")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")

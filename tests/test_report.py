@@ -322,7 +322,7 @@ def test_terminal_table_fits_100_columns_and_wraps_long_specs(reported):
 
 
 def test_terminal_table_keeps_long_grid_names_distinct():
-    from layerlab.report.table import Row
+    from layerlab.report.row import Row
 
     names = [f"task5-restarts-seed={seed}" for seed in range(1, 5)]  # cut at the end: four "task5-restarts-…"
     rows = [Row(run=name, exercise="Task 5", changed=f"seed={i}", status="done") for i, name in enumerate(names)]

@@ -58,6 +58,7 @@ from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
+from ..report.verdicts import matching, parse_expectation
 from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
@@ -120,6 +121,7 @@ class Experiment:
     notes: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  #: runs ``skip``ped by the quick variant (--quick)
     quick_data: frozenset[str] = frozenset()  #: the datasets the --quick variant trains on
+    expect: list[str] = field(default_factory=list)  #: what the slides expect: "ex1-mlp > ex1-linear", ...
 
     def select(self, names: list[str]) -> Experiment:
         """The same experiment with only the runs named (a repeated run's name selects all its repeats)."""
@@ -171,10 +173,11 @@ def _experiment(
             check_settings(values, f"{source} [{table}]")
         except LayerlabError as e:
             raise ExperimentError(str(e)) from None
-    runs, left_out, quick_data = [], [], set()
+    runs, left_out, quick_data, everything = [], [], set(), []
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
+            everything.append(run["name"])
             changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
             if not run.get("quick", {}).get("skip", False):
                 quick_data.add((shared | changes | quick_table | run.get("quick", {})).get("data", TrainConfig.data))
@@ -223,6 +226,7 @@ def _experiment(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExperimentError(f"{source}: run names must be unique, repeated: {', '.join(duplicates)}")
+    expect = _expectations(document.get("expect", []), source, [*names, *(_base(n) for n in names)], everything)
     notes = list(document.get("notes", []))
     if quick:
         notes = [_quick_summary(shared, quick_shared, left_out)] + list(
@@ -238,7 +242,30 @@ def _experiment(
         notes=notes,
         left_out=left_out,
         quick_data=frozenset(map(str, quick_data)),
+        expect=expect,
     )
+
+
+def _base(name: str) -> str:
+    return name.rpartition("#")[0] or name  # a repeat's run: "4-relu#2" -> "4-relu"
+
+
+def _expectations(texts: list[Any], source: str, names: list[str], everything: list[str]) -> list[str]:
+    """The ``expect`` list checked: each "RUN > RUN", "RUN >= RUN" or "RUN ~ RUN" naming runs of the file
+    (a name or a pattern such as ``relu-*he_normal*``; runs a quick variant leaves out count)."""
+    for text in texts:
+        if not isinstance(text, str):
+            raise ExperimentError(f'{source}: expect: {toml_value(text)} is not text such as "ex1-mlp > ex1-linear"')
+        try:
+            expectation = parse_expectation(text)
+        except ValueError as e:
+            raise ExperimentError(f"{source}: expect: {e}") from None
+        for side in (expectation.left, expectation.right):
+            if not matching(side, names) and not matching(side, everything):
+                raise ExperimentError(
+                    f"{source}: expect {text!r}: no run is named {side!r}; the runs: {', '.join(dict.fromkeys(names))}"
+                )
+    return list(texts)
 
 
 #: How the quick summaries name the settings a quick run changes most often.
@@ -286,6 +313,7 @@ DOCUMENT_KEYS = {
     "runs": list,
     "notes": list,
     "quick_notes": list,
+    "expect": list,
 }
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {
@@ -618,6 +646,7 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             "quick": experiment.quick,
             "source": experiment.source,
             "notes": experiment.notes,
+            "expect": experiment.expect,
             "runs": runs,
         },
     )

@@ -28,8 +28,10 @@ from .document import Plot, document
 from .html_page import html_page
 from .markdown import markdown, markdown_table
 from .reading import ExperimentSource, ReportError, is_experiment, read_experiment, read_runs
-from .table import Row, rows
+from .row import Row
+from .table import rows
 from .terminal import summary, terminal_table
+from .verdicts import check_expectations
 
 
 def table(experiment_dir: str | os.PathLike) -> list[Row]:
@@ -91,7 +93,9 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
 
 
 def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
-    summary(experiment.title, experiment.quick, rows(experiment.runs), file or sys.stdout)
+    table = rows(experiment.runs)
+    checks = check_expectations(table, experiment.expect, experiment.quick)
+    summary(experiment.title, experiment.quick, table, file or sys.stdout, checks)
 
 
 def _write(experiment: ExperimentSource) -> Path:
