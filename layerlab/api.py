@@ -125,7 +125,8 @@ def fit(
     ``hooks`` are called at every epoch and step (see ``layerlab.hooks``). ``resume`` continues the run
     in ``out`` with its own settings (those given here override them: more ``epochs``, say);
     ``overwrite`` replaces it (once the new run has its first checkpoint). The returned run holds the
-    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``.
+    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``;
+    with ``out``, its test predictions are saved there too (reports compare runs on them).
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
@@ -134,7 +135,10 @@ def fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
     directory = Path(result.directory) if result.directory else None
-    return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    run = Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    if directory is not None:  # what a report compares runs on: each one's answer for every test example
+        save_outputs(run, dataset)
+    return run
 
 
 def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:

@@ -49,7 +49,7 @@ def mean_interval(values: Sequence[float]) -> Interval:
     mean = float(x.mean()) if len(x) else math.nan
     if len(x) < 2:
         return Interval(mean, math.nan, math.nan)
-    half = scipy_stats.t.ppf(1 - ALPHA / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    half = float(scipy_stats.t.ppf(1 - ALPHA / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return Interval(mean, mean - half, mean + half)
 
 
@@ -65,7 +65,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[Interval, float]:
     if se == 0:  # identical repeats on both sides: the difference is exactly what it is
         return Interval(difference, difference, difference), 0.0 if difference else 1.0
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = scipy_stats.t.ppf(1 - ALPHA / 2, df) * se
+    half = float(scipy_stats.t.ppf(1 - ALPHA / 2, df) * se)
     p = 2 * scipy_stats.t.sf(abs(difference) / se, df)
     return Interval(difference, difference - half, difference + half), float(p)
 

@@ -304,7 +304,9 @@ class Regression(Task):
         if sample.per_example is None:
             return stats.Interval(sample.values[0], math.nan, math.nan)
         spread = stats.mean_interval(sample.per_example)  # the squared errors' mean, scaled to the loss
-        scale = sample.values[0] / spread.value if spread.value else 1.0
+        if not spread.value > 0:
+            return stats.Interval(sample.values[0], math.nan, math.nan)
+        scale = sample.values[0] / spread.value  # mse or sse: a fixed multiple of the mean squared error
         return stats.Interval(sample.values[0], spread.low * scale, spread.high * scale)
 
     def _paired(self, a: np.ndarray, b: np.ndarray) -> tuple[stats.Interval, str]:

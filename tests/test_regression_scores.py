@@ -13,10 +13,10 @@ import pytest
 import layerlab
 from layerlab.cli import main
 from layerlab.config import TrainConfig
-from layerlab.task import task_named
 from layerlab.progress import RunProgress
 from layerlab.rundir import RunDir
 from layerlab.schedules import Schedule
+from layerlab.task import task_named
 
 #: A tiny regression run whose validation loss falls for 4 epochs, rises at epoch 5, then falls again
 #: (numpy engine, seed 0), while its meaningless "accuracy" (0.66, 0.68, 0.64, ...) stalls at epoch 3.

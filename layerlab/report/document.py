@@ -55,7 +55,7 @@ def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) 
         model_summary=_summary(settings.get("model"), experiment),
         plots=plots,
         conclusions=conclusions(table, experiment.quick),
-        expectations=check_expectations(table, experiment.expect, experiment.quick),
+        expectations=check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect),
     )
 
 

@@ -47,6 +47,7 @@ class Row:
     versus: str | None = None  #: the run this one is compared with: its exercise's first run
     comparison: Comparison | None = None  #: this run minus ``versus``: difference, interval, verdict
     tied: bool = False  #: among the best of its exercise, with no clear difference between them
+    chosen: bool = False  #: the run of best validation score of its exercise (starred or tied): its plots
 
     @property
     def headline(self) -> float | None:

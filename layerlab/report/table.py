@@ -49,7 +49,8 @@ def shown_runs(runs: list[RunSource], table: list[Row]) -> list[RunSource]:
 
 
 def best_runs(table: list[Row]) -> set[str]:
-    return {row.shown_run for row in table if row.best}
+    """The run of best validation score of each exercise (starred, or tied for best): the one its plots show."""
+    return {row.shown_run for row in table if row.chosen}
 
 
 def _row(run: RunSource) -> Row:

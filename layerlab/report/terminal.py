@@ -47,7 +47,7 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     for exercise, group in by_exercise(pairs, lambda pair: pair[0].exercise).items():
         lines.append(cut(exercise, width))
         sentence = conclusion([row for row, _ in group], quick)
-        lines += textwrap.wrap(sentence, width, initial_indent="  ", subsequent_indent="  ")
+        lines += textwrap.wrap(sentence, width, initial_indent="  → ", subsequent_indent="    ")
         many = sum(row.comparison is not None for row, _ in group) > 1
         for row, texts in group:
             lines.append(line(row.mark, texts))
