@@ -152,3 +152,32 @@ def test_the_formatter_is_not_fought_line_by_line():
         if line.rstrip().endswith("# fmt" + ": skip")
     ]
     assert not skipped, f"accept ruff format's output instead of skipping it: {', '.join(skipped)}"
+
+
+def test_the_names_architecture_md_cites_exist():
+    """ARCHITECTURE.md stays true: every module, file and name it cites in backticks is in the package."""
+    import importlib
+    import re
+
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    source = "\n".join(path.read_text() for path in PACKAGE.rglob("*.py"))
+    files = [path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*")]
+    outside = {"Figure"}  # matplotlib's
+    missing = []
+    for token in sorted(set(re.findall(r"`([^`\s(]+)`", text)) - outside):
+        if token.startswith("layerlab."):
+            continue  # the public API, `layerlab.fit(...)`: test_api's
+        if token.endswith((".py", "/")) or "/" in token:
+            path = token.removeprefix("layerlab/").rstrip("/")
+            known = (PACKAGE.parent / token).exists() or any(f == path or f.endswith("/" + path) for f in files)
+            if not known and not any(f in (path + ".py", path.removesuffix(".py")) for f in files):
+                missing.append(token)
+        elif re.fullmatch(r"[a-z_]+\.[A-Za-z_]+", token) and resolve(token.split(".")[0]):
+            module, name = token.split(".")
+            if not hasattr(importlib.import_module(f"layerlab.{module}"), name):
+                missing.append(token)
+        elif re.fullmatch(r"[A-Z][A-Za-z_]+(\.[a-z_]+)?", token):
+            name = token.split(".")[0]
+            if not re.search(rf"^\s*(class {name}\b|{name}\s*[:=]|def {name}\b)", source, re.M):
+                missing.append(token)
+    assert not missing, f"ARCHITECTURE.md cites names the package does not have: {', '.join(missing)}"
