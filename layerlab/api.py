@@ -33,6 +33,7 @@ from .errors import TrainError
 from .preflight import check_output
 from .rundir import RunDir
 from .spec import Spec, parse
+from .task import Task, task_named
 from .train import RunResult, load_data
 from .weights import save_weights
 
@@ -124,7 +125,8 @@ def fit(
     ``hooks`` are called at every epoch and step (see ``layerlab.hooks``). ``resume`` continues the run
     in ``out`` with its own settings (those given here override them: more ``epochs``, say);
     ``overwrite`` replaces it (once the new run has its first checkpoint). The returned run holds the
-    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``.
+    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``;
+    with ``out``, its test predictions are saved there too (reports compare runs on them).
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
@@ -133,7 +135,10 @@ def fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
     directory = Path(result.directory) if result.directory else None
-    return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    run = Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    if directory is not None:  # what a report compares runs on: each one's answer for every test example
+        save_outputs(run, dataset)
+    return run
 
 
 def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:
@@ -179,7 +184,7 @@ class Evaluation:
     data: str  #: the dataset, in words
     accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples); {} for regression
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
-    task: str = "classification"  #: or "regression": ``loss`` holds the measure, accuracies mean nothing
+    task: str = "classification"  #: ``task.TASKS``' word; a regression run's ``loss`` holds the measure
     loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
 
 
@@ -195,33 +200,30 @@ def evaluate(
     A regression run (Playground's plane, the curve) is measured by its loss (mse or sse) instead."""
     run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
     dataset = load_data(run.config)
+    task = task_named(dataset.task)
     splits = [(name, split) for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)]
-    if dataset.task == "regression":
-        if tta:
-            raise TrainError(
-                "test-time augmentation averages class probabilities; a regression run has none: leave out --tta"
-            )
-        losses = {name: (regression_loss(run, split.x, split.y), len(split)) for name, split in splits}
-        return Evaluation(run, dataset.describe(), {}, task="regression", loss=losses)
-    accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
+    if tta and not task.has_classes:
+        raise TrainError(
+            "test-time augmentation averages class probabilities; a regression run has none: leave out --tta"
+        )
+    measured = {name: (measure(run, split.x, split.y, task), len(split)) for name, split in splits}
+    if not task.has_classes:
+        return Evaluation(run, dataset.describe(), {}, task=task.name, loss=measured)
     views = None
     if tta:
         from .augment import evaluate_tta
 
         names = tta.split(",") if isinstance(tta, str) else list(tta)
         views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
-    return Evaluation(run, dataset.describe(), accuracy, views)
+    return Evaluation(run, dataset.describe(), measured, views)
 
 
-def regression_loss(run: Run, x: np.ndarray, y: np.ndarray) -> float:
-    """The run's loss (mse or sse, as it trained) of its outputs on (x, y): the number its training reported
-    as the validation or test loss of these weights. The engines give a single output as the columns
-    [1 - p, p] (``predict_proba``), so the outputs are the last ``targets`` columns."""
-    from .numpy.losses import make_loss
-
-    y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
-    outputs = run.predict_proba(x)[:, -y.shape[1] :]
-    return make_loss(run.config.loss).forward(outputs.astype(np.float64), y.astype(np.float64))
+def measure(run: Run, x: np.ndarray, y: np.ndarray, task: Task) -> float:
+    """The run's headline measure on (x, y): its accuracy, or its loss (mse or sse, as it trained: the number
+    its training reported as the validation or test loss of these weights)."""
+    if task.has_classes:
+        return run.evaluate(x, y)
+    return task.measure(run.predict_proba(x), y, run.config.loss)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -239,13 +241,13 @@ class EnsembleResult:
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
-    task: str = "classification"  #: or "regression": the losses below, no accuracies
+    task: str = "classification"  #: ``task.TASKS``' word; a regression ensemble has the losses below
     member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
     mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
     vote_val_accuracy: float = math.nan  #: the majority vote on the validation set (NaN without one)
 
     def summary(self) -> str:
-        if self.task == "regression":
+        if not task_named(self.task).has_classes:
             members = ", ".join(f"{loss:.4g}" for loss in self.member_losses)
             return f"members' test loss: {members}\nmean output: test loss {self.mean_loss:.4g} on the test set"
         members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
@@ -317,12 +319,12 @@ def ensemble(
 
 def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> EnsembleResult:
     """The members' test figures: accuracies and their vote, or a regression set's losses."""
-    x, y, members = dataset.test.x, dataset.test.y, [run.result for run in runs]
-    if dataset.task == "regression":
-        losses = [regression_loss(run, x, y) for run in runs]
-        mean = regression_loss(EnsembleRun.of(runs), x, y)
+    x, y, members, task = dataset.test.x, dataset.test.y, [run.result for run in runs], task_named(dataset.task)
+    if not task.has_classes:  # no classes to vote on: the loss of the members' mean output
+        losses = [measure(run, x, y, task) for run in runs]
+        mean = measure(EnsembleRun.of(runs), x, y, task)
         nan = math.nan
-        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, "regression", losses, mean)
+        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, task.name, losses, mean)
     val = dataset.val
     if len(val):  # the vote's own validation accuracy, as `layerlab eval` prints it
         vote_val = float((majority_vote(np.stack([run.predict_proba(val.x) for run in runs])) == val.y).mean())
@@ -381,7 +383,7 @@ def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | 
         proba, predicted = member_probabilities.mean(axis=0), majority_vote(member_probabilities)
     else:
         proba, predicted = run.predict_proba(test.x), run.predict(test.x)
-    if dataset.task == "regression":
+    if not task_named(dataset.task).has_classes:
         run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=proba)
     else:
         wrong = np.flatnonzero(predicted != test.y)[:36]

@@ -19,6 +19,7 @@ from .engine import ENGINES
 from .errors import FLAG_WORDS, LayerlabError
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
+from .task import task_named
 from .wording import count
 
 #: The last line of `train` and `ensemble` without --out.
@@ -178,7 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
     if isinstance(evaluation.run, api.EnsembleRun):
-        combined = "loss of their mean output" if evaluation.task == "regression" else "accuracy of their majority vote"
+        combined = task_named(evaluation.task).combined_by
         print(f"an ensemble of {len(evaluation.run.members)} members: {combined}")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
@@ -244,10 +245,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
     overrides = {k: v for k, v in given if v}
-    experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
+    experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides, seed=args.seed)
     if args.only:
         experiment = experiment.select(args.only.split(","))
-    out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
+    seeded = f"-seed{args.seed}" if args.seed else ""
+    out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}{seeded}"
     executor, one_at_a_time = None, contextlib.nullcontext()
     if args.storage:  # the runs shared by workers on many machines; they write the report in turn
         from .search.distribute import report_lock, shared_executor
@@ -605,6 +607,9 @@ def _parser() -> ArgumentParser:
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="added to every run's seed: train the experiment again with other seeds"
+    )
     p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)

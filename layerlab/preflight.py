@@ -23,6 +23,7 @@ import safetensors
 from .data.dataset import Dataset
 from .errors import LayerlabError
 from .spec import Spec
+from .task import task_named
 from .weights import WeightsError, read_safetensors
 
 PER_CLASS = ("cross_entropy", "nll")
@@ -42,7 +43,7 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
     if len(shape) != 1:
         raise OutputError(f"the model ends with shape {shape}, not a vector of outputs; end it with flatten dense(N)")
     width = shape[0]
-    if dataset.task == "regression":
+    if not task_named(dataset.task).has_classes:  # a number (or several) per example
         targets = dataset.train.y.shape[1] if dataset.train.y.ndim == 2 else 1
         if loss not in SQUARED:
             raise OutputError(

@@ -31,7 +31,7 @@ from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, 
 from .preflight import initial_weights
 from .rundir import RunDir
 from .spec import Spec, parse
-from .wording import count
+from .task import task_named
 
 
 @dataclass
@@ -51,34 +51,13 @@ class RunResult:
     history: list[dict] = field(default_factory=list, repr=False)
     directory: str | None = None
     message: str = ""
-    task: str = "classification"  #: or "regression": the best epoch has the lowest validation loss
+    task: str = "classification"  #: ``task.TASKS``' word: a regression run's best epoch has the lowest val loss
     best_val_loss: float = math.nan
     test_loss: float = math.nan  #: at the best validation epoch: a regression run's headline number
 
     def summary(self) -> str:
         """One line: the headline numbers, the status, and the run's message (a warning, why it stopped)."""
-        return self._numbers() + (f" {self.message}" if self.message else "")
-
-    def _numbers(self) -> str:
-        if self.task == "regression":  # mean squared error: accuracies mean nothing
-            chosen = (
-                "no validation set: the last epoch"
-                if math.isnan(self.best_val_loss)
-                else f"lowest validation loss {self.best_val_loss:.4g}"
-            )
-            return (
-                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
-                f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
-            )
-        chosen = (
-            "no validation set: the last epoch"
-            if math.isnan(self.best_val_accuracy)
-            else f"best validation {self.best_val_accuracy:.2%}"
-        )
-        return (
-            f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} ({chosen}); final test "
-            f"{self.final_test_accuracy:.2%} after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
-        )
+        return task_named(self.task).result_numbers(self) + (f" {self.message}" if self.message else "")
 
     def to_dict(self) -> dict[str, Any]:
         """What ``result.json`` holds: everything but the history (that is ``metrics.jsonl``)."""
@@ -233,7 +212,7 @@ def run_result(loop: Loop) -> RunResult:
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,
-        task=loop.task,
+        task=loop.task.name,
         best_val_loss=best["val_loss"],
         test_loss=best["test_loss"],
     )

@@ -58,6 +58,7 @@ from ..errors import LayerlabError
 from ..files import check_output_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
+from ..report.verdicts import matching, parse_expectation
 from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
@@ -120,6 +121,8 @@ class Experiment:
     notes: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  #: runs ``skip``ped by the quick variant (--quick)
     quick_data: frozenset[str] = frozenset()  #: the datasets the --quick variant trains on
+    expect: list[str] = field(default_factory=list)  #: what the slides expect: "ex1-mlp > ex1-linear", ...
+    quick_expect: list[str] | None = None  #: those the quick variant is sized to show (None: all of them)
 
     def select(self, names: list[str]) -> Experiment:
         """The same experiment with only the runs named (a repeated run's name selects all its repeats)."""
@@ -144,8 +147,14 @@ def builtin_names() -> dict[str, str]:
     return names
 
 
-def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None) -> Experiment:
-    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run."""
+def load_experiment(
+    name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None, seed: int = 0
+) -> Experiment:
+    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run; ``seed``
+    is added to every run's own seed (0 by default), so ``seed=1`` trains the whole experiment again with
+    other initial weights, orders and dropout masks (a run that sets ``seed = 3`` trains with 4)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ExperimentError(f"seed must be a whole number >= 0, got {seed!r}")
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         document, source, folder = read_toml(path, "experiment file"), str(path), path.parent
@@ -155,11 +164,16 @@ def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str,
             known = ", ".join(builtin_names())
             raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
         document, source, folder = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}", None
-    return _experiment(document, source, quick, overrides or {}, folder)
+    return _experiment(document, source, quick, overrides or {}, folder, seed)
 
 
 def _experiment(
-    document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any], folder: Path | None = None
+    document: dict[str, Any],
+    source: str,
+    quick: bool,
+    overrides: dict[str, Any],
+    folder: Path | None = None,
+    seed: int = 0,
 ) -> Experiment:
     """The runs of an experiment file's tables; the file's relative paths are from its ``folder``."""
     _check_document(document, source)
@@ -171,10 +185,11 @@ def _experiment(
             check_settings(values, f"{source} [{table}]")
         except LayerlabError as e:
             raise ExperimentError(str(e)) from None
-    runs, left_out, quick_data = [], [], set()
+    runs, left_out, quick_data, everything = [], [], set(), []
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
+            everything.append(run["name"])
             changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
             if not run.get("quick", {}).get("skip", False):
                 quick_data.add((shared | changes | quick_table | run.get("quick", {})).get("data", TrainConfig.data))
@@ -197,6 +212,7 @@ def _experiment(
             settings = (paths_from(settings, folder) if folder is not None else settings) | overrides
             try:
                 config = TrainConfig.from_dict(settings)
+                config = config.replace(seed=config.seed + seed)
                 config.check()
                 parse(config.model)  # a misspelt model now, not when its run starts training
                 if config.init_weights is not None:
@@ -223,6 +239,14 @@ def _experiment(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExperimentError(f"{source}: run names must be unique, repeated: {', '.join(duplicates)}")
+    known = [*names, *(_base(n) for n in names)]
+    expect = _expectations(document.get("expect", []), source, known, everything)
+    quick_expect = document.get("quick_expect")
+    if quick_expect is not None:
+        _expectations(quick_expect, source, known, everything)
+        extra = [text for text in quick_expect if text not in expect]
+        if extra:
+            raise ExperimentError(f"{source}: quick_expect names {extra[0]!r}, which is not in expect; add it there")
     notes = list(document.get("notes", []))
     if quick:
         notes = [_quick_summary(shared, quick_shared, left_out)] + list(
@@ -238,7 +262,41 @@ def _experiment(
         notes=notes,
         left_out=left_out,
         quick_data=frozenset(map(str, quick_data)),
+        expect=expect,
+        quick_expect=quick_expect,
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _base(name: str) -> str:
+    return name.rpartition("#")[0] or name  # a repeat's run: "4-relu#2" -> "4-relu"
+
+
+def _expectations(texts: list[Any], source: str, names: list[str], everything: list[str]) -> list[str]:
+    """The ``expect`` list checked: each "RUN > RUN", "RUN >= RUN" or "RUN ~ RUN" naming runs of the file
+    (a name or a pattern such as ``relu-*he_normal*``; runs a quick variant leaves out count)."""
+    for text in texts:
+        if not isinstance(text, str):
+            raise ExperimentError(f'{source}: expect: {toml_value(text)} is not text such as "ex1-mlp > ex1-linear"')
+        try:
+            expectation = parse_expectation(text)
+        except ValueError as e:
+            raise ExperimentError(f"{source}: expect: {e}") from None
+        for side in (expectation.left, expectation.right):
+            if _is_number(side):
+                continue
+            if not matching(side, names) and not matching(side, everything):
+                raise ExperimentError(
+                    f"{source}: expect {text!r}: no run is named {side!r}; the runs: {', '.join(dict.fromkeys(names))}"
+                )
+    return list(texts)
 
 
 #: How the quick summaries name the settings a quick run changes most often.
@@ -286,6 +344,8 @@ DOCUMENT_KEYS = {
     "runs": list,
     "notes": list,
     "quick_notes": list,
+    "expect": list,
+    "quick_expect": list,
 }
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {
@@ -618,6 +678,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             "quick": experiment.quick,
             "source": experiment.source,
             "notes": experiment.notes,
+            "expect": experiment.expect,
+            "quick_expect": experiment.quick_expect,
             "runs": runs,
         },
     )

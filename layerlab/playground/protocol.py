@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.playground import FEATURES, PLAYGROUND, REGRESSION
 from ..errors import LayerlabError
+from ..task import task_named
 
 
 class ProtocolError(LayerlabError, ValueError):
@@ -148,9 +149,9 @@ def settings_from(raw: Any, base: Settings | None = None) -> Settings:
         elif name == "hidden":
             values[name] = _hidden(value)
     settings = replace(base, **values)
-    if settings.data in REGRESSION and settings.problem != "regression":
+    if settings.data in REGRESSION and task_named(settings.problem).has_classes:
         raise ProtocolError(f"{settings.data} is a regression data set: set problem to regression")
-    if settings.data in PLAYGROUND and settings.data not in REGRESSION and settings.problem != "classification":
+    if settings.data in PLAYGROUND and settings.data not in REGRESSION and not task_named(settings.problem).has_classes:
         raise ProtocolError(f"{settings.data} is a classification data set: set problem to classification")
     work = settings.points * max(1, sum(settings.hidden))
     if work > LIMITS["work"]:
@@ -342,6 +343,6 @@ def upload_from_json(raw: Any) -> Upload:
     lines = [f"{p[0]},{p[1]},{label}" for p, label in zip(points, labels, strict=True)]
     upload = parse_csv("\n".join(lines))
     classes = raw.get("classes") or []
-    if upload.problem == "classification" and isinstance(classes, list) and len(classes) >= len(upload.classes):
+    if task_named(upload.problem).has_classes and isinstance(classes, list) and len(classes) >= len(upload.classes):
         upload = replace(upload, classes=tuple(str(c)[:20] for c in classes[: int(upload.labels.max()) + 1]))
     return upload

@@ -28,6 +28,7 @@ from ..data.playground import EXTENT, features_of, grid, make
 from ..numpy import SGD, build
 from ..numpy.regularizers import L1, L2, Penalties
 from ..spec import parse
+from ..task import task_named
 from . import tasks
 from .export import python_snippet, train_config
 from .protocol import ProtocolError, Settings, Upload, settings_from, upload_from_json
@@ -103,7 +104,7 @@ class Session:
             order = np.random.default_rng(s.seed).permutation(len(u.points))
             points, labels = u.points[order], u.labels[order]
             n_train = min(max(1, round(len(points) * s.ratio / 100)), len(points) - 1)
-            if u.problem == "regression":
+            if not task_named(u.problem).has_classes:
                 labels = labels.reshape(-1, 1)
             extent = float(np.abs(u.points).max()) * 1.1 or 1.0
             self.data = Data(
@@ -118,7 +119,7 @@ class Session:
 
     @property
     def n_classes(self) -> int:
-        return len(self.data.classes) if self.data.problem == "classification" else 0
+        return len(self.data.classes) if task_named(self.data.problem).has_classes else 0
 
     def spec_text(self) -> str:
         """The network as a spec without its input: hidden layers, then the output layer."""

@@ -28,13 +28,22 @@ from .document import Plot, document
 from .html_page import html_page
 from .markdown import markdown, markdown_table
 from .reading import ExperimentSource, ReportError, is_experiment, read_experiment, read_runs
-from .table import Row, rows
+from .row import Row
+from .table import rows
 from .terminal import summary, terminal_table
+from .verdicts import ExpectationCheck, check_expectations
 
 
 def table(experiment_dir: str | os.PathLike) -> list[Row]:
     """One row per run of an experiment directory, in the order of experiment.json (see ``Row``)."""
     return rows(read_experiment(experiment_dir).runs)
+
+
+def expectations(experiment_dir: str | os.PathLike) -> list[ExpectationCheck]:
+    """What the experiment expects (its ``expect`` list), each checked against its runs: agrees, disagrees,
+    cannot tell yet, not measured, or (a quick run) needs the full run."""
+    experiment = read_experiment(experiment_dir)
+    return check_expectations(rows(experiment.runs), experiment.expect, experiment.quick, experiment.quick_expect)
 
 
 def print_summary(experiment_dir: str | os.PathLike, file: TextIO | None = None) -> None:
@@ -91,7 +100,9 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
 
 
 def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
-    summary(experiment.title, experiment.quick, rows(experiment.runs), file or sys.stdout)
+    table = rows(experiment.runs)
+    checks = check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect)
+    summary(experiment.title, experiment.quick, table, file or sys.stdout, checks)
 
 
 def _write(experiment: ExperimentSource) -> Path:
@@ -126,6 +137,7 @@ __all__ = [
     "ReportError",
     "Row",
     "compare",
+    "expectations",
     "make_plots",
     "markdown_table",
     "print_summary",

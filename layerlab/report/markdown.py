@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, MARK, QUICK_NOTE, explanation, file_columns, settings_lines
+from .columns import BEST_MARK, MARK, QUICK_NOTE, TIED_MARK, explanation, file_columns, settings_lines
 from .document import Document
-from .table import Row, by_exercise
+from .row import Row, by_exercise
 
 
 def markdown_table(rows: list[Row], quick: bool = False) -> str:
@@ -20,6 +20,8 @@ def markdown_table(rows: list[Row], quick: bool = False) -> str:
         cells = [_escape(column.cell(row)) for column in shown]
         if row.best:
             cells[1] = f"{BEST_MARK} **{cells[1]}**"
+        elif row.tied:
+            cells[1] = f"{TIED_MARK} {cells[1]}"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -37,6 +39,12 @@ def markdown(document: Document, directory: Path) -> str:
         parts.append(document.description + "\n")
     if document.notes:
         parts.append("".join(f"- {note}\n" for note in document.notes))
+    if document.conclusions:
+        parts.append("## Conclusions\n")
+        parts.append("".join(f"- **{_escape(exercise)}.** {sentence}\n" for exercise, sentence in document.conclusions))
+    if document.expectations:
+        parts.append("## What the slides expect\n")
+        parts.append("".join(f"- *{check.status}*: {check.sentence}\n" for check in document.expectations))
     parts += [
         "## Results\n",
         markdown_table(document.rows, document.quick),

@@ -38,6 +38,7 @@ from ..config import TrainConfig
 from ..errors import DivergedError
 from ..files import write_json, write_text
 from ..hooks import Hook
+from ..task import task_named
 from ..train import load_data
 from .lrfind import QUICK, lr_find
 from .space import SearchError
@@ -80,7 +81,7 @@ class _Tuner:
         self.dataset = load_data(config)
         self.baseline: dict[str, Any] = {"val": 0.0}  #: step 3's run, which step 4 compares against
         labels = self.dataset.val.y if len(self.dataset.val) else self.dataset.train.y
-        classified = self.dataset.task != "regression" and len(labels)  # (tune refuses a regression set)
+        classified = task_named(self.dataset.task).has_classes and len(labels)  # (tune refuses a regression set)
         counts = np.bincount(np.asarray(labels, dtype=int)) if classified else np.ones(1)
         self.chance = float(counts.max() / counts.sum())  #: always answering the most frequent class
         self.bar = self.chance + (1 - self.chance) / 10  #: clearly above chance
@@ -150,7 +151,7 @@ def tune(
         log(text)
 
     t = _Tuner(config, out, quick, epochs, patience, say)
-    if t.dataset.task == "regression":  # every step below compares validation accuracies, in points
+    if not task_named(t.dataset.task).has_classes:  # every step below compares validation accuracies, in points
         raise SearchError(
             f"layerlab tune follows Nielsen's strategy, which compares validation accuracies; {t.dataset.name} is a "
             "regression set (no accuracy): use `layerlab search` (it minimises the validation loss) or "
@@ -208,7 +209,7 @@ def _first_challenge(t: _Tuner, config: TrainConfig) -> None:
     from ..data.splits import binary
 
     t.step("Step 1: any learning at all (a binary sub-problem, the simplest architecture)")
-    if t.dataset.task != "classification" or t.dataset.num_classes < 2:
+    if not task_named(t.dataset.task).has_classes or t.dataset.num_classes < 2:
         t.note("skipped", "not a classification set")
         return
     data = binary(t.dataset, 0, 1)

@@ -18,7 +18,8 @@ from typing import Any
 
 from ..document import Plot
 from ..reading import ExperimentSource, ReportError
-from ..table import Row, best_runs, by_exercise, shown_runs
+from ..row import Row, by_exercise
+from ..table import best_runs, shown_runs
 from .boundaries import decision_boundaries
 from .curves import gradient_norms, learning_curves
 from .images import confusion_matrix, filters, misclassified
