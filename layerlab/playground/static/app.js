@@ -38,6 +38,8 @@ let limits = { layers: 10, neurons: 32 };
 let selected = null; // [layer, unit] explained
 let geometry = null; // node positions
 let linkPaths = []; // {path, layer, out, in}
+const stats = { received: 0, drawn: 0, drawMs: 0 }; // frames, and ms spent drawing them: benchmarks/playground_fps.py
+window.playgroundStats = stats;
 
 // ---- colours ----------------------------------------------------------------------------------------
 
@@ -128,6 +130,7 @@ function connect() {
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "frame") {
+      stats.received += 1;
       send({ type: "ack" });
       pending = message;
       requestAnimationFrame(drawPending);
@@ -476,7 +479,10 @@ function drawPending() {
     if (!f.playing) setPlaying(false);
   }
   frame = f;
+  const started = performance.now();
   drawFrame(f);
+  stats.drawMs += performance.now() - started;
+  stats.drawn += 1;
 }
 function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
 function drawFrame(f) {
