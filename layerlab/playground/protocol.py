@@ -178,7 +178,8 @@ def _hidden(value: Any) -> tuple[int, ...]:
 
 # -- messages -----------------------------------------------------------------------------------------
 
-MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "upload", "export", "import", "ack")
+MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "edit", "upload", "export", "import", "ack")
+EDIT_LIMIT = 1000.0  # an edited weight or bias lies within +-EDIT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,19 @@ class Message:
     csv: str = ""
     weights: bytes = b""
     rev: int = 0  # the page's number for a config message, echoed by the frames that reflect it
+    edit: Edit | None = None  # edit: which weight or bias, and its new value
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A weight or bias the student typed in: ``layer`` 1 is the first hidden layer (its weights come from
+    the features), ``unit`` the neuron in it, ``input`` the neuron (or feature) the weight comes from."""
+
+    param: str  # "weight" or "bias"
+    layer: int
+    unit: int
+    input: int | None
+    value: float
 
 
 def parse_message(text: Any) -> Message:
@@ -212,6 +226,7 @@ def parse_message(text: Any) -> Message:
         "explain": {"neuron"},
         "upload": {"csv"},
         "import": {"weights"},
+        "edit": {"param", "layer", "unit", "input", "value"},
     }.get(kind, set())
     extra = sorted(str(k)[:30] for k in raw if k != "type" and k not in allowed)
     if extra:
@@ -231,6 +246,8 @@ def parse_message(text: Any) -> Message:
             raise ProtocolError("explain's neuron must be [layer, unit] (layer 1 is the first hidden layer) or null")
         layer = _int("explain's layer", neuron[0], 1, LIMITS["layers"] + 1)
         return Message(kind, neuron=(layer, _int("explain's unit", neuron[1], 0, LIMITS["neurons"] - 1)))
+    if kind == "edit":
+        return Message(kind, edit=_edit(raw))
     if kind == "upload":
         csv = raw.get("csv")
         if not isinstance(csv, str):
@@ -252,6 +269,22 @@ def parse_message(text: Any) -> Message:
             raise ProtocolError(f"import: the file is over {LIMITS['import_bytes'] // 1000:,} kB")
         return Message(kind, weights=weights)
     return Message(kind)
+
+
+def _edit(raw: dict[str, Any]) -> Edit:
+    param = raw.get("param")
+    if param not in ("weight", "bias"):
+        raise ProtocolError(f"edit: param must be weight or bias, got {_show(param)}")
+    layer = _int("edit's layer", raw.get("layer"), 1, LIMITS["layers"] + 1)
+    unit = _int("edit's unit", raw.get("unit"), 0, LIMITS["neurons"] - 1)
+    if param == "weight":
+        source = _int("edit's input", raw.get("input"), 0, max(LIMITS["neurons"], len(FEATURES)) - 1)
+    elif "input" in raw:
+        raise ProtocolError("edit: a bias has no input; send param, layer, unit and value")
+    else:
+        source = None
+    value = _float(f"the {param}", raw.get("value"), -EDIT_LIMIT, EDIT_LIMIT)
+    return Edit(param, layer, unit, source, value)
 
 
 # -- uploaded CSV -------------------------------------------------------------------------------------

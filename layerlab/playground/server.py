@@ -130,6 +130,9 @@ class Connection:
                 await self.run_in_thread(session.advance, 1)
             elif kind == "explain":
                 session.select(message.neuron)
+            elif kind == "edit":
+                assert message.edit is not None
+                session.edit(message.edit)
             elif kind == "upload":
                 await self.run_in_thread(session.set_upload, parse_csv(message.csv))
                 await self.send(session.data_message())
