@@ -7,9 +7,8 @@ page received and drew (``window.playgroundStats``), and the milliseconds it spe
 Goals (issue 23): 60 drawn frames per second on task 10, at least 15 on the largest network.
 
 The protocol part: a uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this
-process is the
-page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units, all 7
-features, 250 training points, batches of 10), presses play and acknowledges every frame as the page
+process is the page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units,
+all 7 features, 250 training points, batches of 10), presses play and acknowledges every frame as the page
 does. It reports
 
 - frames per second while playing, and the fewest epochs any frame advanced (must be >= 1);

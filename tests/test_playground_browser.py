@@ -24,12 +24,12 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 def url():
     import uvicorn
 
-    from layerlab.playground import create_app
+    from layerlab.playground.server import uvicorn_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config("127.0.0.1", port))  # the server `layerlab playground` runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):

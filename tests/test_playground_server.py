@@ -18,7 +18,7 @@ from layerlab.playground.protocol import settings_from  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(server.create_app()) as c:
+    with TestClient(server.create_app(hosts=frozenset({"testserver"}))) as c:  # the test client's Host
         yield c
 
 

@@ -303,6 +303,7 @@ class Session:
             "neuron_grid": len(range(0, GRID, NEURON_STEP)),
             "spec": str(self.spec),
             "settings": self.settings.to_json(),
+            "note": self.upload.note if self.upload is not None and self.settings.data == "upload" else "",
         }
 
     # -- editing one weight or bias -------------------------------------------------------------------

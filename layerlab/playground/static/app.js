@@ -274,7 +274,8 @@ function setupControls() {
   $("csv").onchange = (e) => {
     const file = e.target.files[0];
     if (!file) return;
-    if (file.size > 1000000) { showMessage(`${file.name} is over 1,000 kB; upload at most 5,000 points`); return; }
+    const most = limits.csv_bytes || 1000000;
+    if (file.size > most) { showMessage(`${file.name} is over ${(most / 1000).toLocaleString("en")} kB; upload at most ${(limits.points || 5000).toLocaleString("en")} points`); return; }
     file.text().then((text) => { setPlaying(false); send({ type: "pause" }); send({ type: "upload", csv: text }); });
     e.target.value = "";
   };
@@ -282,6 +283,13 @@ function setupControls() {
   $("import").onchange = (e) => {
     const file = e.target.files[0];
     if (!file) return;
+    const most = limits.import_bytes || 2000000;
+    e.target.value = "";
+    if (file.size > most) { // refused here: the server would refuse it too, after a long upload
+      showMessage(`${file.name} is ${Math.round(file.size / 1000).toLocaleString("en")} kB, over the limit of ` +
+        `${(most / 1000).toLocaleString("en")} kB; import a .safetensors file that Export model saved`);
+      return;
+    }
     file.arrayBuffer().then((buffer) => {
       const bytes = new Uint8Array(buffer);
       let text = "";
@@ -297,6 +305,7 @@ function setupControls() {
   $("editor-value").onkeydown = (e) => { if (e.key === "Enter") submitEditor(); else if (e.key === "Escape") hideEditor(); };
   $("editor-ok").onclick = submitEditor;
   $("editor-cancel").onclick = hideEditor;
+  $("editor").addEventListener("focusout", (e) => { if (!$("editor").contains(e.relatedTarget)) hideEditor(); });
 }
 
 function setupDatasets() {
