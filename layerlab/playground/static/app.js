@@ -521,11 +521,16 @@ function drawNetworkSelection() {
   for (const node of document.querySelectorAll(".node.selected")) node.classList.remove("selected");
   if (selected) { const node = $(`neuron-${selected[0]}-${selected[1]}`); if (node) node.classList.add("selected"); }
 }
+let tipText = null; // what the visible tooltip says, from the newest frame: () => text
+function showTip(text) {
+  tipText = text;
+  $("tooltip").textContent = text();
+}
+function refreshTip() { if (tipText && !$("tooltip").hidden) $("tooltip").textContent = tipText(); }
 function showLinkTip(entry, event) {
   if (!frame || !frame.weights[entry.layer]) return;
-  const w = frame.weights[entry.layer][entry.out][entry.in];
   const tip = $("tooltip");
-  tip.textContent = `weight ${w.toFixed(3)}`;
+  showTip(() => `weight ${(frame.weights[entry.layer]?.[entry.out]?.[entry.in] ?? 0).toFixed(3)} (click: edit it)`);
   const box = $("network").getBoundingClientRect();
   tip.style.left = `${event.clientX - box.left + 10}px`;
   tip.style.top = `${event.clientY - box.top + 10}px`;
@@ -534,7 +539,7 @@ function showLinkTip(entry, event) {
 function showNodeTip(c, i) {
   if (!frame || !frame.biases[c - 1]) return;
   const tip = $("tooltip"), [x, y] = geometry.positions[c][i];
-  tip.textContent = `bias ${frame.biases[c - 1][i].toFixed(3)} (click: explain this neuron)`;
+  showTip(() => `bias ${(frame.biases[c - 1]?.[i] ?? 0).toFixed(3)} (click: explain this neuron, edit its bias)`);
   tip.style.left = `${x}px`; tip.style.top = `${y + geometry.size + 4}px`;
   tip.hidden = false;
 }
@@ -585,6 +590,7 @@ function drawFrame(f) {
   drawMaps(f, k);
   drawLinks(f);
   drawChart();
+  refreshTip();
   if (f.explain || !$("explain").hidden) drawExplain(f.explain);
 }
 const mapTile = document.createElement("canvas"); // one neuron's map, drawn scaled into its node
