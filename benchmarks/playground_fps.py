@@ -131,6 +131,35 @@ NETWORKS = {
 }
 
 
+def cpu_seconds(root: int, exclude: int = -1) -> float:
+    """CPU time (user + system) of process ``root`` and its descendants, leaving out ``exclude``'s tree.
+
+    On a shared machine the frame rate depends on the other users' load; the CPU time per frame does not."""
+    parents, times = {}, {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+
+    def inside(pid: int) -> bool:
+        while pid > 1:
+            if pid == exclude:
+                return False
+            if pid == root:
+                return True
+            pid = parents.get(pid, 1)
+        return False
+
+    return sum(t for pid, t in times.items() if inside(pid))
+
+
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, int]:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(args.core), str(args.max_fps)])
@@ -162,14 +191,18 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                 page.wait_for_timeout(1000)  # warm up
                 read = "[playgroundStats.received, playgroundStats.drawn, playgroundStats.drawMs]"
                 before, epoch0, started = page.evaluate(read), page.inner_text("#epoch"), time.perf_counter()
+                cpu0 = cpu_seconds(server.pid), cpu_seconds(os.getpid(), exclude=server.pid)
                 page.wait_for_timeout(args.seconds * 1000)
                 after, epoch1, elapsed = page.evaluate(read), page.inner_text("#epoch"), time.perf_counter() - started
+                cpu1 = cpu_seconds(server.pid), cpu_seconds(os.getpid(), exclude=server.pid)
                 received, drawn, ms = (a - b for a, b in zip(after, before, strict=True))
                 epochs = int(epoch1.replace(",", "")) - int(epoch0.replace(",", ""))
+                server_ms, browser_ms = ((b - a) * 1000 / max(1, received) for a, b in zip(cpu0, cpu1, strict=True))
                 print(
                     f"{name}: {received / elapsed:5.1f} frames/s received, {drawn / elapsed:5.1f} drawn, "
-                    f"{ms / max(1, drawn):5.1f} ms drawing each, {epochs / elapsed:5.1f} epochs/s "
-                    f"(load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)"
+                    f"{epochs / elapsed:5.1f} epochs/s; CPU per frame received: server {server_ms:5.1f} ms, "
+                    f"browser {browser_ms:5.1f} ms (all its processes), page script {ms / max(1, drawn):5.1f} ms "
+                    f"per frame drawn (load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)"
                 )
                 page.close()
             browser.close()

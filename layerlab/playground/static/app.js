@@ -61,6 +61,9 @@ function scaleColour(v) { // v in [-1, 1]
   const i = Math.round((Math.max(-1, Math.min(1, v)) + 1) * 127.5) * 3;
   return `rgb(${SCALE[i]},${SCALE[i + 1]},${SCALE[i + 2]})`;
 }
+// Canvases drawn on the CPU (willReadFrequently): many small draws per frame (a map per neuron) cost a
+// GPU canvas one upload each when the frame is committed; a CPU canvas uploads its bitmap once.
+function context2d(canvas) { return canvas.getContext("2d", { willReadFrequently: true }); }
 function decode(b64) {
   const text = atob(b64), bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -68,7 +71,7 @@ function decode(b64) {
 }
 function paint(canvas, bytes, side, discretize) {
   if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
-  const ctx = canvas.getContext("2d");
+  const ctx = context2d(canvas);
   if (!canvas.image || canvas.image.width !== side) canvas.image = ctx.createImageData(side, side);
   const image = canvas.image;
   for (let i = 0; i < side * side; i++) {
@@ -81,7 +84,7 @@ function paint(canvas, bytes, side, discretize) {
 }
 function paintClasses(canvas, classes, confidence, side, discretize) {
   if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
-  const ctx = canvas.getContext("2d");
+  const ctx = context2d(canvas);
   if (!canvas.image || canvas.image.width !== side) canvas.image = ctx.createImageData(side, side);
   const image = canvas.image;
   const k = data ? data.classes.length : 2;
@@ -369,12 +372,13 @@ function buildNetwork() {
   svg.innerHTML = "";
   linkPaths = [];
   linkKeys = null;
+  linksDue = 0;
   hideEditor();
   const width = network.clientWidth, height = network.clientHeight;
   for (const id of ["link-canvas", "maps"]) { // drawn at the screen's resolution
     const canvas = $(id), ratio = window.devicePixelRatio || 1;
     canvas.width = Math.round(width * ratio); canvas.height = Math.round(height * ratio);
-    canvas.getContext("2d").setTransform(ratio, 0, 0, ratio, 0, 0);
+    context2d(canvas).setTransform(ratio, 0, 0, ratio, 0, 0);
   }
   const layers = [FEATURES.length, ...state.hidden, outputUnits()];
   const most = Math.max(...layers);
@@ -588,40 +592,46 @@ function drawFrame(f) {
   } else { status.textContent = ""; status.className = ""; }
   drawHeatmap(f);
   drawMaps(f, k);
-  drawLinks(f);
+  drawLinks(f, !f.playing); // paused: always the newest weights
   drawChart();
   refreshTip();
   if (f.explain || !$("explain").hidden) drawExplain(f.explain);
 }
-const mapTile = document.createElement("canvas"); // one neuron's map, drawn scaled into its node
-const outputTile = document.createElement("canvas");
+let mapsImage = null; // the #maps canvas's pixels: every neuron's map written in, put once per frame
 function drawMaps(f, k) {
-  // Every hidden neuron's map comes in one string (one decode per frame); all are drawn on one canvas.
-  const canvas = $("maps"), ctx = canvas.getContext("2d"), side = data ? data.neuron_grid : 25;
-  const width = canvas.width / (window.devicePixelRatio || 1), height = canvas.height / (window.devicePixelRatio || 1);
-  ctx.clearRect(0, 0, width, height);
+  // Every hidden neuron's map comes in one string (one decode per frame) and is written, scaled to its
+  // node, into one image: a single putImageData per frame, not a draw call per neuron.
+  const canvas = $("maps"), ratio = window.devicePixelRatio || 1, width = canvas.width, height = canvas.height;
+  if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
+  const pixels = mapsImage.data;
+  pixels.fill(0);
   neuronBytes = f.neurons ? decode(f.neurons) : new Uint8Array(0);
-  const size = geometry.size, columns = geometry.layers;
-  ctx.imageSmoothingEnabled = true;
+  const side = data ? data.neuron_grid : 25, size = Math.round(geometry.size * ratio), columns = geometry.layers;
+  const put = (bytes, offset, n, c, i, discretize) => { // map of n x n bytes -> node i of column c
+    const x0 = Math.round(geometry.positions[c][i][0] * ratio), y0 = Math.round(geometry.positions[c][i][1] * ratio);
+    for (let py = 0; py < size && y0 + py < height; py++) {
+      const row = offset + Math.floor((py * n) / size) * n;
+      let at = ((y0 + py) * width + x0) * 4;
+      for (let px = 0; px < size && x0 + px < width; px++, at += 4) {
+        let v = bytes[row + Math.floor((px * n) / size)];
+        if (discretize) v = v >= 128 ? 255 : 0;
+        pixels[at] = SCALE[v * 3]; pixels[at + 1] = SCALE[v * 3 + 1]; pixels[at + 2] = SCALE[v * 3 + 2]; pixels[at + 3] = 255;
+      }
+    }
+  };
   let offset = 0;
   for (let c = 1; c < columns.length - 1; c++) {
-    for (let i = 0; i < columns[c]; i++, offset += side * side) {
-      if (offset + side * side > neuronBytes.length) break;
-      paint(mapTile, neuronBytes.subarray(offset, offset + side * side), side, false);
-      const [x, y] = geometry.positions[c][i];
-      ctx.drawImage(mapTile, x, y, size, size);
+    for (let i = 0; i < columns[c] && offset + side * side <= neuronBytes.length; i++, offset += side * side) {
+      put(neuronBytes, offset, side, c, i, false);
     }
   }
   const last = columns.length - 1;
-  if (k === 1 && geometry.positions[last]) {
-    paint(outputTile, decode(f.output), data ? data.grid : 50, state.discretize);
-    const [x, y] = geometry.positions[last][0];
-    ctx.drawImage(outputTile, x, y, size, size);
-  }
+  if (k === 1 && geometry.positions[last]) put(decode(f.output), 0, data ? data.grid : 50, last, 0, state.discretize);
+  context2d(canvas).putImageData(mapsImage, 0, 0);
   for (let i = 0; k > 1 && i < k && geometry.positions[last][i]; i++) { // one output unit per class: its colour
-    const [x, y] = geometry.positions[last][i];
+    const ctx = context2d(canvas), [x, y] = geometry.positions[last][i];
     ctx.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
-    ctx.fillRect(x, y, size, size);
+    ctx.fillRect(x, y, geometry.size, geometry.size);
   }
 }
 function hoveredMap(c, i) { // bytes and side of the map under the mouse, or null
@@ -633,19 +643,27 @@ function hoveredMap(c, i) { // bytes and side of the map under the mouse, or nul
   if (!neuronBytes || offset + side * side > neuronBytes.length) return null;
   return { bytes: neuronBytes.subarray(offset, offset + side * side), side };
 }
-function drawLinks(f) {
-  // Colour by sign, width by magnitude, both quantised; the canvas is redrawn only when one link changed.
+let linksDue = 0; // performance.now() from which the links may be redrawn
+function drawLinks(f, force = false) {
+  // Colour by sign, width by magnitude, both quantised; the canvas is redrawn only when one link changed,
+  // and, while playing, at most a tenth of the time: rasterising thousands of links (the 10 x 32 network
+  // has 9,472) takes the browser far longer than a frame, so a large network's links follow a few times
+  // a second while its maps and output follow every frame.
+  if (!force && performance.now() < linksDue) return;
+  const most = Math.max(1, Math.min(8, geometry.size / 4)); // thin links between small nodes
   const keys = new Int16Array(linkPaths.length);
-  linkPaths.forEach((entry, n) => {
-    const w = f.weights[entry.layer]?.[entry.out]?.[entry.in];
-    if (w === undefined) { keys[n] = -1; return; }
+  for (let n = 0; n < linkPaths.length; n++) {
+    const entry = linkPaths[n], row = f.weights[entry.layer] && f.weights[entry.layer][entry.out];
+    const w = row ? row[entry.in] : undefined;
+    if (w === undefined) { keys[n] = -1; continue; }
     const colour = Math.round((Math.max(-1, Math.min(1, w * 2)) + 1) * 10); // 0..20
-    const width = Math.round(Math.min(8, 0.5 + Math.abs(w) * 2) * 2); // half-pixel steps, 1..16
+    const width = Math.round(Math.min(most, 0.5 + Math.abs(w) * 2) * 2); // half-pixel steps, 1..16
     keys[n] = colour * 32 + width;
-  });
+  }
   if (linkKeys && linkKeys.length === keys.length && keys.every((v, n) => v === linkKeys[n])) return;
   linkKeys = keys;
-  const canvas = $("link-canvas"), ctx = canvas.getContext("2d"), ratio = window.devicePixelRatio || 1;
+  const started = performance.now();
+  const canvas = $("link-canvas"), ctx = context2d(canvas), ratio = window.devicePixelRatio || 1;
   ctx.clearRect(0, 0, canvas.width / ratio, canvas.height / ratio);
   const groups = new Map(); // one stroke per colour and width
   keys.forEach((key, n) => { if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); } });
@@ -656,10 +674,13 @@ function drawLinks(f) {
     for (const { a, b, mid } of groups.get(key)) { ctx.moveTo(a[0], a[1]); ctx.bezierCurveTo(mid, a[1], mid, b[1], b[0], b[1]); }
     ctx.stroke();
   }
+  ctx.getImageData(0, 0, 1, 1); // rasterise now, to time it (a CPU canvas: cheap to read)
+  const now = performance.now();
+  linksDue = now + 9 * (now - started);
 }
 function drawHeatmap(f) {
   if (!f) return;
-  const canvas = $("heatmap"), ctx = canvas.getContext("2d"), side = data ? data.grid : 50;
+  const canvas = $("heatmap"), ctx = context2d(canvas), side = data ? data.grid : 50;
   const map = hovered ? hoveredMap(...hovered) : null;
   if (map) paint(heatTile, map.bytes, map.side, false); // a neuron's or a feature's map, as in Playground
   else if (f.confidence) paintClasses(heatTile, decode(f.output), decode(f.confidence), side, state.discretize);
@@ -674,7 +695,7 @@ const heatTile = document.createElement("canvas");
 function drawPointsLayer(size) { // the points and the axes: drawn once per data set (and show-test setting)
   const layer = document.createElement("canvas");
   layer.width = layer.height = size;
-  const ctx = layer.getContext("2d");
+  const ctx = context2d(layer);
   drawPointsOn(ctx, size);
   drawAxes(ctx, size);
   return layer;
@@ -738,7 +759,7 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 function drawChart() {
-  const canvas = $("chart"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  const canvas = $("chart"), ctx = context2d(canvas), w = canvas.width, h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   const values = history.flatMap(([, a, b]) => [a, b]).filter((v) => v !== null && Number.isFinite(v));
   const top = Math.max(0.05, ...values);
