@@ -223,6 +223,7 @@ def test_hover_edit_links_on_canvas_banner_and_import_size(url):
         expect(page.locator("#heatmap")).to_have_attribute("data-shows", "neuron 1-1")
         assert len({output, first, pixels(page, "#heatmap")}) == 3
         page.hover("#feature-0")  # a feature too: x1, orange on the left, blue on the right
+        expect(page.locator("#heatmap")).to_have_attribute("data-shows", "feature x1")
         left, right = page.evaluate(
             "() => { const c = document.querySelector('#heatmap').getContext('2d');"
             " return [c.getImageData(5, 160, 1, 1).data[2], c.getImageData(315, 160, 1, 1).data[2]]; }"

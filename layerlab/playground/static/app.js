@@ -530,7 +530,7 @@ function showTip(text) {
   tipText = text;
   $("tooltip").textContent = text();
 }
-function refreshTip() { if (tipText && !$("tooltip").hidden) $("tooltip").textContent = tipText(); }
+function refreshTip() { if (tipText && !$("tooltip").hidden) setText("tooltip", tipText()); }
 function showLinkTip(entry, event) {
   if (!frame || !frame.weights[entry.layer]) return;
   const tip = $("tooltip");
@@ -571,25 +571,25 @@ function drawPending() {
   stats.drawn += 1;
 }
 function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
+function setText(id, text) { const node = $(id); if (node.textContent !== text) node.textContent = text; } // no restyle if same
 function drawFrame(f) {
-  $("epoch").textContent = String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  setText("epoch", String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ","));
   const pg = f.test_playground !== undefined && f.test_playground !== null;
   const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
-  $("test-loss").textContent = fmt(pg ? f.test_playground : f.test_loss);
-  $("train-loss").textContent = fmt(pg ? f.train_playground : f.train_loss);
-  $("accuracy").textContent = f.test_accuracy !== undefined
-    ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "";
+  setText("test-loss", fmt(pg ? f.test_playground : f.test_loss));
+  setText("train-loss", fmt(pg ? f.train_playground : f.train_loss));
+  setText("accuracy", f.test_accuracy !== undefined
+    ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "");
   const k = outputUnits();
-  $("loss-note").textContent = k > 1
+  setText("loss-note", k > 1
     ? `cross-entropy of the softmax output (${k} classes; Playground has no loss for more than 2)`
     : data && data.problem === "regression"
       ? `Playground's loss = our mse / 2 (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`
-      : `Playground's loss = 2 \u00d7 our mse (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`;
-  const status = $("target-status");
-  if (f.target) {
-    status.textContent = f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`;
-    status.className = f.target.met ? "met" : "unmet";
-  } else { status.textContent = ""; status.className = ""; }
+      : `Playground's loss = 2 \u00d7 our mse (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`);
+  const status = $("target-status"), className = f.target ? (f.target.met ? "met" : "unmet") : "";
+  setText("target-status", !f.target ? ""
+    : f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`);
+  if (status.className !== className) status.className = className;
   drawHeatmap(f);
   drawMaps(f, k);
   drawLinks(f, !f.playing); // paused: always the newest weights
@@ -689,7 +689,8 @@ function drawHeatmap(f) {
   ctx.drawImage(heatTile, 0, 0, canvas.width, canvas.height);
   if (!pointsLayer) pointsLayer = drawPointsLayer(canvas.width);
   ctx.drawImage(pointsLayer, 0, 0);
-  canvas.dataset.shows = map ? `neuron ${hovered[0]}-${hovered[1]}` : "output";
+  const shows = !map ? "output" : hovered[0] ? `neuron ${hovered[0]}-${hovered[1]}` : `feature ${FEATURES[hovered[1]]}`;
+  if (canvas.dataset.shows !== shows) canvas.dataset.shows = shows; // for the tests: what the large map shows
 }
 const heatTile = document.createElement("canvas");
 function drawPointsLayer(size) { // the points and the axes: drawn once per data set (and show-test setting)
