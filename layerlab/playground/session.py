@@ -144,6 +144,8 @@ class Session:
         self.spec = parse(self.spec_text(), (len(s.features),))
         self.model = build(self.spec, seed=s.init, loss=self.loss_name)
         self.optimizer = SGD(lr=s.lr)
+        self.params = self.model.params  # updated in place: one dict per network, not one per step
+        self.param_keys = [(f"{i}.{k}", layer, k) for i, layer in enumerate(self.model.layers) for k in layer.params]
         self.penalty = _penalty(s)
         self.epoch = 0
         self.position = 0
@@ -173,7 +175,7 @@ class Session:
                 "is too large for this network; lower it and press reset"
             )
             return False
-        self.optimizer.step(self.model.params, self.model.grads)
+        self.optimizer.step(self.params, {name: layer.grads[key] for name, layer, key in self.param_keys})
         self.position += len(batch)
         if self.position >= len(self.order):
             self.epoch += 1
