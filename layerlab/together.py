@@ -80,13 +80,16 @@ def fit_together(
     hooks: Sequence[Sequence[Any]] | None = None,
     overwrite: bool = False,
     weights: str = "best",
+    note: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
     """Train the runs ``configs`` (the same settings but their seeds) together, each into its ``outs[i]``
     (None: not written) with its own ``hooks[i]``; returns each run's outcome in order. The arguments
-    mean what they mean to ``train.fit``; the progress bar, if asked for, is the first run's."""
+    mean what they mean to ``train.fit``; the progress bar, if asked for, is the first run's. The line
+    saying why the runs train one at a time goes to ``note`` (default: ``log``)."""
     for config in configs:
         config.check()
     log = log or (lambda line: None)
+    note = note or log  # a note of its own also hears that the runs train together
     outs = list(outs) if outs is not None else [None] * len(configs)
     hooks = [list(h) for h in hooks] if hooks is not None else [[] for _ in configs]
     dataset = dataset if dataset is not None else load_data(configs[0])
@@ -95,7 +98,7 @@ def fit_together(
     reason = why_not_together(configs, spec) or _data_differ(configs, dataset)
     if reason is not None:
         if len(configs) > 1:
-            log(f"note: training the {len(configs)} runs one at a time: {reason}")
+            note(f"note: training the {len(configs)} runs one at a time: {reason}")
         return _one_at_a_time(configs, dataset, outs, resume, progress, log, hooks, overwrite, weights)
     stacked = make_stacked_learner(list(configs), spec, len(dataset.train))
     started_from = ""
@@ -116,13 +119,15 @@ def fit_together(
         for loop, call in zip(loops, calls, strict=True):
             call.on_fit_start(loop)
         seeds = ", ".join(str(config.seed) for config in configs)
+        if note is not log:
+            note(f"training {len(configs)} runs together as one stacked model (seeds {seeds})")
         log(
             f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on "
-            f"{stacked.description}, seeds {seeds}{started_from}"
+            f"{stacked.description}: {len(configs)} runs stacked, seeds {seeds}{started_from}"
         )
         outcomes: list[Outcome | None] = [None] * len(configs)
         if len({len(loop.history) for loop in loops if _unfinished(loop)}) > 1:
-            log("note: the runs resume from different epochs: training them one at a time")
+            note("note: the runs resume from different epochs: training them one at a time")
             for run_dir in run_dirs:
                 if run_dir is not None:
                     run_dir.release()

@@ -85,8 +85,16 @@ def test_each_member_writes_the_run_directory_a_single_run_writes(dataset, tmp_p
             p.name for p in (tmp_path / f"alone-{config.seed}").iterdir()
         )
         mine, theirs = RunDir(out), RunDir(tmp_path / f"alone-{config.seed}")
-        assert mine.read_config()["config"] == theirs.read_config()["config"]
-        assert mine.read_result()["test_accuracy"] == pytest.approx(theirs.read_result()["test_accuracy"], abs=1e-5)
+        assert mine.read_config() == theirs.read_config()
+        result, result_t = theirs.read_result(), mine.read_result()
+        assert (
+            sorted(result) == sorted(result_t)
+            and result_t["engine"] == result["engine"] == "torch engine (cpu, float32)"
+        )
+        for key, value in result.items():
+            if isinstance(value, float) and key != "seconds":
+                assert result_t[key] == pytest.approx(value, abs=1e-5), key
+        assert len(mine.read_metrics()) == len(theirs.read_metrics()) == 1
         for which in ("best", "last"):
             w, w_t = theirs.load_weights(which)[0], mine.load_weights(which)[0]
             assert max(np.abs(w[k] - w_t[k]).max() for k in w) < 1e-4
@@ -174,3 +182,44 @@ def test_members_whose_learning_rates_part_ways_keep_their_own(dataset):
     assert len({tuple(r) for r in rates}) > 1, rates  # the plateau schedule lowered them at different epochs
     for config, outcome in zip(runs, outcomes, strict=True):
         assert_same_run(alone(config, dataset), outcome)
+
+
+REPEATS = """
+name = "repeats"
+title = "Repeats trained together"
+[settings]
+data = "mnist-small"
+limit = 200
+model = "flatten dense(20) sigmoid dense(10)"
+epochs = 2
+lr = 0.1
+[[runs]]
+name = "again"
+exercise = "A"
+repeats = 3
+[[runs]]
+name = "seeds"
+exercise = "B"
+model = "flatten dense(10)"
+grid = { seed = [4, 7] }
+"""
+
+
+def test_an_experiments_repeats_and_grid_of_seeds_train_together_as_each_would_alone(dataset, tmp_path):
+    from layerlab import report
+    from layerlab.experiments.runner import load_experiment, run_experiment
+
+    path = tmp_path / "repeats.toml"
+    path.write_text(REPEATS)
+    experiment = load_experiment(str(path))
+    lines = []
+    out = run_experiment(experiment, tmp_path / "out", log=lines.append, progress=False)
+    assert "training 3 runs together as one stacked model (seeds 0, 1, 2)" in lines
+    assert "training 2 runs together as one stacked model (seeds 4, 7)" in lines
+    for run in experiment.runs:
+        single = fit(run.config, load_data(run.config), tmp_path / "alone" / run.name, progress=False, log=None)
+        metrics = RunDir(out / run.directory).read_metrics()
+        for row, row_t in zip(single[0].history, metrics, strict=True):
+            assert all(row_t[key] == pytest.approx(row[key], abs=1e-5) for key in METRICS)
+        assert RunDir(out / run.directory).has(RunDir.PREDICTIONS)
+    assert [row.repeats for row in report.table(out)] == [3, None, None]

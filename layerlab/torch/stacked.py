@@ -233,7 +233,7 @@ class StackedLearner:
 
     @property
     def description(self) -> str:
-        return f"torch engine ({self.device}, {str(self.dtype).removeprefix('torch.')}, {self.m} runs stacked)"
+        return f"torch engine ({self.device}, {str(self.dtype).removeprefix('torch.')})"  # a single run's words
 
     def as_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.dtype) / 255 if x.dtype == torch.uint8 else x.to(self.dtype)
