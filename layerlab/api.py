@@ -260,8 +260,8 @@ def ensemble_member(
     index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | None = None, **options: Any
 ) -> Run:
     """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``;
-    ``options`` are ``fit``'s. ``ensemble`` trains the members one after another; an experiment with
-    ``--jobs`` trains them side by side."""
+    ``options`` are ``fit``'s. ``ensemble`` trains the members together (``fit_together``); an experiment
+    with ``--jobs`` trains them side by side, each with this."""
     seed = options.get("seed", TrainConfig().seed) + index
     member_out = RunDir(out).member(index).path if out is not None else None
     return fit(dataset, out=member_out, **(options | {"seed": seed}))

@@ -223,3 +223,28 @@ def test_an_experiments_repeats_and_grid_of_seeds_train_together_as_each_would_a
             assert all(row_t[key] == pytest.approx(row[key], abs=1e-5) for key in METRICS)
         assert RunDir(out / run.directory).has(RunDir.PREDICTIONS)
     assert [row.repeats for row in report.table(out)] == [3, None, None]
+
+
+def test_the_benchmark_runs_at_a_tiny_size():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "batched_repeats.py"), "--tiny"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith(("| mlp30", "| row4"))]
+    assert [row[1].strip() for row in rows] == ["mlp30", "row4"]
+    for row in rows:  # seconds one alone, stacked, their ratio, and the vmap loop's
+        one, stacked = float(row[3]), float(row[4])
+        ratio = float(row[5].strip().removesuffix("x"))
+        assert one > 0 and stacked > 0 and ratio == pytest.approx(stacked / one, rel=0.1)
+        assert row[7].strip().endswith("x")

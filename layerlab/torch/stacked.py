@@ -50,6 +50,7 @@ ELEMENTWISE = {
     "linear": lambda x: x,
 }
 STACKED_KINDS = {"dense", "conv", "maxpool", "avgpool", "l2pool", "flatten", "dropout", "step", "leakyrelu", "elu"}
+STACKED_KINDS |= {"softmax"}
 STACKED_KINDS |= set(ELEMENTWISE)
 
 
@@ -139,6 +140,18 @@ class _Elementwise(_Layer):
         return self.function(x), layout
 
 
+class _Softmax(_Layer):
+    """Over each member's features (or channels, as ``nn.Softmax(dim=1)`` does for images)."""
+
+    def __init__(self, m: int):
+        self.m = m
+
+    def forward(self, x, layout):
+        if layout == "members":
+            return torch.softmax(x, -1), layout
+        return torch.softmax(x.unflatten(1, (self.m, -1)), 2).flatten(1, 2), layout
+
+
 class _Dropout(_Layer):
     """Each member's mask drawn from its own generator exactly as ``nn.Dropout`` draws it on a CPU
     (``bernoulli_(1 - p)`` over the member's (B, ...) activations, kept units divided by 1 - p)."""
@@ -176,6 +189,8 @@ def _layer(kind: str, module: nn.Module, stacked: dict[str, torch.Tensor], learn
         return _Flatten(m)
     if kind == "dropout":
         return _Dropout(module, learner)
+    if kind == "softmax":
+        return _Softmax(m)
     if kind in ELEMENTWISE:
         return _Elementwise(ELEMENTWISE[kind])
     return _Elementwise(module)  # step, leakyrelu, elu: the single model's module, elementwise
