@@ -14,6 +14,7 @@ mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -29,7 +30,7 @@ from .config import TrainConfig
 from .data.dataset import Dataset
 from .data.images import decode, prepare
 from .engine import make_predictor
-from .errors import TrainError
+from .errors import LayerlabError, TrainError
 from .preflight import check_output
 from .rundir import RunDir
 from .spec import Spec, parse
@@ -261,8 +262,8 @@ def ensemble_member(
     index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | None = None, **options: Any
 ) -> Run:
     """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``;
-    ``options`` are ``fit``'s. ``ensemble`` trains the members one after another; an experiment with
-    ``--jobs`` trains them side by side."""
+    ``options`` are ``fit``'s. ``ensemble`` trains the members together (``fit_together``); an experiment
+    with ``--jobs`` trains them side by side, each with this."""
     seed = options.get("seed", TrainConfig().seed) + index
     member_out = RunDir(out).member(index).path if out is not None else None
     return fit(dataset, out=member_out, **(options | {"seed": seed}))
@@ -300,12 +301,7 @@ def ensemble(
     try:
         config = _config(settings, top.member(0) if top is not None and resume else None)
         dataset = dataset if dataset is not None else load_data(config)
-        runs = []
-        for i in range(members):
-            if not quiet:
-                print(f"member {i + 1}/{members} (seed {config.seed + i})")
-            options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
-            runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
+        runs = _train_members(config, members, dataset, top, resume, overwrite, progress and not quiet, quiet, hooks)
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
         result = _combine(runs, dataset, probabilities)
         if top is not None:
@@ -315,6 +311,54 @@ def ensemble(
         if top is not None:
             top.release()
     return result, runs
+
+
+def _train_members(config, members, dataset, top, resume, overwrite, progress, quiet, hooks) -> list[Run]:
+    """The members, trained together where the engine can (``fit_together``); each gets its own copy of
+    every hook (they train at once)."""
+    configs = [config.replace(seed=config.seed + i) for i in range(members)]
+    if not quiet:
+        print(f"members 1-{members} (seeds {config.seed}-{config.seed + members - 1})")
+    outs = [top.member(i).path if top is not None else None for i in range(members)]
+    own_hooks = [[copy.copy(hook) for hook in hooks] for _ in range(members)]
+    runs = fit_together(configs, dataset, outs, resume, overwrite, progress, quiet, own_hooks)
+    for run in runs:
+        if isinstance(run, Exception):
+            raise run
+    return runs
+
+
+def fit_together(
+    configs: Sequence[TrainConfig],
+    dataset: Dataset,
+    outs: Sequence[str | os.PathLike | None],
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    hooks: Sequence[Sequence[Any]] | None = None,
+    note: Any = print,
+) -> list[Run | LayerlabError]:
+    """Train runs whose settings differ in their seed only (repeats, an ensemble's members) as one stacked
+    model where the engine can (``layerlab.together``), else one at a time (``note`` gets the line that
+    says why); each run ``outs[i]`` is written as ``fit`` writes it. Returns each run, or the error it ended
+    with (a ``DivergedError`` once its files are written)."""
+    from . import together
+
+    check_output(parse(configs[0].model, dataset.input_shape, dataset.name), dataset, configs[0].loss)
+    log = None if quiet else print
+    outcomes = together.fit_together(
+        configs, dataset, outs, resume, progress and not quiet, log, hooks, overwrite, note=note if quiet else None
+    )
+    runs: list[Run | LayerlabError] = []
+    for config, outcome in zip(configs, outcomes, strict=True):
+        if isinstance(outcome, LayerlabError):
+            runs.append(outcome)
+            continue
+        result, learner = outcome
+        directory = Path(result.directory) if result.directory else None
+        runs.append(Run(config, learner, dataset.classes, dataset.input_shape, result, directory))
+    return runs
 
 
 def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> EnsembleResult:

@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .config import TrainConfig
 from .data.dataset import Dataset
-from .engine import Learner, make_learner
+from .engine import EpochStats, Learner, make_learner
 from .errors import DivergedError
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
 from .preflight import initial_weights
@@ -157,15 +159,26 @@ def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out:
 
 def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
     """One pass over the training set, then the evaluation; appends the epoch's row to ``loop.history``."""
-    started, learner, batch_size = time.perf_counter(), loop.learner, loop.config.batch_size
+    started = time.perf_counter()
+    order, step_lrs = start_epoch(loop, epoch, calls)
+    stats = loop.learner.train_epoch(
+        order, loop.config.batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
+    )
+    finish_epoch(loop, epoch, calls, stats, started)
+
+
+def start_epoch(loop: Loop, epoch: int, calls: Hooks) -> tuple[np.ndarray, np.ndarray | None]:
+    """What comes before an epoch's training pass: the hooks, the learning rate, the order of the
+    examples and the per-step rates (warm-up); ``layerlab.together`` calls it for each run it trains."""
     calls.on_epoch_start(loop, epoch)
     loop.lr = loop.schedule.for_epoch(epoch)
-    learner.set_lr(loop.lr)
-    order = loop.rng.permutation(len(loop.dataset.train))
-    step_lrs = loop.schedule.for_steps(epoch, loop.steps)
-    stats = learner.train_epoch(
-        order, batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
-    )
+    loop.learner.set_lr(loop.lr)
+    return loop.rng.permutation(len(loop.dataset.train)), loop.schedule.for_steps(epoch, loop.steps)
+
+
+def finish_epoch(loop: Loop, epoch: int, calls: Hooks, stats: EpochStats, started: float) -> None:
+    """What comes after an epoch's training pass: the hooks, the evaluation and the epoch's row."""
+    learner = loop.learner
     calls.on_epoch_trained(loop, epoch, stats)
     if loop.stopped:  # diverged: the weights are not worth evaluating
         return
@@ -176,7 +189,7 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
         "epoch": epoch,
         "lr": loop.lr,
         "train_loss": float(stats.losses.mean()),
-        "train_accuracy": stats.correct / len(order),
+        "train_accuracy": stats.correct / len(loop.dataset.train),
         "val_loss": val_loss,
         "val_accuracy": val_accuracy,
         "test_loss": test_loss,

@@ -503,15 +503,14 @@ def run_experiment(
                 _record(statuses, experiment, run, outcome)
                 _write_index(directory, experiment, statuses)
         else:
-            for i, run in enumerate(todo, 1):
-                changed = describe_changes(run.changed, setting_defaults(run.config.to_dict()))
-                display.log(f"[{i}/{len(todo)}] {run.name}: {changed}")
-                try:
-                    _train_run(run, str(directory), display.event if progress else None)
-                    error = None
-                except LayerlabError as e:
-                    error = e
-                _record(statuses, experiment, run, _outcome(error, run, display.log))
+            numbers = {run.name: i for i, run in enumerate(todo, 1)}
+            for group in _seed_groups(todo):
+                for run in group:
+                    changed = describe_changes(run.changed, setting_defaults(run.config.to_dict()))
+                    display.log(f"[{numbers[run.name]}/{len(todo)}] {run.name}: {changed}")
+                send = display.event if progress else None
+                for run, error in _train_group(group, str(directory), send, display.log):
+                    _record(statuses, experiment, run, _outcome(error, run, display.log))
                 _write_index(directory, experiment, statuses)
     finally:
         display.close()
@@ -702,6 +701,49 @@ def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
         api.save_outputs(
             api.fit(dataset, out=run_dir.path, resume=True, quiet=True, hooks=_progress(run, send), **settings), dataset
         )
+
+
+def _seed_groups(todo: list[RunPlan]) -> list[list[RunPlan]]:
+    """The runs in order, those that differ in their seed only (a run's repeats, a grid of seeds) in one
+    group, trained together (``_train_group``); an ensemble is a group of its own (its members are)."""
+    groups: dict[Any, list[RunPlan]] = {}
+    for run in todo:
+        settings = {k: v for k, v in run.config.to_dict().items() if k not in ("seed", *NOT_IN_KEY)}
+        key = json.dumps(settings, sort_keys=True, default=str) if run.members == 1 else run.key
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def _train_group(runs: list[RunPlan], directory: str, send: Send | None, log) -> list[tuple[RunPlan, Any]]:
+    """Train runs that differ in their seed only as one stacked model (``api.fit_together``; one at a time
+    where the engine cannot, with a line that says why); returns each run with its error or None."""
+    from .. import api
+
+    if len(runs) == 1:
+        try:
+            _train_run(runs[0], directory, send)
+            return [(runs[0], None)]
+        except LayerlabError as error:
+            return [(runs[0], error)]
+    try:
+        dataset = load_data(runs[0].config)
+        outs = [RunDir(Path(directory) / run.directory).path for run in runs]
+        hooks = [_progress(run, send) for run in runs]
+        configs = [run.config for run in runs]
+        trained = api.fit_together(configs, dataset, outs, resume=True, quiet=True, hooks=hooks, note=log)
+    except LayerlabError as error:
+        return [(run, error) for run in runs]
+    outcomes = []
+    for run, outcome in zip(runs, trained, strict=True):
+        if isinstance(outcome, LayerlabError):
+            outcomes.append((run, outcome))
+            continue
+        try:
+            api.save_outputs(outcome, dataset)
+            outcomes.append((run, None))
+        except LayerlabError as error:
+            outcomes.append((run, error))
+    return outcomes
 
 
 def _train_member(run: RunPlan, index: int, directory: str) -> None:
