@@ -55,7 +55,7 @@ from typing import Any
 
 from ..config import TrainConfig, check_settings, paths_from, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
-from ..files import check_output_folder, write_json
+from ..files import check_output_folder, make_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
 from ..rundir import RunDir
@@ -424,7 +424,7 @@ def run_experiment(
             todo.setdefault(run.key, run)  # runs with the same settings train once
     todo = list(todo.values())
     check_shared(experiment, todo)  # what every run needs: refused once, before anything is written
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     _write_index(directory, experiment, statuses)
     log(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "

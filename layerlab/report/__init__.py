@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..files import write_text
+from ..files import make_folder, write_text
 from ..rundir import RunDir
 from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
@@ -99,7 +99,7 @@ def _write(experiment: ExperimentSource) -> Path:
 
     directory = experiment.directory
     _check_ours(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     table = rows(experiment.runs)
     page = document(experiment, table, save_plots(experiment, table))
     write_text(directory / "report.md", markdown(page, directory))

@@ -22,7 +22,7 @@ import secrets
 import time
 from pathlib import Path
 
-from ..files import check_output_folder
+from ..files import check_output_folder, make_folder
 from .cma import cma_sampler
 from .cma import describe as describe_cma
 from .report import INFO, write_info
@@ -264,7 +264,7 @@ def run_search(
         raise SearchError(f"--jobs must be at least 1, got {jobs}")
     _check_device(definition)  # before the folder and the study exist: a fixed command then starts afresh
     directory = check_output_folder(directory, INFO, "search", lambda info: info["definition"]["name"], definition.name)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     url = storage_url(storage, directory)
     study_name = study_name or definition.name
     write_info(directory, definition, url, study_name)  # first: a worker joining later recognises the folder
