@@ -17,10 +17,13 @@ from .cli_ends import closed_pipe, interrupted, unknown_arguments
 from .cli_flags import LR_FIND_SKIPS, TUNE_SKIPS, ArgumentParser, add_train_flags
 from .engine import ENGINES
 from .errors import FLAG_WORDS, LayerlabError
+from .files import out_folder
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 from .wording import count
 
+#: The commands whose --out is a file (a PNG, a starter .py): every other command's is a folder.
+FILE_OUTS = ("exercise", "plot")
 #: The last line of `train` and `ensemble` without --out.
 NOT_SAVED = "not saved: add --out DIR to keep the weights and a report"
 EXAMPLE_CNN = (
@@ -660,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "out", None) is not None and args.command not in FILE_OUTS:
+            out_folder(args.out)  # one check for every command, before any work: not a file, not ""
         if getattr(args, "layers", None):  # your own layer classes (it is your code: only the file you name)
             from .numpy.custom import load_layers
 
