@@ -16,7 +16,7 @@ import textwrap
 from .cli_ends import closed_pipe, interrupted, unknown_arguments
 from .cli_flags import LR_FIND_SKIPS, TUNE_SKIPS, ArgumentParser, add_train_flags
 from .engine import ENGINES
-from .errors import FLAG_WORDS, LayerlabError
+from .errors import FLAG_WORDS, LayerlabError, Terminated
 from .files import out_folder
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
@@ -677,9 +677,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"layerlab {args.command}: error: {e.worded(FLAG_WORDS)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(interrupted(args), file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:
         return closed_pipe()
 
