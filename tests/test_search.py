@@ -333,3 +333,16 @@ def test_a_trial_that_ctrl_c_ends_is_run_again_with_its_parameters_on_the_next_s
     assert retry[0].user_attrs["run"] == interrupted[0].user_attrs["run"]  # the same run directory, continued
     assert sum(t.state.name == "COMPLETE" for t in trials) == 5
     assert "| interrupted, retried" in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_a_search_whose_postgresql_server_is_down_leaves_no_folder_and_shows_the_address_as_typed(tmp_path, cli_error):
+    import socket
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://lab:secret@127.0.0.1:{port}/searches"
+    err = cli_error("search", "search-mlp", "--quick", "--storage", url, "--out", str(tmp_path / "s"))
+    typed = f"postgresql://lab:***@127.0.0.1:{port}/searches"  # not the driver's postgresql+psycopg://, no password
+    assert err.startswith(f"layerlab search: error: cannot open the study storage {typed}: ") and "refused" in err
+    assert not (tmp_path / "s").exists()  # so the same command, once the server is up, starts afresh

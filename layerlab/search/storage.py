@@ -55,6 +55,7 @@ def open_storage(url: str, heartbeat: int):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    typed = url  # what the messages show: the address as given, not the driver's
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         if not path.parent.is_dir():
@@ -80,7 +81,7 @@ def open_storage(url: str, heartbeat: int):
             if racing and attempt < 4:
                 time.sleep(0.5 + attempt)
                 continue
-            raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None
+            raise SearchError(f"cannot open the study storage {public_url(typed)}: {reason}") from None
 
 
 def _journal_storage_class():
