@@ -318,7 +318,10 @@ def test_a_trial_that_ctrl_c_ends_is_run_again_with_its_parameters_on_the_next_s
     for line in process.stdout:
         if line.startswith("trial 1:"):
             break
-    time.sleep(0.05)  # inside trial 1's training (100 epochs: about a second)
+    runs, deadline = tmp_path / "s" / "runs", time.monotonic() + 60
+    while len(list(runs.glob("*/checkpoint.npz"))) < 2 and process.poll() is None:  # trial 1 trains (100 epochs)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -346,3 +349,30 @@ def test_a_search_whose_postgresql_server_is_down_leaves_no_folder_and_shows_the
     typed = f"postgresql://lab:***@127.0.0.1:{port}/searches"  # not the driver's postgresql+psycopg://, no password
     assert err.startswith(f"layerlab search: error: cannot open the study storage {typed}: ") and "refused" in err
     assert not (tmp_path / "s").exists()  # so the same command, once the server is up, starts afresh
+
+
+def test_ctrl_c_while_a_connection_goes_back_to_the_pool_is_raised_without_sqlalchemys_traceback(tmp_path, caplog):
+    """SQLAlchemy logs an interrupted connection reset with its traceback ("Exception during reset or
+    similar"), which reached the student after Ctrl-C under load. A KeyboardInterrupt raised at that very
+    point (the pool's reset event, where the signal lands) still ends the command, without the log."""
+    import logging
+
+    from sqlalchemy import event
+
+    from layerlab.search.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", 10)
+    pressed = []
+
+    def ctrl_c(dbapi_connection, record, reset_state):
+        if not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+
+    event.listen(storage.engine.pool, "reset", ctrl_c)
+    with caplog.at_level(logging.DEBUG), pytest.raises(KeyboardInterrupt):
+        storage.get_all_studies()
+    assert pressed and not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    assert storage.get_all_studies() == []  # the storage still works
+    storage.engine.pool.logger.error("a real error", exc_info=ValueError("kept"))  # other errors are logged
+    assert [r.getMessage() for r in caplog.records] == ["a real error"]
