@@ -376,3 +376,27 @@ def test_ctrl_c_while_a_connection_goes_back_to_the_pool_is_raised_without_sqlal
     assert storage.get_all_studies() == []  # the storage still works
     storage.engine.pool.logger.error("a real error", exc_info=ValueError("kept"))  # other errors are logged
     assert [r.getMessage() for r in caplog.records] == ["a real error"]
+
+
+def test_an_interrupted_trial_is_queued_again_without_a_warning():
+    """Optuna's RetryFailedTrialCallback is deprecated (a FutureWarning on every resumed search): the retry
+    queues the same parameters, and records the trial it retries, with nothing printed."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from layerlab.search.study import retry_interrupted
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    trial = study.ask()
+    x = trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("interrupted", True)
+    study.tell(trial, state=TrialState.FAIL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        retry_interrupted(study)
+        retry_interrupted(study)  # once only
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].params == {"x": x} and waiting[0].system_attrs["retry_history"] == [0]

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import secrets
 import time
+import warnings
 from pathlib import Path
 
 from ..files import check_output_folder, make_folder
@@ -208,9 +209,13 @@ def retry_interrupted(study) -> None:
 
     trials = study.get_trials(deepcopy=False)
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", [])}
+    with warnings.catch_warnings():  # experimental since Optuna 2.8, and what this is for
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # not RetryFailedTrialCallback: deprecated in Optuna 4.9, its FutureWarning reached the student
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
     for trial in trials:
         if trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted") and trial.number not in retried:
-            optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, trial)
+            retry(study, trial)
 
 
 class _BudgetSlot:
