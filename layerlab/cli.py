@@ -268,7 +268,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
+    from .search import is_search
 
+    if len(args.directories) == 1 and is_search(args.directories[0]):
+        if args.out is not None:
+            raise LayerlabError("a search's report goes into its own folder; --out is for run directories")
+        from .search import rewrite_report
+
+        print(f"report: {rewrite_report(args.directories[0])}")
+        return 0
     for directory in args.directories:
         _still_training(directory, "the report shows its epochs so far")
     print(f"report: {report.report(args.directories, out=args.out)}")

@@ -151,3 +151,52 @@ def test_a_comparison_is_not_written_into_a_folder_of_your_files(tmp_path, capsy
         "empty folder (yours stay untouched)"
     )
     assert snapshot(mine) == {Path("notes.txt"): b"my notes"}
+
+
+def test_an_experiments_runs_have_readable_folders_and_predict_names_them(tmp_path, capsys):
+    from PIL import Image
+
+    from layerlab.experiments import load_experiment
+
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(
+        EXPERIMENT + '[[runs]]\nname = "Same settings"\n[[runs]]\nname = "Wide"\nmodel = "dense(8) tanh dense(2)"\n'
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(toml), "--out", str(out), "--quiet"]) == 0
+    runs = load_experiment(str(toml)).runs
+    keys = [run.key for run in runs]
+    folders = [entry["directory"] for entry in json.loads((out / "experiment.json").read_text())["runs"]]
+    assert folders == [f"runs/a-{keys[0]}", f"runs/a-{keys[0]}", f"runs/wide-{keys[2]}"]  # shared: one folder
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"a-{keys[0]}", f"wide-{keys[2]}"]
+    image = tmp_path / "point.png"
+    Image.new("L", (2, 1)).save(image)
+    capsys.readouterr()
+    err = refused(["predict", str(out), str(image)], capsys)
+    assert err == (
+        f"layerlab predict: error: {out} is an experiment's folder, not a run: give one of its run folders: "
+        f"{out / folders[0]}, {out / folders[2]}"
+    )
+
+
+def test_an_experiment_of_an_earlier_version_keeps_its_hash_named_run_folders(tmp_path, capsys):
+    """Before readable names a run's folder was runs/<key>: such a folder is found by its key and reused."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(EXPERIMENT)
+    out = tmp_path / "out"
+    assert main(["run", str(toml), "--out", str(out), "--quiet"]) == 0
+    (folder,) = (out / "runs").iterdir()
+    key = folder.name.rsplit("-", 1)[1]
+    folder.rename(out / "runs" / key)  # as an earlier layerlab named it
+    index = json.loads((out / "experiment.json").read_text())
+    index["runs"][0]["directory"] = f"runs/{key}"
+    (out / "experiment.json").write_text(json.dumps(index))
+    before = snapshot(out / "runs")
+    capsys.readouterr()
+    assert main(["run", str(toml), "--out", str(out), "--quiet"]) == 0
+    assert "1 already finished" in capsys.readouterr().out
+    assert [p.name for p in (out / "runs").iterdir()] == [key]
+    result = Path(key) / "result.json"
+    assert snapshot(out / "runs")[result] == before[result]  # reused, not trained again
+    assert json.loads((out / "experiment.json").read_text())["runs"][0]["directory"] == f"runs/{key}"
+    assert main(["eval", str(out / "runs" / key)]) == 0

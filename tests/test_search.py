@@ -400,3 +400,18 @@ def test_an_interrupted_trial_is_queued_again_without_a_warning():
         retry_interrupted(study)  # once only
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].params == {"x": x} and waiting[0].system_attrs["retry_history"] == [0]
+
+
+def test_layerlab_report_of_a_search_folder_writes_its_report_again(tmp_path, capsys):
+    path = write(tmp_path, TOY.replace("trials = 5", "trials = 2"))
+    out = tmp_path / "s"
+    assert main(["search", str(path), "--out", str(out), "--quiet"]) == 0
+    (out / "report.html").unlink()
+    (out / "report.md").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert "2 trials (2 completed)" in printed and "train it again: layerlab train" in printed
+    assert "| Trials" not in printed and "## Trials" in (out / "report.md").read_text()
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
