@@ -32,7 +32,7 @@ from .data.images import decode, prepare
 from .engine import make_predictor
 from .errors import LayerlabError, TrainError
 from .preflight import check_output
-from .rundir import RunDir
+from .rundir import RunDir, RunDirError
 from .spec import Spec, parse
 from .task import Task, task_named
 from .train import RunResult, load_data
@@ -163,6 +163,8 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
     run_dir = RunDir(directory)
     if run_dir.members() and not run_dir.has(RunDir.CONFIG):
         return load_ensemble(run_dir.path, weights, device)
+    if not run_dir.is_run():
+        _not_an_experiment(run_dir.path)
     saved = run_dir.read_config()
     config = TrainConfig.from_dict(saved["config"])
     if device is not None:
@@ -174,6 +176,20 @@ def load(directory: str | os.PathLike, weights: str = "best", device: str | None
     result = run_dir.read_result()
     result = RunResult(**result) if result is not None else None
     return Run(config, predictor, tuple(info["classes"]), input_shape, result, run_dir.path)
+
+
+def _not_an_experiment(directory: Path) -> None:
+    """An experiment's folder given where a run is needed: say which run folders it holds."""
+    from .report.reading import is_experiment, read_experiment
+
+    if not is_experiment(directory):
+        return
+    folders = list(dict.fromkeys(str(run.directory) for run in read_experiment(directory).runs))
+    shown = ", ".join(folders[:4]) + (f" and {len(folders) - 4} more (see its report)" if len(folders) > 4 else "")
+    raise RunDirError(
+        f"{directory} is an experiment's folder, not a run: give one of its run folders"
+        + (f": {shown}" if folders else " (it has none yet: run the experiment)")
+    )
 
 
 @dataclass

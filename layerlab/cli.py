@@ -16,12 +16,15 @@ import textwrap
 from .cli_ends import closed_pipe, interrupted, unknown_arguments
 from .cli_flags import LR_FIND_SKIPS, TUNE_SKIPS, ArgumentParser, add_train_flags
 from .engine import ENGINES
-from .errors import FLAG_WORDS, LayerlabError
+from .errors import FLAG_WORDS, LayerlabError, Terminated
+from .files import out_folder
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 from .task import task_named
 from .wording import count
 
+#: The commands whose --out is a file (a PNG, a starter .py): every other command's is a folder.
+FILE_OUTS = ("exercise", "plot")
 #: The last line of `train` and `ensemble` without --out.
 NOT_SAVED = "not saved: add --out DIR to keep the weights and a report"
 EXAMPLE_CNN = (
@@ -105,14 +108,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .files import atomic_write
+    from .files import write_figure
     from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
     if out.exists() and not args.overwrite:
         raise LayerlabError(f"{out.resolve()} exists: give another --out, or --overwrite to replace it")
     figure = activation_gallery()
-    atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
+    write_figure(out, figure, dpi=100)
     print(f"wrote {out.resolve()}")
     return 0
 
@@ -267,7 +270,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
+    from .search import is_search
 
+    if len(args.directories) == 1 and is_search(args.directories[0]):
+        if args.out is not None:
+            raise LayerlabError("a search's report goes into its own folder; --out is for run directories")
+        from .search import rewrite_report
+
+        print(f"report: {rewrite_report(args.directories[0])}")
+        return 0
     for directory in args.directories:
         _still_training(directory, "the report shows its epochs so far")
     print(f"report: {report.report(args.directories, out=args.out)}")
@@ -665,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "out", None) is not None and args.command not in FILE_OUTS:
+            out_folder(args.out)  # one check for every command, before any work: not a file, not ""
         if getattr(args, "layers", None):  # your own layer classes (it is your code: only the file you name)
             from .numpy.custom import load_layers
 
@@ -677,9 +690,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"layerlab {args.command}: error: {e.worded(FLAG_WORDS)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(interrupted(args), file=sys.stderr)
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:
         return closed_pipe()
 

@@ -48,3 +48,8 @@ class EngineError(LayerlabError, ValueError):
 
 class DataError(LayerlabError):
     """A dataset file that is missing, malformed or not the expected one; the message names file and fix."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM ended a run: it stops as after Ctrl-C (its last finished epoch is written), and the command
+    line ends with the status of a process that SIGTERM ended (143)."""

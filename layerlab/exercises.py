@@ -8,10 +8,10 @@ formulas to derive in comments. ``layerlab check my_layers.py`` then grades them
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import LayerlabError
+from .files import atomic_write
 
 
 class ExerciseError(LayerlabError, ValueError):
@@ -271,14 +271,7 @@ def write_starter(names: list[str], path: str | os.PathLike = "my_layers.py") ->
     if not path.parent.is_dir():
         raise ExerciseError(f"cannot write {path}: the directory {path.parent} does not exist")
     text = starter(names, path.name)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)
-        os.link(temp, path)  # fails if the file appeared meanwhile: never replaces
-    except FileExistsError:
+        return atomic_write(path, lambda f: f.write(text.encode()), replace=False)
+    except FileExistsError:  # it appeared meanwhile
         raise ExerciseError(f"{path} exists: layerlab never replaces your file; give another name with --out") from None
-    finally:
-        Path(temp).unlink(missing_ok=True)
-    return path

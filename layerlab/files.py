@@ -9,6 +9,7 @@ one; a full or read-only disk ends with one ``WriteError`` naming the file, and 
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import tempfile
@@ -55,8 +56,9 @@ def _sync(f: IO, path: Path) -> None:
     os.fsync(f.fileno())
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write ``path`` through ``write(binary file)``: all of it or none of it (see the module docstring)."""
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any], replace: bool = True) -> Path:
+    """Write ``path`` through ``write(binary file)``: all of it or none of it (see the module docstring).
+    ``replace=False``: never replace a file that is there (``FileExistsError``), even one made meanwhile."""
     path = Path(path)
     try:
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -67,7 +69,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             write(f)
             _sync(f, path)
         os.chmod(temp, MODE)  # mkstemp makes it private (0600)
-        os.replace(temp, path)
+        if replace:
+            os.replace(temp, path)
+        else:
+            os.link(temp, path)  # fails if the file exists: never replaces
+            Path(temp).unlink()
     except OSError as error:
         Path(temp).unlink(missing_ok=True)
         if error.errno in _REASONS:
@@ -77,6 +83,36 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_figure(path: str | os.PathLike, figure: Any, **options: Any) -> Path:
+    """Write a matplotlib figure as a PNG: drawn in memory first (``savefig`` into a buffer), then written
+    by ``atomic_write``, so a full disk never leaves half a picture and ends with the one ``WriteError``."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **options)
+    return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """``mkdir -p``; a full or read-only disk ends with the one ``WriteError`` naming the folder."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if error.errno in _REASONS:
+            raise write_error(error, path) from None
+        raise
+    return path
+
+
+def remove_file(path: str | os.PathLike) -> None:
+    """Delete a file layerlab wrote (a stale plot); a read-only disk ends with the one ``WriteError``."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError as error:
+        if error.errno in _REASONS:
+            raise write_error(error, Path(path)) from None
+        raise
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -101,17 +137,24 @@ class FolderError(LayerlabError, ValueError):
     """An output folder that a command may not write into (it holds something else)."""
 
 
+def out_folder(path: str | os.PathLike, error: type[LayerlabError] | None = None) -> Path:
+    """The one check of every command's ``--out`` folder, made before any work: a name is given (an empty
+    one would write into the current folder) and it is not a file. ``error``: the class raised (FolderError)."""
+    path, refuse = Path(path), (error or FolderError).advising
+    if str(path) in ("", "."):
+        raise refuse("{out} needs a folder name (an empty name would write into the current folder)")
+    if path.exists() and not path.is_dir():
+        raise refuse("{out} {path} is a file, not a folder; give a new folder", path=path)
+    return path
+
+
 def check_output_folder(
     path: str | os.PathLike, index: str, what: str, name_of: Callable[[dict], Any], name: str
 ) -> Path:
     """Refuse, before anything is written, an ``--out`` that is a file or holds anything but an earlier
     ``what`` named ``name`` (recognised by its ``index`` JSON file, whose name ``name_of`` reads): a
     folder of someone else's files, or another experiment's or search's results, is never mixed with ours."""
-    path = Path(path)
-    if str(path) in ("", "."):
-        raise FolderError("--out needs a folder name (an empty name would write into the current folder)")
-    if path.exists() and not path.is_dir():
-        raise FolderError(f"--out {path} is a file, not a folder; give a new folder")
+    path = out_folder(path)
     if not path.is_dir() or not any(path.iterdir()):
         return path
     try:

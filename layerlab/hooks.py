@@ -9,6 +9,7 @@ A hook is an object with any of these methods (the loop calls those it has, in t
     on_epoch_end(loop, row)                  row: epoch, lr, train_loss, train_accuracy, val_loss,
                                              val_accuracy, test_loss, test_accuracy, seconds, grad_norms
     on_fit_end(loop, result)                 the ``RunResult`` (also on early stopping and divergence)
+    on_interrupt(loop)                       Ctrl-C (SIGINT) or SIGTERM ended the run: the last chance to write
 
 A hook ends the run with ``loop.stop(status, message)``: the current epoch finishes (its files are
 written; a stop in ``on_epoch_trained`` skips the epoch's evaluation too, as the divergence guard
@@ -138,6 +139,7 @@ class Hook:
     def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None: ...
     def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None: ...
     def on_fit_end(self, loop: Loop, result: Any) -> None: ...
+    def on_interrupt(self, loop: Loop) -> None: ...
 
 
 class Hooks:
@@ -261,8 +263,9 @@ class Checkpoint(Hook):
     Every file is fsynced, which costs ~10-40 ms a file on a cloud disk: for runs of many short epochs
     (a Playground set, 1,000 epochs of a fraction of a second) that was most of the run. So after the
     first epoch the files are written at most every ``every`` seconds, and always after the last epoch
-    (or the one a hook stopped the run at);
-    a killed run resumes exactly from the last epoch written, losing at most those seconds of training.
+    (or the one a hook stopped the run at). An epoch not written yet is kept in memory (a copy of its
+    state), and Ctrl-C or SIGTERM (``on_interrupt``) writes it: such a run resumes after the last epoch
+    it finished. Only SIGKILL (or a power cut) loses up to those seconds of training.
     """
 
     every = 5.0  #: seconds between writes after the first epoch
@@ -271,6 +274,7 @@ class Checkpoint(Hook):
         self.run_dir, self.resume = run_dir, resume
         self.written: int | None = None  #: the number of epochs the files hold (None: none written yet)
         self.last_write = -math.inf
+        self.unsaved: _Epoch | None = None  #: the last finished epoch, when the files are behind it
 
     def on_fit_start(self, loop: Loop) -> None:
         saved = self.run_dir.read_checkpoint() if self.resume else None
@@ -286,11 +290,33 @@ class Checkpoint(Hook):
         due = time.monotonic() - self.last_write >= self.every
         if self.written is None or due or loop.stopped or len(loop.history) == loop.config.epochs:
             self._save(loop)
+        else:  # the next epoch changes the learner's arrays in place: keep a copy for on_interrupt
+            self.unsaved = self._epoch(loop, copy=True)
+
+    def on_interrupt(self, loop: Loop) -> None:
+        if self.unsaved is not None and self.unsaved.epochs != self.written:
+            self._write(self.unsaved)
 
     def _save(self, loop: Loop) -> None:
+        self._write(self._epoch(loop, copy=False))
+
+    def _epoch(self, loop: Loop, copy: bool) -> _Epoch:
+        """What the files of the epoch just finished hold (``copy``: arrays the next epoch cannot change)."""
         better = self.written is None or loop.best_index() >= self.written  # a best epoch since the last write
-        self.run_dir.save_checkpoint(*loop.checkpoint())
-        self._write_epoch(loop, best=better)
+        own = (lambda arrays: {k: np.array(v, copy=True) for k, v in arrays.items()}) if copy else dict
+        state, info = loop.checkpoint()
+        best = own(loop.best_state) if better and loop.best_state is not None else None
+        history = {"history": list(info["history"])}
+        return _Epoch(str(loop.spec), own(state), info | history, own(loop.learner.weights()), best)
+
+    def _write(self, epoch: _Epoch) -> None:
+        spec = {"spec": epoch.spec}
+        self.run_dir.save_checkpoint(epoch.state, epoch.info)
+        self.run_dir.save_weights("last", epoch.last, spec)
+        if epoch.best is not None:
+            self.run_dir.save_weights("best", epoch.best, spec)
+        self.run_dir.write_metrics(epoch.info["history"])
+        self.written, self.last_write, self.unsaved = epoch.epochs, time.monotonic(), None
 
     def _write_epoch(self, loop: Loop, best: bool) -> None:
         spec = {"spec": str(loop.spec)}
@@ -304,6 +330,21 @@ class Checkpoint(Hook):
         if loop.history and self.written != len(loop.history):
             self._save(loop)
         self.run_dir.write_result(result.to_dict())
+
+
+@dataclass
+class _Epoch:
+    """The files of one finished epoch, before they are written: checkpoint, last and best weights, metrics."""
+
+    spec: str
+    state: dict[str, np.ndarray]
+    info: dict[str, Any]
+    last: dict[str, np.ndarray]
+    best: dict[str, np.ndarray] | None
+
+    @property
+    def epochs(self) -> int:
+        return len(self.info["history"])
 
 
 def dataset_info(dataset: Any) -> dict[str, Any]:

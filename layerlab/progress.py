@@ -83,7 +83,8 @@ class RunProgress:
         )
 
     def on_fit_end(self, loop: Any, result: Any) -> None:
-        self.send(self.name, "end", f"{self.name}: {result.summary()}")
+        if len(loop.history) >= self.first_epoch:  # it trained here: not a finished run read again (with
+            self.send(self.name, "end", f"{self.name}: {result.summary()}")  # --jobs, an ensemble's members)
 
     def _line(self, loop: Any, step: int, steps: int, loss: float | None) -> str:
         loss_text = f" loss {loss:.4f}" if loss is not None else ""

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LayerlabError
-from .files import WriteError, atomic_write, write_error, write_json, write_jsonl, write_text
+from .files import WriteError, atomic_write, out_folder, write_error, write_json, write_jsonl, write_text
 from .weights import WeightsError, load_weights, save_weights
 
 
@@ -229,10 +229,7 @@ class RunDir:
         path, refuse = self.path, RunDirError.advising
         if resume and overwrite:
             raise refuse("{resume} continues the run in {path}, {overwrite} replaces it: give one of them", path=path)
-        if str(path) in ("", "."):
-            raise refuse("{out} needs a directory name (an empty name would write into the current folder)")
-        if path.exists() and not path.is_dir():
-            raise refuse("{out} {path} is a file, not a directory; give a new directory", path=path)
+        out_folder(path, RunDirError)
         existing = path.is_dir() and any(path.iterdir())
         if existing and not self.is_run():
             raise refuse(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import numpy as np
 from .config import TrainConfig
 from .data.dataset import Dataset
 from .engine import EpochStats, Learner, make_learner
-from .errors import DivergedError
+from .errors import DivergedError, Terminated
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
 from .preflight import initial_weights
 from .rundir import RunDir
@@ -87,11 +89,12 @@ def load_data(config: TrainConfig) -> Dataset:
 
 
 def standard_hooks(config: TrainConfig, run_dir: RunDir | None, resume: bool, progress: bool, log, weights) -> list:
-    """The hooks every run has, in the order they run: the run-directory files come after the epoch log."""
-    hooks = [KeepBest(weights), DivergenceGuard(), EpochLog(log)]
+    """The hooks every run has, in the order they run: the run-directory files come before the epoch's line,
+    so an epoch that was printed is one that Ctrl-C keeps (``Checkpoint.on_interrupt``)."""
+    hooks = [KeepBest(weights), DivergenceGuard()]
     hooks += [EarlyStopping(config.patience)] if config.patience else []
     hooks += [Checkpoint(run_dir, resume)] if run_dir is not None else []
-    return hooks + ([ProgressBar()] if progress else [])
+    return hooks + [EpochLog(log)] + ([ProgressBar()] if progress else [])
 
 
 def fit(
@@ -124,6 +127,7 @@ def fit(
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
     loop = Loop(config, dataset, spec, learner, run_dir, log)
     calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
+    restore_sigterm = terminate_as_interrupt()
     try:
         calls.on_fit_start(loop)
         log(
@@ -138,13 +142,31 @@ def fit(
             train_epoch(loop, epoch, calls)
         result = run_result(loop)
         calls.on_fit_end(loop, result)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (``Terminated``): write the last finished epoch, then end
+        calls.on_interrupt(loop)
+        raise
     finally:
+        restore_sigterm()
         if run_dir is not None:
             run_dir.release()
     if result.status == "diverged":
         raise DivergedError(result.message)
     log(result.summary())
     return result, learner
+
+
+def terminate_as_interrupt() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM (``kill``, a job scheduler) ends the run as Ctrl-C does
+    (raising ``Terminated``), so its last finished epoch is written; only in the main thread of a process
+    that left SIGTERM to its default (which would end it at once)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return lambda: None
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminated)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out: Any, resume: bool) -> str:

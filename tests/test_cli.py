@@ -23,6 +23,7 @@ from PIL import Image
 from layerlab import cli
 from layerlab.cli import main
 from layerlab.cli_ends import interrupted
+from layerlab.rundir import RunDir
 
 SMALL = ["--data", "mnist-small", "--limit", "300", "--epochs", "1", "--batch-size", "20", "--quiet"]
 
@@ -258,6 +259,48 @@ def test_ctrl_c_says_how_to_continue_on_a_line_of_its_own(tmp_path, argv, termin
         assert before.endswith("\n") and "epoch 1/10:" in before.split("\n")[-2] and "%|" in before
     else:
         assert before == ""
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_ctrl_c_or_sigterm_keeps_every_epoch_that_was_printed(tmp_path, sig, status):
+    """Checkpoints are written at most every 5 s, but Ctrl-C (or SIGTERM) writes the last finished epoch
+    before the command ends: a student who saw 4 epochs printed resumes after epoch 4 or later, not 1."""
+    argv = ["train", "--data", "circle", "--model", "dense(8) tanh dense(2)", "--batch-size", "1", "--epochs", "1000"]
+    argv += ["--engine", "numpy", "--out", "run"]
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "layerlab", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_sigint,
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("epoch 4: "):  # about 0.3 s in: long before a 5 s write is due
+                break
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == status and err.strip() == f"layerlab train: {RESUME}", err
+    lines += out.splitlines()
+    printed = max(int(line.split(":")[0].split()[1]) for line in lines if line.startswith("epoch "))
+    run = RunDir(tmp_path / "run")
+    kept = run.read_checkpoint()[1]["epoch"]
+    assert printed <= kept <= printed + 1 and len(run.read_metrics()) == kept  # +1: the signal came before its line
+    resumed = subprocess.run(
+        [sys.executable, "-m", "layerlab", "train", "--out", "run", "--resume", "--epochs", str(kept + 1)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"resuming run after epoch {kept}\n" in resumed.stdout, resumed.stdout + resumed.stderr
 
 
 @pytest.mark.parametrize(

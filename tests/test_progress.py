@@ -102,6 +102,8 @@ def test_jobs_workers_report_every_epoch_to_the_parent(tmp_path):
         "vote member 1/2": [1, 2, 3],
         "vote member 2/2": [1, 2, 3],
     }
+    results = re.findall(r"^([\w -/]+): test accuracy [\d.]+% at epoch \d", output, re.M)
+    assert sorted(results) == ["small", "vote member 1/2", "vote member 2/2", "wide"]  # each once, not twice
 
 
 def test_quiet_shows_no_epochs(tmp_path):

@@ -613,7 +613,7 @@ def test_what_is_not_a_run_directory_is_refused_and_a_users_report_kept(tmp_path
     with pytest.raises(ReportError, match="is an experiment directory: report it on its own"):
         compare([runs / "ex1-mlp", tmp_path / "lab"], quiet=True)
     (tmp_path / "notes" / "report.md").write_text("my own notes")
-    with pytest.raises(ReportError, match="report.md was not written by layerlab; give another --out"):
+    with pytest.raises(ReportError, match="report.md was not written by layerlab; give another out"):
         compare([runs / "ex1-mlp", runs / "ex1-linear"], tmp_path / "notes", quiet=True)
     assert (tmp_path / "notes" / "report.md").read_text() == "my own notes"
     compare([runs / "ex1-mlp", runs / "ex1-linear"], tmp_path / "fresh", quiet=True)

@@ -179,8 +179,8 @@ def test_a_refused_resume_writes_nothing(finished):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: "", "out needs a directory name"),
-        (lambda p: (p / "notes.txt").write_text("mine") and p / "notes.txt", "is a file, not a directory"),
+        (lambda p: "", "out needs a folder name"),
+        (lambda p: (p / "notes.txt").write_text("mine") and p / "notes.txt", "is a file, not a folder"),
         (lambda p: (p / "config.json").write_text("{}") and p, "holds other files and no run"),
     ],
     ids=["empty", "a-file", "a-folder-of-the-users"],

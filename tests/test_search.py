@@ -318,7 +318,10 @@ def test_a_trial_that_ctrl_c_ends_is_run_again_with_its_parameters_on_the_next_s
     for line in process.stdout:
         if line.startswith("trial 1:"):
             break
-    time.sleep(0.05)  # inside trial 1's training (100 epochs: about a second)
+    runs, deadline = tmp_path / "s" / "runs", time.monotonic() + 60
+    while len(list(runs.glob("*/checkpoint.npz"))) < 2 and process.poll() is None:  # trial 1 trains (100 epochs)
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -333,3 +336,82 @@ def test_a_trial_that_ctrl_c_ends_is_run_again_with_its_parameters_on_the_next_s
     assert retry[0].user_attrs["run"] == interrupted[0].user_attrs["run"]  # the same run directory, continued
     assert sum(t.state.name == "COMPLETE" for t in trials) == 5
     assert "| interrupted, retried" in (tmp_path / "s" / "report.md").read_text()
+
+
+def test_a_search_whose_postgresql_server_is_down_leaves_no_folder_and_shows_the_address_as_typed(tmp_path, cli_error):
+    import socket
+
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://lab:secret@127.0.0.1:{port}/searches"
+    err = cli_error("search", "search-mlp", "--quick", "--storage", url, "--out", str(tmp_path / "s"))
+    typed = f"postgresql://lab:***@127.0.0.1:{port}/searches"  # not the driver's postgresql+psycopg://, no password
+    assert err.startswith(f"layerlab search: error: cannot open the study storage {typed}: ") and "refused" in err
+    assert not (tmp_path / "s").exists()  # so the same command, once the server is up, starts afresh
+
+
+def test_ctrl_c_while_a_connection_goes_back_to_the_pool_is_raised_without_sqlalchemys_traceback(tmp_path, caplog):
+    """SQLAlchemy logs an interrupted connection reset with its traceback ("Exception during reset or
+    similar"), which reached the student after Ctrl-C under load. A KeyboardInterrupt raised at that very
+    point (the pool's reset event, where the signal lands) still ends the command, without the log."""
+    import logging
+
+    from sqlalchemy import event
+
+    from layerlab.search.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", 10)
+    pressed = []
+
+    def ctrl_c(dbapi_connection, record, reset_state):
+        if not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+
+    event.listen(storage.engine.pool, "reset", ctrl_c)
+    with caplog.at_level(logging.DEBUG), pytest.raises(KeyboardInterrupt):
+        storage.get_all_studies()
+    assert pressed and not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    assert storage.get_all_studies() == []  # the storage still works
+    storage.engine.pool.logger.error("a real error", exc_info=ValueError("kept"))  # other errors are logged
+    assert [r.getMessage() for r in caplog.records] == ["a real error"]
+
+
+def test_an_interrupted_trial_is_queued_again_without_a_warning():
+    """Optuna's RetryFailedTrialCallback is deprecated (a FutureWarning on every resumed search): the retry
+    queues the same parameters, and records the trial it retries, with nothing printed."""
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from layerlab.search.study import retry_interrupted
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    trial = study.ask()
+    x = trial.suggest_float("x", 0, 1)
+    trial.set_user_attr("interrupted", True)
+    study.tell(trial, state=TrialState.FAIL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        retry_interrupted(study)
+        retry_interrupted(study)  # once only
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].params == {"x": x} and waiting[0].system_attrs["retry_history"] == [0]
+
+
+def test_layerlab_report_of_a_search_folder_writes_its_report_again(tmp_path, capsys):
+    path = write(tmp_path, TOY.replace("trials = 5", "trials = 2"))
+    out = tmp_path / "s"
+    assert main(["search", str(path), "--out", str(out), "--quiet"]) == 0
+    (out / "report.html").unlink()
+    (out / "report.md").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
+    assert "2 trials (2 completed)" in printed and "train it again: layerlab train" in printed
+    assert "| Trials" not in printed and "## Trials" in (out / "report.md").read_text()
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")

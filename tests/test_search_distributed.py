@@ -67,11 +67,29 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    """A throwaway PostgreSQL cluster in a temp dir on a free loopback port, trust authentication; as the
+    """A throwaway PostgreSQL cluster: Debian's server where it is installed, else the one PyPI's pgserver
+    brings (the `[dev]` extra: no apt step)."""
+    if _initdb() is not None:
+        yield from _debian_postgres()
+        return
+    try:
+        import pgserver
+    except ImportError:
+        pytest.skip("no PostgreSQL: neither Debian's (apt-get install postgresql) nor pgserver (pip install -e .[dev])")
+    root = Path(tempfile.mkdtemp(prefix="layerlab-pgserver-"))
+    root.chmod(0o755)  # as root, pgserver runs the server as its own unprivileged user
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()  # postgresql://postgres:@/postgres?host=<its socket folder>
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _debian_postgres():
+    """A cluster of Debian's PostgreSQL in a temp dir on a free loopback port, trust authentication; as the
     unprivileged `postgres` user when the tests run as root (PostgreSQL refuses to run as root)."""
     initdb = _initdb()
-    if initdb is None:
-        pytest.skip("PostgreSQL is not installed (no initdb); .ci/run installs it")
     bindir = Path(initdb).resolve().parent
     root = Path(tempfile.mkdtemp(prefix="layerlab-pg-"))
     data = root / "data"
@@ -268,3 +286,25 @@ def test_experiment_runs_shared_by_two_workers(tmp_path):
     assert sorted(trained) == sorted(["lr-lr=0.01", "lr-lr=0.03", "lr-lr=0.1", "lr-lr=0.3"])  # each once, 4 in all
     index = json.loads((tmp_path / "exp" / "experiment.json").read_text())
     assert [run["status"] for run in index["runs"]] == ["done"] * 5  # the last run shares lr=0.1's directory
+
+
+def test_the_dev_extra_brings_a_postgresql_server_that_a_study_can_use(tmp_path):
+    """Without Debian's PostgreSQL (a fresh machine), the `[dev]` extra's pgserver gives the search tests a
+    server: no apt step, and it runs as root too (as its own unprivileged user)."""
+    import optuna
+    import pgserver
+
+    from layerlab.search.storage import open_storage
+
+    root = Path(tempfile.mkdtemp(prefix="layerlab-pgserver-"))
+    root.chmod(0o755)
+    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+    try:
+        url = server.get_uri()
+        assert url.startswith("postgresql://")
+        study = optuna.create_study(storage=open_storage(url, 10), study_name="check")
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+        assert len(optuna.load_study(study_name="check", storage=open_storage(url, 10)).trials) == 2
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)

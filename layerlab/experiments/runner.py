@@ -29,8 +29,10 @@ run's note; ``skip = true`` leaves the run out). The quick run's notes say what 
 full run's ``notes``, marked as such); each run's note says what its own quick settings changed and
 what was reduced (members, repeats).
 
-Each run trains in ``<out>/runs/<key>/`` where ``key`` is a hash of its resolved settings (see
-``RunPlan.key``), so runs with identical settings are trained once, a finished run is reused, and an
+Each run trains in ``<out>/runs/<name>-<key>/`` where ``name`` is the run's (the first of the runs that
+share the folder) and ``key`` a hash of its resolved settings (see ``RunPlan.key``; a folder is found by its
+key, so the bare ``runs/<key>/`` of earlier versions is used as it is), so runs with identical settings are
+trained once, a finished run is reused, and an
 interrupted one resumes from its checkpoint when the experiment is started again with the same
 settings. After training, the runner stores what the report plots need: ``predictions.npz`` (test
 labels, predictions, probabilities, misclassified examples) and, for the 2D Playground sets,
@@ -46,6 +48,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import tomllib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -55,7 +58,7 @@ from typing import Any
 
 from ..config import TrainConfig, check_settings, paths_from, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
-from ..files import check_output_folder, write_json
+from ..files import check_output_folder, make_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
 from ..report.verdicts import matching, parse_expectation
@@ -87,6 +90,7 @@ class RunPlan:
     members: int = 1
     note: str = ""
     repeat_of: str = ""  #: for one of a run's repeats (named "<run>#2"): the run's name
+    folder: str = ""  #: its directory in the experiment's, once ``name_folders`` has chosen it
 
     @property
     def key(self) -> str:
@@ -104,8 +108,27 @@ class RunPlan:
 
     @property
     def directory(self) -> str:
-        """Runs with the same settings (the same exercise baseline, say) share one directory."""
-        return f"runs/{self.key}"
+        """Runs with the same settings (the same exercise baseline, say) share one directory: runs/<name>-<key>
+        (``name_folders``), or runs/<key> before it has chosen."""
+        return self.folder or f"runs/{self.key}"
+
+
+def name_folders(experiment: Experiment, directory: Path) -> None:
+    """Give each run its folder: the one already in ``directory/runs`` with its key (``<name>-<key>``, or the
+    bare ``<key>`` of earlier versions), else ``runs/<name>-<key>`` after the first run with its settings
+    (readable: ``layerlab predict runs/lab4a/runs/mlp-100-e459c6b3fc digit.png``)."""
+    existing = {}
+    if (directory / "runs").is_dir():
+        for path in sorted((directory / "runs").iterdir()):
+            if path.is_dir():
+                existing.setdefault(path.name.rsplit("-", 1)[-1], f"runs/{path.name}")
+    chosen: dict[str, str] = {}
+    for run in experiment.runs:
+        key = run.key
+        if key not in chosen:
+            name = re.sub(r"[^a-z0-9]+", "-", run.name.lower()).strip("-")[:48].rstrip("-")
+            chosen[key] = existing.get(key) or f"runs/{name + '-' if name else ''}{key}"
+        run.folder = chosen[key]
 
 
 @dataclass
@@ -477,6 +500,7 @@ def run_experiment(
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
     between machines."""
     directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
+    name_folders(experiment, directory)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
     todo: dict[str, RunPlan] = {}
     for run in experiment.runs:
@@ -484,7 +508,7 @@ def run_experiment(
             todo.setdefault(run.key, run)  # runs with the same settings train once
     todo = list(todo.values())
     check_shared(experiment, todo)  # what every run needs: refused once, before anything is written
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     _write_index(directory, experiment, statuses)
     log(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..files import write_text
+from ..files import make_folder, out_folder, write_text
 from ..rundir import RunDir
 from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
@@ -32,6 +32,9 @@ from .row import Row
 from .table import rows
 from .terminal import summary, terminal_table
 from .verdicts import ExpectationCheck, check_expectations
+
+#: What a report folder holds (``--out`` of a comparison may hold these from an earlier one, nothing else).
+REPORT_FILES = ("report.md", "report.html", "report")
 
 
 def table(experiment_dir: str | os.PathLike) -> list[Row]:
@@ -74,7 +77,8 @@ def compare(
     experiment: the table printed to ``file`` (standard output; nothing with ``quiet``), the files of
     ``write_report`` in ``out``. One directory alone: the report goes into it; several: ``out`` defaults
     to ``compare-<first>-<second>...`` next to the first. Returns the HTML file."""
-    experiment = read_runs(run_dirs, out or default_out(run_dirs))
+    experiment = read_runs(run_dirs, out_folder(out) if out is not None else default_out(run_dirs))
+    _check_comparison_out(experiment.directory, run_dirs)  # before anything is printed or written
     if not quiet:
         _print(experiment, file)
     return _write(experiment)
@@ -109,8 +113,7 @@ def _write(experiment: ExperimentSource) -> Path:
     from .plots import save_plots
 
     directory = experiment.directory
-    _check_ours(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     table = rows(experiment.runs)
     page = document(experiment, table, save_plots(experiment, table))
     write_text(directory / "report.md", markdown(page, directory))
@@ -118,17 +121,38 @@ def _write(experiment: ExperimentSource) -> Path:
     return directory / "report.html"
 
 
-def _check_ours(directory: Path) -> None:
-    """Refuse to write over a report.md, report.html or report/ that layerlab did not write (a comparison's
-    ``--out`` can be any folder); an experiment's or a run's directory is layerlab's own."""
+def _check_comparison_out(directory: Path, run_dirs: Sequence[str | os.PathLike]) -> None:
+    """Where a comparison's report may go, by the rules of run directories: a run's own directory when it is
+    the one run reported; else a new or empty folder, or one that holds only an earlier comparison's report.
+    Another run's or an experiment's directory (its own report would be replaced) and a folder of the
+    user's other files are refused."""
+    if len(run_dirs) == 1 and directory.resolve() == Path(run_dirs[0]).resolve():
+        return  # one run: its own report
+    refuse = ReportError.advising
     if is_experiment(directory) or RunDir(directory).is_run():
+        raise refuse(
+            "{out} {path} is a run's or an experiment's directory: the comparison would replace its own report; "
+            "give another {out}",
+            path=directory,
+        )
+    if not directory.is_dir():
         return
+    others = sorted(p.name for p in directory.iterdir() if p.name not in REPORT_FILES)
+    if others:
+        raise refuse(
+            "{out} {path} holds other files ({names}) and no comparison; give a new or empty folder "
+            "(yours stay untouched)",
+            path=directory,
+            names=", ".join(others[:3]) + (", ..." if len(others) > 3 else ""),
+        )
     for name in ("report.md", "report.html"):
         path = directory / name
         if path.is_file() and MARK not in path.read_text(errors="replace"):
-            raise ReportError(f"{path} was not written by layerlab; give another --out (your file stays untouched)")
+            raise refuse(
+                "{path} was not written by layerlab; give another {out} (your file stays untouched)", path=path
+            )
     if (directory / "report").exists() and not (directory / "report.html").is_file():
-        raise ReportError(f"{directory / 'report'} is not a layerlab report's; give another --out")
+        raise refuse("{path} is not a layerlab report's; give another {out}", path=directory / "report")
 
 
 __all__ = [

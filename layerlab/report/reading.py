@@ -249,7 +249,7 @@ def _run_directory(directory: Path) -> RunSource:
     if is_experiment(directory):
         raise ReportError(
             f"{directory} is an experiment directory: report it on its own (`layerlab report {directory}`), "
-            "or give its run directories (runs/<key>) to compare them with others"
+            "or give its run directories (runs/<name>-<key>) to compare them with others"
         )
     rundir = RunDir(directory)
     ensemble = rundir.has(RunDir.ENSEMBLE) or bool(rundir.members())
@@ -263,7 +263,7 @@ def _run_directory(directory: Path) -> RunSource:
 
 
 def _run_name(directory: Path) -> str:
-    """The directory's name; for an experiment's run (runs/<key>), the name the experiment gives it."""
+    """The directory's name; for an experiment's run (runs/<name>-<key>), the name the experiment gives it."""
     path = directory.resolve()
     if is_experiment(path.parent.parent):
         entries = read_json(path.parent.parent / "experiment.json").get("runs", [])

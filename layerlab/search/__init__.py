@@ -67,6 +67,23 @@ def search(
     return SearchResult(directory, optuna_study, best, page)
 
 
+def is_search(directory: str | Path) -> bool:
+    """Whether ``directory`` is a search's (``layerlab search --out``): it has the search's ``search.json``."""
+    from .report import INFO
+
+    return (Path(directory) / INFO).is_file()
+
+
+def rewrite_report(directory: str | Path, storage: str | None = None, log=print) -> Path:
+    """Write a search directory's report again from its study (``layerlab report SEARCH_DIR``): the trials so
+    far, the best one measured on its test set; ``storage`` when the study's URL needs a password that the
+    folder does not keep. Returns the HTML file."""
+    from .report import load_study, write_report
+
+    study, definition, url = load_study(directory, storage, with_url=True)
+    return write_report(study, definition, Path(directory), url, log)
+
+
 class _CallableModule(types.ModuleType):
     """``layerlab.search`` is this package and, called, the ``search`` function."""
 
@@ -81,7 +98,9 @@ __all__ = [
     "SearchError",
     "SearchResult",
     "builtin_searches",
+    "is_search",
     "load_search",
     "parse_search",
+    "rewrite_report",
     "search",
 ]

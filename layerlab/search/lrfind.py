@@ -33,7 +33,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..engine import make_learner
-from ..files import FolderError, check_output_folder, write_json
+from ..files import FolderError, check_output_folder, make_folder, write_figure, write_json
 from ..hooks import terminal_bar
 from ..train import load_data
 from .space import SearchError
@@ -149,7 +149,7 @@ def lr_find(
     result = LRFindResult(lrs, losses, smoothed, threshold, suggestion, fraction, stopped, problem)
     if out is not None:
         directory = Path(out)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_folder(directory)
         result.plot = plot(result, directory / "lr-find.png", config)
         write_json(
             directory / "lr-find.json",
@@ -219,5 +219,4 @@ def plot(result: LRFindResult, path: Path, config: TrainConfig) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return write_figure(path, figure, dpi=100)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..files import make_folder, write_figure
 from .space import SearchDefinition
 
 #: Parameter importances come from PED-ANOVA (Optuna's default evaluator), which compares the top 10% of
@@ -62,13 +63,14 @@ def make_plots(study, definition: SearchDefinition, directory: Path) -> list[tup
     """Optuna's plots as PNGs in ``directory/report``; a plot without enough trials for it is left out."""
     import matplotlib.pyplot as plt
 
-    folder = directory / "report"
-    folder.mkdir(exist_ok=True)
+    folder = make_folder(directory / "report")
     written = []
     for name, caption, figure in draw_plots(study, definition):
         path = folder / f"{name}.png"
-        figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(figure)
+        try:
+            write_figure(path, figure, dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(figure)
         written.append((path, caption))
     return written
 

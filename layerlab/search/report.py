@@ -64,8 +64,9 @@ def write_info(directory: Path, definition: SearchDefinition, url: str, study_na
     write_json(directory / INFO, {"study": study_name, "storage": public_url(url), "definition": definition.to_dict()})
 
 
-def load_study(directory: str | Path, storage: str | None = None):
-    """The study of a search directory (``storage`` when its URL needs a password that is not stored)."""
+def load_study(directory: str | Path, storage: str | None = None, with_url: bool = False):
+    """The study of a search directory (``storage`` when its URL needs a password that is not stored) and its
+    definition; ``with_url``: and the storage's URL."""
     import optuna
 
     from .space import SearchError
@@ -77,8 +78,9 @@ def load_study(directory: str | Path, storage: str | None = None):
     info = json.loads(info_file.read_text())
     definition = _definition(info["definition"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=info["study"], storage=open_storage(storage or info["storage"], 10))
-    return study, definition
+    url = storage or info["storage"]
+    study = optuna.load_study(study_name=info["study"], storage=open_storage(url, 10))
+    return (study, definition, url) if with_url else (study, definition)
 
 
 def _definition(values: dict[str, Any]) -> SearchDefinition:

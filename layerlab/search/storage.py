@@ -17,6 +17,7 @@ storage does not, so ``JournalHeartbeatStorage`` records it as a trial attribute
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import warnings
@@ -55,6 +56,7 @@ def open_storage(url: str, heartbeat: int):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+    typed = url  # what the messages show: the address as given, not the driver's
     if url.startswith("journal:"):
         path = Path(url.removeprefix("journal:"))
         if not path.parent.is_dir():
@@ -67,20 +69,30 @@ def open_storage(url: str, heartbeat: int):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(5):
         try:
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url,
                 engine_kwargs=engine,
                 heartbeat_interval=heartbeat,
                 grace_period=GRACE * heartbeat,
                 heartbeat_stale_trial_callback=retry,
             )
+            storage.engine.pool.logger.addFilter(_no_interrupt_tracebacks)  # the same filter once per logger
+            return storage
         except Exception as e:  # sqlalchemy's errors: one line, with the URL
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             racing = "already exists" in reason or "duplicate key" in reason  # another worker creates the tables
             if racing and attempt < 4:
                 time.sleep(0.5 + attempt)
                 continue
-            raise SearchError(f"cannot open the study storage {public_url(url)}: {reason}") from None
+            raise SearchError(f"cannot open the study storage {public_url(typed)}: {reason}") from None
+
+
+def _no_interrupt_tracebacks(record: logging.LogRecord) -> bool:
+    """Drop SQLAlchemy's log of an interrupted connection reset: Ctrl-C that lands while a connection goes
+    back to the pool is logged with a traceback ("Exception during reset or similar") and then raised as
+    ever; the command line says "interrupted" in one line, and the traceback would only bury it."""
+    error = record.exc_info[0] if record.exc_info else None
+    return error is None or issubclass(error, Exception)
 
 
 def _journal_storage_class():

@@ -20,9 +20,10 @@ import multiprocessing
 import os
 import secrets
 import time
+import warnings
 from pathlib import Path
 
-from ..files import check_output_folder
+from ..files import check_output_folder, make_folder
 from .cma import cma_sampler
 from .cma import describe as describe_cma
 from .report import INFO, write_info
@@ -61,9 +62,10 @@ def make_pruner(definition: SearchDefinition):
     return optuna.pruners.NopPruner()
 
 
-def open_study(definition: SearchDefinition, url: str, study_name: str, seed: int | None = None):
-    """Create the study (and queue a grid's points) or join it; returns (study, created)."""
-    storage = open_storage(url, definition.heartbeat)
+def open_study(definition: SearchDefinition, url: str, study_name: str, seed: int | None = None, storage=None):
+    """Create the study (and queue a grid's points) or join it; returns (study, created). ``storage``: the
+    storage of ``url`` when it is already open."""
+    storage = storage or open_storage(url, definition.heartbeat)
     sampler, pruner = make_sampler(definition, seed), make_pruner(definition)
     points = definition.grid() if definition.sampler == "grid" else []
     attrs = {"definition": _jsonable(definition.to_dict())}
@@ -207,9 +209,13 @@ def retry_interrupted(study) -> None:
 
     trials = study.get_trials(deepcopy=False)
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", [])}
+    with warnings.catch_warnings():  # experimental since Optuna 2.8, and what this is for
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # not RetryFailedTrialCallback: deprecated in Optuna 4.9, its FutureWarning reached the student
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)
     for trial in trials:
         if trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted") and trial.number not in retried:
-            optuna.storages.RetryFailedTrialCallback(max_retry=None)(study, trial)
+            retry(study, trial)
 
 
 class _BudgetSlot:
@@ -264,11 +270,13 @@ def run_search(
         raise SearchError(f"--jobs must be at least 1, got {jobs}")
     _check_device(definition)  # before the folder and the study exist: a fixed command then starts afresh
     directory = check_output_folder(directory, INFO, "search", lambda info: info["definition"]["name"], definition.name)
-    directory.mkdir(parents=True, exist_ok=True)
     url = storage_url(storage, directory)
+    # A server or a journal file given: reached before the folder is made, so a wrong address leaves nothing
+    opened = open_storage(url, definition.heartbeat) if storage is not None else None
+    make_folder(directory)
     study_name = study_name or definition.name
     write_info(directory, definition, url, study_name)  # first: a worker joining later recognises the folder
-    _, created = open_study(definition, url, study_name, definition.seed)
+    _, created = open_study(definition, url, study_name, definition.seed, opened)
     budget = describe_budget(definition)
     log(
         f"search {study_name!r}: {definition.sampler} sampler, {definition.pruner} pruner, budget "

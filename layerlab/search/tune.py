@@ -36,7 +36,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..errors import DivergedError
-from ..files import write_json, write_text
+from ..files import out_folder, write_json, write_text
 from ..hooks import Hook
 from ..task import task_named
 from ..train import load_data
@@ -143,7 +143,7 @@ def tune(
         config = config.replace(**{k: v for k, v in QUICK.items() if k not in explicit})
     epochs = epochs or (config.epochs if "epochs" in explicit else 4 if quick else 60)
     patience = max(2, min(10, epochs // 6))
-    out = Path(out or f"runs/tune{'-quick' if quick else ''}")
+    out = out_folder(out or f"runs/tune{'-quick' if quick else ''}")  # before any work
     lines: list[str] = []
 
     def say(text: str) -> None:

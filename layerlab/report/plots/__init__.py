@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ...files import make_folder, remove_file, write_figure
 from ..document import Plot
 from ..reading import ExperimentSource, ReportError
 from ..row import Row, by_exercise
@@ -73,8 +74,7 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
 
 def save_plots(experiment: ExperimentSource, table: list[Row]) -> list[Plot]:
     """Draw every plot into ``<report directory>/report/``; returns them in report order."""
-    out = experiment.directory / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(experiment.directory / "report")
     plots = []
     for drawing in drawings(experiment, table):
         path = out / f"{drawing.name}.png"
@@ -83,18 +83,13 @@ def save_plots(experiment: ExperimentSource, table: list[Row]) -> list[Plot]:
     written = {plot.path for plot in plots}
     for stale in out.glob("*.png"):  # an earlier report's plot whose input is gone (or renamed)
         if stale not in written:
-            stale.unlink()
+            remove_file(stale)
     return plots
 
 
 def save_figure(figure, path: Path) -> None:
-    """Write the PNG under a temporary name and rename it: a crash leaves the old plot or the new one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        figure.savefig(temporary, dpi=100, format="png")
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """The PNG drawn in memory, then written atomically: a crash or a full disk leaves the old plot or the new one."""
+    write_figure(path, figure, dpi=100)
 
 
 def slug(text: str) -> str:
