@@ -710,8 +710,10 @@ class ClassReport:
     case: str = ""
 
 
-def check_file(path: str | Path, kinds: list[str] | None = None) -> list[ClassReport]:
-    """Grade every layer class of a file (runs it: it is your code), or those of the given ``kinds``."""
+def check_file(path: str | Path, kinds: list[str] | None = None, every_case: bool = False) -> list[ClassReport]:
+    """Grade every layer class of a file (runs it: it is your code), or those of the given ``kinds``.
+
+    A class stops at its first failing case, unless ``every_case`` (grading: each passed case is a point)."""
     module = import_file(path)
     classes = {
         name: cls
@@ -732,8 +734,11 @@ def check_file(path: str | Path, kinds: list[str] | None = None) -> list[ClassRe
             try:
                 check_case(cls, cls.kind, case, seed=i)
             except Failure as e:
-                report.failure, report.case = str(e), case.describe()
-                break
+                if not report.failure:
+                    report.failure, report.case = str(e), case.describe()
+                if not every_case:
+                    break
+                continue
             report.passed.append(case.describe())
         reports.append(report)
     return reports
