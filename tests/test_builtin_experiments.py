@@ -77,11 +77,12 @@ LESSONS: dict[str, list[tuple]] = {
         ("task7-gauss-6-6-2", 0.98, 0.0),  # 100%
         ("task9-spiral-features", "task8-spiral-8-8-tanh", 0.15),  # 94.8 vs 61.2
     ],
-    "capacity": [  # mean squared error on the noisy curve (noise variance 0.0625); full: 1,000 epochs, quick: 150
-        ("degree-5", "degree-1", 0.1, "best_val_loss"),  # underfit: 0.085 vs 0.256; 0.099 vs 0.256
-        ("degree-5", "degree-15", 0.04, "best_val_loss"),  # overfit: 0.085 vs 0.118; 0.099 vs 0.178
-        ("degree-5", "degree-1", 0.06, "test_loss"),  # 0.095 vs 0.223; 0.102 vs 0.223
-        ("degree-5", "degree-15", 0.15, "test_loss"),  # 0.095 vs 0.176 (last epoch: 5.3); 0.102 vs 0.431
+    "capacity": [  # mean squared error on the noisy curve (noise variance 0.0625); polynomials by least squares
+        ("degree-5", "degree-1", 0.1, "best_val_loss"),  # underfit: 0.094 vs 0.324
+        ("degree-5", "degree-15", 1.0, "best_val_loss"),  # overfit: 0.094 vs 9.7e4
+        ("degree-3", "degree-1", 0.1, "test_loss"),  # 0.104 vs 0.318
+        ("degree-3", "degree-9", 5.0, "test_loss"),  # 0.104 vs 10.6 (degree 15: 4.8e6)
+        ("gd-degree-5", "gd-degree-1", 0.06, "test_loss"),  # gradient descent, 150 epochs: 0.102 vs 0.223
         ("64-units", "1-unit", 0.04, "best_val_loss"),  # 0.076 vs 0.108; 0.080 vs 0.153
     ],
     "vanishing": [  # quick: 2 epochs of 1,000 images; the sigmoid network stays at chance
@@ -162,7 +163,10 @@ def test_quick_notes_say_what_ran():
 
 #: The teaching experiments' own figures (layerlab/report/plots/teaching.py), by experiment.
 TEACHING_PLOTS = {
-    "capacity": ("capacity-polynomial-degree-y-w1-x-wd-x-d-b.png", "capacity-network-size-tanh-units-on-x.png"),
+    "capacity": (
+        "capacity-polynomial-degree-least-squares-y-w1-x-wd-x-d-b.png",
+        "capacity-network-size-tanh-units-on-x.png",
+    ),
     "vanishing": (
         "layer-gradients-sigmoid-vs-relu-8-hidden-layers.png",
         "activations-sigmoid-vs-relu-8-hidden-layers.png",

@@ -13,6 +13,7 @@ from .table import Row, missing
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
 MARK = "<!-- written by layerlab report -->"
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
+QUICK_NOTE_REGRESSION = "quick run: fewer epochs; the losses are not comparable to a full run's"
 BEST_MARK = "★"
 EXPLANATION = (
     f"{BEST_MARK} marks the best run of each exercise, chosen by best validation accuracy. "
@@ -116,6 +117,11 @@ def _has_unranked_losses(rows: list[Row]) -> bool:
 def all_regression(rows: list[Row]) -> bool:
     """Whether every run is a regression run: then the table has no accuracy columns."""
     return bool(rows) and all(row.task == "regression" for row in rows)
+
+
+def quick_note(rows: list[Row]) -> str:
+    """The quick-run banner: a regression report speaks of losses, not accuracies."""
+    return QUICK_NOTE_REGRESSION if all_regression(rows) else QUICK_NOTE
 
 
 def has_regression(rows: list[Row]) -> bool:

@@ -6,7 +6,7 @@ import textwrap
 from typing import TextIO
 
 from ..wording import count
-from .columns import QUICK_NOTE, all_regression, columns, has_regression
+from .columns import all_regression, columns, has_regression, quick_note
 from .table import Row, by_exercise
 
 
@@ -80,5 +80,5 @@ def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
     counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
     print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
     if quick:
-        print(QUICK_NOTE, file=file)
+        print(quick_note(rows), file=file)
     print(terminal_table(rows, quick=quick), file=file)
