@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from .data.dataset import Dataset
 from .data.images import decode, prepare
 from .engine import make_predictor
 from .errors import TrainError
-from .preflight import check_output
+from .preflight import check_output, output_warnings
 from .rundir import RunDir
 from .spec import Spec, parse
 from .train import RunResult, load_data
@@ -128,7 +129,10 @@ def fit(
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
-    check_output(parse(config.model, dataset.input_shape, dataset.name), dataset, config.loss)
+    spec = parse(config.model, dataset.input_shape, dataset.name)
+    check_output(spec, dataset, config.loss)
+    for warning in output_warnings(spec, config.loss):
+        print(f"warning: {warning}", file=sys.stderr)
     result, learner = trainer.fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
