@@ -147,3 +147,14 @@ def test_a_pipe_gets_plain_lines_and_no_progress_bar(tmp_path, argv):
         ], output
     else:
         assert "learning rate" in output
+
+
+def test_tune_does_not_call_its_epoch_cap_the_useful_number_of_epochs(tmp_path, capsys):
+    """`tune --quick` concluded "about 4 epochs are useful" when 4 was the cap and the run still improved."""
+    argv = ["tune", "--quick", "--model", "flatten dense(10)", "--limit", "300", "--epochs", "2"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    step3 = out[out.index("Step 3") : out.index("Step 4")]
+    assert "best validation accuracy" in step3 and "at epoch 2, stopped after 2" in step3
+    assert "epochs are useful" not in step3
+    assert "still improving at epoch 2, the cap (--epochs): more epochs would help" in step3
