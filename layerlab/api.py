@@ -185,6 +185,7 @@ class Evaluation:
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
     task: str = "classification"  #: or "regression": ``loss`` holds the measure, accuracies mean nothing
     loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
+    warnings: list[str] = field(default_factory=list)  #: test-time views wrong for the data or that lower accuracy
 
 
 def evaluate(
@@ -210,10 +211,14 @@ def evaluate(
     accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
     views = None
     if tta:
-        from .augment import evaluate_tta
+        from .augment import evaluate_tta, tta_warnings
 
         names = tta.split(",") if isinstance(tta, str) else list(tta)
         views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
+        if len(dataset.val):  # judged on the validation set, never on the test set it reports
+            checked = evaluate_tta(run.predict_proba, dataset.val.x, dataset.val.y, names, batch_size=1000)
+            warnings = tta_warnings(names, dataset.classes, checked)
+            return Evaluation(run, dataset.describe(), accuracy, views, warnings=warnings)
     return Evaluation(run, dataset.describe(), accuracy, views)
 
 

@@ -206,6 +206,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
         print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
+    for warning in evaluation.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
