@@ -6,7 +6,8 @@ itself, its ``exercise`` (the runs compared in one table and one figure), the se
 and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
 under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
 ``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
-Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
+Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
+linear model's exact fit, ``least_squares.py``)::
 
     name = "lab4a"
     title = "Lab 4A: MNIST classification with an MLP"
