@@ -30,6 +30,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "__version__",
+    "check",
     "ensemble",
     "evaluate",
     "fit",
@@ -49,6 +50,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "check":  # a teaching tool, above the API: `layerlab check` from Python
+        from .classroom import check
+
+        return check
     if name == "Hook":
         from .hooks import Hook
 

@@ -18,6 +18,7 @@ import copy
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from .data.dataset import Dataset
 from .data.images import decode, prepare
 from .engine import make_predictor
 from .errors import LayerlabError, TrainError
-from .preflight import check_output
+from .preflight import check_output, output_warnings
 from .rundir import RunDir, RunDirError
 from .spec import Spec, parse
 from .task import Task, task_named
@@ -131,7 +132,10 @@ def fit(
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
-    check_output(parse(config.model, dataset.input_shape, dataset.name), dataset, config.loss)
+    spec = parse(config.model, dataset.input_shape, dataset.name)
+    check_output(spec, dataset, config.loss)
+    for warning in output_warnings(spec, config.loss):
+        print(f"warning: {warning}", file=sys.stderr)
     result, learner = trainer.fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
@@ -203,6 +207,7 @@ class Evaluation:
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
     task: str = "classification"  #: ``task.TASKS``' word; a regression run's ``loss`` holds the measure
     loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
+    warnings: list[str] = field(default_factory=list)  #: test-time views wrong for the data or that lower accuracy
 
 
 def evaluate(
@@ -228,10 +233,14 @@ def evaluate(
         return Evaluation(run, dataset.describe(), {}, task=task.name, loss=measured)
     views = None
     if tta:
-        from .augment import evaluate_tta
+        from .augment import evaluate_tta, tta_warnings
 
         names = tta.split(",") if isinstance(tta, str) else list(tta)
         views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
+        if len(dataset.val):  # judged on the validation set, never on the test set it reports
+            checked = evaluate_tta(run.predict_proba, dataset.val.x, dataset.val.y, names, batch_size=1000)
+            warnings = tta_warnings(names, dataset.classes, checked)
+            return Evaluation(run, dataset.describe(), measured, views, warnings=warnings)
     return Evaluation(run, dataset.describe(), measured, views)
 
 

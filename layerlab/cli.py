@@ -89,19 +89,36 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .grader import check_file, render, train_comparison
+    from .classroom import check, gradescope
 
-    reports = check_file(args.file)
-    print(render(reports))
-    if any(r.failure for r in reports):
+    folder = os.path.isdir(args.file)
+    if args.gradescope and not folder:  # Gradescope's autograder: one file, limited, a results.json
+        submission = gradescope(args.file, args.gradescope, args.time_limit, args.memory_limit)
+        print(f"{submission.student}: {submission.status}, {submission.points} points; wrote {args.gradescope}")
+        return 0
+    result = check(
+        args.file,
+        train=not args.no_train,
+        limit=args.limit,
+        epochs=args.epochs,
+        time_limit=args.time_limit,
+        memory_limit=args.memory_limit,
+        gradebooks=args.gradebook or [],
+        progress=print,
+    )
+    if folder:  # a class: the table; the gradebooks are written
+        print(result.table())
+        for path in args.gradebook or []:
+            print(f"wrote {path}")
+        return 0
+    print(result)
+    if not result.passed:
         return 1
-    if not args.no_train:
-        rows = train_comparison(args.file, reports, limit=args.limit, epochs=args.epochs)
-        if rows:
-            print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
-            width = max(len(r["yours"]) for r in rows)
-            for r in rows:
-                print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
+    if result.training:
+        print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
+        width = max(len(r["yours"]) for r in result.training)
+        for r in result.training:
+            print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
     return 0
 
 
@@ -193,6 +210,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
         print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
+    for warning in evaluation.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -494,8 +513,8 @@ def _parser() -> ArgumentParser:
     )
     p.add_argument("--model", "-m", help="a dense network starting with input(n) (default: Mazur's example)")
     p.add_argument("--weights", help='a .json/.safetensors/.npz file, JSON like {"0.weight": [[...]]}, or numbers')
-    p.add_argument("--input", help="one input example, comma-separated (default 0.05,0.10 for the example)")
-    p.add_argument("--target", help="the target outputs, comma-separated (default 0.01,0.99 for the example)")
+    p.add_argument("--input", help="an input example, comma-separated; a batch: examples separated by ';'")
+    p.add_argument("--target", help="the target outputs, comma-separated, one set per example (';')")
     p.add_argument("--loss", help="sse (default), mse, cross_entropy, nll or bce")
     p.add_argument("--lr", type=float, help="learning rate eta of the one update (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
@@ -521,10 +540,16 @@ def _parser() -> ArgumentParser:
         """
                 layerlab check my_layers.py
                 layerlab check my_layers.py --no-train      (skip the MNIST comparison)
+                layerlab check submissions/ --gradebook grades.csv --time-limit 30   (a class, one file each)
+                layerlab check submission.py --gradescope /autograder/results/results.json
                 """,
     )
-    p.add_argument("file", help="your Python file (it is run: only give a file you trust)")
+    p.add_argument("file", help="your Python file (it is run), or a folder with one file per student")
     p.add_argument("--no-train", action="store_true", help="do not train the MNIST models after the checks")
+    p.add_argument("--gradebook", action="append", help="a folder's grades to FILE.csv or FILE.json (repeatable)")
+    p.add_argument("--gradescope", help="write Gradescope's autograder results.json here")
+    p.add_argument("--time-limit", type=float, default=60, help="seconds per student's file (default 60)")
+    p.add_argument("--memory-limit", type=int, default=1024, help="MiB per student's file (default 1024)")
     p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
     p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
     p.set_defaults(handler=cmd_check)

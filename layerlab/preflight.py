@@ -82,6 +82,29 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
         )
 
 
+#: A loss that applies its own squashing function, and the last layer that would then be applied twice.
+SQUASHES = {"cross_entropy": "softmax", "bce": "sigmoid"}
+
+
+def output_warnings(spec: Spec, loss: str) -> list[str]:
+    """What trains, but worse than it should: a model ending with the squashing function its loss applies
+    again (the Keras habit ``dense(10) softmax`` with the default cross-entropy: a softmax of probabilities,
+    whose gradients are squashed; about 85% instead of 95% on MNIST)."""
+    last = spec.layers[-1].kind if spec.layers else ""
+    if SQUASHES.get(loss) != last:
+        return []
+    if loss == "cross_entropy":
+        return [
+            "the model ends with softmax and --loss cross_entropy applies the softmax itself, so it takes a "
+            "softmax of probabilities and trains slowly; drop the final softmax (cross_entropy takes the scores), "
+            "or keep it with --loss nll"
+        ]
+    return [
+        "the model ends with sigmoid and --loss bce applies the sigmoid itself, so it takes a sigmoid of "
+        "probabilities and trains slowly; drop the final sigmoid (bce takes the scores)"
+    ]
+
+
 def _names(names: list[str], where: dict[str, str]) -> str:
     shown = [f"{name} ({where[name]})" if name in where else name for name in names[:6]]
     return ", ".join(shown) + (f" and {len(names) - 6} more" if len(names) > 6 else "")

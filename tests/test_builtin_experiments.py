@@ -103,7 +103,10 @@ def test_quick_notes_say_what_ran():
 
 #: The teaching experiments' own figures (layerlab/report/plots/teaching.py), by experiment.
 TEACHING_PLOTS = {
-    "capacity": ("capacity-polynomial-degree-y-w1-x-wd-x-d-b.png", "capacity-network-size-tanh-units-on-x.png"),
+    "capacity": (
+        "capacity-polynomial-degree-least-squares-y-w1-x-wd-x-d-b.png",
+        "capacity-network-size-tanh-units-on-x.png",
+    ),
     "vanishing": (
         "layer-gradients-sigmoid-vs-relu-8-hidden-layers.png",
         "activations-sigmoid-vs-relu-8-hidden-layers.png",

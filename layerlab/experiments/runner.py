@@ -6,7 +6,8 @@ itself, its ``exercise`` (the runs compared in one table and one figure), the se
 and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
 under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
 ``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
-Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
+Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
+linear model's exact fit, ``least_squares.py``)::
 
     name = "lab4a"
     title = "Lab 4A: MNIST classification with an MLP"
@@ -67,6 +68,7 @@ from ..spec import KINDS, parse
 from ..train import load_data
 from ..weights import file_sha256
 from ..wording import count, describe_changes
+from .least_squares import FITS, LeastSquares
 
 
 class ExperimentError(LayerlabError, ValueError):
@@ -91,6 +93,7 @@ class RunPlan:
     note: str = ""
     repeat_of: str = ""  #: for one of a run's repeats (named "<run>#2"): the run's name
     folder: str = ""  #: its directory in the experiment's, once ``name_folders`` has chosen it
+    fit: str = "gradient-descent"  #: or "least-squares" (``least_squares.py``: a linear model's exact fit)
 
     @property
     def key(self) -> str:
@@ -103,7 +106,10 @@ class RunPlan:
         settings = {k: v for k, v in self.config.to_dict().items() if k not in NOT_IN_KEY and v != defaults[k]}
         if self.config.init_weights is not None:
             settings["init_weights"] = f"sha256:{file_sha256(self.config.init_weights)}"
-        text = json.dumps({"config": settings, "members": self.members}, sort_keys=True)
+        key: dict[str, Any] = {"config": settings, "members": self.members}
+        if self.fit != "gradient-descent":
+            key["fit"] = self.fit
+        text = json.dumps(key, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -242,6 +248,10 @@ def _experiment(
                     file_sha256(config.init_weights)  # a missing file now: the run's key needs its contents
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
+            if run.get("fit", FITS[0]) not in FITS:
+                raise ExperimentError(
+                    f"{source}, run {run['name']!r}: fit = {toml_value(run['fit'])}: use one of {', '.join(FITS)}"
+                )
             note = run.get("note", "")
             if quick:
                 ran = _describe_quick(quick_changes, members, full_members, repeats, full_repeats)
@@ -256,6 +266,7 @@ def _experiment(
                 loss_target=run.get("loss_target"),
                 members=members,
                 note=note,
+                fit=run.get("fit", FITS[0]),
             )
             runs.extend(_repeats(plan, repeats))
     names = [r.name for r in runs]
@@ -381,6 +392,7 @@ RUN_TYPES = {
     "grid": dict,
     "note": str,
     "quick": dict,
+    "fit": str,
 }
 _EXPECTED = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
 
@@ -689,6 +701,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             entry["loss_target"] = run.loss_target
         if run.note:
             entry["note"] = run.note
+        if run.fit != FITS[0]:
+            entry["fit"] = run.fit
         if run.repeat_of:
             entry["repeat_of"] = run.repeat_of
         runs.append(entry)
@@ -786,13 +800,15 @@ def _train_member(run: RunPlan, index: int, directory: str) -> None:
     )
 
 
-def _progress(run: RunPlan, send: Send | str | None) -> list[RunProgress]:
-    """The progress hook of a run (an ensemble's members each name themselves), or none."""
+def _progress(run: RunPlan, send: Send | str | None) -> list:
+    """The hooks of a run: its fit (``LeastSquares`` for ``fit = "least-squares"``), then its progress (an
+    ensemble's members each name themselves), if any."""
     if send == _WORKER:
         send = queue_sender(_worker_events) if _worker_events is not None else None
+    fitting = [LeastSquares()] if run.fit == "least-squares" else []
     if send is None:
-        return []
-    return [RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
+        return fitting
+    return [*fitting, RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
 
 
 def load_index(directory: str | os.PathLike) -> dict[str, Any]:

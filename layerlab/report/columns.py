@@ -14,6 +14,7 @@ from .row import Row, missing
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
 MARK = "<!-- written by layerlab report -->"
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
+QUICK_NOTE_REGRESSION = "quick run: fewer epochs; the losses are not comparable to a full run's"
 BEST_MARK = "★"
 TIED_MARK = "="
 EXPLANATION = (
@@ -124,6 +125,11 @@ def _has_unranked_losses(rows: list[Row]) -> bool:
 def all_regression(rows: list[Row]) -> bool:
     """Whether every run is a regression run: then the table has no accuracy columns."""
     return bool(rows) and not any(task_named(row.task).has_classes for row in rows)
+
+
+def quick_note(rows: list[Row]) -> str:
+    """The quick-run banner: a regression report speaks of losses, not accuracies."""
+    return QUICK_NOTE_REGRESSION if all_regression(rows) else QUICK_NOTE
 
 
 def has_regression(rows: list[Row]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 
-from .columns import BEST_MARK, MARK, QUICK_NOTE, TIED_MARK, explanation, file_columns, settings_lines
+from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
 from .document import Document
 from .row import Row, by_exercise
 
@@ -33,7 +33,7 @@ def html_page(document: Document) -> str:
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>",
     ]
     if document.quick:
-        parts.append(f'<p class="quick">{e(QUICK_NOTE)}</p>')
+        parts.append(f'<p class="quick">{e(quick_note(document.rows))}</p>')
     if document.description:
         parts.append(f"<p>{e(document.description)}</p>")
     if document.notes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, MARK, QUICK_NOTE, TIED_MARK, explanation, file_columns, settings_lines
+from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
 from .document import Document
 from .row import Row, by_exercise
 
@@ -34,7 +34,7 @@ def markdown(document: Document, directory: Path) -> str:
     """The whole report; plot links relative to ``directory`` (where report.md goes)."""
     parts = [f"# {document.title}\n"]
     if document.quick:
-        parts.append(f"> **{QUICK_NOTE}**\n")
+        parts.append(f"> **{quick_note(document.rows)}**\n")
     if document.description:
         parts.append(document.description + "\n")
     if document.notes:

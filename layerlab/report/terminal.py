@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..wording import count
-from .columns import QUICK_NOTE, all_regression, columns, has_regression
+from .columns import all_regression, columns, has_regression, quick_note
 from .row import Row, by_exercise
 from .verdicts import ExpectationCheck, conclusion
 
@@ -94,7 +94,7 @@ def summary(
     counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
     print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
     if quick:
-        print(QUICK_NOTE, file=file)
+        print(quick_note(rows), file=file)
     print(terminal_table(rows, quick=quick), file=file)
     if expectations:
         print("What the slides expect:", file=file)

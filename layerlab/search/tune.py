@@ -324,11 +324,11 @@ def _epochs(t: _Tuner, config: TrainConfig, how: str) -> tuple[TrainConfig, int]
     if not t.learns(outcome) and how == "range":
         t.note("concluded", t.at_chance(outcome) + "the range test's eta does not train this model: Nielsen's rule")
         return _epochs(t, _threshold_rule(t, config), "rule")
-    t.note(
-        "concluded",
-        t.at_chance(outcome) + f"about {outcome['best_epoch']} epochs are useful; the comparisons "
-        f"below train {probe} each",
-    )
+    if outcome["best_epoch"] >= t.epochs:  # the best epoch is the cap: it says nothing of how many are useful
+        useful = f"still improving at epoch {t.epochs}, the cap (--epochs): more epochs would help; "
+    else:
+        useful = f"about {outcome['best_epoch']} epochs are useful; "
+    t.note("concluded", t.at_chance(outcome) + useful + f"the comparisons below train {probe} each")
     t.baseline = outcome
     return config, probe
 
