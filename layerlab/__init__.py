@@ -52,6 +52,7 @@ __all__ = [
     "notebook",
     "parse",
     "playground",
+    "plot",
     "report",
     "run",
     "search",
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 _API = ("fit", "load", "ensemble", "evaluate", "gradcheck", "Run")
-_COMMANDS = ("run", "tune", "lr_find", "exercise", "check", "notebook", "Experiment")
+_COMMANDS = ("run", "tune", "lr_find", "exercise", "check", "notebook", "plot", "Experiment")
 _CALLABLE_MODULES = ("search", "report", "explain", "playground")  # a package or module that is also a function
 
 

@@ -103,13 +103,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from . import commands
     from .files import atomic_write
-    from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
     if out.exists() and not args.overwrite:
         raise LayerlabError(f"{out.resolve()} exists: give another --out, or --overwrite to replace it")
-    figure = activation_gallery()
+    figure = commands.plot(args.figure)
     atomic_write(out, lambda f: figure.savefig(f, dpi=100, format="png"))
     print(f"wrote {out.resolve()}")
     return 0

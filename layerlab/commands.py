@@ -143,7 +143,9 @@ def _config(settings: dict[str, Any], base: dict[str, Any] | None = None):
     from .config import TrainConfig, check_settings
 
     check_settings(settings)
-    return TrainConfig.from_dict((base or {}) | settings)
+    config = TrainConfig.from_dict((base or {}) | settings)
+    config.check()  # the ranges and names (epochs >= 1, a known optimiser), before any training starts
+    return config
 
 
 def lr_find(
@@ -287,6 +289,24 @@ def check(file: str | os.PathLike, *, train: bool = False, limit: int = 1000, ep
 
 
 # ---------------------------------------------------------------------------------------------------
+# layerlab plot
+# ---------------------------------------------------------------------------------------------------
+
+#: The teaching figures of ``layerlab plot``.
+FIGURES = ("activations",)
+
+
+def plot(figure: str = "activations") -> Any:
+    """``layerlab plot``: a teaching figure as a matplotlib ``Figure``: "activations" (step, linear, sigmoid,
+    tanh, ReLU, leaky ReLU, ELU, maxout and their derivatives, from the numpy engine)."""
+    from .report.plots.teaching import activation_gallery
+
+    if figure not in FIGURES:
+        raise CommandError(f"no figure {figure!r}; choose {', '.join(FIGURES)}")
+    return activation_gallery()
+
+
+# ---------------------------------------------------------------------------------------------------
 # layerlab notebook
 # ---------------------------------------------------------------------------------------------------
 
@@ -340,6 +360,7 @@ __all__ = [
     "exercise",
     "lr_find",
     "notebook",
+    "plot",
     "run",
     "tune",
 ]

@@ -34,6 +34,7 @@ class Report:
     directory: Path
     sources: tuple[Path, ...]
     _figures: dict[str, Any] | None = field(default=None, repr=False)
+    _complete: bool = field(default=False, repr=False)  #: every figure is in ``_figures``
 
     @property
     def markdown(self) -> Path:
@@ -55,28 +56,44 @@ class Report:
 
     @property
     def figures(self) -> list[Any]:
-        """The report's figures as matplotlib ``Figure`` objects, in report order (drawn once, then kept)."""
+        """The report's figures as matplotlib ``Figure`` objects, in report order (drawn once, then kept; those
+        ``figure`` drew already come first)."""
         return list(self._drawn().values())
 
     def figure(self, name: str) -> Any:
-        """The first figure whose name starts with ``name``: "curves", "confusion", "sweep-exercise-4", ..."""
-        drawn = self._drawn()
-        for key, figure in drawn.items():
+        """The first figure whose name starts with ``name``: "curves", "confusion", "sweep-exercise-4", ...
+        (the figures before it are drawn too, and kept; none after it)."""
+        if self._figures is None:
+            self._figures = {}
+        for key, figure in self._figures.items():
             if key.startswith(name):
                 return figure
-        raise ReportError(f"this report has no figure {name!r}; it has: {', '.join(drawn) or 'none'}")
+        for key, figure in self._drawings(skip=set(self._figures)):
+            self._figures[key] = figure
+            if key.startswith(name):
+                return figure
+        self._complete = True
+        raise ReportError(f"this report has no figure {name!r}; it has: {', '.join(self._figures) or 'none'}")
 
     @property
     def figure_names(self) -> list[str]:
         return list(self._drawn())
 
     def _drawn(self) -> dict[str, Any]:
-        if self._figures is None:
-            from .plots import drawings
-
-            source = self.source()
-            self._figures = {drawing.name: drawing.figure for drawing in drawings(source, rows(source.runs))}
+        if self._figures is None or not self._complete:
+            known = self._figures or {}
+            drawn = dict(self._drawings(skip=set(known)))
+            self._figures = {name: known.get(name, drawn.get(name)) for name in [*known, *drawn]}
+            self._complete = True
         return self._figures
+
+    def _drawings(self, skip: set[str]):
+        """(name, figure) of each drawing in report order; those named in ``skip`` are not drawn again."""
+        from .plots import drawings
+
+        source = self.source()
+        for drawing in drawings(source, rows(source.runs), skip=skip):
+            yield drawing.name, drawing.figure
 
     def text(self) -> str:
         """The title, the counts of runs by status and the table, as ``layerlab report`` prints them."""
