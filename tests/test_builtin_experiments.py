@@ -103,8 +103,8 @@ LOSSES = ("best_val_loss", "test_loss")
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_builtin_runs_quick_and_reports(name, tmp_path, capsys):
-    out = tmp_path / name
+def test_builtin_runs_quick_and_reports(name, quick_runs, capsys):
+    out = quick_runs / f"{name}-quick"  # the notebooks' tests reuse these runs
     assert main(["run", name, "--quick", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     index = json.loads((out / "experiment.json").read_text())
