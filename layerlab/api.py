@@ -83,6 +83,28 @@ class Run:
         classes = self.classes if len(self.classes) == width else tuple(map(str, range(width)))
         return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
 
+    def plot(self, kind: str = "curves") -> Any:
+        """A matplotlib figure of this run, as its report draws it: "curves" (accuracy and loss per epoch),
+        "gradients" (each layer's gradient norm); for a run with a directory and predictions (``layerlab run``,
+        ``write_report``) also "confusion", "misclassified", "filters", "boundaries"."""
+        from .report.inline import run_figure
+
+        history = self.result.history if self.result is not None else []
+        task = self.result.task if self.result is not None else "classification"
+        dataset = {"name": self.config.data, "classes": list(self.classes), "input_shape": list(self.input_shape)}
+        name = self.directory.name if self.directory is not None else "run"
+        if self.directory is not None and RunDir(self.directory).has(RunDir.CONFIG):
+            return run_figure(name, self.directory, kind)
+        return run_figure(name, None, kind, history, self.config.to_dict(), dataset | {"task": task})
+
+    def __repr__(self) -> str:
+        where = f" in {self.directory}" if self.directory is not None else ""
+        result = self.result.summary() if self.result is not None else "not trained here (loaded weights)"
+        return f"Run{where}: {self.config.model} on {self.config.data}\n{result}"
+
+    def _repr_html_(self) -> str:
+        return run_html(self)
+
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
         metadata = {
@@ -144,6 +166,28 @@ def fit(
     if directory is not None:  # what a report compares runs on: each one's answer for every test example
         save_outputs(run, dataset)
     return run
+
+
+def run_html(run: Run) -> str:
+    """A run for a notebook: its model, data, the settings off their defaults, its result, its learning curves."""
+    from html import escape
+
+    from .report.inline import figure_html
+
+    defaults = TrainConfig().to_dict()
+    changed = {k: v for k, v in run.config.to_dict().items() if v != defaults[k] and k not in ("model", "data")}
+    settings = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults"
+    parts = [
+        f"<p><b>model</b>: <code>{escape(run.config.model)}</code> on <b>{escape(run.config.data)}</b>; "
+        f"settings: {escape(settings)}</p>",
+    ]
+    if run.directory is not None:
+        parts.append(f"<p>directory: <code>{escape(str(run.directory))}</code></p>")
+    if run.result is not None:
+        parts.append(f"<p>{escape(run.result.summary())}</p>")
+        if run.result.history:
+            parts.append(figure_html(run.plot("curves"), "learning curves"))
+    return "\n".join(parts)
 
 
 def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:
@@ -271,6 +315,14 @@ class EnsembleResult:
     member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
     mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
     vote_val_accuracy: float = math.nan  #: the majority vote on the validation set (NaN without one)
+
+    def __repr__(self) -> str:
+        return f"EnsembleResult of {len(self.members)} members\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return "<pre>" + escape(repr(self)) + "</pre>"
 
     def summary(self) -> str:
         if not task_named(self.task).has_classes:
@@ -432,6 +484,21 @@ class EnsembleRun(Run):
 
     def save(self, path: str | os.PathLike) -> Path:
         raise TrainError("an ensemble is saved as its members' directories; save a member (run.members[i])")
+
+    def __repr__(self) -> str:
+        where = f" in {self.directory}" if self.directory is not None else ""
+        lines = [f"EnsembleRun{where}: {len(self.members)} members of {self.config.model} on {self.config.data}"]
+        lines += [f"  member {i}: {m.result.summary()}" for i, m in enumerate(self.members, 1) if m.result is not None]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>member {i}</td><td>{escape(m.result.summary() if m.result is not None else '')}</td></tr>"
+            for i, m in enumerate(self.members, 1)
+        )
+        return f"<pre>{escape(repr(self).splitlines()[0])}</pre><table>{rows}</table>"
 
 
 def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> EnsembleRun:

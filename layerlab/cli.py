@@ -7,7 +7,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import sys
@@ -125,13 +124,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from . import commands
     from .files import write_figure
-    from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
     if out.exists() and not args.overwrite:
         raise LayerlabError(f"{out.resolve()} exists: give another --out, or --overwrite to replace it")
-    figure = activation_gallery()
+    figure = commands.plot(args.figure)
     write_figure(out, figure, dpi=100)
     print(f"wrote {out.resolve()}")
     return 0
@@ -260,27 +259,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import report
-    from .data import data_dir_given
-    from .experiments import load_experiment, load_index, run_experiment
+    from . import commands, report
 
-    data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
-    given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
-    overrides = {k: v for k, v in given if v}
-    experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides, seed=args.seed)
-    if args.only:
-        experiment = experiment.select(args.only.split(","))
-    seeded = f"-seed{args.seed}" if args.seed else ""
-    out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}{seeded}"
-    executor, one_at_a_time = None, contextlib.nullcontext()
-    if args.storage:  # the runs shared by workers on many machines; they write the report in turn
-        from .search.distribute import report_lock, shared_executor
-
-        executor, one_at_a_time = shared_executor(args.storage, out), report_lock(out)
-    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
-    with one_at_a_time:
-        print(f"report: {report.report([directory])}")
-    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    experiment = commands.run(
+        args.experiment,
+        quick=args.quick,
+        out=args.out,
+        jobs=args.jobs,
+        device=args.device,
+        threads=args.threads,
+        engine=args.engine,
+        data_dir=args.data_dir,
+        only=args.only,
+        storage=args.storage,
+        progress=not args.quiet,
+        seed=args.seed,
+    )
+    report.print_summary(experiment.directory)
+    print(f"report: {experiment.page}")
+    failed = experiment.failed
     if failed:
         print(f"layerlab run: {count(len(failed), 'run')} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -336,20 +333,18 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .search.lrfind import QUICK, lr_find
+    from . import commands
 
-    config = TrainConfig.from_dict((QUICK if args.quick else {}) | _train_settings(args))
-    out = args.out or "runs/lr-find"
-    result = lr_find(
-        config,
+    result = commands.lr_find(
+        quick=args.quick,
         steps=args.steps,
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         fraction=args.fraction,
-        out=out,
-        progress=not args.quiet,
+        out=args.out or "runs/lr-find",
         overwrite=args.overwrite,
+        progress=not args.quiet,
+        **_train_settings(args),
     )
     print(result.summary())
     print(f"plot: {result.plot}")
@@ -357,23 +352,21 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .search.tune import tune
+    from . import commands
 
-    config = TrainConfig.from_dict(_train_settings(args))
-    tune(config, out=args.out, quick=args.quick, explicit=_given(args))
+    commands.tune(quick=args.quick, out=args.out, **_train_settings(args))
     return 0
 
 
-def _given(args: argparse.Namespace) -> set[str]:
-    """The settings given on the command line or in --config (tune keeps them instead of choosing)."""
-    import tomllib
+def cmd_notebook(args: argparse.Namespace) -> int:
+    from . import commands
 
-    given = {name for name in vars(args) if name != "config"}
-    if args.config:
-        with open(args.config, "rb") as f:
-            given |= {k.replace("-", "_") for k in tomllib.load(f)}
-    return given
+    if args.name is None:
+        print(commands.notebooks())
+        return 0
+    path = commands.notebook(args.name, args.out)
+    print(f"wrote {path}: open it with `jupyter lab {path}` (pip install 'layerlab[notebook]'), or upload it to Colab")
+    return 0
 
 
 def _search_commands(command) -> None:
@@ -671,6 +664,19 @@ def _parser() -> ArgumentParser:
     )
     p.add_argument("--out", "-o", help="where a comparison's report goes (default: compare-<names> next to the first)")
     p.set_defaults(handler=cmd_report)
+
+    p = command(
+        "notebook",
+        "copy one of the notebooks that ship with layerlab (the labs, backprop by hand, ...); no name: list them",
+        """
+                layerlab notebook                         (the list)
+                layerlab notebook lab4a                   (writes lab4a.ipynb here)
+                layerlab notebook backprop --out course/  (never over a file)
+                """,
+    )
+    p.add_argument("name", nargs="?", help="the notebook: lab4a, lab4b, nielsen, backprop, activations, ...")
+    p.add_argument("--out", "-o", default=".", help="the folder (or .ipynb file) to write; never replaced")
+    p.set_defaults(handler=cmd_notebook)
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(handler=cmd_datasets)

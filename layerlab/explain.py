@@ -22,8 +22,11 @@ their gradients and updated values (what a web page's neuron panel shows), and t
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +157,30 @@ class Trace:
             if step.name == name:
                 return step.value
         raise KeyError(name)
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Every step's value by its name: ``{"net_h1": 0.3775, "out_h1": 0.593269992, ...}``."""
+        return {step.name: step.value for step in self.steps}
+
+    @property
+    def text(self) -> str:
+        """What ``layerlab explain`` prints."""
+        return render_text(self)
+
+    @property
+    def markdown(self) -> str:
+        """What ``layerlab explain --format markdown`` prints."""
+        return render_markdown(self)
+
+    def __repr__(self) -> str:
+        return render_text(self)
+
+    def _repr_markdown_(self) -> str:
+        return render_markdown(self)
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -738,8 +765,43 @@ def render_markdown(tr: Trace) -> str:
     return "\n".join(lines)
 
 
+def render_html(tr: Trace) -> str:
+    """The Markdown form's tables as HTML, for a notebook's output."""
+    e = html.escape
+    header = _header(tr)
+    parts = [f"<p><b>model</b>: <code>{e(tr.model)}</code><br>{e(header[1])}</p>"]
+    section = None
+    for step in tr.steps:
+        if step.section != section:
+            if section is not None:
+                parts.append("</table>")
+            section = step.section
+            parts += [
+                f"<h4>{e(SECTION_TITLES.get(section, section))}</h4>",
+                "<table><tr><th>quantity</th><th>formula</th><th>numbers</th><th>value</th></tr>",
+            ]
+        numbers = step.numbers if step.numbers != step.formula else ""
+        texts = (step.name, step.formula, numbers)
+        cells = "".join(f"<td><code>{e(c)}</code></td>" if c else "<td></td>" for c in texts)
+        parts.append(f'<tr>{cells}<td style="text-align: right">{e(step.shown)}</td></tr>')
+    if section is not None:
+        parts.append("</table>")
+    parts += [f"<blockquote>{e(note)}</blockquote>" for note in tr.notes]
+    return "\n".join(parts)
+
+
 def render_json(tr: Trace) -> str:
     return json.dumps(tr.to_dict(), indent=2)
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+class _CallableModule(types.ModuleType):
+    """``layerlab.explain`` is this module and, called, ``trace``: ``layerlab.explain()`` is Mazur's example."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Trace:
+        return trace(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -21,16 +21,11 @@ SEEDS = (0, 1)
 
 
 def run_quick(root, name: str, seed: int):
-    """``layerlab run NAME --quick --seed SEED`` into ``root``, once per session (tests share the runs)."""
-    out = root / f"{name}-seed{seed}"
+    """``layerlab run NAME --quick --seed SEED`` into ``root`` (the session's ``quick_runs``), once a session."""
+    out = root / (f"{name}-quick-seed{seed}" if seed else f"{name}-quick")
     if not (out / "report.html").is_file():
         assert main(["run", name, "--quick", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
     return out
-
-
-@pytest.fixture(scope="session")
-def quick_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("quick-experiments")
 
 
 def assert_the_lessons_hold(out, name: str, seed: int) -> None:
@@ -48,8 +43,9 @@ def assert_the_lessons_hold(out, name: str, seed: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_builtin_runs_quick_and_reports(name, quick_root, capsys):
-    out = run_quick(quick_root, name, 0)
+def test_builtin_runs_quick_and_reports(name, quick_runs, capsys):
+    out = quick_runs / f"{name}-quick"  # the notebooks' tests reuse these runs
+    assert main(["run", name, "--quick", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     index = json.loads((out / "experiment.json").read_text())
     assert index["quick"] is True
@@ -70,9 +66,9 @@ def test_builtin_runs_quick_and_reports(name, quick_root, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_quick_lessons_hold_for_another_seed(name, quick_root):
+def test_quick_lessons_hold_for_another_seed(name, quick_runs):
     for seed in SEEDS[1:]:
-        assert_the_lessons_hold(run_quick(quick_root, name, seed), name, seed)
+        assert_the_lessons_hold(run_quick(quick_runs, name, seed), name, seed)
 
 
 def test_every_builtin_declares_what_the_slides_expect():

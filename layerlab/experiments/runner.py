@@ -505,12 +505,19 @@ def model_labels(models: list[Any]) -> list[str] | None:
 
 
 def run_experiment(
-    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True, executor=None
+    experiment: Experiment,
+    out: str | os.PathLike,
+    jobs: int = 1,
+    log=print,
+    progress: bool = True,
+    executor=None,
+    display: Any = None,
 ) -> Path:
     """Train every run that has not finished yet, then write ``experiment.json``; returns its directory.
     ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
-    between machines."""
+    between machines. ``display`` shows the progress (default: a ``progress.Display``; in a notebook
+    ``live.NotebookProgress``)."""
     directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
     name_folders(experiment, directory)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
@@ -526,7 +533,7 @@ def run_experiment(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
         f"{plan_summary(experiment, statuses, todo)}"
     )
-    display = Display(log, live=None if progress else False)
+    display = display if display is not None else Display(log, live=None if progress else False)
     try:
         if executor is not None:
             train = functools.partial(_train_run, directory=str(directory), send=display.event if progress else None)

@@ -247,17 +247,27 @@ def _same_origin(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc == websocket.headers.get("host")
 
 
-def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None) -> Starlette:
+#: Who may show the page in a frame when a notebook embeds it (``layerlab.playground()``): a notebook served
+#: from this machine (JupyterLab, Notebook, VS Code) or Colab's proxy; any other site still may not.
+NOTEBOOK_FRAME_ANCESTORS = "'self' http://127.0.0.1:* http://localhost:* http://[::1]:* https://*.googleusercontent.com"
+
+
+def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed: bool = False) -> Starlette:
     """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions.
 
-    ``hosts``: the Host names it answers to (default: the loopback names); see ``host_names``."""
+    ``hosts``: the Host names it answers to (default: the loopback names); see ``host_names``.
+    ``embed``: a notebook on this machine may show the page in a frame (``NOTEBOOK_FRAME_ANCESTORS``)."""
+    headers = HEADERS
+    if embed:
+        policy = HEADERS["Content-Security-Policy"].replace("'none'", NOTEBOOK_FRAME_ANCESTORS)
+        headers = HEADERS | {"Content-Security-Policy": policy}
 
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=HEADERS)
+        return FileResponse(STATIC / "index.html", headers=headers)
 
     async def task_list(request: Request) -> Response:
         presets = {n: {**task, "settings": tasks.preset(n)} for n, task in tasks.TASKS.items()}
-        return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=HEADERS)
+        return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=headers)
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         if not _same_origin(websocket):

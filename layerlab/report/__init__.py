@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..files import make_folder, out_folder, write_text
 from ..rundir import RunDir
 from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
 from .html_page import html_page
+from .inline import Report
 from .markdown import markdown, markdown_table
 from .reading import ExperimentSource, ReportError, is_experiment, read_experiment, read_runs
 from .row import Row
@@ -103,6 +105,22 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
     return compare(paths, out)
 
 
+def build(*paths: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike | None = None) -> Report:
+    """``layerlab.report(...)``: write the report of an experiment directory, or of run directories side by
+    side, as ``layerlab report`` does but without printing, and return it (a ``Report``: its table, figures,
+    and in a notebook the page itself)."""
+    flat = [Path(p) for item in paths for p in ([item] if isinstance(item, str | os.PathLike) else item)]
+    if not flat:
+        raise ReportError("give an experiment directory, or run directories to compare")
+    if len(flat) == 1 and is_experiment(flat[0]):
+        if out is not None:
+            raise ReportError("an experiment's report goes into its own directory; out= is for run directories")
+        page = write_report(flat[0])
+    else:
+        page = compare(flat, out, quiet=True)
+    return Report(page, page.parent, tuple(flat))
+
+
 def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
     table = rows(experiment.runs)
     checks = check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect)
@@ -155,11 +173,22 @@ def _check_comparison_out(directory: Path, run_dirs: Sequence[str | os.PathLike]
         raise refuse("{path} is not a layerlab report's; give another {out}", path=directory / "report")
 
 
+class _CallableModule(types.ModuleType):
+    """``layerlab.report`` is this package and, called, ``build``: ``layerlab.report("runs/lab4a-quick")``."""
+
+    def __call__(self, *paths: Any, out: str | os.PathLike | None = None) -> Report:
+        return build(*paths, out=out)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
 __all__ = [
     "Plot",
     "QUICK_NOTE",
+    "Report",
     "ReportError",
     "Row",
+    "build",
     "compare",
     "expectations",
     "make_plots",

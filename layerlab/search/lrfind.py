@@ -62,6 +62,20 @@ class LRFindResult:
     problem: str = ""  #: why the curve gives no threshold, and what to change; "" when it does
     plot: Path | None = None
 
+    def __repr__(self) -> str:
+        return self.summary() + (f"\nplot: {self.plot}" if self.plot else "")
+
+    def _repr_html_(self) -> str:
+        """The summary and the plot (loss against eta), for a notebook."""
+        import base64
+        import html
+
+        parts = [f"<p>{html.escape(self.summary())}</p>"]
+        if self.plot is not None and Path(self.plot).is_file():
+            data = base64.b64encode(Path(self.plot).read_bytes()).decode("ascii")
+            parts.append(f'<img src="data:image/png;base64,{data}" alt="lr-find" style="max-width: 100%">')
+        return "\n".join(parts)
+
     def summary(self) -> str:
         if self.problem:
             return (

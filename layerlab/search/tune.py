@@ -63,6 +63,19 @@ class TuneResult:
     log: list[str] = field(default_factory=list, repr=False)
     warning: str = ""  #: not "" when the recommendation does not beat chance
 
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.changed.items()) or "the defaults"
+        head = f"tune recommends: {settings}\nvalidation accuracy {self.val_accuracy:.2%}"
+        head += f", test {self.test_accuracy:.2%}"
+        return head + (f"\nWARNING: {self.warning}" if self.warning else "")
+
+    def _repr_html_(self) -> str:
+        """The recommendation, then the log of the steps (what was tried, seen and concluded)."""
+        import html
+
+        log = html.escape("\n".join(self.log).strip())
+        return f"<pre>{html.escape(repr(self))}</pre>\n<details><summary>the steps</summary><pre>{log}</pre></details>"
+
 
 class _WatchAccuracy(Hook):
     """Step 1: the validation accuracy every few mini-batches, to see learning start (or not)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,8 +38,8 @@ class Drawing:
     figure: Any  #: matplotlib.figure.Figure
 
 
-def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing]:
-    """Every figure whose input exists, in report order, drawn one at a time."""
+def drawings(experiment: ExperimentSource, table: list[Row], skip: Collection[str] = ()) -> Iterator[Drawing]:
+    """Every figure whose input exists, in report order, drawn one at a time; those named in ``skip`` are left out."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -67,6 +67,8 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
                 plans.append((f"misclassified-{name}", partial(misclassified, run, predictions)))
             plans.append((f"filters-{name}", partial(filters, run)))
         for name, draw in plans:
+            if name in skip:
+                continue
             drawn = draw()  # None: the plot's input is missing
             if drawn is not None:
                 yield Drawing(name, exercise, drawn[1], drawn[0])
