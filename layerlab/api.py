@@ -35,7 +35,7 @@ from .errors import LayerlabError, TrainError
 from .preflight import check_output, output_warnings
 from .rundir import RunDir, RunDirError
 from .spec import Spec, parse
-from .task import Task, task_named
+from .task import CLASSIFICATION, Task, task_named
 from .train import RunResult, load_data
 from .weights import save_weights
 
@@ -90,7 +90,7 @@ class Run:
         from .report.inline import run_figure
 
         history = self.result.history if self.result is not None else []
-        task = self.result.task if self.result is not None else "classification"
+        task = self.result.task if self.result is not None else CLASSIFICATION.name
         dataset = {"name": self.config.data, "classes": list(self.classes), "input_shape": list(self.input_shape)}
         name = self.directory.name if self.directory is not None else "run"
         if self.directory is not None and RunDir(self.directory).has(RunDir.CONFIG):

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .task import Task, task_named
+
 #: The live line ``progress.RunProgress`` sends: "<run>: epoch 2/5 step 30/125 loss 0.4012 | val acc ... | ETA 0:12".
 _STEP = re.compile(
     r"^(?P<run>.*?): epoch (?P<epoch>\d+)/(?P<epochs>\d+) step (?P<step>\d+)/(?P<steps>\d+)(?P<rest>.*)$"
@@ -122,10 +124,11 @@ class LiveCurve:
         if row["epoch"] % self.every == 0 or row["epoch"] == loop.config.epochs:
             self.draw(loop.history, loop.config.epochs, loop.task)
 
-    def draw(self, history: list[dict[str, Any]], epochs: int, task: str = "classification") -> None:
+    def draw(self, history: list[dict[str, Any]], epochs: int, task: Task | str | None = None) -> None:
+        """``task``: the loop's (a regression run has no accuracies: its loss only)."""
         from matplotlib.figure import Figure
 
-        regression = task == "regression"
+        regression = not task_named(task).has_classes
         figure = Figure(figsize=(5 if regression else 10, 3.2), layout="constrained")
         axes = [figure.subplots()] if regression else figure.subplots(1, 2)
         x = [row["epoch"] for row in history]
