@@ -225,8 +225,8 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                     f"{epochs / elapsed:5.1f} epochs/s (load average {os.getloadavg()[0]:.1f}, "
                     f"{os.cpu_count()} cores)\n"
                     f"    CPU per frame received: server {server_ms:5.1f} ms, browser {browser_ms:5.1f} ms (all its "
-                    f"processes); per frame drawn: the page's main thread {main_ms / max(1, drawn):5.1f} ms CPU, its script "
-                    f"{ms / max(1, drawn):5.1f} ms wall clock"
+                    f"processes); per frame drawn: the page's main thread {main_ms / max(1, drawn):5.1f} ms CPU, "
+                    f"its script {ms / max(1, drawn):5.1f} ms wall clock"
                 )
                 page.close()
             browser.close()
