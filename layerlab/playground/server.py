@@ -36,8 +36,8 @@ from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
-FRAME_BUDGET = 0.03  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
-# network, 10 x 32 on 2,000 points) 15 frames a second on one core; such a network trains part of an epoch a frame
+FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
+# network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
 MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
 log = logging.getLogger("layerlab.playground")
 CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
