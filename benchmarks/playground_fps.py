@@ -46,8 +46,8 @@ SERVER = """
 import os, sys
 os.sched_setaffinity(0, {int(sys.argv[2])})
 import uvicorn
-from layerlab.playground import create_app
-uvicorn.run(create_app(max_fps=float(sys.argv[3])), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+from layerlab.playground.server import uvicorn_config
+uvicorn.Server(uvicorn_config("127.0.0.1", int(sys.argv[1]), float(sys.argv[3]))).run()
 """
 
 
