@@ -121,6 +121,8 @@ def test_task5_train_export_import_upload(url, tmp_path):
         # explain a neuron of the first hidden layer
         page.click("#neuron-1-0")
         expect(page.locator("#explain")).to_be_visible()
+        page.keyboard.press("Escape")  # the bias editor the click opened: not in the picture
+        expect(page.locator("#editor")).to_be_hidden()
         expect(page.locator("#explain-title")).to_contain_text("neuron 1 of hidden layer 1 (tanh)")
         expect(page.locator("#explain-body table")).to_have_count(2)
         page.mouse.move(5, 5)  # no tooltip in the picture

@@ -36,8 +36,8 @@ from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
-FRAME_BUDGET = 0.03  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
-# network, 10 x 32 on 2,000 points) 15 frames a second on one core; such a network trains part of an epoch a frame
+FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
+# network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
 MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
 log = logging.getLogger("layerlab.playground")
 CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
@@ -326,14 +326,18 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) 
     uvicorn.Server(uvicorn_config(host, port)).run()
 
 
-def uvicorn_config(host: str, port: int):
-    """The server ``layerlab playground`` runs (the tests start the same one)."""
+def uvicorn_config(host: str, port: int, max_fps: float = 60.0):
+    """The server ``layerlab playground`` runs (the tests and the frame-rate benchmark start the same one).
+
+    No per-message compression: deflating the largest network's 350 kB frame took the server ~15 ms of
+    the ~60 it has for a frame (and the browser as long to inflate it), to save nothing on a loopback."""
     import uvicorn
 
     return uvicorn.Config(
-        create_app(hosts=host_names(host)),
+        create_app(max_fps, hosts=host_names(host)),
         host=host,
         port=port,
         log_level="warning",
         ws_max_size=LIMITS["message_bytes"] + 1024,  # larger ones are refused with an error frame, not a close
+        ws_per_message_deflate=False,
     )
