@@ -229,7 +229,8 @@ def _experiment(
                 continue
             full_members, full_repeats = run.get("members", 1), run.get("repeats", 1)
             members = int(quick_changes.pop("members", full_members))
-            repeats = quick_changes.pop("repeats", 1 if quick else full_repeats)
+            quick_repeats = document.get("quick_repeats", 1)  # a quick run's repeats, unless the run says
+            repeats = quick_changes.pop("repeats", quick_repeats if quick else full_repeats)
             if not isinstance(repeats, int) or repeats < 1:
                 raise ExperimentError(f"{source}, run {run['name']!r}: repeats must be a whole number >= 1")
             target = run.get("loss_target")
@@ -364,7 +365,8 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
     if members != full_members:
         parts.append(f"{members} members (full run: {full_members})")
     if repeats != full_repeats:
-        parts.append(f"trained {'once' if repeats == 1 else f'{repeats} times'} (full run: {full_repeats} times)")
+        full = "once" if full_repeats == 1 else f"{full_repeats} times"
+        parts.append(f"trained {'once' if repeats == 1 else f'{repeats} times'} (full run: {full})")
     return f"quick: {', '.join(parts)}" if parts else ""
 
 
@@ -380,6 +382,7 @@ DOCUMENT_KEYS = {
     "quick_notes": list,
     "expect": list,
     "quick_expect": list,
+    "quick_repeats": int,
 }
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {
