@@ -163,8 +163,11 @@ def _train_in_lockstep(stacked: Any, loops: list[Loop], calls: list[Hooks], outc
         on_steps = [_on_step(loop, call) for loop, call in zip(loops, calls, strict=True)]
         config = loops[active[0]].config
         stats = stacked.train_epoch(orders, config.batch_size, on_steps, step_lrs, active)
+        for split in ("val", "test") if len(loops[active[0]].dataset.val) else ("test",):
+            stacked.evaluate_all(split)  # every member's, at once; each loop's evaluate() then reads its own
+        share = (time.perf_counter() - started) / len(active)  # each run's seconds: its share of the epoch
         for i in active:
-            finish_epoch(loops[i], epoch, calls[i], stats[i], started)
+            finish_epoch(loops[i], epoch, calls[i], stats[i], time.perf_counter() - share)
         _write_together([calls[i] for i in active], [loops[i] for i in active])
         for i in active:
             if not _unfinished(loops[i]):

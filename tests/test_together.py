@@ -248,3 +248,13 @@ def test_the_benchmark_runs_at_a_tiny_size():
         ratio = float(row[5].strip().removesuffix("x"))
         assert one > 0 and stacked > 0 and ratio == pytest.approx(stacked / one, rel=0.1)
         assert row[7].strip().endswith("x")
+
+
+def test_runs_that_start_from_a_file_or_train_in_float64_match_too(dataset, tmp_path):
+    start = alone(configs(MLP, epochs=1)[0], dataset, tmp_path / "start")[0]
+    weights = str(tmp_path / "start" / "best.safetensors")
+    runs = configs(MLP, epochs=1, init_weights=weights, dtype="float64", optimizer="momentum")
+    outcomes = fit_together(runs, dataset, log=None)
+    for config, outcome in zip(runs, outcomes, strict=True):
+        assert_same_run(alone(config, dataset), outcome, weights_tolerance=1e-9)
+    assert start.epochs == 1 and outcomes[0][1].weights()["1.weight"].dtype == np.float64
