@@ -637,7 +637,10 @@ def _parser() -> ArgumentParser:
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
     p.add_argument(
-        "--seed", type=int, default=0, help="added to every run's seed: train the experiment again with other seeds"
+        "--seed",
+        type=int,
+        default=0,
+        help="train the experiment again with other seeds (every run's moves by 100,000 x SEED)",
     )
     p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")

@@ -103,8 +103,8 @@ def run(
     """``layerlab run``: train an experiment's runs that have not finished (a built-in name or a TOML file),
     then write its report; returns the ``Experiment``. ``out`` defaults to ``runs/<name>`` (``-quick`` with
     ``quick``); a finished run there is reused. ``jobs`` processes train side by side (in a notebook, one
-    progress bar per run in flight); ``only``: the names of the runs to train (a list or "a,b"); ``seed`` is added
-    to every run's seed (the same experiment with other initial weights, orders and dropout masks)."""
+    progress bar per run in flight); ``only``: the names of the runs to train (a list or "a,b"); ``seed`` trains
+    the experiment again with other seeds (other initial weights, orders and dropout masks; ``load_experiment``)."""
     from . import report
     from .data import data_dir_given
     from .experiments import load_experiment, run_experiment

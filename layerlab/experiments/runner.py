@@ -176,12 +176,17 @@ def builtin_names() -> dict[str, str]:
     return names
 
 
+#: How far ``--seed 1`` moves every run's seed: past any run's repeats and members (seed, seed + 1, ...).
+SEED_STRIDE = 100_000
+
+
 def load_experiment(
     name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None, seed: int = 0
 ) -> Experiment:
-    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run; ``seed``
-    is added to every run's own seed (0 by default), so ``seed=1`` trains the whole experiment again with
-    other initial weights, orders and dropout masks (a run that sets ``seed = 3`` trains with 4)."""
+    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run. ``seed``
+    trains the whole experiment again with other initial weights, orders and dropout masks: every run's own
+    seed (0 by default; its repeats' and members' the next ones) moves by ``SEED_STRIDE`` x ``seed``, so the
+    runs of two experiment seeds never share a seed."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ExperimentError(f"seed must be a whole number >= 0, got {seed!r}")
     path = Path(name_or_path)
@@ -242,7 +247,7 @@ def _experiment(
             settings = (paths_from(settings, folder) if folder is not None else settings) | overrides
             try:
                 config = TrainConfig.from_dict(settings)
-                config = config.replace(seed=config.seed + seed)
+                config = config.replace(seed=config.seed + SEED_STRIDE * seed)
                 config.check()
                 parse(config.model)  # a misspelt model now, not when its run starts training
                 if config.init_weights is not None:

@@ -17,16 +17,23 @@ QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable 
 QUICK_NOTE_REGRESSION = "quick run: fewer epochs; the losses are not comparable to a full run's"
 BEST_MARK = "★"
 TIED_MARK = "="
-EXPLANATION = (
-    f"{BEST_MARK} marks the best run of each exercise, chosen by best validation accuracy, when it beats every "
-    f"other run of the exercise clearly on the test set; {TIED_MARK} marks the runs tied for best (no clear "
-    "difference between them). 95% interval: of the test accuracy (Wilson's, on the test images; with repeats, "
-    "over the seeds). vs first run: the difference from the exercise's first run with its 95% interval (paired on "
-    "the same test images, or over the seeds with repeats) and the verdict: better, worse, or no clear difference. "
-    "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the "
-    "last epoch. An ensemble reports its majority vote on the validation and test sets, the epochs of one "
-    "member and the seconds of all members."
+VERDICT_EXPLANATION = (
+    f"{BEST_MARK} marks the best run of each exercise, chosen by its validation score, when it beats every other "
+    f"run of the exercise clearly on the test set; {TIED_MARK} marks the runs tied for best (no clear difference "
+    "between them). vs first run: the difference from the exercise's first run with its 95% interval (paired on "
+    "the same test examples, or over the seeds with repeats) and the verdict: better, worse, or no clear difference."
 )
+INTERVAL_EXPLANATION = (
+    "95% interval: of the test accuracy (Wilson's, on the test images; with repeats, over the seeds). test: test "
+    "accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last epoch. An "
+    "ensemble reports its majority vote on the validation and test sets, the epochs of one member and the seconds "
+    "of all members."
+)
+REGRESSION_INTERVAL_EXPLANATION = (
+    "95% interval: of the test loss (a t interval over the test examples' squared errors; with repeats, over the "
+    "seeds)."
+)
+EXPLANATION = f"{VERDICT_EXPLANATION} {INTERVAL_EXPLANATION}"
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 QUICK_REFERENCE_EXPLANATION = "slide: the accuracy on the slides, for the full run (a quick run's is not comparable)."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
@@ -167,7 +174,8 @@ def explanation(rows: list[Row], quick: bool = False) -> str:
     extra += [REGRESSION_EXPLANATION] * has_regression(rows)
     extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
     extra += [DIRECTORY_EXPLANATION] * any(row.directory for row in rows)
-    return " ".join([EXPLANATION, *extra])
+    measures = REGRESSION_INTERVAL_EXPLANATION if all_regression(rows) else INTERVAL_EXPLANATION
+    return " ".join([VERDICT_EXPLANATION, measures, *extra])
 
 
 def file_columns(rows: list[Row], quick: bool = False) -> list[Column]:
