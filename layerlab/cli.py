@@ -674,7 +674,7 @@ def _parser() -> ArgumentParser:
         """
                 layerlab notebook                         (the list)
                 layerlab notebook lab4a                   (writes lab4a.ipynb here)
-                layerlab notebook backprop --out course/  (never over a file)
+                layerlab notebook backprop --out mine.ipynb  (never over a file)
                 """,
     )
     p.add_argument("name", nargs="?", help="the notebook: lab4a, lab4b, nielsen, backprop, activations, ...")

@@ -56,7 +56,7 @@ class NotebookProgress:
             bar = self.bars.pop(run, None)
             if bar is not None:
                 bar.n = bar.total
-                bar.set_postfix_str(text.split(": ", 1)[-1][:80], refresh=False)
+                bar.set_postfix_str("finished", refresh=False)  # its result: the line printed below
                 bar.close()
             self.log(text)
         else:

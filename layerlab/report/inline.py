@@ -35,6 +35,7 @@ class Report:
     sources: tuple[Path, ...]
     _figures: dict[str, Any] | None = field(default=None, repr=False)
     _complete: bool = field(default=False, repr=False)  #: every figure is in ``_figures``
+    _first: dict[str, Any] = field(default_factory=dict, repr=False)  #: ``figure(name)``'s answers
 
     @property
     def markdown(self) -> Path:
@@ -56,24 +57,22 @@ class Report:
 
     @property
     def figures(self) -> list[Any]:
-        """The report's figures as matplotlib ``Figure`` objects, in report order (drawn once, then kept; those
-        ``figure`` drew already come first)."""
+        """The report's figures as matplotlib ``Figure`` objects, in report order (drawn once, then kept)."""
         return list(self._drawn().values())
 
     def figure(self, name: str) -> Any:
         """The first figure whose name starts with ``name``: "curves", "confusion", "sweep-exercise-4", ...
-        (the figures before it are drawn too, and kept; none after it)."""
-        if self._figures is None:
-            self._figures = {}
-        for key, figure in self._figures.items():
-            if key.startswith(name):
-                return figure
-        for key, figure in self._drawings(skip=set(self._figures)):
-            self._figures[key] = figure
-            if key.startswith(name):
-                return figure
-        self._complete = True
-        raise ReportError(f"this report has no figure {name!r}; it has: {', '.join(self._figures) or 'none'}")
+        (only that figure is drawn, and kept)."""
+        if name in self._first:
+            return self._first[name]
+        if self._figures is not None and self._complete:
+            found = next((figure for key, figure in self._figures.items() if key.startswith(name)), None)
+        else:
+            found = next((figure for _, figure in self._drawings(lambda key: key.startswith(name))), None)
+        if found is not None:
+            self._first[name] = found
+            return found
+        raise ReportError(f"this report has no figure {name!r}; it has: {', '.join(self._drawn()) or 'none'}")
 
     @property
     def figure_names(self) -> list[str]:
@@ -81,18 +80,16 @@ class Report:
 
     def _drawn(self) -> dict[str, Any]:
         if self._figures is None or not self._complete:
-            known = self._figures or {}
-            drawn = dict(self._drawings(skip=set(known)))
-            self._figures = {name: known.get(name, drawn.get(name)) for name in [*known, *drawn]}
+            self._figures = dict(self._drawings(lambda key: True))
             self._complete = True
         return self._figures
 
-    def _drawings(self, skip: set[str]):
-        """(name, figure) of each drawing in report order; those named in ``skip`` are not drawn again."""
+    def _drawings(self, wanted):
+        """(name, figure) of each drawing ``wanted`` accepts, in report order (no other is drawn)."""
         from .plots import drawings
 
         source = self.source()
-        for drawing in drawings(source, rows(source.runs), skip=skip):
+        for drawing in drawings(source, rows(source.runs), wanted):
             yield drawing.name, drawing.figure
 
     def text(self) -> str:

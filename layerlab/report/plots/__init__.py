@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,8 +38,11 @@ class Drawing:
     figure: Any  #: matplotlib.figure.Figure
 
 
-def drawings(experiment: ExperimentSource, table: list[Row], skip: Collection[str] = ()) -> Iterator[Drawing]:
-    """Every figure whose input exists, in report order, drawn one at a time; those named in ``skip`` are left out."""
+def drawings(
+    experiment: ExperimentSource, table: list[Row], wanted: Callable[[str], bool] | None = None
+) -> Iterator[Drawing]:
+    """Every figure whose input exists, in report order, drawn one at a time; with ``wanted``, only those whose
+    name it accepts (the others are not drawn at all)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -67,7 +70,7 @@ def drawings(experiment: ExperimentSource, table: list[Row], skip: Collection[st
                 plans.append((f"misclassified-{name}", partial(misclassified, run, predictions)))
             plans.append((f"filters-{name}", partial(filters, run)))
         for name, draw in plans:
-            if name in skip:
+            if wanted is not None and not wanted(name):
                 continue
             drawn = draw()  # None: the plot's input is missing
             if drawn is not None:
