@@ -23,7 +23,7 @@ from .task import task_named
 from .wording import count
 
 #: The commands whose --out is a file (a PNG, a starter .py): every other command's is a folder.
-FILE_OUTS = ("exercise", "plot")
+FILE_OUTS = ("exercise", "plot", "notebook")  #: their --out may name a file
 #: The last line of `train` and `ensemble` without --out.
 NOT_SAVED = "not saved: add --out DIR to keep the weights and a report"
 EXAMPLE_CNN = (

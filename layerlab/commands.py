@@ -217,6 +217,21 @@ class Grade:
         """Every class passed every case."""
         return all(not layer.failure for layer in self.layers)
 
+    passed = ok  #: as ``classroom.CheckResult`` names it
+
+    @property
+    def reports(self) -> list[Any]:
+        return self.layers
+
+    @property
+    def training(self) -> list[dict[str, Any]]:
+        return self.comparison
+
+    def __str__(self) -> str:
+        from .grader import render
+
+        return render(self.layers)
+
     def layer(self, name: str) -> Any:
         for report in self.layers:
             if report.name == name:

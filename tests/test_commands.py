@@ -294,7 +294,8 @@ def test_the_command_lines_playground_still_refuses_frames():
 
     from layerlab.playground import create_app
 
-    policy = TestClient(create_app()).get("/").headers["Content-Security-Policy"]
+    app = create_app(hosts=frozenset({"testserver"}))  # the test client's Host name
+    policy = TestClient(app).get("/").headers["Content-Security-Policy"]
     assert policy.endswith("frame-ancestors 'none'")
 
 

@@ -20,11 +20,11 @@ from .session import Session
 __all__ = ["LIMITS", "ProtocolError", "Session", "Settings", "create_app", "serve", "start"]
 
 
-def create_app(max_fps: float = 60.0):
-    """The Starlette app (imported on demand: starlette is needed only to serve)."""
+def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed: bool = False):
+    """The Starlette app (imported on demand: starlette is needed only to serve); see ``server.create_app``."""
     from .server import create_app as make
 
-    return make(max_fps)
+    return make(max_fps, hosts, embed)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) -> None:
