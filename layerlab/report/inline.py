@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .document import conclusions
 from .reading import ExperimentSource, ReportError, RunSource, is_experiment, read_experiment, read_runs
 from .table import Row, rows
 from .terminal import summary
+from .verdicts import ExpectationCheck, check_expectations
 
 #: The class of the element the report's HTML sits in, inside a notebook's output cell.
 SCOPE = "layerlab-report"
@@ -92,11 +94,25 @@ class Report:
         for drawing in drawings(source, rows(source.runs), wanted):
             yield drawing.name, drawing.figure
 
+    @property
+    def conclusions(self) -> list[tuple[str, str]]:
+        """(exercise, its one-sentence conclusion): who beats whom by how much, or no clear difference."""
+        source = self.source()
+        return conclusions(rows(source.runs), source.quick)
+
+    @property
+    def expectations(self) -> list[ExpectationCheck]:
+        """What the experiment expects (the slides' lessons), each checked: agrees, disagrees, cannot tell yet."""
+        source = self.source()
+        return check_expectations(rows(source.runs), source.expect, source.quick, source.quick_expect)
+
     def text(self) -> str:
         """The title, the counts of runs by status and the table, as ``layerlab report`` prints them."""
         source = self.source()
         out = io.StringIO()
-        summary(source.title, source.quick, rows(source.runs), out)
+        table = rows(source.runs)
+        checks = check_expectations(table, source.expect, source.quick, source.quick_expect)
+        summary(source.title, source.quick, table, out, checks)
         return out.getvalue().rstrip("\n")
 
     def __repr__(self) -> str:
