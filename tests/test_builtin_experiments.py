@@ -83,7 +83,7 @@ def test_quick_notes_say_what_ran():
     summary = experiment.notes[0]
     assert summary.startswith("Quick run: data mnist-small, the first 4,000 training images, 2 epochs")
     assert "(the full run: data mnist, all training images, 60 epochs)" in summary
-    assert "left out (full run only): 2-conv-20 (sigmoid convolutions need more steps" in summary
+    assert "left out (full run only): 2-conv-20 (sigmoid convolutions need the full run to climb" in summary
     assert experiment.notes[1].startswith("Full run: Faithful settings")
     notes = {run.repeat_of or run.name: run.note for run in experiment.runs}
     assert list(notes) == ["1-mlp-100", "4-relu", "5-expanded"]
