@@ -62,7 +62,7 @@ from ..errors import LayerlabError
 from ..files import check_output_folder, make_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
-from ..report.verdicts import matching, parse_expectation
+from ..report.verdicts import matching, parse_expectation, threshold
 from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
@@ -307,14 +307,6 @@ def _experiment(
     )
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _base(name: str) -> str:
     return name.rpartition("#")[0] or name  # a repeat's run: "4-relu#2" -> "4-relu"
 
@@ -330,7 +322,7 @@ def _expectations(texts: list[Any], source: str, names: list[str], everything: l
         except ValueError as e:
             raise ExperimentError(f"{source}: expect: {e}") from None
         for side in (expectation.left, expectation.right):
-            if _is_number(side):
+            if threshold(side) is not None:  # an accuracy to beat
                 continue
             if not matching(side, names) and not matching(side, everything):
                 raise ExperimentError(

@@ -157,7 +157,7 @@ class Expectation:
     right: str
 
 
-def _number(text: str) -> float | None:
+def threshold(text: str) -> float | None:
     """The right side of "RUN > 0.95" (an accuracy to beat; a regression's loss to get under), else None."""
     try:
         return float(text)
@@ -165,12 +165,12 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _against(row: Row, threshold: float, task: Task) -> Comparison:
+def _against(row: Row, value: float, task: Task) -> Comparison:
     """A run's headline against a fixed value, by its 95% interval."""
-    difference = row.headline - threshold
+    difference = row.headline - value
     if row.low is None or row.high is None:
         return Comparison(difference, math.nan, math.nan, NO_CLEAR, "no interval")
-    low, high = row.low - threshold, row.high - threshold
+    low, high = row.low - value, row.high - value
     clear = low > 0 or high < 0
     verdict = NO_CLEAR if not clear else "better" if (difference > 0) == task.score.higher_is_better else "worse"
     how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else f"{row.examples or 0:,} test examples"
@@ -219,8 +219,8 @@ def check_expectations(
 
 def check(expectation: Expectation, table: list[Row], quick: bool = False) -> ExpectationCheck:
     names = [row.run for row in table]
-    threshold = _number(expectation.right)
-    sides = (expectation.left,) if threshold is not None else (expectation.left, expectation.right)
+    fixed = threshold(expectation.right)
+    sides = (expectation.left,) if fixed is not None else (expectation.left, expectation.right)
     picked = [matching(side, names) for side in sides]
     rows = {row.run: row for row in table}
     missing = [side for side, found in zip(sides, picked, strict=True) if not found]
@@ -228,20 +228,20 @@ def check(expectation: Expectation, table: list[Row], quick: bool = False) -> Ex
         why = f"{' and '.join(missing)} did not run" + (" (left out of the quick run)" if quick else "")
         return ExpectationCheck(expectation, NOT_MEASURED, None, f"{expectation.text}: not measured: {why}.")
     a = rows[picked[0][0]]
-    b = rows[picked[1][0]] if threshold is None else a
+    b = rows[picked[1][0]] if fixed is None else a
     if not (_comparable(a) and _comparable(b)):
         unfinished = " and ".join(dict.fromkeys(row.run for row in (a, b) if not _comparable(row)))
         sentence = f"{expectation.text}: not measured: {unfinished} has not finished."
         return ExpectationCheck(expectation, NOT_MEASURED, None, sentence)
     task = task_named(a.task)
-    c = compare(a, b) if threshold is None else _against(a, threshold, task)
+    c = compare(a, b) if fixed is None else _against(a, fixed, task)
     if expectation.relation == ">":
         status = AGREES if c.verdict == "better" else DISAGREES if c.verdict == "worse" else UNDECIDED
     elif expectation.relation == ">=":
         status = DISAGREES if c.verdict == "worse" else AGREES
     else:
         status = AGREES if not c.clear else DISAGREES
-    other = b.run if threshold is None else task.show(threshold)
+    other = b.run if fixed is None else task.show(fixed)
     said = f"{a.run} {RELATIONS[expectation.relation]} {other}"
     figures = _figures(task, c)
     sentence = {

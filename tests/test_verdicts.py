@@ -1,0 +1,144 @@
+"""Which run was better, and is it real (layerlab/report/verdicts.py): the star only for a clear lead, ties
+shown as ties, each exercise's conclusion, and an experiment's expectations checked against its runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from layerlab.report.row import Row
+from layerlab.report.verdicts import (
+    AGREES,
+    DISAGREES,
+    NEEDS_FULL,
+    NOT_MEASURED,
+    UNDECIDED,
+    check_expectations,
+    conclusion,
+    judge,
+    parse_expectation,
+)
+from layerlab.task import Sample
+
+RNG = np.random.default_rng(0)
+TRUTH = RNG.random(1000)
+
+
+def run(name: str, accuracy: float, val: float, exercise: str = "Exercise 1", status: str = "done") -> Row:
+    """A run that gets the test images right where TRUTH < accuracy (so a better run is right on a superset)."""
+    outcomes = (TRUTH < accuracy).astype(float)
+    row = Row(run=name, exercise=exercise, changed="", status=status, best_val_accuracy=val)
+    row.test_accuracy = float(outcomes.mean())
+    row.sample, row.examples = Sample((row.test_accuracy,), outcomes), 1000
+    return row
+
+
+def repeated(name: str, accuracies: tuple[float, ...], val: float) -> Row:
+    row = Row(run=name, exercise="Exercise 1", changed="", status="done", best_val_accuracy=val, repeats=3)
+    row.test_accuracy, row.sample = max(accuracies), Sample(accuracies)
+    return row
+
+
+def test_a_clear_winner_gets_the_star_and_each_run_its_interval_and_verdict():
+    table = [run("linear", 0.90, 0.89), run("mlp", 0.95, 0.94)]
+    judge(table)
+    linear, mlp = table
+    assert mlp.best and not linear.best and not mlp.tied
+    assert mlp.versus == "linear" and mlp.comparison.verdict == "better"
+    assert mlp.low < mlp.test_accuracy < mlp.high and mlp.interval.count("–") == 1
+    assert mlp.verdict.startswith("better: +") and "points" in mlp.verdict
+    sentence = conclusion(table)
+    assert sentence.startswith("mlp beats linear by ") and "paired on 1,000 test images" in sentence
+
+
+def test_a_lead_within_the_noise_is_a_tie_not_a_star():
+    """Lab 4A's old report starred the 4-layer network for +0.1 points of validation accuracy."""
+    table = [run("2-layers", 0.938, 0.938), run("4-layers", 0.939, 0.939)]
+    judge(table)
+    assert not any(row.best for row in table) and all(row.tied for row in table)
+    assert table[1].chosen  # the best validation score still picks the run whose plots the report shows
+    assert "no clear difference" in conclusion(table)
+
+
+def test_three_runs_name_the_runs_tied_for_best():
+    table = [run("a", 0.90, 0.90), run("b", 0.95, 0.951), run("c", 0.951, 0.95)]
+    judge(table)
+    assert [row.tied for row in table] == [False, True, True] and not any(row.best for row in table)
+    assert conclusion(table).startswith("No clear winner: b, c are within noise of each other")
+
+
+def test_repeats_are_compared_over_their_seeds():
+    table = [repeated("sgd", (0.90, 0.905, 0.895), 0.9), repeated("adam", (0.95, 0.951, 0.949), 0.95)]
+    judge(table)
+    assert table[1].best and table[1].comparison.method == "3 seeds each"
+    assert table[1].low == pytest.approx(0.95 - 0.00248, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("mlp > linear", AGREES),
+        ("linear > mlp", DISAGREES),
+        ("mlp >= linear", AGREES),
+        ("linear >= mlp", DISAGREES),
+        ("mlp ~ linear", DISAGREES),
+        ("mlp ~ mlp2", AGREES),
+        ("mlp > mlp2", UNDECIDED),
+        ("mlp > 0.9", AGREES),
+        ("linear > 0.95", DISAGREES),
+        ("mlp > 0.95", UNDECIDED),
+        ("m* > linear", AGREES),
+        ("cnn > mlp", NOT_MEASURED),
+    ],
+)
+def test_an_expectation_is_checked_against_the_runs(text, status):
+    table = [run("linear", 0.90, 0.89), run("mlp", 0.95, 0.94), run("mlp2", 0.951, 0.94)]
+    judge(table)
+    (check,) = check_expectations(table, [text])
+    assert check.status == status, check.sentence
+    assert check.sentence.endswith(".")
+
+
+def test_a_quick_run_says_which_expectations_need_the_full_run():
+    table = [run("linear", 0.90, 0.89), run("mlp", 0.95, 0.94)]
+    judge(table)
+    checks = check_expectations(table, ["mlp > linear", "mlp >= linear"], quick=True, quick_expected=["mlp > linear"])
+    assert [c.status for c in checks] == [AGREES, NEEDS_FULL]
+    assert "run the full experiment" in checks[1].sentence
+
+
+def test_an_unreadable_expectation_names_the_form():
+    with pytest.raises(ValueError, match="expected 'RUN > RUN'"):
+        parse_expectation("mlp beats linear")
+
+
+def test_an_experiment_file_refuses_an_expectation_naming_no_run(tmp_path):
+    from layerlab.experiments import ExperimentError, load_experiment
+
+    text = """name = "x"
+expect = [{expect}]
+quick_repeats = 3
+[settings]
+data = "xor"
+[[runs]]
+name = "small"
+[[runs]]
+name = "big"
+model = "dense(8) tanh dense(2)"
+"""
+    path = tmp_path / "x.toml"
+    path.write_text(text.format(expect='"big > smal"'))
+    with pytest.raises(ExperimentError, match="expect 'big > smal': no run is named 'smal'; the runs: small, big"):
+        load_experiment(str(path))
+    path.write_text(text.format(expect='"big beats small"'))
+    with pytest.raises(ExperimentError, match="expected 'RUN > RUN'"):
+        load_experiment(str(path))
+    path.write_text(text.format(expect='"big > small", "big > 0.9"'))
+    quick = load_experiment(str(path), quick=True)
+    assert quick.expect == ["big > small", "big > 0.9"]
+    assert [run.name for run in quick.runs] == ["small#1", "small#2", "small#3", "big#1", "big#2", "big#3"]
+    assert [run.config.seed for run in load_experiment(str(path), quick=True, seed=1).runs][:3] == [
+        100_000,
+        100_001,
+        100_002,
+    ]
