@@ -12,6 +12,13 @@ Training, from a notebook::
     run = layerlab.fit(model="dense(100) sigmoid dense(10)", data="mnist-small", epochs=3)
     run.result.test_accuracy
 
+Every command of the command line is a function too (``layerlab.commands``), and what they return
+shows itself in a notebook::
+
+    lab = layerlab.run("lab4a", quick=True)    # the report: table, verdicts, figures
+    layerlab.explain()                         # backpropagation number by number
+    layerlab.playground()                      # TensorFlow Playground in the output cell
+
 A hook (``layerlab.Hook``, see ``layerlab.hooks``) sees every epoch and step and can stop the run::
 
     class StopAt(layerlab.Hook):
@@ -26,21 +33,36 @@ from .spec import Spec, SpecError, layer, parse
 
 __version__ = "0.1.0"
 __all__ = [
+    "Experiment",
     "Hook",
+    "LiveCurve",
     "Spec",
     "SpecError",
     "__version__",
+    "check",
     "ensemble",
     "evaluate",
+    "check",
+    "exercise",
+    "explain",
     "fit",
     "gradcheck",
     "layer",
     "load",
+    "lr_find",
+    "notebook",
     "parse",
+    "playground",
+    "plot",
+    "report",
+    "run",
     "search",
+    "tune",
 ]
 
 _API = ("fit", "load", "ensemble", "evaluate", "gradcheck", "Run")
+_COMMANDS = ("run", "tune", "lr_find", "exercise", "check", "notebook", "plot", "Experiment")
+_CALLABLE_MODULES = ("search", "report", "explain", "playground")  # a package or module that is also a function
 
 
 def __getattr__(name: str):
@@ -49,12 +71,20 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in _COMMANDS:
+        from . import commands
+
+        return getattr(commands, name)
     if name == "Hook":
         from .hooks import Hook
 
         return Hook
-    if name == "search":  # the package layerlab/search, callable: layerlab.search("search-mlp", quick=True)
+    if name == "LiveCurve":
+        from .live import LiveCurve
+
+        return LiveCurve
+    if name in _CALLABLE_MODULES:  # e.g. the package layerlab/search, callable: layerlab.search("search-mlp")
         import importlib
 
-        return importlib.import_module(".search", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'layerlab' has no attribute {name!r}")

@@ -14,9 +14,11 @@ mean probability (Nielsen, chapter 6: "a majority vote of 5 networks").
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,10 +31,11 @@ from .config import TrainConfig
 from .data.dataset import Dataset
 from .data.images import decode, prepare
 from .engine import make_predictor
-from .errors import TrainError
-from .preflight import check_output
+from .errors import LayerlabError, TrainError
+from .preflight import check_output, output_warnings
 from .rundir import RunDir, RunDirError
 from .spec import Spec, parse
+from .task import CLASSIFICATION, Task, task_named
 from .train import RunResult, load_data
 from .weights import save_weights
 
@@ -80,6 +83,28 @@ class Run:
         classes = self.classes if len(self.classes) == width else tuple(map(str, range(width)))
         return [Prediction(str(path), classes, p, n) for path, p, n in zip(paths, probabilities, notes, strict=True)]
 
+    def plot(self, kind: str = "curves") -> Any:
+        """A matplotlib figure of this run, as its report draws it: "curves" (accuracy and loss per epoch),
+        "gradients" (each layer's gradient norm); for a run with a directory and predictions (``layerlab run``,
+        ``write_report``) also "confusion", "misclassified", "filters", "boundaries"."""
+        from .report.inline import run_figure
+
+        history = self.result.history if self.result is not None else []
+        task = self.result.task if self.result is not None else CLASSIFICATION.name
+        dataset = {"name": self.config.data, "classes": list(self.classes), "input_shape": list(self.input_shape)}
+        name = self.directory.name if self.directory is not None else "run"
+        if self.directory is not None and RunDir(self.directory).has(RunDir.CONFIG):
+            return run_figure(name, self.directory, kind)
+        return run_figure(name, None, kind, history, self.config.to_dict(), dataset | {"task": task})
+
+    def __repr__(self) -> str:
+        where = f" in {self.directory}" if self.directory is not None else ""
+        result = self.result.summary() if self.result is not None else "not trained here (loaded weights)"
+        return f"Run{where}: {self.config.model} on {self.config.data}\n{result}"
+
+    def _repr_html_(self) -> str:
+        return run_html(self)
+
     def save(self, path: str | os.PathLike) -> Path:
         """The weights as .safetensors or .npz, with the spec and settings as metadata."""
         metadata = {
@@ -124,16 +149,45 @@ def fit(
     ``hooks`` are called at every epoch and step (see ``layerlab.hooks``). ``resume`` continues the run
     in ``out`` with its own settings (those given here override them: more ``epochs``, say);
     ``overwrite`` replaces it (once the new run has its first checkpoint). The returned run holds the
-    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``.
+    weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``;
+    with ``out``, its test predictions are saved there too (reports compare runs on them).
     """
     config = _config(settings, RunDir(out) if out is not None and resume else None)
     dataset = dataset if dataset is not None else load_data(config)
-    check_output(parse(config.model, dataset.input_shape, dataset.name), dataset, config.loss)
+    spec = parse(config.model, dataset.input_shape, dataset.name)
+    check_output(spec, dataset, config.loss)
+    for warning in output_warnings(spec, config.loss):
+        print(f"warning: {warning}", file=sys.stderr)
     result, learner = trainer.fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
     directory = Path(result.directory) if result.directory else None
-    return Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    run = Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    if directory is not None:  # what a report compares runs on: each one's answer for every test example
+        save_outputs(run, dataset)
+    return run
+
+
+def run_html(run: Run) -> str:
+    """A run for a notebook: its model, data, the settings off their defaults, its result, its learning curves."""
+    from html import escape
+
+    from .report.inline import figure_html
+
+    defaults = TrainConfig().to_dict()
+    changed = {k: v for k, v in run.config.to_dict().items() if v != defaults[k] and k not in ("model", "data")}
+    settings = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the defaults"
+    parts = [
+        f"<p><b>model</b>: <code>{escape(run.config.model)}</code> on <b>{escape(run.config.data)}</b>; "
+        f"settings: {escape(settings)}</p>",
+    ]
+    if run.directory is not None:
+        parts.append(f"<p>directory: <code>{escape(str(run.directory))}</code></p>")
+    if run.result is not None:
+        parts.append(f"<p>{escape(run.result.summary())}</p>")
+        if run.result.history:
+            parts.append(figure_html(run.plot("curves"), "learning curves"))
+    return "\n".join(parts)
 
 
 def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:
@@ -195,8 +249,9 @@ class Evaluation:
     data: str  #: the dataset, in words
     accuracy: dict[str, tuple[float, int]]  #: "validation"/"test" -> (accuracy, examples); {} for regression
     tta: dict | None = None  #: ``augment.evaluate_tta``'s answer: {"views": {name: accuracy}, "averaged": ...}
-    task: str = "classification"  #: or "regression": ``loss`` holds the measure, accuracies mean nothing
+    task: str = "classification"  #: ``task.TASKS``' word; a regression run's ``loss`` holds the measure
     loss: dict[str, tuple[float, int]] = field(default_factory=dict)  #: regression: split -> (loss, examples)
+    warnings: list[str] = field(default_factory=list)  #: test-time views wrong for the data or that lower accuracy
 
 
 def evaluate(
@@ -211,33 +266,34 @@ def evaluate(
     A regression run (Playground's plane, the curve) is measured by its loss (mse or sse) instead."""
     run = run if isinstance(run, Run) else load(run, weights=weights, device=device)
     dataset = load_data(run.config)
+    task = task_named(dataset.task)
     splits = [(name, split) for name, split in (("validation", dataset.val), ("test", dataset.test)) if len(split)]
-    if dataset.task == "regression":
-        if tta:
-            raise TrainError(
-                "test-time augmentation averages class probabilities; a regression run has none: leave out --tta"
-            )
-        losses = {name: (regression_loss(run, split.x, split.y), len(split)) for name, split in splits}
-        return Evaluation(run, dataset.describe(), {}, task="regression", loss=losses)
-    accuracy = {name: (run.evaluate(split.x, split.y), len(split)) for name, split in splits}
+    if tta and not task.has_classes:
+        raise TrainError(
+            "test-time augmentation averages class probabilities; a regression run has none: leave out --tta"
+        )
+    measured = {name: (measure(run, split.x, split.y, task), len(split)) for name, split in splits}
+    if not task.has_classes:
+        return Evaluation(run, dataset.describe(), {}, task=task.name, loss=measured)
     views = None
     if tta:
-        from .augment import evaluate_tta
+        from .augment import evaluate_tta, tta_warnings
 
         names = tta.split(",") if isinstance(tta, str) else list(tta)
         views = evaluate_tta(run.predict_proba, dataset.test.x, dataset.test.y, names, batch_size=1000)
-    return Evaluation(run, dataset.describe(), accuracy, views)
+        if len(dataset.val):  # judged on the validation set, never on the test set it reports
+            checked = evaluate_tta(run.predict_proba, dataset.val.x, dataset.val.y, names, batch_size=1000)
+            warnings = tta_warnings(names, dataset.classes, checked)
+            return Evaluation(run, dataset.describe(), measured, views, warnings=warnings)
+    return Evaluation(run, dataset.describe(), measured, views)
 
 
-def regression_loss(run: Run, x: np.ndarray, y: np.ndarray) -> float:
-    """The run's loss (mse or sse, as it trained) of its outputs on (x, y): the number its training reported
-    as the validation or test loss of these weights. The engines give a single output as the columns
-    [1 - p, p] (``predict_proba``), so the outputs are the last ``targets`` columns."""
-    from .numpy.losses import make_loss
-
-    y = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
-    outputs = run.predict_proba(x)[:, -y.shape[1] :]
-    return make_loss(run.config.loss).forward(outputs.astype(np.float64), y.astype(np.float64))
+def measure(run: Run, x: np.ndarray, y: np.ndarray, task: Task) -> float:
+    """The run's headline measure on (x, y): its accuracy, or its loss (mse or sse, as it trained: the number
+    its training reported as the validation or test loss of these weights)."""
+    if task.has_classes:
+        return run.evaluate(x, y)
+    return task.measure(run.predict_proba(x), y, run.config.loss)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -255,13 +311,21 @@ class EnsembleResult:
     mean_accuracy: float  #: class of the highest mean probability
     members: list[RunResult]
     test_probabilities: np.ndarray = field(repr=False)  #: (members, N, classes), each member's test predictions
-    task: str = "classification"  #: or "regression": the losses below, no accuracies
+    task: str = "classification"  #: ``task.TASKS``' word; a regression ensemble has the losses below
     member_losses: list[float] = field(default_factory=list)  #: regression: each member's test loss
     mean_loss: float = math.nan  #: regression: the test loss of the members' mean output
     vote_val_accuracy: float = math.nan  #: the majority vote on the validation set (NaN without one)
 
+    def __repr__(self) -> str:
+        return f"EnsembleResult of {len(self.members)} members\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return "<pre>" + escape(repr(self)) + "</pre>"
+
     def summary(self) -> str:
-        if self.task == "regression":
+        if not task_named(self.task).has_classes:
             members = ", ".join(f"{loss:.4g}" for loss in self.member_losses)
             return f"members' test loss: {members}\nmean output: test loss {self.mean_loss:.4g} on the test set"
         members = ", ".join(f"{a:.2%}" for a in self.member_accuracies)
@@ -275,8 +339,8 @@ def ensemble_member(
     index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | None = None, **options: Any
 ) -> Run:
     """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``;
-    ``options`` are ``fit``'s. ``ensemble`` trains the members one after another; an experiment with
-    ``--jobs`` trains them side by side."""
+    ``options`` are ``fit``'s. ``ensemble`` trains the members together (``fit_together``); an experiment
+    with ``--jobs`` trains them side by side, each with this."""
     seed = options.get("seed", TrainConfig().seed) + index
     member_out = RunDir(out).member(index).path if out is not None else None
     return fit(dataset, out=member_out, **(options | {"seed": seed}))
@@ -314,12 +378,7 @@ def ensemble(
     try:
         config = _config(settings, top.member(0) if top is not None and resume else None)
         dataset = dataset if dataset is not None else load_data(config)
-        runs = []
-        for i in range(members):
-            if not quiet:
-                print(f"member {i + 1}/{members} (seed {config.seed + i})")
-            options = dict(resume=resume, overwrite=overwrite, progress=progress, quiet=quiet, hooks=hooks)
-            runs.append(ensemble_member(i, dataset, out=out, **options, **config.to_dict()))
+        runs = _train_members(config, members, dataset, top, resume, overwrite, progress and not quiet, quiet, hooks)
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
         result = _combine(runs, dataset, probabilities)
         if top is not None:
@@ -331,14 +390,62 @@ def ensemble(
     return result, runs
 
 
+def _train_members(config, members, dataset, top, resume, overwrite, progress, quiet, hooks) -> list[Run]:
+    """The members, trained together where the engine can (``fit_together``); each gets its own copy of
+    every hook (they train at once)."""
+    configs = [config.replace(seed=config.seed + i) for i in range(members)]
+    if not quiet:
+        print(f"members 1-{members} (seeds {config.seed}-{config.seed + members - 1})")
+    outs = [top.member(i).path if top is not None else None for i in range(members)]
+    own_hooks = [[copy.copy(hook) for hook in hooks] for _ in range(members)]
+    runs = fit_together(configs, dataset, outs, resume, overwrite, progress, quiet, own_hooks)
+    for run in runs:
+        if isinstance(run, Exception):
+            raise run
+    return runs
+
+
+def fit_together(
+    configs: Sequence[TrainConfig],
+    dataset: Dataset,
+    outs: Sequence[str | os.PathLike | None],
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+    hooks: Sequence[Sequence[Any]] | None = None,
+    note: Any = print,
+) -> list[Run | LayerlabError]:
+    """Train runs whose settings differ in their seed only (repeats, an ensemble's members) as one stacked
+    model where the engine can (``layerlab.together``), else one at a time (``note`` gets the line that
+    says why); each run ``outs[i]`` is written as ``fit`` writes it. Returns each run, or the error it ended
+    with (a ``DivergedError`` once its files are written)."""
+    from . import together
+
+    check_output(parse(configs[0].model, dataset.input_shape, dataset.name), dataset, configs[0].loss)
+    log = None if quiet else print
+    outcomes = together.fit_together(
+        configs, dataset, outs, resume, progress and not quiet, log, hooks, overwrite, note=note if quiet else None
+    )
+    runs: list[Run | LayerlabError] = []
+    for config, outcome in zip(configs, outcomes, strict=True):
+        if isinstance(outcome, LayerlabError):
+            runs.append(outcome)
+            continue
+        result, learner = outcome
+        directory = Path(result.directory) if result.directory else None
+        runs.append(Run(config, learner, dataset.classes, dataset.input_shape, result, directory))
+    return runs
+
+
 def _combine(runs: list[Run], dataset: Dataset, probabilities: np.ndarray) -> EnsembleResult:
     """The members' test figures: accuracies and their vote, or a regression set's losses."""
-    x, y, members = dataset.test.x, dataset.test.y, [run.result for run in runs]
-    if dataset.task == "regression":
-        losses = [regression_loss(run, x, y) for run in runs]
-        mean = regression_loss(EnsembleRun.of(runs), x, y)
+    x, y, members, task = dataset.test.x, dataset.test.y, [run.result for run in runs], task_named(dataset.task)
+    if not task.has_classes:  # no classes to vote on: the loss of the members' mean output
+        losses = [measure(run, x, y, task) for run in runs]
+        mean = measure(EnsembleRun.of(runs), x, y, task)
         nan = math.nan
-        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, "regression", losses, mean)
+        return EnsembleResult([nan] * len(runs), nan, nan, members, probabilities, task.name, losses, mean)
     val = dataset.val
     if len(val):  # the vote's own validation accuracy, as `layerlab eval` prints it
         vote_val = float((majority_vote(np.stack([run.predict_proba(val.x) for run in runs])) == val.y).mean())
@@ -378,6 +485,21 @@ class EnsembleRun(Run):
     def save(self, path: str | os.PathLike) -> Path:
         raise TrainError("an ensemble is saved as its members' directories; save a member (run.members[i])")
 
+    def __repr__(self) -> str:
+        where = f" in {self.directory}" if self.directory is not None else ""
+        lines = [f"EnsembleRun{where}: {len(self.members)} members of {self.config.model} on {self.config.data}"]
+        lines += [f"  member {i}: {m.result.summary()}" for i, m in enumerate(self.members, 1) if m.result is not None]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>member {i}</td><td>{escape(m.result.summary() if m.result is not None else '')}</td></tr>"
+            for i, m in enumerate(self.members, 1)
+        )
+        return f"<pre>{escape(repr(self).splitlines()[0])}</pre><table>{rows}</table>"
+
 
 def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> EnsembleRun:
     """The ensemble in ``directory`` (``layerlab ensemble --out``): its members loaded with ``load``."""
@@ -397,7 +519,7 @@ def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | 
         proba, predicted = member_probabilities.mean(axis=0), majority_vote(member_probabilities)
     else:
         proba, predicted = run.predict_proba(test.x), run.predict(test.x)
-    if dataset.task == "regression":
+    if not task_named(dataset.task).has_classes:
         run_dir.write_arrays(RunDir.PREDICTIONS, y_true=test.y, y_pred=proba)
     else:
         wrong = np.flatnonzero(predicted != test.y)[:36]

@@ -633,3 +633,31 @@ def evaluate_tta(
         total = total + probs
     averaged = float(np.mean(np.argmax(total / len(views), axis=1) == y))
     return {"views": accuracy, "averaged": averaged, "images": len(x)}
+
+
+def tta_warnings(names: Sequence[str], classes: Sequence[str], validation: dict) -> list[str]:
+    """What is wrong with a choice of test-time views: a transform wrong for the data (a mirrored digit is
+    another symbol, or none), and every view, or the average, that lowers the validation accuracy against
+    the images as they are by more than the noise (two standard errors of that accuracy, at least 0.5 points).
+    ``validation`` is ``evaluate_tta``'s answer on the validation set."""
+    found = []
+    if "flip" in names and classes and all(str(c).isdigit() for c in classes):
+        found.append(
+            "flip mirrors the images, and a mirrored digit is another symbol or none (a mirrored 2 is no 2): "
+            "leave out flip for digits (it suits photos)"
+        )
+    views, n = validation["views"], max(1, validation["images"])
+    base = views.get("identity")
+    if base is None:
+        return found
+    margin = max(0.005, 2 * (base * (1 - base) / n) ** 0.5)
+    worse = [(name, acc) for name, acc in views.items() if name != "identity" and acc < base - margin]
+    for name, acc in worse:
+        found.append(f"the view {name!r} lowers validation accuracy to {acc:.2%} from {base:.2%} as they are")
+    if validation["averaged"] < base - margin:
+        leave = ", ".join(sorted({name.split()[0] for name, _ in worse})) or "the views"
+        found.append(
+            f"averaging the views lowers validation accuracy to {validation['averaged']:.2%} from {base:.2%} "
+            f"with the images as they are: leave out {leave}"
+        )
+    return found

@@ -7,7 +7,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import os
 import sys
@@ -20,6 +19,7 @@ from .errors import FLAG_WORDS, LayerlabError, Terminated
 from .files import out_folder
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
+from .task import task_named
 from .wording import count
 
 #: The commands whose --out is a file (a PNG, a starter .py): every other command's is a folder.
@@ -88,32 +88,49 @@ def cmd_exercise(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .grader import check_file, render, train_comparison
+    from .classroom import check, gradescope
 
-    reports = check_file(args.file)
-    print(render(reports))
-    if any(r.failure for r in reports):
+    folder = os.path.isdir(args.file)
+    if args.gradescope and not folder:  # Gradescope's autograder: one file, limited, a results.json
+        submission = gradescope(args.file, args.gradescope, args.time_limit, args.memory_limit)
+        print(f"{submission.student}: {submission.status}, {submission.points} points; wrote {args.gradescope}")
+        return 0
+    result = check(
+        args.file,
+        train=not args.no_train,
+        limit=args.limit,
+        epochs=args.epochs,
+        time_limit=args.time_limit,
+        memory_limit=args.memory_limit,
+        gradebooks=args.gradebook or [],
+        progress=print,
+    )
+    if folder:  # a class: the table; the gradebooks are written
+        print(result.table())
+        for path in args.gradebook or []:
+            print(f"wrote {path}")
+        return 0
+    print(result)
+    if not result.passed:
         return 1
-    if not args.no_train:
-        rows = train_comparison(args.file, reports, limit=args.limit, epochs=args.epochs)
-        if rows:
-            print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
-            width = max(len(r["yours"]) for r in rows)
-            for r in rows:
-                print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
+    if result.training:
+        print("\ntest accuracy on mnist-small (numpy engine, the same seed and settings):")
+        width = max(len(r["yours"]) for r in result.training)
+        for r in result.training:
+            print(f"  {r['yours']:<{width}}  {r['yours_accuracy']:.2%}   ours: {r['ours_accuracy']:.2%}")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from . import commands
     from .files import write_figure
-    from .report.plots.teaching import activation_gallery
 
     out = Path(args.out or f"{args.figure}.png")
     if out.exists() and not args.overwrite:
         raise LayerlabError(f"{out.resolve()} exists: give another --out, or --overwrite to replace it")
-    figure = activation_gallery()
+    figure = commands.plot(args.figure)
     write_figure(out, figure, dpi=100)
     print(f"wrote {out.resolve()}")
     return 0
@@ -181,7 +198,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if evaluation.run.result is not None:
         print(f"recorded: {evaluation.run.result.summary()}")
     if isinstance(evaluation.run, api.EnsembleRun):
-        combined = "loss of their mean output" if evaluation.task == "regression" else "accuracy of their majority vote"
+        combined = task_named(evaluation.task).combined_by
         print(f"an ensemble of {len(evaluation.run.members)} members: {combined}")
     for name, (accuracy, examples) in evaluation.accuracy.items():
         print(f"{name} accuracy: {accuracy:.2%} ({examples:,} examples)")
@@ -192,6 +209,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for view, accuracy in evaluation.tta["views"].items():
             print(f"  {view:<16} {accuracy:.2%}")
         print(f"  {'averaged':<16} {evaluation.tta['averaged']:.2%}")
+    for warning in evaluation.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -240,26 +259,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import report
-    from .data import data_dir_given
-    from .experiments import load_experiment, load_index, run_experiment
+    from . import commands, report
 
-    data_dir_given(args.data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
-    given = (("device", args.device), ("data_dir", args.data_dir), ("engine", args.engine), ("threads", args.threads))
-    overrides = {k: v for k, v in given if v}
-    experiment = load_experiment(args.experiment, quick=args.quick, overrides=overrides)
-    if args.only:
-        experiment = experiment.select(args.only.split(","))
-    out = args.out or f"runs/{experiment.name}{'-quick' if args.quick else ''}"
-    executor, one_at_a_time = None, contextlib.nullcontext()
-    if args.storage:  # the runs shared by workers on many machines; they write the report in turn
-        from .search.distribute import report_lock, shared_executor
-
-        executor, one_at_a_time = shared_executor(args.storage, out), report_lock(out)
-    directory = run_experiment(experiment, out, jobs=args.jobs, progress=not args.quiet, executor=executor)
-    with one_at_a_time:
-        print(f"report: {report.report([directory])}")
-    failed = [run["name"] for run in load_index(directory)["runs"] if run["status"] == "failed"]
+    experiment = commands.run(
+        args.experiment,
+        quick=args.quick,
+        out=args.out,
+        jobs=args.jobs,
+        device=args.device,
+        threads=args.threads,
+        engine=args.engine,
+        data_dir=args.data_dir,
+        only=args.only,
+        storage=args.storage,
+        progress=not args.quiet,
+        seed=args.seed,
+    )
+    report.print_summary(experiment.directory)
+    print(f"report: {experiment.page}")
+    failed = experiment.failed
     if failed:
         print(f"layerlab run: {count(len(failed), 'run')} failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -315,20 +333,18 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .search.lrfind import QUICK, lr_find
+    from . import commands
 
-    config = TrainConfig.from_dict((QUICK if args.quick else {}) | _train_settings(args))
-    out = args.out or "runs/lr-find"
-    result = lr_find(
-        config,
+    result = commands.lr_find(
+        quick=args.quick,
         steps=args.steps,
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         fraction=args.fraction,
-        out=out,
-        progress=not args.quiet,
+        out=args.out or "runs/lr-find",
         overwrite=args.overwrite,
+        progress=not args.quiet,
+        **_train_settings(args),
     )
     print(result.summary())
     print(f"plot: {result.plot}")
@@ -336,23 +352,21 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
-    from .search.tune import tune
+    from . import commands
 
-    config = TrainConfig.from_dict(_train_settings(args))
-    tune(config, out=args.out, quick=args.quick, explicit=_given(args))
+    commands.tune(quick=args.quick, out=args.out, **_train_settings(args))
     return 0
 
 
-def _given(args: argparse.Namespace) -> set[str]:
-    """The settings given on the command line or in --config (tune keeps them instead of choosing)."""
-    import tomllib
+def cmd_notebook(args: argparse.Namespace) -> int:
+    from . import commands
 
-    given = {name for name in vars(args) if name != "config"}
-    if args.config:
-        with open(args.config, "rb") as f:
-            given |= {k.replace("-", "_") for k in tomllib.load(f)}
-    return given
+    if args.name is None:
+        print(commands.notebooks())
+        return 0
+    path = commands.notebook(args.name, args.out)
+    print(f"wrote {path}: open it with `jupyter lab {path}` (pip install 'layerlab[notebook]'), or upload it to Colab")
+    return 0
 
 
 def _search_commands(command) -> None:
@@ -492,8 +506,8 @@ def _parser() -> ArgumentParser:
     )
     p.add_argument("--model", "-m", help="a dense network starting with input(n) (default: Mazur's example)")
     p.add_argument("--weights", help='a .json/.safetensors/.npz file, JSON like {"0.weight": [[...]]}, or numbers')
-    p.add_argument("--input", help="one input example, comma-separated (default 0.05,0.10 for the example)")
-    p.add_argument("--target", help="the target outputs, comma-separated (default 0.01,0.99 for the example)")
+    p.add_argument("--input", help="an input example, comma-separated; a batch: examples separated by ';'")
+    p.add_argument("--target", help="the target outputs, comma-separated, one set per example (';')")
     p.add_argument("--loss", help="sse (default), mse, cross_entropy, nll or bce")
     p.add_argument("--lr", type=float, help="learning rate eta of the one update (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="draws the weights when --weights is not given (default 0)")
@@ -519,10 +533,16 @@ def _parser() -> ArgumentParser:
         """
                 layerlab check my_layers.py
                 layerlab check my_layers.py --no-train      (skip the MNIST comparison)
+                layerlab check submissions/ --gradebook grades.csv --time-limit 30   (a class, one file each)
+                layerlab check submission.py --gradescope /autograder/results/results.json
                 """,
     )
-    p.add_argument("file", help="your Python file (it is run: only give a file you trust)")
+    p.add_argument("file", help="your Python file (it is run), or a folder with one file per student")
     p.add_argument("--no-train", action="store_true", help="do not train the MNIST models after the checks")
+    p.add_argument("--gradebook", action="append", help="a folder's grades to FILE.csv or FILE.json (repeatable)")
+    p.add_argument("--gradescope", help="write Gradescope's autograder results.json here")
+    p.add_argument("--time-limit", type=float, default=60, help="seconds per student's file (default 60)")
+    p.add_argument("--memory-limit", type=int, default=1024, help="MiB per student's file (default 1024)")
     p.add_argument("--limit", type=int, default=1000, help="training images for the comparison (default 1000)")
     p.add_argument("--epochs", type=int, default=2, help="epochs for the comparison (default 2)")
     p.set_defaults(handler=cmd_check)
@@ -616,6 +636,12 @@ def _parser() -> ArgumentParser:
     p.add_argument("--engine", choices=tuple(ENGINES), help="the engine for every run")
     p.add_argument("--data-dir", help="where local copies of the datasets are")
     p.add_argument("--only", help="train only these runs (comma-separated names, e.g. 1-mlp-100,2-conv-20)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="train the experiment again with other seeds (every run's moves by 100,000 x SEED)",
+    )
     p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_run)
@@ -641,6 +667,19 @@ def _parser() -> ArgumentParser:
     )
     p.add_argument("--out", "-o", help="where a comparison's report goes (default: compare-<names> next to the first)")
     p.set_defaults(handler=cmd_report)
+
+    p = command(
+        "notebook",
+        "copy one of the notebooks that ship with layerlab (the labs, backprop by hand, ...); no name: list them",
+        """
+                layerlab notebook                         (the list)
+                layerlab notebook lab4a                   (writes lab4a.ipynb here)
+                layerlab notebook backprop --out course/  (never over a file)
+                """,
+    )
+    p.add_argument("name", nargs="?", help="the notebook: lab4a, lab4b, nielsen, backprop, activations, ...")
+    p.add_argument("--out", "-o", default=".", help="the folder (or .ipynb file) to write; never replaced")
+    p.set_defaults(handler=cmd_notebook)
 
     p = command("datasets", "list the datasets layerlab knows", "layerlab datasets")
     p.set_defaults(handler=cmd_datasets)

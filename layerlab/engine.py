@@ -65,10 +65,16 @@ class Engine:
     module: str  #: the module holding ``Learner`` and ``Predictor``
     description: str
     options: tuple[str, ...] = ()  #: the settings only this engine reads (see ``ENGINE_OPTION_UNUSED``)
+    stacked: str | None = None  #: the module holding ``StackedLearner`` and ``unsupported``, if it stacks runs
 
 
 ENGINES: dict[str, Engine] = {
-    "torch": Engine("layerlab.torch.learner", "fast, CPU or GPU", ("device", "autocast", "channels_last", "compile")),
+    "torch": Engine(
+        "layerlab.torch.learner",
+        "fast, CPU or GPU",
+        ("device", "autocast", "channels_last", "compile"),
+        stacked="layerlab.torch.stacked",
+    ),
     "numpy": Engine("layerlab.numpy.learner", "the from-scratch engine, on the CPU"),
 }
 
@@ -267,3 +273,20 @@ def make_learner(settings: LearnerSettings, spec: Spec, n_train: int) -> Learner
 def make_predictor(settings: LearnerSettings, spec: Spec) -> Predictor:
     """A model of ``settings.engine`` for prediction only: no optimiser, no data, no augmentation."""
     return _engine_class(settings, "Predictor")(settings, spec)
+
+
+def why_not_stacked(settings: LearnerSettings, spec: Spec) -> str | None:
+    """Why runs with these settings (differing in their seeds only) cannot train as one stacked model, in
+    words; None when the engine can stack them (``make_stacked_learner``)."""
+    check_engine_options(settings)
+    stacked = ENGINES[settings.engine].stacked
+    if stacked is None:
+        return f"the {settings.engine} engine trains one network at a time"
+    return importlib.import_module(stacked).unsupported(settings, spec)
+
+
+def make_stacked_learner(settings: list[LearnerSettings], spec: Spec, n_train: int) -> Any:
+    """One learner for several runs of one spec (their settings differ in their seeds only); its
+    ``members`` are ``Learner``s, one per run."""
+    check_engine_options(settings[0])
+    return importlib.import_module(ENGINES[settings[0].engine].stacked).StackedLearner(settings, spec, n_train)

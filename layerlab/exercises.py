@@ -194,7 +194,9 @@ class MyMaxPool(Layer):
 
     def backward(self, dy, args=None):
         # dy: (N, C, H', W'). The gradient flows only to the position that was the maximum of its window;
-        # windows may overlap (stride < size): add up. Return dx (N, C, H, W).
+        # on a tie (equal values, as after a ReLU) to the first of them only, row by row (np.argmax finds
+        # it); windows may overlap (stride < size): add up. Windows that do not fit at the bottom or right
+        # edge are left out. Return dx (N, C, H, W).
         raise NotImplementedError("MyMaxPool.backward")
 ''',
     ),

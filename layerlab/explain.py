@@ -1,5 +1,9 @@
 """Backpropagation number by number: one forward pass, one backward pass and one update of a small
-dense network, every value read from the numpy engine.
+dense network, every value read from the numpy engine, for one example or a batch (up to 8: each
+example's values carry its number, [1], [2], ...; the error is their mean and each gradient the sum over
+the batch of the examples' error signal times input). A dense layer may be followed by maxout(k): each
+neuron is the largest of its k pieces (rows h1.1, h1.2, ... of the dense layer), and its error signal goes
+to the piece that won.
 
 With no arguments ``trace()`` is Matt Mazur's "A Step by Step Backpropagation Example" (the 2-2-2
 logistic network with inputs 0.05/0.10, targets 0.01/0.99, weights w1..w8, biases 0.35/0.60 that stay
@@ -18,8 +22,11 @@ their gradients and updated values (what a web page's neuron panel shows), and t
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +49,9 @@ MAZUR_WEIGHTS = {
 MAZUR_INPUT, MAZUR_TARGET, MAZUR_LOSS, MAZUR_LR = [0.05, 0.10], [0.01, 0.99], "sse", 0.5
 MAZUR_ERROR_AFTER = 0.291027924  # as printed in the source; see the note in ``trace``
 
-#: The largest network explain prints, in weights and biases.
+#: The largest network explain prints, in weights and biases, and the largest batch.
 MAX_PARAMETERS = 60
+MAX_BATCH = 8
 
 #: Activations explain can show per neuron: y = f(e) and the local derivative f'(e) as text.
 ACTIVATIONS = {
@@ -55,6 +63,7 @@ ACTIVATIONS = {
     "step": ("1 if {e} > 0 else 0", "0"),
     "linear": ("{e}", "1"),
     "softmax": ("e^{e} / sum of e^net over the layer", None),  # not element-wise: no single f'(e)
+    "maxout": ("max of the pieces", None),  # k pieces per neuron (Goodfellow et al. 2013): the largest passes
 }
 #: dE/dy of each loss at an output y with target t (the text; the value comes from the engine).
 LOSS_GRADIENTS = {
@@ -149,6 +158,30 @@ class Trace:
                 return step.value
         raise KeyError(name)
 
+    @property
+    def values(self) -> dict[str, float]:
+        """Every step's value by its name: ``{"net_h1": 0.3775, "out_h1": 0.593269992, ...}``."""
+        return {step.name: step.value for step in self.steps}
+
+    @property
+    def text(self) -> str:
+        """What ``layerlab explain`` prints."""
+        return render_text(self)
+
+    @property
+    def markdown(self) -> str:
+        """What ``layerlab explain --format markdown`` prints."""
+        return render_markdown(self)
+
+    def __repr__(self) -> str:
+        return render_text(self)
+
+    def _repr_markdown_(self) -> str:
+        return render_markdown(self)
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
 
 # ---------------------------------------------------------------------------------------------------
 # Reading the network, weights, input and target
@@ -162,8 +195,14 @@ class _Block:
     dense: int  # index in the spec
     activation: int | None
     kind: str  # the activation's kind, "linear" when there is none
-    names: list[str]
-    bias_names: list[str] | None
+    names: list[str]  # the neurons
+    bias_names: list[str] | None  # one per row of the dense layer
+    pieces: int = 1  # rows of the dense layer per neuron: maxout's k, else 1
+    row_names: list[str] = field(default_factory=list)  # the dense layer's rows: a neuron, or a maxout piece
+
+    def rows(self, neuron: int) -> range:
+        """The dense layer's rows that make a neuron: one, or a maxout's k consecutive pieces."""
+        return range(neuron * self.pieces, (neuron + 1) * self.pieces)
 
 
 def _blocks(spec: Spec) -> list[_Block]:
@@ -185,7 +224,9 @@ def _blocks(spec: Spec) -> list[_Block]:
                     f"use dense layers and the activations {', '.join(ACTIVATIONS)}"
                 )
             activation = i + 1
-        blocks.append(_Block(i, activation, kinds[activation] if activation is not None else "linear", [], None))
+        kind = kinds[activation] if activation is not None else "linear"
+        pieces = spec.layers[activation].args["k"] if kind == "maxout" else 1
+        blocks.append(_Block(i, activation, kind, [], None, pieces))
         i += 2 if activation is not None else 1
     if any(b.kind == "softmax" for b in blocks[:-1]):
         raise ExplainError("explain shows softmax only after the last dense layer")
@@ -204,6 +245,19 @@ def _vector(value: Any, size: int, what: str, flag: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ExplainError(f"{flag}: every number must be finite")
     return array
+
+
+def _matrix(value: Any, size: int, what: str, flag: str) -> np.ndarray:
+    """One example (numbers) or a batch (examples separated by ";", or a list of lists): (examples, size)."""
+    if isinstance(value, str):
+        rows = [part for part in value.split(";") if part.strip()]
+    elif isinstance(value, list | tuple) and value and isinstance(value[0], list | tuple | np.ndarray):
+        rows = list(value)
+    else:
+        rows = [value]
+    if len(rows) > MAX_BATCH:
+        raise ExplainError(f"{flag}: explain prints a batch of at most {MAX_BATCH} examples, got {len(rows)}")
+    return np.stack([_vector(row, size, what, flag) for row in rows])
 
 
 def read_weights(value: Any, spec: Spec) -> dict[str, np.ndarray]:
@@ -299,22 +353,31 @@ def trace(
         )
     state = read_weights(weights, spec) if weights is not None else initial_state(spec, seed=seed, dtype=np.float64)
     n_out = spec.output_shape()[0]
-    x = _vector(input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input")
+    x = _matrix(input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input")
     if target is None:
         raise ExplainError(f"--target: give the {n_out} target outputs, e.g. {','.join(['0'] * n_out)}")
-    t = _vector(target, n_out, "outputs", "--target")
+    t = _matrix(target, n_out, "outputs", "--target")
+    if len(t) != len(x):
+        raise ExplainError(f"--target: give one target per example: {len(x)} inputs, {len(t)} targets")
 
     net = build(spec, dtype=np.float64, loss=loss, state={**initial_state(spec, seed=seed, dtype=np.float64), **state})
     _name(blocks, spec, net)
     steps: list[Step] = []
     notes: list[str] = []
+    batch = len(x)
+
+    def ex(n: int) -> str:  # the example a value belongs to: nothing for one example, [1], [2], ... for a batch
+        return "" if batch == 1 else f"[{n + 1}]"
+
+    def per_example(values: np.ndarray) -> float | list[float]:  # JSON: a number, or one per example
+        return float(values[0]) if batch == 1 else [float(v) for v in values]
 
     # forward: the engine's layers one by one (Model.forward's loop), keeping each layer's output
-    outputs, a = [], net.as_input(x[None])
+    outputs, a = [], net.as_input(x)
     for layer in net.layers:
         a = layer.forward(a, training=True)
         outputs.append(a)
-    error = net.loss.forward(outputs[-1], t[None])
+    error = net.loss.forward(outputs[-1], t)
     # backward: the engine's loss gradient, then each layer's backward (Model.backward's loop)
     arriving = [None] * len(net.layers)  # dE/d(output of layer i)
     d = net.loss.backward()
@@ -325,194 +388,247 @@ def trace(
     local = {}  # the activation's cached local derivative f'(e), for element-wise activations
     for b in blocks:
         if b.activation is not None and ACTIVATIONS[b.kind][1] is not None:
-            local[b.dense] = net.layers[b.activation].backward(np.ones_like(outputs[b.activation]))[0]
+            local[b.dense] = net.layers[b.activation].backward(np.ones_like(outputs[b.activation]))
     before = {k: v.copy() for k, v in net.state_dict().items()}
     SGD(lr=lr).step(net.params, net.grads)  # the engine's optimiser; bias=fixed parameters are not in params
     after = net.state_dict()
-    error_after = net.loss.forward(net.forward(x[None]), t[None])
+    error_after = net.loss.forward(net.forward(x), t)
 
-    def out_of(block_index: int) -> np.ndarray:  # y of each neuron of a block (the input for -1)
+    def out_of(block_index: int) -> np.ndarray:  # y of each neuron of a block (the input for -1), per example
         if block_index < 0:
             return x
         b = blocks[block_index]
-        return outputs[b.activation if b.activation is not None else b.dense][0]
+        return outputs[b.activation if b.activation is not None else b.dense]
 
     def in_names(block_index: int) -> list[str]:
-        return [f"i{j + 1}" for j in range(len(x))] if block_index < 0 else blocks[block_index].names
+        return [f"i{j + 1}" for j in range(x.shape[1])] if block_index < 0 else blocks[block_index].names
 
-    def weight_name(bi: int, k: int, j: int) -> str:
+    def weight_name(bi: int, r: int, j: int) -> str:
         offset = sum(math.prod(net.layers[blocks[q].dense].params["weight"].shape) for q in range(bi))
-        return f"w{offset + k * len(in_names(bi - 1)) + j + 1}"
+        return f"w{offset + r * len(in_names(bi - 1)) + j + 1}"
 
     # -- the forward pass ---------------------------------------------------------------------------
-    for bi, b in enumerate(blocks):
-        w = before[f"{b.dense}.weight"]
-        e = outputs[b.dense][0]
-        srcs, ys = in_names(bi - 1), out_of(bi - 1)
-        for k, name in enumerate(b.names):
-            terms = [f"{weight_name(bi, k, j)} * {'out_' + s if bi else s}" for j, s in enumerate(srcs)]
-            values = [f"{num(w[k, j])} * {num(ys[j])}" for j in range(len(srcs))]
-            if b.bias_names:
-                terms.append(f"{b.bias_names[k]} * 1")
-                values.append(f"{num(before[f'{b.dense}.bias'][k])} * 1")
-            steps.append(Step("forward", f"net_{name}", " + ".join(terms), " + ".join(values), e[k]))
-            y = out_of(bi)[k]
-            formula = ACTIVATIONS[b.kind][0].format(e=f"net_{name}")
-            shown = ACTIVATIONS[b.kind][0].format(e=num(e[k])) if b.kind not in ("softmax", "linear") else ""
-            steps.append(Step("forward", f"out_{name}", formula, shown, y))
+    for n in range(batch):
+        for bi, b in enumerate(blocks):
+            w = before[f"{b.dense}.weight"]
+            e = outputs[b.dense][n]
+            srcs, ys = in_names(bi - 1), out_of(bi - 1)[n]
+            for k, name in enumerate(b.names):
+                for r in b.rows(k):
+                    terms = [f"{weight_name(bi, r, j)} * {'out_' + s if bi else s}{ex(n)}" for j, s in enumerate(srcs)]
+                    values = [f"{num(w[r, j])} * {num(ys[j])}" for j in range(len(srcs))]
+                    if b.bias_names:
+                        terms.append(f"{b.bias_names[r]} * 1")
+                        values.append(f"{num(before[f'{b.dense}.bias'][r])} * 1")
+                    steps.append(
+                        Step("forward", f"net_{b.row_names[r]}{ex(n)}", " + ".join(terms), " + ".join(values), e[r])
+                    )
+                y = out_of(bi)[n, k]
+                if b.kind == "maxout":
+                    formula = "max(" + ", ".join(f"net_{b.row_names[r]}{ex(n)}" for r in b.rows(k)) + ")"
+                    shown = "max(" + ", ".join(num(e[r]) for r in b.rows(k)) + ")"
+                else:
+                    formula = ACTIVATIONS[b.kind][0].format(e=f"net_{name}{ex(n)}")
+                    shown = ACTIVATIONS[b.kind][0].format(e=num(e[k])) if b.kind not in ("softmax", "linear") else ""
+                steps.append(Step("forward", f"out_{name}{ex(n)}", formula, shown, y))
     out, outs = out_of(len(blocks) - 1), blocks[-1].names
-    if loss == "sse":
-        parts = []
-        for k, name in enumerate(outs):  # the engine's loss on one output is that output's share
-            e_k = net.loss.forward(out[None, k : k + 1], t[None, k : k + 1])
-            steps.append(
-                Step(
-                    "error",
-                    f"E_{name}",
-                    f"1/2 (target_{name} - out_{name})^2",
-                    f"1/2 ({num(t[k])} - {num(out[k])})^2",
-                    e_k,
+    shares = []
+    for n in range(batch):
+        example = net.loss.forward(out[n : n + 1], t[n : n + 1])  # the engine's loss on one example
+        if loss == "sse":
+            parts = []
+            for k, name in enumerate(outs):  # the engine's loss on one output is that output's share
+                e_k = net.loss.forward(out[n : n + 1, k : k + 1], t[n : n + 1, k : k + 1])
+                steps.append(
+                    Step(
+                        "error",
+                        f"E_{name}{ex(n)}",
+                        f"1/2 (target_{name}{ex(n)} - out_{name}{ex(n)})^2",
+                        f"1/2 ({num(t[n, k])} - {num(out[n, k])})^2",
+                        e_k,
+                    )
                 )
-            )
-            parts.append(num(e_k))
-        steps.append(Step("error", "E_total", " + ".join(f"E_{n}" for n in outs), " + ".join(parts), error))
+                parts.append(num(e_k))
+            if batch > 1:
+                steps.append(
+                    Step("error", f"E{ex(n)}", " + ".join(f"E_{o}{ex(n)}" for o in outs), " + ".join(parts), example)
+                )
+        elif batch > 1:
+            steps.append(Step("error", f"E{ex(n)}", LOSS_TEXT[loss].removeprefix("E_total = "), "", example))
+        shares.append(parts if loss == "sse" and batch == 1 else [num(example)])
+    if batch > 1:
+        names = " + ".join(f"E{ex(n)}" for n in range(batch))
+        numbers = " + ".join(s[0] for s in shares)
+        steps.append(
+            Step("error", "E_total", f"({names}) / {batch}, the mean over the batch", f"({numbers}) / {batch}", error)
+        )
+    elif loss == "sse":
+        steps.append(Step("error", "E_total", " + ".join(f"E_{o}" for o in outs), " + ".join(shares[0]), error))
     else:
         steps.append(Step("error", "E_total", LOSS_TEXT[loss].removeprefix("E_total = "), "", error))
 
     # -- the backward pass, output layer first ------------------------------------------------------
     neurons: dict[str, dict[str, Any]] = {}
     layers_json: list[dict[str, Any]] = [
-        {"name": "input", "neurons": [{"name": n, "y": float(v)} for n, v in zip(in_names(-1), x, strict=True)]}
+        {"name": "input", "neurons": [{"name": s, "y": per_example(x[:, j])} for j, s in enumerate(in_names(-1))]}
     ]
+    mean = f" / {batch}" if batch > 1 and loss in ("sse", "cross_entropy", "nll") else ""  # the batch mean's 1/B
     for bi in reversed(range(len(blocks))):
         b = blocks[bi]
         section = "backward, output layer" if bi == len(blocks) - 1 else "backward, hidden layer"
         w_old = before[f"{b.dense}.weight"]
-        dy = arriving[b.activation if b.activation is not None else b.dense][0]  # dE/dy
-        d_net = arriving[b.dense][0]  # dE/de, the error signal d
+        dy = arriving[b.activation if b.activation is not None else b.dense]  # dE/dy
+        d_net = arriving[b.dense]  # dE/de, the error signal d
         srcs, ys = in_names(bi - 1), out_of(bi - 1)
+        fprime = local.get(b.dense)
         for k, name in enumerate(b.names):
-            if bi == len(blocks) - 1:
-                formula = LOSS_GRADIENTS[loss].format(t=f"target_{name}", y=f"out_{name}")
-                shown = LOSS_GRADIENTS[loss].format(t=num(t[k]), y=num(out[k]))
-            else:
-                above = blocks[bi + 1]
-                w_up = before[f"{above.dense}.weight"]
-                d_up = arriving[above.dense][0]
-                via = [
-                    (
-                        f"dE_{o}/dout_{name}"
-                        if loss == "sse" and bi + 1 == len(blocks) - 1
-                        else f"dE/dout_{name} via {o}",
-                        d_up[m],
-                        w_up[m, k],
-                        weight_name(bi + 1, m, k),
-                        o,
-                    )
-                    for m, o in enumerate(above.names)
-                ]
-                for label, dm, wm, wn, o in via:
-                    steps.append(Step(section, label, f"d_{o} x {wn}", f"{num(dm)} x {num(wm)}", dm * wm))
-                formula = " + ".join(v[0] for v in via)
-                shown = " + ".join(num(v[1] * v[2]) for v in via)
-            steps.append(Step(section, f"dE_total/dout_{name}", formula, shown, dy[k]))
-            fprime = local.get(b.dense)
-            if fprime is not None:
-                steps.append(
-                    Step(
-                        section,
-                        f"dout_{name}/dnet_{name}",
-                        ACTIVATIONS[b.kind][1].format(e=f"net_{name}", y=f"out_{name}"),
-                        ACTIVATIONS[b.kind][1].format(e=num(outputs[b.dense][0][k]), y=num(out_of(bi)[k])),
-                        fprime[k],
-                    )
-                )
-                steps.append(
-                    Step(
-                        section,
-                        f"d_{name} = dE_total/dnet_{name}",
-                        f"dE_total/dout_{name} x dout_{name}/dnet_{name}",
-                        f"{num(dy[k])} x {num(fprime[k])}",
-                        d_net[k],
-                    )
-                )
-            else:
-                steps.append(
-                    Step(
-                        section,
-                        f"d_{name} = dE_total/dnet_{name}",
-                        f"sum over the layer's outputs j of dE_total/dout_j x dout_j/dnet_{name}"
-                        if b.kind == "softmax"
-                        else f"dE_total/dout_{name} (no activation: out_{name} = net_{name})",
-                        "",
-                        d_net[k],
-                    )
-                )
-            incoming = []
-            for j, s in enumerate(srcs):
-                wn = weight_name(bi, k, j)
-                g = grads[f"{b.dense}.weight"][k, j]
-                src = f"out_{s}" if bi else s
-                if fprime is not None:
-                    formula = f"dE_total/dout_{name} x dout_{name}/dnet_{name} x dnet_{name}/d{wn}"
-                    shown = f"{num(dy[k])} x {num(fprime[k])} x {num(ys[j])}"
+            for n in range(batch):
+                if bi == len(blocks) - 1:
+                    formula = LOSS_GRADIENTS[loss].format(t=f"target_{name}{ex(n)}", y=f"out_{name}{ex(n)}") + mean
+                    shown = LOSS_GRADIENTS[loss].format(t=num(t[n, k]), y=num(out[n, k])) + mean
                 else:
-                    formula, shown = f"d_{name} x dnet_{name}/d{wn}", f"{num(d_net[k])} x {num(ys[j])}"
-                steps.append(Step(section, f"dnet_{name}/d{wn}", src, "", ys[j]))
-                steps.append(Step(section, f"dE_total/d{wn}", formula, shown, g))
-                incoming.append(
-                    {
-                        "from": s,
-                        "weight": wn,
-                        "value": float(w_old[k, j]),
-                        "x": float(ys[j]),
-                        "grad": float(g),
-                        "updated": float(after[f"{b.dense}.weight"][k, j]),
-                    }
-                )
+                    above = blocks[bi + 1]
+                    w_up = before[f"{above.dense}.weight"]
+                    d_up = arriving[above.dense][n]
+                    via = [
+                        (
+                            f"dE_{above.row_names[m]}/dout_{name}"
+                            if loss == "sse" and bi + 1 == len(blocks) - 1 and batch == 1
+                            else f"dE/dout_{name}{ex(n)} via {above.row_names[m]}",
+                            d_up[m],
+                            w_up[m, k],
+                            weight_name(bi + 1, m, k),
+                            above.row_names[m],
+                        )
+                        for m in range(w_up.shape[0])
+                    ]
+                    for label, dm, wm, wn, o in via:
+                        steps.append(Step(section, label, f"d_{o}{ex(n)} x {wn}", f"{num(dm)} x {num(wm)}", dm * wm))
+                    formula = " + ".join(v[0] for v in via)
+                    shown = " + ".join(num(v[1] * v[2]) for v in via)
+                steps.append(Step(section, f"dE_total/dout_{name}{ex(n)}", formula, shown, dy[n, k]))
+                if fprime is not None:
+                    steps.append(
+                        Step(
+                            section,
+                            f"dout_{name}{ex(n)}/dnet_{name}{ex(n)}",
+                            ACTIVATIONS[b.kind][1].format(e=f"net_{name}{ex(n)}", y=f"out_{name}{ex(n)}"),
+                            ACTIVATIONS[b.kind][1].format(e=num(outputs[b.dense][n, k]), y=num(out_of(bi)[n, k])),
+                            fprime[n, k],
+                        )
+                    )
+                    steps.append(
+                        Step(
+                            section,
+                            f"d_{name}{ex(n)} = dE_total/dnet_{name}{ex(n)}",
+                            f"dE_total/dout_{name}{ex(n)} x dout_{name}{ex(n)}/dnet_{name}{ex(n)}",
+                            f"{num(dy[n, k])} x {num(fprime[n, k])}",
+                            d_net[n, k],
+                        )
+                    )
+                elif b.kind == "maxout":  # the gradient goes to the piece that won (the first on a tie)
+                    for r in b.rows(k):
+                        piece = b.row_names[r]
+                        steps.append(
+                            Step(
+                                section,
+                                f"d_{piece}{ex(n)} = dE_total/dnet_{piece}{ex(n)}",
+                                f"dE_total/dout_{name}{ex(n)} if net_{piece}{ex(n)} is the largest piece, else 0",
+                                "",
+                                d_net[n, r],
+                            )
+                        )
+                else:
+                    steps.append(
+                        Step(
+                            section,
+                            f"d_{name}{ex(n)} = dE_total/dnet_{name}{ex(n)}",
+                            f"sum over the layer's outputs j of dE_total/dout_j x dout_j/dnet_{name}{ex(n)}"
+                            if b.kind == "softmax"
+                            else f"dE_total/dout_{name}{ex(n)} (no activation: out_{name} = net_{name})",
+                            "",
+                            d_net[n, k],
+                        )
+                    )
+            incoming = []
+            for r in b.rows(k):
+                row = b.row_names[r]
+                for j, s in enumerate(srcs):
+                    wn = weight_name(bi, r, j)
+                    g = grads[f"{b.dense}.weight"][r, j]
+                    src = f"out_{s}" if bi else s
+                    if batch > 1:
+                        formula = f"sum over the batch of d_{row}[n] x {src}[n]"
+                        shown = " + ".join(f"{num(d_net[n, r])} x {num(ys[n, j])}" for n in range(batch))
+                    elif fprime is not None:
+                        formula = f"dE_total/dout_{name} x dout_{name}/dnet_{name} x dnet_{name}/d{wn}"
+                        shown = f"{num(dy[0, k])} x {num(fprime[0, k])} x {num(ys[0, j])}"
+                    else:
+                        formula, shown = f"d_{row} x dnet_{row}/d{wn}", f"{num(d_net[0, r])} x {num(ys[0, j])}"
+                    if batch == 1:
+                        steps.append(Step(section, f"dnet_{row}/d{wn}", src, "", ys[0, j]))
+                    steps.append(Step(section, f"dE_total/d{wn}", formula, shown, g))
+                    incoming.append(
+                        {
+                            "from": s,
+                            "weight": wn,
+                            "value": float(w_old[r, j]),
+                            "x": per_example(ys[:, j]),
+                            "grad": float(g),
+                            "updated": float(after[f"{b.dense}.weight"][r, j]),
+                            **({"piece": row} if b.kind == "maxout" else {}),
+                        }
+                    )
             neuron = {
                 "name": name,
-                "e": float(outputs[b.dense][0][k]),
-                "y": float(out_of(bi)[k]),
-                "dE_dy": float(dy[k]),
-                "dy_de": None if fprime is None else float(fprime[k]),
-                "d": float(d_net[k]),
+                "e": per_example(outputs[b.dense][:, k]) if b.kind != "maxout" else per_example(out_of(bi)[:, k]),
+                "y": per_example(out_of(bi)[:, k]),
+                "dE_dy": per_example(dy[:, k]),
+                "dy_de": None if fprime is None else per_example(fprime[:, k]),
+                "d": per_example(d_net[:, k]) if b.kind != "maxout" else None,
                 "incoming": incoming,
                 "bias": None,
             }
+            if b.kind == "maxout":
+                neuron["pieces"] = [
+                    {"name": b.row_names[r], "e": per_example(outputs[b.dense][:, r]), "d": per_example(d_net[:, r])}
+                    for r in b.rows(k)
+                ]
             if b.bias_names:
                 key = f"{b.dense}.bias"
+                rows = list(b.rows(k))
                 neuron["bias"] = {
-                    "name": b.bias_names[k],
-                    "value": float(before[key][k]),
-                    "grad": float(grads[key][k]),
-                    "updated": float(after[key][k]),
+                    "name": b.bias_names[rows[0]],
+                    "value": float(before[key][rows[0]]),
+                    "grad": float(grads[key][rows[0]]),
+                    "updated": float(after[key][rows[0]]),
                     "fixed": key in net.fixed,
                 }
             neurons[name] = neuron
         # updates of this layer's weights (and biases unless fixed), with the gradients of the old weights
-        for k, name in enumerate(b.names):
+        for r, row in enumerate(b.row_names):
             for j in range(len(srcs)):
-                wn = weight_name(bi, k, j)
-                g = grads[f"{b.dense}.weight"][k, j]
+                wn = weight_name(bi, r, j)
+                g = grads[f"{b.dense}.weight"][r, j]
                 steps.append(
                     Step(
                         section,
                         f"{wn}+",
                         f"{wn} - eta x dE_total/d{wn}",
-                        f"{num(w_old[k, j])} - {num(lr)} x {num(g)}",
-                        after[f"{b.dense}.weight"][k, j],
+                        f"{num(w_old[r, j])} - {num(lr)} x {num(g)}",
+                        after[f"{b.dense}.weight"][r, j],
                     )
                 )
             if b.bias_names and f"{b.dense}.bias" not in net.fixed:
-                bn, key = b.bias_names[k], f"{b.dense}.bias"
+                bn, key = b.bias_names[r], f"{b.dense}.bias"
+                gradient = f"d_{row}" if batch == 1 else f"sum over the batch of d_{row}[n]"
                 steps.append(
                     Step(
                         section,
                         f"{bn}+",
-                        f"{bn} - eta x d_{name}",
-                        f"{num(before[key][k])} - {num(lr)} x {num(grads[key][k])}",
-                        after[key][k],
+                        f"{bn} - eta x {gradient}",
+                        f"{num(before[key][r])} - {num(lr)} x {num(grads[key][r])}",
+                        after[key][r],
                     )
                 )
         layers_json.insert(
@@ -545,7 +661,16 @@ def trace(
         )
     notes.append('worked example and names after Matt Mazur, "A Step by Step Backpropagation Example"')
     return Trace(
-        str(spec), loss, float(lr), x.tolist(), t.tolist(), layers_json, float(error), float(error_after), steps, notes
+        str(spec),
+        loss,
+        float(lr),
+        x[0].tolist() if len(x) == 1 else x.tolist(),
+        t[0].tolist() if len(t) == 1 else t.tolist(),
+        layers_json,
+        float(error),
+        float(error_after),
+        steps,
+        notes,
     )
 
 
@@ -554,17 +679,19 @@ def _name(blocks: list[_Block], spec: Spec, net) -> None:
     biases are fixed and equal (Mazur's b1, b2), else one per neuron (b_h1)."""
     hidden = len(blocks) - 1
     for bi, b in enumerate(blocks):
-        units = spec.layers[b.dense].args["units"]
+        rows = spec.layers[b.dense].args["units"]
+        units = rows // b.pieces
         if bi == hidden:
             b.names = [f"o{k + 1}" for k in range(units)]
         elif hidden == 1:
             b.names = [f"h{k + 1}" for k in range(units)]
         else:
             b.names = [f"h{bi + 1}_{k + 1}" for k in range(units)]
+        b.row_names = [f"{n}.{p + 1}" if b.pieces > 1 else n for n in b.names for p in range(b.pieces)]
         params = net.layers[b.dense].params
         if "bias" in params:
             shared = f"{b.dense}.bias" in net.fixed and np.all(params["bias"] == params["bias"][0])
-            b.bias_names = [f"b{bi + 1}"] * units if shared else [f"b_{n}" for n in b.names]
+            b.bias_names = [f"b{bi + 1}"] * rows if shared else [f"b_{n}" for n in b.row_names]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -580,10 +707,16 @@ SECTION_TITLES = {
 }
 
 
+def _examples(values: list) -> str:
+    """One example's numbers, or a batch's examples separated by ';'."""
+    rows = values if values and isinstance(values[0], list) else [values]
+    return "; ".join(", ".join(map(num, row)) for row in rows)
+
+
 def _header(tr: Trace) -> list[str]:
     return [
         f"model: {tr.model}",
-        f"input: {', '.join(map(num, tr.input))}   target: {', '.join(map(num, tr.target))}   "
+        f"input: {_examples(tr.input)}   target: {_examples(tr.target)}   "
         f"loss: {tr.loss} ({LOSS_TEXT[tr.loss]})   eta: {num(tr.lr)}",
     ]
 
@@ -632,8 +765,43 @@ def render_markdown(tr: Trace) -> str:
     return "\n".join(lines)
 
 
+def render_html(tr: Trace) -> str:
+    """The Markdown form's tables as HTML, for a notebook's output."""
+    e = html.escape
+    header = _header(tr)
+    parts = [f"<p><b>model</b>: <code>{e(tr.model)}</code><br>{e(header[1])}</p>"]
+    section = None
+    for step in tr.steps:
+        if step.section != section:
+            if section is not None:
+                parts.append("</table>")
+            section = step.section
+            parts += [
+                f"<h4>{e(SECTION_TITLES.get(section, section))}</h4>",
+                "<table><tr><th>quantity</th><th>formula</th><th>numbers</th><th>value</th></tr>",
+            ]
+        numbers = step.numbers if step.numbers != step.formula else ""
+        texts = (step.name, step.formula, numbers)
+        cells = "".join(f"<td><code>{e(c)}</code></td>" if c else "<td></td>" for c in texts)
+        parts.append(f'<tr>{cells}<td style="text-align: right">{e(step.shown)}</td></tr>')
+    if section is not None:
+        parts.append("</table>")
+    parts += [f"<blockquote>{e(note)}</blockquote>" for note in tr.notes]
+    return "\n".join(parts)
+
+
 def render_json(tr: Trace) -> str:
     return json.dumps(tr.to_dict(), indent=2)
 
 
 RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+class _CallableModule(types.ModuleType):
+    """``layerlab.explain`` is this module and, called, ``trace``: ``layerlab.explain()`` is Mazur's example."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Trace:
+        return trace(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -41,76 +41,7 @@ from .engine import EpochStats, Learner
 from .errors import TrainError
 from .rundir import RunDir
 from .schedules import Schedule
-
-
-@dataclass(frozen=True)
-class Score:
-    """What ranks a run's epochs and a search's trials: a validation measure and its direction. One rule
-    for every user (the best epoch, early stopping, the plateau schedule, a search's objective and pruner,
-    the lines a run prints): ``score_of(task)``."""
-
-    key: str  #: the metrics row's column
-    name: str  #: in words
-    short: str  #: in a progress line ("val acc 93.10%")
-    higher_is_better: bool
-
-    def better(self, value: float, than: float | None) -> bool:
-        """Whether ``value`` beats ``than`` (None or NaN: nothing yet); a NaN value never does."""
-        if math.isnan(value):
-            return False
-        if than is None or math.isnan(than):
-            return True
-        return value > than if self.higher_is_better else value < than
-
-    def best_index(self, values: Sequence[float]) -> int:
-        """The index of the best value, the first one on a tie; the last one when every value is NaN."""
-        if all(math.isnan(v) for v in values):
-            return len(values) - 1
-        return int(np.nanargmax(values) if self.higher_is_better else np.nanargmin(values))
-
-    @property
-    def result_key(self) -> str:
-        """The ``RunResult`` field of the best epoch's value: best_val_accuracy or best_val_loss."""
-        return f"best_{self.key}"
-
-    @property
-    def worst(self) -> float:
-        """The value of a run without one (no validation set, diverged): 0% accuracy, an infinite loss."""
-        return 0.0 if self.higher_is_better else math.inf
-
-    @property
-    def direction(self) -> str:
-        """Optuna's study direction."""
-        return "maximize" if self.higher_is_better else "minimize"
-
-    def show(self, value: float) -> str:
-        """``value`` as the run's lines print it: a percentage, or a loss to 4 decimals."""
-        return f"{value:.2%}" if self.higher_is_better else f"{value:.4f}"
-
-
-#: Classification is judged by accuracy (higher is better); regression (mean squared error) by its loss.
-SCORES = {
-    "classification": Score("val_accuracy", "validation accuracy", "val acc", higher_is_better=True),
-    "regression": Score("val_loss", "validation loss", "val loss", higher_is_better=False),
-}
-
-
-def score_of(task: str) -> Score:
-    """The validation score of a task ("classification" or "regression")."""
-    return SCORES["regression" if task == "regression" else "classification"]
-
-
-def epoch_figures(row: dict[str, Any], task: str) -> str:
-    """An epoch's losses and accuracies as the run's lines print them; a regression run's losses only
-    (its accuracies mean nothing)."""
-    has_val = not math.isnan(row["val_loss"])  # a Playground set has no validation split unless asked
-    if task == "regression":
-        val = f" | val loss {row['val_loss']:.4f}" if has_val else ""
-        return f"train loss {row['train_loss']:.4f}{val} | test loss {row['test_loss']:.4f}"
-    val = f" | val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}" if has_val else ""
-    return (
-        f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.2%}{val} | test acc {row['test_accuracy']:.2%}"
-    )
+from .task import Task, task_named
 
 
 class Loop:
@@ -133,8 +64,8 @@ class Loop:
             run_dir,
             log,
         )
-        self.task: str = getattr(dataset, "task", "classification")  #: "classification" or "regression"
-        self.score = score_of(self.task)  #: what ranks the epochs: the validation accuracy or loss
+        self.task: Task = task_named(getattr(dataset, "task", None))  #: classification or regression
+        self.score = self.task.score  #: what ranks the epochs: the validation accuracy or loss
         self.schedule = Schedule(config, config.resolved_lr(), self.score.better)
         self.rng = np.random.default_rng([config.seed, 3])  # the order of the training examples
         self.history: list[dict[str, Any]] = []  #: one row per finished epoch
@@ -322,7 +253,7 @@ class EpochLog(Hook):
         self.log = log
 
     def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
-        self.log(f"epoch {row['epoch']}: {epoch_figures(row, loop.task)} | lr {row['lr']:g} | {row['seconds']:.1f} s")
+        self.log(f"epoch {row['epoch']}: {loop.task.epoch_figures(row)} | lr {row['lr']:g} | {row['seconds']:.1f} s")
 
 
 class Checkpoint(Hook):

@@ -23,6 +23,7 @@ import safetensors
 from .data.dataset import Dataset
 from .errors import LayerlabError
 from .spec import Spec
+from .task import task_named
 from .weights import WeightsError, read_safetensors
 
 PER_CLASS = ("cross_entropy", "nll")
@@ -42,7 +43,7 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
     if len(shape) != 1:
         raise OutputError(f"the model ends with shape {shape}, not a vector of outputs; end it with flatten dense(N)")
     width = shape[0]
-    if dataset.task == "regression":
+    if not task_named(dataset.task).has_classes:  # a number (or several) per example
         targets = dataset.train.y.shape[1] if dataset.train.y.ndim == 2 else 1
         if loss not in SQUARED:
             raise OutputError(
@@ -79,6 +80,29 @@ def check_output(spec: Spec, dataset: Dataset, loss: str) -> None:
             "--loss nll takes probabilities: end the model with softmax, or use --loss cross_entropy "
             "(which applies the softmax itself)"
         )
+
+
+#: A loss that applies its own squashing function, and the last layer that would then be applied twice.
+SQUASHES = {"cross_entropy": "softmax", "bce": "sigmoid"}
+
+
+def output_warnings(spec: Spec, loss: str) -> list[str]:
+    """What trains, but worse than it should: a model ending with the squashing function its loss applies
+    again (the Keras habit ``dense(10) softmax`` with the default cross-entropy: a softmax of probabilities,
+    whose gradients are squashed; about 85% instead of 95% on MNIST)."""
+    last = spec.layers[-1].kind if spec.layers else ""
+    if SQUASHES.get(loss) != last:
+        return []
+    if loss == "cross_entropy":
+        return [
+            "the model ends with softmax and --loss cross_entropy applies the softmax itself, so it takes a "
+            "softmax of probabilities and trains slowly; drop the final softmax (cross_entropy takes the scores), "
+            "or keep it with --loss nll"
+        ]
+    return [
+        "the model ends with sigmoid and --loss bce applies the sigmoid itself, so it takes a sigmoid of "
+        "probabilities and trains slowly; drop the final sigmoid (bce takes the scores)"
+    ]
 
 
 def _names(names: list[str], where: dict[str, str]) -> str:

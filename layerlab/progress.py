@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .hooks import epoch_figures
-
 Send = Callable[[str, str, str], None]
 
 
@@ -80,7 +78,7 @@ class RunProgress:
         self.send(
             self.name,
             "epoch",
-            f"{self.name}: epoch {row['epoch']}/{loop.config.epochs}: {epoch_figures(row, loop.task)} | "
+            f"{self.name}: epoch {row['epoch']}/{loop.config.epochs}: {loop.task.epoch_figures(row)} | "
             f"{row['seconds']:.1f} s{self._eta(loop, loop.steps, loop.steps)}",
         )
 

@@ -20,7 +20,7 @@ class Schedule:
 
     ``config`` is a ``TrainConfig`` (its ``schedule``, ``lr_*``, ``epochs`` and ``warmup`` settings).
     ``better(value, than)`` says whether a validation score beats the best so far (None: none yet): the
-    loop's ``hooks.Score.better`` (the validation accuracy, or a regression run's validation loss).
+    loop's ``Task.score.better`` (the validation accuracy, or a regression run's validation loss).
     """
 
     def __init__(self, config: Any, lr0: float, better: Callable[[float, float | None], bool]):

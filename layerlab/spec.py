@@ -489,6 +489,38 @@ class Spec:
             lines.append(f"non-trainable values (batch-norm running averages): {buffers:,}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        """The text form and, when the input shape is known, the summary table."""
+        if self.input_shape is None:
+            return f"model: {self}  (no input shape: start it with input(...) for its summary)"
+        try:
+            return f"model: {self}\n{self.summary()}"
+        except SpecError as e:
+            return f"model: {self}  (does not fit its input: {e})"
+
+    def _repr_html_(self) -> str:
+        """The summary table as HTML, for a notebook: layer, output shape, parameters."""
+        from html import escape
+
+        head = f"<p><b>model</b>: <code>{escape(str(self))}</code></p>"
+        if self.input_shape is None:
+            return head + "<p>no input shape: start it with input(...) to see its shapes and parameters</p>"
+        try:
+            resolved = self.resolve()
+        except SpecError as e:
+            return head + f"<p>{escape(str(e))}</p>"
+        cells = [("", "input", _shape_text(self.input_shape), "")]
+        cells += [(str(r.index + 1), str(r.layer), _shape_text(r.output_shape), f"{r.num_params:,}") for r in resolved]
+        rows = "".join(
+            f"<tr><td>{a}</td><td><code>{escape(b)}</code></td><td>{c}</td><td style='text-align: right'>{d}</td></tr>"
+            for a, b, c, d in cells
+        )
+        total = sum(r.num_params for r in resolved)
+        return (
+            f"{head}<table><tr><th>#</th><th>layer</th><th>output shape</th><th>params</th></tr>{rows}</table>"
+            f"<p>trainable parameters: {total:,}</p>"
+        )
+
     def _input(self, input_shape: Sequence[int] | None) -> Shape:
         if input_shape is not None:
             return _check_input_shape(input_shape)

@@ -25,15 +25,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .config import TrainConfig
 from .data.dataset import Dataset
-from .engine import Learner, make_learner
+from .engine import EpochStats, Learner, make_learner
 from .errors import DivergedError, Terminated
 from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hook, Hooks, KeepBest, Loop, ProgressBar
 from .preflight import initial_weights
 from .rundir import RunDir
 from .spec import Spec, parse
-from .wording import count
+from .task import task_named
 
 
 @dataclass
@@ -53,34 +55,13 @@ class RunResult:
     history: list[dict] = field(default_factory=list, repr=False)
     directory: str | None = None
     message: str = ""
-    task: str = "classification"  #: or "regression": the best epoch has the lowest validation loss
+    task: str = "classification"  #: ``task.TASKS``' word: a regression run's best epoch has the lowest val loss
     best_val_loss: float = math.nan
     test_loss: float = math.nan  #: at the best validation epoch: a regression run's headline number
 
     def summary(self) -> str:
         """One line: the headline numbers, the status, and the run's message (a warning, why it stopped)."""
-        return self._numbers() + (f" {self.message}" if self.message else "")
-
-    def _numbers(self) -> str:
-        if self.task == "regression":  # mean squared error: accuracies mean nothing
-            chosen = (
-                "no validation set: the last epoch"
-                if math.isnan(self.best_val_loss)
-                else f"lowest validation loss {self.best_val_loss:.4g}"
-            )
-            return (
-                f"test loss {self.test_loss:.4g} at epoch {self.best_epoch} ({chosen}) after "
-                f"{count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
-            )
-        chosen = (
-            "no validation set: the last epoch"
-            if math.isnan(self.best_val_accuracy)
-            else f"best validation {self.best_val_accuracy:.2%}"
-        )
-        return (
-            f"test accuracy {self.test_accuracy:.2%} at epoch {self.best_epoch} ({chosen}); final test "
-            f"{self.final_test_accuracy:.2%} after {count(self.epochs, 'epoch')}, {self.seconds:.1f} s [{self.status}]"
-        )
+        return task_named(self.task).result_numbers(self) + (f" {self.message}" if self.message else "")
 
     def to_dict(self) -> dict[str, Any]:
         """What ``result.json`` holds: everything but the history (that is ``metrics.jsonl``)."""
@@ -229,15 +210,26 @@ def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out:
 
 def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
     """One pass over the training set, then the evaluation; appends the epoch's row to ``loop.history``."""
-    started, learner, batch_size = time.perf_counter(), loop.learner, loop.config.batch_size
+    started = time.perf_counter()
+    order, step_lrs = start_epoch(loop, epoch, calls)
+    stats = loop.learner.train_epoch(
+        order, loop.config.batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
+    )
+    finish_epoch(loop, epoch, calls, stats, started)
+
+
+def start_epoch(loop: Loop, epoch: int, calls: Hooks) -> tuple[np.ndarray, np.ndarray | None]:
+    """What comes before an epoch's training pass: the hooks, the learning rate, the order of the
+    examples and the per-step rates (warm-up); ``layerlab.together`` calls it for each run it trains."""
     calls.on_epoch_start(loop, epoch)
     loop.lr = loop.schedule.for_epoch(epoch)
-    learner.set_lr(loop.lr)
-    order = loop.rng.permutation(len(loop.dataset.train))
-    step_lrs = loop.schedule.for_steps(epoch, loop.steps)
-    stats = learner.train_epoch(
-        order, batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
-    )
+    loop.learner.set_lr(loop.lr)
+    return loop.rng.permutation(len(loop.dataset.train)), loop.schedule.for_steps(epoch, loop.steps)
+
+
+def finish_epoch(loop: Loop, epoch: int, calls: Hooks, stats: EpochStats, started: float) -> None:
+    """What comes after an epoch's training pass: the hooks, the evaluation and the epoch's row."""
+    learner = loop.learner
     calls.on_epoch_trained(loop, epoch, stats)
     if loop.stopped:  # diverged: the weights are not worth evaluating
         return
@@ -248,7 +240,7 @@ def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
         "epoch": epoch,
         "lr": loop.lr,
         "train_loss": float(stats.losses.mean()),
-        "train_accuracy": stats.correct / len(order),
+        "train_accuracy": stats.correct / len(loop.dataset.train),
         "val_loss": val_loss,
         "val_accuracy": val_accuracy,
         "test_loss": test_loss,
@@ -284,7 +276,7 @@ def run_result(loop: Loop) -> RunResult:
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,
-        task=loop.task,
+        task=loop.task.name,
         best_val_loss=best["val_loss"],
         test_loss=best["test_loss"],
     )

@@ -23,3 +23,11 @@ def cli_error(capsys) -> Callable[..., str]:
         return captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    """One folder for the built-in experiments' quick runs of the whole session, as ``runs/`` is for a user:
+    ``<name>-quick`` each. test_builtin_experiments.py trains them there, and the notebooks (which read the
+    folder from LAYERLAB_NOTEBOOK_OUT) reuse the finished runs instead of training them again."""
+    return tmp_path_factory.mktemp("quick-runs")

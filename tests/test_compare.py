@@ -46,11 +46,13 @@ def test_report_compares_a_run_and_an_ensemble(trained, capsys):
     assert main(["report", str(trained / "one"), str(trained / "vote")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 runs compared: one, vote: 2 runs, 2 done, 0 failed, 0 pending"
-    one = next(line for line in out if line.split()[:1] == ["one"])
-    assert "val=none (default), lr=0.1 (default)" in one  # what differs: the validation split, the learning rate
+    at = next(i for i, line in enumerate(out) if line.lstrip("*= ").split()[:1] == ["one"])
+    one = " ".join(line.strip() for line in out[at : at + 2])  # what it changed wraps onto the line below
+    # what differs: the validation split, the learning rate (their defaults)
+    assert "val=none (default), lr=0.1" in one and one.count("(default)") == 2
     assert out[-1] == f"report: {trained / 'compare-one-vote' / 'report.html'}"
     vote = json.loads((trained / "vote" / "ensemble.json").read_text())
-    row = next(line for line in out if line.lstrip("* ").split()[:1] == ["vote"])  # the best run: by its val
+    row = next(line for line in out if line.lstrip("*= ").split()[:1] == ["vote"])  # starred or tied by its val
     assert f"{vote['vote_accuracy']:.2%}" in row
     (_, ensemble) = rows(read_runs([trained / "one", trained / "vote"], trained / "compare-one-vote").runs)
     assert ensemble.best_val_accuracy == vote["vote_val_accuracy"] > 0.5  # the vote's, as `eval` prints it

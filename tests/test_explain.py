@@ -215,7 +215,8 @@ def test_weights_inline_as_numbers_or_json_and_from_a_file(tmp_path):
             "117 weights and biases; explain prints at most 60",
         ),
         ({"model": "input(1, 4, 4) conv(2, 3) flatten dense(2)", "target": "1,0"}, "flat input"),
-        ({"model": "input(4) dense(2) maxout(2) dense(2)", "target": "1,0"}, "cannot show layer 2 `maxout"),
+        ({"model": "input(2) dense(2)", "input": "1,2;3,4", "target": "0,1"}, "one target per example: 2 inputs, 1"),
+        ({"model": "input(1) dense(1)", "input": ";".join(["1"] * 9), "target": "0"}, "a batch of at most 8"),
         ({"model": "input(2) relu dense(2)", "target": "1,0"}, "layer 1 is an activation"),
         ({"model": "input(2) dense(2)"}, "--target: give the 2 target outputs"),
         ({"model": "input(2) dense(2)", "input": "1,2,3", "target": "0,1"}, "the network has 2 inputs, got 3"),
@@ -237,3 +238,56 @@ def test_the_cli_reports_errors_in_one_line(capsys):
     assert err.startswith("layerlab explain: error: explain needs the input size") and err.count("\n") == 1
     with pytest.raises(SpecError):
         trace("dense(2)", target="0,1")
+
+
+def test_a_batch_through_maxout_agrees_with_torch_autograd(capsys):
+    """explain showed one example at a time and refused maxout; the slides' worked examples include a batch."""
+    model, lr = "input(3) dense(4) maxout(2) dense(2)", 0.3
+    x = [[0.5, -1.0, 2.0], [1.0, 0.2, -0.4], [-0.3, 0.8, 0.1]]
+    target = [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+    tr = trace(model, input=x, target=target, loss="cross_entropy", lr=lr, seed=4)
+    state = build(parse(model), seed=4, dtype=np.float64).state_dict()
+    w0, b0, w2, b2 = (torch.tensor(state[k], requires_grad=True) for k in ("0.weight", "0.bias", "2.weight", "2.bias"))
+
+    def forward():
+        net0 = torch.tensor(x, dtype=torch.float64) @ w0.T + b0
+        net0.retain_grad()
+        hidden = net0.view(3, 2, 2).max(dim=-1).values  # maxout(2): the largest of each 2 consecutive pieces
+        out = hidden @ w2.T + b2
+        return torch.nn.functional.cross_entropy(out, torch.tensor(target, dtype=torch.float64)), net0, hidden
+
+    e, net0, hidden = forward()
+    e.backward()
+    assert tr.error_before == pytest.approx(e.item(), rel=1e-12)
+    assert tr.value("E_total") == pytest.approx(e.item(), rel=1e-12)
+    panel = tr.to_dict()["layers"][1]
+    assert panel["kind"] == "dense + maxout" and [n["name"] for n in panel["neurons"]] == ["h1", "h2"]
+    for k, neuron in enumerate(panel["neurons"]):
+        assert neuron["y"] == pytest.approx(hidden[:, k].tolist(), rel=1e-12)
+        for p, piece in enumerate(neuron["pieces"]):
+            assert piece["name"] == f"h{k + 1}.{p + 1}"
+            assert piece["e"] == pytest.approx(net0[:, 2 * k + p].tolist(), rel=1e-12)
+            assert piece["d"] == pytest.approx(net0.grad[:, 2 * k + p].tolist(), rel=1e-9, abs=1e-15)
+        for w in neuron["incoming"]:
+            r, j = 2 * k + int(w["piece"][-1]) - 1, "i1 i2 i3".split().index(w["from"])
+            assert w["grad"] == pytest.approx(w0.grad[r, j].item(), rel=1e-9, abs=1e-15)
+    assert tr.value("w1+") == pytest.approx((w0[0, 0] - lr * w0.grad[0, 0]).item(), rel=1e-12)
+    with torch.no_grad():
+        for p in (w0, b0, w2, b2):
+            p -= lr * p.grad
+    assert tr.error_after == pytest.approx(forward()[0].item(), rel=1e-12)
+    text = render_text(tr)
+    assert "out_h1[2] = max(net_h1.1[2], net_h1.2[2])" in text and "E_total = (E[1] + E[2] + E[3]) / 3" in text
+    assert "dE_total/dw1 = sum over the batch of d_h1.1[n] x i1[n]" in text
+    assert main(["explain", "--model", model, "--input", "0.5,-1,2; 1,0.2,-0.4", "--target", "0,1;1,0"]) == 0
+    assert "input: 0.5, -1, 2; 1, 0.2, -0.4" in capsys.readouterr().out
+
+
+def test_mazurs_network_on_a_batch_of_two_is_the_mean_of_the_two_examples():
+    one = trace(input="0.05,0.10", target="0.01,0.99")
+    other = trace(input="0.5,0.2", target="0.99,0.01")
+    both = trace(input="0.05,0.10; 0.5,0.2", target="0.01,0.99; 0.99,0.01")
+    assert both.error_before == pytest.approx((one.error_before + other.error_before) / 2, rel=1e-12)
+    for w in ("dE_total/dw1", "dE_total/dw5", "dE_total/dw8"):
+        assert both.value(w) == pytest.approx((one.value(w) + other.value(w)) / 2, rel=1e-12)
+    assert both.value("out_h1[1]") == one.value("out_h1") and both.value("E[2]") == other.error_before

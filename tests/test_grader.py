@@ -17,6 +17,19 @@ from layerlab.numpy import build, custom
 GOOD = Path(__file__).parent / "layers" / "good_layers.py"
 
 
+def _catalogue():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("grader_mistakes", GOOD.parent / "mistakes.py")
+    module = sys.modules["grader_mistakes"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.MISTAKES
+
+
+CATALOGUE = _catalogue()
+
+
 @pytest.fixture(autouse=True)
 def _forget_registered_layers():
     yield
@@ -190,3 +203,55 @@ def test_the_cli_takes_your_layers_by_file(capsys):
     assert "MyDense(3)" in capsys.readouterr().out
     assert main(["summary", "--layers", "missing.py", "--model", "input(4) dense(3)"]) == 2
     assert "no Python file missing.py" in capsys.readouterr().err
+
+
+def _catch(tmp_path, mistake) -> str:
+    """The grader's message on good_layers.py with one catalogued mistake ('' when it passes)."""
+    text = GOOD.read_text()
+    assert text.count(mistake.old) == 1, mistake.old
+    path = tmp_path / f"{mistake.name}.py"
+    path.write_text(text.replace(mistake.old, mistake.new))
+    (report,) = check_file(path, [mistake.kind])
+    return report.failure
+
+
+@pytest.mark.parametrize("mistake", CATALOGUE, ids=[m.name for m in CATALOGUE])
+def test_the_catalogue_mistake_is_caught_and_its_hint_names_it_not_a_look_alike(tmp_path, mistake):
+    message = _catch(tmp_path, mistake)
+    assert message, f"{mistake.name} ({mistake.condition}) passed every case"
+    if mistake.hint:
+        assert mistake.hint in message
+    for other in mistake.not_hints:
+        assert other not in message, f"{mistake.name} got the hint of a look-alike: {message}"
+
+
+def test_the_catch_rate_on_the_catalogue_per_condition(tmp_path, capsys):
+    caught: dict[str, list[int]] = {}
+    for mistake in CATALOGUE:
+        counts = caught.setdefault(mistake.condition, [0, 0])
+        counts[0] += bool(_catch(tmp_path, mistake))
+        counts[1] += 1
+    with capsys.disabled():
+        print("\ncatch rate: " + ", ".join(f"{c} {k}/{n}" for c, (k, n) in caught.items()))
+    assert set(caught) == {"ties", "sizes", "shared rng", "kinks", "extreme", "hints"}
+    assert all(n >= 3 for _, n in caught.values())
+    assert all(k == n for k, n in caught.values()), caught
+
+
+def _one_exercise(tmp_path, kind: str) -> Path:
+    """good_layers.py's solution of one exercise, alone in a file, as a student's filled-in starter."""
+    blocks = GOOD.read_text().split("\n\n\nclass ")
+    (solution,) = [b for b in blocks[1:] if f'kind = "{kind}"' in b]
+    path = tmp_path / "my_layers.py"
+    path.write_text(blocks[0] + "\n\n\nclass " + blocks[1] + "\n\n\nclass " + solution)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["softmax-ce", "relu", "maxpool"])
+def test_every_exercise_path_ends_in_a_pass_for_a_correct_solution(tmp_path, capsys, kind):
+    """`layerlab exercise softmax-ce` then `layerlab check my_layers.py` ended in exit 2 after all cases passed."""
+    path = _one_exercise(tmp_path, kind)
+    assert main(["check", str(path), "--limit", "100", "--epochs", "1"]) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "passed all" in out
+    assert ("test accuracy on mnist-small" in out) == (kind != "softmax-ce")

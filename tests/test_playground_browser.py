@@ -44,12 +44,12 @@ pytestmark = pytest.mark.skipif(
 def url():
     import uvicorn
 
-    from layerlab.playground import create_app
+    from layerlab.playground.server import uvicorn_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config("127.0.0.1", port))  # the server `layerlab playground` runs
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):
@@ -64,6 +64,18 @@ def url():
 
 def pixels(page, selector):
     return page.evaluate("s => document.querySelector(s).toDataURL()", selector)
+
+
+def on_link(page, link_id: str) -> tuple[float, float]:
+    """A point a fifth of the way along a link (its middle may be where another link crosses it)."""
+    return tuple(
+        page.evaluate(
+            "id => { const path = document.getElementById(id), box = document.querySelector('#links')"
+            ".getBoundingClientRect(), p = path.getPointAtLength(path.getTotalLength() / 5);"
+            " return [box.left + p.x, box.top + p.y]; }",
+            link_id,
+        )
+    )
 
 
 def three_blobs_csv() -> bytes:
@@ -109,6 +121,8 @@ def test_task5_train_export_import_upload(url, tmp_path):
         # explain a neuron of the first hidden layer
         page.click("#neuron-1-0")
         expect(page.locator("#explain")).to_be_visible()
+        page.keyboard.press("Escape")  # the bias editor the click opened: not in the picture
+        expect(page.locator("#editor")).to_be_hidden()
         expect(page.locator("#explain-title")).to_contain_text("neuron 1 of hidden layer 1 (tanh)")
         expect(page.locator("#explain-body table")).to_have_count(2)
         page.mouse.move(5, 5)  # no tooltip in the picture
@@ -205,3 +219,132 @@ def test_controls_reshape_the_network_and_travel_in_the_link(url):
         expect(page.locator("#loss-note")).to_contain_text("mse / 2")
         assert not errors, errors
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    """A fresh tab on the default set-up after one step; no script error may happen in it."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 940})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.click("#step")
+    expect(page.locator("#epoch")).to_have_text("000,001")
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def test_hovering_a_neuron_or_feature_shows_its_map_in_the_large_output(page):
+    from playwright.sync_api import expect
+
+    # hovering a neuron shows its map in the large output; leaving it, the output again
+    page.mouse.move(5, 5)
+    output = pixels(page, "#heatmap")
+    page.hover("#neuron-1-0")
+    expect(page.locator("#heatmap")).to_have_attribute("data-shows", "neuron 1-0")
+    first = pixels(page, "#heatmap")
+    page.hover("#neuron-1-1")
+    expect(page.locator("#heatmap")).to_have_attribute("data-shows", "neuron 1-1")
+    assert len({output, first, pixels(page, "#heatmap")}) == 3
+    page.hover("#feature-0")  # a feature too: x1, orange on the left, blue on the right
+    expect(page.locator("#heatmap")).to_have_attribute("data-shows", "feature x1")
+    left, right = page.evaluate(
+        "() => { const c = document.querySelector('#heatmap').getContext('2d');"
+        " return [c.getImageData(5, 160, 1, 1).data[2], c.getImageData(315, 160, 1, 1).data[2]]; }"
+    )
+    assert left < 80 and right > 150, (left, right)
+    page.mouse.move(5, 5)
+    expect(page.locator("#heatmap")).to_have_attribute("data-shows", "output")
+    assert pixels(page, "#heatmap") == output
+
+
+def test_clicking_a_link_or_a_neuron_edits_its_weight_or_bias(page):
+    from playwright.sync_api import expect
+
+    # clicking a link edits its weight; clicking a neuron, its bias (the server checks both)
+    page.mouse.click(*on_link(page, "link-2-1-0"))  # into neuron 1 of hidden layer 2, from its neuron 0
+    expect(page.locator("#editor-label")).to_have_text("weight into neuron 2 of layer 2")
+    page.fill("#editor-value", "2.5")
+    page.press("#editor-value", "Enter")
+    expect(page.locator("#editor")).to_be_hidden()
+    page.mouse.move(*on_link(page, "link-2-1-0"))
+    expect(page.locator("#tooltip")).to_have_text("weight 2.500 (click: edit it)")
+    page.click("#neuron-2-0")
+    expect(page.locator("#editor-label")).to_have_text("bias of neuron 1 of layer 2")
+    page.fill("#editor-value", "-1.25")
+    page.click("#editor-ok")
+    page.mouse.move(5, 5)
+    page.hover("#neuron-2-0")
+    expect(page.locator("#tooltip")).to_contain_text("bias -1.250")
+    page.mouse.click(*on_link(page, "link-1-3-1"))
+    page.fill("#editor-value", "5000")
+    page.press("#editor-value", "Enter")
+    expect(page.locator("#message")).to_contain_text("the weight must be at least -1000 and at most 1000")
+    page.mouse.click(*on_link(page, "link-1-3-1"))
+    page.fill("#editor-value", "abc")
+    page.press("#editor-value", "Enter")
+    expect(page.locator("#message")).to_contain_text("type a number")
+    page.press("#editor-value", "Escape")
+
+
+def test_a_good_csv_clears_the_bad_ones_banner_and_says_how_it_was_read(page):
+    from playwright.sync_api import expect
+
+    # an error banner (a bad CSV) goes once a good file has loaded and trained
+    bad = b"x,y,label\n1,2,0\n3,oops,1\n"
+    page.set_input_files("#csv", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+    expect(page.locator("#message")).to_contain_text("CSV row 3: 'oops' is not a number")
+    page.set_input_files("#csv", files=[{"name": "three.csv", "mimeType": "text/csv", "buffer": three_blobs_csv()}])
+    expect(page.locator("#legend")).to_contain_text("class 2")  # loaded
+    page.click("#step")
+    expect(page.locator("#epoch")).to_have_text("000,001")
+    expect(page.locator("#message")).to_be_hidden()
+    expect(page.locator("#data-note")).to_have_text(
+        "150 points (classification, 3 classes); row 1 'x,y,label' read as a header"
+    )
+
+
+def test_playing_redraws_the_links_canvas_and_never_touches_the_svg(page):
+    from playwright.sync_api import expect
+
+    # the links are drawn on a canvas: playing changes it and never touches the SVG's paths
+    page.select_option("#task", "10")
+    expect(page.locator("#layer-count")).to_have_text("6 hidden layers")
+    expect(page.locator("#epoch")).to_have_text("000,000")  # task 10's network, drawn
+    page.evaluate(
+        "() => { window.svgChanges = 0; new MutationObserver((m) => { window.svgChanges += m.length; })"
+        ".observe(document.querySelector('#links'), { attributes: true, subtree: true, childList: true }); }"
+    )
+    links = pixels(page, "#link-canvas")
+    page.click("#play")
+    expect(page.locator("#epoch")).not_to_have_text(re.compile("^000,00"))
+    page.click("#play")
+    assert pixels(page, "#link-canvas") != links
+    assert page.evaluate("() => window.svgChanges") == 0
+
+
+def test_an_oversized_import_is_refused_in_the_page_and_the_session_goes_on(page):
+    from playwright.sync_api import expect
+
+    # a model file over the import limit: refused in the page with the sizes, the session goes on
+    page.set_input_files(
+        "#import",
+        files=[{"name": "big.safetensors", "mimeType": "application/octet-stream", "buffer": bytes(3_500_000)}],
+    )
+    expect(page.locator("#message")).to_contain_text("big.safetensors is 3,500 kB, over the limit of 2,000 kB")
+    epoch = page.inner_text("#epoch")
+    page.click("#step")
+    expect(page.locator("#epoch")).not_to_have_text(epoch)

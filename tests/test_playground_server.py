@@ -18,7 +18,7 @@ from layerlab.playground.protocol import settings_from  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(server.create_app()) as c:
+    with TestClient(server.create_app(hosts=frozenset({"testserver"}))) as c:  # the test client's Host
         yield c
 
 
@@ -71,8 +71,7 @@ def test_config_rebuilds_and_frames_carry_the_network(client):
         frame = receive(s, "frame")
         assert frame["rev"] == 7 and frame["epoch"] == 0
         assert len(base64.b64decode(frame["output"])) == 50 * 50
-        assert [len(layer) for layer in frame["neurons"]] == [4, 2]
-        assert all(len(base64.b64decode(m)) == 25 * 25 for layer in frame["neurons"] for m in layer)
+        assert len(base64.b64decode(frame["neurons"])) == (4 + 2) * 25 * 25  # every hidden neuron's map, in one
         assert [np.shape(w) for w in frame["weights"]] == [(4, 2), (2, 4), (1, 2)]
         assert frame["test_playground"] == pytest.approx(2 * frame["test_loss"])
         assert frame["target"] == {"value": 0.02, "met": False}
@@ -322,3 +321,180 @@ def test_random_messages_never_break_the_session(client):
                     break
         s.send_json({"type": "config", "settings": tasks.preset(1), "rev": 99})
         assert receive(s, "frame")["rev"] == 99
+
+
+# -- the real server (uvicorn, as `layerlab playground` runs it) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live():
+    """``layerlab playground``'s own uvicorn server on a free loopback port: yields the port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = uvicorn.Server(server.uvicorn_config("127.0.0.1", port))
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if running.started:
+            break
+        time.sleep(0.05)
+    assert running.started
+    yield port
+    running.should_exit = True
+    thread.join(timeout=10)
+
+
+def handshake_request(host: str) -> str:
+    return (
+        f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+
+
+def handshake(port: int, host: str) -> str:
+    """The status line of a real WebSocket handshake on /ws sent with this Host header."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(handshake_request(host).encode())
+        return s.recv(4096).decode("latin-1").split("\r\n")[0]
+
+
+def test_dns_rebinding_another_host_name_is_refused(live):
+    """A page of rebind.example whose name now resolves to 127.0.0.1 sends Host: rebind.example."""
+    import http.client
+
+    assert " 403 " in handshake(live, "rebind.example") + " "
+    assert " 403 " in handshake(live, f"rebind.example:{live}") + " "
+    assert " 101 " in handshake(live, f"127.0.0.1:{live}")  # the URL the server printed
+    assert " 101 " in handshake(live, f"localhost:{live}")
+    for host, status in (("rebind.example", 400), (f"127.0.0.1:{live}", 200)):
+        connection = http.client.HTTPConnection("127.0.0.1", live, timeout=10)
+        connection.request("GET", "/", headers={"Host": host})
+        response = connection.getresponse()
+        body = response.read().decode()
+        assert response.status == status, (host, response.status)
+        if status == 400:
+            assert "not 'rebind.example'" in body and "127.0.0.1" in body
+        connection.close()
+
+
+def test_host_names_of_a_server_name_ipv6_and_wildcards():
+    assert server._host_name("[::1]:8765") == "::1" and server._host_name("LocalHost:80") == "localhost"
+    assert server._host_name("::1") == "::1" and server._host_name("example.org") == "example.org"
+    assert "rebind.example" not in server.host_names("127.0.0.1")
+    assert "box.lan" in server.host_names("box.lan") and "127.0.0.1" in server.host_names("box.lan")
+
+
+def test_an_oversized_import_gets_a_message_and_the_session_goes_on(live):
+    """3.5 MB, base64 4.7 MB: over the old 4 MB message limit, which closed the connection."""
+    from websockets.sync.client import connect
+
+    blob = base64.b64encode(np.random.default_rng(0).bytes(3_500_000)).decode()
+    with connect(f"ws://127.0.0.1:{live}/ws", max_size=None, open_timeout=30) as ws:
+
+        def next_of(kind):
+            for _ in range(50):
+                message = json.loads(ws.recv(timeout=30))
+                if message["type"] == kind:
+                    return message
+            raise AssertionError(kind)
+
+        next_of("frame")
+        ws.send(json.dumps({"type": "import", "weights": blob}))
+        error = next_of("error")["message"]
+        assert "import: the file is 3,500 kB, over the limit of 2,000 kB" in error
+        ws.send('{"type": "step"}')
+        assert next_of("frame")["epoch"] == 1  # the session lives on
+
+
+def test_clicking_a_link_or_a_neuron_sets_that_weight_or_bias(client):
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "edit", "param": "weight", "layer": 2, "unit": 1, "input": 3, "value": -2.5})
+        frame = receive(s, "frame")
+        assert frame["weights"][1][1][3] == -2.5
+        s.send_json({"type": "edit", "param": "bias", "layer": 3, "unit": 0, "value": 0.75})
+        after = receive(s, "frame")
+        assert after["biases"][2] == [0.75] and after["weights"][1][1][3] == -2.5
+        assert after["test_loss"] != frame["test_loss"]  # the output moved with the bias
+        for message, expected in (
+            ({"layer": 4, "unit": 0, "param": "bias", "value": 1}, "no neuron 0 in layer 4; the layers have [4, 2, 1]"),
+            ({"layer": 2, "unit": 2, "param": "bias", "value": 1}, "no neuron 2 in layer 2"),
+            ({"layer": 1, "unit": 0, "input": 2, "param": "weight", "value": 1}, "2 inputs (features), no input 2"),
+            ({"layer": 2, "unit": 0, "input": 4, "param": "weight", "value": 1}, "(neurons in layer 1), no input 4"),
+            ({"layer": 1, "unit": 0, "input": 0, "param": "weight", "value": 1e9}, "at most 1000"),
+            ({"layer": 1, "unit": 0, "input": 0, "param": "weight", "value": "2"}, "the weight must be a number"),
+            ({"layer": 1, "unit": 0, "input": 0, "param": "bias", "value": 1}, "a bias has no input"),
+            ({"layer": 1, "unit": 0, "param": "weight", "value": 1}, "edit's input must be a whole number"),
+            ({"layer": 1, "unit": 0, "param": "gain", "value": 1}, "param must be weight or bias"),
+        ):
+            s.send_json({"type": "edit", **message})
+            assert expected in receive(s, "error")["message"], message
+        s.send_json({"type": "step"})
+        assert receive(s, "frame")["epoch"] == 1
+
+
+def test_restarting_right_after_ctrl_c_with_a_tab_open_works(tmp_path):
+    """Ctrl-C closes the open tab's connection from the server's side: the port's connections linger in
+    TIME_WAIT for up to a minute, which a pre-check binding without SO_REUSEADDR took for 'in use'."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "layerlab", "playground", "--no-browser", "--port", str(port)]
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return process
+            except OSError:
+                time.sleep(0.05)
+        process.kill()
+        raise AssertionError(process.communicate())
+
+    first = start()
+    try:  # a tab: the handshake, the first frames; it closes its end only after the server has gone
+        tab = socket.create_connection(("127.0.0.1", port), timeout=30)
+        tab.sendall(handshake_request(f"127.0.0.1:{port}").encode())
+        assert tab.recv(65536).startswith(b"HTTP/1.1 101")
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=30) == 130
+        while tab.recv(65536):  # the server's close frame, then the end of the stream
+            pass
+        tab.close()  # the server's side of this connection is now in TIME_WAIT
+    finally:
+        first.kill()
+    second = start()  # at once: the first server's connection is still in TIME_WAIT
+    try:
+        with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as tab:
+            assert json.loads(tab.recv(timeout=30))["type"] == "data"
+    finally:
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=30) == 130
+        assert "cannot listen" not in second.stderr.read()
+
+
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell running the tests in the background ignores it

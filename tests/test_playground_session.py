@@ -52,6 +52,55 @@ def test_bad_csv_files_are_refused_naming_the_row(text, message):
         parse_csv(text)
 
 
+def test_a_first_row_with_a_typo_is_refused_as_data_not_dropped_as_a_header():
+    rows = csv([(i, -i, i % 2) for i in range(12)])
+    with pytest.raises(ProtocolError, match=r"CSV row 1: 'O.3' is not a number .*data, not a header"):
+        parse_csv("0.5,O.3,1\n" + rows)
+    with pytest.raises(ProtocolError, match=r"CSV row 3: 'O.3' is not a number \(x, y, label\); correct it"):
+        parse_csv("# my points\nx,y,label\n0.5,O.3,1\n" + rows)
+    header = parse_csv("# my points\nx,y,label\n" + rows)
+    assert len(header.points) == 12 and header.note == (
+        "12 points (classification, 2 classes); row 2 'x,y,label' read as a header"
+    )
+    plain = parse_csv("0.5,0.3,1\n" + rows)
+    assert len(plain.points) == 13 and plain.points[0].tolist() == pytest.approx([0.5, 0.3])
+    assert plain.note.endswith("no header: the first row read as data")
+    # the page is told which was chosen
+    s = Session()
+    s.set_upload(header)
+    assert s.data_message()["note"].endswith("row 2 'x,y,label' read as a header")
+
+
+def test_every_hidden_neurons_map_travels_in_one_string_and_is_that_neurons_output():
+    s = session(hidden=[3, 2], features=["x1", "x2", "x1^2"], data="xor")
+    s.advance(2)
+    frame = s.frame()
+    maps = np.frombuffer(__import__("base64").b64decode(frame["neurons"]), np.uint8).reshape(5, 25, 25)
+    from layerlab.data.playground import grid
+
+    xx, yy, features = grid(["x1", "x2", "x1^2"], 50)
+    w1, b1 = (s.model.layers[0].params[k] for k in ("weight", "bias"))
+    w2, b2 = (s.model.layers[2].params[k] for k in ("weight", "bias"))
+    h1 = np.tanh(features @ w1.T + b1)
+    h2 = np.tanh(h1 @ w2.T + b2)
+    for k, values in enumerate([*h1.T, *h2.T]):
+        image = values.reshape(50, 50)[::-1][::2, ::2]  # the top row first, every second point
+        expected = np.rint((np.clip(image, -1, 1) + 1) * 127.5)
+        assert np.abs(maps[k].astype(int) - expected).max() <= 1, k
+    assert maps[0].std() > 5  # a real picture, not a constant
+
+
+def test_an_edited_weight_is_the_one_the_next_forward_pass_uses():
+    from layerlab.playground.protocol import Edit
+
+    s = session(hidden=[2])
+    s.edit(Edit("weight", 1, 1, 0, 3.0))
+    s.edit(Edit("bias", 2, 0, None, -0.25))
+    assert s.model.layers[0].params["weight"][1, 0] == 3.0 and s.model.layers[2].params["bias"][0] == -0.25
+    frame = s.frame()
+    assert frame["weights"][0][1][0] == 3.0 and frame["biases"][1] == [-0.25]
+
+
 # -- settings and messages -------------------------------------------------------------------------------
 
 

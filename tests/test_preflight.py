@@ -150,3 +150,21 @@ def test_regression_sets_need_a_squared_error(cli_error):
     assert "plane is a regression set (a number per point): use --loss mse or sse, not cross_entropy" in err
     err = cli_error("train", "--data", "plane", "--model", "dense(2)", "--loss", "mse", "--quiet")
     assert "layer 1 `dense(2)` gives 2 outputs but plane has 1 target(s) per point; end the model with dense(1)" in err
+
+
+def test_a_final_softmax_with_the_default_cross_entropy_is_warned_about(tmp_path, capsys):
+    """The Keras habit `dense(10) softmax` with cross_entropy (which applies the softmax itself) trained silently
+    to 85% instead of 95%; nll without softmax was already refused."""
+    import layerlab
+    from layerlab.preflight import output_warnings
+
+    small = dict(data="mnist-small", limit=100, epochs=1, quiet=True, engine="numpy")
+    layerlab.fit(model="flatten dense(10) softmax", **small)
+    err = capsys.readouterr().err
+    assert "warning: the model ends with softmax and --loss cross_entropy applies the softmax itself" in err
+    assert "drop the final softmax" in err
+    layerlab.fit(model="flatten dense(10)", **small)
+    layerlab.fit(model="flatten dense(10) softmax", loss="nll", **small)
+    assert "warning" not in capsys.readouterr().err
+    assert "drop the final sigmoid" in output_warnings(parse("input(2) dense(1) sigmoid"), "bce")[0]
+    assert output_warnings(parse("input(2) dense(1) sigmoid"), "mse") == []

@@ -13,10 +13,10 @@ import pytest
 import layerlab
 from layerlab.cli import main
 from layerlab.config import TrainConfig
-from layerlab.hooks import score_of
 from layerlab.progress import RunProgress
 from layerlab.rundir import RunDir
 from layerlab.schedules import Schedule
+from layerlab.task import task_named
 
 #: A tiny regression run whose validation loss falls for 4 epochs, rises at epoch 5, then falls again
 #: (numpy engine, seed 0), while its meaningless "accuracy" (0.66, 0.68, 0.64, ...) stalls at epoch 3.
@@ -25,7 +25,7 @@ PLANE = dict(data="plane", loss="mse", model="dense(4) tanh dense(1)", epochs=8,
 
 def lrs_replayed(history, key, task, **settings):
     """The rates a plateau schedule gives when it watches ``key`` of the recorded epochs."""
-    schedule = Schedule(TrainConfig(**settings), 0.1, score_of(task).better)
+    schedule = Schedule(TrainConfig(**settings), 0.1, task_named(task).score.better)
     rates = []
     for row in history:
         rates.append(schedule.for_epoch(row["epoch"]))

@@ -250,10 +250,12 @@ def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
 
 def test_best_run_per_exercise_is_chosen_by_validation_accuracy_not_test(reported):
     rows = rows_by_run(reported)
-    assert {name for name, row in rows.items() if row.best} == {"ex1-mlp", "ex2-cnn", "pg-circle"}
-    # ex1-linear has the higher test accuracy; the ensemble's members have higher validation accuracies
-    # but the ensemble itself has none, so it is not ranked.
+    assert {name for name, row in rows.items() if row.best} == {"ex2-cnn", "pg-circle"}
+    # ex1-mlp has the best validation accuracy, but these made-up runs saved no test predictions, so nothing
+    # says its lead over ex1-linear (which has the higher test accuracy) is real: the two are tied, no star.
+    assert {name for name, row in rows.items() if row.tied} == {"ex1-mlp", "ex1-linear"}
     assert rows["ex1-linear"].test_accuracy > rows["ex1-mlp"].test_accuracy
+    # the ensemble's members have higher validation accuracies but the ensemble itself has none: not ranked
     assert rows["ex1-vote"].best_val_accuracy is None
 
 
@@ -289,13 +291,17 @@ def test_markdown_table_has_every_run_and_well_formed_rows(reported):
     text = markdown_table(rows)
     lines = text.strip().splitlines()
     assert len(lines) == 2 + len(rows)
-    assert lines[0].startswith("| exercise | run | changed | best val | test | final | slide | Δ pp |")
+    assert lines[0].startswith("| exercise | run | changed | best val | test | 95% interval | final | slide | Δ pp |")
+    assert lines[0].endswith("| status | vs first run | directory | notes |")
     cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]  # an escaped \| is not a separator
-    assert {len(line) for line in cells} == {13}
+    assert {len(line) for line in cells} == {15}
     mlp = [cell.strip() for cell in cells[3]]
-    assert mlp[:3] == ["Exercise 1: MLP vs linear", "★ **ex1-mlp**", f"model={MLP}, lr=0.02"]
-    assert mlp[3:8] == ["95.00%", "94.50%", "94.00%", "97.80%", "-3.30"]
-    assert mlp[8:] == ["3", "12.5", "done", "runs/ex1-mlp", "Nielsen's network"]  # for `layerlab eval`
+    # tied with ex1-linear (which saved no test predictions: nothing says the lead is real), so no star
+    assert mlp[:3] == ["Exercise 1: MLP vs linear", "= ex1-mlp", f"model={MLP}, lr=0.02"]
+    assert mlp[3:9] == ["95.00%", "94.50%", "86.3–98.3", "94.00%", "97.80%", "-3.30"]  # Wilson on 60 images
+    assert mlp[9:12] == ["3", "12.5", "done"]
+    assert mlp[12] == "no clear difference: -1.5 points (-13.3 to +10.3)"  # against ex1-linear
+    assert mlp[13:] == ["runs/ex1-mlp", "Nielsen's network"]  # for `layerlab eval`
     assert "failed: the loss became nan at epoch 2 \\| try a smaller --lr" in lines[4]
     assert "| ex2-wide | model=conv(32, 3)" in text and "★" not in lines[2]
 
@@ -307,7 +313,7 @@ def test_terminal_table_fits_100_columns_and_wraps_long_specs(reported):
     assert max(map(len, lines)) <= 100
     assert "Exercise 2: CNN" in lines and "Playground: circle" in lines
     at = next(i for i, line in enumerate(lines) if "ex2-wide" in line)
-    assert "model=conv(32, 3) relu" in lines[at] and lines[at].endswith("pending")
+    assert "model=conv(32, 3)" in lines[at] and lines[at].endswith("pending")
     # what the run changed wraps onto the lines below it, in its column, never cut: it is what differs
     column = lines[at].index("model=")
     below = list(itertools.takewhile(lambda line: line.startswith(" " * column), lines[at + 1 :]))
@@ -315,14 +321,19 @@ def test_terminal_table_fits_100_columns_and_wraps_long_specs(reported):
     block = " ".join(line.strip() for line in [lines[at], *below])
     assert "…" not in block and all(token in block.split() for token in f"model={LONG_SPEC}".split())
     best = [line.split()[1] for line in lines if line.startswith("* ")]
-    assert best == ["ex1-mlp", "ex2-cnn", "pg-circle", "best"]  # the last: the line explaining the mark
-    mlp = next(line for line in lines if " ex1-mlp " in line)
-    assert re.search(r"95\.00%\s+94\.50%\s+94\.00%\s+97\.80%\s+-3\.30\s+3\s+12\.5\s+done$", mlp)
+    assert best == ["ex2-cnn", "pg-circle", "best"]  # the last: the line explaining the mark
+    tied = [line.split()[1] for line in lines if line.startswith("= ")]
+    assert tied == ["ex1-linear", "ex1-mlp", "tied"]
+    at = lines.index("Exercise 1: MLP vs linear")
+    assert lines[at + 1].startswith("  → No clear winner: ex1-linear, ex1-mlp are within noise of each other")
+    mlp = next(line for line in lines if line.startswith("= ex1-mlp "))
+    assert re.search(r"95\.00%\s+94\.50%\s+86\.3–98\.3\s+94\.00%\s+97\.80%\s+-3\.30\s+3\s+12\.5\s+done$", mlp)
+    assert "    vs ex1-linear: no clear difference: -1.5 points (-13.3 to +10.3)" in lines
     assert "    failed: the loss became nan" in text
 
 
 def test_terminal_table_keeps_long_grid_names_distinct():
-    from layerlab.report.table import Row
+    from layerlab.report.row import Row
 
     names = [f"task5-restarts-seed={seed}" for seed in range(1, 5)]  # cut at the end: four "task5-restarts-…"
     rows = [Row(run=name, exercise="Task 5", changed=f"seed={i}", status="done") for i, name in enumerate(names)]
@@ -371,9 +382,11 @@ def test_html_report_is_self_contained_with_every_plot_embedded(reported):
     assert text.count('src="data:image/png;base64,') == len(EXPECTED_PLOTS)
     assert 'src="http' not in text and "<link" not in text and "<script" not in text
     assert f'<p class="quick">{QUICK_NOTE}</p>' in text
-    assert '<tr class="best"><td>Exercise 1: MLP vs linear</td><td>★ <b>ex1-mlp</b></td>' in text
+    assert "<tr><td>Exercise 1: MLP vs linear</td><td>= ex1-mlp</td>" in text  # tied: no star
+    assert '<tr class="best"><td>Exercise 2: CNN</td><td>★ <b>ex2-cnn</b></td>' in text
     assert "&quot;" not in text.split("<style>")[0]  # the title is plain text here
-    assert text.count('<tr class="best">') == 3
+    assert text.count('<tr class="best">') == 2
+    assert "<h2>Conclusions</h2>" in text and "No clear winner: ex1-linear, ex1-mlp" in text
 
 
 def test_markdown_report_has_the_quick_note_the_table_and_links_to_existing_pngs(reported):
@@ -421,7 +434,8 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     assert row.test_loss == row.final_test_loss == pytest.approx(1.2 / 3)  # its best epoch is the last here
     lines = terminal_table([row]).splitlines()
     assert lines[0].split() == ["run", "changed", "vloss", "tloss", "ep", "sec", "status"]
-    assert lines[2].split() == ["*", "plane", "data=plane", "0.3667", "0.4", "3", "2.0", "done"]
+    assert lines[2] == "  → plane: test loss 0.4."  # one run: its figure (no interval without real errors)
+    assert lines[3].split() == ["*", "plane", "data=plane", "0.3667", "0.4", "3", "2.0", "done"]
     assert lines[-1].startswith("* regression: best by vloss (lowest validation loss)")
     html = (tmp_path / "report.html").read_text()
     assert "<th>val loss</th>" in html and "<th>best val</th>" not in html and "lowest validation loss" in html
@@ -438,7 +452,9 @@ def test_a_loss_target_shows_the_test_loss_and_whether_each_run_got_under_it(tmp
     rows = table(tmp_path)
     assert [row.reached_target for row in rows] == [False, True, None]  # 0.6 and 0.4 against 0.5
     assert [row.loss_target for row in rows] == [0.5, 0.5, None]
-    header, _, small, large = terminal_table(rows[:2]).splitlines()[:4]
+    lines = terminal_table(rows[:2]).splitlines()
+    header = lines[0]
+    small, large = (next(line for line in lines if line[2:].startswith(name + " ")) for name in ("small", "large"))
     assert header.split()[-6:-3] == ["tloss", "target", "reached"]
     assert small.split()[-6:-3] == ["0.6", "0.5", "no"] and large.split()[-6:-3] == ["0.4", "0.5", "yes"]
     assert "reached" not in terminal_table(rows[2:])  # no run with a target: no such columns
@@ -455,7 +471,8 @@ def test_the_loss_target_is_checked_at_the_best_epoch_as_the_test_column_and_the
     write_json(tmp_path / "experiment.json", {"name": "pg", "runs": [entry("late", "Task 5", {}, loss_target=0.5)]})
     (row,) = table(tmp_path)
     assert row.test_loss == 1.2 and row.final_test_loss == pytest.approx(0.4) and row.reached_target is False
-    header, _, line = terminal_table([row]).splitlines()[:3]
+    lines = terminal_table([row]).splitlines()
+    header, line = lines[0], next(line for line in lines if line[2:].startswith(row.run + " "))
     assert header.split()[-6:-3] == ["tloss", "target", "reached"] and line.split()[-6:-3] == ["1.2", "0.5", "no"]
     assert "loss" not in header.split()  # the last epoch's test loss would contradict the pictures
 
@@ -538,7 +555,9 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
         row.run: row
         for row in read_table(tmp_path / "side", [runs / "ex1-linear", runs / "ex1-vote", tmp_path / "slow"])
     }
-    assert rows["slow"].best and not rows["ex1-linear"].best  # 96% validation against 90%; the vote has none
+    # slow has 96% validation against ex1-linear's 90% (the vote has none), but neither saved test predictions,
+    # so nothing says slow's lead is real: the two are tied for best
+    assert rows["slow"].chosen and rows["slow"].tied and rows["ex1-linear"].tied and not rows["slow"].best
     assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
     # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one; the others use
     # SGD's own, and the table says which number that is)

@@ -18,11 +18,11 @@ from layerlab.api import majority_vote
 from layerlab.config import TrainConfig
 from layerlab.data.dataset import Dataset, Split
 from layerlab.errors import DivergedError, TrainError
-from layerlab.hooks import score_of
 from layerlab.schedules import Schedule
+from layerlab.task import task_named
 from layerlab.train import fit
 
-ACCURACY = score_of("classification")
+ACCURACY = task_named("classification").score
 
 CNN = "conv(4, 3) maxpool(2) relu flatten dense(10) tanh dense(3)"
 
@@ -303,7 +303,9 @@ def test_schedules():
     for accuracy in (0.5, 0.6, 0.6, 0.55):
         plateau.after_epoch(accuracy)
     assert plateau.for_epoch(5) == 0.05
-    losses = Schedule(config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1, score_of("regression").better)
+    losses = Schedule(
+        config(schedule="plateau", lr_patience=2, lr_gamma=0.5), 0.1, task_named("regression").score.better
+    )
     for loss in (0.5, 0.4, 0.3, 0.2):  # a validation loss falling every epoch: no decay (an accuracy rule would)
         losses.after_epoch(loss)
     assert losses.for_epoch(5) == 0.1

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DataError
+from ..task import task_named
 from .dataset import Dataset, Split
 
 ClassRef = int | str
@@ -55,7 +56,7 @@ def binary(
     neither list are dropped from every split. Classes are given by index or by name. The class names
     become ``(negative, positive)``, e.g. ``("not 0", "0")`` or ``("3", "5")``.
     """
-    if dataset.task != "classification" or not dataset.classes:
+    if not task_named(dataset.task).has_classes or not dataset.classes:
         raise DataError(f"{dataset.name} is not a classification set with named classes; binary() needs one")
     pos = _class_indices(dataset, positive)
     neg = _class_indices(dataset, negative) if negative is not None else []

@@ -6,7 +6,8 @@ itself, its ``exercise`` (the runs compared in one table and one figure), the se
 and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
 under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
 ``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
-Nielsen reported the best of 3) and ``grid`` (one run per value of a key)::
+Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
+linear model's exact fit, ``least_squares.py``)::
 
     name = "lab4a"
     title = "Lab 4A: MNIST classification with an MLP"
@@ -61,11 +62,13 @@ from ..errors import LayerlabError
 from ..files import check_output_folder, make_folder, write_json
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
+from ..report.verdicts import matching, parse_expectation
 from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
 from ..weights import file_sha256
 from ..wording import count, describe_changes
+from .least_squares import FITS, LeastSquares
 
 
 class ExperimentError(LayerlabError, ValueError):
@@ -90,6 +93,7 @@ class RunPlan:
     note: str = ""
     repeat_of: str = ""  #: for one of a run's repeats (named "<run>#2"): the run's name
     folder: str = ""  #: its directory in the experiment's, once ``name_folders`` has chosen it
+    fit: str = "gradient-descent"  #: or "least-squares" (``least_squares.py``: a linear model's exact fit)
 
     @property
     def key(self) -> str:
@@ -102,7 +106,10 @@ class RunPlan:
         settings = {k: v for k, v in self.config.to_dict().items() if k not in NOT_IN_KEY and v != defaults[k]}
         if self.config.init_weights is not None:
             settings["init_weights"] = f"sha256:{file_sha256(self.config.init_weights)}"
-        text = json.dumps({"config": settings, "members": self.members}, sort_keys=True)
+        key: dict[str, Any] = {"config": settings, "members": self.members}
+        if self.fit != "gradient-descent":
+            key["fit"] = self.fit
+        text = json.dumps(key, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
@@ -143,6 +150,8 @@ class Experiment:
     notes: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  #: runs ``skip``ped by the quick variant (--quick)
     quick_data: frozenset[str] = frozenset()  #: the datasets the --quick variant trains on
+    expect: list[str] = field(default_factory=list)  #: what the slides expect: "ex1-mlp > ex1-linear", ...
+    quick_expect: list[str] | None = None  #: those the quick variant is sized to show (None: all of them)
 
     def select(self, names: list[str]) -> Experiment:
         """The same experiment with only the runs named (a repeated run's name selects all its repeats)."""
@@ -167,8 +176,19 @@ def builtin_names() -> dict[str, str]:
     return names
 
 
-def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None) -> Experiment:
-    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run."""
+#: How far ``--seed 1`` moves every run's seed: past any run's repeats and members (seed, seed + 1, ...).
+SEED_STRIDE = 100_000
+
+
+def load_experiment(
+    name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None, seed: int = 0
+) -> Experiment:
+    """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run. ``seed``
+    trains the whole experiment again with other initial weights, orders and dropout masks: every run's own
+    seed (0 by default; its repeats' and members' the next ones) moves by ``SEED_STRIDE`` x ``seed``, so the
+    runs of two experiment seeds never share a seed."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ExperimentError(f"seed must be a whole number >= 0, got {seed!r}")
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         document, source, folder = read_toml(path, "experiment file"), str(path), path.parent
@@ -178,11 +198,16 @@ def load_experiment(name_or_path: str, quick: bool = False, overrides: dict[str,
             known = ", ".join(builtin_names())
             raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
         document, source, folder = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}", None
-    return _experiment(document, source, quick, overrides or {}, folder)
+    return _experiment(document, source, quick, overrides or {}, folder, seed)
 
 
 def _experiment(
-    document: dict[str, Any], source: str, quick: bool, overrides: dict[str, Any], folder: Path | None = None
+    document: dict[str, Any],
+    source: str,
+    quick: bool,
+    overrides: dict[str, Any],
+    folder: Path | None = None,
+    seed: int = 0,
 ) -> Experiment:
     """The runs of an experiment file's tables; the file's relative paths are from its ``folder``."""
     _check_document(document, source)
@@ -194,10 +219,11 @@ def _experiment(
             check_settings(values, f"{source} [{table}]")
         except LayerlabError as e:
             raise ExperimentError(str(e)) from None
-    runs, left_out, quick_data = [], [], set()
+    runs, left_out, quick_data, everything = [], [], set(), []
     for i, entry in enumerate(document["runs"]):
         entry = _check_run(entry, source, i)
         for run in _expand_grid(entry):
+            everything.append(run["name"])
             changes = {k: v for k, v in run.items() if k not in RUN_TYPES}
             if not run.get("quick", {}).get("skip", False):
                 quick_data.add((shared | changes | quick_table | run.get("quick", {})).get("data", TrainConfig.data))
@@ -208,7 +234,8 @@ def _experiment(
                 continue
             full_members, full_repeats = run.get("members", 1), run.get("repeats", 1)
             members = int(quick_changes.pop("members", full_members))
-            repeats = quick_changes.pop("repeats", 1 if quick else full_repeats)
+            quick_repeats = document.get("quick_repeats", 1)  # a quick run's repeats, unless the run says
+            repeats = quick_changes.pop("repeats", quick_repeats if quick else full_repeats)
             if not isinstance(repeats, int) or repeats < 1:
                 raise ExperimentError(f"{source}, run {run['name']!r}: repeats must be a whole number >= 1")
             target = run.get("loss_target")
@@ -220,12 +247,17 @@ def _experiment(
             settings = (paths_from(settings, folder) if folder is not None else settings) | overrides
             try:
                 config = TrainConfig.from_dict(settings)
+                config = config.replace(seed=config.seed + SEED_STRIDE * seed)
                 config.check()
                 parse(config.model)  # a misspelt model now, not when its run starts training
                 if config.init_weights is not None:
                     file_sha256(config.init_weights)  # a missing file now: the run's key needs its contents
             except LayerlabError as e:
                 raise ExperimentError(f"{source}, run {run['name']!r}: {e}") from None
+            if run.get("fit", FITS[0]) not in FITS:
+                raise ExperimentError(
+                    f"{source}, run {run['name']!r}: fit = {toml_value(run['fit'])}: use one of {', '.join(FITS)}"
+                )
             note = run.get("note", "")
             if quick:
                 ran = _describe_quick(quick_changes, members, full_members, repeats, full_repeats)
@@ -240,12 +272,21 @@ def _experiment(
                 loss_target=run.get("loss_target"),
                 members=members,
                 note=note,
+                fit=run.get("fit", FITS[0]),
             )
             runs.extend(_repeats(plan, repeats))
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExperimentError(f"{source}: run names must be unique, repeated: {', '.join(duplicates)}")
+    known = [*names, *(_base(n) for n in names)]
+    expect = _expectations(document.get("expect", []), source, known, everything)
+    quick_expect = document.get("quick_expect")
+    if quick_expect is not None:
+        _expectations(quick_expect, source, known, everything)
+        extra = [text for text in quick_expect if text not in expect]
+        if extra:
+            raise ExperimentError(f"{source}: quick_expect names {extra[0]!r}, which is not in expect; add it there")
     notes = list(document.get("notes", []))
     if quick:
         notes = [_quick_summary(shared, quick_shared, left_out)] + list(
@@ -261,7 +302,41 @@ def _experiment(
         notes=notes,
         left_out=left_out,
         quick_data=frozenset(map(str, quick_data)),
+        expect=expect,
+        quick_expect=quick_expect,
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _base(name: str) -> str:
+    return name.rpartition("#")[0] or name  # a repeat's run: "4-relu#2" -> "4-relu"
+
+
+def _expectations(texts: list[Any], source: str, names: list[str], everything: list[str]) -> list[str]:
+    """The ``expect`` list checked: each "RUN > RUN", "RUN >= RUN" or "RUN ~ RUN" naming runs of the file
+    (a name or a pattern such as ``relu-*he_normal*``; runs a quick variant leaves out count)."""
+    for text in texts:
+        if not isinstance(text, str):
+            raise ExperimentError(f'{source}: expect: {toml_value(text)} is not text such as "ex1-mlp > ex1-linear"')
+        try:
+            expectation = parse_expectation(text)
+        except ValueError as e:
+            raise ExperimentError(f"{source}: expect: {e}") from None
+        for side in (expectation.left, expectation.right):
+            if _is_number(side):
+                continue
+            if not matching(side, names) and not matching(side, everything):
+                raise ExperimentError(
+                    f"{source}: expect {text!r}: no run is named {side!r}; the runs: {', '.join(dict.fromkeys(names))}"
+                )
+    return list(texts)
 
 
 #: How the quick summaries name the settings a quick run changes most often.
@@ -295,7 +370,8 @@ def _describe_quick(changes: dict[str, Any], members: int, full_members: int, re
     if members != full_members:
         parts.append(f"{members} members (full run: {full_members})")
     if repeats != full_repeats:
-        parts.append(f"trained {'once' if repeats == 1 else f'{repeats} times'} (full run: {full_repeats} times)")
+        full = "once" if full_repeats == 1 else f"{full_repeats} times"
+        parts.append(f"trained {'once' if repeats == 1 else f'{repeats} times'} (full run: {full})")
     return f"quick: {', '.join(parts)}" if parts else ""
 
 
@@ -309,6 +385,9 @@ DOCUMENT_KEYS = {
     "runs": list,
     "notes": list,
     "quick_notes": list,
+    "expect": list,
+    "quick_expect": list,
+    "quick_repeats": int,
 }
 #: The keys of a run that are not settings, and their types (members and repeats: whole numbers >= 1).
 RUN_TYPES = {
@@ -321,6 +400,7 @@ RUN_TYPES = {
     "grid": dict,
     "note": str,
     "quick": dict,
+    "fit": str,
 }
 _EXPECTED = {str: "text in quotes", dict: "a table", list: "a list", int: "a whole number >= 1", float: "a number"}
 
@@ -433,12 +513,19 @@ def model_labels(models: list[Any]) -> list[str] | None:
 
 
 def run_experiment(
-    experiment: Experiment, out: str | os.PathLike, jobs: int = 1, log=print, progress: bool = True, executor=None
+    experiment: Experiment,
+    out: str | os.PathLike,
+    jobs: int = 1,
+    log=print,
+    progress: bool = True,
+    executor=None,
+    display: Any = None,
 ) -> Path:
     """Train every run that has not finished yet, then write ``experiment.json``; returns its directory.
     ``executor(experiment, todo, train, log)``, if given, decides which runs this process trains (calling
     ``train(run)``) and yields ``(run, error or None)``; e.g. ``layerlab.search.distribute`` shares them
-    between machines."""
+    between machines. ``display`` shows the progress (default: a ``progress.Display``; in a notebook
+    ``live.NotebookProgress``)."""
     directory = check_output_folder(out, "experiment.json", "experiment", lambda index: index["name"], experiment.name)
     name_folders(experiment, directory)
     statuses = {run.name: _finished(RunDir(directory / run.directory)) for run in experiment.runs}
@@ -454,7 +541,7 @@ def run_experiment(
         f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
         f"{plan_summary(experiment, statuses, todo)}"
     )
-    display = Display(log, live=None if progress else False)
+    display = display if display is not None else Display(log, live=None if progress else False)
     try:
         if executor is not None:
             train = functools.partial(_train_run, directory=str(directory), send=display.event if progress else None)
@@ -467,15 +554,14 @@ def run_experiment(
                 _record(statuses, experiment, run, outcome)
                 _write_index(directory, experiment, statuses)
         else:
-            for i, run in enumerate(todo, 1):
-                changed = describe_changes(run.changed, setting_defaults(run.config.to_dict()))
-                display.log(f"[{i}/{len(todo)}] {run.name}: {changed}")
-                try:
-                    _train_run(run, str(directory), display.event if progress else None)
-                    error = None
-                except LayerlabError as e:
-                    error = e
-                _record(statuses, experiment, run, _outcome(error, run, display.log))
+            numbers = {run.name: i for i, run in enumerate(todo, 1)}
+            for group in _seed_groups(todo):
+                for run in group:
+                    changed = describe_changes(run.changed, setting_defaults(run.config.to_dict()))
+                    display.log(f"[{numbers[run.name]}/{len(todo)}] {run.name}: {changed}")
+                send = display.event if progress else None
+                for run, error in _train_group(group, str(directory), send, display.log):
+                    _record(statuses, experiment, run, _outcome(error, run, display.log))
                 _write_index(directory, experiment, statuses)
     finally:
         display.close()
@@ -630,6 +716,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             entry["loss_target"] = run.loss_target
         if run.note:
             entry["note"] = run.note
+        if run.fit != FITS[0]:
+            entry["fit"] = run.fit
         if run.repeat_of:
             entry["repeat_of"] = run.repeat_of
         runs.append(entry)
@@ -642,6 +730,8 @@ def _write_index(directory: Path, experiment: Experiment, statuses: dict[str, An
             "quick": experiment.quick,
             "source": experiment.source,
             "notes": experiment.notes,
+            "expect": experiment.expect,
+            "quick_expect": experiment.quick_expect,
             "runs": runs,
         },
     )
@@ -666,6 +756,49 @@ def _train_run(run: RunPlan, directory: str, send: Send | str | None) -> None:
         )
 
 
+def _seed_groups(todo: list[RunPlan]) -> list[list[RunPlan]]:
+    """The runs in order, those that differ in their seed only (a run's repeats, a grid of seeds) in one
+    group, trained together (``_train_group``); an ensemble is a group of its own (its members are)."""
+    groups: dict[Any, list[RunPlan]] = {}
+    for run in todo:
+        settings = {k: v for k, v in run.config.to_dict().items() if k not in ("seed", *NOT_IN_KEY)}
+        key = json.dumps(settings, sort_keys=True, default=str) if run.members == 1 else run.key
+        groups.setdefault(key, []).append(run)
+    return list(groups.values())
+
+
+def _train_group(runs: list[RunPlan], directory: str, send: Send | None, log) -> list[tuple[RunPlan, Any]]:
+    """Train runs that differ in their seed only as one stacked model (``api.fit_together``; one at a time
+    where the engine cannot, with a line that says why); returns each run with its error or None."""
+    from .. import api
+
+    if len(runs) == 1:
+        try:
+            _train_run(runs[0], directory, send)
+            return [(runs[0], None)]
+        except LayerlabError as error:
+            return [(runs[0], error)]
+    try:
+        dataset = load_data(runs[0].config)
+        outs = [RunDir(Path(directory) / run.directory).path for run in runs]
+        hooks = [_progress(run, send) for run in runs]
+        configs = [run.config for run in runs]
+        trained = api.fit_together(configs, dataset, outs, resume=True, quiet=True, hooks=hooks, note=log)
+    except LayerlabError as error:
+        return [(run, error) for run in runs]
+    outcomes = []
+    for run, outcome in zip(runs, trained, strict=True):
+        if isinstance(outcome, LayerlabError):
+            outcomes.append((run, outcome))
+            continue
+        try:
+            api.save_outputs(outcome, dataset)
+            outcomes.append((run, None))
+        except LayerlabError as error:
+            outcomes.append((run, error))
+    return outcomes
+
+
 def _train_member(run: RunPlan, index: int, directory: str) -> None:
     """Train one member of an ensemble run in a worker (``_train_run`` combines the members afterwards)."""
     from .. import api
@@ -682,13 +815,15 @@ def _train_member(run: RunPlan, index: int, directory: str) -> None:
     )
 
 
-def _progress(run: RunPlan, send: Send | str | None) -> list[RunProgress]:
-    """The progress hook of a run (an ensemble's members each name themselves), or none."""
+def _progress(run: RunPlan, send: Send | str | None) -> list:
+    """The hooks of a run: its fit (``LeastSquares`` for ``fit = "least-squares"``), then its progress (an
+    ensemble's members each name themselves), if any."""
     if send == _WORKER:
         send = queue_sender(_worker_events) if _worker_events is not None else None
+    fitting = [LeastSquares()] if run.fit == "least-squares" else []
     if send is None:
-        return []
-    return [RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
+        return fitting
+    return [*fitting, RunProgress(run.name, send, members=run.members, seed=run.config.seed)]
 
 
 def load_index(directory: str | os.PathLike) -> dict[str, Any]:

@@ -11,10 +11,13 @@ its frames, ``export`` writes the continuation config and snippet, ``tasks`` hol
 ``server`` is the Starlette app.
 """
 
+import sys
+import types
+
 from .protocol import LIMITS, ProtocolError, Settings
 from .session import Session
 
-__all__ = ["LIMITS", "ProtocolError", "Session", "Settings", "create_app", "serve"]
+__all__ = ["LIMITS", "ProtocolError", "Session", "Settings", "create_app", "serve", "start"]
 
 
 def create_app(max_fps: float = 60.0):
@@ -28,3 +31,21 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) 
     from .server import serve as run
 
     run(host, port, open_browser)
+
+
+def start(host: str = "127.0.0.1", port: int | None = None, height: int = 860):
+    """``layerlab.playground()``: serve the page from a background thread (a notebook shows it in a frame);
+    returns a ``background.Playground`` with ``url`` and ``stop()``."""
+    from .background import start as begin
+
+    return begin(host, port, height)
+
+
+class _CallableModule(types.ModuleType):
+    """``layerlab.playground`` is this package and, called, ``start``: ``layerlab.playground()``."""
+
+    def __call__(self, host: str = "127.0.0.1", port: int | None = None, height: int = 860):
+        return start(host, port, height)
+
+
+sys.modules[__name__].__class__ = _CallableModule

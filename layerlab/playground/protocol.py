@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.playground import FEATURES, PLAYGROUND, REGRESSION
 from ..errors import LayerlabError
+from ..task import task_named
 
 
 class ProtocolError(LayerlabError, ValueError):
@@ -39,9 +40,9 @@ LIMITS = {
     "points": 5000,  # generated or uploaded
     "classes": 8,  # uploaded classification data
     "speed": 100,  # epochs per frame
-    "message_bytes": 4_000_000,  # one WebSocket message (an import of base64 weights is the largest)
+    "message_bytes": 16_000_000,  # one WebSocket message: a larger import is refused with a message, not a close
     "csv_bytes": 1_000_000,  # an uploaded CSV file
-    "import_bytes": 2_000_000,  # an imported .safetensors file
+    "import_bytes": 2_000_000,  # an imported .safetensors file (the largest export, 5,000 uploaded points: ~0.3 MB)
     "work": 1_000_000,  # points x hidden neurons: bounds the time of one epoch
     "sessions": 16,  # open tabs at once (each may keep a core busy)
 }
@@ -148,9 +149,9 @@ def settings_from(raw: Any, base: Settings | None = None) -> Settings:
         elif name == "hidden":
             values[name] = _hidden(value)
     settings = replace(base, **values)
-    if settings.data in REGRESSION and settings.problem != "regression":
+    if settings.data in REGRESSION and task_named(settings.problem).has_classes:
         raise ProtocolError(f"{settings.data} is a regression data set: set problem to regression")
-    if settings.data in PLAYGROUND and settings.data not in REGRESSION and settings.problem != "classification":
+    if settings.data in PLAYGROUND and settings.data not in REGRESSION and not task_named(settings.problem).has_classes:
         raise ProtocolError(f"{settings.data} is a classification data set: set problem to classification")
     work = settings.points * max(1, sum(settings.hidden))
     if work > LIMITS["work"]:
@@ -178,7 +179,8 @@ def _hidden(value: Any) -> tuple[int, ...]:
 
 # -- messages -----------------------------------------------------------------------------------------
 
-MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "upload", "export", "import", "ack")
+MESSAGE_TYPES = ("config", "play", "pause", "step", "explain", "edit", "upload", "export", "import", "ack")
+EDIT_LIMIT = 1000.0  # an edited weight or bias lies within +-EDIT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,19 @@ class Message:
     csv: str = ""
     weights: bytes = b""
     rev: int = 0  # the page's number for a config message, echoed by the frames that reflect it
+    edit: Edit | None = None  # edit: which weight or bias, and its new value
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A weight or bias the student typed in: ``layer`` 1 is the first hidden layer (its weights come from
+    the features), ``unit`` the neuron in it, ``input`` the neuron (or feature) the weight comes from."""
+
+    param: str  # "weight" or "bias"
+    layer: int
+    unit: int
+    input: int | None
+    value: float
 
 
 def parse_message(text: Any) -> Message:
@@ -212,6 +227,7 @@ def parse_message(text: Any) -> Message:
         "explain": {"neuron"},
         "upload": {"csv"},
         "import": {"weights"},
+        "edit": {"param", "layer", "unit", "input", "value"},
     }.get(kind, set())
     extra = sorted(str(k)[:30] for k in raw if k != "type" and k not in allowed)
     if extra:
@@ -231,6 +247,8 @@ def parse_message(text: Any) -> Message:
             raise ProtocolError("explain's neuron must be [layer, unit] (layer 1 is the first hidden layer) or null")
         layer = _int("explain's layer", neuron[0], 1, LIMITS["layers"] + 1)
         return Message(kind, neuron=(layer, _int("explain's unit", neuron[1], 0, LIMITS["neurons"] - 1)))
+    if kind == "edit":
+        return Message(kind, edit=_edit(raw))
     if kind == "upload":
         csv = raw.get("csv")
         if not isinstance(csv, str):
@@ -249,9 +267,28 @@ def parse_message(text: Any) -> Message:
         except ValueError:
             raise ProtocolError("import: the weights are not valid base64") from None
         if len(weights) > LIMITS["import_bytes"]:
-            raise ProtocolError(f"import: the file is over {LIMITS['import_bytes'] // 1000:,} kB")
+            raise ProtocolError(
+                f"import: the file is {len(weights) // 1000:,} kB, over the limit of "
+                f"{LIMITS['import_bytes'] // 1000:,} kB; import a .safetensors file that Export model saved"
+            )
         return Message(kind, weights=weights)
     return Message(kind)
+
+
+def _edit(raw: dict[str, Any]) -> Edit:
+    param = raw.get("param")
+    if param not in ("weight", "bias"):
+        raise ProtocolError(f"edit: param must be weight or bias, got {_show(param)}")
+    layer = _int("edit's layer", raw.get("layer"), 1, LIMITS["layers"] + 1)
+    unit = _int("edit's unit", raw.get("unit"), 0, LIMITS["neurons"] - 1)
+    if param == "weight":
+        source = _int("edit's input", raw.get("input"), 0, max(LIMITS["neurons"], len(FEATURES)) - 1)
+    elif "input" in raw:
+        raise ProtocolError("edit: a bias has no input; send param, layer, unit and value")
+    else:
+        source = None
+    value = _float(f"the {param}", raw.get("value"), -EDIT_LIMIT, EDIT_LIMIT)
+    return Edit(param, layer, unit, source, value)
 
 
 # -- uploaded CSV -------------------------------------------------------------------------------------
@@ -265,6 +302,7 @@ class Upload:
     labels: np.ndarray
     problem: str
     classes: tuple[str, ...] = ()  # class names (the CSV's labels) for classification
+    note: str = ""  # how the file was read (its first row: a header or data), for the page to show
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -278,12 +316,17 @@ class Upload:
 def parse_csv(text: str) -> Upload:
     """Rows ``x, y, label`` (a header row is allowed); the message of a bad file names its row.
 
+    Header or data: the first row is a header when none of its cells is a number (``x,y,label``) and
+    the rows after it parse; a first row with numbers in it (``0.5,O.3,1``, a typo) is data, refused
+    like any other bad row, never dropped. ``Upload.note`` says which was chosen.
+
     Labels that are all whole numbers, with at most ``LIMITS["classes"]`` different values, make a
     classification problem (the values sorted are classes 0, 1, ...; -1/+1 become 0/1 as in Playground);
     anything else is a regression target.
     """
     rows = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     values: list[tuple[float, float, float]] = []
+    header = ""
     for number, line in enumerate(rows, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -293,10 +336,15 @@ def parse_csv(text: str) -> Upload:
         try:
             x, y, label = (float(cell) for cell in cells)
         except ValueError:
-            if not values and number == _first_row(rows):
-                continue  # a header
+            first = not values and number == _first_row(rows)
+            if first and not any(map(_is_number, cells)):
+                header = f"row {number} {line.strip()[:40]!r}"
+                continue  # a header: no number in it (the rows after it must parse)
             bad = next(c for c in cells if not _is_number(c))
-            raise ProtocolError(f"CSV row {number}: {bad[:20]!r} is not a number (x, y, label)") from None
+            why = " (a first row with numbers in it is data, not a header)" if first else ""
+            raise ProtocolError(
+                f"CSV row {number}: {bad[:20]!r} is not a number (x, y, label){why}; correct it in the file"
+            ) from None
         if not all(map(math.isfinite, (x, y, label))):
             raise ProtocolError(f"CSV row {number}: values must be finite numbers, got {line[:40]!r}")
         if max(abs(x), abs(y)) > 1e6:
@@ -314,8 +362,19 @@ def parse_csv(text: str) -> Upload:
             raise ProtocolError(f"every label in the CSV file is {distinct[0]:g}; classification needs 2 classes")
         index = np.searchsorted(distinct, labels)
         names = tuple(f"{v:g}" for v in distinct)
-        return Upload(points.astype(np.float32), index.astype(np.int64), "classification", names)
-    return Upload(points.astype(np.float32), labels.astype(np.float32), "regression")
+        note = _note(header, len(values), f"classification, {len(distinct)} classes")
+        return Upload(points.astype(np.float32), index.astype(np.int64), "classification", names, note)
+    return Upload(
+        points.astype(np.float32),
+        labels.astype(np.float32),
+        "regression",
+        note=_note(header, len(values), "regression"),
+    )
+
+
+def _note(header: str, points: int, problem: str) -> str:
+    first = f"{header} read as a header" if header else "no header: the first row read as data"
+    return f"{points:,} points ({problem}); {first}"
 
 
 def _first_row(rows: list[str]) -> int:
@@ -342,6 +401,6 @@ def upload_from_json(raw: Any) -> Upload:
     lines = [f"{p[0]},{p[1]},{label}" for p, label in zip(points, labels, strict=True)]
     upload = parse_csv("\n".join(lines))
     classes = raw.get("classes") or []
-    if upload.problem == "classification" and isinstance(classes, list) and len(classes) >= len(upload.classes):
+    if task_named(upload.problem).has_classes and isinstance(classes, list) and len(classes) >= len(upload.classes):
         upload = replace(upload, classes=tuple(str(c)[:20] for c in classes[: int(upload.labels.max()) + 1]))
     return upload

@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -35,7 +36,8 @@ from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
-FRAME_BUDGET = 0.05  # seconds of training per frame at most (a huge network trains part of an epoch)
+FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
+# network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
 MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
 log = logging.getLogger("layerlab.playground")
 CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
@@ -130,6 +132,9 @@ class Connection:
                 await self.run_in_thread(session.advance, 1)
             elif kind == "explain":
                 session.select(message.neuron)
+            elif kind == "edit":
+                assert message.edit is not None
+                session.edit(message.edit)
             elif kind == "upload":
                 await self.run_in_thread(session.set_upload, parse_csv(message.csv))
                 await self.send(session.data_message())
@@ -180,6 +185,60 @@ class Connection:
                 pass
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_names(host: str) -> frozenset[str]:
+    """The names a browser may use for a server listening on ``host`` (the Host header's name part).
+
+    A name outside them is a DNS rebinding attempt: another site's page whose name now resolves to this
+    machine. Loopback names always work; a wildcard address (0.0.0.0, ::) adds this machine's own names
+    and addresses."""
+    names = {*LOCAL_HOSTS, host.lower()}
+    if host in ("0.0.0.0", "::"):
+        machine = socket.gethostname()
+        names |= {machine.lower(), socket.getfqdn().lower()}
+        try:
+            names |= {info[4][0] for info in socket.getaddrinfo(machine, None)}
+        except OSError:
+            pass
+    return frozenset(names)
+
+
+def _host_name(header: str) -> str:
+    """The name part of a Host header: ``127.0.0.1:8765`` -> 127.0.0.1, ``[::1]:8765`` -> ::1."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class TrustedHosts:
+    """ASGI middleware: answer only requests whose Host header names this server (DNS rebinding).
+
+    Plain HTTP gets 400 with one line saying why; a WebSocket handshake is refused (HTTP 403) before any
+    session starts. Starlette's TrustedHostMiddleware would do for HTTP, but it reads ``[::1]:8765`` wrong."""
+
+    def __init__(self, app, names: frozenset[str]):
+        self.app, self.names = app, names
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if _host_name(header) in self.names:
+            return await self.app(scope, receive, send)
+        log.warning("refused a request for host %r (DNS rebinding protection)", header[:80])
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        text = (
+            f"this layerlab playground answers to {', '.join(sorted(self.names))}, not {header[:60]!r} "
+            "(a page of another site cannot use it); open the URL the server printed"
+        )
+        await PlainTextResponse(text, status_code=400)(scope, receive, send)
+
+
 def _same_origin(websocket: WebSocket) -> bool:
     """A page from another site must not drive this server (cross-site WebSocket hijacking)."""
     origin = websocket.headers.get("origin")
@@ -188,15 +247,27 @@ def _same_origin(websocket: WebSocket) -> bool:
     return urlsplit(origin).netloc == websocket.headers.get("host")
 
 
-def create_app(max_fps: float = 60.0) -> Starlette:
-    """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions."""
+#: Who may show the page in a frame when a notebook embeds it (``layerlab.playground()``): a notebook served
+#: from this machine (JupyterLab, Notebook, VS Code) or Colab's proxy; any other site still may not.
+NOTEBOOK_FRAME_ANCESTORS = "'self' http://127.0.0.1:* http://localhost:* http://[::1]:* https://*.googleusercontent.com"
+
+
+def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed: bool = False) -> Starlette:
+    """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions.
+
+    ``hosts``: the Host names it answers to (default: the loopback names); see ``host_names``.
+    ``embed``: a notebook on this machine may show the page in a frame (``NOTEBOOK_FRAME_ANCESTORS``)."""
+    headers = HEADERS
+    if embed:
+        policy = HEADERS["Content-Security-Policy"].replace("'none'", NOTEBOOK_FRAME_ANCESTORS)
+        headers = HEADERS | {"Content-Security-Policy": policy}
 
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=HEADERS)
+        return FileResponse(STATIC / "index.html", headers=headers)
 
     async def task_list(request: Request) -> Response:
         presets = {n: {**task, "settings": tasks.preset(n)} for n, task in tasks.TASKS.items()}
-        return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=HEADERS)
+        return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=headers)
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         if not _same_origin(websocket):
@@ -216,12 +287,16 @@ def create_app(max_fps: float = 60.0) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHosts, names=hosts or host_names("127.0.0.1"))])
 
 
 def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program listens on, in one line; SO_REUSEADDR as uvicorn's own socket, so
+    that the connections of a server stopped a moment ago (TIME_WAIT, up to a minute) do not count."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            if sys.platform != "win32":  # on Windows the option means something else (port stealing)
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as e:
         raise LayerlabError(f"cannot listen on {host}:{port} ({e.strerror}); choose another with --port") from None
@@ -248,7 +323,21 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) 
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     elif open_browser:
         print("no graphical display here: open the URL above in a browser")
-    config = uvicorn.Config(
-        create_app(), host=host, port=port, log_level="warning", ws_max_size=LIMITS["message_bytes"] + 1024
+    uvicorn.Server(uvicorn_config(host, port)).run()
+
+
+def uvicorn_config(host: str, port: int, max_fps: float = 60.0):
+    """The server ``layerlab playground`` runs (the tests and the frame-rate benchmark start the same one).
+
+    No per-message compression: deflating the largest network's 350 kB frame took the server ~15 ms of
+    the ~60 it has for a frame (and the browser as long to inflate it), to save nothing on a loopback."""
+    import uvicorn
+
+    return uvicorn.Config(
+        create_app(max_fps, hosts=host_names(host)),
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_max_size=LIMITS["message_bytes"] + 1024,  # larger ones are refused with an error frame, not a close
+        ws_per_message_deflate=False,
     )
-    uvicorn.Server(config).run()

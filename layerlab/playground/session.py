@@ -9,7 +9,9 @@ linear output, Playground's loss is mse / 2). Three or more classes get a softma
 
 A frame holds what the page draws: the losses, the output over a grid of the plane (the heat map), every
 hidden neuron's output over a coarser grid, the weights and biases, and the explanation of one neuron.
-Heat maps travel as bytes (0 = -1, 255 = +1), base64-encoded, rows from the top of the plane down.
+Heat maps travel as bytes (0 = -1, 255 = +1), base64-encoded, rows from the top of the plane down; the
+hidden neurons' maps all in one string. One forward pass over the training points, the test points and
+the grid (whose features are computed once per network) gives the losses and every map of a frame.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from ..data.playground import EXTENT, features_of, grid, make
 from ..numpy import SGD, build
 from ..numpy.regularizers import L1, L2, Penalties
 from ..spec import parse
+from ..task import task_named
 from . import tasks
 from .export import python_snippet, train_config
-from .protocol import ProtocolError, Settings, Upload, settings_from, upload_from_json
+from .protocol import Edit, ProtocolError, Settings, Upload, settings_from, upload_from_json
 
 GRID = 50  # the output heat map is GRID x GRID
 NEURON_STEP = 2  # neuron heat maps take every 2nd grid point: 25 x 25
@@ -52,7 +55,7 @@ class Data:
 
 def encode(values: np.ndarray) -> str:
     """Values in [-1, 1] (clipped) as base64 bytes, 0 for -1 and 255 for +1."""
-    scaled = np.rint((np.clip(np.nan_to_num(values), -1, 1) + 1) * 127.5).astype(np.uint8)
+    scaled = np.rint((np.clip(np.nan_to_num(values, nan=0.0), -1, 1) + 1) * 127.5).astype(np.uint8)
     return base64.b64encode(scaled.tobytes()).decode()
 
 
@@ -103,7 +106,7 @@ class Session:
             order = np.random.default_rng(s.seed).permutation(len(u.points))
             points, labels = u.points[order], u.labels[order]
             n_train = min(max(1, round(len(points) * s.ratio / 100)), len(points) - 1)
-            if u.problem == "regression":
+            if not task_named(u.problem).has_classes:
                 labels = labels.reshape(-1, 1)
             extent = float(np.abs(u.points).max()) * 1.1 or 1.0
             self.data = Data(
@@ -118,7 +121,7 @@ class Session:
 
     @property
     def n_classes(self) -> int:
-        return len(self.data.classes) if self.data.problem == "classification" else 0
+        return len(self.data.classes) if task_named(self.data.problem).has_classes else 0
 
     def spec_text(self) -> str:
         """The network as a spec without its input: hidden layers, then the output layer."""
@@ -142,12 +145,15 @@ class Session:
         self.spec = parse(self.spec_text(), (len(s.features),))
         self.model = build(self.spec, seed=s.init, loss=self.loss_name)
         self.optimizer = SGD(lr=s.lr)
+        self.params = self.model.params  # updated in place: one dict per network, not one per step
+        self.param_keys = [(f"{i}.{k}", layer, k) for i, layer in enumerate(self.model.layers) for k in layer.params]
         self.penalty = _penalty(s)
         self.epoch = 0
         self.position = 0
         self.order = self.order_rng.permutation(len(self.x_train))
         self.message = ""
         self.grid_x = grid(s.features, GRID, self.data.extent)[2]
+        self.x_all = self.model.as_input(np.concatenate([self.x_train, self.x_test, self.grid_x]))
         if self.explain_neuron is not None:
             try:
                 self.select(self.explain_neuron)
@@ -170,7 +176,7 @@ class Session:
                 "is too large for this network; lower it and press reset"
             )
             return False
-        self.optimizer.step(self.model.params, self.model.grads)
+        self.optimizer.step(self.params, {name: layer.grads[key] for name, layer, key in self.param_keys})
         self.position += len(batch)
         if self.position >= len(self.order):
             self.epoch += 1
@@ -193,15 +199,29 @@ class Session:
 
     # -- what the page draws -------------------------------------------------------------------------
 
-    def losses(self) -> dict[str, float | None]:
+    def _forward_all(self) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One test-mode forward pass over the training points, the test points and the grid at once
+        (one matrix product per layer, not three); returns the output and each hidden layer's output."""
+        x = self.x_all
+        hidden = []
+        last = len(self.model.layers) - 1
+        for i, layer in enumerate(self.model.layers):
+            x = layer.forward(x, False)
+            if i % 2 == 1 and i < last:  # a hidden layer's activation output
+                hidden.append(x)
+        return x, hidden
+
+    def losses(self, output: np.ndarray | None = None) -> dict[str, float | None]:
         """Train and test loss, ours and on Playground's scale, and the accuracy of a classifier."""
+        if output is None:
+            output = self._forward_all()[0]
+        n_train, n_test = len(self.x_train), len(self.x_test)
         result: dict[str, float | None] = {}
-        for part, x, y in (
-            ("train", self.x_train, self.data.train_labels),
-            ("test", self.x_test, self.data.test_labels),
+        for part, out, y in (
+            ("train", output[:n_train], self.data.train_labels),
+            ("test", output[n_train : n_train + n_test], self.data.test_labels),
         ):
-            output = self.model.forward(x)
-            loss = self.model.loss.forward(output, y)
+            loss = self.model.loss.forward(out, y)
             result[f"{part}_loss"] = _finite(loss)
             if self.n_classes == 2:
                 result[f"{part}_playground"] = _finite(2 * loss)  # 1/2 (o - y)^2 on -1/+1 = 2 (p - t)^2
@@ -210,20 +230,26 @@ class Session:
             else:
                 result[f"{part}_playground"] = None  # Playground has no loss for 3+ classes
             if self.n_classes:
-                predicted = self.model.loss.probabilities(output).argmax(axis=1)
+                predicted = self.model.loss.probabilities(out).argmax(axis=1)
                 result[f"{part}_accuracy"] = float((predicted == y).mean())
         return result
 
-    def maps(self) -> dict[str, Any]:
-        """The output heat map and each hidden neuron's, over the grid (forward pass in test mode)."""
-        x = self.model.as_input(self.grid_x)
-        neurons = []
-        for i, layer in enumerate(self.model.layers):
-            x = layer.forward(x, False)
-            if i % 2 == 1 and i < len(self.model.layers) - 1:  # a hidden layer's activation output
-                images = x.reshape(GRID, GRID, -1)[::-1][::NEURON_STEP, ::NEURON_STEP]
-                neurons.append([encode(images[:, :, j]) for j in range(images.shape[2])])
-        out = x.reshape(GRID, GRID, -1)[::-1]
+    def maps(self, output: np.ndarray | None = None, hidden: list[np.ndarray] | None = None) -> dict[str, Any]:
+        """The output heat map and every hidden neuron's, over the grid (forward pass in test mode).
+
+        The hidden neurons' maps travel as one base64 string: neuron after neuron, layer after layer,
+        each ``neuron_grid`` x ``neuron_grid`` bytes (one encoding per frame, not one per neuron).
+        """
+        if output is None or hidden is None:
+            output, hidden = self._forward_all()
+        start = len(self.x_train) + len(self.x_test)
+        if hidden:
+            on_grid = np.concatenate([h[start:] for h in hidden], axis=1).reshape(GRID, GRID, -1)
+            images = on_grid[::-1][::NEURON_STEP, ::NEURON_STEP].transpose(2, 0, 1)
+            neurons = encode(images)
+        else:
+            neurons = ""
+        out = output[start:].reshape(GRID, GRID, -1)[::-1]
         if self.n_classes > 2:
             return {
                 "output": base64.b64encode(out.argmax(axis=2).astype(np.uint8).tobytes()).decode(),
@@ -240,13 +266,14 @@ class Session:
 
     def _frame(self, playing: bool) -> dict[str, Any]:
         dense = self.model.layers[::2]
+        output, hidden = self._forward_all()
         frame = {
             "type": "frame",
             "rev": self.rev,
             "epoch": self.epoch,
             "playing": playing,
-            **self.losses(),
-            **self.maps(),
+            **self.losses(output),
+            **self.maps(output, hidden),
             "weights": [_round(layer.params["weight"], 4) for layer in dense],
             "biases": [_round(layer.params["bias"], 4) for layer in dense],
         }
@@ -279,7 +306,30 @@ class Session:
             "neuron_grid": len(range(0, GRID, NEURON_STEP)),
             "spec": str(self.spec),
             "settings": self.settings.to_json(),
+            "note": self.upload.note if self.upload is not None and self.settings.data == "upload" else "",
         }
+
+    # -- editing one weight or bias -------------------------------------------------------------------
+
+    def edit(self, change: Edit) -> None:
+        """Set one weight or bias, as clicking a link or a neuron does in TensorFlow Playground."""
+        widths = [len(self.features), *self.settings.hidden, self.model.layers[-2].params["bias"].shape[0]]
+        if change.layer >= len(widths) or change.unit >= widths[change.layer]:
+            raise ProtocolError(
+                f"edit: there is no neuron {change.unit} in layer {change.layer}; the layers have {widths[1:]} neurons"
+            )
+        dense = self.model.layers[2 * (change.layer - 1)]
+        if change.param == "bias":
+            dense.params["bias"][change.unit] = change.value
+            return
+        assert change.input is not None
+        if change.input >= widths[change.layer - 1]:
+            source = "features" if change.layer == 1 else f"neurons in layer {change.layer - 1}"
+            raise ProtocolError(
+                f"edit: layer {change.layer}'s neurons have {widths[change.layer - 1]} inputs ({source}), "
+                f"no input {change.input}"
+            )
+        dense.params["weight"][change.unit, change.input] = change.value
 
     # -- the neuron explanation ----------------------------------------------------------------------
 

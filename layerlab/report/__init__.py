@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..files import make_folder, out_folder, write_text
 from ..rundir import RunDir
 from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
 from .html_page import html_page
+from .inline import Report
 from .markdown import markdown, markdown_table
 from .reading import ExperimentSource, ReportError, is_experiment, read_experiment, read_runs
-from .table import Row, rows
+from .row import Row
+from .table import rows
 from .terminal import summary, terminal_table
+from .verdicts import ExpectationCheck, check_expectations
 
 #: What a report folder holds (``--out`` of a comparison may hold these from an earlier one, nothing else).
 REPORT_FILES = ("report.md", "report.html", "report")
@@ -38,6 +42,13 @@ REPORT_FILES = ("report.md", "report.html", "report")
 def table(experiment_dir: str | os.PathLike) -> list[Row]:
     """One row per run of an experiment directory, in the order of experiment.json (see ``Row``)."""
     return rows(read_experiment(experiment_dir).runs)
+
+
+def expectations(experiment_dir: str | os.PathLike) -> list[ExpectationCheck]:
+    """What the experiment expects (its ``expect`` list), each checked against its runs: agrees, disagrees,
+    cannot tell yet, not measured, or (a quick run) needs the full run."""
+    experiment = read_experiment(experiment_dir)
+    return check_expectations(rows(experiment.runs), experiment.expect, experiment.quick, experiment.quick_expect)
 
 
 def print_summary(experiment_dir: str | os.PathLike, file: TextIO | None = None) -> None:
@@ -94,8 +105,26 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
     return compare(paths, out)
 
 
+def build(*paths: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike | None = None) -> Report:
+    """``layerlab.report(...)``: write the report of an experiment directory, or of run directories side by
+    side, as ``layerlab report`` does but without printing, and return it (a ``Report``: its table, figures,
+    and in a notebook the page itself)."""
+    flat = [Path(p) for item in paths for p in ([item] if isinstance(item, str | os.PathLike) else item)]
+    if not flat:
+        raise ReportError("give an experiment directory, or run directories to compare")
+    if len(flat) == 1 and is_experiment(flat[0]):
+        if out is not None:
+            raise ReportError("an experiment's report goes into its own directory; out= is for run directories")
+        page = write_report(flat[0])
+    else:
+        page = compare(flat, out, quiet=True)
+    return Report(page, page.parent, tuple(flat))
+
+
 def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
-    summary(experiment.title, experiment.quick, rows(experiment.runs), file or sys.stdout)
+    table = rows(experiment.runs)
+    checks = check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect)
+    summary(experiment.title, experiment.quick, table, file or sys.stdout, checks)
 
 
 def _write(experiment: ExperimentSource) -> Path:
@@ -144,12 +173,24 @@ def _check_comparison_out(directory: Path, run_dirs: Sequence[str | os.PathLike]
         raise refuse("{path} is not a layerlab report's; give another {out}", path=directory / "report")
 
 
+class _CallableModule(types.ModuleType):
+    """``layerlab.report`` is this package and, called, ``build``: ``layerlab.report("runs/lab4a-quick")``."""
+
+    def __call__(self, *paths: Any, out: str | os.PathLike | None = None) -> Report:
+        return build(*paths, out=out)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
 __all__ = [
     "Plot",
     "QUICK_NOTE",
+    "Report",
     "ReportError",
     "Row",
+    "build",
     "compare",
+    "expectations",
     "make_plots",
     "markdown_table",
     "print_summary",

@@ -8,18 +8,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import toml_value
-from .table import Row, missing
+from ..task import task_named
+from .row import Row, missing
 
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
 MARK = "<!-- written by layerlab report -->"
 QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
+QUICK_NOTE_REGRESSION = "quick run: fewer epochs; the losses are not comparable to a full run's"
 BEST_MARK = "★"
-EXPLANATION = (
-    f"{BEST_MARK} marks the best run of each exercise, chosen by best validation accuracy. "
-    "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the "
-    "last epoch. An ensemble reports its majority vote on the validation and test sets, the epochs of one "
-    "member and the seconds of all members."
+TIED_MARK = "="
+VERDICT_EXPLANATION = (
+    f"{BEST_MARK} marks the best run of each exercise, chosen by its validation score, when it beats every other "
+    f"run of the exercise clearly on the test set; {TIED_MARK} marks the runs tied for best (no clear difference "
+    "between them). vs first run: the difference from the exercise's first run with its 95% interval (paired on "
+    "the same test examples, or over the seeds with repeats) and the verdict: better, worse, or no clear difference."
 )
+INTERVAL_EXPLANATION = (
+    "95% interval: of the test accuracy (Wilson's, on the test images; with repeats, over the seeds). test: test "
+    "accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last epoch. An "
+    "ensemble reports its majority vote on the validation and test sets, the epochs of one member and the seconds "
+    "of all members."
+)
+REGRESSION_INTERVAL_EXPLANATION = (
+    "95% interval: of the test loss (a t interval over the test examples' squared errors; with repeats, over the "
+    "seeds)."
+)
+EXPLANATION = f"{VERDICT_EXPLANATION} {INTERVAL_EXPLANATION}"
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."
 QUICK_REFERENCE_EXPLANATION = "slide: the accuracy on the slides, for the full run (a quick run's is not comparable)."
 LOSS_EXPLANATION = "Runs without a validation set (Playground) are not ranked; test loss: at the last epoch."
@@ -75,6 +89,7 @@ class Column:
 EXERCISE = Column("exercise", "exercise", text=True)
 NOTES = Column("notes", "notes", text=True)
 DIRECTORY = Column("directory", "directory", text=True)
+VERSUS = Column("vs first run", "verdict", text=True)
 DIRECTORY_EXPLANATION = (
     "directory: the run's folder, relative to this report; give it to `layerlab eval` or `layerlab predict`."
 )
@@ -84,6 +99,7 @@ _ALL = (
     Column("best val", "best_val_accuracy", percent, short="val"),
     Column("test", "test_accuracy", percent),
     Column("mean", "test_mean", percent),
+    Column("95% interval", "interval", short="95%"),
     Column("final", "final_test_accuracy", percent),
     Column("val loss", "best_val_loss", loss, short="vloss"),
     Column("test loss at best", "test_loss", loss, short="tloss"),
@@ -115,12 +131,17 @@ def _has_unranked_losses(rows: list[Row]) -> bool:
 
 def all_regression(rows: list[Row]) -> bool:
     """Whether every run is a regression run: then the table has no accuracy columns."""
-    return bool(rows) and all(row.task == "regression" for row in rows)
+    return bool(rows) and not any(task_named(row.task).has_classes for row in rows)
+
+
+def quick_note(rows: list[Row]) -> str:
+    """The quick-run banner: a regression report speaks of losses, not accuracies."""
+    return QUICK_NOTE_REGRESSION if all_regression(rows) else QUICK_NOTE
 
 
 def has_regression(rows: list[Row]) -> bool:
     """Whether a regression run has a validation loss (without one, its last epoch's test loss says it all)."""
-    return any(row.task == "regression" and row.best_val_loss is not None for row in rows)
+    return any(not task_named(row.task).has_classes and row.best_val_loss is not None for row in rows)
 
 
 def _has_repeats(rows: list[Row]) -> bool:
@@ -137,6 +158,7 @@ def columns(rows: list[Row], quick: bool = False) -> list[Column]:
     hidden |= set() if _has_unranked_losses(rows) else {"final_test_loss"}
     hidden |= set() if _has_targets(rows) else {"loss_target", "reached_target"}
     hidden |= set() if _has_repeats(rows) else {"test_mean"}
+    hidden |= set() if any(row.interval for row in rows) else {"interval"}
     hidden |= set() if has_regression(rows) else {"best_val_loss"}
     hidden |= set() if has_regression(rows) or _has_targets(rows) else {"test_loss"}
     if all_regression(rows):
@@ -152,13 +174,15 @@ def explanation(rows: list[Row], quick: bool = False) -> str:
     extra += [REGRESSION_EXPLANATION] * has_regression(rows)
     extra += [REPEATS_EXPLANATION] * _has_repeats(rows)
     extra += [DIRECTORY_EXPLANATION] * any(row.directory for row in rows)
-    return " ".join([EXPLANATION, *extra])
+    measures = REGRESSION_INTERVAL_EXPLANATION if all_regression(rows) else INTERVAL_EXPLANATION
+    return " ".join([VERDICT_EXPLANATION, measures, *extra])
 
 
 def file_columns(rows: list[Row], quick: bool = False) -> list[Column]:
     """The columns of the report files' tables: the exercise, the shared ones, the run's directory (when
     known) and the notes."""
-    return [EXERCISE, *columns(rows, quick), *[DIRECTORY] * any(row.directory for row in rows), NOTES]
+    versus = [VERSUS] * any(row.comparison is not None for row in rows)
+    return [EXERCISE, *columns(rows, quick), *versus, *[DIRECTORY] * any(row.directory for row in rows), NOTES]
 
 
 def settings_lines(settings: dict[str, Any]) -> list[str]:

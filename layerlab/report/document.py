@@ -9,7 +9,9 @@ from typing import Any
 from ..errors import LayerlabError
 from ..spec import parse
 from .reading import ExperimentSource
-from .table import Row, base_settings
+from .row import Row, by_exercise
+from .table import base_settings
+from .verdicts import ExpectationCheck, check_expectations, conclusion
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Document:
     settings_title: str = "Base settings"
     model_summary: str = ""  #: the base model's layers, as ``layerlab summary`` prints them
     plots: list[Plot] = field(default_factory=list)
+    conclusions: list[tuple[str, str]] = field(default_factory=list)  #: (exercise, its one-sentence conclusion)
+    expectations: list[ExpectationCheck] = field(default_factory=list)  #: what the slides expect, checked
 
 
 def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) -> Document:
@@ -50,7 +54,19 @@ def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) 
         settings_title="Settings" if single else 'Base settings (each run\'s "changed" says where it differs)',
         model_summary=_summary(settings.get("model"), experiment),
         plots=plots,
+        conclusions=conclusions(table, experiment.quick),
+        expectations=check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect),
     )
+
+
+def conclusions(table: list[Row], quick: bool = False) -> list[tuple[str, str]]:
+    """Each exercise's one-sentence conclusion (``verdicts.conclusion``), in the table's order."""
+    found = [(exercise, conclusion(group, quick)) for exercise, group in by_exercise(table, _exercise).items()]
+    return [(exercise, sentence) for exercise, sentence in found if sentence]
+
+
+def _exercise(row: Row) -> str:
+    return row.exercise
 
 
 def _summary(model: str | None, experiment: ExperimentSource) -> str:

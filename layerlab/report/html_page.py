@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import html
 
-from .columns import BEST_MARK, MARK, QUICK_NOTE, explanation, file_columns, settings_lines
+from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
 from .document import Document
-from .table import Row, by_exercise
+from .row import Row, by_exercise
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -20,6 +20,8 @@ tr.best { background: #fff4c2; }
 pre { background: #f6f6f6; padding: 0.6em 1em; overflow-x: auto; font-size: 13px; }
 figure { margin: 1.5em 0; }
 img { max-width: 100%; }
+.agrees { color: #1a7f37; font-weight: bold; } .disagrees { color: #b3261e; font-weight: bold; }
+.cannot, .not { color: #8a6d00; font-weight: bold; }
 """
 
 
@@ -31,11 +33,20 @@ def html_page(document: Document) -> str:
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>",
     ]
     if document.quick:
-        parts.append(f'<p class="quick">{e(QUICK_NOTE)}</p>')
+        parts.append(f'<p class="quick">{e(quick_note(document.rows))}</p>')
     if document.description:
         parts.append(f"<p>{e(document.description)}</p>")
     if document.notes:
         parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in document.notes) + "</ul>")
+    if document.conclusions:
+        items = "".join(f"<li><b>{e(exercise)}.</b> {e(sentence)}</li>" for exercise, sentence in document.conclusions)
+        parts += ["<h2>Conclusions</h2>", f"<ul>{items}</ul>"]
+    if document.expectations:
+        items = "".join(
+            f'<li><span class="{check.status.split()[0]}">{e(check.status)}</span>: {e(check.sentence)}</li>'
+            for check in document.expectations
+        )
+        parts += ["<h2>What the slides expect</h2>", f"<ul>{items}</ul>"]
     rows = document.rows
     parts += [
         "<h2>Results</h2>",
@@ -69,6 +80,8 @@ def html_table(rows: list[Row], quick: bool = False) -> str:
             text = html.escape(column.cell(row))
             if column.field == "run" and row.best:
                 text = f"{BEST_MARK} <b>{text}</b>"
+            elif column.field == "run" and row.tied:
+                text = f"{TIED_MARK} {text}"
             cells.append(f"<td>{text}</td>" if column.text else f'<td class="number">{text}</td>')
         lines.append(('<tr class="best">' if row.best else "<tr>") + "".join(cells) + "</tr>")
     lines.append("</table>")

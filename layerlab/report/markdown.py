@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, MARK, QUICK_NOTE, explanation, file_columns, settings_lines
+from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
 from .document import Document
-from .table import Row, by_exercise
+from .row import Row, by_exercise
 
 
 def markdown_table(rows: list[Row], quick: bool = False) -> str:
@@ -20,6 +20,8 @@ def markdown_table(rows: list[Row], quick: bool = False) -> str:
         cells = [_escape(column.cell(row)) for column in shown]
         if row.best:
             cells[1] = f"{BEST_MARK} **{cells[1]}**"
+        elif row.tied:
+            cells[1] = f"{TIED_MARK} {cells[1]}"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -32,11 +34,17 @@ def markdown(document: Document, directory: Path) -> str:
     """The whole report; plot links relative to ``directory`` (where report.md goes)."""
     parts = [f"# {document.title}\n"]
     if document.quick:
-        parts.append(f"> **{QUICK_NOTE}**\n")
+        parts.append(f"> **{quick_note(document.rows)}**\n")
     if document.description:
         parts.append(document.description + "\n")
     if document.notes:
         parts.append("".join(f"- {note}\n" for note in document.notes))
+    if document.conclusions:
+        parts.append("## Conclusions\n")
+        parts.append("".join(f"- **{_escape(exercise)}.** {sentence}\n" for exercise, sentence in document.conclusions))
+    if document.expectations:
+        parts.append("## What the slides expect\n")
+        parts.append("".join(f"- *{check.status}*: {check.sentence}\n" for check in document.expectations))
     parts += [
         "## Results\n",
         markdown_table(document.rows, document.quick),

@@ -153,6 +153,8 @@ class ExperimentSource:
     description: str = ""
     quick: bool = False
     notes: list[str] = field(default_factory=list)
+    expect: list[str] = field(default_factory=list)  #: what the experiment expects ("ex1-mlp > ex1-linear")
+    quick_expect: list[str] | None = None  #: those a quick run is sized to show (None: all)
 
 
 def read_json(path: Path) -> Any:
@@ -212,6 +214,8 @@ def read_experiment(experiment_dir: str | os.PathLike) -> ExperimentSource:
         description=experiment.get("description", ""),
         quick=bool(experiment.get("quick")),
         notes=list(experiment.get("notes", [])),
+        expect=[text for text in experiment.get("expect", []) if isinstance(text, str)],
+        quick_expect=experiment.get("quick_expect"),
     )
 
 

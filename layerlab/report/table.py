@@ -15,80 +15,30 @@ and the mean over the repeats.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
 
 from ..config import TrainConfig
+from ..task import REGRESSION, Sample, task_named
 from ..wording import describe_changes
 from .reading import RunSource, setting_defaults
+from .row import Row, missing
+from .verdicts import judge
 
 T = TypeVar("T")
-
-
-@dataclass
-class Row:
-    """A run's line in the table. Accuracies are fractions; a number that does not exist (yet) is None."""
-
-    run: str
-    exercise: str
-    changed: str  #: "lr=0.02, model=..." or "shared settings"
-    status: str  #: done, failed, pending
-    best_val_accuracy: float | None = None
-    test_accuracy: float | None = None  #: at the epoch of best validation accuracy
-    final_test_accuracy: float | None = None
-    final_test_loss: float | None = None
-    epochs: int | None = None
-    seconds: float | None = None
-    slide_reference: float | None = None
-    difference_pp: float | None = None  #: ours minus the slide's, in percentage points
-    loss_target: float | None = None
-    reached_target: bool | None = None  #: test_loss < loss_target: at the best epoch, as the test column
-    notes: str = ""
-    best: bool = False  #: the best run of its exercise by best validation accuracy (regression: loss)
-    task: str = "classification"  #: or "regression": no accuracies, the losses below instead
-    best_val_loss: float | None = None  #: regression: the lowest validation loss
-    test_loss: float | None = None  #: the test loss at the best epoch (regression: of lowest validation loss)
-    repeats: int | None = None  #: finished repeats of a repeated run
-    test_mean: float | None = None  #: test accuracy averaged over the repeats
-    best_repeat: str | None = None  #: the name of the repeat shown
-    directory: str = ""  #: the run's directory (of a repeated run: the repeat shown), from the report's
-
-    @property
-    def shown_run(self) -> str:
-        """The run whose files the plots show: of a repeated run, its best repeat."""
-        return self.best_repeat or self.run
-
-
-def missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _number(value: Any) -> Any:
     return None if missing(value) else value  # NaN in result.json: a run without a validation set
 
 
-def by_exercise(items: Iterable[T], exercise: Callable[[T], str]) -> dict[str, list[T]]:
-    """Items grouped by exercise, in the order the exercises first appear."""
-    groups: dict[str, list[T]] = {}
-    for item in items:
-        groups.setdefault(exercise(item), []).append(item)
-    return groups
-
-
 def rows(runs: list[RunSource]) -> list[Row]:
-    """One row per run in order (repeats folded into one), the best run of each exercise marked."""
+    """One row per run in order (repeats folded into one), each with its interval and its comparison with its
+    exercise's first run, the best run of each exercise marked only where its lead is clear (``verdicts``)."""
     table = _merge_repeats([(run, _row(run)) for run in runs])
-    for group in by_exercise(table, lambda row: row.exercise).values():
-        ranked = [row for row in group if row.status == "done" and row.best_val_accuracy is not None]
-        by_loss = [row for row in group if row.status == "done" and row.best_val_loss is not None]
-        if ranked:
-            max(ranked, key=lambda row: row.best_val_accuracy).best = True  # the first one on a tie
-        elif by_loss:
-            min(by_loss, key=lambda row: row.best_val_loss).best = True
+    judge(table)
     return table
 
 
@@ -99,7 +49,8 @@ def shown_runs(runs: list[RunSource], table: list[Row]) -> list[RunSource]:
 
 
 def best_runs(table: list[Row]) -> set[str]:
-    return {row.shown_run for row in table if row.best}
+    """The run of best validation score of each exercise (starred, or tied for best): the one its plots show."""
+    return {row.shown_run for row in table if row.chosen}
 
 
 def _row(run: RunSource) -> Row:
@@ -128,7 +79,7 @@ def _row(run: RunSource) -> Row:
     else:
         history = run.metrics
         row.final_test_loss = _number(history[-1].get("test_loss")) if history else None
-        if run.dataset.get("task") == "regression":
+        if not task_named(run.dataset.get("task")).has_classes:
             _regression_values(row, history, result.get("best_epoch"))
         elif row.loss_target is not None:  # the best epoch's weights: the test column's and the pictures'
             row.test_loss = _number(result.get("test_loss"))
@@ -140,13 +91,25 @@ def _row(run: RunSource) -> Row:
     if row.loss_target is not None and row.test_loss is not None:
         row.reached_target = bool(row.test_loss < row.loss_target)
     row.notes = "; ".join(note for note in notes if note)
+    row.sample, row.examples = _sample(run, row)
     return row
+
+
+def _sample(run: RunSource, row: Row) -> tuple[Sample | None, int | None]:
+    """The run's headline and, from its saved test predictions, what it did on each test example."""
+    if row.status != "done" or row.headline is None:
+        return None, None
+    predictions = run.predictions()
+    if predictions is None or "y_true" not in predictions:
+        return Sample((row.headline,)), None
+    outcomes = task_named(row.task).outcomes(predictions["y_true"], predictions["y_pred"])
+    return Sample((row.headline,), outcomes), len(outcomes)
 
 
 def _regression_values(row: Row, history: list[dict[str, Any]], best_epoch: Any) -> None:
     """A regression run's losses at its best epoch (the lowest validation loss) in place of its accuracies."""
     best = next((epoch for epoch in history if epoch.get("epoch") == best_epoch), None)
-    row.task = "regression"
+    row.task = REGRESSION.name
     row.best_val_accuracy = row.test_accuracy = row.final_test_accuracy = None
     if best is not None:
         row.best_val_loss, row.test_loss = _number(best.get("val_loss")), _number(best.get("test_loss"))
@@ -165,8 +128,8 @@ def _ensemble_values(run: RunSource, row: Row) -> str:
     row.best_val_accuracy = _number(summary.get("vote_val_accuracy"))  # None from a layerlab before it
     row.epochs = results[0].get("epochs") if results else None
     row.seconds = sum(result["seconds"] for result in results) if results else None
-    if summary.get("task") == "regression":  # no classes to vote on: the test loss of the mean output
-        row.task, row.test_accuracy, row.final_test_loss = "regression", None, _number(summary["mean_loss"])
+    if not task_named(summary.get("task")).has_classes:  # no classes to vote on: the test loss of the mean output
+        row.task, row.test_accuracy, row.final_test_loss = REGRESSION.name, None, _number(summary["mean_loss"])
         losses = summary["member_losses"]
         average, best = np.mean(losses), min(losses)
         return f"mean output of {len(losses)}: members' test loss {average:.4g} on average, best {best:.4g}"
@@ -193,16 +156,18 @@ def _merge_repeats(pairs: list[tuple[RunSource, Row]]) -> list[Row]:
 
 def _repeated_row(repeats: list[Row]) -> Row:
     base = repeats[0].run.rpartition("#")[0]
-    done = [row for row in repeats if row.status == "done" and row.test_accuracy is not None]
+    task = task_named(repeats[0].task)
+    done = [row for row in repeats if row.status == "done" and row.headline is not None]
     if not done:
         return replace(repeats[0], run=base, repeats=0)
-    best = max(done, key=lambda row: row.test_accuracy)  # the first one on a tie
-    accuracies = [row.test_accuracy for row in done]
+    values = [row.headline for row in done]
+    best = done[task.score.best_index(values)]  # as Nielsen reported his best of 3; the first one on a tie
     unfinished = [row for row in repeats if row not in done]
     status = unfinished[0].status if unfinished else "done"
-    notes = [best.notes, f"best of {len(done)} runs ({', '.join(f'{a:.2%}' for a in accuracies)})"]
+    shown = ", ".join(task.show(value) for value in values)
+    notes = [best.notes, f"best of {len(done)} runs ({shown})"]
     if len(done) > 1:
-        notes[-1] += f", mean {np.mean(accuracies):.2%} ± {np.std(accuracies, ddof=1):.2%}"
+        notes[-1] += f", mean {task.show(float(np.mean(values)))} ± {task.show(float(np.std(values, ddof=1)))}"
     if unfinished:
         notes.append(f"{len(unfinished)} of {len(repeats)} repeats {status}")
     return replace(
@@ -211,9 +176,11 @@ def _repeated_row(repeats: list[Row]) -> Row:
         seconds=sum(row.seconds or 0 for row in repeats),
         status=status,
         repeats=len(done),
-        test_mean=float(np.mean(accuracies)),
+        test_mean=float(np.mean(values)),
         best_repeat=best.run,
         notes="; ".join(note for note in notes if note),
+        sample=Sample(tuple(values)),
+        spread=float(np.std(values, ddof=1)) if len(values) > 1 else None,
     )
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from typing import TextIO
 
 from ..wording import count
-from .columns import QUICK_NOTE, all_regression, columns, has_regression
-from .table import Row, by_exercise
+from .columns import all_regression, columns, has_regression, quick_note
+from .row import Row, by_exercise
+from .verdicts import ExpectationCheck, conclusion
 
 
 def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> str:
     """``rows`` as plain text at most ``width`` columns wide.
 
-    One block per exercise; ``*`` marks the best run; long settings wrap onto the lines below; notes (errors,
-    ensembles, early stopping) go on an indented line below their run.
+    One block per exercise, opened by its conclusion; ``*`` marks the best run (a clear lead), ``=`` the runs
+    tied for best; long settings wrap onto the lines below; notes (errors, ensembles, early stopping) and, in
+    an exercise of three runs or more, each run's comparison with the first go on indented lines below it.
     """
     shown = columns(rows, quick)
     cells = [[column.cell(row) for column in shown] for row in rows]
@@ -43,12 +46,21 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     pairs = list(zip(rows, cells, strict=True))
     for exercise, group in by_exercise(pairs, lambda pair: pair[0].exercise).items():
         lines.append(cut(exercise, width))
+        sentence = conclusion([row for row, _ in group], quick)
+        lines += textwrap.wrap(sentence, width, initial_indent="  → ", subsequent_indent="    ")
+        many = sum(row.comparison is not None for row, _ in group) > 1
         for row, texts in group:
-            lines.append(line("*" if row.best else " ", texts))
+            lines.append(line(row.mark, texts))
             if row.notes:
                 lines.append(cut("    " + row.notes, width))
+            if many and row.comparison is not None:
+                lines.append(cut(f"    vs {row.versus}: {row.verdict}", width))
     if not all_regression(rows):
         lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+    if any(row.tied for row in rows):
+        lines.append(cut("= tied for best: no clear difference on the test set (the difference's 95% interval)", width))
+    if any(row.interval for row in rows):
+        lines.append(cut("  95%: the test figure's 95% interval (test images; with repeats: seeds)", width))
     if any(row.loss_target is not None for row in rows):
         target = "  tloss: test loss at the best epoch (the test column's weights); reached: tloss < target"
         lines.append(cut(target, width))
@@ -74,11 +86,17 @@ def cut_middle(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
-def summary(title: str, quick: bool, rows: list[Row], file: TextIO) -> None:
-    """The title, counts of runs by status, the quick-run note and the table."""
+def summary(
+    title: str, quick: bool, rows: list[Row], file: TextIO, expectations: Sequence[ExpectationCheck] = ()
+) -> None:
+    """The title, counts of runs by status, the quick-run note, the table and what the slides expect."""
     statuses = [row.status for row in rows]
     counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
     print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
     if quick:
-        print(QUICK_NOTE, file=file)
+        print(quick_note(rows), file=file)
     print(terminal_table(rows, quick=quick), file=file)
+    if expectations:
+        print("What the slides expect:", file=file)
+        for check in expectations:
+            print(textwrap.fill(check.sentence, 100, initial_indent="  ", subsequent_indent="    "), file=file)

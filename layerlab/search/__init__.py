@@ -36,6 +36,33 @@ class SearchResult:
     #: None without a completed trial
     report: Path | None
 
+    @property
+    def trials(self) -> list[dict[str, Any]]:
+        """Every trial: number, state, value (the objective) and its parameters."""
+        return [
+            {"number": t.number, "state": t.state.name.lower(), "value": t.value, **t.params} for t in self.study.trials
+        ]
+
+    def __repr__(self) -> str:
+        states = [trial["state"] for trial in self.trials]
+        counted = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
+        lines = [f"search in {self.directory}: {len(states)} trials ({counted or 'none'})"]
+        if self.best is not None:
+            lines += [f"best: trial {self.best.number}: {', '.join(self.best.figures())}", f"  {self.best.command}"]
+        if self.report is not None:
+            lines.append(f"report: {self.report}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The search's report page (trials table, best settings, plots), as ``write_report`` wrote it."""
+        import html
+
+        if self.report is not None and self.report.is_file():
+            from ..report.inline import inline_html
+
+            return inline_html(self.report.read_text())
+        return f"<pre>{html.escape(repr(self))}</pre>"
+
 
 def search(
     search: str | SearchDefinition = "search-mlp",

@@ -12,8 +12,9 @@ fastai's "minimum / 10": at the threshold the steps are already too large to kee
 
 A curve that gives no threshold is said so, not read as noise: either the loss never falls clearly
 (the sweep is too short, or starts too low, for this model: a sigmoid network learns slowly at first):
-the mean of the ``SKIP`` losses up to the lowest smoothed one is not ``MIN_FALL`` (10%) below the mean
-of the first ``SKIP`` (the smoothed loss lags too far behind to be compared); or the loss is still at its
+the mean of the ``SKIP`` losses up to the lowest smoothed one is not ``CLEAR_FALL`` (25%) below the mean
+of the first ``SKIP`` (the smoothed loss lags too far behind to be compared; a cross-entropy of 2.4 that
+ends near 2.15 is a network that has barely begun to learn, not a threshold); or the loss is still at its
 lowest in the last ``TAIL`` of a sweep that never rose (was not cut short, and ends less than ``MIN_FALL``
 above its lowest smoothed loss: the threshold lies beyond ``end_lr``). Then
 ``threshold`` and ``suggestion`` are None and ``problem`` says why and what to change; ``layerlab tune``
@@ -41,7 +42,8 @@ from .space import SearchError
 SMOOTHING = 0.98  #: weight of the past in the moving average of the loss (fastai's)
 STOP_FACTOR = 4.0  #: stop once the smoothed loss is this many times its minimum
 SKIP = 10  #: first steps not considered for the minimum (the average of a few losses is noisy), as Lightning
-MIN_FALL = 0.1  #: a clear decrease: 10% from the first SKIP losses to the SKIP up to the threshold
+MIN_FALL = 0.1  #: a clear rise or fall near the end of the sweep: 10%
+CLEAR_FALL = 0.25  #: a curve that learns: 25% down from the first SKIP losses to the SKIP up to the threshold
 QUICK = {"data": "mnist-small", "limit": 2000}  #: --quick (lr-find, tune): these settings, unless given
 TAIL = 0.1  #: a minimum in the last 10% of a sweep that never rose is not a threshold (it lies beyond)
 
@@ -59,6 +61,20 @@ class LRFindResult:
     stopped: str  #: why the sweep ended
     problem: str = ""  #: why the curve gives no threshold, and what to change; "" when it does
     plot: Path | None = None
+
+    def __repr__(self) -> str:
+        return self.summary() + (f"\nplot: {self.plot}" if self.plot else "")
+
+    def _repr_html_(self) -> str:
+        """The summary and the plot (loss against eta), for a notebook."""
+        import base64
+        import html
+
+        parts = [f"<p>{html.escape(self.summary())}</p>"]
+        if self.plot is not None and Path(self.plot).is_file():
+            data = base64.b64encode(Path(self.plot).read_bytes()).decode("ascii")
+            parts.append(f'<img src="data:image/png;base64,{data}" alt="lr-find" style="max-width: 100%">')
+        return "\n".join(parts)
 
     def summary(self) -> str:
         if self.problem:
@@ -171,7 +187,7 @@ def lr_find(
 def _problem(losses: np.ndarray, smoothed: np.ndarray, best: int, rose: bool, end_lr: float, start_lr: float) -> str:
     """Why the curve gives no threshold (see the module docstring), or ""."""
     start, low = float(np.mean(losses[:SKIP])), float(np.mean(losses[best + 1 - SKIP : best + 1]))
-    if low > (1 - MIN_FALL) * start:
+    if low > (1 - CLEAR_FALL) * start:
         return (
             f"the loss never fell clearly (at its lowest {low:.3g}, first steps {start:.3g}): the curve "
             f"is flat before it rises; give more --steps or a higher --start-lr (now {start_lr:g})"
@@ -199,6 +215,17 @@ def _bar(enabled: bool, steps: int):
     return Bar()
 
 
+def y_limits(result: LRFindResult) -> tuple[float, float]:
+    """The loss axis of the plot: the smoothed curve from its start down to its lowest point fills most of it,
+    with room above for the rise after the threshold (a flat curve stays visible, not squeezed under the
+    noisy losses of the last steps)."""
+    smoothed = result.smoothed
+    best = SKIP + int(np.argmin(smoothed[SKIP:])) if len(smoothed) > SKIP else int(np.argmin(smoothed))
+    low, high = float(smoothed.min()), float(smoothed[: best + 1].max())
+    span = max(high - low, 0.02 * max(abs(high), 1e-12))
+    return max(0.0, low - 0.15 * span), min(float(smoothed.max()), high + 0.6 * span) + 0.05 * span
+
+
 def plot(result: LRFindResult, path: Path, config: TrainConfig) -> Path:
     from matplotlib.figure import Figure
 
@@ -210,8 +237,7 @@ def plot(result: LRFindResult, path: Path, config: TrainConfig) -> Path:
         ax.axvline(result.threshold, color="#d62728", linestyle="--", label=f"threshold {result.threshold:.3g}")
         ax.axvline(result.suggestion, color="#2ca02c", linestyle="-", label=f"suggestion {result.suggestion:.3g}")
     ax.set_xscale("log")
-    top = min(float(np.nanmax(result.losses)), STOP_FACTOR * float(result.smoothed.min()) * 1.5)
-    ax.set_ylim(max(0.0, float(np.nanmin(result.losses)) * 0.9), max(top, float(result.smoothed.max()) * 1.05))
+    ax.set_ylim(*y_limits(result))
     ax.set_xlabel("learning rate eta (log scale)")
     ax.set_ylabel(f"training loss ({config.loss})")
     title = f"Learning-rate range test: {config.optimizer}, batch {config.batch_size}"

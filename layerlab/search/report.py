@@ -23,8 +23,8 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..files import write_json, write_text
-from ..hooks import Score
 from ..rundir import RunDir
+from ..task import Score, task_named
 from .cma import describe as describe_cma
 from .plots import importance_caveat, important_params, make_plots
 from .space import SearchDefinition, describe_budget
@@ -54,9 +54,9 @@ class Best:
     def figures(self) -> tuple[str, str]:
         """("validation accuracy 93.10%", "test accuracy 92.80%"); a regression search's losses
         ("validation loss 0.0123", "test loss 0.0130")."""
-        if self.task == "regression":
-            return f"validation loss {self.val_loss:.4f}", f"test loss {self.test_loss:.4f}"
-        return f"validation accuracy {self.val_accuracy:.2%}", f"test accuracy {self.test_accuracy:.2%}"
+        task = task_named(self.task)
+        val, test = (self.val_accuracy, self.test_accuracy) if task.has_classes else (self.val_loss, self.test_loss)
+        return f"{task.score.name} {task.score.show(val)}", f"{task.headline} {task.score.show(test)}"
 
 
 def write_info(directory: Path, definition: SearchDefinition, url: str, study_name: str) -> None:
@@ -160,21 +160,12 @@ def measure_best(study, definition: SearchDefinition, directory: Path, log=print
     config_file = directory / "best.toml"
     write_text(config_file, _toml(_changed(config)))
     where = (f"runs/{key}", config.to_dict(), train_command(config, config_file), str(config_file))
-    if dataset.task == "regression":
-        test_loss = api.regression_loss(run, dataset.test.x, dataset.test.y)
-        best = Best(
-            trial.number,
-            dict(trial.params),
-            math.nan,
-            math.nan,
-            *where,
-            task="regression",
-            val_loss=float(trial.value),
-            test_loss=test_loss,
-        )
+    task = task_named(dataset.task)
+    test = api.measure(run, dataset.test.x, dataset.test.y, task)
+    if task.has_classes:
+        best = Best(trial.number, dict(trial.params), float(trial.value), test, *where)
     else:
-        test_accuracy = run.evaluate(dataset.test.x, dataset.test.y)
-        best = Best(trial.number, dict(trial.params), float(trial.value), test_accuracy, *where)
+        best = Best(trial.number, dict(trial.params), math.nan, math.nan, *where, task.name, float(trial.value), test)
     write_json(saved, dataclasses.asdict(best))
     return best
 

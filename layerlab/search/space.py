@@ -45,8 +45,8 @@ from typing import Any
 from ..config import TrainConfig, paths_from
 from ..data import task_of
 from ..errors import LayerlabError
-from ..hooks import Score, score_of
 from ..spec import parse
+from ..task import Score, task_named
 
 
 class SearchError(LayerlabError, ValueError):
@@ -148,8 +148,8 @@ class SearchDefinition:
     @property
     def score(self) -> Score:
         """What ranks the trials: the validation accuracy, or the validation loss (lowest first) of a
-        regression set such as the Playground's plane (``hooks.score_of``, as a run's best epoch)."""
-        return score_of(task_of(str(self.settings.get("data", TrainConfig().data))))
+        regression set such as the Playground's plane (``Task.score``, as a run's best epoch)."""
+        return task_named(task_of(str(self.settings.get("data", TrainConfig().data)))).score
 
     def grid(self) -> list[dict[str, Any]]:
         """Every point of a finite space, in a fixed order (the grid sampler's trials)."""

@@ -9,7 +9,7 @@ reuses the first one's result.
 Each epoch's validation score is reported to Optuna (``trial.report``) by a training hook, which
 ends the run with status "pruned" when the pruner says the trial is hopeless. The value of a trial is
 its best validation score: the validation accuracy, or for a regression set (the Playground's plane) the
-validation loss, which the study minimises (``hooks.score_of``); the test set is never shown to the search.
+validation loss, which the study minimises (``Task.score``); the test set is never shown to the search.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from typing import Any
 from ..config import TrainConfig
 from ..errors import DivergedError, LayerlabError
 from ..experiments.runner import RunPlan
-from ..hooks import Hook, Score
+from ..hooks import Hook
 from ..rundir import RunDir
+from ..task import Score
 from ..train import load_data
 from .space import SearchDefinition
 

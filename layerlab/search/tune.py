@@ -38,6 +38,7 @@ from ..config import TrainConfig
 from ..errors import DivergedError
 from ..files import out_folder, write_json, write_text
 from ..hooks import Hook
+from ..task import task_named
 from ..train import load_data
 from .lrfind import QUICK, lr_find
 from .space import SearchError
@@ -62,6 +63,19 @@ class TuneResult:
     log: list[str] = field(default_factory=list, repr=False)
     warning: str = ""  #: not "" when the recommendation does not beat chance
 
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.changed.items()) or "the defaults"
+        head = f"tune recommends: {settings}\nvalidation accuracy {self.val_accuracy:.2%}"
+        head += f", test {self.test_accuracy:.2%}"
+        return head + (f"\nWARNING: {self.warning}" if self.warning else "")
+
+    def _repr_html_(self) -> str:
+        """The recommendation, then the log of the steps (what was tried, seen and concluded)."""
+        import html
+
+        log = html.escape("\n".join(self.log).strip())
+        return f"<pre>{html.escape(repr(self))}</pre>\n<details><summary>the steps</summary><pre>{log}</pre></details>"
+
 
 class _WatchAccuracy(Hook):
     """Step 1: the validation accuracy every few mini-batches, to see learning start (or not)."""
@@ -80,7 +94,7 @@ class _Tuner:
         self.dataset = load_data(config)
         self.baseline: dict[str, Any] = {"val": 0.0}  #: step 3's run, which step 4 compares against
         labels = self.dataset.val.y if len(self.dataset.val) else self.dataset.train.y
-        classified = self.dataset.task != "regression" and len(labels)  # (tune refuses a regression set)
+        classified = task_named(self.dataset.task).has_classes and len(labels)  # (tune refuses a regression set)
         counts = np.bincount(np.asarray(labels, dtype=int)) if classified else np.ones(1)
         self.chance = float(counts.max() / counts.sum())  #: always answering the most frequent class
         self.bar = self.chance + (1 - self.chance) / 10  #: clearly above chance
@@ -150,7 +164,7 @@ def tune(
         log(text)
 
     t = _Tuner(config, out, quick, epochs, patience, say)
-    if t.dataset.task == "regression":  # every step below compares validation accuracies, in points
+    if not task_named(t.dataset.task).has_classes:  # every step below compares validation accuracies, in points
         raise SearchError(
             f"layerlab tune follows Nielsen's strategy, which compares validation accuracies; {t.dataset.name} is a "
             "regression set (no accuracy): use `layerlab search` (it minimises the validation loss) or "
@@ -208,7 +222,7 @@ def _first_challenge(t: _Tuner, config: TrainConfig) -> None:
     from ..data.splits import binary
 
     t.step("Step 1: any learning at all (a binary sub-problem, the simplest architecture)")
-    if t.dataset.task != "classification" or t.dataset.num_classes < 2:
+    if not task_named(t.dataset.task).has_classes or t.dataset.num_classes < 2:
         t.note("skipped", "not a classification set")
         return
     data = binary(t.dataset, 0, 1)
@@ -323,11 +337,11 @@ def _epochs(t: _Tuner, config: TrainConfig, how: str) -> tuple[TrainConfig, int]
     if not t.learns(outcome) and how == "range":
         t.note("concluded", t.at_chance(outcome) + "the range test's eta does not train this model: Nielsen's rule")
         return _epochs(t, _threshold_rule(t, config), "rule")
-    t.note(
-        "concluded",
-        t.at_chance(outcome) + f"about {outcome['best_epoch']} epochs are useful; the comparisons "
-        f"below train {probe} each",
-    )
+    if outcome["best_epoch"] >= t.epochs:  # the best epoch is the cap: it says nothing of how many are useful
+        useful = f"still improving at epoch {t.epochs}, the cap (--epochs): more epochs would help; "
+    else:
+        useful = f"about {outcome['best_epoch']} epochs are useful; "
+    t.note("concluded", t.at_chance(outcome) + useful + f"the comparisons below train {probe} each")
     t.baseline = outcome
     return config, probe
 

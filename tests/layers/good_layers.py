@@ -148,7 +148,8 @@ class MyMaxPool(Layer):
         for i in range(dy.shape[2]):
             for j in range(dy.shape[3]):
                 window = self.x[:, :, i * s : i * s + k, j * s : j * s + k]
-                mask = window == window.max(axis=(2, 3), keepdims=True)
+                first = window.reshape(*window.shape[:2], k * k).argmax(axis=2)  # the first maximum
+                mask = (np.arange(k * k) == first[:, :, None]).reshape(window.shape)
                 dx[:, :, i * s : i * s + k, j * s : j * s + k] += mask * dy[:, :, i, j][:, :, None, None]
         return dx
 

@@ -37,7 +37,16 @@ let tasks = {};
 let limits = { layers: 10, neurons: 32 };
 let selected = null; // [layer, unit] explained
 let geometry = null; // node positions
-let linkPaths = []; // {path, layer, out, in}
+let linkPaths = []; // {path, layer, out, in, a, b, mid}: the SVG paths catch the mouse, a canvas draws them
+let linkKeys = null; // each link's drawn colour and width (quantised), to redraw only when one changes
+let hovered = null; // [column, unit] under the mouse: its map fills the large output (as in Playground)
+let editing = null; // {param, layer, unit, input}: the weight or bias in the editor
+let pointsLayer = null; // the data points drawn once, laid over every heat map
+let neuronBytes = null; // the last frame's hidden-neuron maps (bytes), for the hovered one
+const featureBytes = {}; // each feature's map over the plane, computed once per extent
+let framesSinceDraw = 0; // frames received and not yet acknowledged (the server waits for the page)
+const stats = { received: 0, drawn: 0, drawMs: 0 }; // frames, and ms spent drawing them: benchmarks/playground_fps.py
+window.playgroundStats = stats;
 
 // ---- colours ----------------------------------------------------------------------------------------
 
@@ -52,6 +61,9 @@ function scaleColour(v) { // v in [-1, 1]
   const i = Math.round((Math.max(-1, Math.min(1, v)) + 1) * 127.5) * 3;
   return `rgb(${SCALE[i]},${SCALE[i + 1]},${SCALE[i + 2]})`;
 }
+// Canvases drawn on the CPU (willReadFrequently): many small draws per frame (a map per neuron) cost a
+// GPU canvas one upload each when the frame is committed; a CPU canvas uploads its bitmap once.
+function context2d(canvas) { return canvas.getContext("2d", { willReadFrequently: true }); }
 function decode(b64) {
   const text = atob(b64), bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
@@ -59,7 +71,9 @@ function decode(b64) {
 }
 function paint(canvas, bytes, side, discretize) {
   if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
-  const ctx = canvas.getContext("2d"), image = ctx.createImageData(side, side);
+  const ctx = context2d(canvas);
+  if (!canvas.image || canvas.image.width !== side) canvas.image = ctx.createImageData(side, side);
+  const image = canvas.image;
   for (let i = 0; i < side * side; i++) {
     let v = bytes[i];
     if (discretize) v = v >= 128 ? 255 : 0;
@@ -70,7 +84,9 @@ function paint(canvas, bytes, side, discretize) {
 }
 function paintClasses(canvas, classes, confidence, side, discretize) {
   if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
-  const ctx = canvas.getContext("2d"), image = ctx.createImageData(side, side);
+  const ctx = context2d(canvas);
+  if (!canvas.image || canvas.image.width !== side) canvas.image = ctx.createImageData(side, side);
+  const image = canvas.image;
   const k = data ? data.classes.length : 2;
   for (let i = 0; i < side * side; i++) {
     const colour = hexRgb(CLASS_COLOURS[classes[i] % CLASS_COLOURS.length]);
@@ -128,15 +144,20 @@ function connect() {
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "frame") {
-      send({ type: "ack" });
+      stats.received += 1;
+      framesSinceDraw += 1;
       pending = message;
       requestAnimationFrame(drawPending);
     } else if (message.type === "data") {
       data = message;
+      showMessage(""); // new data loaded: an earlier error (a bad CSV file) no longer applies
+      $("data-note").textContent = message.note || "";
       adopt(message.settings);
       history = [];
-      drawPoints();
+      pointsLayer = null;
+      drawLegend();
       buildNetwork();
+      drawAll();
     } else if (message.type === "error") {
       showMessage(message.message);
       if (message.settings) { adopt(message.settings); buildNetwork(); }
@@ -239,7 +260,7 @@ function setupControls() {
     $(key).oninput = (e) => { $(`${key}-value`).textContent = e.target.value + (key === "ratio" ? "%" : ""); };
     $(key).onchange = (e) => change({ [key]: Number(e.target.value) });
   }
-  $("show_test").onchange = (e) => { state.show_test = e.target.checked; writeHash(); drawAll(); };
+  $("show_test").onchange = (e) => { state.show_test = e.target.checked; writeHash(); drawPoints(); };
   $("discretize").onchange = (e) => { state.discretize = e.target.checked; writeHash(); drawAll(); };
   $("task").onchange = (e) => {
     const n = Number(e.target.value);
@@ -256,7 +277,8 @@ function setupControls() {
   $("csv").onchange = (e) => {
     const file = e.target.files[0];
     if (!file) return;
-    if (file.size > 1000000) { showMessage(`${file.name} is over 1,000 kB; upload at most 5,000 points`); return; }
+    const most = limits.csv_bytes || 1000000;
+    if (file.size > most) { showMessage(`${file.name} is over ${(most / 1000).toLocaleString("en")} kB; upload at most ${(limits.points || 5000).toLocaleString("en")} points`); return; }
     file.text().then((text) => { setPlaying(false); send({ type: "pause" }); send({ type: "upload", csv: text }); });
     e.target.value = "";
   };
@@ -264,6 +286,13 @@ function setupControls() {
   $("import").onchange = (e) => {
     const file = e.target.files[0];
     if (!file) return;
+    const most = limits.import_bytes || 2000000;
+    e.target.value = "";
+    if (file.size > most) { // refused here: the server would refuse it too, after a long upload
+      showMessage(`${file.name} is ${Math.round(file.size / 1000).toLocaleString("en")} kB, over the limit of ` +
+        `${(most / 1000).toLocaleString("en")} kB; import a .safetensors file that Export model saved`);
+      return;
+    }
     file.arrayBuffer().then((buffer) => {
       const bytes = new Uint8Array(buffer);
       let text = "";
@@ -276,6 +305,10 @@ function setupControls() {
   };
   $("explain-close").onclick = () => { selected = null; send({ type: "explain", neuron: null }); drawNetworkSelection(); $("explain").hidden = true; };
   window.addEventListener("resize", () => { buildNetwork(); drawAll(); });
+  $("editor-value").onkeydown = (e) => { if (e.key === "Enter") submitEditor(); else if (e.key === "Escape") hideEditor(); };
+  $("editor-ok").onclick = submitEditor;
+  $("editor-cancel").onclick = hideEditor;
+  $("editor").addEventListener("focusout", (e) => { if (!$("editor").contains(e.relatedTarget)) hideEditor(); });
 }
 
 function setupDatasets() {
@@ -338,7 +371,15 @@ function buildNetwork() {
   box.innerHTML = "";
   svg.innerHTML = "";
   linkPaths = [];
+  linkKeys = null;
+  linksDue = 0;
+  hideEditor();
   const width = network.clientWidth, height = network.clientHeight;
+  for (const id of ["link-canvas", "maps"]) { // drawn at the screen's resolution
+    const canvas = $(id), ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio); canvas.height = Math.round(height * ratio);
+    context2d(canvas).setTransform(ratio, 0, 0, ratio, 0, 0);
+  }
   const layers = [FEATURES.length, ...state.hidden, outputUnits()];
   const most = Math.max(...layers);
   const size = Math.max(8, Math.min(34, Math.floor((height - 40) / most) - 4));
@@ -346,7 +387,7 @@ function buildNetwork() {
   const left = 86, right = width - size - 4;
   const columnX = (c) => left + (c * (right - left)) / (layers.length - 1);
   const nodeY = (i) => 34 + i * step;
-  geometry = { size, positions: [] };
+  geometry = { size, positions: [], layers };
   layers.forEach((count, c) => {
     const column = [];
     for (let i = 0; i < count; i++) column.push([columnX(c), nodeY(i)]);
@@ -369,14 +410,22 @@ function buildNetwork() {
     };
     box.appendChild(node);
     paintFeature(node.querySelector("canvas"), name);
+    node.onmouseenter = () => { if (state.features.includes(name)) { hovered = [0, i]; drawHeatmap(frame); } };
+    node.onmouseleave = () => unhover();
   });
   // hidden and output neurons
   for (let c = 1; c < layers.length; c++) {
     for (let i = 0; i < layers[c]; i++) {
-      const node = makeNode(geometry.positions[c][i], size, `neuron-${c}-${i}`);
-      node.onclick = () => { selected = [c, i]; send({ type: "explain", neuron: [c, i] }); drawNetworkSelection(); };
-      node.onmouseenter = () => showNodeTip(c, i);
-      node.onmouseleave = () => { $("tooltip").hidden = true; };
+      const node = makeNode(geometry.positions[c][i], size, `neuron-${c}-${i}`, false);
+      node.classList.add("map");
+      node.onclick = () => {
+        selected = [c, i];
+        send({ type: "explain", neuron: [c, i] });
+        drawNetworkSelection();
+        openEditor({ param: "bias", layer: c, unit: i }, geometry.positions[c][i][0], geometry.positions[c][i][1] + size + 4);
+      };
+      node.onmouseenter = () => { showNodeTip(c, i); if (c < layers.length - 1) { hovered = [c, i]; drawHeatmap(frame); } };
+      node.onmouseleave = () => { $("tooltip").hidden = true; unhover(); };
       box.appendChild(node);
     }
     if (c < layers.length - 1) {
@@ -406,11 +455,14 @@ function buildNetwork() {
         const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
         const a = [x1 + size, y1 + size / 2], b = [x2, y2 + size / 2], mid = (a[0] + b[0]) / 2;
         path.setAttribute("d", `M${a[0]},${a[1]} C${mid},${a[1]} ${mid},${b[1]} ${b[0]},${b[1]}`);
-        path.setAttribute("stroke", "#ccc");
-        path.setAttribute("stroke-width", "1");
-        const entry = { path, layer: l, out: j, in: k };
+        path.id = `link-${l + 1}-${j}-${k}`;
+        const entry = { path, layer: l, out: j, in: k, a, b, mid };
         path.onmouseenter = (e) => showLinkTip(entry, e);
         path.onmouseleave = () => { $("tooltip").hidden = true; };
+        path.onclick = (e) => {
+          const box = $("network").getBoundingClientRect();
+          openEditor({ param: "weight", layer: l + 1, unit: j, input: k }, e.clientX - box.left + 8, e.clientY - box.top + 8);
+        };
         svg.appendChild(path);
         linkPaths.push(entry);
       }
@@ -421,33 +473,68 @@ function buildNetwork() {
   drawNetworkSelection();
   if (frame) drawFrame(frame);
 }
-function makeNode([x, y], size, id) {
+function makeNode([x, y], size, id, canvas = true) {
   const node = document.createElement("div");
   node.className = "node";
   node.id = id;
   node.style.left = `${x}px`; node.style.top = `${y}px`;
   node.style.width = `${size}px`; node.style.height = `${size}px`;
-  node.appendChild(document.createElement("canvas"));
+  if (canvas) node.appendChild(document.createElement("canvas"));
   return node;
 }
-function paintFeature(canvas, name) {
-  const side = 25, extent = data ? data.extent : 6, values = [];
+function featureMap(name) { // bytes over the plane, computed once per feature and extent
+  const side = 25, extent = data ? data.extent : 6, key = `${name} ${extent}`;
+  if (featureBytes[key]) return featureBytes[key];
+  const values = [];
   for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
     const x = -extent + (2 * extent * j) / (side - 1), y = extent - (2 * extent * i) / (side - 1);
     values.push(FEATURE_FN[name](x, y));
   }
   const top = Math.max(...values.map(Math.abs)) || 1;
-  paint(canvas, Uint8Array.from(values, (v) => Math.round((v / top + 1) * 127.5)), side, false);
+  return (featureBytes[key] = Uint8Array.from(values, (v) => Math.round((v / top + 1) * 127.5)));
+}
+function paintFeature(canvas, name) { paint(canvas, featureMap(name), 25, false); }
+function unhover() { if (hovered) { hovered = null; drawHeatmap(frame); } }
+
+// ---- editing a weight or a bias (clicking a link or a neuron, as in Playground) ----------------------
+
+function openEditor(target, x, y) {
+  if (!frame) return;
+  const value = target.param === "weight"
+    ? frame.weights[target.layer - 1]?.[target.unit]?.[target.input] : frame.biases[target.layer - 1]?.[target.unit];
+  if (value === undefined) return;
+  editing = target;
+  const box = $("editor"), input = $("editor-value");
+  $("editor-label").textContent = target.param === "weight"
+    ? `weight into neuron ${target.unit + 1} of layer ${target.layer}` : `bias of neuron ${target.unit + 1} of layer ${target.layer}`;
+  input.value = String(value);
+  box.style.left = `${Math.min(x, $("network").clientWidth - 200)}px`; box.style.top = `${y}px`;
+  box.hidden = false;
+  input.focus();
+  input.select();
+}
+function hideEditor() { editing = null; $("editor").hidden = true; }
+function submitEditor() {
+  if (!editing) return;
+  const text = $("editor-value").value.trim(), value = Number(text);
+  if (text === "" || !Number.isFinite(value)) { showMessage(`${editing.param}: type a number, e.g. 0.5 (got '${text}')`); return; }
+  send({ type: "edit", ...editing, value });
+  hideEditor();
 }
 function drawNetworkSelection() {
   for (const node of document.querySelectorAll(".node.selected")) node.classList.remove("selected");
   if (selected) { const node = $(`neuron-${selected[0]}-${selected[1]}`); if (node) node.classList.add("selected"); }
 }
+let tipText = null; // what the visible tooltip says, from the newest frame: () => text
+function showTip(text) {
+  tipText = text;
+  $("tooltip").textContent = text();
+}
+function refreshTip() { if (tipText && !$("tooltip").hidden) setText("tooltip", tipText()); }
 function showLinkTip(entry, event) {
   if (!frame || !frame.weights[entry.layer]) return;
-  const w = frame.weights[entry.layer][entry.out][entry.in];
   const tip = $("tooltip");
-  tip.textContent = `weight ${w.toFixed(3)}`;
+  showTip(() => `weight ${(frame.weights[entry.layer]?.[entry.out]?.[entry.in] ?? 0).toFixed(3)} (click: edit it)`);
   const box = $("network").getBoundingClientRect();
   tip.style.left = `${event.clientX - box.left + 10}px`;
   tip.style.top = `${event.clientY - box.top + 10}px`;
@@ -456,7 +543,7 @@ function showLinkTip(entry, event) {
 function showNodeTip(c, i) {
   if (!frame || !frame.biases[c - 1]) return;
   const tip = $("tooltip"), [x, y] = geometry.positions[c][i];
-  tip.textContent = `bias ${frame.biases[c - 1][i].toFixed(3)} (click: explain this neuron)`;
+  showTip(() => `bias ${(frame.biases[c - 1]?.[i] ?? 0).toFixed(3)} (click: explain this neuron, edit its bias)`);
   tip.style.left = `${x}px`; tip.style.top = `${y + geometry.size + 4}px`;
   tip.hidden = false;
 }
@@ -467,6 +554,8 @@ function drawPending() {
   if (!pending) return;
   const f = pending;
   pending = null;
+  // Acknowledge the frames now drawn (or skipped): the server trains ahead by at most two frames.
+  for (; framesSinceDraw > 0; framesSinceDraw--) send({ type: "ack" });
   if (f.epoch === 0 || (history.length && f.epoch < history[history.length - 1][0])) history = [];
   const train = f.train_playground ?? f.train_loss, test = f.test_playground ?? f.test_loss;
   if (!history.length || f.epoch > history[history.length - 1][0]) history.push([f.epoch, train, test]);
@@ -476,66 +565,145 @@ function drawPending() {
     if (!f.playing) setPlaying(false);
   }
   frame = f;
+  const started = performance.now();
   drawFrame(f);
+  stats.drawMs += performance.now() - started;
+  stats.drawn += 1;
 }
 function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
+function setText(id, text) { const node = $(id); if (node.textContent !== text) node.textContent = text; } // no restyle if same
 function drawFrame(f) {
-  $("epoch").textContent = String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  setText("epoch", String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ","));
   const pg = f.test_playground !== undefined && f.test_playground !== null;
   const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
-  $("test-loss").textContent = fmt(pg ? f.test_playground : f.test_loss);
-  $("train-loss").textContent = fmt(pg ? f.train_playground : f.train_loss);
-  $("accuracy").textContent = f.test_accuracy !== undefined
-    ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "";
+  setText("test-loss", fmt(pg ? f.test_playground : f.test_loss));
+  setText("train-loss", fmt(pg ? f.train_playground : f.train_loss));
+  setText("accuracy", f.test_accuracy !== undefined
+    ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "");
   const k = outputUnits();
-  $("loss-note").textContent = k > 1
+  setText("loss-note", k > 1
     ? `cross-entropy of the softmax output (${k} classes; Playground has no loss for more than 2)`
     : data && data.problem === "regression"
       ? `Playground's loss = our mse / 2 (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`
-      : `Playground's loss = 2 \u00d7 our mse (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`;
-  const status = $("target-status");
-  if (f.target) {
-    status.textContent = f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`;
-    status.className = f.target.met ? "met" : "unmet";
-  } else { status.textContent = ""; status.className = ""; }
+      : `Playground's loss = 2 \u00d7 our mse (ours: test ${fmt(f.test_loss)}, training ${fmt(f.train_loss)})`);
+  const status = $("target-status"), className = f.target ? (f.target.met ? "met" : "unmet") : "";
+  setText("target-status", !f.target ? ""
+    : f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`);
+  if (status.className !== className) status.className = className;
   drawHeatmap(f);
-  // neuron maps
-  const side = data ? data.neuron_grid : 25;
-  f.neurons.forEach((layer, l) => layer.forEach((b64, i) => {
-    const node = $(`neuron-${l + 1}-${i}`);
-    if (node) paint(node.querySelector("canvas"), decode(b64), side, false);
-  }));
-  const outNode = $(`neuron-${state.hidden.length + 1}-0`);
-  if (outNode && k === 1) paint(outNode.querySelector("canvas"), decode(f.output), data ? data.grid : 50, state.discretize);
-  for (let i = 0; k > 1 && i < k; i++) { // one output unit per class: its colour
-    const node = $(`neuron-${state.hidden.length + 1}-${i}`);
-    if (node) node.querySelector("canvas").style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
-  }
-  // links: colour by sign, width by magnitude
-  for (const entry of linkPaths) {
-    const layer = f.weights[entry.layer];
-    if (!layer || !layer[entry.out]) continue;
-    const w = layer[entry.out][entry.in];
-    if (w === undefined) continue;
-    entry.path.setAttribute("stroke", scaleColour(Math.max(-1, Math.min(1, w * 2))));
-    entry.path.setAttribute("stroke-width", String(Math.min(8, 0.5 + Math.abs(w) * 2)));
-  }
+  drawMaps(f, k);
+  drawLinks(f, !f.playing); // paused: always the newest weights
   drawChart();
-  drawExplain(f.explain);
+  refreshTip();
+  if (f.explain || !$("explain").hidden) drawExplain(f.explain);
+}
+let mapsImage = null; // the #maps canvas's pixels: every neuron's map written in, put once per frame
+function drawMaps(f, k) {
+  // Every hidden neuron's map comes in one string (one decode per frame) and is written, scaled to its
+  // node, into one image: a single putImageData per frame, not a draw call per neuron.
+  const canvas = $("maps"), ratio = window.devicePixelRatio || 1, width = canvas.width, height = canvas.height;
+  if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
+  const pixels = mapsImage.data;
+  pixels.fill(0);
+  neuronBytes = f.neurons ? decode(f.neurons) : new Uint8Array(0);
+  const side = data ? data.neuron_grid : 25, size = Math.round(geometry.size * ratio), columns = geometry.layers;
+  const put = (bytes, offset, n, c, i, discretize) => { // map of n x n bytes -> node i of column c
+    const x0 = Math.round(geometry.positions[c][i][0] * ratio), y0 = Math.round(geometry.positions[c][i][1] * ratio);
+    for (let py = 0; py < size && y0 + py < height; py++) {
+      const row = offset + Math.floor((py * n) / size) * n;
+      let at = ((y0 + py) * width + x0) * 4;
+      for (let px = 0; px < size && x0 + px < width; px++, at += 4) {
+        let v = bytes[row + Math.floor((px * n) / size)];
+        if (discretize) v = v >= 128 ? 255 : 0;
+        pixels[at] = SCALE[v * 3]; pixels[at + 1] = SCALE[v * 3 + 1]; pixels[at + 2] = SCALE[v * 3 + 2]; pixels[at + 3] = 255;
+      }
+    }
+  };
+  let offset = 0;
+  for (let c = 1; c < columns.length - 1; c++) {
+    for (let i = 0; i < columns[c] && offset + side * side <= neuronBytes.length; i++, offset += side * side) {
+      put(neuronBytes, offset, side, c, i, false);
+    }
+  }
+  const last = columns.length - 1;
+  if (k === 1 && geometry.positions[last]) put(decode(f.output), 0, data ? data.grid : 50, last, 0, state.discretize);
+  context2d(canvas).putImageData(mapsImage, 0, 0);
+  for (let i = 0; k > 1 && i < k && geometry.positions[last][i]; i++) { // one output unit per class: its colour
+    const ctx = context2d(canvas), [x, y] = geometry.positions[last][i];
+    ctx.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
+    ctx.fillRect(x, y, geometry.size, geometry.size);
+  }
+}
+function hoveredMap(c, i) { // bytes and side of the map under the mouse, or null
+  if (c === 0) return { bytes: featureMap(FEATURES[i]), side: 25 };
+  const side = data ? data.neuron_grid : 25, columns = geometry ? geometry.layers : [];
+  let offset = 0;
+  for (let l = 1; l < c; l++) offset += columns[l] * side * side;
+  offset += i * side * side;
+  if (!neuronBytes || offset + side * side > neuronBytes.length) return null;
+  return { bytes: neuronBytes.subarray(offset, offset + side * side), side };
+}
+let linksDue = 0; // performance.now() from which the links may be redrawn
+function drawLinks(f, force = false) {
+  // Colour by sign, width by magnitude, both quantised; the canvas is redrawn only when one link changed,
+  // and, while playing, at most a tenth of the time: rasterising thousands of links (the 10 x 32 network
+  // has 9,472) takes the browser far longer than a frame, so a large network's links follow a few times
+  // a second while its maps and output follow every frame.
+  if (!force && performance.now() < linksDue) return;
+  const most = Math.max(1, Math.min(8, geometry.size / 4)); // thin links between small nodes
+  const keys = new Int16Array(linkPaths.length);
+  for (let n = 0; n < linkPaths.length; n++) {
+    const entry = linkPaths[n], row = f.weights[entry.layer] && f.weights[entry.layer][entry.out];
+    const w = row ? row[entry.in] : undefined;
+    if (w === undefined) { keys[n] = -1; continue; }
+    const colour = Math.round((Math.max(-1, Math.min(1, w * 2)) + 1) * 10); // 0..20
+    const width = Math.round(Math.min(most, 0.5 + Math.abs(w) * 2) * 2); // half-pixel steps, 1..16
+    keys[n] = colour * 32 + width;
+  }
+  if (linkKeys && linkKeys.length === keys.length && keys.every((v, n) => v === linkKeys[n])) return;
+  linkKeys = keys;
+  const started = performance.now();
+  const canvas = $("link-canvas"), ctx = context2d(canvas), ratio = window.devicePixelRatio || 1;
+  ctx.clearRect(0, 0, canvas.width / ratio, canvas.height / ratio);
+  const groups = new Map(); // one stroke per colour and width
+  keys.forEach((key, n) => { if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); } });
+  for (const key of [...groups.keys()].sort((a, b) => (a % 32) - (b % 32))) { // thin first, thick on top
+    ctx.strokeStyle = scaleColour(Math.floor(key / 32) / 10 - 1);
+    ctx.lineWidth = (key % 32) / 2;
+    ctx.beginPath();
+    for (const { a, b, mid } of groups.get(key)) { ctx.moveTo(a[0], a[1]); ctx.bezierCurveTo(mid, a[1], mid, b[1], b[0], b[1]); }
+    ctx.stroke();
+  }
+  ctx.getImageData(0, 0, 1, 1); // rasterise now, to time it (a CPU canvas: cheap to read)
+  const now = performance.now();
+  linksDue = now + 9 * (now - started);
 }
 function drawHeatmap(f) {
-  const canvas = $("heatmap"), ctx = canvas.getContext("2d"), side = data ? data.grid : 50;
-  const small = document.createElement("canvas");
-  if (f.confidence) paintClasses(small, decode(f.output), decode(f.confidence), side, state.discretize);
-  else paint(small, decode(f.output), side, state.discretize);
+  if (!f) return;
+  const canvas = $("heatmap"), ctx = context2d(canvas), side = data ? data.grid : 50;
+  const map = hovered ? hoveredMap(...hovered) : null;
+  if (map) paint(heatTile, map.bytes, map.side, false); // a neuron's or a feature's map, as in Playground
+  else if (f.confidence) paintClasses(heatTile, decode(f.output), decode(f.confidence), side, state.discretize);
+  else paint(heatTile, decode(f.output), side, state.discretize);
   ctx.imageSmoothingEnabled = true;
-  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
-  drawPointsOn(ctx, canvas.width);
-  drawAxes(ctx, canvas.width);
+  ctx.drawImage(heatTile, 0, 0, canvas.width, canvas.height);
+  if (!pointsLayer) pointsLayer = drawPointsLayer(canvas.width);
+  ctx.drawImage(pointsLayer, 0, 0);
+  const shows = !map ? "output" : hovered[0] ? `neuron ${hovered[0]}-${hovered[1]}` : `feature ${FEATURES[hovered[1]]}`;
+  if (canvas.dataset.shows !== shows) canvas.dataset.shows = shows; // for the tests: what the large map shows
+}
+const heatTile = document.createElement("canvas");
+function drawPointsLayer(size) { // the points and the axes: drawn once per data set (and show-test setting)
+  const layer = document.createElement("canvas");
+  layer.width = layer.height = size;
+  const ctx = context2d(layer);
+  drawPointsOn(ctx, size);
+  drawAxes(ctx, size);
+  return layer;
 }
 function drawPoints() {
-  if (!frame) return;
-  drawHeatmap(frame);
+  pointsLayer = null;
+  if (frame) drawHeatmap(frame);
 }
 function pointColour(label) {
   if (!data) return "#000";
@@ -570,7 +738,9 @@ function drawAxes(ctx, size) {
     ctx.fillText(label, Math.min(size - 16, Math.max(1, p - 6)), size - 2);
     if (t !== -e) ctx.fillText(label, 1, Math.max(10, size - p + 3));
   }
-  // legend under the heat map
+}
+function drawLegend() { // under the heat map; changes with the data only
+  if (!data) return;
   const legend = $("legend");
   if (data.problem === "classification" && data.classes.length > 2) {
     legend.innerHTML = "";
@@ -590,7 +760,7 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 function drawChart() {
-  const canvas = $("chart"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  const canvas = $("chart"), ctx = context2d(canvas), w = canvas.width, h = canvas.height;
   ctx.clearRect(0, 0, w, h);
   const values = history.flatMap(([, a, b]) => [a, b]).filter((v) => v !== null && Number.isFinite(v));
   const top = Math.max(0.05, ...values);

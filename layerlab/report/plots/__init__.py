@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,8 @@ from typing import Any
 from ...files import make_folder, remove_file, write_figure
 from ..document import Plot
 from ..reading import ExperimentSource, ReportError
-from ..table import Row, best_runs, by_exercise, shown_runs
+from ..row import Row, by_exercise
+from ..table import best_runs, shown_runs
 from .boundaries import decision_boundaries
 from .curves import gradient_norms, learning_curves
 from .images import confusion_matrix, filters, misclassified
@@ -37,8 +38,8 @@ class Drawing:
     figure: Any  #: matplotlib.figure.Figure
 
 
-def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing]:
-    """Every figure whose input exists, in report order, drawn one at a time."""
+def drawings(experiment: ExperimentSource, table: list[Row], skip: Collection[str] = ()) -> Iterator[Drawing]:
+    """Every figure whose input exists, in report order, drawn one at a time; those named in ``skip`` are left out."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -66,6 +67,8 @@ def drawings(experiment: ExperimentSource, table: list[Row]) -> Iterator[Drawing
                 plans.append((f"misclassified-{name}", partial(misclassified, run, predictions)))
             plans.append((f"filters-{name}", partial(filters, run)))
         for name, draw in plans:
+            if name in skip:
+                continue
             drawn = draw()  # None: the plot's input is missing
             if drawn is not None:
                 yield Drawing(name, exercise, drawn[1], drawn[0])

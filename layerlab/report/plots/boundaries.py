@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...task import task_named
 from ..reading import RunSource
 from .figures import figure_legend, lines, panels, wrap
 
@@ -21,7 +22,7 @@ def decision_boundaries(runs: list[RunSource]):
     if not found:
         return None
     colours = LinearSegmentedColormap.from_list("playground", PLAYGROUND_COLOURS)
-    regression = any(run.dataset.get("task") == "regression" for run, _ in found)
+    regression = any(not task_named(run.dataset.get("task")).has_classes for run, _ in found)
     if regression:
         high = max(max(np.abs(g["p"]).max(), np.abs(g["train_y"]).max(), np.abs(g["test_y"]).max()) for _, g in found)
         low = -high

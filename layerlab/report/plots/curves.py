@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import LayerlabError
 from ...spec import parse
+from ...task import task_named
 from ...wording import count
 from ..reading import RunSource, layer_index
 from .figures import epoch_axis, figure_legend, lines, log_scale, new_figure, panels, run_style, series, wrap
@@ -48,7 +49,7 @@ def learning_curves(runs: list[RunSource]):
     if not curves:
         return None
     longest = max(len(history) for _, histories in curves for history in histories)
-    regression = all(run.dataset.get("task") == "regression" for run, _ in curves)
+    regression = not any(task_named(run.dataset.get("task")).has_classes for run, _ in curves)
     figure = new_figure(7 if regression else 11, 4.4 + 0.3 * len(curves))
     accuracy, cost = (None, figure.subplots()) if regression else figure.subplots(1, 2)
     axes = [ax for ax in (accuracy, cost) if ax is not None]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..table import missing
+from ..row import missing
 
 #: Markers that tell runs apart where their curves coincide (one per run, in order).
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ...task import task_named
 from ..reading import RunSource
 from .figures import image_grid, new_figure, wrap
 
@@ -17,7 +18,7 @@ def _class_names(run: RunSource, count: int) -> list[str]:
 
 
 def _is_classification(run: RunSource, predictions: dict[str, np.ndarray]) -> bool:
-    return run.dataset.get("task", "classification") == "classification" and "proba" in predictions
+    return task_named(run.dataset.get("task")).has_classes and "proba" in predictions
 
 
 def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...task import task_named
 from ..reading import RunSource
-from ..table import Row
+from ..row import Row
 from .figures import figure_legend, new_figure
 
 #: Settings that differ between runs without being a hyperparameter worth a plot.
@@ -75,7 +76,7 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
         return np.array([np.nan if getattr(row, field) is None else getattr(row, field) for row in table], float)
 
     losses = np.isfinite(values("final_test_loss")).any()
-    regression = losses and all(row.task == "regression" for row in table)
+    regression = losses and not any(task_named(row.task).has_classes for row in table)
     figure = new_figure(9 if losses and not regression else 5, 4)
     if regression:
         accuracy, cost = None, figure.subplots()

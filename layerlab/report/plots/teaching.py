@@ -171,6 +171,7 @@ def capacity(runs: list):
     positions = np.arange(len(runs))
     left.plot(positions, [h.get("train_loss", math.nan) for h in last], "o--", label="training error")
     left.plot(positions, [h.get("val_loss", math.nan) for h in last], "o-", label="validation error")
+    left.plot(positions, [h.get("test_loss", math.nan) for h in last], "s-", label="test error (200 points)")
     left.set(ylabel="mean squared error (after the last epoch)", xlabel="capacity (growing ->)")
     left.set_xticks(positions, labels, rotation=30, ha="right", fontsize=8)
     noise = float((_config(runs[0]).get("data_options") or {}).get("noise", 0.25))
@@ -192,6 +193,6 @@ def capacity(runs: list):
     right.set(ylim=(-2.5, 2.5), xlabel="x", ylabel="y", title="The fitted curves over the data")
     right.legend(fontsize=7, ncol=2, loc="lower right")
     return figure, (
-        "Model capacity: training error keeps falling as capacity grows, validation error falls, then rises "
-        "(overfitting); right: the fitted curves over the noisy points"
+        "Model capacity: training, validation and test error side by side as capacity grows (log scale); "
+        "right: the fitted curves over the noisy points"
     )

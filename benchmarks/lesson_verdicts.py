@@ -1,0 +1,91 @@
+"""Do the quick runs teach the slides' lessons for every seed? Runs each built-in experiment with ``--quick``
+for several seeds (and thread counts) and prints, for every expectation the experiment declares (its
+``expect`` list), the report's own verdict per seed:
+
+    A  agrees (with a clear verdict where one is expected)   D  disagrees
+    ?  cannot tell yet (within noise)                         F  needs the full run (not sized for quick)
+    -  not measured (a run failed or was left out)
+
+    python benchmarks/lesson_verdicts.py                      # every built-in, seeds 0-4, one thread
+    python benchmarks/lesson_verdicts.py lab4a init --seeds 0 1 --threads 1 2 --jobs 2
+    python benchmarks/lesson_verdicts.py --markdown verdicts.md
+
+Exit status 1 when an expectation that a quick run is sized to show does not agree for some seed.
+Each experiment runs in its own process (``layerlab run NAME --quick --seed S``) into ``--out`` (a temporary
+folder by default), so runs already finished there are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from layerlab.experiments import builtin_names
+from layerlab.report import expectations
+from layerlab.report.verdicts import AGREES, DISAGREES, NEEDS_FULL, NOT_MEASURED, UNDECIDED
+
+LETTERS = {AGREES: "A", DISAGREES: "D", UNDECIDED: "?", NEEDS_FULL: "F", NOT_MEASURED: "-"}
+
+
+def run_one(name: str, seed: int, threads: int, out: Path) -> tuple[str, int, int, float, list]:
+    directory = out / f"{name}-seed{seed}-threads{threads}"
+    command = [sys.executable, "-m", "layerlab", "run", name, "--quick", "--quiet", "--seed", str(seed)]
+    command += ["--threads", str(threads), "--out", str(directory)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0 and not (directory / "experiment.json").is_file():
+        print(f"{name} seed {seed}: layerlab run failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+        return name, seed, threads, seconds, []
+    return name, seed, threads, seconds, expectations(directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="built-in experiments (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--jobs", type=int, default=1, help="experiments run side by side")
+    parser.add_argument("--out", type=Path, help="where the experiments go (default: a temporary folder)")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    args = parser.parse_args(argv)
+    names = args.names or sorted(builtin_names())
+    out = args.out or Path(tempfile.mkdtemp(prefix="lesson-verdicts-"))
+    jobs = [(name, seed, threads) for name in names for threads in args.threads for seed in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda job: run_one(*job, out), jobs))
+    columns = [(seed, threads) for threads in args.threads for seed in args.seeds]
+    header = ["experiment", "expectation", *(f"s{s}/t{t}" for s, t in columns), "wall s"]
+    lines, failed = [header], []
+    for name in names:
+        found = {(seed, threads): (seconds, checks) for n, seed, threads, seconds, checks in results if n == name}
+        texts = list(dict.fromkeys(c.expectation.text for _, checks in found.values() for c in checks))
+        for text in texts:
+            cells = []
+            for column in columns:
+                seconds, checks = found.get(column, (0.0, []))
+                status = next((c.status for c in checks if c.expectation.text == text), NOT_MEASURED)
+                cells.append(LETTERS[status])
+                if status not in (AGREES, NEEDS_FULL):
+                    failed.append(f"{name}: {text} (seed {column[0]}, {column[1]} threads): {status}")
+            seconds = max(s for s, _ in found.values()) if found else 0.0
+            lines.append([name, text, *cells, f"{seconds:.0f}"])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    if args.markdown:
+        rows = ["| " + " | ".join(line) + " |" for line in lines]
+        rows.insert(1, "|" + "|".join("---" for _ in header) + "|")
+        args.markdown.write_text("\n".join(rows) + "\n")
+    print(f"\n{len(failed)} expectation(s) not agreeing" + (":\n  " + "\n  ".join(failed) if failed else ""))
+    print(f"experiments in {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

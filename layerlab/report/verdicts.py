@@ -1,0 +1,252 @@
+"""Which run was better, and is it real? Each run's interval, each exercise's comparisons and conclusion, and
+whether the runs agree with what the experiment expects (its ``expect`` list, from the slides' sources).
+
+A difference is a lesson only when it is larger than its noise. Every comparison is the task's
+(``Task.compare``): over seeds when both runs have repeats, else paired on the same test examples; its
+verdict is "better", "worse" or "no clear difference" (the 95% interval of the difference holds 0). The
+best-run star of an exercise goes to the run of best validation score only when it beats every other run
+of the exercise clearly; otherwise the runs within noise of it are shown as tied.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass
+
+from ..task import NO_CLEAR, Comparison, Task, task_named
+from .row import Row, by_exercise
+
+#: The relations an experiment can expect between two runs: A > B (A better, clearly), A >= B (A not clearly
+#: worse: "4 layers do not help"), A ~ B (no clear difference).
+RELATIONS = {">": "is better than", ">=": "is at least as good as", "~": "is as good as"}
+_EXPECTATION = re.compile(r"^\s*(\S+)\s*(>=|>|~)\s*(\S+)\s*$")
+
+AGREES, DISAGREES, UNDECIDED, NOT_MEASURED = "agrees", "disagrees", "cannot tell yet", "not measured"
+NEEDS_FULL = "needs the full run"
+
+
+def judge(table: list[Row]) -> None:
+    """Fill in each row's interval and its comparison with its exercise's first finished run, and mark the
+    best run of each exercise (or the runs tied for best)."""
+    for row in table:
+        _interval(row)
+    for group in by_exercise(table, lambda row: row.exercise).values():
+        done = [row for row in group if _comparable(row)]
+        for row in done[1:]:
+            row.versus, row.comparison = done[0].run, compare(row, done[0])
+        _mark_best([row for row in group if row.status == "done"])
+
+
+def compare(a: Row, b: Row) -> Comparison:
+    """Row A against row B (their task's statistics, on the test set they share)."""
+    return task_named(a.task).compare(a.sample, b.sample, a.examples or b.examples or 0)
+
+
+def _comparable(row: Row) -> bool:
+    return row.status == "done" and row.sample is not None
+
+
+def _interval(row: Row) -> None:
+    if row.sample is None:
+        return
+    interval = task_named(row.task).interval(row.sample, row.examples or 0)
+    if not math.isnan(interval.low):
+        row.low, row.high = interval.low, interval.high
+
+
+def _candidate(group: list[Row]) -> Row | None:
+    """The run of best validation score (the first on a tie), as Nielsen chooses; None when none has one."""
+    for key, higher in (("best_val_accuracy", True), ("best_val_loss", False)):
+        ranked = [row for row in group if getattr(row, key) is not None]
+        if ranked:
+            values = [getattr(row, key) for row in ranked]
+            return ranked[values.index(max(values) if higher else min(values))]
+    return None
+
+
+def _mark_best(group: list[Row]) -> None:
+    candidate = _candidate(group)
+    if candidate is None:
+        return
+    candidate.chosen = True
+    rivals = [row for row in group if row is not candidate and _comparable(row)]
+    if not rivals or not _comparable(candidate):
+        candidate.best = not rivals  # the only run of its exercise
+        return
+    verdicts = [compare(candidate, rival).verdict for rival in rivals]
+    if all(verdict == "better" for verdict in verdicts):
+        candidate.best = True
+        return
+    tied = [rival for rival, verdict in zip(rivals, verdicts, strict=True) if verdict == NO_CLEAR]
+    for row in [candidate, *tied]:
+        row.tied = True
+
+
+# ---------------------------------------------------------------------------------------------------
+# Conclusions
+# ---------------------------------------------------------------------------------------------------
+
+
+def conclusion(group: list[Row], quick: bool = False) -> str:
+    """One sentence on an exercise built from its comparisons: who beats whom by how much, or no clear
+    difference, with the 95% interval and how it was measured."""
+    done = [row for row in group if _comparable(row)]
+    if not done:
+        return ""
+    task = task_named(done[0].task)
+    if len(done) == 1:
+        row = done[0]
+        interval = f" (95% interval {task.show(row.low)} to {task.show(row.high)})" if row.low is not None else ""
+        return f"{row.run}: {task.headline} {task.show(row.headline)}{interval}."
+    if len(done) == 2:
+        return _pair_sentence(done[1], done[0], compare(done[1], done[0]), task, quick)
+    best = next((row for row in done if row.best), None)
+    if best is not None:
+        margins = [compare(best, row) for row in done if row is not best]
+        closest = min(margins, key=lambda c: abs(c.difference))
+        return (
+            f"{best.run} is the best of {len(done)} runs: it beats each of the others clearly (its smallest lead: "
+            f"{_figures(task, closest)})."
+        )
+    tied = [row for row in done if row.tied]
+    if tied:
+        first, second = tied[0], tied[1] if len(tied) > 1 else None
+        names = ", ".join(row.run for row in tied)
+        gap = f" ({first.run} against {second.run}: {_figures(task, compare(first, second))})" if second else ""
+        return f"No clear winner: {names} are within noise of each other{gap}{_more(quick)}."
+    return ""
+
+
+def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> str:
+    if not c.clear:
+        return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
+    winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
+    return f"{winner.run} beats {loser.run} by {task.amount(c.difference)} (95% interval {task.span(c)}; {c.method})."
+
+
+def _figures(task: Task, c: Comparison) -> str:
+    """ "+0.4 points, 95% interval -1.2 to +2.0; paired on 1,000 test images"."""
+    if math.isnan(c.low):
+        return f"{task.amount(c.difference, signed=True)}; {c.method}"
+    return f"{task.amount(c.difference, signed=True)}, 95% interval {task.span(c)}; {c.method}"
+
+
+def _flipped(c: Comparison) -> Comparison:
+    verdict = {"better": "worse", "worse": "better"}.get(c.verdict, c.verdict)
+    return Comparison(-c.difference, -c.high, -c.low, verdict, c.method)
+
+
+def _more(quick: bool) -> str:
+    return "; the full run (or more repeats) would tell" if quick else "; more repeats would tell"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expectations
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``better relation worse``, as an experiment file writes it ("ex1-mlp > ex1-linear")."""
+
+    text: str
+    left: str
+    relation: str
+    right: str
+
+
+def _number(text: str) -> float | None:
+    """The right side of "RUN > 0.95" (an accuracy to beat; a regression's loss to get under), else None."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _against(row: Row, threshold: float, task: Task) -> Comparison:
+    """A run's headline against a fixed value, by its 95% interval."""
+    difference = row.headline - threshold
+    if row.low is None or row.high is None:
+        return Comparison(difference, math.nan, math.nan, NO_CLEAR, "no interval")
+    low, high = row.low - threshold, row.high - threshold
+    clear = low > 0 or high < 0
+    verdict = NO_CLEAR if not clear else "better" if (difference > 0) == task.score.higher_is_better else "worse"
+    how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else f"{row.examples or 0:,} test examples"
+    return Comparison(difference, low, high, verdict, f"95% interval over {how}")
+
+
+def parse_expectation(text: str) -> Expectation:
+    """An expectation's parts; raises ValueError naming the form when ``text`` is not one."""
+    match = _EXPECTATION.match(text)
+    if match is None:
+        raise ValueError(f"expected 'RUN > RUN', 'RUN >= RUN' or 'RUN ~ RUN' (run names or patterns), got {text!r}")
+    return Expectation(text.strip(), match[1], match[2], match[3])
+
+
+def matching(pattern: str, names: list[str]) -> list[str]:
+    """The run names a name or pattern (``relu-*he_normal*``) picks."""
+    return [name for name in names if name == pattern] or fnmatch.filter(names, pattern)
+
+
+@dataclass(frozen=True)
+class ExpectationCheck:
+    """What this run says of an expectation: agrees, disagrees, cannot tell yet, or not measured."""
+
+    expectation: Expectation
+    status: str
+    comparison: Comparison | None
+    sentence: str
+
+
+def check_expectations(
+    table: list[Row], expected: list[str], quick: bool = False, quick_expected: list[str] | None = None
+) -> list[ExpectationCheck]:
+    """Each expectation against this run's rows (see ``check``). A quick run checks those its settings are
+    sized to show (``quick_expected``, by default all) and says the others need the full run."""
+    shown = expected if not quick or quick_expected is None else quick_expected
+    checks = []
+    for text in dict.fromkeys([*expected, *shown]):
+        expectation = parse_expectation(text)
+        if text in shown:
+            checks.append(check(expectation, table, quick))
+        else:
+            sentence = f"{text}: a quick run is too short to show this; run the full experiment."
+            checks.append(ExpectationCheck(expectation, NEEDS_FULL, None, sentence))
+    return checks
+
+
+def check(expectation: Expectation, table: list[Row], quick: bool = False) -> ExpectationCheck:
+    names = [row.run for row in table]
+    threshold = _number(expectation.right)
+    sides = (expectation.left,) if threshold is not None else (expectation.left, expectation.right)
+    picked = [matching(side, names) for side in sides]
+    rows = {row.run: row for row in table}
+    missing = [side for side, found in zip(sides, picked, strict=True) if not found]
+    if missing:
+        why = f"{' and '.join(missing)} did not run" + (" (left out of the quick run)" if quick else "")
+        return ExpectationCheck(expectation, NOT_MEASURED, None, f"{expectation.text}: not measured: {why}.")
+    a = rows[picked[0][0]]
+    b = rows[picked[1][0]] if threshold is None else a
+    if not (_comparable(a) and _comparable(b)):
+        unfinished = " and ".join(dict.fromkeys(row.run for row in (a, b) if not _comparable(row)))
+        sentence = f"{expectation.text}: not measured: {unfinished} has not finished."
+        return ExpectationCheck(expectation, NOT_MEASURED, None, sentence)
+    task = task_named(a.task)
+    c = compare(a, b) if threshold is None else _against(a, threshold, task)
+    if expectation.relation == ">":
+        status = AGREES if c.verdict == "better" else DISAGREES if c.verdict == "worse" else UNDECIDED
+    elif expectation.relation == ">=":
+        status = DISAGREES if c.verdict == "worse" else AGREES
+    else:
+        status = AGREES if not c.clear else DISAGREES
+    other = b.run if threshold is None else task.show(threshold)
+    said = f"{a.run} {RELATIONS[expectation.relation]} {other}"
+    figures = _figures(task, c)
+    sentence = {
+        AGREES: f"{said}, as the slides say ({c.verdict}: {figures}).",
+        DISAGREES: f"Unlike the slides, this run does not show that {said} ({c.verdict}: {figures}).",
+        UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick)}.",
+    }[status]
+    return ExpectationCheck(expectation, status, c, sentence)
