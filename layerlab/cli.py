@@ -22,8 +22,9 @@ from .spec import Spec, SpecError, parse
 from .task import task_named
 from .wording import count
 
-#: The commands whose --out is a file (a PNG, a starter .py): every other command's is a folder.
-FILE_OUTS = ("exercise", "plot", "notebook")  #: their --out may name a file
+#: The commands whose --out is a file (a PNG, a starter .py, a notebook's .ipynb or its folder, "." by default):
+#: they check it themselves. Every other command's --out is a folder, checked by ``files.out_folder``.
+FILE_OUTS = ("exercise", "notebook", "plot")
 #: The last line of `train` and `ensemble` without --out.
 NOT_SAVED = "not saved: add --out DIR to keep the weights and a report"
 EXAMPLE_CNN = (

@@ -63,7 +63,7 @@ def _bar_showing() -> bool:
     """Whether a tqdm bar is open (its line has no newline yet)."""
     classes = [getattr(sys.modules.get(module), "tqdm", None) for module in ("tqdm.std", "tqdm.auto")]
     bars = [bar for cls in classes for bar in list(getattr(cls, "_instances", ()))]
-    return any(not bar.disable for bar in bars)
+    return any(not getattr(bar, "disable", True) for bar in bars)  # a bar Ctrl-C stopped half-made has none
 
 
 def closed_pipe() -> int:

@@ -32,6 +32,7 @@ from .rundir import RunDir
 from .spec import parse
 from .train import (
     RunResult,
+    Signals,
     finish_epoch,
     fit,
     load_data,
@@ -107,15 +108,17 @@ def fit_together(
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         stacked.add_data(name, split.x, split.y)
     run_dirs: list[RunDir | None] = []
+    loops: list[Loop] = []
+    calls: list[Hooks] = []
+    signals = Signals().install()  # Ctrl-C, SIGTERM: each run writes its last finished epoch (on_interrupt)
     try:
         for out in outs:
             run_dirs.append(RunDir(out).claim(resume, overwrite) if out is not None else None)
-        loops, calls = [], []
         for i, (config, member, run_dir) in enumerate(zip(configs, stacked.members, run_dirs, strict=True)):
             member_log = _prefixed(log, f"[seed {config.seed}] ")
             loops.append(Loop(config, dataset, spec, member, run_dir, member_log))
             standard = standard_hooks(config, run_dir, resume, progress and i == 0, member_log, weights)
-            calls.append(Hooks([*standard, *hooks[i]]))
+            calls.append(Hooks([signals, *standard, *hooks[i]]))
         for loop, call in zip(loops, calls, strict=True):
             call.on_fit_start(loop)
         seeds = ", ".join(str(config.seed) for config in configs)
@@ -137,7 +140,12 @@ def fit_together(
         for i, loop in enumerate(loops):
             if outcomes[i] is None:
                 outcomes[i] = _end(loop, calls[i], stacked.members[i])
+    except KeyboardInterrupt:
+        for loop, call in zip(loops, calls, strict=False):
+            call.on_interrupt(loop)
+        raise
     finally:
+        signals.restore()
         for run_dir in run_dirs:
             if run_dir is not None:
                 run_dir.release()

@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .data.dataset import Dataset
 from .engine import EpochStats, Learner, make_learner
 from .errors import DivergedError, Terminated
-from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hooks, KeepBest, Loop, ProgressBar
+from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hook, Hooks, KeepBest, Loop, ProgressBar
 from .preflight import initial_weights
 from .rundir import RunDir
 from .spec import Spec, parse
@@ -126,8 +126,8 @@ def fit(
         learner.add_data(name, split.x, split.y)
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
     loop = Loop(config, dataset, spec, learner, run_dir, log)
-    calls = Hooks([*standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
-    restore_sigterm = terminate_as_interrupt()
+    signals = Signals().install()
+    calls = Hooks([signals, *standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
         log(
@@ -146,7 +146,7 @@ def fit(
         calls.on_interrupt(loop)
         raise
     finally:
-        restore_sigterm()
+        signals.restore()
         if run_dir is not None:
             run_dir.release()
     if result.status == "diverged":
@@ -155,18 +155,47 @@ def fit(
     return result, learner
 
 
-def terminate_as_interrupt() -> Callable[[], None]:
-    """Until the returned function is called, SIGTERM (``kill``, a job scheduler) ends the run as Ctrl-C does
-    (raising ``Terminated``), so its last finished epoch is written; only in the main thread of a process
-    that left SIGTERM to its default (which would end it at once)."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        return lambda: None
+class Signals(Hook):
+    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler) while ``fit`` trains: raised as
+    ``KeyboardInterrupt`` / ``Terminated``, so the hooks' ``on_interrupt`` writes the last finished epoch
+    (SIGTERM would otherwise end the process at once). A signal that lands in a ``__del__`` (where Python
+    only prints an exception, and training would go on) is raised at the next step instead. Installed
+    only in the main thread, over Python's own handlers (not over a program's own)."""
 
-    def terminated(signum: int, frame: Any) -> None:
-        raise Terminated()
+    def __init__(self) -> None:
+        self.pending: type[BaseException] | None = None
+        self.previous: dict[int, Any] = {}
 
-    signal.signal(signal.SIGTERM, terminated)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def install(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+                if signal.getsignal(number) == default:
+                    self.previous[number] = signal.signal(number, self._received)
+        return self
+
+    def restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _received(self, number: int, frame: Any) -> None:
+        error = Terminated if number == signal.SIGTERM else KeyboardInterrupt
+        while frame is not None:
+            if frame.f_code.co_name == "__del__":
+                self.pending = error
+                return
+            frame = frame.f_back
+        raise error()
+
+    def on_epoch_start(self, loop: Loop, epoch: int) -> None:
+        self._raise_pending()
+
+    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
+        self._raise_pending()
+
+    def _raise_pending(self) -> None:
+        if self.pending is not None:
+            error, self.pending = self.pending, None
+            raise error()
 
 
 def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out: Any, resume: bool) -> str:

@@ -130,3 +130,16 @@ def test_lr_find_on_a_full_disk_says_so_in_one_line(small_disk, capsys):
     err = one_line(capsys, main(["lr-find", "--quick", "--steps", "20", "--limit", "200", "--out", str(disk / "lr")]))
     assert "no space left on device while writing" in err and str(disk / "lr") in err
     assert not leftovers(disk)
+
+
+@pytest.mark.parametrize(
+    ("argv", "written"),
+    [(["plot", "activations", "--out"], "activations.png"), (["exercise", "dense", "--out"], "my_layers.py")],
+    ids=["plot", "exercise"],
+)
+def test_the_single_file_commands_on_a_full_disk_say_so_in_one_line(small_disk, capsys, argv, written):
+    disk = small_disk("256k")
+    fill(disk)
+    err = one_line(capsys, main([*argv, str(disk / written)]))
+    assert err.endswith(f"error: no space left on device while writing {disk / written}")
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # no half file, no temporary one

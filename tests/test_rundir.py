@@ -442,3 +442,24 @@ def test_a_users_hook_sees_every_step_and_its_stop_lands_in_the_result(tmp_path)
     assert (run.result.status, run.result.epochs) == ("target_reached", 2)
     assert run.result.message == f"stopped at {run.result.history[1]['val_accuracy']:.0%}"
     assert RunDir(tmp_path / "run").read_result()["status"] == "target_reached"
+
+
+def test_ctrl_c_that_lands_in_a_del_still_ends_the_run_with_its_last_epoch_written(tmp_path):
+    """Python only prints an exception raised in ``__del__`` (a progress bar's, say): a Ctrl-C landing there
+    was lost and training went on. It is raised at the next step, and the last finished epoch is written."""
+    import signal
+
+    class Dropped:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside __del__
+
+    class CtrlCInDel(Hook):
+        def on_epoch_end(self, loop, row):
+            if row["epoch"] == 3:
+                Dropped()  # freed at once
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        quiet_fit(small(epochs=50), out, hooks=[CtrlCInDel()])
+    assert RunDir(out).read_checkpoint()[1]["epoch"] == 3 and len(RunDir(out).read_metrics()) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back after fit
