@@ -396,6 +396,8 @@ def check(
         book = layerlab.check("submissions/", time_limit=30)
         print(book.table()); book.write("grades.csv")
     """
+    if gradebooks and not Path(path).exists():
+        raise ClassroomError(f"no folder {path}: give the folder of students' files (one .py file each)")
     if Path(path).is_dir():
         for out in gradebooks:
             _gradebook_format(Path(out))

@@ -72,7 +72,8 @@ class Experiment(Report):
 
     @property
     def runs(self) -> dict[str, Any]:
-        """Each finished run by name, as ``layerlab.load`` gives it (an ensemble: an ``EnsembleRun``)."""
+        """Each finished run by name, as ``layerlab.load`` gives it (an ensemble: an ``EnsembleRun``); a repeated
+        run both by its repeats' names ("x#1", "x#2", ...) and by its own (the repeat the table shows)."""
         if self._runs is None:
             from .api import load
 
@@ -81,6 +82,9 @@ class Experiment(Report):
                 for run in self.index["runs"]
                 if run["status"] == "done"
             }
+            for row in self.rows:  # a repeated run by its own name: the repeat its row shows ("x#2")
+                if row.best_repeat in self._runs:
+                    self._runs.setdefault(row.run, self._runs[row.best_repeat])
         return self._runs
 
 

@@ -160,7 +160,9 @@ def test_the_names_architecture_md_cites_exist():
     import re
 
     text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
-    source = "\n".join(path.read_text() for path in PACKAGE.rglob("*.py"))
+    root = PACKAGE.parent  # the package, its tests and its notebooks (whose cells set QUICK and OUT)
+    sources = [*PACKAGE.rglob("*.py"), *root.glob("tests/*.py"), *PACKAGE.rglob("*.ipynb")]
+    source = "\n".join(path.read_text() for path in sources)
     files = [path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*")]
     outside = {"Figure"}  # matplotlib's
     missing = []
@@ -178,6 +180,7 @@ def test_the_names_architecture_md_cites_exist():
                 missing.append(token)
         elif re.fullmatch(r"[A-Z][A-Za-z_]+(\.[a-z_]+)?", token):
             name = token.split(".")[0]
-            if not re.search(rf"^\s*(class {name}\b|{name}\s*[:=]|def {name}\b)", source, re.M):
+            defined = rf"^\s*(\"\s*)?(class {name}\b|{name}\s*[:=]|def {name}\b)|environ[^\n]*\b{name}\b"
+            if not re.search(defined, source, re.M):
                 missing.append(token)
     assert not missing, f"ARCHITECTURE.md cites names the package does not have: {', '.join(missing)}"

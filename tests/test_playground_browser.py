@@ -107,7 +107,7 @@ def test_task5_train_export_import_upload(url, tmp_path):
         page.click("#play")
         expect(page.locator("#target-status")).to_have_class("met", timeout=45_000)
         page.click("#play")  # pause
-        assert float(page.inner_text("#test-loss")) < 0.02
+        assert float(page.inner_text("#test-loss")) <= 0.02  # shown to 3 decimals: 0.0199 reads "0.020"
         assert pixels(page, "#heatmap") != heat_map and pixels(page, "#chart") != chart
         assert "data=xor" in page.url and "task=5" in page.url  # the set-up travels in the link
         other = browser.new_page(viewport={"width": 1280, "height": 940})
