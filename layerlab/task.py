@@ -248,7 +248,8 @@ class Classification(Task):
         both, only_a, only_b = int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum())
         neither = len(a) - both - only_a - only_b
         interval = stats.paired_difference(both, only_a, only_b, neither)
-        return interval, f"paired on {len(a):,} test images"
+        p = stats.mcnemar(only_a, only_b)  # the images one run gets right and the other wrong: 50/50 if no difference
+        return interval, f"paired on {len(a):,} test images, McNemar's p = {p:.2g}"
 
     def amount(self, difference: float, signed: bool = False) -> str:
         return f"{100 * difference:+.1f} points" if signed else f"{100 * difference:.1f} points"

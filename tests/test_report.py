@@ -759,3 +759,22 @@ def test_a_ten_class_confusion_matrix_has_a_title_as_large_as_its_labels(tmp_pat
     figure, _ = confusion_matrix(run, run.predictions())
     (ax,) = figure.axes
     assert ax.title.get_fontsize() >= ax.xaxis.label.get_fontsize() >= 10  # was 9 on a 7-inch figure
+
+
+def test_a_repeated_runs_curves_are_the_mean_over_its_seeds_with_a_band(tmp_path):
+    from layerlab.report.plots import drawings
+    from layerlab.report.reading import read_experiment
+
+    for i, (val, test) in enumerate(((0.90, 0.91), (0.92, 0.93), (0.94, 0.95)), 1):
+        write_run(tmp_path / "runs" / f"mlp#{i}", best_val=val, test=test, final_test=test)
+    runs = [entry(f"mlp#{i}", "Repeats", {}, repeat_of="mlp") for i in (1, 2, 3)]
+    write_json(tmp_path / "experiment.json", {"name": "rep", "runs": runs})
+    (row,) = table(tmp_path)
+    assert row.run == "mlp" and row.repeats == 3 and row.comparison is None
+    assert row.low < row.test_mean < row.high  # the t interval over the three seeds
+    curves = next(d for d in drawings(read_experiment(tmp_path), [row]) if d.name.startswith("curves-"))
+    accuracy = curves.figure.axes[0]
+    assert len(accuracy.collections) == 2  # a band (lowest to highest) for training and one for validation
+    assert len(accuracy.get_lines()) == 2 and "mean of 3 seeds" in " ".join(
+        t.get_text() for t in curves.figure.legends[0].get_texts()
+    )

@@ -50,10 +50,13 @@ def drawings(
     best = best_runs(table)
     rows = {row.shown_run: row for row in table}
     runs = shown_runs(experiment.runs, table)
+    seeds = {  # a repeated run's shown repeat -> all its repeats: its curves are their mean and band
+        row.best_repeat: [run for run in experiment.runs if run.repeat_of == row.run] for row in table if row.repeats
+    }
     for exercise, group in by_exercise(runs, lambda run: run.exercise).items():
         tag = slug(exercise)
         plans = [
-            (f"curves-{tag}", partial(learning_curves, group)),
+            (f"curves-{tag}", partial(learning_curves, group, seeds)),
             (f"gradients-{tag}", partial(gradient_norms, group)),
             (f"boundaries-{tag}", partial(decision_boundaries, group)),
             (f"capacity-{tag}", partial(capacity, group)),

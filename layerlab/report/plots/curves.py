@@ -38,10 +38,12 @@ def _label(run: RunSource, histories: list) -> str:
     return f"{run.name} ({len(histories)} members)" if run.ensemble else run.name
 
 
-def learning_curves(runs: list[RunSource]):
+def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] | None = None):
     """Accuracy and cost per epoch: one colour and marker per run (an ensemble's members all in its
     colour), training dashed, validation solid (test dotted for a run without a validation set); the cost
-    alone when every run is a regression run (its accuracy means nothing)."""
+    alone when every run is a regression run (its accuracy means nothing). A run trained several times
+    (``repeats``: the shown repeat's name -> every repeat) is drawn as the mean over its seeds with a band
+    from the lowest to the highest."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import PercentFormatter
 
@@ -56,8 +58,16 @@ def learning_curves(runs: list[RunSource]):
     measures = [(ax, measure) for ax, measure in ((accuracy, "accuracy"), (cost, "loss")) if ax is not None]
     drawn, legend = set(), []
     window = smoothing_window(longest, len(curves))
+    banded = {name: seeds for name, seeds in (repeats or {}).items() if len(seeds) > 1}
     for i, (run, histories) in enumerate(curves):
         style = run_style(i, longest)
+        if run.name in banded:
+            _mean_and_band(banded[run.name], measures, style)
+            drawn.update(("train", "val"))
+            shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
+            label = f"{run.name.rpartition('#')[0]} (mean of {len(banded[run.name])} seeds; band: lowest to highest)"
+            legend.append(Line2D([], [], label=wrap(label, 60), **shown))
+            continue
         for k, history in enumerate(histories):
             held_out = "val" if np.isfinite(series(history, "val_loss")).any() else "test"
             member = {} if k == 0 else {"linewidth": 1.0, "alpha": 0.45, "markersize": 3}
@@ -97,9 +107,27 @@ def learning_curves(runs: list[RunSource]):
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"
+    if any(run.name in banded for run, _ in curves):
+        caption += "; a run trained with several seeds: their mean, and a band from the lowest to the highest"
     if window > 1:
         caption += f"; faint: every epoch, bold: the average over {window} epochs around it"
     return figure, caption
+
+
+def _mean_and_band(seeds: list[RunSource], measures: list, style: dict) -> None:
+    """The mean over a run's repeats of each epoch's figures, and a band from the lowest to the highest."""
+    histories = [run.metrics for run in seeds if run.metrics]
+    length = min(len(history) for history in histories)
+    epochs = series(histories[0][:length], "epoch")
+    for split in ("train", "val"):
+        for ax, measure in measures:
+            values = np.array([series(history[:length], f"{split}_{measure}") for history in histories])
+            if not np.isfinite(values).any():
+                continue
+            ax.plot(epochs, np.nanmean(values, axis=0), _SPLITS[split][0], **style)
+            ax.fill_between(
+                epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=style["color"], alpha=0.15
+            )
 
 
 def smoothing_window(epochs: int, runs: int) -> int:
