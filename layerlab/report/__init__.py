@@ -26,6 +26,7 @@ from ..files import make_folder, out_folder, write_text
 from ..rundir import RunDir
 from .columns import MARK, QUICK_NOTE
 from .document import Plot, document
+from .document import expectations as expectations_of
 from .html_page import html_page
 from .inline import Report
 from .markdown import markdown, markdown_table
@@ -33,7 +34,7 @@ from .reading import ExperimentSource, ReportError, is_experiment, read_experime
 from .row import Row
 from .table import rows
 from .terminal import summary, terminal_table
-from .verdicts import ExpectationCheck, check_expectations
+from .verdicts import ExpectationCheck
 
 #: What a report folder holds (``--out`` of a comparison may hold these from an earlier one, nothing else).
 REPORT_FILES = ("report.md", "report.html", "report")
@@ -48,7 +49,7 @@ def expectations(experiment_dir: str | os.PathLike) -> list[ExpectationCheck]:
     """What the experiment expects (its ``expect`` list), each checked against its runs: agrees, disagrees,
     cannot tell yet, not measured, or (a quick run) needs the full run."""
     experiment = read_experiment(experiment_dir)
-    return check_expectations(rows(experiment.runs), experiment.expect, experiment.quick, experiment.quick_expect)
+    return expectations_of(experiment, rows(experiment.runs))
 
 
 def print_summary(experiment_dir: str | os.PathLike, file: TextIO | None = None) -> None:
@@ -81,9 +82,10 @@ def compare(
     to ``compare-<first>-<second>...`` next to the first. Returns the HTML file."""
     experiment = read_runs(run_dirs, out_folder(out) if out is not None else default_out(run_dirs))
     _check_comparison_out(experiment.directory, run_dirs)  # before anything is printed or written
+    table = rows(experiment.runs)  # read once: every run's predictions, for the printed table and the files
     if not quiet:
-        _print(experiment, file)
-    return _write(experiment)
+        _print(experiment, file, table)
+    return _write(experiment, table)
 
 
 def default_out(run_dirs: Sequence[str | os.PathLike]) -> Path:
@@ -100,8 +102,9 @@ def report(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = N
         if out is not None:
             raise ReportError("an experiment's report goes into its own directory; --out is for run directories")
         experiment = read_experiment(paths[0])
-        _print(experiment, None)
-        return _write(experiment)
+        table = rows(experiment.runs)  # read once: every run's predictions, for the printed table and the files
+        _print(experiment, None, table)
+        return _write(experiment, table)
     return compare(paths, out)
 
 
@@ -121,18 +124,17 @@ def build(*paths: str | os.PathLike | Sequence[str | os.PathLike], out: str | os
     return Report(page, page.parent, tuple(flat))
 
 
-def _print(experiment: ExperimentSource, file: TextIO | None) -> None:
-    table = rows(experiment.runs)
-    checks = check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect)
-    summary(experiment.title, experiment.quick, table, file or sys.stdout, checks)
+def _print(experiment: ExperimentSource, file: TextIO | None, table: list[Row] | None = None) -> None:
+    table = table if table is not None else rows(experiment.runs)
+    summary(experiment.title, experiment.quick, table, file or sys.stdout, expectations_of(experiment, table))
 
 
-def _write(experiment: ExperimentSource) -> Path:
+def _write(experiment: ExperimentSource, table: list[Row] | None = None) -> Path:
     from .plots import save_plots
 
     directory = experiment.directory
     make_folder(directory)
-    table = rows(experiment.runs)
+    table = table if table is not None else rows(experiment.runs)
     page = document(experiment, table, save_plots(experiment, table))
     write_text(directory / "report.md", markdown(page, directory))
     write_text(directory / "report.html", html_page(page))

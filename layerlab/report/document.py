@@ -55,8 +55,13 @@ def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) 
         model_summary=_summary(settings.get("model"), experiment),
         plots=plots,
         conclusions=conclusions(table, experiment.quick),
-        expectations=check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect),
+        expectations=expectations(experiment, table),
     )
+
+
+def expectations(experiment: ExperimentSource, table: list[Row]) -> list[ExpectationCheck]:
+    """The experiment's ``expect`` list checked against its table (a quick run: those it is sized to show)."""
+    return check_expectations(table, experiment.expect, experiment.quick, experiment.quick_expect)
 
 
 def conclusions(table: list[Row], quick: bool = False) -> list[tuple[str, str]]:

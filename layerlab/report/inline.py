@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .document import conclusions
+from .document import conclusions, expectations
 from .reading import ExperimentSource, ReportError, RunSource, is_experiment, read_experiment, read_runs
 from .table import Row, rows
 from .terminal import summary
-from .verdicts import ExpectationCheck, check_expectations
+from .verdicts import ExpectationCheck
 
 #: The class of the element the report's HTML sits in, inside a notebook's output cell.
 SCOPE = "layerlab-report"
@@ -104,15 +104,14 @@ class Report:
     def expectations(self) -> list[ExpectationCheck]:
         """What the experiment expects (the slides' lessons), each checked: agrees, disagrees, cannot tell yet."""
         source = self.source()
-        return check_expectations(rows(source.runs), source.expect, source.quick, source.quick_expect)
+        return expectations(source, rows(source.runs))
 
     def text(self) -> str:
         """The title, the counts of runs by status and the table, as ``layerlab report`` prints them."""
         source = self.source()
         out = io.StringIO()
         table = rows(source.runs)
-        checks = check_expectations(table, source.expect, source.quick, source.quick_expect)
-        summary(source.title, source.quick, table, out, checks)
+        summary(source.title, source.quick, table, out, expectations(source, table))
         return out.getvalue().rstrip("\n")
 
     def __repr__(self) -> str:
