@@ -6,8 +6,8 @@ Cases (issue 21's goals, batch 10 as in Nielsen's book):
           dense 100 ReLU, dense 10; eta 0.03, L2; layerlab/experiments/builtin/nielsen.toml): goal at most 2x
 
 Loops, each one epoch of the same images (each member its own order), timed in this one process:
-  one       layerlab's torch engine training one network (``TorchLearner.train_epoch``)
-  stacked   layerlab's ``StackedLearner`` training N networks at once (batched matmuls, grouped convolutions)
+  one       layerlab's torch engine training one network (``TorchTrainable.train_epoch``)
+  stacked   layerlab's ``StackedTrainable`` training N networks at once (batched matmuls, grouped convolutions)
   vmap      the same N networks through ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call``
             (a bare loop: no records), the other way the issue names
 
@@ -36,9 +36,9 @@ import torch.nn.functional as F
 from layerlab import parse
 from layerlab.config import TrainConfig
 from layerlab.data import load
-from layerlab.torch.learner import TorchLearner
 from layerlab.torch.model import build
-from layerlab.torch.stacked import StackedLearner
+from layerlab.torch.stacked import StackedTrainable
+from layerlab.torch.trainable import TorchTrainable
 
 ROW4 = (
     "conv(20, 5, init=normal(0.0894), bias_init=normal(1.0)) maxpool(2) relu "
@@ -56,21 +56,21 @@ def configs(case: dict) -> list[TrainConfig]:
 
 
 def time_one(config: TrainConfig, spec, x, y) -> float:
-    learner = TorchLearner(config, spec, len(x))
-    learner.add_data("train", x, y)
+    trainable = TorchTrainable(config, spec, len(x))
+    trainable.add_data("train", x, y)
     order = np.random.default_rng([config.seed, 3]).permutation(len(x))
     started = time.thread_time()
-    learner.train_epoch(order, config.batch_size, lambda step, loss: None)
+    trainable.train_epoch(order, config.batch_size, lambda step, loss: None)
     return time.thread_time() - started
 
 
 def time_stacked(runs: list[TrainConfig], spec, x, y) -> float:
-    learner = StackedLearner(runs, spec, len(x))
-    learner.add_data("train", x, y)
+    trainable = StackedTrainable(runs, spec, len(x))
+    trainable.add_data("train", x, y)
     orders = [np.random.default_rng([c.seed, 3]).permutation(len(x)) for c in runs]
     nothing = [lambda step, loss: None] * len(runs)
     started = time.thread_time()
-    learner.train_epoch(orders, runs[0].batch_size, nothing, [None] * len(runs), list(range(len(runs))))
+    trainable.train_epoch(orders, runs[0].batch_size, nothing, [None] * len(runs), list(range(len(runs))))
     return time.thread_time() - started
 
 

@@ -35,7 +35,7 @@ import torch
 
 from layerlab import parse
 from layerlab.config import TrainConfig
-from layerlab.torch.learner import TorchLearner, resolve_device
+from layerlab.torch.trainable import TorchTrainable, resolve_device
 
 MODELS = {
     "mlp30": ("flatten dense(30) sigmoid dense(10)", 0.5),
@@ -121,18 +121,18 @@ def layerlab_epoch(
         **options,
     )
     if engine == "numpy":
-        from layerlab.numpy.learner import NumpyLearner
+        from layerlab.numpy.trainable import NumpyTrainable
 
-        learner = NumpyLearner(config, parse(spec, (1, 28, 28)), len(x))
+        trainable = NumpyTrainable(config, parse(spec, (1, 28, 28)), len(x))
     else:
-        learner = TorchLearner(config, parse(spec, (1, 28, 28)), len(x))
-    learner.add_data("train", x, y)
+        trainable = TorchTrainable(config, parse(spec, (1, 28, 28)), len(x))
+    trainable.add_data("train", x, y)
     order = np.random.default_rng(0).permutation(len(x))
     warm_up = order[: batch_size * 20 + len(x) % batch_size]
-    learner.train_epoch(warm_up, batch_size, lambda step, loss: None)
+    trainable.train_epoch(warm_up, batch_size, lambda step, loss: None)
     _sync(device)
     start = time.perf_counter()
-    learner.train_epoch(order, batch_size, lambda step, loss: None)
+    trainable.train_epoch(order, batch_size, lambda step, loss: None)
     _sync(device)
     return time.perf_counter() - start
 

@@ -48,7 +48,7 @@ class Run:
     """A trained model, its settings, its result and the names of its classes."""
 
     config: TrainConfig
-    learner: Any
+    trainable: Any
     classes: tuple[str, ...]
     input_shape: tuple[int, ...]
     result: RunResult | None = None
@@ -62,7 +62,7 @@ class Run:
                 f"inputs of shape {x.shape[1:]} do not fit this model, which takes {self.input_shape} "
                 f"({'x'.join(map(str, self.input_shape))} per example)"
             )
-        return self.learner.predict_proba(x)
+        return self.trainable.predict_proba(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)
@@ -112,7 +112,7 @@ class Run:
             "classes": json.dumps(list(self.classes)),
             "input_shape": json.dumps(list(self.input_shape)),
         }
-        return save_weights(path, self.learner.weights(), metadata)
+        return save_weights(path, self.trainable.weights(), metadata)
 
 
 @dataclass
@@ -158,11 +158,11 @@ def fit(
     check_output(spec, dataset, config.loss)
     for warning in output_warnings(spec, config.loss):
         print(f"warning: {warning}", file=sys.stderr)
-    result, learner = trainer.fit(
+    result, trainable = trainer.fit(
         config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
     )
     directory = Path(result.directory) if result.directory else None
-    run = Run(config, learner, dataset.classes, dataset.input_shape, result, directory)
+    run = Run(config, trainable, dataset.classes, dataset.input_shape, result, directory)
     if directory is not None:  # what a report compares runs on: each one's answer for every test example
         save_outputs(run, dataset)
     return run
@@ -432,9 +432,9 @@ def fit_together(
         if isinstance(outcome, LayerlabError):
             runs.append(outcome)
             continue
-        result, learner = outcome
+        result, trainable = outcome
         directory = Path(result.directory) if result.directory else None
-        runs.append(Run(config, learner, dataset.classes, dataset.input_shape, result, directory))
+        runs.append(Run(config, trainable, dataset.classes, dataset.input_shape, result, directory))
     return runs
 
 

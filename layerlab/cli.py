@@ -17,10 +17,10 @@ from .cli_flags import LR_FIND_SKIPS, TUNE_SKIPS, ArgumentParser, add_train_flag
 from .engine import ENGINES
 from .errors import FLAG_WORDS, LayerlabError, Terminated
 from .files import out_folder
+from .phrases import count
 from .rundir import RunDir
 from .spec import Spec, SpecError, parse
 from .task import task_named
-from .wording import count
 
 #: The commands whose --out is a file (a PNG, a starter .py, a notebook's .ipynb or its folder, "." by default):
 #: they check it themselves. Every other command's --out is a folder, checked by ``files.out_folder``.

@@ -1,18 +1,18 @@
 """The engine contract: what the trainer asks of an engine, and the rules both engines share.
 
 An engine (``layerlab/numpy``, ``layerlab/torch``) imports this module, never the trainer; the
-trainer picks an engine through ``ENGINES`` and drives it through the ``Learner`` protocol:
+trainer picks an engine through ``ENGINES`` and drives it through the ``Trainable`` protocol:
 
-    learner = make_learner(settings, spec, n_train)       # model + optimiser + augmentation
-    learner.add_data("train", x, y)                       # uint8 images or float features, int labels
-    stats = learner.train_epoch(order, batch_size, on_step)
-    loss, accuracy = learner.evaluate("val")
-    learner.weights()                                     # name -> array, the same names in every engine
+    trainable = make_trainable(settings, spec, n_train)       # model + optimiser + augmentation
+    trainable.add_data("train", x, y)                       # uint8 images or float features, int labels
+    stats = trainable.train_epoch(order, batch_size, on_step)
+    loss, accuracy = trainable.evaluate("val")
+    trainable.weights()                                     # name -> array, the same names in every engine
 
 A model loaded only to predict skips the training set-up: ``make_predictor(settings, spec)`` builds the
 model without an optimiser, data or augmentation.
 
-To add an engine: a module with a ``Learner`` class (and a ``Predictor`` class, the learner's base)
+To add an engine: a module with a ``Trainable`` class (and a ``Predictor`` class, the trainable's base)
 taking ``(settings, spec, n_train)`` / ``(settings, spec)``, an entry in ``ENGINES``, and its options
 (if it has any of its own) in ``Engine.options``; ``tests/test_train.py`` then runs it against the numpy engine.
 """
@@ -60,22 +60,22 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 @dataclass(frozen=True)
 class Engine:
-    """An engine: where its learner lives, what it is, and the settings only it understands."""
+    """An engine: where its trainable lives, what it is, and the settings only it understands."""
 
-    module: str  #: the module holding ``Learner`` and ``Predictor``
+    module: str  #: the module holding ``Trainable`` and ``Predictor``
     description: str
     options: tuple[str, ...] = ()  #: the settings only this engine reads (see ``ENGINE_OPTION_UNUSED``)
-    stacked: str | None = None  #: the module holding ``StackedLearner`` and ``unsupported``, if it stacks runs
+    stacked: str | None = None  #: the module holding ``StackedTrainable`` and ``unsupported``, if it stacks runs
 
 
 ENGINES: dict[str, Engine] = {
     "torch": Engine(
-        "layerlab.torch.learner",
+        "layerlab.torch.trainable",
         "fast, CPU or GPU",
         ("device", "autocast", "channels_last", "compile"),
         stacked="layerlab.torch.stacked",
     ),
-    "numpy": Engine("layerlab.numpy.learner", "the from-scratch engine, on the CPU"),
+    "numpy": Engine("layerlab.numpy.trainable", "the from-scratch engine, on the CPU"),
 }
 
 #: The torch-only settings and the values that leave them unused (numpy runs on the CPU: device auto or cpu).
@@ -107,11 +107,11 @@ def check_engine_options(settings: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The settings a learner reads (a ``TrainConfig`` has them all), and the rules derived from them
+# The settings a trainable reads (a ``TrainConfig`` has them all), and the rules derived from them
 # ---------------------------------------------------------------------------------------------------
 
 
-class LearnerSettings(Protocol):
+class EngineSettings(Protocol):
     """The settings an engine reads; ``layerlab.config.TrainConfig`` provides them."""
 
     engine: str
@@ -135,12 +135,12 @@ class LearnerSettings(Protocol):
     threads: int | None  # torch engine on a CPU
 
 
-def learning_rate(settings: LearnerSettings) -> float:
+def learning_rate(settings: EngineSettings) -> float:
     """The learning rate given, else the optimiser's usual one (Nielsen's eta = 0.1 for SGD)."""
     return settings.lr if settings.lr is not None else OPTIMIZERS[settings.optimizer].default_lr
 
 
-def optimizer_options(settings: LearnerSettings) -> dict[str, float]:
+def optimizer_options(settings: EngineSettings) -> dict[str, float]:
     """Keyword options for the optimiser (the same names in both engines)."""
     options = {"weight_decay": settings.weight_decay}
     if settings.momentum is not None:
@@ -234,7 +234,7 @@ class Predictor(Protocol):
     def description(self) -> str: ...
 
 
-class Learner(Predictor, Protocol):
+class Trainable(Predictor, Protocol):
     """An engine's model + optimiser, as the trainer drives it."""
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None: ...
@@ -251,13 +251,13 @@ class Learner(Predictor, Protocol):
     def load_training_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None: ...
 
 
-def _engine_class(settings: LearnerSettings, kind: str) -> Any:
+def _engine_class(settings: EngineSettings, kind: str) -> Any:
     check_engine_options(settings)
     return getattr(importlib.import_module(ENGINES[settings.engine].module), kind)  # imported on first use
 
 
-def check_device(settings: LearnerSettings) -> None:
-    """Raise the ``TrainError`` a learner would raise on start when the device ``settings.device`` names is
+def check_device(settings: EngineSettings) -> None:
+    """Raise the ``TrainError`` a trainable would raise on start when the device ``settings.device`` names is
     not there (``--device cuda`` without a GPU), without building anything."""
     check_engine_options(settings)
     resolve = getattr(importlib.import_module(ENGINES[settings.engine].module), "resolve_device", None)
@@ -265,19 +265,19 @@ def check_device(settings: LearnerSettings) -> None:
         resolve(settings.device)
 
 
-def make_learner(settings: LearnerSettings, spec: Spec, n_train: int) -> Learner:
-    """The learner of the engine ``settings.engine`` names, for ``n_train`` training examples."""
-    return _engine_class(settings, "Learner")(settings, spec, n_train)
+def make_trainable(settings: EngineSettings, spec: Spec, n_train: int) -> Trainable:
+    """The trainable of the engine ``settings.engine`` names, for ``n_train`` training examples."""
+    return _engine_class(settings, "Trainable")(settings, spec, n_train)
 
 
-def make_predictor(settings: LearnerSettings, spec: Spec) -> Predictor:
+def make_predictor(settings: EngineSettings, spec: Spec) -> Predictor:
     """A model of ``settings.engine`` for prediction only: no optimiser, no data, no augmentation."""
     return _engine_class(settings, "Predictor")(settings, spec)
 
 
-def why_not_stacked(settings: LearnerSettings, spec: Spec) -> str | None:
+def why_not_stacked(settings: EngineSettings, spec: Spec) -> str | None:
     """Why runs with these settings (differing in their seeds only) cannot train as one stacked model, in
-    words; None when the engine can stack them (``make_stacked_learner``)."""
+    words; None when the engine can stack them (``make_stacked_trainable``)."""
     check_engine_options(settings)
     stacked = ENGINES[settings.engine].stacked
     if stacked is None:
@@ -285,8 +285,8 @@ def why_not_stacked(settings: LearnerSettings, spec: Spec) -> str | None:
     return importlib.import_module(stacked).unsupported(settings, spec)
 
 
-def make_stacked_learner(settings: list[LearnerSettings], spec: Spec, n_train: int) -> Any:
-    """One learner for several runs of one spec (their settings differ in their seeds only); its
-    ``members`` are ``Learner``s, one per run."""
+def make_stacked_trainable(settings: list[EngineSettings], spec: Spec, n_train: int) -> Any:
+    """One trainable for several runs of one spec (their settings differ in their seeds only); its
+    ``members`` are ``Trainable``s, one per run."""
     check_engine_options(settings[0])
-    return importlib.import_module(ENGINES[settings[0].engine].stacked).StackedLearner(settings, spec, n_train)
+    return importlib.import_module(ENGINES[settings[0].engine].stacked).StackedTrainable(settings, spec, n_train)

@@ -1,4 +1,4 @@
-"""The training loop's state (``Loop``) and the hooks it calls: everything around the loop is a hook.
+"""The training loop's state (``LoopState``) and the hooks it calls: everything around the loop is a hook.
 
 A hook is an object with any of these methods (the loop calls those it has, in the order of the list)::
 
@@ -37,30 +37,30 @@ from typing import Any
 import numpy as np
 
 from .config import TrainConfig
-from .engine import EpochStats, Learner
+from .engine import EpochStats, Trainable
 from .errors import TrainError
 from .rundir import RunDir
 from .schedules import Schedule
 from .task import Task, task_named
 
 
-class Loop:
-    """A training run in progress, as hooks see it: settings, learner, history, and ``stop``."""
+class LoopState:
+    """A training run in progress, as hooks see it: settings, trainable, history, and ``stop``."""
 
     def __init__(
         self,
         config: TrainConfig,
         dataset: Any,
         spec: Any,
-        learner: Learner,
+        trainable: Trainable,
         run_dir: RunDir | None,
         log: Callable[[str], None],
     ):
-        self.config, self.dataset, self.spec, self.learner, self.run_dir, self.log = (
+        self.config, self.dataset, self.spec, self.trainable, self.run_dir, self.log = (
             config,
             dataset,
             spec,
-            learner,
+            trainable,
             run_dir,
             log,
         )
@@ -95,8 +95,8 @@ class Loop:
 
     def checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything a resumed run needs: arrays under prefixes, and JSON information."""
-        arrays, meta = self.learner.training_state()
-        state = {f"model/{k}": v for k, v in self.learner.weights().items()}
+        arrays, meta = self.trainable.training_state()
+        state = {f"model/{k}": v for k, v in self.trainable.weights().items()}
         state |= {f"best/{k}": v for k, v in (self.best_state or {}).items()}
         state |= {f"train/{k}": v for k, v in arrays.items()}
         info = {
@@ -124,8 +124,8 @@ class Loop:
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
-        self.learner.load_weights(part("model/"))
-        self.learner.load_training_state(part("train/"), info["learner"])
+        self.trainable.load_weights(part("model/"))
+        self.trainable.load_training_state(part("train/"), info["learner"])
         self.schedule.load(info["schedule"])
         self.rng.bit_generator.state = info["order_rng"]
         self.history, self.elapsed, self.best_state = info["history"], info["elapsed"], part("best/")
@@ -134,13 +134,13 @@ class Loop:
 class Hook:
     """Base class of hooks: every method does nothing; override those you need (see the module docstring)."""
 
-    def on_fit_start(self, loop: Loop) -> None: ...
-    def on_epoch_start(self, loop: Loop, epoch: int) -> None: ...
-    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None: ...
-    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None: ...
-    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None: ...
-    def on_fit_end(self, loop: Loop, result: Any) -> None: ...
-    def on_interrupt(self, loop: Loop) -> None: ...
+    def on_fit_start(self, loop: LoopState) -> None: ...
+    def on_epoch_start(self, loop: LoopState, epoch: int) -> None: ...
+    def on_step(self, loop: LoopState, step: int, steps: int, loss: float | None) -> None: ...
+    def on_epoch_trained(self, loop: LoopState, epoch: int, stats: EpochStats) -> None: ...
+    def on_epoch_end(self, loop: LoopState, row: dict[str, Any]) -> None: ...
+    def on_fit_end(self, loop: LoopState, result: Any) -> None: ...
+    def on_interrupt(self, loop: LoopState) -> None: ...
 
 
 class Hooks:
@@ -173,9 +173,9 @@ def _overrides(hook: Any, event: str) -> bool:
 
 
 class KeepBest(Hook):
-    """Keeps the weights of the best epoch (`Loop.best_index`: the best validation accuracy, or the lowest
+    """Keeps the weights of the best epoch (`LoopState.best_index`: the best validation accuracy, or the lowest
     validation loss for a regression task; Nielsen's protocol reports the
-    test accuracy of that epoch) and leaves the learner with them at the end, so that the model a run
+    test accuracy of that epoch) and leaves the trainable with them at the end, so that the model a run
     returns is the one its result describes; ``weights="last"`` leaves the last epoch's weights instead.
     ``layerlab.load`` follows the same rule (``best.safetensors`` unless asked for ``last``)."""
 
@@ -184,29 +184,29 @@ class KeepBest(Hook):
             raise TrainError(f"weights must be best or last, got {weights!r}")
         self.weights = weights
 
-    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, loop: LoopState, row: dict[str, Any]) -> None:
         if loop.best_state is None or loop.is_best():
-            loop.best_state = loop.learner.weights()
+            loop.best_state = loop.trainable.weights()
 
-    def on_fit_end(self, loop: Loop, result: Any) -> None:
+    def on_fit_end(self, loop: LoopState, result: Any) -> None:
         if self.weights == "best" and loop.best_state:
-            loop.learner.load_weights(loop.best_state)
+            loop.trainable.load_weights(loop.best_state)
 
 
 class EarlyStopping(Hook):
     """Stops after ``patience`` epochs without a better validation score (Nielsen's "no-improvement-in-n"):
-    the validation accuracy, or a regression run's validation loss (``Loop.score``)."""
+    the validation accuracy, or a regression run's validation loss (``LoopState.score``)."""
 
     def __init__(self, patience: int):
         self.patience = patience
 
-    def on_fit_start(self, loop: Loop) -> None:
+    def on_fit_start(self, loop: LoopState) -> None:
         self._check(loop)  # a resumed run may have stopped already
 
-    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, loop: LoopState, row: dict[str, Any]) -> None:
         self._check(loop)
 
-    def _check(self, loop: Loop) -> None:
+    def _check(self, loop: LoopState) -> None:
         if loop.epochs_since_best() >= self.patience and len(loop.history) < loop.config.epochs:
             message = f"no better {loop.score.name} in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
             loop.stop("early_stopping", message)
@@ -222,7 +222,7 @@ class DivergenceGuard(Hook):
     def __init__(self) -> None:
         self.first_loss: float | None = None
 
-    def on_fit_end(self, loop: Loop, result: Any) -> None:
+    def on_fit_end(self, loop: LoopState, result: Any) -> None:
         if result.status != "completed" or not loop.history or self.first_loss is None:
             return
         final = loop.history[-1]["train_loss"]
@@ -232,7 +232,7 @@ class DivergenceGuard(Hook):
                 f"the learning rate {loop.lr:g} is probably too large: try {loop.lr / 10:g}"
             )
 
-    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None:
+    def on_epoch_trained(self, loop: LoopState, epoch: int, stats: EpochStats) -> None:
         if self.first_loss is None and len(stats.losses):
             self.first_loss = float(stats.losses[0])
         bad = np.flatnonzero(~np.isfinite(stats.losses))
@@ -252,7 +252,7 @@ class EpochLog(Hook):
     def __init__(self, log: Callable[[str], None]):
         self.log = log
 
-    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, loop: LoopState, row: dict[str, Any]) -> None:
         self.log(f"epoch {row['epoch']}: {loop.task.epoch_figures(row)} | lr {row['lr']:g} | {row['seconds']:.1f} s")
 
 
@@ -277,7 +277,7 @@ class Checkpoint(Hook):
         self.last_write = -math.inf
         self.unsaved: _Epoch | None = None  #: the last finished epoch, when the files are behind it
 
-    def on_fit_start(self, loop: Loop) -> None:
+    def on_fit_start(self, loop: LoopState) -> None:
         saved = self.run_dir.read_checkpoint() if self.resume else None
         if saved is not None:
             loop.restore(*saved)
@@ -287,28 +287,28 @@ class Checkpoint(Hook):
         if saved is not None and loop.history:  # the files an interrupted write left behind the checkpoint
             self._write_epoch(loop, best=True)
 
-    def on_epoch_end(self, loop: Loop, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, loop: LoopState, row: dict[str, Any]) -> None:
         due = time.monotonic() - self.last_write >= self.every
         if self.written is None or due or loop.stopped or len(loop.history) == loop.config.epochs:
             self._save(loop)
-        else:  # the next epoch changes the learner's arrays in place: keep a copy for on_interrupt
+        else:  # the next epoch changes the trainable's arrays in place: keep a copy for on_interrupt
             self.unsaved = self._epoch(loop, copy=True)
 
-    def on_interrupt(self, loop: Loop) -> None:
+    def on_interrupt(self, loop: LoopState) -> None:
         if self.unsaved is not None and self.unsaved.epochs != self.written:
             self._write(self.unsaved)
 
-    def _save(self, loop: Loop) -> None:
+    def _save(self, loop: LoopState) -> None:
         self._write(self._epoch(loop, copy=False))
 
-    def _epoch(self, loop: Loop, copy: bool) -> _Epoch:
+    def _epoch(self, loop: LoopState, copy: bool) -> _Epoch:
         """What the files of the epoch just finished hold (``copy``: arrays the next epoch cannot change)."""
         better = self.written is None or loop.best_index() >= self.written  # a best epoch since the last write
         own = (lambda arrays: {k: np.array(v, copy=True) for k, v in arrays.items()}) if copy else dict
         state, info = loop.checkpoint()
         best = own(loop.best_state) if better and loop.best_state is not None else None
         history = {"history": list(info["history"])}
-        return _Epoch(str(loop.spec), own(state), info | history, own(loop.learner.weights()), best)
+        return _Epoch(str(loop.spec), own(state), info | history, own(loop.trainable.weights()), best)
 
     def _write(self, epoch: _Epoch) -> None:
         spec = {"spec": epoch.spec}
@@ -319,15 +319,15 @@ class Checkpoint(Hook):
         self.run_dir.write_metrics(epoch.info["history"])
         self.written, self.last_write, self.unsaved = epoch.epochs, time.monotonic(), None
 
-    def _write_epoch(self, loop: Loop, best: bool) -> None:
+    def _write_epoch(self, loop: LoopState, best: bool) -> None:
         spec = {"spec": str(loop.spec)}
-        self.run_dir.save_weights("last", loop.learner.weights(), spec)
+        self.run_dir.save_weights("last", loop.trainable.weights(), spec)
         if best:
             self.run_dir.save_weights("best", loop.best_state, spec)
         self.run_dir.write_metrics(loop.history)
         self.written, self.last_write = len(loop.history), time.monotonic()
 
-    def on_fit_end(self, loop: Loop, result: Any) -> None:
+    def on_fit_end(self, loop: LoopState, result: Any) -> None:
         if loop.history and self.written != len(loop.history):
             self._save(loop)
         self.run_dir.write_result(result.to_dict())
@@ -376,15 +376,15 @@ class ProgressBar(Hook):
     def __init__(self) -> None:
         self.bar: Any = None
 
-    def on_epoch_start(self, loop: Loop, epoch: int) -> None:
+    def on_epoch_start(self, loop: LoopState, epoch: int) -> None:
         self.bar = terminal_bar(
             total=loop.steps, desc=f"epoch {epoch}/{loop.config.epochs}", unit="step", leave=False, dynamic_ncols=True
         )
 
-    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
+    def on_step(self, loop: LoopState, step: int, steps: int, loss: float | None) -> None:
         self.bar.update(step - self.bar.n)
         if loss is not None:
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
-    def on_epoch_trained(self, loop: Loop, epoch: int, stats: EpochStats) -> None:
+    def on_epoch_trained(self, loop: LoopState, epoch: int, stats: EpochStats) -> None:
         self.bar.close()

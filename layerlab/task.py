@@ -28,7 +28,7 @@ import numpy as np
 
 from . import stats
 from .numpy.losses import make_loss
-from .wording import count
+from .phrases import count
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Runs of one model trained together: repeats with other seeds, an ensemble's members, a grid of seeds.
 
 ``fit_together(configs, dataset, outs)`` trains runs whose settings differ in their seed only as one
-stacked model (``layerlab.engine.make_stacked_learner``: on the torch engine, batched matrix products and
+stacked model (``layerlab.engine.make_stacked_trainable``: on the torch engine, batched matrix products and
 grouped convolutions over every member at once), and gives each run exactly what ``train.fit`` would:
-its own ``Loop`` (order of the examples, schedule, history), its own hooks (the best weights, early
+its own ``LoopState`` (order of the examples, schedule, history), its own hooks (the best weights, early
 stopping, the divergence guard, the epoch log) and its own run directory, written as a single run writes
 it, so reports, ``--resume`` and ``layerlab.load`` see no difference. The loops advance in lockstep:
 each epoch starts in every loop (``train.start_epoch``), one stacked pass trains every member, and each
@@ -25,9 +25,9 @@ import numpy as np
 
 from .config import TrainConfig
 from .data.dataset import Dataset
-from .engine import make_stacked_learner, why_not_stacked
+from .engine import make_stacked_trainable, why_not_stacked
 from .errors import DivergedError, LayerlabError
-from .hooks import Checkpoint, Hooks, Loop
+from .hooks import Checkpoint, Hooks, LoopState
 from .rundir import RunDir
 from .spec import parse
 from .train import (
@@ -42,7 +42,7 @@ from .train import (
     start_epoch,
 )
 
-#: What each run ends with: its result and learner (as ``train.fit`` returns them), or the error it ended
+#: What each run ends with: its result and trainable (as ``train.fit`` returns them), or the error it ended
 #: with (a ``DivergedError`` after its files were written, as ``train.fit`` raises it).
 Outcome = tuple[RunResult, Any] | LayerlabError
 
@@ -101,14 +101,14 @@ def fit_together(
         if len(configs) > 1:
             note(f"note: training the {len(configs)} runs one at a time: {reason}")
         return _one_at_a_time(configs, dataset, outs, resume, progress, log, hooks, overwrite, weights)
-    stacked = make_stacked_learner(list(configs), spec, len(dataset.train))
+    stacked = make_stacked_trainable(list(configs), spec, len(dataset.train))
     started_from = ""
     for member, config, out in zip(stacked.members, configs, outs, strict=True):
         started_from = load_initial_weights(config, spec, member, out, resume)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         stacked.add_data(name, split.x, split.y)
     run_dirs: list[RunDir | None] = []
-    loops: list[Loop] = []
+    loops: list[LoopState] = []
     calls: list[Hooks] = []
     signals = Signals().install()  # Ctrl-C, SIGTERM: each run writes its last finished epoch (on_interrupt)
     try:
@@ -116,7 +116,7 @@ def fit_together(
             run_dirs.append(RunDir(out).claim(resume, overwrite) if out is not None else None)
         for i, (config, member, run_dir) in enumerate(zip(configs, stacked.members, run_dirs, strict=True)):
             member_log = _prefixed(log, f"[seed {config.seed}] ")
-            loops.append(Loop(config, dataset, spec, member, run_dir, member_log))
+            loops.append(LoopState(config, dataset, spec, member, run_dir, member_log))
             standard = standard_hooks(config, run_dir, resume, progress and i == 0, member_log, weights)
             calls.append(Hooks([signals, *standard, *hooks[i]]))
         for loop, call in zip(loops, calls, strict=True):
@@ -152,7 +152,7 @@ def fit_together(
     return outcomes  # type: ignore[return-value]
 
 
-def _train_in_lockstep(stacked: Any, loops: list[Loop], calls: list[Hooks], outcomes: list) -> None:
+def _train_in_lockstep(stacked: Any, loops: list[LoopState], calls: list[Hooks], outcomes: list) -> None:
     """Epochs of every unfinished run at once; a run that stops is ended (its result written) there."""
     for i, loop in enumerate(loops):
         if not _unfinished(loop):
@@ -182,15 +182,15 @@ def _train_in_lockstep(stacked: Any, loops: list[Loop], calls: list[Hooks], outc
                 outcomes[i] = _end(loops[i], calls[i], stacked.members[i])
 
 
-def _unfinished(loop: Loop) -> bool:
+def _unfinished(loop: LoopState) -> bool:
     return not loop.stopped and len(loop.history) < loop.config.epochs
 
 
-def _on_step(loop: Loop, call: Hooks) -> Callable[[int, float | None], None]:
+def _on_step(loop: LoopState, call: Hooks) -> Callable[[int, float | None], None]:
     return lambda step, loss: call.on_step(loop, step, loop.steps, loss)
 
 
-def _write_together(calls: list[Hooks], loops: list[Loop]) -> None:
+def _write_together(calls: list[Hooks], loops: list[LoopState]) -> None:
     """Keep the runs' checkpoints at one epoch: a ``Checkpoint`` writes every few seconds, so one run may
     have written this epoch and the next not; then the others write too, and an interrupted set of runs
     resumes from one epoch, together."""
@@ -202,7 +202,7 @@ def _write_together(calls: list[Hooks], loops: list[Loop]) -> None:
                 hook._save(loop)
 
 
-def _end(loop: Loop, call: Hooks, member: Any) -> Outcome:
+def _end(loop: LoopState, call: Hooks, member: Any) -> Outcome:
     """End one run as ``train.fit`` ends it: its result, the hooks' ``on_fit_end`` (the files)."""
     member.freeze()  # from here on the run's weights are its own, whatever the others do
     result = run_result(loop)

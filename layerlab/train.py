@@ -3,7 +3,7 @@
 An epoch is one pass over the training set in mini-batches (iterations per epoch = examples / batch
 size). Following Nielsen's protocol ("Neural Networks and Deep Learning", chapter 1 and 3), after every
 epoch the loop measures the validation accuracy, and the run reports the test accuracy *at the epoch of
-best validation accuracy* (the final one too). The engine is behind ``layerlab.engine.Learner``, the
+best validation accuracy* (the final one too). The engine is behind ``layerlab.engine.Trainable``, the
 run directory behind ``layerlab.rundir.RunDir``; early stopping, keeping the best weights, the
 divergence guard, checkpoints, the epoch log and the progress bar are hooks (``layerlab.hooks``).
 
@@ -29,9 +29,9 @@ import numpy as np
 
 from .config import TrainConfig
 from .data.dataset import Dataset
-from .engine import EpochStats, Learner, make_learner
+from .engine import EpochStats, Trainable, make_trainable
 from .errors import DivergedError, Terminated
-from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hook, Hooks, KeepBest, Loop, ProgressBar
+from .hooks import Checkpoint, DivergenceGuard, EarlyStopping, EpochLog, Hook, Hooks, KeepBest, LoopState, ProgressBar
 from .preflight import initial_weights
 from .rundir import RunDir
 from .spec import Spec, parse
@@ -107,8 +107,8 @@ def fit(
     hooks: Sequence[Any] = (),
     overwrite: bool = False,
     weights: str = "best",
-) -> tuple[RunResult, Learner]:
-    """Train a model as ``config`` says; returns the result and the learner with the weights of the epoch
+) -> tuple[RunResult, Trainable]:
+    """Train a model as ``config`` says; returns the result and the trainable with the weights of the epoch
     the result reports (best validation accuracy; ``weights="last"``: the last epoch's). ``out`` is the run
     directory (without it nothing is written); ``resume`` continues from its checkpoint, ``overwrite``
     replaces the run there; ``hooks`` run after the built-in ones (``layerlab.hooks``).
@@ -120,18 +120,18 @@ def fit(
         log(f"note: {dataset.info['data_dir']}")
     spec = parse(config.model, dataset.input_shape, dataset.name)
     spec.resolve()  # shape errors now, before any data moves
-    learner = make_learner(config, spec, len(dataset.train))
-    started_from = load_initial_weights(config, spec, learner, out, resume)
+    trainable = make_trainable(config, spec, len(dataset.train))
+    started_from = load_initial_weights(config, spec, trainable, out, resume)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
-        learner.add_data(name, split.x, split.y)
+        trainable.add_data(name, split.x, split.y)
     run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
-    loop = Loop(config, dataset, spec, learner, run_dir, log)
+    loop = LoopState(config, dataset, spec, trainable, run_dir, log)
     signals = Signals().install()
     calls = Hooks([signals, *standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
         log(
-            f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {learner.description}"
+            f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {trainable.description}"
             f"{started_from}"
         )
         if config.compile:
@@ -152,7 +152,7 @@ def fit(
     if result.status == "diverged":
         raise DivergedError(result.message)
     log(result.summary())
-    return result, learner
+    return result, trainable
 
 
 class Signals(Hook):
@@ -186,10 +186,10 @@ class Signals(Hook):
             frame = frame.f_back
         raise error()
 
-    def on_epoch_start(self, loop: Loop, epoch: int) -> None:
+    def on_epoch_start(self, loop: LoopState, epoch: int) -> None:
         self._raise_pending()
 
-    def on_step(self, loop: Loop, step: int, steps: int, loss: float | None) -> None:
+    def on_step(self, loop: LoopState, step: int, steps: int, loss: float | None) -> None:
         self._raise_pending()
 
     def _raise_pending(self) -> None:
@@ -198,43 +198,43 @@ class Signals(Hook):
             raise error()
 
 
-def load_initial_weights(config: TrainConfig, spec: Spec, learner: Learner, out: Any, resume: bool) -> str:
-    """Put the weights of ``config.init_weights`` into the learner, checked against the spec (a
+def load_initial_weights(config: TrainConfig, spec: Spec, trainable: Trainable, out: Any, resume: bool) -> str:
+    """Put the weights of ``config.init_weights`` into the trainable, checked against the spec (a
     ``WeightsError`` line otherwise); not when the run resumes from its checkpoint (the file is read only
     at the start). Returns what the model's log line adds: ", starting from the weights in FILE" or ""."""
     if config.init_weights is None or (resume and out is not None and RunDir(out).has(RunDir.CHECKPOINT)):
         return ""
-    learner.load_weights(initial_weights(config.init_weights, spec))
+    trainable.load_weights(initial_weights(config.init_weights, spec))
     return f", starting from the weights in {config.init_weights}"
 
 
-def train_epoch(loop: Loop, epoch: int, calls: Hooks) -> None:
+def train_epoch(loop: LoopState, epoch: int, calls: Hooks) -> None:
     """One pass over the training set, then the evaluation; appends the epoch's row to ``loop.history``."""
     started = time.perf_counter()
     order, step_lrs = start_epoch(loop, epoch, calls)
-    stats = loop.learner.train_epoch(
+    stats = loop.trainable.train_epoch(
         order, loop.config.batch_size, lambda step, loss: calls.on_step(loop, step, loop.steps, loss), step_lrs
     )
     finish_epoch(loop, epoch, calls, stats, started)
 
 
-def start_epoch(loop: Loop, epoch: int, calls: Hooks) -> tuple[np.ndarray, np.ndarray | None]:
+def start_epoch(loop: LoopState, epoch: int, calls: Hooks) -> tuple[np.ndarray, np.ndarray | None]:
     """What comes before an epoch's training pass: the hooks, the learning rate, the order of the
     examples and the per-step rates (warm-up); ``layerlab.together`` calls it for each run it trains."""
     calls.on_epoch_start(loop, epoch)
     loop.lr = loop.schedule.for_epoch(epoch)
-    loop.learner.set_lr(loop.lr)
+    loop.trainable.set_lr(loop.lr)
     return loop.rng.permutation(len(loop.dataset.train)), loop.schedule.for_steps(epoch, loop.steps)
 
 
-def finish_epoch(loop: Loop, epoch: int, calls: Hooks, stats: EpochStats, started: float) -> None:
+def finish_epoch(loop: LoopState, epoch: int, calls: Hooks, stats: EpochStats, started: float) -> None:
     """What comes after an epoch's training pass: the hooks, the evaluation and the epoch's row."""
-    learner = loop.learner
+    trainable = loop.trainable
     calls.on_epoch_trained(loop, epoch, stats)
     if loop.stopped:  # diverged: the weights are not worth evaluating
         return
-    val_loss, val_accuracy = learner.evaluate("val") if len(loop.dataset.val) else (math.nan, math.nan)
-    test_loss, test_accuracy = learner.evaluate("test")
+    val_loss, val_accuracy = trainable.evaluate("val") if len(loop.dataset.val) else (math.nan, math.nan)
+    test_loss, test_accuracy = trainable.evaluate("test")
     loop.elapsed += time.perf_counter() - started
     row = {
         "epoch": epoch,
@@ -253,7 +253,7 @@ def finish_epoch(loop: Loop, epoch: int, calls: Hooks, stats: EpochStats, starte
     calls.on_epoch_end(loop, row)
 
 
-def run_result(loop: Loop) -> RunResult:
+def run_result(loop: LoopState) -> RunResult:
     """The result of the run so far: the best epoch's numbers and the last one's."""
     nan, history = math.nan, loop.history
     best = (
@@ -272,7 +272,7 @@ def run_result(loop: Loop) -> RunResult:
         final_test_accuracy=last["test_accuracy"],
         seconds=loop.elapsed,
         dataset=loop.dataset.describe(),
-        engine=loop.learner.description,
+        engine=loop.trainable.description,
         history=history,
         directory=str(loop.run_dir) if loop.run_dir is not None else None,
         message=loop.message,

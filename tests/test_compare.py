@@ -11,10 +11,10 @@ import pytest
 import layerlab.api as api
 from layerlab.cli import main
 from layerlab.data import load
+from layerlab.phrases import describe_changes
 from layerlab.report.reading import read_runs, setting_defaults
 from layerlab.report.table import rows
 from layerlab.rundir import RunDir
-from layerlab.wording import describe_changes
 
 XOR = ["--data", "xor", "--model", "dense(4) tanh dense(2)", "--epochs", "2", "--batch-size", "25", "--quiet"]
 

@@ -24,11 +24,11 @@ XOR = dict(data="xor", model=MODEL, batch_size=25, lr=0.3, quiet=True)
 
 
 class FirstWeights(Hook):
-    """The learner's weights when the first epoch starts (the run's epoch-0 weights)."""
+    """The trainable's weights when the first epoch starts (the run's epoch-0 weights)."""
 
     def on_epoch_start(self, loop, epoch):
         if epoch == 1:
-            self.weights = loop.learner.weights()
+            self.weights = loop.trainable.weights()
 
 
 @pytest.fixture(scope="module")

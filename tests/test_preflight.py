@@ -61,15 +61,15 @@ def test_a_model_that_fits_but_whose_training_batch_does_not_is_refused_before_t
     of activations (dense and relu outputs) for backprop: more than this machine has, so both engines
     refuse it naming the batch, while the same model with a batch of 10 trains."""
     from layerlab.config import TrainConfig
-    from layerlab.engine import make_learner
+    from layerlab.engine import make_trainable
 
     spec = parse("input(2) dense(200000) relu dense(2)")
     memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert 2 * 2 * 200_000 * 40_000 * 4 > memory  # the premise: the activations do not fit here
     settings = TrainConfig(model=str(spec), engine=engine, device="cpu", batch_size=40_000)
     with pytest.raises(EngineError, match=r"needs 30 GiB of activations for a batch of 40000 .*a smaller --batch-size"):
-        make_learner(settings, spec, 500)
-    assert make_learner(settings.replace(batch_size=10), spec, 500).weights()["0.weight"].shape == (200000, 2)
+        make_trainable(settings, spec, 500)
+    assert make_trainable(settings.replace(batch_size=10), spec, 500).weights()["0.weight"].shape == (200000, 2)
 
 
 def two_class_folder(root) -> str:

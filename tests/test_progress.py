@@ -140,13 +140,13 @@ def test_compile_says_it_is_compiling_before_it_does():
     events = []
     hook = RunProgress("c", lambda run, kind, text: events.append((kind, text)))
 
-    class Loop:  # only what the hook reads at the start of a run
+    class LoopState:  # only what the hook reads at the start of a run
         history: list = []
 
         class config:  # noqa: N801
             compile = "default"
 
-    hook.on_fit_start(Loop())
+    hook.on_fit_start(LoopState())
     assert events == [("note", "c: compiling the model (--compile default): the first steps take 20 s or more")]
 
 

@@ -13,7 +13,7 @@ from layerlab.errors import TrainError
 
 def test_both_engines_implement_exactly_the_registered_optimisers():
     from layerlab.numpy.optimizers import OPTIMIZERS as numpy_optimisers
-    from layerlab.torch.learner import OPTIMIZERS as torch_optimisers
+    from layerlab.torch.trainable import OPTIMIZERS as torch_optimisers
 
     assert list(numpy_optimisers) == list(torch_optimisers) == list(engine.OPTIMIZERS)
 
@@ -35,7 +35,7 @@ def test_the_torch_augmentations_are_the_same_names_as_the_numpy_ones():
 @pytest.mark.parametrize("name", list(engine.ENGINES))
 def test_every_engine_module_has_a_learner_and_a_predictor(name):
     module = importlib.import_module(engine.ENGINES[name].module)
-    assert issubclass(module.Learner, module.Predictor)
+    assert issubclass(module.Trainable, module.Predictor)
 
 
 def test_the_help_text_lists_the_registries():

@@ -1,4 +1,4 @@
-"""Runs trained together (``layerlab.together``, the torch engine's ``StackedLearner``) against each run alone.
+"""Runs trained together (``layerlab.together``, the torch engine's ``StackedTrainable``) against each run alone.
 
 Each member of a stacked model must be the run its seed gives alone: on a CPU in float32 every number of
 every epoch (losses, accuracies) within 1e-5 and every weight within 1e-4 (observed: ~1e-6 and ~1e-6;
@@ -38,7 +38,7 @@ def alone(config: TrainConfig, dataset, out=None, **options):
 
 
 def assert_same_run(single, together, weights_tolerance=1e-4):
-    (result, learner), (result_t, learner_t) = single, together
+    (result, trainable), (result_t, learner_t) = single, together
     assert len(result.history) == len(result_t.history) > 0
     for row, row_t in zip(result.history, result_t.history, strict=True):
         for key in METRICS:
@@ -46,7 +46,7 @@ def assert_same_run(single, together, weights_tolerance=1e-4):
         for name, norm in row["grad_norms"].items():
             assert row_t["grad_norms"][name] == pytest.approx(norm, rel=1e-4, abs=1e-7)
     assert (result_t.status, result_t.best_epoch, result_t.epochs) == (result.status, result.best_epoch, result.epochs)
-    weights, weights_t = learner.weights(), learner_t.weights()
+    weights, weights_t = trainable.weights(), learner_t.weights()
     assert sorted(weights) == sorted(weights_t)
     for name in weights:
         np.testing.assert_allclose(weights_t[name], weights[name], rtol=0, atol=weights_tolerance, err_msg=name)

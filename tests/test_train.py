@@ -69,18 +69,18 @@ def test_one_epoch_of_sgd_agrees_between_engines_at_every_step():
 
 def test_step_losses_agree_in_float32():
     from layerlab import parse
-    from layerlab.numpy.learner import NumpyLearner
-    from layerlab.torch.learner import TorchLearner
+    from layerlab.numpy.trainable import NumpyTrainable
+    from layerlab.torch.trainable import TorchTrainable
 
     data = blobs()
     cfg = config(epochs=1, batch_size=10)
     spec = parse(cfg.model, data.input_shape)
     order = np.random.default_rng(0).permutation(len(data.train))
     losses, norms = [], []
-    for learner_class in (NumpyLearner, TorchLearner):
-        learner = learner_class(cfg, spec, len(data.train))
-        learner.add_data("train", data.train.x, data.train.y)
-        stats = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None)
+    for learner_class in (NumpyTrainable, TorchTrainable):
+        trainable = learner_class(cfg, spec, len(data.train))
+        trainable.add_data("train", data.train.x, data.train.y)
+        stats = trainable.train_epoch(order, cfg.batch_size, lambda step, loss: None)
         losses.append(stats.losses)
         norms.append(stats.grad_norms)
     assert len(losses[0]) == 12
@@ -97,15 +97,15 @@ def test_step_losses_agree_in_float32():
 def test_gradient_norms_are_the_mean_over_evenly_spaced_steps(engine, batch_size, stride):
     """An epoch of up to GRAD_NORM_STEPS (50) steps records every step; 120 steps record steps 0, 3, ..., 117."""
     from layerlab import parse
-    from layerlab.engine import GRAD_NORM_STEPS, make_learner
+    from layerlab.engine import GRAD_NORM_STEPS, make_trainable
 
     data = blobs()
     cfg = config(epochs=1, batch_size=batch_size, engine=engine)
-    learner = make_learner(cfg, parse(cfg.model, data.input_shape), len(data.train))
-    learner.add_data("train", data.train.x, data.train.y)
+    trainable = make_trainable(cfg, parse(cfg.model, data.input_shape), len(data.train))
+    trainable.add_data("train", data.train.x, data.train.y)
     norms_by_step: list[dict[str, float]] = []
     if engine == "numpy":
-        original = learner.optimizer.step
+        original = trainable.optimizer.step
 
         def step_and_record(params, grads):  # the norms of every step, taken just before its update
             norms_by_step.append(
@@ -113,15 +113,15 @@ def test_gradient_norms_are_the_mean_over_evenly_spaced_steps(engine, batch_size
             )
             original(params, grads)
     else:
-        original = learner.optimizer.step
-        named = dict(learner.model.named_parameters())
+        original = trainable.optimizer.step
+        named = dict(trainable.model.named_parameters())
 
         def step_and_record():
-            norms_by_step.append({n: float(named[n].grad.norm()) for n in learner.weight_names})
+            norms_by_step.append({n: float(named[n].grad.norm()) for n in trainable.weight_names})
             original()
 
-    learner.optimizer.step = step_and_record
-    stats = learner.train_epoch(np.random.default_rng(0).permutation(120), batch_size, lambda step, loss: None)
+    trainable.optimizer.step = step_and_record
+    stats = trainable.train_epoch(np.random.default_rng(0).permutation(120), batch_size, lambda step, loss: None)
     assert len(norms_by_step) == 120 // batch_size and GRAD_NORM_STEPS == 50
     sampled = norms_by_step[::stride]
     assert len(sampled) == {1: 12, 3: 40}[stride]
@@ -150,7 +150,7 @@ def test_gradient_norms_off_records_none_and_trains_the_same(engine):
 )
 def test_channels_last_and_compile_take_the_same_steps_as_the_plain_torch_engine(changes, monkeypatch):
     from layerlab import parse
-    from layerlab.torch.learner import TorchLearner
+    from layerlab.torch.trainable import TorchTrainable
 
     graphs, modes = [], set()
 
@@ -159,16 +159,16 @@ def test_channels_last_and_compile_take_the_same_steps_as_the_plain_torch_engine
         modes.add(mode)
         return graph_module.forward
 
-    monkeypatch.setattr(TorchLearner, "compile_backend", staticmethod(recording_backend))
+    monkeypatch.setattr(TorchTrainable, "compile_backend", staticmethod(recording_backend))
     data = blobs()
     order = np.random.default_rng(0).permutation(len(data.train))
     results = []
     for cfg in (config(batch_size=16), config(batch_size=16, **changes)):
-        learner = TorchLearner(cfg, parse(cfg.model, data.input_shape), len(data.train))
-        learner.add_data("train", data.train.x, data.train.y)
-        learner.add_data("val", data.val.x, data.val.y)
-        losses = learner.train_epoch(order, cfg.batch_size, lambda step, loss: None).losses
-        results.append((losses, learner.evaluate("val"), learner.weights()))
+        trainable = TorchTrainable(cfg, parse(cfg.model, data.input_shape), len(data.train))
+        trainable.add_data("train", data.train.x, data.train.y)
+        trainable.add_data("val", data.val.x, data.val.y)
+        losses = trainable.train_epoch(order, cfg.batch_size, lambda step, loss: None).losses
+        results.append((losses, trainable.evaluate("val"), trainable.weights()))
     (plain_losses, plain_val, plain_weights), (losses, val, weights) = results
     assert len(losses) == 8  # 7 batches of 16 and one of 8
     np.testing.assert_allclose(losses, plain_losses, atol=1e-5)
@@ -186,12 +186,12 @@ def test_channels_last_and_compile_take_the_same_steps_as_the_plain_torch_engine
 
 
 def test_a_failing_compile_names_the_setting_and_the_way_out(monkeypatch):
-    from layerlab.torch.learner import TorchLearner
+    from layerlab.torch.trainable import TorchTrainable
 
     def broken_backend(graph_module, example_inputs):
         raise RuntimeError("no C compiler found\nmore details")
 
-    monkeypatch.setattr(TorchLearner, "compile_backend", staticmethod(broken_backend))
+    monkeypatch.setattr(TorchTrainable, "compile_backend", staticmethod(broken_backend))
     expected = r"--compile default failed \(RuntimeError: no C compiler found\); train without --compile"
     with pytest.raises(TrainError, match=expected):
         quiet_fit(config(compile="default", epochs=1), blobs())
@@ -275,11 +275,11 @@ def test_early_stopping_restores_the_best_epoch():
     data = blobs()
     # A learning rate that first helps, then makes validation accuracy bounce around.
     cfg = config(epochs=30, patience=2, lr=0.8, engine="numpy")
-    result, learner = quiet_fit(cfg, data)
+    result, trainable = quiet_fit(cfg, data)
     assert result.status == "early_stopping"
     assert result.epochs < 30
     assert result.epochs - result.best_epoch == 2
-    loss, accuracy = learner.evaluate("val")
+    loss, accuracy = trainable.evaluate("val")
     assert accuracy == result.best_val_accuracy  # the best epoch's weights, not the last ones
 
 
@@ -385,7 +385,7 @@ def test_weights_move_between_engines(tmp_path, trained_on, loaded_on):
     saved["config"]["engine"] = loaded_on  # the same run, opened by the other engine
     (tmp_path / "config.json").write_text(json.dumps(saved))
     other = layerlab.load(tmp_path)
-    assert other.learner.description.startswith(loaded_on)
+    assert other.trainable.description.startswith(loaded_on)
     np.testing.assert_allclose(other.predict_proba(data.test.x), run.predict_proba(data.test.x), atol=1e-5)
     assert (other.predict(data.test.x) == run.predict(data.test.x)).all()
 
@@ -394,14 +394,14 @@ def test_threads_default_to_one_on_a_cpu_and_follow_the_setting():
     import torch
 
     from layerlab import parse
-    from layerlab.torch.learner import TorchLearner
+    from layerlab.torch.trainable import TorchTrainable
 
     data = blobs()
     before = torch.get_num_threads()
     try:
         for threads, expected in ((None, 1), (2, 2)):
             cfg = config(device="cpu", threads=threads)
-            TorchLearner(cfg, parse(cfg.model, data.input_shape), len(data.train))
+            TorchTrainable(cfg, parse(cfg.model, data.input_shape), len(data.train))
             assert torch.get_num_threads() == expected
     finally:
         torch.set_num_threads(before)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..files import atomic_write
-from ..wording import count
+from ..phrases import count
 
 USER_AGENT = "layerlab (Python urllib)"
 

@@ -31,7 +31,7 @@ class LeastSquares(Hook):
             )
         x = np.asarray(loop.dataset.train.x, dtype=np.float64).reshape(len(loop.dataset.train.x), -1)
         y = np.asarray(loop.dataset.train.y, dtype=np.float64).reshape(len(x), -1)
-        names = sorted(loop.learner.weights())
+        names = sorted(loop.trainable.weights())
         bias = any(name.endswith(".bias") for name in names)
         design = np.c_[x, np.ones(len(x))] if bias else x
         solution, *_ = np.linalg.lstsq(design, y, rcond=None)
@@ -41,8 +41,8 @@ class LeastSquares(Hook):
             self.state[weight.removesuffix(".weight") + ".bias"] = solution[x.shape[1]].copy()
 
     def _hold(self, loop) -> None:
-        current = loop.learner.weights()
-        loop.learner.load_weights(current | {k: v.astype(current[k].dtype) for k, v in self.state.items()})
+        current = loop.trainable.weights()
+        loop.trainable.load_weights(current | {k: v.astype(current[k].dtype) for k, v in self.state.items()})
 
     def on_epoch_start(self, loop, epoch: int) -> None:
         self._hold(loop)

@@ -60,6 +60,7 @@ from typing import Any
 from ..config import TrainConfig, check_settings, paths_from, read_toml, setting_names, toml_value
 from ..errors import LayerlabError
 from ..files import check_output_folder, make_folder, write_json
+from ..phrases import count, describe_changes
 from ..progress import Display, RunProgress, Send, drain, queue_sender
 from ..report.reading import setting_defaults
 from ..report.verdicts import matching, parse_expectation, threshold
@@ -67,7 +68,6 @@ from ..rundir import RunDir
 from ..spec import KINDS, parse
 from ..train import load_data
 from ..weights import file_sha256
-from ..wording import count, describe_changes
 from .least_squares import FITS, LeastSquares
 
 

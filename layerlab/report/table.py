@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..config import TrainConfig
+from ..phrases import describe_changes
 from ..task import REGRESSION, Sample, task_named
-from ..wording import describe_changes
 from .reading import RunSource, setting_defaults
 from .row import Row, missing
 from .verdicts import judge

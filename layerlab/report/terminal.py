@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
-from ..wording import count
+from ..phrases import count
 from .columns import all_regression, columns, has_regression, quick_note
 from .row import Row, by_exercise
 from .verdicts import ExpectationCheck, conclusion

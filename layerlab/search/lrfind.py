@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
-from ..engine import make_learner
+from ..engine import make_trainable
 from ..files import FolderError, check_output_folder, make_folder, write_figure, write_json
 from ..hooks import terminal_bar
 from ..train import load_data
@@ -131,14 +131,14 @@ def lr_find(
 
     dataset = dataset if dataset is not None else load_data(config)
     spec = parse(config.model, dataset.input_shape)
-    learner = make_learner(config, spec, len(dataset.train))
-    learner.add_data("train", dataset.train.x, dataset.train.y)
+    trainable = make_trainable(config, spec, len(dataset.train))
+    trainable.add_data("train", dataset.train.x, dataset.train.y)
     rng = np.random.default_rng([config.seed, 7])
     needed = steps * config.batch_size
     order = np.concatenate([rng.permutation(len(dataset.train)) for _ in range(math.ceil(needed / len(dataset.train)))])
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
     bar = _bar(progress, steps)
-    stats = learner.train_epoch(order[:needed], config.batch_size, bar, lrs)
+    stats = trainable.train_epoch(order[:needed], config.batch_size, bar, lrs)
     bar.close()
     losses = np.asarray(stats.losses, dtype=float)
     finite = np.isfinite(losses)

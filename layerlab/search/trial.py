@@ -167,7 +167,7 @@ def _short(value: Any) -> str:
 
 
 class PruningHook(Hook):
-    """Reports each epoch's validation score (``Loop.score``) to the Optuna trial and stops a hopeless run
+    """Reports each epoch's validation score (``LoopState.score``) to the Optuna trial and stops a hopeless run
     (status "pruned"; its run directory can be resumed if the same settings come again)."""
 
     def __init__(self, trial):

@@ -85,7 +85,7 @@ class _WatchAccuracy(Hook):
 
     def on_step(self, loop, step, steps, loss) -> None:
         if step % self.every == 0 or step == steps:
-            self.seen.append((step, loop.learner.evaluate("val")[1]))
+            self.seen.append((step, loop.trainable.evaluate("val")[1]))
 
 
 class _Tuner:

@@ -1,9 +1,9 @@
 """Several networks of one spec trained as one batched model: an experiment's repeats, an ensemble's members.
 
-Member m of a ``StackedLearner`` is the network ``TorchLearner`` would train with member m's seed, and it
-trains as that learner would: its own initial weights (``build(spec, seed)``), its own order of the
-training examples (the trainer's ``Loop``), its own dropout masks and augmentation (a generator per member
-seeded as the single learner seeds torch's global one), and its own optimiser state. The members' weights
+Member m of a ``StackedTrainable`` is the network ``TorchTrainable`` would train with member m's seed, and it
+trains as that trainable would: its own initial weights (``build(spec, seed)``), its own order of the
+training examples (the trainer's ``LoopState``), its own dropout masks and augmentation (a generator per member
+seeded as the single trainable seeds torch's global one), and its own optimiser state. The members' weights
 are stacked on a leading axis of size M: a dense layer is one batched matrix product (``torch.baddbmm``),
 a convolution one grouped convolution (``groups=M``); pooling and activations act on every member at
 once. The loss minimised is the sum of the members' losses, so each member's gradient is the one it
@@ -14,8 +14,8 @@ to ~1e-6 after an epoch (``tests/test_stacked.py``); the floats differ only in s
 Activations travel in one of two layouts: ``(M, B, features)`` for the dense part ("members first") and
 ``(B, M*C, H, W)`` for images ("channels"), which grouped convolutions and pooling read directly.
 
-``StackedLearner.members`` are views implementing the engine contract (``layerlab.engine.Learner``) for
-one member each, so the trainer's ``Loop`` and hooks drive each member as they drive a run of its own;
+``StackedTrainable.members`` are views implementing the engine contract (``layerlab.engine.Trainable``) for
+one member each, so the trainer's ``LoopState`` and hooks drive each member as they drive a run of its own;
 ``unsupported(settings, spec)`` says in words what cannot be stacked (the trainer then trains the
 runs one at a time).
 """
@@ -32,14 +32,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import parse_augmentation
-from ..engine import EpochStats, LearnerSettings, grad_norm_stride, labels_of, learning_rate, optimizer_options
+from ..engine import EngineSettings, EpochStats, grad_norm_stride, labels_of, learning_rate, optimizer_options
 from ..engine import penalised as is_penalised
 from ..spec import Spec
 from .augment import make_augmentation
 from .layers import DropoutScaledAtTest
-from .learner import DEFAULT_THREADS, OPTIMIZERS, TorchLearner, TorchPredictor, resolve_device
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
+from .trainable import DEFAULT_THREADS, OPTIMIZERS, TorchPredictor, TorchTrainable, resolve_device
 
 #: The layer kinds a stacked model computes; any other (batch norm, maxout, a layer of your own) is trained
 #: one run at a time.
@@ -54,7 +54,7 @@ STACKED_KINDS |= {"softmax"}
 STACKED_KINDS |= set(ELEMENTWISE)
 
 
-def unsupported(settings: LearnerSettings, spec: Spec) -> str | None:
+def unsupported(settings: EngineSettings, spec: Spec) -> str | None:
     """Why runs with these settings cannot be trained as one stacked model, in words; None when they can."""
     if settings.compile or settings.autocast or settings.channels_last:
         return "--compile, --autocast and --channels-last are not available to runs trained together"
@@ -160,29 +160,29 @@ class _Dropout(_Layer):
     """Each member's mask drawn from its own generator exactly as ``nn.Dropout`` draws it on a CPU
     (``bernoulli_(1 - p)`` over the member's (B, ...) activations, kept units divided by 1 - p)."""
 
-    def __init__(self, module: nn.Dropout, stacked_learner: StackedLearner):
-        self.p, self.learner = module.p, stacked_learner
+    def __init__(self, module: nn.Dropout, stacked_trainable: StackedTrainable):
+        self.p, self.trainable = module.p, stacked_trainable
         self.scaled_at_test = isinstance(module, DropoutScaledAtTest)
 
     def forward(self, x, layout):
-        if not self.learner.training or self.p == 0:
+        if not self.trainable.training or self.p == 0:
             y = x
         elif self.p == 1:
             y = x * 0
         else:
-            m = self.learner.m
+            m = self.trainable.m
             shape = x.shape[1:] if layout == "members" else (x.shape[0], x.shape[1] // m, *x.shape[2:])
             masks = [
                 torch.empty(shape, dtype=x.dtype).bernoulli_(1 - self.p, generator=g).div_(1 - self.p)
-                for g in self.learner.dropout_generators
+                for g in self.trainable.dropout_generators
             ]
             noise = torch.stack(masks) if layout == "members" else torch.stack(masks, 1).flatten(1, 2)
             y = x * noise.to(x.device)
         return (y * (1 - self.p) if self.scaled_at_test else y), layout
 
 
-def _layer(kind: str, module: nn.Module, stacked: dict[str, torch.Tensor], learner: StackedLearner) -> _Layer:
-    m = learner.m
+def _layer(kind: str, module: nn.Module, stacked: dict[str, torch.Tensor], trainable: StackedTrainable) -> _Layer:
+    m = trainable.m
     if kind == "dense":
         return _Dense(module, m, stacked)
     if kind == "conv":
@@ -192,7 +192,7 @@ def _layer(kind: str, module: nn.Module, stacked: dict[str, torch.Tensor], learn
     if kind == "flatten":
         return _Flatten(m)
     if kind == "dropout":
-        return _Dropout(module, learner)
+        return _Dropout(module, trainable)
     if kind == "softmax":
         return _Softmax(m)
     if kind in ELEMENTWISE:
@@ -200,13 +200,13 @@ def _layer(kind: str, module: nn.Module, stacked: dict[str, torch.Tensor], learn
     return _Elementwise(module)  # step, leakyrelu, elu: the single model's module, elementwise
 
 
-class StackedLearner:
+class StackedTrainable:
     """M networks of one spec, one per settings (which differ in their seed only), trained together."""
 
-    chunk_elements = TorchLearner.chunk_elements
-    float_train_bytes = TorchLearner.float_train_bytes
+    chunk_elements = TorchTrainable.chunk_elements
+    float_train_bytes = TorchTrainable.float_train_bytes
 
-    def __init__(self, settings: Sequence[LearnerSettings], spec: Spec, n_train: int):
+    def __init__(self, settings: Sequence[EngineSettings], spec: Spec, n_train: int):
         first = settings[0]
         self.settings, self.m, self.spec = list(settings), len(settings), spec
         self.device, self.dtype = resolve_device(first.device), getattr(torch, first.dtype)
@@ -307,7 +307,7 @@ class StackedLearner:
     ) -> dict[int, EpochStats]:
         """One pass for every member, each over its own ``orders[i]``; members not ``active`` are carried
         along but not reported. A member whose loss becomes non-finite stops there (its weights and
-        optimiser state are kept as they were before that step, as the single learner stops)."""
+        optimiser state are kept as they were before that step, as the single trainable stops)."""
         x, y = self.data["train"]
         m = self.m
         order_t = torch.as_tensor(np.stack(orders), device=self.device)
@@ -431,7 +431,7 @@ class StackedLearner:
             target.copy_(tensor.T if name in self.transposed else tensor)
 
     def training_state_of(self, i: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Member i's optimiser state and generators, in the single learner's format (its resume reads them)."""
+        """Member i's optimiser state and generators, in the single trainable's format (its resume reads them)."""
         saved = self.optimizer.state_dict()
         arrays, scalars = {}, {}
         for index, state in saved["state"].items():
@@ -470,13 +470,13 @@ class StackedLearner:
 
 
 class StackedMember:
-    """One member of a ``StackedLearner`` behind the engine contract (``layerlab.engine.Learner``).
+    """One member of a ``StackedTrainable`` behind the engine contract (``layerlab.engine.Trainable``).
 
     Once the member's run has ended (``freeze``) or its loss has become non-finite (``halt``), it keeps its
     own copy of its weights and state and no longer follows the stacked model (which trains on for the
     other members)."""
 
-    def __init__(self, stacked: StackedLearner, index: int):
+    def __init__(self, stacked: StackedTrainable, index: int):
         self.stacked, self.index = stacked, index
         self.frozen: dict[str, Any] | None = None
         self.predictor: TorchPredictor | None = None

@@ -8,9 +8,9 @@ import re
 import numpy as np
 
 from ...errors import LayerlabError
+from ...phrases import count
 from ...spec import parse
 from ...task import task_named
-from ...wording import count
 from ..reading import RunSource, layer_index
 from .figures import epoch_axis, figure_legend, lines, log_scale, new_figure, panels, run_style, series, wrap
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from layerlab.wording import count, describe_changes
+from layerlab.phrases import count, describe_changes
 
 
 def test_count_says_one_epoch_and_thousands_of_images():

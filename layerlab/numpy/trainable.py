@@ -1,4 +1,4 @@
-"""The numpy engine as the trainer drives it (the contract: ``layerlab.engine.Learner``)."""
+"""The numpy engine as the trainer drives it (the contract: ``layerlab.engine.Trainable``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 
 from ..augment import make_augmentation, parse_augmentation
 from ..engine import (
+    EngineSettings,
     EpochStats,
-    LearnerSettings,
     grad_norm_stride,
     labels_of,
     learning_rate,
@@ -26,7 +26,7 @@ from .regularizers import weight_penalty
 class NumpyPredictor:
     """A numpy model with its weights, for prediction (no optimiser, no data)."""
 
-    def __init__(self, settings: LearnerSettings, spec: Spec):
+    def __init__(self, settings: EngineSettings, spec: Spec):
         self.model = build(
             spec, seed=settings.seed, dtype=np.dtype(settings.dtype), loss=settings.loss, batch_size=settings.batch_size
         )
@@ -46,10 +46,10 @@ class NumpyPredictor:
         self.model.load_state_dict(state)
 
 
-class NumpyLearner(NumpyPredictor):
+class NumpyTrainable(NumpyPredictor):
     """The numpy model with its optimiser, weight penalty, augmentation and data."""
 
-    def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
+    def __init__(self, settings: EngineSettings, spec: Spec, n_train: int):
         super().__init__(settings, spec)
         self.optimizer = make_optimizer(settings.optimizer, learning_rate(settings), **optimizer_options(settings))
         self.penalty = weight_penalty(settings.l1, settings.l2, n_train)
@@ -112,4 +112,4 @@ class NumpyLearner(NumpyPredictor):
         self.augment_rng.bit_generator.state = meta["rng"]["augment"]
 
 
-Learner, Predictor = NumpyLearner, NumpyPredictor  # the names ``layerlab.engine.ENGINES`` looks up
+Trainable, Predictor = NumpyTrainable, NumpyPredictor  # the names ``layerlab.engine.ENGINES`` looks up

@@ -1,4 +1,4 @@
-"""The torch engine as the trainer drives it (the contract: ``layerlab.engine.Learner``).
+"""The torch engine as the trainer drives it (the contract: ``layerlab.engine.Trainable``).
 
 The data of a run is put on the device once (a training set of up to 256 MB in floats, such as
 MNIST's, is made float there once; a larger one stays uint8 and is made float a chunk at a time), and
@@ -19,8 +19,8 @@ import torch
 
 from ..augment import parse_augmentation
 from ..engine import (
+    EngineSettings,
     EpochStats,
-    LearnerSettings,
     grad_norm_stride,
     labels_of,
     learning_rate,
@@ -71,7 +71,7 @@ def resolve_device(name: str) -> torch.device:
 class TorchPredictor:
     """A torch model with its weights on its device, for prediction (no optimiser, no data)."""
 
-    def __init__(self, settings: LearnerSettings, spec: Spec):
+    def __init__(self, settings: EngineSettings, spec: Spec):
         self.device = resolve_device(settings.device)
         self.dtype = getattr(torch, settings.dtype)
         self.model = build(
@@ -117,7 +117,7 @@ class TorchPredictor:
         import_state(self.model, state)
 
 
-class TorchLearner(TorchPredictor):
+class TorchTrainable(TorchPredictor):
     """The torch model with its optimiser, weight penalty, augmentation and data on the device."""
 
     sync_every = 100  # steps between progress-bar updates on a GPU (each one waits for the device)
@@ -128,7 +128,7 @@ class TorchLearner(TorchPredictor):
     float_train_bytes = 1 << 28  # a training set up to 256 MB in floats (MNIST's 50,000) is made float once
     compile_backend = "inductor"  # torch.compile's default; tests swap in a backend that needs no C compiler
 
-    def __init__(self, settings: LearnerSettings, spec: Spec, n_train: int):
+    def __init__(self, settings: EngineSettings, spec: Spec, n_train: int):
         torch.manual_seed(settings.seed)  # dropout masks; the weights come from the spec's seed
         super().__init__(settings, spec)
         if self.device.type == "cpu":
@@ -329,4 +329,4 @@ class TorchLearner(TorchPredictor):
             torch.cuda.set_rng_state(torch.from_numpy(np.array(arrays["rng/cuda"])), self.device)
 
 
-Learner, Predictor = TorchLearner, TorchPredictor  # the names ``layerlab.engine.ENGINES`` looks up
+Trainable, Predictor = TorchTrainable, TorchPredictor  # the names ``layerlab.engine.ENGINES`` looks up
