@@ -10,7 +10,9 @@ a ``Model`` that can take a training step::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -119,6 +121,19 @@ def build(
     return model
 
 
+@dataclass
+class Pass:
+    """One forward and backward pass through a model, recorded: layer i received ``inputs[i]``, returned
+    ``outputs[i]`` and, going back, got dL/d(``outputs[i]``) in ``d_outputs[i]``; ``grads`` are the
+    parameter gradients (copies, by state name) and ``loss`` the batch loss. ``Model.recorded_pass`` makes one."""
+
+    inputs: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
+    d_outputs: list[np.ndarray | None] = field(default_factory=list)
+    grads: dict[str, np.ndarray] = field(default_factory=dict)
+    loss: float = math.nan
+
+
 class Model:
     """A chain of layers and a loss: forward, backward, a training step, predictions, a state dict."""
 
@@ -136,17 +151,37 @@ class Model:
 
     # -- the two passes -----------------------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, record: Pass | None = None) -> np.ndarray:
+        """The output for a batch x; ``record`` keeps each layer's input and output."""
         x = self.as_input(x)
         for layer in self.layers:
+            if record is not None:
+                record.inputs.append(x)
             x = layer.forward(x, training)
+            if record is not None:
+                record.outputs.append(x)
         return x
 
-    def backward(self, d_output: np.ndarray) -> np.ndarray:
+    def backward(self, d_output: np.ndarray, record: Pass | None = None) -> np.ndarray:
+        """dL/d(input) from dL/d(output), after ``forward``; ``record`` keeps each layer's dL/d(its output)."""
         d = d_output
-        for layer in reversed(self.layers):
-            d = layer.backward(d)
+        if record is not None:
+            record.d_outputs = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            if record is not None:
+                record.d_outputs[i] = d
+            d = self.layers[i].backward(d)
         return d
+
+    def recorded_pass(self, x: np.ndarray, y: np.ndarray) -> Pass:
+        """Forward in training mode, the loss and the backward pass, every value kept (a ``Pass``): what
+        ``layerlab explain`` and the playground's neuron panel show. Nothing is updated."""
+        record = Pass()
+        output = self.forward(x, training=True, record=record)
+        record.loss = float(self.loss.forward(output, y))
+        self.backward(self.loss.backward(), record)
+        record.grads = {name: g.copy() for name, g in self.grads.items()}
+        return record
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, penalty=None) -> float:
         """Forward in training mode, the loss (plus the weight penalty), and every gradient."""
