@@ -134,8 +134,9 @@ class Kind:
     params: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     buffers: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     activation: bool = False
-    #: The keyword arguments (besides parameters and buffers) an engine's class for the kind takes.
-    settings: Callable[[dict], dict[str, Any]] = lambda args: {}
+    #: The keyword arguments (besides parameters and buffers) an engine's class for the kind takes: by
+    #: default the layer's arguments as they are (a dropout's p and scale, a maxout's k).
+    settings: Callable[[dict], dict[str, Any]] = lambda args: dict(args)
 
 
 def _needs_flat(name: str, s: Shape) -> None:
@@ -180,11 +181,6 @@ def _conv_settings(args: dict) -> dict[str, Any]:
 
 def _pool_settings(args: dict) -> dict[str, Any]:
     return {"size": args["size"], "stride": pool_stride(args)}
-
-
-def _passed(*names: str) -> Callable[[dict], dict[str, Any]]:
-    """Settings that are the layer's arguments as they are (a dropout's p and scale)."""
-    return lambda args: {name: args[name] for name in names}
 
 
 def _pool_shape(name: str) -> Callable[[dict, Shape], Shape]:
@@ -245,6 +241,7 @@ KINDS: dict[str, Kind] = {
             (Arg("units", "int", help="number of output units", minimum=1), *_WEIGHT_ARGS),
             _dense_shape,
             lambda a, s: _with_bias(a, {"weight": (a["units"], s[0])}, a["units"]),
+            settings=lambda a: {},  # its size is its weight's shape; its initialisers draw the initial state
         ),
         Kind(
             "conv",
@@ -288,7 +285,6 @@ KINDS: dict[str, Kind] = {
                     choices=("train", "test"),
                 ),
             ),
-            settings=_passed("p", "scale"),
         ),
         Kind(
             "batchnorm",
@@ -300,26 +296,15 @@ KINDS: dict[str, Kind] = {
             _batchnorm_check,
             lambda a, s: {"weight": (s[0],), "bias": (s[0],)},
             lambda a, s: {"running_mean": (s[0],), "running_var": (s[0],)},
-            settings=_passed("momentum", "eps"),
         ),
         Kind("step", "1 where x > 0 else 0 (the perceptron; no useful gradient)", activation=True),
         Kind("linear", "identity, f(x) = x", activation=True),
         Kind("sigmoid", "1 / (1 + e^-x)", activation=True),
         Kind("tanh", "tanh(x)", activation=True),
         Kind("relu", "max(0, x)", activation=True),
+        Kind("leakyrelu", "max(slope * x, x)", (Arg("slope", "float", 0.01, "slope for x < 0"),), activation=True),
         Kind(
-            "leakyrelu",
-            "max(slope * x, x)",
-            (Arg("slope", "float", 0.01, "slope for x < 0"),),
-            activation=True,
-            settings=_passed("slope"),
-        ),
-        Kind(
-            "elu",
-            "x if x >= 0 else alpha (e^x - 1)",
-            (Arg("alpha", "float", 1.0, "scale for x < 0"),),
-            activation=True,
-            settings=_passed("alpha"),
+            "elu", "x if x >= 0 else alpha (e^x - 1)", (Arg("alpha", "float", 1.0, "scale for x < 0"),), activation=True
         ),
         Kind(
             "maxout",
@@ -327,7 +312,6 @@ KINDS: dict[str, Kind] = {
             (Arg("k", "int", 2, "pieces per unit", minimum=1),),
             _maxout_shape,
             activation=True,
-            settings=_passed("k"),
         ),
         Kind("softmax", "e^x_i / sum_j e^x_j over the features", shape=_softmax_shape, activation=True),
     ]
