@@ -26,7 +26,7 @@ class Dropout(Layer):
     """Drop each unit with probability ``p`` in training; ``scale`` says whether to rescale in
     training ("train", inverted dropout) or at test time ("test", network3.py). See the module docstring."""
 
-    random = True
+    needs_rng = True
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None, scale: str = "train"):
         super().__init__()

@@ -88,7 +88,7 @@ def make_layer(r: ResolvedLayer, state: Mapping[str, np.ndarray], rng: np.random
     if r.layer.impl:
         return custom.build_layer(r, state, rng)
     cls = LAYERS[r.layer.kind]
-    return cls(**r.arguments(state), **({"rng": rng} if cls.random else {}))
+    return cls(**r.arguments(state), **({"rng": rng} if cls.needs_rng else {}))
 
 
 #: ``make_layer`` under each kind, for callers of the former table of builders (``report/plots/teaching.py``).
