@@ -10,11 +10,13 @@ logistic network with inputs 0.05/0.10, targets 0.01/0.99, weights w1..w8, biase
 fixed, learning rate 0.5), in his order and with his names: net_h1, out_h1, E_total, dE_total/dw5 as
 the product dE_total/dout_o1 x dout_o1/dnet_o1 x dnet_o1/dw5, w5+, ...
 
-Nothing is re-derived on the side: the net input e of a neuron is the output of the engine's dense
-layer, y = f(e) the output of its activation layer, the error signal d = dE/de what the activation's
-``backward`` returns, dE/dy what reaches it from above, f'(e) the activation's ``backward`` applied to
-ones (its cached local derivative), dE/dw the dense layer's ``grads``, and the updated weights are
-what the engine's SGD optimiser writes (a parameter declared ``bias=fixed`` is not moved).
+Nothing is re-derived on the side: every value is read from the engine's recorded pass
+(``Model.recorded_pass``: each layer's input, output and dE/d(output)). The net input e of a neuron is
+the output of the engine's dense layer, y = f(e) the output of its activation layer, the error signal
+d = dE/de what the activation's ``backward`` returns, dE/dy what reaches it from above, f'(e) the
+activation's ``backward`` applied to ones (its cached local derivative), dE/dw the dense layer's
+``grads``, and the updated weights are what the engine's SGD optimiser writes (a parameter declared
+``bias=fixed`` is not moved).
 
 ``Trace.to_dict()`` is the JSON form: per neuron e, y, dE/dy, f'(e), d and its incoming weights with
 their gradients and updated values (what a web page's neuron panel shows), and the ordered steps.
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LayerlabError
-from .numpy.model import build, initial_state
+from .numpy.model import LAYERS, Model, Pass, build, initial_state
 from .numpy.optimizers import SGD
 from .spec import KINDS, Spec, SpecError, parse
 
@@ -53,18 +55,9 @@ MAZUR_ERROR_AFTER = 0.291027924  # as printed in the source; see the note in ``t
 MAX_PARAMETERS = 60
 MAX_BATCH = 8
 
-#: Activations explain can show per neuron: y = f(e) and the local derivative f'(e) as text.
-ACTIVATIONS = {
-    "sigmoid": ("1 / (1 + e^-{e})", "{y} (1 - {y})"),
-    "tanh": ("tanh({e})", "1 - {y}^2"),
-    "relu": ("max(0, {e})", "1 if {e} > 0 else 0"),
-    "leakyrelu": ("{e} if {e} > 0 else slope * {e}", "1 if {e} > 0 else slope"),
-    "elu": ("{e} if {e} > 0 else alpha (e^{e} - 1)", "1 if {e} > 0 else {y} + alpha"),
-    "step": ("1 if {e} > 0 else 0", "0"),
-    "linear": ("{e}", "1"),
-    "softmax": ("e^{e} / sum of e^net over the layer", None),  # not element-wise: no single f'(e)
-    "maxout": ("max of the pieces", None),  # k pieces per neuron (Goodfellow et al. 2013): the largest passes
-}
+#: The activations explain shows per neuron: those whose numpy class writes y = f(e) and f'(e) as text
+#: (``formula``, ``derivative``).
+ACTIVATIONS = tuple(kind for kind, k in KINDS.items() if k.activation and getattr(LAYERS[kind], "formula", None))
 #: dE/dy of each loss at an output y with target t (the text; the value comes from the engine).
 LOSS_GRADIENTS = {
     "sse": "-({t} - {y})",
@@ -333,13 +326,42 @@ def trace(
         weights = MAZUR_WEIGHTS if weights is None else weights
         input = MAZUR_INPUT if input is None else input
         target = MAZUR_TARGET if target is None else target
-    loss = loss or MAZUR_LOSS
-    lr = MAZUR_LR if lr is None else lr
+    loss, lr = _loss_and_rate(loss or MAZUR_LOSS, MAZUR_LR if lr is None else lr)
+    spec = parse(model) if isinstance(model, str) else model
+    walk = _walk(spec, _explainable(spec), weights, input, target, loss, lr, seed)
+    steps, panels = [*_forward_steps(walk), *_error_steps(walk)], []
+    for bi in reversed(range(len(walk.blocks))):  # the backward pass, output layer first
+        block_steps, panel = _backward_block(walk, bi)
+        steps += block_steps
+        panels.insert(0, panel)
+    after = walk.error_after
+    steps.append(
+        Step("after the update", "E_total", "the same input through the updated network", "", after, f"{after:.10f}")
+    )
+    x, t = (walk.x[0], walk.t[0]) if walk.batch == 1 else (walk.x, walk.t)
+    panels.insert(
+        0,
+        {
+            "name": "input",
+            "neurons": [{"name": s, "y": walk.per_example(walk.x[:, j])} for j, s in enumerate(walk.in_names(-1))],
+        },
+    )
+    error = float(walk.tape.loss)
+    return Trace(
+        str(spec), loss, float(lr), x.tolist(), t.tolist(), panels, error, float(after), steps, _notes(walk, default)
+    )
+
+
+def _loss_and_rate(loss: str, lr: Any) -> tuple[str, float]:
     if loss not in LOSS_TEXT:
         raise ExplainError(f"--loss {loss!r}: choose one of {', '.join(LOSS_TEXT)}")
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
         raise ExplainError(f"--lr {lr!r}: the learning rate must be a number > 0")
-    spec = parse(model) if isinstance(model, str) else model
+    return loss, lr
+
+
+def _explainable(spec: Spec) -> list[_Block]:
+    """The spec's blocks, if explain can print it: a flat input, dense blocks, at most ``MAX_PARAMETERS``."""
     if spec.input_shape is None:
         raise SpecError("explain needs the input size: start the model with input(n), e.g. input(2) dense(2) sigmoid")
     if len(spec.input_shape) != 1:
@@ -351,6 +373,58 @@ def trace(
             f"the network has {count} weights and biases; explain prints at most {MAX_PARAMETERS}: "
             "use fewer or smaller layers (e.g. input(2) dense(3) tanh dense(2))"
         )
+    return blocks
+
+
+@dataclass
+class _Walk:
+    """What the trace reads: the network in blocks, the example(s) and targets, the engine's recorded pass
+    (``Model.recorded_pass``), the activations' local derivatives, and the weights before and after the update."""
+
+    blocks: list[_Block]
+    net: Model
+    x: np.ndarray
+    t: np.ndarray
+    loss: str
+    lr: float
+    tape: Pass
+    local: dict[int, np.ndarray]  # the activation's cached local derivative f'(e), by the dense layer's index
+    before: dict[str, np.ndarray]
+    after: dict[str, np.ndarray]
+    error_after: float
+
+    @property
+    def batch(self) -> int:
+        return len(self.x)
+
+    def ex(self, n: int) -> str:
+        """The example a value belongs to: nothing for one example, [1], [2], ... for a batch."""
+        return "" if self.batch == 1 else f"[{n + 1}]"
+
+    def per_example(self, values: np.ndarray) -> float | list[float]:
+        """JSON: a number, or one per example."""
+        return float(values[0]) if self.batch == 1 else [float(v) for v in values]
+
+    def out_of(self, bi: int) -> np.ndarray:
+        """y of each neuron of block ``bi`` (the input for -1), per example."""
+        if bi < 0:
+            return self.x
+        b = self.blocks[bi]
+        return self.tape.outputs[b.activation if b.activation is not None else b.dense]
+
+    def in_names(self, bi: int) -> list[str]:
+        return [f"i{j + 1}" for j in range(self.x.shape[1])] if bi < 0 else self.blocks[bi].names
+
+    def weight_name(self, bi: int, r: int, j: int) -> str:
+        """Mazur's numbering: w1, w2, ... row by row, layer after layer."""
+        offset = sum(math.prod(self.net.layers[self.blocks[q].dense].params["weight"].shape) for q in range(bi))
+        return f"w{offset + r * len(self.in_names(bi - 1)) + j + 1}"
+
+
+def _walk(
+    spec: Spec, blocks: list[_Block], weights: Any, input: Any, target: Any, loss: str, lr: float, seed: int
+) -> _Walk:
+    """Read the weights, input and target; run the engine's recorded pass and one SGD step."""
     state = read_weights(weights, spec) if weights is not None else initial_state(spec, seed=seed, dtype=np.float64)
     n_out = spec.output_shape()[0]
     x = _matrix(input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input")
@@ -359,86 +433,66 @@ def trace(
     t = _matrix(target, n_out, "outputs", "--target")
     if len(t) != len(x):
         raise ExplainError(f"--target: give one target per example: {len(x)} inputs, {len(t)} targets")
-
     net = build(spec, dtype=np.float64, loss=loss, state={**initial_state(spec, seed=seed, dtype=np.float64), **state})
     _name(blocks, spec, net)
-    steps: list[Step] = []
-    notes: list[str] = []
-    batch = len(x)
-
-    def ex(n: int) -> str:  # the example a value belongs to: nothing for one example, [1], [2], ... for a batch
-        return "" if batch == 1 else f"[{n + 1}]"
-
-    def per_example(values: np.ndarray) -> float | list[float]:  # JSON: a number, or one per example
-        return float(values[0]) if batch == 1 else [float(v) for v in values]
-
-    # forward: the engine's layers one by one (Model.forward's loop), keeping each layer's output
-    outputs, a = [], net.as_input(x)
-    for layer in net.layers:
-        a = layer.forward(a, training=True)
-        outputs.append(a)
-    error = net.loss.forward(outputs[-1], t)
-    # backward: the engine's loss gradient, then each layer's backward (Model.backward's loop)
-    arriving = [None] * len(net.layers)  # dE/d(output of layer i)
-    d = net.loss.backward()
-    for i in reversed(range(len(net.layers))):
-        arriving[i] = d
-        d = net.layers[i].backward(d)
-    grads = {k: v.copy() for k, v in net.grads.items()}
-    local = {}  # the activation's cached local derivative f'(e), for element-wise activations
-    for b in blocks:
-        if b.activation is not None and ACTIVATIONS[b.kind][1] is not None:
-            local[b.dense] = net.layers[b.activation].backward(np.ones_like(outputs[b.activation]))
+    tape = net.recorded_pass(x, t)  # the engine's forward, loss and backward, every value kept
+    local = {
+        b.dense: net.layers[b.activation].backward(np.ones_like(tape.outputs[b.activation]))
+        for b in blocks
+        if b.activation is not None and LAYERS[b.kind].derivative is not None
+    }
     before = {k: v.copy() for k, v in net.state_dict().items()}
     SGD(lr=lr).step(net.params, net.grads)  # the engine's optimiser; bias=fixed parameters are not in params
-    after = net.state_dict()
     error_after = net.loss.forward(net.forward(x), t)
+    return _Walk(blocks, net, x, t, loss, lr, tape, local, before, net.state_dict(), error_after)
 
-    def out_of(block_index: int) -> np.ndarray:  # y of each neuron of a block (the input for -1), per example
-        if block_index < 0:
-            return x
-        b = blocks[block_index]
-        return outputs[b.activation if b.activation is not None else b.dense]
 
-    def in_names(block_index: int) -> list[str]:
-        return [f"i{j + 1}" for j in range(x.shape[1])] if block_index < 0 else blocks[block_index].names
-
-    def weight_name(bi: int, r: int, j: int) -> str:
-        offset = sum(math.prod(net.layers[blocks[q].dense].params["weight"].shape) for q in range(bi))
-        return f"w{offset + r * len(in_names(bi - 1)) + j + 1}"
-
-    # -- the forward pass ---------------------------------------------------------------------------
-    for n in range(batch):
-        for bi, b in enumerate(blocks):
-            w = before[f"{b.dense}.weight"]
-            e = outputs[b.dense][n]
-            srcs, ys = in_names(bi - 1), out_of(bi - 1)[n]
+def _forward_steps(w: _Walk) -> list[Step]:
+    """net = the weighted sum and out = f(net) of every neuron (every maxout piece), example by example."""
+    steps = []
+    for n in range(w.batch):
+        for bi, b in enumerate(w.blocks):
+            weight, e = w.before[f"{b.dense}.weight"], w.tape.outputs[b.dense][n]
+            srcs, ys = w.in_names(bi - 1), w.out_of(bi - 1)[n]
             for k, name in enumerate(b.names):
                 for r in b.rows(k):
-                    terms = [f"{weight_name(bi, r, j)} * {'out_' + s if bi else s}{ex(n)}" for j, s in enumerate(srcs)]
-                    values = [f"{num(w[r, j])} * {num(ys[j])}" for j in range(len(srcs))]
+                    terms = [
+                        f"{w.weight_name(bi, r, j)} * {'out_' + s if bi else s}{w.ex(n)}" for j, s in enumerate(srcs)
+                    ]
+                    values = [f"{num(weight[r, j])} * {num(ys[j])}" for j in range(len(srcs))]
                     if b.bias_names:
                         terms.append(f"{b.bias_names[r]} * 1")
-                        values.append(f"{num(before[f'{b.dense}.bias'][r])} * 1")
+                        values.append(f"{num(w.before[f'{b.dense}.bias'][r])} * 1")
                     steps.append(
-                        Step("forward", f"net_{b.row_names[r]}{ex(n)}", " + ".join(terms), " + ".join(values), e[r])
+                        Step("forward", f"net_{b.row_names[r]}{w.ex(n)}", " + ".join(terms), " + ".join(values), e[r])
                     )
-                y = out_of(bi)[n, k]
-                if b.kind == "maxout":
-                    formula = "max(" + ", ".join(f"net_{b.row_names[r]}{ex(n)}" for r in b.rows(k)) + ")"
-                    shown = "max(" + ", ".join(num(e[r]) for r in b.rows(k)) + ")"
-                else:
-                    formula = ACTIVATIONS[b.kind][0].format(e=f"net_{name}{ex(n)}")
-                    shown = ACTIVATIONS[b.kind][0].format(e=num(e[k])) if b.kind not in ("softmax", "linear") else ""
-                steps.append(Step("forward", f"out_{name}{ex(n)}", formula, shown, y))
-    out, outs = out_of(len(blocks) - 1), blocks[-1].names
-    shares = []
-    for n in range(batch):
-        example = net.loss.forward(out[n : n + 1], t[n : n + 1])  # the engine's loss on one example
+                steps.append(Step("forward", f"out_{name}{w.ex(n)}", *_activation_text(w, b, n, k), w.out_of(bi)[n, k]))
+    return steps
+
+
+def _activation_text(w: _Walk, b: _Block, n: int, k: int) -> tuple[str, str]:
+    """out = f(net) as a formula and with the numbers (the activation's ``formula``; maxout names its pieces)."""
+    e, name = w.tape.outputs[b.dense][n], b.names[k]
+    if b.kind == "maxout":
+        formula = "max(" + ", ".join(f"net_{b.row_names[r]}{w.ex(n)}" for r in b.rows(k)) + ")"
+        return formula, "max(" + ", ".join(num(e[r]) for r in b.rows(k)) + ")"
+    text = LAYERS[b.kind].formula
+    return text.format(e=f"net_{name}{w.ex(n)}"), text.format(e=num(e[k])) if b.kind not in (
+        "softmax",
+        "linear",
+    ) else ""
+
+
+def _error_steps(w: _Walk) -> list[Step]:
+    """The error of each example (with sse, of each output) and E_total, each from the engine's loss."""
+    loss, t, out, outs, ex = w.loss, w.t, w.out_of(len(w.blocks) - 1), w.blocks[-1].names, w.ex
+    steps, shares = [], []
+    for n in range(w.batch):
+        example = w.net.loss.forward(out[n : n + 1], t[n : n + 1])  # the engine's loss on one example
         if loss == "sse":
             parts = []
             for k, name in enumerate(outs):  # the engine's loss on one output is that output's share
-                e_k = net.loss.forward(out[n : n + 1, k : k + 1], t[n : n + 1, k : k + 1])
+                e_k = w.net.loss.forward(out[n : n + 1, k : k + 1], t[n : n + 1, k : k + 1])
                 steps.append(
                     Step(
                         "error",
@@ -449,229 +503,192 @@ def trace(
                     )
                 )
                 parts.append(num(e_k))
-            if batch > 1:
+            if w.batch > 1:
                 steps.append(
                     Step("error", f"E{ex(n)}", " + ".join(f"E_{o}{ex(n)}" for o in outs), " + ".join(parts), example)
                 )
-        elif batch > 1:
+        elif w.batch > 1:
             steps.append(Step("error", f"E{ex(n)}", LOSS_TEXT[loss].removeprefix("E_total = "), "", example))
-        shares.append(parts if loss == "sse" and batch == 1 else [num(example)])
-    if batch > 1:
-        names = " + ".join(f"E{ex(n)}" for n in range(batch))
-        numbers = " + ".join(s[0] for s in shares)
-        steps.append(
-            Step("error", "E_total", f"({names}) / {batch}, the mean over the batch", f"({numbers}) / {batch}", error)
-        )
-    elif loss == "sse":
-        steps.append(Step("error", "E_total", " + ".join(f"E_{o}" for o in outs), " + ".join(shares[0]), error))
-    else:
-        steps.append(Step("error", "E_total", LOSS_TEXT[loss].removeprefix("E_total = "), "", error))
+        shares.append(parts if loss == "sse" and w.batch == 1 else [num(example)])
+    return steps + [_total_error_step(w, shares)]
 
-    # -- the backward pass, output layer first ------------------------------------------------------
-    neurons: dict[str, dict[str, Any]] = {}
-    layers_json: list[dict[str, Any]] = [
-        {"name": "input", "neurons": [{"name": s, "y": per_example(x[:, j])} for j, s in enumerate(in_names(-1))]}
-    ]
-    mean = f" / {batch}" if batch > 1 and loss in ("sse", "cross_entropy", "nll") else ""  # the batch mean's 1/B
-    for bi in reversed(range(len(blocks))):
-        b = blocks[bi]
-        section = "backward, output layer" if bi == len(blocks) - 1 else "backward, hidden layer"
-        w_old = before[f"{b.dense}.weight"]
-        dy = arriving[b.activation if b.activation is not None else b.dense]  # dE/dy
-        d_net = arriving[b.dense]  # dE/de, the error signal d
-        srcs, ys = in_names(bi - 1), out_of(bi - 1)
-        fprime = local.get(b.dense)
-        for k, name in enumerate(b.names):
-            for n in range(batch):
-                if bi == len(blocks) - 1:
-                    formula = LOSS_GRADIENTS[loss].format(t=f"target_{name}{ex(n)}", y=f"out_{name}{ex(n)}") + mean
-                    shown = LOSS_GRADIENTS[loss].format(t=num(t[n, k]), y=num(out[n, k])) + mean
-                else:
-                    above = blocks[bi + 1]
-                    w_up = before[f"{above.dense}.weight"]
-                    d_up = arriving[above.dense][n]
-                    via = [
-                        (
-                            f"dE_{above.row_names[m]}/dout_{name}"
-                            if loss == "sse" and bi + 1 == len(blocks) - 1 and batch == 1
-                            else f"dE/dout_{name}{ex(n)} via {above.row_names[m]}",
-                            d_up[m],
-                            w_up[m, k],
-                            weight_name(bi + 1, m, k),
-                            above.row_names[m],
-                        )
-                        for m in range(w_up.shape[0])
-                    ]
-                    for label, dm, wm, wn, o in via:
-                        steps.append(Step(section, label, f"d_{o}{ex(n)} x {wn}", f"{num(dm)} x {num(wm)}", dm * wm))
-                    formula = " + ".join(v[0] for v in via)
-                    shown = " + ".join(num(v[1] * v[2]) for v in via)
-                steps.append(Step(section, f"dE_total/dout_{name}{ex(n)}", formula, shown, dy[n, k]))
-                if fprime is not None:
-                    steps.append(
-                        Step(
-                            section,
-                            f"dout_{name}{ex(n)}/dnet_{name}{ex(n)}",
-                            ACTIVATIONS[b.kind][1].format(e=f"net_{name}{ex(n)}", y=f"out_{name}{ex(n)}"),
-                            ACTIVATIONS[b.kind][1].format(e=num(outputs[b.dense][n, k]), y=num(out_of(bi)[n, k])),
-                            fprime[n, k],
-                        )
-                    )
-                    steps.append(
-                        Step(
-                            section,
-                            f"d_{name}{ex(n)} = dE_total/dnet_{name}{ex(n)}",
-                            f"dE_total/dout_{name}{ex(n)} x dout_{name}{ex(n)}/dnet_{name}{ex(n)}",
-                            f"{num(dy[n, k])} x {num(fprime[n, k])}",
-                            d_net[n, k],
-                        )
-                    )
-                elif b.kind == "maxout":  # the gradient goes to the piece that won (the first on a tie)
-                    for r in b.rows(k):
-                        piece = b.row_names[r]
-                        steps.append(
-                            Step(
-                                section,
-                                f"d_{piece}{ex(n)} = dE_total/dnet_{piece}{ex(n)}",
-                                f"dE_total/dout_{name}{ex(n)} if net_{piece}{ex(n)} is the largest piece, else 0",
-                                "",
-                                d_net[n, r],
-                            )
-                        )
-                else:
-                    steps.append(
-                        Step(
-                            section,
-                            f"d_{name}{ex(n)} = dE_total/dnet_{name}{ex(n)}",
-                            f"sum over the layer's outputs j of dE_total/dout_j x dout_j/dnet_{name}{ex(n)}"
-                            if b.kind == "softmax"
-                            else f"dE_total/dout_{name}{ex(n)} (no activation: out_{name} = net_{name})",
-                            "",
-                            d_net[n, k],
-                        )
-                    )
-            incoming = []
-            for r in b.rows(k):
-                row = b.row_names[r]
-                for j, s in enumerate(srcs):
-                    wn = weight_name(bi, r, j)
-                    g = grads[f"{b.dense}.weight"][r, j]
-                    src = f"out_{s}" if bi else s
-                    if batch > 1:
-                        formula = f"sum over the batch of d_{row}[n] x {src}[n]"
-                        shown = " + ".join(f"{num(d_net[n, r])} x {num(ys[n, j])}" for n in range(batch))
-                    elif fprime is not None:
-                        formula = f"dE_total/dout_{name} x dout_{name}/dnet_{name} x dnet_{name}/d{wn}"
-                        shown = f"{num(dy[0, k])} x {num(fprime[0, k])} x {num(ys[0, j])}"
-                    else:
-                        formula, shown = f"d_{row} x dnet_{row}/d{wn}", f"{num(d_net[0, r])} x {num(ys[0, j])}"
-                    if batch == 1:
-                        steps.append(Step(section, f"dnet_{row}/d{wn}", src, "", ys[0, j]))
-                    steps.append(Step(section, f"dE_total/d{wn}", formula, shown, g))
-                    incoming.append(
-                        {
-                            "from": s,
-                            "weight": wn,
-                            "value": float(w_old[r, j]),
-                            "x": per_example(ys[:, j]),
-                            "grad": float(g),
-                            "updated": float(after[f"{b.dense}.weight"][r, j]),
-                            **({"piece": row} if b.kind == "maxout" else {}),
-                        }
-                    )
-            neuron = {
-                "name": name,
-                "e": per_example(outputs[b.dense][:, k]) if b.kind != "maxout" else per_example(out_of(bi)[:, k]),
-                "y": per_example(out_of(bi)[:, k]),
-                "dE_dy": per_example(dy[:, k]),
-                "dy_de": None if fprime is None else per_example(fprime[:, k]),
-                "d": per_example(d_net[:, k]) if b.kind != "maxout" else None,
-                "incoming": incoming,
-                "bias": None,
-            }
-            if b.kind == "maxout":
-                neuron["pieces"] = [
-                    {"name": b.row_names[r], "e": per_example(outputs[b.dense][:, r]), "d": per_example(d_net[:, r])}
-                    for r in b.rows(k)
-                ]
-            if b.bias_names:
-                key = f"{b.dense}.bias"
-                rows = list(b.rows(k))
-                neuron["bias"] = {
-                    "name": b.bias_names[rows[0]],
-                    "value": float(before[key][rows[0]]),
-                    "grad": float(grads[key][rows[0]]),
-                    "updated": float(after[key][rows[0]]),
-                    "fixed": key in net.fixed,
-                }
-            neurons[name] = neuron
-        # updates of this layer's weights (and biases unless fixed), with the gradients of the old weights
-        for r, row in enumerate(b.row_names):
-            for j in range(len(srcs)):
-                wn = weight_name(bi, r, j)
-                g = grads[f"{b.dense}.weight"][r, j]
-                steps.append(
-                    Step(
-                        section,
-                        f"{wn}+",
-                        f"{wn} - eta x dE_total/d{wn}",
-                        f"{num(w_old[r, j])} - {num(lr)} x {num(g)}",
-                        after[f"{b.dense}.weight"][r, j],
-                    )
-                )
-            if b.bias_names and f"{b.dense}.bias" not in net.fixed:
-                bn, key = b.bias_names[r], f"{b.dense}.bias"
-                gradient = f"d_{row}" if batch == 1 else f"sum over the batch of d_{row}[n]"
-                steps.append(
-                    Step(
-                        section,
-                        f"{bn}+",
-                        f"{bn} - eta x {gradient}",
-                        f"{num(before[key][r])} - {num(lr)} x {num(grads[key][r])}",
-                        after[key][r],
-                    )
-                )
-        layers_json.insert(
-            1,
-            {
-                "name": "output" if bi == len(blocks) - 1 else f"hidden {bi + 1}",
-                "kind": f"dense + {b.kind}",
-                "neurons": [neurons[n] for n in b.names],
-            },
-        )
-    fixed = sorted({bn for b in blocks if b.bias_names and f"{b.dense}.bias" in net.fixed for bn in b.bias_names})
+
+def _total_error_step(w: _Walk, shares: list[list[str]]) -> Step:
+    """E_total: the mean over the batch, the sum of the outputs' shares (sse), or the loss's formula."""
+    if w.batch > 1:
+        names = " + ".join(f"E{w.ex(n)}" for n in range(w.batch))
+        numbers = " + ".join(s[0] for s in shares)
+        formula = f"({names}) / {w.batch}, the mean over the batch"
+        return Step("error", "E_total", formula, f"({numbers}) / {w.batch}", w.tape.loss)
+    if w.loss == "sse":
+        formula = " + ".join(f"E_{o}" for o in w.blocks[-1].names)
+        return Step("error", "E_total", formula, " + ".join(shares[0]), w.tape.loss)
+    return Step("error", "E_total", LOSS_TEXT[w.loss].removeprefix("E_total = "), "", w.tape.loss)
+
+
+def _backward_block(w: _Walk, bi: int) -> tuple[list[Step], dict[str, Any]]:
+    """The backward steps of block ``bi`` (each neuron's error signal, its weights' gradients, then the
+    updates of the block's weights) and its panel for the JSON form."""
+    b, steps, neurons = w.blocks[bi], [], []
+    for k in range(len(b.names)):
+        for n in range(w.batch):
+            steps += _error_signal_steps(w, bi, k, n)
+        gradient_steps, incoming = _weight_gradients(w, bi, k)
+        steps += gradient_steps
+        neurons.append(_neuron_panel(w, bi, k, incoming))
+    steps += _update_steps(w, bi)
+    name = "output" if bi == len(w.blocks) - 1 else f"hidden {bi + 1}"
+    return steps, {"name": name, "kind": f"dense + {b.kind}", "neurons": neurons}
+
+
+def _section(w: _Walk, bi: int) -> str:
+    return "backward, output layer" if bi == len(w.blocks) - 1 else "backward, hidden layer"
+
+
+def _dE_dout(w: _Walk, bi: int, k: int, n: int) -> tuple[list[Step], str, str]:
+    """dE/dout of neuron k for example n: the loss's gradient at an output, else the sum over the neurons
+    above of their error signal times the weight between (with steps for each term)."""
+    name, ex = w.blocks[bi].names[k], w.ex
+    if bi == len(w.blocks) - 1:
+        mean = f" / {w.batch}" if w.batch > 1 and w.loss in ("sse", "cross_entropy", "nll") else ""  # the batch mean
+        gradient = LOSS_GRADIENTS[w.loss]
+        out = w.out_of(bi)
+        formula = gradient.format(t=f"target_{name}{ex(n)}", y=f"out_{name}{ex(n)}") + mean
+        return [], formula, gradient.format(t=num(w.t[n, k]), y=num(out[n, k])) + mean
+    above = w.blocks[bi + 1]
+    w_up, d_up = w.before[f"{above.dense}.weight"], w.tape.d_outputs[above.dense][n]
+    mazur = w.loss == "sse" and bi + 1 == len(w.blocks) - 1 and w.batch == 1  # his name: dE_o1/dout_h1
+    steps, labels, shown = [], [], []
+    for m, row in enumerate(above.row_names):
+        label = f"dE_{row}/dout_{name}" if mazur else f"dE/dout_{name}{ex(n)} via {row}"
+        wn = w.weight_name(bi + 1, m, k)
+        numbers = f"{num(d_up[m])} x {num(w_up[m, k])}"
+        steps.append(Step(_section(w, bi), label, f"d_{row}{ex(n)} x {wn}", numbers, d_up[m] * w_up[m, k]))
+        labels.append(label)
+        shown.append(num(d_up[m] * w_up[m, k]))
+    return steps, " + ".join(labels), " + ".join(shown)
+
+
+def _error_signal_steps(w: _Walk, bi: int, k: int, n: int) -> list[Step]:
+    """dE/dout, then the error signal d = dE/dnet of neuron k (of each maxout piece) for example n."""
+    b, name, ex, section = w.blocks[bi], w.blocks[bi].names[k], w.ex(n), _section(w, bi)
+    dy = w.tape.d_outputs[b.activation if b.activation is not None else b.dense]  # dE/dy
+    d_net, fprime = w.tape.d_outputs[b.dense], w.local.get(b.dense)  # dE/de, the error signal d; f'(e)
+    steps, formula, shown = _dE_dout(w, bi, k, n)
+    steps.append(Step(section, f"dE_total/dout_{name}{ex}", formula, shown, dy[n, k]))
+    signal = f"d_{name}{ex} = dE_total/dnet_{name}{ex}"
+    if fprime is not None:
+        text = LAYERS[b.kind].derivative
+        numbers = text.format(e=num(w.tape.outputs[b.dense][n, k]), y=num(w.out_of(bi)[n, k]))
+        derivative = text.format(e=f"net_{name}{ex}", y=f"out_{name}{ex}")
+        steps.append(Step(section, f"dout_{name}{ex}/dnet_{name}{ex}", derivative, numbers, fprime[n, k]))
+        product = f"dE_total/dout_{name}{ex} x dout_{name}{ex}/dnet_{name}{ex}"
+        steps.append(Step(section, signal, product, f"{num(dy[n, k])} x {num(fprime[n, k])}", d_net[n, k]))
+    elif b.kind == "maxout":  # the gradient goes to the piece that won (the first on a tie)
+        for r in b.rows(k):
+            piece = b.row_names[r]
+            formula = f"dE_total/dout_{name}{ex} if net_{piece}{ex} is the largest piece, else 0"
+            steps.append(Step(section, f"d_{piece}{ex} = dE_total/dnet_{piece}{ex}", formula, "", d_net[n, r]))
+    elif b.kind == "softmax":
+        formula = f"sum over the layer's outputs j of dE_total/dout_j x dout_j/dnet_{name}{ex}"
+        steps.append(Step(section, signal, formula, "", d_net[n, k]))
+    else:
+        formula = f"dE_total/dout_{name}{ex} (no activation: out_{name} = net_{name})"
+        steps.append(Step(section, signal, formula, "", d_net[n, k]))
+    return steps
+
+
+def _weight_gradients(w: _Walk, bi: int, k: int) -> tuple[list[Step], list[dict[str, Any]]]:
+    """dE/dw of each incoming weight of neuron k (of each maxout piece), and their panel entries."""
+    b, name, section = w.blocks[bi], w.blocks[bi].names[k], _section(w, bi)
+    srcs, ys = w.in_names(bi - 1), w.out_of(bi - 1)
+    dy = w.tape.d_outputs[b.activation if b.activation is not None else b.dense]
+    d_net, fprime, grads = w.tape.d_outputs[b.dense], w.local.get(b.dense), w.tape.grads[f"{b.dense}.weight"]
+    steps, incoming = [], []
+    for r in b.rows(k):
+        row = b.row_names[r]
+        for j, s in enumerate(srcs):
+            wn, g, src = w.weight_name(bi, r, j), grads[r, j], f"out_{s}" if bi else s
+            if w.batch > 1:
+                formula = f"sum over the batch of d_{row}[n] x {src}[n]"
+                shown = " + ".join(f"{num(d_net[n, r])} x {num(ys[n, j])}" for n in range(w.batch))
+            elif fprime is not None:
+                formula = f"dE_total/dout_{name} x dout_{name}/dnet_{name} x dnet_{name}/d{wn}"
+                shown = f"{num(dy[0, k])} x {num(fprime[0, k])} x {num(ys[0, j])}"
+            else:
+                formula, shown = f"d_{row} x dnet_{row}/d{wn}", f"{num(d_net[0, r])} x {num(ys[0, j])}"
+            if w.batch == 1:
+                steps.append(Step(section, f"dnet_{row}/d{wn}", src, "", ys[0, j]))
+            steps.append(Step(section, f"dE_total/d{wn}", formula, shown, g))
+            updated = float(w.after[f"{b.dense}.weight"][r, j])
+            weight = {"from": s, "weight": wn, "value": float(w.before[f"{b.dense}.weight"][r, j])}
+            weight |= {"x": w.per_example(ys[:, j]), "grad": float(g), "updated": updated}
+            incoming.append({**weight, **({"piece": row} if b.kind == "maxout" else {})})
+    return steps, incoming
+
+
+def _neuron_panel(w: _Walk, bi: int, k: int, incoming: list[dict[str, Any]]) -> dict[str, Any]:
+    """Neuron k of block ``bi`` for the JSON form: e, y, dE/dy, f'(e), d, its weights and its bias."""
+    b, pe = w.blocks[bi], w.per_example
+    e, y = w.tape.outputs[b.dense], w.out_of(bi)
+    dy = w.tape.d_outputs[b.activation if b.activation is not None else b.dense]
+    d_net, fprime = w.tape.d_outputs[b.dense], w.local.get(b.dense)
+    maxout = b.kind == "maxout"
+    neuron = {
+        "name": b.names[k],
+        "e": pe(e[:, k]) if not maxout else pe(y[:, k]),
+        "y": pe(y[:, k]),
+        "dE_dy": pe(dy[:, k]),
+        "dy_de": None if fprime is None else pe(fprime[:, k]),
+        "d": pe(d_net[:, k]) if not maxout else None,
+        "incoming": incoming,
+        "bias": None,
+    }
+    if maxout:
+        neuron["pieces"] = [{"name": b.row_names[r], "e": pe(e[:, r]), "d": pe(d_net[:, r])} for r in b.rows(k)]
+    if b.bias_names:
+        key, first = f"{b.dense}.bias", b.rows(k)[0]
+        neuron["bias"] = {
+            "name": b.bias_names[first],
+            "value": float(w.before[key][first]),
+            "grad": float(w.tape.grads[key][first]),
+            "updated": float(w.after[key][first]),
+            "fixed": key in w.net.fixed,
+        }
+    return neuron
+
+
+def _update_steps(w: _Walk, bi: int) -> list[Step]:
+    """w+ = w - eta x dE/dw for the block's weights (and biases unless fixed), from the engine's SGD."""
+    b, section, lr, steps = w.blocks[bi], _section(w, bi), w.lr, []
+    weight, bias = f"{b.dense}.weight", f"{b.dense}.bias"
+    for r, row in enumerate(b.row_names):
+        for j in range(len(w.in_names(bi - 1))):
+            wn, g = w.weight_name(bi, r, j), w.tape.grads[weight][r, j]
+            numbers = f"{num(w.before[weight][r, j])} - {num(lr)} x {num(g)}"
+            steps.append(Step(section, f"{wn}+", f"{wn} - eta x dE_total/d{wn}", numbers, w.after[weight][r, j]))
+        if b.bias_names and bias not in w.net.fixed:
+            bn = b.bias_names[r]
+            gradient = f"d_{row}" if w.batch == 1 else f"sum over the batch of d_{row}[n]"
+            numbers = f"{num(w.before[bias][r])} - {num(lr)} x {num(w.tape.grads[bias][r])}"
+            steps.append(Step(section, f"{bn}+", f"{bn} - eta x {gradient}", numbers, w.after[bias][r]))
+    return steps
+
+
+def _notes(w: _Walk, default: bool) -> list[str]:
+    notes = []
+    fixed = sorted({bn for b in w.blocks if b.bias_names and f"{b.dense}.bias" in w.net.fixed for bn in b.bias_names})
     if fixed:
         notes.append(
             f"the biases {', '.join(fixed)} are fixed (bias=fixed in the model): the update leaves them as they are"
         )
-    steps.append(
-        Step(
-            "after the update",
-            "E_total",
-            "the same input through the updated network",
-            "",
-            error_after,
-            f"{error_after:.10f}",
-        )
-    )
     if default:
         notes.append(
-            f"E_total after the update is {error_after:.10f}; the source prints {MAZUR_ERROR_AFTER}, which does "
+            f"E_total after the update is {w.error_after:.10f}; the source prints {MAZUR_ERROR_AFTER}, which does "
             "not follow from its own updated weights (they give the value above)"
         )
     notes.append('worked example and names after Matt Mazur, "A Step by Step Backpropagation Example"')
-    return Trace(
-        str(spec),
-        loss,
-        float(lr),
-        x[0].tolist() if len(x) == 1 else x.tolist(),
-        t[0].tolist() if len(t) == 1 else t.tolist(),
-        layers_json,
-        float(error),
-        float(error_after),
-        steps,
-        notes,
-    )
+    return notes
 
 
 def _name(blocks: list[_Block], spec: Spec, net) -> None:

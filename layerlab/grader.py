@@ -18,14 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .numpy import activations as act
-from .numpy.conv import Conv2D
-from .numpy.custom import import_file, layer_classes, load_layers, split_backward
-from .numpy.dense import Dense
-from .numpy.dropout import Dropout
+from .numpy.custom import arguments_of_your_own, import_file, layer_classes, load_layers, split_backward
 from .numpy.losses import CrossEntropy
-from .numpy.normalization import BatchNorm
-from .numpy.pooling import MaxPool2D
+from .numpy.model import make_layer
+from .spec import ResolvedLayer, Spec
+from .spec import layer as spec_layer
 
 TOLERANCE = 1e-6  # relative, in float64
 
@@ -117,38 +114,25 @@ CASES: dict[str, list[Case]] = {
 }
 
 
+def _placed(kind: str, case: Case) -> ResolvedLayer:
+    """The case as a layer of a spec, placed on its input: the engine's layer and yours are built from it
+    with the arguments the spec gives every engine (``ResolvedLayer.arguments``), as in a model."""
+    args = dict(case.settings)
+    if kind in ("dense", "conv"):  # a weight (out, in) or (filters, channels, k, k), a bias or none
+        weight = case.params["weight"]
+        args["bias"] = "bias" in case.params
+        args.update({"units": weight[0]} if kind == "dense" else {"filters": weight[0], "kernel": weight[2]})
+    return Spec([spec_layer(kind, **args)], case.shape[1:]).resolve()[0]
+
+
 def _reference(kind: str, case: Case, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray]):
-    p, s = {k: v.copy() for k, v in params.items()}, case.settings
-    makers: dict[str, Callable[[], Any]] = {
-        "dense": lambda: Dense(p["weight"], p.get("bias")),
-        "relu": act.ReLU,
-        "sigmoid": act.Sigmoid,
-        "tanh": act.Tanh,
-        "conv": lambda: Conv2D(p["weight"], p.get("bias"), s["stride"], s["padding"]),
-        "maxpool": lambda: MaxPool2D(s["size"], s["stride"]),
-        "dropout": lambda: Dropout(s["p"]),
-        "batchnorm": lambda: BatchNorm(
-            p["weight"], p["bias"], buffers["running_mean"].copy(), buffers["running_var"].copy(), 0.1, s["eps"]
-        ),
-    }
-    return makers[kind]()
+    arrays = {name: value.copy() for name, value in {**params, **buffers}.items()}
+    return make_layer(_placed(kind, case), arrays)
 
 
 def _student(cls, kind: str, case: Case, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray]):
-    p, s = {k: v.copy() for k, v in params.items()}, case.settings
-    if kind in ("dense", "conv"):
-        return cls("layer", weight=p["weight"], bias=p.get("bias"), **s)
-    if kind == "batchnorm":
-        return cls(
-            "layer",
-            weight=p["weight"],
-            bias=p["bias"],
-            running_mean=buffers["running_mean"].copy(),
-            running_var=buffers["running_var"].copy(),
-            momentum=0.1,
-            eps=s["eps"],
-        )
-    return cls("layer", **s)
+    arrays = {name: value.copy() for name, value in {**params, **buffers}.items()}
+    return cls("layer", **arguments_of_your_own(_placed(kind, case), arrays))
 
 
 class Failure(Exception):

@@ -11,9 +11,10 @@ or built in Python::
     from layerlab import spec as S
     S.Spec([S.conv(20, 5), S.relu(), S.maxpool(2), S.flatten(), S.dense(10)], input_shape=(1, 28, 28))
 
-Every layer kind is declared once, in `KINDS` below: its arguments, its shape rule and the shapes of
-its parameters. The engines map each kind name to an implementation; the text syntax is read by
-`layerlab.grammar`, which this module alone calls.
+Every layer kind is declared once, in `KINDS` below: its arguments, its shape rule, the shapes of
+its parameters and the settings its implementations are built with. The engines map each kind name to
+a class, built as ``cls(**resolved_layer.arguments(...))`` (the one rule that unpacks a layer); the text
+syntax is read by `layerlab.grammar`, which this module alone calls.
 
 Shapes are per example and batch-free, channels first: an image is (channels, height, width), a
 vector is (features,). Parameter names and shapes follow PyTorch (a dense weight is (out, in), a conv
@@ -23,7 +24,7 @@ weight is (filters, channels, k, k)), so a state dict means the same thing in bo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -133,6 +134,9 @@ class Kind:
     params: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     buffers: Callable[[dict, Shape], dict[str, Shape]] = lambda args, s: {}
     activation: bool = False
+    #: The keyword arguments (besides parameters and buffers) an engine's class for the kind takes: by
+    #: default the layer's arguments as they are (a dropout's p and scale, a maxout's k).
+    settings: Callable[[dict], dict[str, Any]] = lambda args: dict(args)
 
 
 def _needs_flat(name: str, s: Shape) -> None:
@@ -169,6 +173,14 @@ def _conv_shape(args: dict, s: Shape) -> Shape:
 def pool_stride(args: dict) -> int:
     """The stride of a pooling layer (its size unless given)."""
     return args["stride"] or args["size"]
+
+
+def _conv_settings(args: dict) -> dict[str, Any]:
+    return {"stride": args["stride"], "padding": conv_padding(args)}
+
+
+def _pool_settings(args: dict) -> dict[str, Any]:
+    return {"size": args["size"], "stride": pool_stride(args)}
 
 
 def _pool_shape(name: str) -> Callable[[dict, Shape], Shape]:
@@ -229,6 +241,7 @@ KINDS: dict[str, Kind] = {
             (Arg("units", "int", help="number of output units", minimum=1), *_WEIGHT_ARGS),
             _dense_shape,
             lambda a, s: _with_bias(a, {"weight": (a["units"], s[0])}, a["units"]),
+            settings=lambda a: {},  # its size is its weight's shape; its initialisers draw the initial state
         ),
         Kind(
             "conv",
@@ -242,11 +255,16 @@ KINDS: dict[str, Kind] = {
             ),
             _conv_shape,
             lambda a, s: _with_bias(a, {"weight": (a["filters"], s[0], a["kernel"], a["kernel"])}, a["filters"]),
+            settings=_conv_settings,
         ),
-        Kind("maxpool", "max over each window", _POOL_ARGS, _pool_shape("maxpool")),
-        Kind("avgpool", "mean over each window", _POOL_ARGS, _pool_shape("avgpool")),
+        Kind("maxpool", "max over each window", _POOL_ARGS, _pool_shape("maxpool"), settings=_pool_settings),
+        Kind("avgpool", "mean over each window", _POOL_ARGS, _pool_shape("avgpool"), settings=_pool_settings),
         Kind(
-            "l2pool", "root of the mean of squares over each window (Nielsen, ch. 6)", _POOL_ARGS, _pool_shape("l2pool")
+            "l2pool",
+            "root of the mean of squares over each window (Nielsen, ch. 6)",
+            _POOL_ARGS,
+            _pool_shape("l2pool"),
+            settings=_pool_settings,
         ),
         Kind(
             "globalavgpool",
@@ -398,6 +416,23 @@ class ResolvedLayer:
     @property
     def num_params(self) -> int:
         return sum(math.prod(s) for s in self.params.values())
+
+    def arguments(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The keyword arguments of an engine's class for this layer: the one rule that unpacks a layer.
+
+        First each parameter and buffer by name (``weight``, ``bias``, ``running_mean``, ...):
+        ``values[name]``, the arrays the numpy engine starts from, or by default its shape (what the torch
+        engine sizes a module by), and ``bias=None`` for a layer with ``bias=false``; then the kind's settings
+        (a conv's stride and padding in pixels, a pool's window and stride, a dropout's p and scale, ...)::
+
+            parse("input(1, 8, 8) conv(4, 3, padding=same)").resolve()[0].arguments()
+            -> {"weight": (4, 1, 3, 3), "bias": (4,), "stride": 1, "padding": 1}
+        """
+        shapes = {**self.params, **self.buffers}
+        named = shapes if values is None else {name: values[name] for name in shapes}
+        if self.layer.args.get("bias") is False:
+            named["bias"] = None
+        return {**named, **self.layer.definition.settings(self.layer.args)}
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,14 @@ def test_your_class_is_a_layer_name_in_specs_on_the_numpy_engine():
         torch_build(model)
 
 
+def test_your_dropout_with_scale_test_is_refused_not_run_as_inverted_dropout():
+    """Your dropout takes p only (inverted dropout); scale=test was silently dropped, a different network."""
+    custom.load_layers(GOOD)
+    build(parse("input(4) MyDropout(0.5) dense(2)"), seed=1)  # the default scale is yours
+    with pytest.raises(custom.CustomLayerError, match=r"MyDropout\(scale=test\)`: a dropout of your own"):
+        build(parse("input(4) MyDropout(0.5, scale=test) dense(2)"), seed=1)
+
+
 def test_after_the_checks_a_small_mnist_model_trains_with_your_layer():
     reports = [r for r in check_file(GOOD) if r.kind == "dense"]
     (row,) = train_comparison(GOOD, reports, limit=200, epochs=1, progress=lambda line: None)

@@ -316,3 +316,37 @@ def test_load_state_dict_errors_name_the_arrays():
         model.load_state_dict({**state, "0.weight": np.ones((3, 4)), "2.weight": np.zeros((3, 2))})
     for name, value in model.state_dict().items():  # a refused load changes nothing
         np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_a_recorded_pass_keeps_each_layers_input_output_and_gradient_as_autograd_has_them():
+    """explain and the playground read one recorded pass (Model.recorded_pass), not walks of their own."""
+    from layerlab.torch.model import build as torch_build
+
+    spec = parse("input(1, 6, 6) conv(2, 3) relu maxpool(2) flatten dense(3) tanh dense(2)")
+    model = build(spec, seed=3, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 1, 6, 6)), np.array([0, 1, 1, 0])
+    before = model.state_dict()
+    tape = model.recorded_pass(x, y)
+    assert len(tape.inputs) == len(tape.outputs) == len(tape.d_outputs) == len(model.layers) == 7
+    np.testing.assert_array_equal(tape.inputs[0], x)
+    assert all(tape.inputs[i] is tape.outputs[i - 1] for i in range(1, 7))
+    net = torch_build(spec, seed=3, dtype=torch.float64)
+    a, outputs = torch.tensor(x), []
+    for module in net:
+        a = module(a)
+        a.retain_grad()
+        outputs.append(a)
+    loss = F.cross_entropy(a, torch.tensor(y))
+    loss.backward()
+    assert tape.loss == pytest.approx(loss.item(), rel=1e-12)
+    for i, out in enumerate(outputs):
+        np.testing.assert_allclose(tape.outputs[i], out.detach().numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(tape.d_outputs[i], out.grad.numpy(), rtol=1e-8, atol=1e-14)
+    for name, parameter in net.named_parameters():
+        np.testing.assert_allclose(tape.grads[name], parameter.grad.numpy(), rtol=1e-8, atol=1e-14)
+    # nothing is updated, and the gradients are copies that a later pass leaves alone
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    kept = tape.grads["0.weight"].copy()
+    model.loss_and_grads(x[:2], y[:2])
+    np.testing.assert_array_equal(tape.grads["0.weight"], kept)

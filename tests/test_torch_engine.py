@@ -16,6 +16,7 @@ from layerlab.spec import KINDS
 from layerlab.torch import (
     LOSSES,
     MODULES,
+    BatchNorm,
     L2Pool2d,
     LossError,
     Maxout,
@@ -111,7 +112,9 @@ def test_module_i_is_layer_i_and_names_match_the_numpy_engine():
     assert isinstance(net[2], torch.nn.LeakyReLU) and net[2].negative_slope == 0.1
     assert isinstance(net[3], Maxout) and net[3].k == 2
     assert isinstance(net[4], L2Pool2d) and (net[4].size, net[4].stride) == (2, 1)
-    assert isinstance(net[1], torch.nn.BatchNorm2d) and isinstance(net[13], torch.nn.BatchNorm1d)
+    # one batch-norm class for images and vectors, as in the numpy engine
+    assert isinstance(net[1], BatchNorm) and isinstance(net[13], BatchNorm)
+    assert (net[1].num_features, net[13].num_features) == (8, 12)
     assert net[6].bias is None and net[6].padding == (1, 1)
     assert isinstance(net[15], torch.nn.Dropout) and net[15].p == 0.3
     assert set(export_state(net)) == set(ln.build(ALL_KINDS).state_dict())

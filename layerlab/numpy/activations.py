@@ -5,6 +5,11 @@ derivative is easier to write with it: sigma' = y (1 - y), tanh' = 1 - y^2), and
 multiplies dL/dy by that local derivative (the chain rule, as in Matt Mazur's "A Step by Step
 Backpropagation Example"); element-wise layers work on inputs of any shape, maxout and softmax act
 along axis 1.
+
+Each class also carries its formula as text, for ``layerlab explain`` to print beside the numbers:
+``formula`` is y = f(e) with ``{e}`` for the net input, ``derivative`` the local derivative f'(e) with
+``{e}`` and ``{y}`` (None where there is no single one: softmax couples its outputs, maxout passes the
+largest piece).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ class Step(Layer):
     smooth g such as the sigmoid.
     """
 
+    formula = "1 if {e} > 0 else 0"
+    derivative = "0"
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return (x > 0).astype(x.dtype)
 
@@ -37,6 +45,9 @@ class Linear(Layer):
 
     Hence the nonlinear activations (Goodfellow et al., "Deep Learning", ch. 6).
     """
+
+    formula = "{e}"
+    derivative = "1"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
@@ -51,6 +62,9 @@ class Sigmoid(Layer):
     Computed from e^-|x|, which never overflows: 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0.
     """
 
+    formula = "1 / (1 + e^-{e})"
+    derivative = "{y} (1 - {y})"
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         e = np.exp(-np.abs(x))
         self.y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -63,6 +77,9 @@ class Sigmoid(Layer):
 class Tanh(Layer):
     """tanh(x), a sigmoid rescaled to (-1, 1); tanh'(x) = 1 - tanh(x)^2."""
 
+    formula = "tanh({e})"
+    derivative = "1 - {y}^2"
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.y = np.tanh(x)
         return self.y
@@ -73,6 +90,9 @@ class Tanh(Layer):
 
 class ReLU(Layer):
     """max(0, x); its derivative is 1 for x > 0 and 0 otherwise (0 at x = 0, as in PyTorch)."""
+
+    formula = "max(0, {e})"
+    derivative = "1 if {e} > 0 else 0"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.positive = x > 0
@@ -88,6 +108,9 @@ class LeakyReLU(Layer):
     The small slope keeps a gradient flowing for negative inputs, where a ReLU passes none (Maas et al. 2013).
     """
 
+    formula = "{e} if {e} > 0 else slope * {e}"
+    derivative = "1 if {e} > 0 else slope"
+
     def __init__(self, slope: float = 0.01):
         super().__init__()
         self.slope = slope
@@ -102,6 +125,9 @@ class LeakyReLU(Layer):
 
 class ELU(Layer):
     """x for x > 0, alpha (e^x - 1) otherwise; the derivative there is alpha e^x = y + alpha."""
+
+    formula = "{e} if {e} > 0 else alpha (e^{e} - 1)"
+    derivative = "1 if {e} > 0 else {y} + alpha"
 
     def __init__(self, alpha: float = 1.0):
         super().__init__()
@@ -125,6 +151,9 @@ class Maxout(Layer):
     (N, C, H, W) input gives (N, C/k, H, W), grouped as PyTorch's ``x.view(N, F // k, k).max(-1)``. The
     gradient goes only to the piece that won (the first one on a tie).
     """
+
+    formula = "max of the pieces"
+    derivative = None
 
     def __init__(self, k: int):
         super().__init__()
@@ -158,6 +187,9 @@ class Softmax(Layer):
     dy_i/dx_j = y_i (delta_ij - y_j) couples all outputs, so backward is the full Jacobian-vector product
     dx = y * (dy - sum_j dy_j y_j).
     """
+
+    formula = "e^{e} / sum of e^net over the layer"
+    derivative = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         e = np.exp(x - x.max(axis=1, keepdims=True))

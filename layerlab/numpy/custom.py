@@ -6,7 +6,8 @@ Inputs are batch-first. ``args`` is a dict: ``args["training"]`` (True while tra
 ``args["rng"]`` (a numpy Generator, for dropout's mask). Parameters live in ``self.params`` (a dict
 of arrays, updated in place by the optimiser), batch-norm running averages in ``self.buffers``.
 A class says which layer kind it implements with ``kind = "dense"`` (``layerlab exercise`` writes
-such classes); the constructor takes the layer's name and the arrays and settings in ``MAKERS``.
+such classes); the constructor takes the layer's name, then the arrays and settings the spec gives every
+engine (``spec.ResolvedLayer.arguments``): ``MyConv(name, weight, bias, stride, padding)``.
 
 ``load_layers("my_layers.py")`` runs that file (it is your code: only a file you name is loaded)
 and registers its layer classes, so the class name can be used in a spec like any layer kind, with
@@ -19,14 +20,13 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import LayerlabError
-from ..spec import CUSTOM, KINDS, ResolvedLayer, conv_padding, pool_stride
+from ..spec import CUSTOM, KINDS, ResolvedLayer
 from .layer import Layer
 
 
@@ -37,29 +37,9 @@ class CustomLayerError(LayerlabError, ValueError):
 #: Registered classes of your own by name (their kinds are in ``spec.CUSTOM``).
 CLASSES: dict[str, type] = {}
 
-#: How the engine constructs a class of your own for each kind: keyword arguments from the placed layer.
-MAKERS: dict[str, Callable[[ResolvedLayer, dict[str, np.ndarray]], dict[str, Any]]] = {
-    "dense": lambda r, s: {"weight": s["weight"], "bias": s.get("bias")},
-    "conv": lambda r, s: {
-        "weight": s["weight"],
-        "bias": s.get("bias"),
-        "stride": r.layer.args["stride"],
-        "padding": conv_padding(r.layer.args),
-    },
-    "maxpool": lambda r, s: {"size": r.layer.args["size"], "stride": pool_stride(r.layer.args)},
-    "relu": lambda r, s: {},
-    "sigmoid": lambda r, s: {},
-    "tanh": lambda r, s: {},
-    "dropout": lambda r, s: {"p": r.layer.args["p"]},
-    "batchnorm": lambda r, s: {
-        "weight": s["weight"],
-        "bias": s["bias"],
-        "running_mean": s["running_mean"],
-        "running_var": s["running_var"],
-        "momentum": r.layer.args["momentum"],
-        "eps": r.layer.args["eps"],
-    },
-}
+#: The kinds a class of your own may implement (those ``layerlab exercise`` writes). The engine constructs it
+#: as ``cls(name, **r.arguments(arrays))``, with the arguments the spec gives the engine's own class.
+KINDS_OF_YOUR_OWN = ("dense", "conv", "maxpool", "relu", "sigmoid", "tanh", "dropout", "batchnorm")
 
 
 def split_backward(result: Any, where: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -112,7 +92,19 @@ class CustomLayer(Layer):
 def build_layer(r: ResolvedLayer, state: dict[str, np.ndarray], rng: np.random.Generator) -> Layer:
     """The numpy layer for a spec layer whose ``impl`` is a registered class of your own."""
     cls = CLASSES[r.layer.impl]
-    return CustomLayer(cls(r.layer.impl, **MAKERS[r.layer.kind](r, state)), rng)
+    return CustomLayer(cls(r.layer.impl, **arguments_of_your_own(r, state)), rng)
+
+
+def arguments_of_your_own(r: ResolvedLayer, state: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The keyword arguments of a class of your own for a placed layer (after its name): those the spec gives
+    every engine's class, less a dropout's scale (the exercise's dropout is inverted dropout; it takes p)."""
+    arguments = r.arguments(state)
+    if arguments.pop("scale", "train") != "train":
+        raise CustomLayerError(
+            f"`{r.layer}`: a dropout of your own scales in training (scale=train); "
+            "leave scale=test out, or use the built-in dropout(p, scale=test)"
+        )
+    return arguments
 
 
 def layer_classes(module: Any) -> dict[str, type]:
@@ -154,7 +146,7 @@ def load_layers(path: str | Path) -> dict[str, str]:
     classes = layer_classes(module)
     registered = {}
     for name, cls in classes.items():
-        if cls.kind not in MAKERS:
+        if cls.kind not in KINDS_OF_YOUR_OWN:
             continue  # e.g. a softmax + cross-entropy class: a loss, graded by `layerlab check` only
         if name in KINDS:
             raise CustomLayerError(f"{path}: class {name} has the name of a built-in layer; rename it")
@@ -162,6 +154,6 @@ def load_layers(path: str | Path) -> dict[str, str]:
         registered[name] = cls.kind
     if not registered:
         raise CustomLayerError(
-            f"{path} has no layer class with kind = one of {', '.join(MAKERS)} and forward/backward methods"
+            f"{path} has no layer class with kind = one of {', '.join(KINDS_OF_YOUR_OWN)} and forward/backward methods"
         )
     return registered

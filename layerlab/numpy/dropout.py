@@ -26,6 +26,8 @@ class Dropout(Layer):
     """Drop each unit with probability ``p`` in training; ``scale`` says whether to rescale in
     training ("train", inverted dropout) or at test time ("test", network3.py). See the module docstring."""
 
+    needs_rng = True
+
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None, scale: str = "train"):
         super().__init__()
         if not 0 <= p < 1:

@@ -17,6 +17,9 @@ import numpy as np
 class Layer:
     """Base class: no parameters, identity shape. Subclasses override ``forward`` and ``backward``."""
 
+    #: True for a layer that draws random numbers (dropout): the model passes its generator as ``rng``.
+    needs_rng: bool = False
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

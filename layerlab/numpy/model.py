@@ -1,8 +1,8 @@
 """A numpy model: layers in a chain, a loss at the end, and the spec it was built from.
 
-``build(spec)`` maps every layer kind of the spec to its numpy layer (the table ``BUILDERS`` below is
-the only place that does), draws the initial weights, and returns a ``Model`` that can take a
-training step::
+``build(spec)`` maps every layer kind of the spec to its numpy layer class (the table ``LAYERS`` below is
+the only place that does; the spec gives each class's arguments), draws the initial weights, and returns
+a ``Model`` that can take a training step::
 
     model = build(parse("input(784) dense(100) sigmoid dense(10)"), seed=1)
     loss = model.train_step(x, y, SGD(lr=0.1))
@@ -10,13 +10,15 @@ training step::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..engine import check_memory, labels_of, penalised
 from ..errors import EngineError
-from ..spec import ResolvedLayer, Spec, conv_padding, pool_stride
+from ..spec import ResolvedLayer, Spec
 from . import activations as act
 from . import custom
 from .conv import Conv2D
@@ -57,31 +59,40 @@ def _layer_state(state: Mapping[str, np.ndarray], r: ResolvedLayer) -> dict[str,
     return {name: state[f"{r.index}.{name}"] for name in (*r.params, *r.buffers)}
 
 
-# Each builder takes the placed layer, its initial arrays and a random generator (for dropout).
-Builder = Callable[[ResolvedLayer, dict[str, np.ndarray], np.random.Generator], Layer]
-
-BUILDERS: dict[str, Builder] = {
-    "dense": lambda r, s, rng: Dense(s["weight"], s.get("bias")),
-    "conv": lambda r, s, rng: Conv2D(s["weight"], s.get("bias"), r.layer.args["stride"], conv_padding(r.layer.args)),
-    "maxpool": lambda r, s, rng: MaxPool2D(r.layer.args["size"], pool_stride(r.layer.args)),
-    "avgpool": lambda r, s, rng: AvgPool2D(r.layer.args["size"], pool_stride(r.layer.args)),
-    "l2pool": lambda r, s, rng: L2Pool2D(r.layer.args["size"], pool_stride(r.layer.args)),
-    "globalavgpool": lambda r, s, rng: GlobalAvgPool(),
-    "flatten": lambda r, s, rng: Flatten(),
-    "dropout": lambda r, s, rng: Dropout(r.layer.args["p"], rng, r.layer.args["scale"]),
-    "batchnorm": lambda r, s, rng: BatchNorm(
-        s["weight"], s["bias"], s["running_mean"], s["running_var"], r.layer.args["momentum"], r.layer.args["eps"]
-    ),
-    "step": lambda r, s, rng: act.Step(),
-    "linear": lambda r, s, rng: act.Linear(),
-    "sigmoid": lambda r, s, rng: act.Sigmoid(),
-    "tanh": lambda r, s, rng: act.Tanh(),
-    "relu": lambda r, s, rng: act.ReLU(),
-    "leakyrelu": lambda r, s, rng: act.LeakyReLU(r.layer.args["slope"]),
-    "elu": lambda r, s, rng: act.ELU(r.layer.args["alpha"]),
-    "maxout": lambda r, s, rng: act.Maxout(r.layer.args["k"]),
-    "softmax": lambda r, s, rng: act.Softmax(),
+#: The numpy class of each layer kind, built from the placed layer as ``cls(**r.arguments(arrays))``.
+LAYERS: dict[str, type[Layer]] = {
+    "dense": Dense,
+    "conv": Conv2D,
+    "maxpool": MaxPool2D,
+    "avgpool": AvgPool2D,
+    "l2pool": L2Pool2D,
+    "globalavgpool": GlobalAvgPool,
+    "flatten": Flatten,
+    "dropout": Dropout,
+    "batchnorm": BatchNorm,
+    "step": act.Step,
+    "linear": act.Linear,
+    "sigmoid": act.Sigmoid,
+    "tanh": act.Tanh,
+    "relu": act.ReLU,
+    "leakyrelu": act.LeakyReLU,
+    "elu": act.ELU,
+    "maxout": act.Maxout,
+    "softmax": act.Softmax,
 }
+
+
+def make_layer(r: ResolvedLayer, state: Mapping[str, np.ndarray], rng: np.random.Generator | None = None) -> Layer:
+    """The numpy layer of a placed spec layer, on the arrays of ``state`` (by parameter name); a layer that
+    draws random numbers (dropout) gets ``rng``. A layer of your own (``r.layer.impl``) is built by ``custom``."""
+    if r.layer.impl:
+        return custom.build_layer(r, state, rng)
+    cls = LAYERS[r.layer.kind]
+    return cls(**r.arguments(state), **({"rng": rng} if cls.needs_rng else {}))
+
+
+#: ``make_layer`` under each kind, for callers of the former table of builders (``report/plots/teaching.py``).
+BUILDERS = dict.fromkeys(LAYERS, make_layer)
 
 
 def build(
@@ -101,16 +112,26 @@ def build(
     resolved = spec.resolve(input_shape)
     model_state = initial_state(spec, input_shape, seed, dtype)
     rng = np.random.default_rng([seed, 1])  # dropout masks: a stream apart from the initial weights
-    layers = [
-        (custom.build_layer if r.layer.impl else BUILDERS[r.layer.kind])(r, _layer_state(model_state, r), rng)
-        for r in resolved
-    ]
+    layers = [make_layer(r, _layer_state(model_state, r), rng) for r in resolved]
     if hasattr(layers[0], "input_grad"):
         layers[0].input_grad = False  # nothing needs dL/d(image); a conv layer saves its col2im
     model = Model(layers, make_loss(loss), spec.with_input(resolved[0].input_shape), dtype, rng)
     if state is not None:
         model.load_state_dict(state)
     return model
+
+
+@dataclass
+class Pass:
+    """One forward and backward pass through a model, recorded: layer i received ``inputs[i]``, returned
+    ``outputs[i]`` and, going back, got dL/d(``outputs[i]``) in ``d_outputs[i]``; ``grads`` are the
+    parameter gradients (copies, by state name) and ``loss`` the batch loss. ``Model.recorded_pass`` makes one."""
+
+    inputs: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
+    d_outputs: list[np.ndarray | None] = field(default_factory=list)
+    grads: dict[str, np.ndarray] = field(default_factory=dict)
+    loss: float = math.nan
 
 
 class Model:
@@ -130,17 +151,37 @@ class Model:
 
     # -- the two passes -----------------------------------------------------------------------------
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool = False, record: Pass | None = None) -> np.ndarray:
+        """The output for a batch x; ``record`` keeps each layer's input and output."""
         x = self.as_input(x)
         for layer in self.layers:
+            if record is not None:
+                record.inputs.append(x)
             x = layer.forward(x, training)
+            if record is not None:
+                record.outputs.append(x)
         return x
 
-    def backward(self, d_output: np.ndarray) -> np.ndarray:
+    def backward(self, d_output: np.ndarray, record: Pass | None = None) -> np.ndarray:
+        """dL/d(input) from dL/d(output), after ``forward``; ``record`` keeps each layer's dL/d(its output)."""
         d = d_output
-        for layer in reversed(self.layers):
-            d = layer.backward(d)
+        if record is not None:
+            record.d_outputs = [None] * len(self.layers)
+        for i in reversed(range(len(self.layers))):
+            if record is not None:
+                record.d_outputs[i] = d
+            d = self.layers[i].backward(d)
         return d
+
+    def recorded_pass(self, x: np.ndarray, y: np.ndarray) -> Pass:
+        """Forward in training mode, the loss and the backward pass, every value kept (a ``Pass``): what
+        ``layerlab explain`` and the playground's neuron panel show. Nothing is updated."""
+        record = Pass()
+        output = self.forward(x, training=True, record=record)
+        record.loss = float(self.loss.forward(output, y))
+        self.backward(self.loss.backward(), record)
+        record.grads = {name: g.copy() for name, g in self.grads.items()}
+        return record
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, penalty=None) -> float:
         """Forward in training mode, the loss (plus the weight penalty), and every gradient."""

@@ -346,34 +346,23 @@ class Session:
     def explain(self, layer: int, unit: int) -> dict[str, Any]:
         """What neuron ``unit`` of ``layer`` (1 = first hidden layer) does on the next training batch.
 
-        Runs the engine's forward and backward passes on that batch with the current weights, keeping
-        each layer's input and each layer's dL/d(output): the neuron's weighted sum e, its output
-        y = f(e), its error signal d = dL/de, and the step SGD will take on its incoming weights,
+        Reads the engine's recorded pass on that batch with the current weights (``Model.recorded_pass``:
+        each layer's input, output and dL/d(output)): the neuron's weighted sum e, its output y = f(e),
+        its error signal d = dL/de, and the step SGD will take on its incoming weights,
         dw_i = -lr (sum over the batch of d x_i + the penalty's gradient). Nothing is updated.
         """
         model, batch = self.model, self._next_batch()
-        x_batch, y_batch = self.x_train[batch], self.data.train_labels[batch]
-        inputs = []
-        x = model.as_input(x_batch)
-        for one in model.layers:
-            inputs.append(x)
-            x = one.forward(x, True)
-        model.loss.forward(x, y_batch)
-        d = model.loss.backward()
-        d_outputs: list[np.ndarray] = [d] * len(model.layers)
-        for i in range(len(model.layers) - 1, -1, -1):
-            d_outputs[i] = d
-            d = model.layers[i].backward(d)
+        tape = model.recorded_pass(self.x_train[batch], self.data.train_labels[batch])
         dense_index = 2 * (layer - 1)
         dense = model.layers[dense_index]
         w, b = dense.params["weight"][unit], float(dense.params["bias"][unit])
-        grad = dense.grads["weight"][unit].copy()
+        grad = tape.grads[f"{dense_index}.weight"][unit]
         if self.penalty is not None:
             grad += self.penalty.grad(dense.params["weight"])[unit]
-        x_in = inputs[dense_index]
-        e = inputs[dense_index + 1][:, unit]
-        y = (inputs[dense_index + 2] if dense_index + 2 < len(inputs) else x)[:, unit]
-        d_e = d_outputs[dense_index][:, unit]
+        x_in = tape.inputs[dense_index]
+        e = tape.outputs[dense_index][:, unit]
+        y = tape.outputs[dense_index + 1][:, unit]
+        d_e = tape.d_outputs[dense_index][:, unit]
         names = list(self.features) if layer == 1 else [f"h{layer - 1}.{k}" for k in range(x_in.shape[1])]
         rows = min(EXPLAIN_ROWS, len(batch))
         return {
@@ -391,7 +380,7 @@ class Session:
             "y": _round(y[:rows], 5),
             "d": [float(f"{v:.4g}") for v in d_e[:rows]],
             "delta_w": [float(f"{v:.4g}") for v in -self.settings.lr * grad],
-            "delta_b": float(f"{-self.settings.lr * float(dense.grads['bias'][unit]):.4g}"),
+            "delta_b": float(f"{-self.settings.lr * float(tape.grads[f'{dense_index}.bias'][unit]):.4g}"),
             "lr": self.settings.lr,
         }
 

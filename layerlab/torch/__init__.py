@@ -6,13 +6,14 @@ net = build(parse("input(784) dense(100) sigmoid dense(10)"), seed=1)  # the num
 loss = make_loss("cross_entropy")(net(x), y)
 """
 
-from .layers import L2Pool2d, Maxout, Step
+from .layers import BatchNorm, L2Pool2d, Maxout, Step
 from .losses import LOSSES, LossError, make_loss, probabilities
 from .model import MODULES, build, export_state, import_state
 
 __all__ = [
     "LOSSES",
     "MODULES",
+    "BatchNorm",
     "L2Pool2d",
     "LossError",
     "Maxout",

@@ -1,7 +1,11 @@
-"""The layer kinds PyTorch has no module for: L2 pooling, maxout, the perceptron's step, network3's dropout.
+"""The torch engine's module for each layer kind, built as ``cls(**resolved_layer.arguments())``.
 
-Each computes what its numpy counterpart in ``layerlab.numpy`` computes, so a spec gives the same
-outputs in both engines; autograd supplies the backward pass.
+The spec gives every kind's constructor arguments once (``spec.ResolvedLayer.arguments``): each parameter
+and buffer by name, here as its shape, then the kind's settings. Where PyTorch has the module, a thin
+subclass only takes those arguments (``Dense`` is ``nn.Linear`` sized by its weight's shape); the kinds
+PyTorch has no module for are written here: L2 pooling, maxout, the perceptron's step, network3's dropout.
+Each computes what its numpy counterpart in ``layerlab.numpy`` computes, so a spec gives the same outputs
+in both engines; autograd supplies the backward pass.
 """
 
 from __future__ import annotations
@@ -11,6 +15,65 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EngineError
+
+Shape = tuple[int, ...]
+
+
+class Dense(nn.Linear):
+    """``nn.Linear`` sized by the spec's weight shape (out, in), with a bias unless the layer has none."""
+
+    def __init__(self, weight: Shape, bias: Shape | None = None):
+        super().__init__(weight[1], weight[0], bias=bias is not None)
+
+
+class Conv(nn.Conv2d):
+    """``nn.Conv2d`` sized by the spec's weight shape (filters, channels, k, k); padding in pixels."""
+
+    def __init__(self, weight: Shape, bias: Shape | None = None, stride: int = 1, padding: int = 0):
+        super().__init__(weight[1], weight[0], weight[2], stride, padding, bias=bias is not None)
+
+
+class MaxPool2d(nn.MaxPool2d):
+    def __init__(self, size: int, stride: int):
+        super().__init__(size, stride)
+
+
+class AvgPool2d(nn.AvgPool2d):
+    def __init__(self, size: int, stride: int):
+        super().__init__(size, stride)
+
+
+class GlobalAvgPool(nn.Sequential):
+    """The mean of each channel: (N, C, H, W) -> (N, C)."""
+
+    def __init__(self):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """Batch norm over (N, features) or (N, channels, H, W), one class for both as in the numpy engine
+    (``nn.BatchNorm1d`` and ``nn.BatchNorm2d`` differ only in the input ranks they accept)."""
+
+    def __init__(
+        self, weight: Shape, bias: Shape, running_mean: Shape, running_var: Shape, momentum: float, eps: float
+    ):
+        super().__init__(weight[0], eps=eps, momentum=momentum)
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() not in (2, 4):
+            raise ValueError(f"batch norm expects (N, features) or (N, channels, H, W), got {tuple(x.shape)}")
+
+
+class LeakyReLU(nn.LeakyReLU):
+    def __init__(self, slope: float):
+        super().__init__(slope)
+
+
+class Softmax(nn.Softmax):
+    """Softmax over the features (dim 1)."""
+
+    def __init__(self):
+        super().__init__(dim=1)
 
 
 # Names follow torch.nn's lower-case d (nn.MaxPool2d, nn.AvgPool2d), so this is L2Pool2d; the numpy engine
@@ -38,14 +101,23 @@ class L2Pool2d(nn.Module):
         return f"size={self.size}, stride={self.stride}"
 
 
-class DropoutScaledAtTest(nn.Dropout):
-    """Dropout as Nielsen's network3.py does it: survivors unscaled in training, x (1-p) at test.
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (``scale="train"``: inverted dropout) or dropout as Nielsen's network3.py does it
+    (``scale="test"``: survivors unscaled in training, x (1-p) at test).
 
-    That is (1-p) times ``nn.Dropout`` (inverted dropout) in both modes, which is how it is computed.
+    network3's is (1-p) times ``nn.Dropout`` in both modes, which is how it is computed.
     """
 
+    def __init__(self, p: float = 0.5, scale: str = "train"):
+        super().__init__(p)
+        self.scale = scale
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x) * (1 - self.p)
+        y = super().forward(x)
+        return y if self.scale == "train" else y * (1 - self.p)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.scale == "train" else f", scale={self.scale!r}")
 
 
 class Maxout(nn.Module):

@@ -1,6 +1,7 @@
 """The torch engine: a spec becomes a ``torch.nn.Sequential``, one module per layer of the spec.
 
-``MODULES`` below is the only place that maps a layer kind to a PyTorch module. Module i of the
+``MODULES`` below is the only place that maps a layer kind to a PyTorch module class (built with the
+arguments ``spec.ResolvedLayer.arguments`` gives). Module i of the
 Sequential is layer i of the spec, so the state dict names (``"{i}.weight"``, ``"{i}.running_mean"``)
 are those of the numpy engine, and the initial weights come from the same generator::
 
@@ -16,7 +17,7 @@ predicting (dropout off, batch norm on its running averages).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -24,41 +25,43 @@ from torch import nn
 
 from ..engine import check_memory
 from ..numpy.model import initial_state
-from ..spec import ResolvedLayer, Spec, SpecError, conv_padding, pool_stride
+from ..spec import Spec, SpecError
 from ..weights import WeightsError
-from .layers import DropoutScaledAtTest, L2Pool2d, Maxout, Step
+from .layers import (
+    AvgPool2d,
+    BatchNorm,
+    Conv,
+    Dense,
+    Dropout,
+    GlobalAvgPool,
+    L2Pool2d,
+    LeakyReLU,
+    Maxout,
+    MaxPool2d,
+    Softmax,
+    Step,
+)
 
-
-def _batchnorm(r: ResolvedLayer) -> nn.Module:
-    norm = nn.BatchNorm1d if len(r.input_shape) == 1 else nn.BatchNorm2d
-    return norm(r.input_shape[0], eps=r.layer.args["eps"], momentum=r.layer.args["momentum"])
-
-
-def _conv(r: ResolvedLayer) -> nn.Module:
-    a = r.layer.args
-    return nn.Conv2d(r.input_shape[0], a["filters"], a["kernel"], a["stride"], conv_padding(a), bias=bool(a["bias"]))
-
-
-#: One module per layer kind, made from the placed layer (its arguments and input shape).
-MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
-    "dense": lambda r: nn.Linear(r.input_shape[0], r.layer.args["units"], bias=bool(r.layer.args["bias"])),
-    "conv": _conv,
-    "maxpool": lambda r: nn.MaxPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
-    "avgpool": lambda r: nn.AvgPool2d(r.layer.args["size"], pool_stride(r.layer.args)),
-    "l2pool": lambda r: L2Pool2d(r.layer.args["size"], pool_stride(r.layer.args)),
-    "globalavgpool": lambda r: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
-    "flatten": lambda r: nn.Flatten(),
-    "dropout": lambda r: (nn.Dropout if r.layer.args["scale"] == "train" else DropoutScaledAtTest)(r.layer.args["p"]),
-    "batchnorm": _batchnorm,
-    "step": lambda r: Step(),
-    "linear": lambda r: nn.Identity(),
-    "sigmoid": lambda r: nn.Sigmoid(),
-    "tanh": lambda r: nn.Tanh(),
-    "relu": lambda r: nn.ReLU(),
-    "leakyrelu": lambda r: nn.LeakyReLU(r.layer.args["slope"]),
-    "elu": lambda r: nn.ELU(r.layer.args["alpha"]),
-    "maxout": lambda r: Maxout(r.layer.args["k"]),
-    "softmax": lambda r: nn.Softmax(dim=1),
+#: The module class of each layer kind, built from the placed layer as ``cls(**r.arguments())``.
+MODULES: dict[str, type[nn.Module]] = {
+    "dense": Dense,
+    "conv": Conv,
+    "maxpool": MaxPool2d,
+    "avgpool": AvgPool2d,
+    "l2pool": L2Pool2d,
+    "globalavgpool": GlobalAvgPool,
+    "flatten": nn.Flatten,
+    "dropout": Dropout,
+    "batchnorm": BatchNorm,
+    "step": Step,
+    "linear": nn.Identity,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leakyrelu": LeakyReLU,
+    "elu": nn.ELU,
+    "maxout": Maxout,
+    "softmax": Softmax,
 }
 
 
@@ -85,7 +88,8 @@ def build(
         if r.layer.impl:
             raise SpecError(f"`{r.layer}` is a layer of your own: it runs on the numpy engine only (--engine numpy)")
     with torch.random.fork_rng(devices=[]):  # PyTorch's own initial weights are overwritten below
-        model = nn.Sequential(*(MODULES[r.layer.kind](r) for r in resolved)).to(device=device, dtype=dtype)
+        modules = (MODULES[r.layer.kind](**r.arguments()) for r in resolved)
+        model = nn.Sequential(*modules).to(device=device, dtype=dtype)
     if state is None:
         state = initial_state(spec, input_shape, seed, np.float64 if dtype == torch.float64 else np.float32)
     import_state(model, state)

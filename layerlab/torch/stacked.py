@@ -36,7 +36,6 @@ from ..engine import EngineSettings, EpochStats, grad_norm_stride, labels_of, le
 from ..engine import penalised as is_penalised
 from ..spec import Spec
 from .augment import make_augmentation
-from .layers import DropoutScaledAtTest
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
 from .trainable import DEFAULT_THREADS, OPTIMIZERS, TorchPredictor, TorchTrainable, resolve_device
@@ -162,7 +161,7 @@ class _Dropout(_Layer):
 
     def __init__(self, module: nn.Dropout, stacked_trainable: StackedTrainable):
         self.p, self.trainable = module.p, stacked_trainable
-        self.scaled_at_test = isinstance(module, DropoutScaledAtTest)
+        self.scaled_at_test = getattr(module, "scale", "train") == "test"
 
     def forward(self, x, layout):
         if not self.trainable.training or self.p == 0:
