@@ -91,10 +91,6 @@ def make_layer(r: ResolvedLayer, state: Mapping[str, np.ndarray], rng: np.random
     return cls(**r.arguments(state), **({"rng": rng} if cls.needs_rng else {}))
 
 
-#: ``make_layer`` under each kind, for callers of the former table of builders (``report/plots/teaching.py``).
-BUILDERS = dict.fromkeys(LAYERS, make_layer)
-
-
 def build(
     spec: Spec,
     input_shape=None,

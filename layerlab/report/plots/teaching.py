@@ -44,7 +44,7 @@ def _config(run) -> dict[str, Any]:
 
 def activation_curve(kind: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """(f(x), f'(x), label) from the numpy engine's layer of ``kind``."""
-    from ...numpy.model import BUILDERS
+    from ...numpy.model import make_layer
 
     text = _SETTINGS.get(kind, kind)
     if kind == "maxout":  # two linear pieces per unit: w1 x + b1 = x and w2 x + b2 = -x/2 + 1/2
@@ -58,7 +58,7 @@ def activation_curve(kind: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         dx = net.backward(np.ones_like(y))
         return y[:, 0], dx[:, 0], "maxout: max(x, -x/2 + 1/2)"
     resolved = parse(f"input(1) {text}").resolve()[0]
-    layer = BUILDERS[kind](resolved, {}, np.random.default_rng(0))
+    layer = make_layer(resolved, {}, np.random.default_rng(0))
     y = layer.forward(x[:, None].copy(), training=False)
     dx = layer.backward(np.ones_like(y))
     return y[:, 0], dx[:, 0], _TITLES.get(kind, f"{text}: {KINDS[kind].help}")
