@@ -1,6 +1,6 @@
 """Reports: the table's numbers, Markdown and terminal tables, plots, the self-contained HTML file.
 
-The experiment directories are fakes in the runner's layout (layerlab/experiments/runner.py): three
+The experiment directories are fakes in the runner's layout (layerlab/experiments/execute.py): three
 exercises with a failed, a pending, an ensemble, a conv and a Playground run.
 """
 
