@@ -11,7 +11,7 @@ from .columns import BEST_MARK, MARK, TIED_MARK, runs_table
 from .document import Document, page_of
 from .row import Row
 
-_CSS = """
+STYLESHEET = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
@@ -37,7 +37,7 @@ def html_document(page: Page) -> str:
     title = html.escape(page.title)
     parts = [
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>',
-        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>",
+        f"<style>{STYLESHEET}</style>\n</head>\n<body>\n<h1>{title}</h1>",
         *filter(None, (html_block(block) for block in page.blocks)),
         f"{MARK}\n</body>\n</html>\n" if page.marked else "</body>\n</html>\n",
     ]
