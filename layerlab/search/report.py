@@ -291,7 +291,8 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
     names = important_params(study, definition)
     plots = make_plots(study, definition, directory)
     lines = summary(study, definition, best)
-    log(terminal_table(rows, names, score := definition.score))
+    score = definition.score
+    log(terminal_table(rows, names, score))
     for line in lines:
         log(line)
     blocks = [
@@ -301,7 +302,7 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
         trials_table(rows, names, score),
         *(Figure(caption, path) for path, caption in plots),
     ]
-    page = Page(definition.title, blocks, marked=False)
+    page = Page(definition.title, blocks, marked=False)  # rewritten by its folder (search.json), not by a mark
     write_text(directory / "report.md", markdown_page(page, directory))
     write_text(directory / "report.html", html_document(page))
     return directory / "report.html"
@@ -323,7 +324,7 @@ def _header(definition: SearchDefinition, url: str, study_name: str) -> list[Par
     if definition.sampler == "cmaes":
         study += " " + describe_cma(definition)
     paragraphs = [
-        Paragraph(definition.description),
+        Paragraph(definition.description),  # even when empty: report.md keeps its blank lines
         Paragraph(study),
         Paragraph(f"Space: {space}."),
         Paragraph(
