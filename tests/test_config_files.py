@@ -10,7 +10,7 @@ from layerlab.cli import main
 from layerlab.config import TrainConfig
 from layerlab.errors import TrainError
 from layerlab.experiments import load_experiment
-from layerlab.experiments.runner import ExperimentError
+from layerlab.experiments.plan import ExperimentError
 
 EXPERIMENT = 'name = "t"\n[settings]\nmodel = "flatten dense(10)"\n{settings}\n[[runs]]\nname = "a"\n{run}\n'
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from layerlab.experiments import ExperimentError, builtin_names, load_experiment, run_experiment
-from layerlab.experiments.runner import plan_summary
+from layerlab.experiments.execute import plan_summary
 
 TOY = textwrap.dedent(
     """

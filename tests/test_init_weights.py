@@ -14,7 +14,7 @@ import layerlab
 from layerlab.cli import main
 from layerlab.errors import TrainError
 from layerlab.experiments import load_experiment
-from layerlab.experiments.runner import ExperimentError
+from layerlab.experiments.plan import ExperimentError
 from layerlab.hooks import Hook
 from layerlab.search import load_search
 from layerlab.weights import load_weights, save_weights

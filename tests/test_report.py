@@ -1,6 +1,6 @@
 """Reports: the table's numbers, Markdown and terminal tables, plots, the self-contained HTML file.
 
-The experiment directories are fakes in the runner's layout (layerlab/experiments/runner.py): three
+The experiment directories are fakes in the runner's layout (layerlab/experiments/execute.py): three
 exercises with a failed, a pending, an ensemble, a conv and a Playground run.
 """
 
@@ -778,3 +778,40 @@ def test_a_repeated_runs_curves_are_the_mean_over_its_seeds_with_a_band(tmp_path
     assert len(accuracy.get_lines()) == 2 and "mean of 3 seeds" in " ".join(
         t.get_text() for t in curves.figure.legends[0].get_texts()
     )
+
+
+def test_every_report_page_has_one_markdown_form_and_one_html_style(tmp_path):
+    """An experiment's report, a search's and tune's notes are pages of the same blocks, drawn by the same two
+    writers: each block's Markdown and HTML, cells escaped, the best row marked, figures linked or embedded."""
+    from layerlab.report.blocks import Bullets, Code, Figure, Heading, Item, Page, Paragraph, Table
+    from layerlab.report.columns import MARK
+    from layerlab.report.html_page import STYLESHEET, html_document
+    from layerlab.report.markdown import markdown_page
+
+    png = tmp_path / "report" / "a.png"
+    png.parent.mkdir()
+    Image.new("RGB", (2, 2)).save(png)
+    blocks = [
+        Paragraph("quick run", "quick"),
+        Paragraph(""),
+        Bullets([Item("wins", lead="ex 1."), Item("tanh > sigmoid", status="agrees"), Item("again: ", code="ll x")]),
+        Heading("Trials"),
+        Table(["run", "acc"], [["a|b", "9%"], ["c", "8%"]], numeric=[False, True], marks=["best", ""], marked_column=0),
+        Code("lr = 0.1", "toml"),
+        Figure("a <figure>", png),
+    ]
+    markdown = markdown_page(Page("T", blocks), tmp_path)
+    assert markdown == (
+        "# T\n\n> **quick run**\n\n\n\n- **ex 1.** wins\n- *agrees*: tanh > sigmoid\n- again: `ll x`\n\n## Trials\n\n"
+        "| run | acc |\n|---|---:|\n| ★ **a\\|b** | 9% |\n| c | 8% |\n\n```toml\nlr = 0.1\n```\n\n"
+        "![a <figure>](report/a.png)\n\n*a <figure>*\n\n" + MARK + "\n"
+    )
+    assert not markdown_page(Page("T", blocks, marked=False), tmp_path).endswith(MARK + "\n")
+    page = html_document(Page("T", blocks))
+    assert f"<style>{STYLESHEET}</style>" in page and page.endswith(f"{MARK}\n</body>\n</html>\n")
+    assert "<p></p>" not in page  # an empty paragraph (a search without a description) is left out
+    assert '<p class="quick">quick run</p>' in page
+    assert '<li><b>ex 1.</b> wins</li><li><span class="agrees">agrees</span>: tanh &gt; sigmoid</li>' in page
+    assert '<tr class="best"><td>★ <b>a|b</b></td><td class="number">9%</td></tr>\n<tr><td>c</td>' in page
+    assert "<pre>lr = 0.1</pre>" in page and "<li>again: <code>ll x</code></li>" in page
+    assert '<figure><img src="data:image/png;base64,' in page and "<figcaption>a &lt;figure&gt;</figcaption>" in page

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.transforms import Bbox
 
 from layerlab.experiments import builtin_names, load_experiment
-from layerlab.experiments.runner import _write_index
+from layerlab.experiments.execute import _write_index
 from layerlab.numpy import build
 from layerlab.report.plots import drawings
 from layerlab.report.reading import read_experiment

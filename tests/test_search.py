@@ -14,6 +14,7 @@ import pytest
 import layerlab
 from layerlab.cli import _parser, _train_settings, main
 from layerlab.config import TrainConfig
+from layerlab.report.html_page import STYLESHEET
 from layerlab.rundir import RunDir
 from layerlab.search import SearchError, load_search, parse_search
 from layerlab.search.space import render
@@ -414,4 +415,6 @@ def test_layerlab_report_of_a_search_folder_writes_its_report_again(tmp_path, ca
     assert printed.splitlines()[-1] == f"report: {out / 'report.html'}"
     assert "2 trials (2 completed)" in printed and "train it again: layerlab train" in printed
     assert "| Trials" not in printed and "## Trials" in (out / "report.md").read_text()
-    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and f"<style>{STYLESHEET}</style>" in page  # every report's style
+    assert "<li>train it again: <code>layerlab train " in page and "<tr><td>0</td><td>completed</td>" in page

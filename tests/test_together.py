@@ -207,7 +207,7 @@ grid = { seed = [4, 7] }
 
 def test_an_experiments_repeats_and_grid_of_seeds_train_together_as_each_would_alone(dataset, tmp_path):
     from layerlab import report
-    from layerlab.experiments.runner import load_experiment, run_experiment
+    from layerlab.experiments import load_experiment, run_experiment
 
     path = tmp_path / "repeats.toml"
     path.write_text(REPEATS)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import toml_value
 from ..task import task_named
+from .blocks import Table
 from .row import Row, missing
 
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
@@ -194,3 +195,15 @@ def settings_lines(settings: dict[str, Any]) -> list[str]:
         for key, value in ordered
         if value not in ({}, "")
     ]
+
+
+def runs_table(rows: list[Row], quick: bool = False) -> Table:
+    """The report files' table of runs (``file_columns``): numbers right, the best run and those tied marked."""
+    shown = file_columns(rows, quick)
+    return Table(
+        headers=[column.header for column in shown],
+        rows=[[column.cell(row) for column in shown] for row in rows],
+        numeric=[not column.text for column in shown],
+        marks=["best" if row.best else "tied" if row.tied else "" for row in rows],
+        marked_column=[column.field for column in shown].index("run"),
+    )

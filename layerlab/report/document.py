@@ -1,4 +1,5 @@
-"""What a report says, before it is rendered: header, rows, shared settings, the base model, plots."""
+"""What an experiment's report says, before it is rendered: header, rows, shared settings, the base model,
+plots; and the same as a ``Page`` of blocks for the Markdown and HTML renderers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from ..errors import LayerlabError
 from ..spec import parse
+from .blocks import Block, Bullets, Code, Figure, Heading, Item, Page, Paragraph
+from .columns import explanation, quick_note, runs_table, settings_lines
 from .reading import ExperimentSource
 from .row import Row, by_exercise
 from .table import base_settings
@@ -57,6 +60,37 @@ def document(experiment: ExperimentSource, table: list[Row], plots: list[Plot]) 
         conclusions=conclusions(table, experiment.quick),
         expectations=expectations(experiment, table),
     )
+
+
+def page_of(document: Document) -> Page:
+    """The report as a page: banner, description, notes, conclusions, expectations, the table of runs and
+    what it means, the shared settings and base model, then the plots of each exercise."""
+    quick = document.quick
+    blocks: list[Block] = [Paragraph(quick_note(document.rows), "quick")] if quick else []
+    blocks += [Paragraph(document.description)] if document.description else []
+    blocks += [Bullets([Item(note) for note in document.notes])] if document.notes else []
+    if document.conclusions:
+        items = [Item(sentence, lead=f"{exercise}.") for exercise, sentence in document.conclusions]
+        blocks += [Heading("Conclusions"), Bullets(items)]
+    if document.expectations:
+        items = [Item(check.sentence, status=check.status) for check in document.expectations]
+        blocks += [Heading("What the slides expect"), Bullets(items)]
+    blocks += [
+        Heading("Results"),
+        runs_table(document.rows, quick),
+        Paragraph(explanation(document.rows, quick), "explanation"),
+    ]
+    if document.settings:
+        blocks += [Heading(document.settings_title), Code("\n".join(settings_lines(document.settings)), "toml")]
+    if document.model_summary:
+        blocks += [Paragraph("The base model, layer by layer:"), Code(document.model_summary)]
+    for exercise, group in by_exercise(document.plots, _plot_exercise).items():
+        blocks += [Heading(exercise), *(Figure(plot.caption, plot.path) for plot in group)]
+    return Page(document.title, blocks)
+
+
+def _plot_exercise(plot: Plot) -> str:
+    return plot.exercise
 
 
 def expectations(experiment: ExperimentSource, table: list[Row]) -> list[ExpectationCheck]:

@@ -1,15 +1,17 @@
-"""The report as one self-contained HTML file: the plots embedded as data URIs, so it opens anywhere."""
+"""Every report page as one self-contained HTML file (``html_document``), in one style: the plots embedded
+as data URIs, so that it opens anywhere."""
 
 from __future__ import annotations
 
 import base64
 import html
 
-from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
-from .document import Document
-from .row import Row, by_exercise
+from .blocks import Block, Bullets, Code, Figure, Heading, Item, Page, Paragraph, Table
+from .columns import BEST_MARK, MARK, TIED_MARK, runs_table
+from .document import Document, page_of
+from .row import Row
 
-_CSS = """
+STYLESHEET = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
@@ -26,63 +28,71 @@ img { max-width: 100%; }
 
 
 def html_page(document: Document) -> str:
-    e = html.escape
-    title = e(document.title)
+    """An experiment's report."""
+    return html_document(page_of(document))
+
+
+def html_document(page: Page) -> str:
+    """A page as a whole HTML file: its title, its blocks, and the one stylesheet of every report."""
+    title = html.escape(page.title)
     parts = [
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>',
-        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{title}</h1>",
+        f"<style>{STYLESHEET}</style>\n</head>\n<body>\n<h1>{title}</h1>",
+        *filter(None, (html_block(block) for block in page.blocks)),
+        f"{MARK}\n</body>\n</html>\n" if page.marked else "</body>\n</html>\n",
     ]
-    if document.quick:
-        parts.append(f'<p class="quick">{e(quick_note(document.rows))}</p>')
-    if document.description:
-        parts.append(f"<p>{e(document.description)}</p>")
-    if document.notes:
-        parts.append("<ul>" + "".join(f"<li>{e(note)}</li>" for note in document.notes) + "</ul>")
-    if document.conclusions:
-        items = "".join(f"<li><b>{e(exercise)}.</b> {e(sentence)}</li>" for exercise, sentence in document.conclusions)
-        parts += ["<h2>Conclusions</h2>", f"<ul>{items}</ul>"]
-    if document.expectations:
-        items = "".join(
-            f'<li><span class="{check.status.split()[0]}">{e(check.status)}</span>: {e(check.sentence)}</li>'
-            for check in document.expectations
-        )
-        parts += ["<h2>What the slides expect</h2>", f"<ul>{items}</ul>"]
-    rows = document.rows
-    parts += [
-        "<h2>Results</h2>",
-        html_table(rows, document.quick),
-        f'<p class="explanation">{e(explanation(rows, document.quick))}</p>',
-    ]
-    if document.settings:
-        lines = "\n".join(settings_lines(document.settings))
-        parts += [f"<h2>{e(document.settings_title)}</h2>", f"<pre>{e(lines)}</pre>"]
-    if document.model_summary:
-        parts.append(f"<p>The base model, layer by layer:</p>\n<pre>{e(document.model_summary)}</pre>")
-    for exercise, group in by_exercise(document.plots, lambda plot: plot.exercise).items():
-        parts.append(f"<h2>{e(exercise)}</h2>")
-        for plot in group:
-            data = base64.b64encode(plot.path.read_bytes()).decode("ascii")
-            parts.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
-                f"<figcaption>{e(plot.caption)}</figcaption></figure>"
-            )
-    parts.append(f"{MARK}\n</body>\n</html>\n")
     return "\n".join(parts)
 
 
+def html_block(block: Block) -> str:
+    """One block as HTML ("" for an empty paragraph)."""
+    e = html.escape
+    if isinstance(block, Heading):
+        return f"<h2>{e(block.text)}</h2>"
+    if isinstance(block, Paragraph):
+        if not block.text:
+            return ""
+        if block.style == "strong":
+            return f"<p><b>{e(block.text)}</b></p>"
+        return f'<p class="{block.style}">{e(block.text)}</p>' if block.style else f"<p>{e(block.text)}</p>"
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{_item(item)}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Table):
+        return _table(block)
+    if isinstance(block, Code):
+        return f"<pre>{e(block.text)}</pre>"
+    if isinstance(block, Figure):
+        data = base64.b64encode(block.path.read_bytes()).decode("ascii")
+        return (
+            f'<figure><img src="data:image/png;base64,{data}" alt="{e(block.caption)}">'
+            f"<figcaption>{e(block.caption)}</figcaption></figure>"
+        )
+    raise TypeError(f"not a report block: {block!r}")
+
+
+def _item(item: Item) -> str:
+    e = html.escape
+    lead = f"<b>{e(item.lead)}</b> " if item.lead else ""
+    status = f'<span class="{item.status.split()[0]}">{e(item.status)}</span>: ' if item.status else ""
+    return lead + status + e(item.text) + (f"<code>{e(item.code)}</code>" if item.code else "")
+
+
 def html_table(rows: list[Row], quick: bool = False) -> str:
-    shown = file_columns(rows, quick)
-    headers = "".join(f"<th>{html.escape(column.header)}</th>" for column in shown)
+    return _table(runs_table(rows, quick))
+
+
+def _table(table: Table) -> str:
+    headers = "".join(f"<th>{html.escape(header)}</th>" for header in table.headers)
     lines = ["<table>", f"<tr>{headers}</tr>"]
-    for row in rows:
+    for number, row in enumerate(table.rows):
         cells = []
-        for column in shown:
-            text = html.escape(column.cell(row))
-            if column.field == "run" and row.best:
+        for column, cell in enumerate(row):
+            text, mark = html.escape(cell), table.mark(number) if column == table.marked_column else ""
+            if mark == "best":
                 text = f"{BEST_MARK} <b>{text}</b>"
-            elif column.field == "run" and row.tied:
+            elif mark == "tied":
                 text = f"{TIED_MARK} {text}"
-            cells.append(f"<td>{text}</td>" if column.text else f'<td class="number">{text}</td>')
-        lines.append(('<tr class="best">' if row.best else "<tr>") + "".join(cells) + "</tr>")
+            cells.append(f'<td class="number">{text}</td>' if table.is_numeric(column) else f"<td>{text}</td>")
+        lines.append(('<tr class="best">' if table.mark(number) == "best" else "<tr>") + "".join(cells) + "</tr>")
     lines.append("</table>")
     return "\n".join(lines)

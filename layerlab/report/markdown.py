@@ -1,64 +1,71 @@
-"""The report as Markdown: the table, the shared settings, links to the plots."""
+"""Every report page as Markdown (``markdown_page``): an experiment's (the table, the shared settings, links to
+the plots), a search's and ``layerlab tune``'s."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .columns import BEST_MARK, MARK, TIED_MARK, explanation, file_columns, quick_note, settings_lines
-from .document import Document
-from .row import Row, by_exercise
+from .blocks import Block, Bullets, Code, Figure, Heading, Item, Page, Paragraph, Table
+from .columns import BEST_MARK, MARK, TIED_MARK, runs_table
+from .document import Document, page_of
+from .row import Row
 
 
 def markdown_table(rows: list[Row], quick: bool = False) -> str:
     """A Markdown table of ``rows`` with exercise and notes columns; the best run has a ★."""
-    shown = file_columns(rows, quick)
+    return _table(runs_table(rows, quick))
+
+
+def markdown(document: Document, directory: Path) -> str:
+    """An experiment's whole report; plot links relative to ``directory`` (where report.md goes)."""
+    return markdown_page(page_of(document), directory)
+
+
+def markdown_page(page: Page, directory: Path) -> str:
+    """A page as Markdown: its title, its blocks a blank line apart; figure links relative to ``directory``."""
+    parts = [f"# {page.title}\n", *(markdown_block(block, directory) for block in page.blocks)]
+    return "\n".join(parts + [MARK + "\n"] * page.marked)
+
+
+def markdown_block(block: Block, directory: Path) -> str:
+    """One block, ending with a newline."""
+    if isinstance(block, Heading):
+        return f"## {block.text}\n"
+    if isinstance(block, Paragraph):
+        return {"quick": f"> **{block.text}**", "strong": f"**{block.text}**"}.get(block.style, block.text) + "\n"
+    if isinstance(block, Bullets):
+        return "".join(f"- {_item(item)}\n" for item in block.items)
+    if isinstance(block, Table):
+        return _table(block)
+    if isinstance(block, Code):
+        return f"```{block.language}\n{block.text}\n```\n"
+    if isinstance(block, Figure):
+        link = block.path.relative_to(directory).as_posix()
+        return f"![{block.caption}]({link})\n\n*{block.caption}*\n"
+    raise TypeError(f"not a report block: {block!r}")
+
+
+def _item(item: Item) -> str:
+    lead = f"**{_escape(item.lead)}** " if item.lead else ""
+    status = f"*{item.status}*: " if item.status else ""
+    return lead + status + item.text + (f"`{item.code}`" if item.code else "")
+
+
+def _table(table: Table) -> str:
     lines = [
-        "| " + " | ".join(column.header for column in shown) + " |",
-        "|" + "|".join("---" if column.text else "---:" for column in shown) + "|",
+        "| " + " | ".join(table.headers) + " |",
+        "|" + "|".join("---:" if table.is_numeric(i) else "---" for i in range(len(table.headers))) + "|",
     ]
-    for row in rows:
-        cells = [_escape(column.cell(row)) for column in shown]
-        if row.best:
-            cells[1] = f"{BEST_MARK} **{cells[1]}**"
-        elif row.tied:
-            cells[1] = f"{TIED_MARK} {cells[1]}"
+    for number, row in enumerate(table.rows):
+        cells = [_escape(cell) for cell in row]
+        mark, at = table.mark(number), table.marked_column
+        if mark == "best":
+            cells[at] = f"{BEST_MARK} **{cells[at]}**"
+        elif mark == "tied":
+            cells[at] = f"{TIED_MARK} {cells[at]}"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown(document: Document, directory: Path) -> str:
-    """The whole report; plot links relative to ``directory`` (where report.md goes)."""
-    parts = [f"# {document.title}\n"]
-    if document.quick:
-        parts.append(f"> **{quick_note(document.rows)}**\n")
-    if document.description:
-        parts.append(document.description + "\n")
-    if document.notes:
-        parts.append("".join(f"- {note}\n" for note in document.notes))
-    if document.conclusions:
-        parts.append("## Conclusions\n")
-        parts.append("".join(f"- **{_escape(exercise)}.** {sentence}\n" for exercise, sentence in document.conclusions))
-    if document.expectations:
-        parts.append("## What the slides expect\n")
-        parts.append("".join(f"- *{check.status}*: {check.sentence}\n" for check in document.expectations))
-    parts += [
-        "## Results\n",
-        markdown_table(document.rows, document.quick),
-        explanation(document.rows, document.quick) + "\n",
-    ]
-    if document.settings:
-        lines = "\n".join(settings_lines(document.settings))
-        parts += [f"## {document.settings_title}\n", f"```toml\n{lines}\n```\n"]
-    if document.model_summary:
-        parts.append(f"The base model, layer by layer:\n\n```\n{document.model_summary}\n```\n")
-    for exercise, group in by_exercise(document.plots, lambda plot: plot.exercise).items():
-        parts.append(f"## {exercise}\n")
-        for plot in group:
-            link = plot.path.relative_to(directory).as_posix()
-            parts.append(f"![{plot.caption}]({link})\n\n*{plot.caption}*\n")
-    parts.append(MARK + "\n")
-    return "\n".join(parts)

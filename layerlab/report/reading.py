@@ -2,7 +2,7 @@
 
 This is the only module of the report that reads what runs left: run directories through ``RunDir`` (the
 only code that knows their files), and the experiment's index, experiment.json. An experiment directory
-is what ``layerlab run`` writes (``layerlab/experiments/runner.py``)::
+is what ``layerlab run`` writes (``layerlab/experiments/execute.py``)::
 
     experiment.json   name, title, description, quick, notes, and per run: name, exercise, changed (the
                       settings that differ from the shared ones), directory, status (done, failed,

@@ -1,4 +1,5 @@
-"""The table as plain text for the terminal: one block per exercise, at most 100 columns."""
+"""Tables as plain text for the terminal: an experiment's, one block per exercise, at most 100 columns; a
+plain table of text cells (``text_table``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..phrases import count
+from .blocks import Table
 from .columns import all_regression, columns, has_regression, quick_note
 from .row import Row, by_exercise
 from .verdicts import ExpectationCheck, conclusion
@@ -70,6 +72,14 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     if any(row.repeats for row in rows):
         lines.append(cut("  a repeated run shows its repeat with the best test; mean: over its repeats", width))
     return "\n".join(lines)
+
+
+def text_table(table: Table) -> str:
+    """A plain table (a search's trials): columns two spaces apart, the header underlined."""
+    lines = [table.headers, *table.rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(table.headers))]
+    texts = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    return "\n".join([texts[0], "-" * len(texts[0]), *texts[1:]])
 
 
 def cut(text: str, width: int) -> str:

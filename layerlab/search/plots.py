@@ -35,16 +35,18 @@ def completed(study) -> list:
 
 def important_params(study, definition: SearchDefinition) -> list[str]:
     """Parameters by importance (PED-ANOVA, deterministic), most important first; in space order when it
-    cannot be told."""
+    cannot be told, and among equal importances (Optuna orders those by a set's hash: by PYTHONHASHSEED)."""
     import optuna
 
     names = list(definition.space)
     if len(names) < 2 or len(completed(study)) < 3:
         return names
     try:
-        return list(optuna.importance.get_param_importances(study))
+        importances = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError):
         return names
+    order = {name: i for i, name in enumerate(names)}
+    return sorted(importances, key=lambda name: (-importances[name], order.get(name, len(names))))
 
 
 def importance_caveat(study, definition: SearchDefinition) -> str | None:

@@ -2,8 +2,9 @@
 plots of the most important parameters, and the best configuration as a ready ``layerlab train`` line.
 
 Written next to the study as ``report.md`` and a self-contained ``report.html`` (plots embedded), with
-the plots in ``report/``; the terminal gets the table of the best trials. The plots are Optuna's
-matplotlib visualisations. The best trial is the one with the best validation score (the highest
+the plots in ``report/``; the terminal gets the table of the best trials. The report is a page of the report
+package's blocks, rendered by its Markdown, HTML and terminal renderers (one style for every report). The
+plots are Optuna's matplotlib visualisations. The best trial is the one with the best validation score (the highest
 validation accuracy; for a regression set such as the Playground's plane, the lowest validation loss);
 its test accuracy (or test loss) is measured once, here, from its run directory (its best-validation
 weights), and is never shown to the search.
@@ -11,9 +12,7 @@ weights), and is never shown to the search.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 import json
 import math
 import shlex
@@ -23,6 +22,10 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..files import write_json, write_text
+from ..report.blocks import Bullets, Figure, Heading, Item, Page, Paragraph, Table
+from ..report.html_page import html_document
+from ..report.markdown import markdown_page
+from ..report.terminal import text_table
 from ..rundir import RunDir
 from ..task import Score, task_named
 from .cma import describe as describe_cma
@@ -242,11 +245,14 @@ def ranked(rows: list[dict[str, Any]], score: Score) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["value"] is None, -sign * (r["value"] or 0)))
 
 
+def trials_table(rows: list[dict[str, Any]], names: list[str], score: Score) -> Table:
+    """The trials (in ``rows``' order) with their status, score, epochs, seconds and the parameters ``names``."""
+    return Table(headers(score) + names, [_cells(row, names, score) for row in rows])
+
+
 def terminal_table(rows: list[dict[str, Any]], names: list[str], score: Score, top: int | None = 10) -> str:
-    table = [headers(score) + names] + [_cells(row, names, score) for row in ranked(rows, score)[:top]]
-    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table]
-    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+    """The ``top`` trials, best first, as plain text."""
+    return text_table(trials_table(ranked(rows, score)[:top], names, score))
 
 
 def summary(study, definition: SearchDefinition, best: Best | None) -> list[str]:
@@ -289,83 +295,44 @@ def write_report(study, definition: SearchDefinition, directory: Path, url: str,
     log(terminal_table(rows, names, score))
     for line in lines:
         log(line)
-    header = _header(definition, url, study.study_name)
-    table = [headers(score) + names] + [_cells(r, names, score) for r in rows]
-    md = [
-        f"# {definition.title}\n",
-        *header,
-        "",
-        *(f"- {_code(line.strip())}" for line in lines),
-        "",
-        "## Trials\n",
-        "| " + " | ".join(table[0]) + " |",
-        "|" + "---|" * len(table[0]),
-        *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in table[1:]),
-        "",
+    blocks = [
+        *_header(definition, url, study.study_name),
+        Bullets([_item(line.strip()) for line in lines]),
+        Heading("Trials"),
+        trials_table(rows, names, score),
+        *(Figure(caption, path) for path, caption in plots),
     ]
-    for path, caption in plots:
-        md += [f"![{caption}](report/{path.name})\n", f"*{caption}*\n"]
-    write_text(directory / "report.md", "\n".join(md))
-    write_text(directory / "report.html", _html(definition, header, lines, table, plots))
+    page = Page(definition.title, blocks, marked=False)  # rewritten by its folder (search.json), not by a mark
+    write_text(directory / "report.md", markdown_page(page, directory))
+    write_text(directory / "report.html", html_document(page))
     return directory / "report.html"
 
 
-def _code(line: str) -> str:
-    """Markdown: a command line as code."""
+def _item(line: str) -> Item:
+    """A summary line as a list item, its command line (if any) as code."""
     head, sep, command = line.partition(": layerlab ")
-    return f"{head}: `layerlab {command}`" if sep else line
+    return Item(f"{head}: ", code=f"layerlab {command}") if sep else Item(line)
 
 
-def _header(definition: SearchDefinition, url: str, study_name: str) -> list[str]:
+def _header(definition: SearchDefinition, url: str, study_name: str) -> list[Paragraph]:
     space = "; ".join(f"{name}: {param.describe()}" for name, param in definition.space.items())
     budget = describe_budget(definition)
-    lines = [
-        definition.description,
-        "",
+    study = (
         f"Study {study_name!r} in {public_url(url)}: {definition.sampler} sampler, {definition.pruner} pruner, "
-        f"budget {budget}.",
-        "",
-        f"Space: {space}.",
-        "",
-        f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is measured "
-        "once, for the best.",
-    ]
+        f"budget {budget}."
+    )
     if definition.sampler == "cmaes":
-        lines[2] += " " + describe_cma(definition)
-    if definition.quick:
-        lines = ["**quick search: small data and few epochs; the numbers are not the real ones**", "", *lines]
-    return lines
-
-
-def _html(definition, header, lines, table, plots) -> str:
-    e = html.escape
-    css = (
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;font-size:14px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;"
-        "text-align:right}img{max-width:100%}figcaption{color:#555;font-size:14px}"
-        "code{background:#f4f4f4}"
-    )
-    parts = [
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(definition.title)}</title>'
-        f"<style>{css}</style></head><body><h1>{e(definition.title)}</h1>"
+        study += " " + describe_cma(definition)
+    paragraphs = [
+        Paragraph(definition.description),  # even when empty: report.md keeps its blank lines
+        Paragraph(study),
+        Paragraph(f"Space: {space}."),
+        Paragraph(
+            f"Trials are chosen by {definition.score.name}; the test {definition.score.name.split()[-1]} is "
+            "measured once, for the best."
+        ),
     ]
-    parts += [f"<p>{e(line.strip('*'))}</p>" for line in header if line]
-    parts.append(
-        "<ul>"
-        + "".join(
-            f"<li><code>{e(line.strip())}</code></li>" if "layerlab train" in line else f"<li>{e(line.strip())}</li>"
-            for line in lines
-        )
-        + "</ul>"
-    )
-    parts.append("<h2>Trials</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table[0]) + "</tr>")
-    parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table[1:]]
-    parts.append("</table>")
-    for path, caption in plots:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
-            f"<figcaption>{e(caption)}</figcaption></figure>"
-        )
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    if definition.quick:
+        banner = "quick search: small data and few epochs; the numbers are not the real ones"
+        paragraphs.insert(0, Paragraph(banner, "strong"))
+    return paragraphs

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import TrainConfig
 from ..errors import DivergedError, LayerlabError
-from ..experiments.runner import RunPlan
+from ..experiments.plan import RunPlan
 from ..hooks import Hook
 from ..rundir import RunDir
 from ..task import Score

@@ -38,6 +38,8 @@ from ..config import TrainConfig
 from ..errors import DivergedError
 from ..files import out_folder, write_json, write_text
 from ..hooks import Hook
+from ..report.blocks import Code, Page
+from ..report.markdown import markdown_page
 from ..task import task_named
 from ..train import load_data
 from .lrfind import QUICK, lr_find
@@ -213,7 +215,8 @@ def tune(
             "warning": warning,
         },
     )
-    write_text(out / "tune.md", "# layerlab tune\n\n```\n" + "\n".join(lines) + "\n```\n")
+    notes = Page("layerlab tune", [Code("\n".join(lines))], marked=False)
+    write_text(out / "tune.md", markdown_page(notes, out))
     return result
 
 
