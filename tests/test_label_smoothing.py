@@ -54,3 +54,36 @@ def test_the_torch_engine_trains_on_the_smoothed_loss():
         output = trainable.model(trainable.as_input(torch.as_tensor(x)))
     expected = torch.nn.functional.cross_entropy(output, torch.as_tensor(y), label_smoothing=0.3)
     assert float(trainable.loss_fn(output, torch.as_tensor(y))) == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--label-smoothing", "0.2", "--engine", "numpy"], "--label-smoothing needs --engine torch"),
+        (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1), got 1.5"),
+    ],
+)
+def test_the_flag_refuses_in_one_line(args, message, capsys, tmp_path):
+    from layerlab.cli import main
+
+    code = main(["train", "--data", "mnist-small", "--limit", "20", "--out", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_runs_trained_together_smooth_as_they_would_alone():
+    from layerlab.together import fit_together
+    from layerlab.train import fit, load_data
+
+    base = dict(
+        data="mnist-small", limit=200, epochs=1, batch_size=10, lr=0.05, model="flatten dense(30) relu dense(10)"
+    )
+    runs = [TrainConfig(**base, label_smoothing=0.2, seed=seed) for seed in (0, 1)]
+    dataset = load_data(runs[0])
+    for config, (result_t, _) in zip(runs, fit_together(runs, dataset, log=None), strict=True):
+        result, _ = fit(config, dataset, None, progress=False, log=None)
+        plain, _ = fit(config.replace(label_smoothing=0.0), dataset, None, progress=False, log=None)
+        for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
+            assert result_t.history[0][key] == pytest.approx(result.history[0][key], abs=1e-5), key
+        assert result.history[0]["train_loss"] > plain.history[0]["train_loss"] + 0.05  # the smoothed loss is higher
