@@ -407,6 +407,8 @@ def stacked_speedup(ctx: Context) -> str:
 
 
 def timed_fit(ctx: Context, config: TrainConfig, dataset, out: Path) -> tuple[layerlab.Run, float]:
+    """A run and its wall seconds; with ``--keep-runs`` its run directory in ``out`` (checkpoints cost time)."""
+    out = out if ctx.args.keep_runs else None
     sync(ctx.device)
     start = time.perf_counter()
     run = api.fit(dataset, out=out, overwrite=True, quiet=True, hooks=[ctx.deadline()], **config.to_dict())
@@ -671,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cifar-repeats", type=int, default=5, help="cifar-fast and airbench runs (mean of N)")
     parser.add_argument("--cifar-lr", type=float, help="cifar-fast's peak learning rate (default: the built-in's)")
     parser.add_argument("--minute", type=float, default=60.0, help="table 4's time per network and per ensemble")
+    parser.add_argument(
+        "--keep-runs", action="store_true", help="table 3: write each run's directory (checkpoints every epoch)"
+    )
     args = parser.parse_args(argv)
     if args.tiny:
         args.device = "cpu"
