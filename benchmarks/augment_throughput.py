@@ -3,7 +3,7 @@
 Batches of random uint8 images the size of MNIST (1x28x28) and CIFAR-10 (3x32x32); the content does not
 change the work. Each figure is the batch size over the fastest of ``--repeats`` calls on a whole batch
 (the best time, as timeit reports, so that other work on a shared machine does not decide the figure).
-Run:  python benchmarks/augment_throughput.py [--batch 256] [--repeats 10] [--threads N] [--device cpu]
+Run:  python benchmarks/augment_throughput.py [--batch 256] [--repeats 10] [--threads N] [--device cpu] [--tiny]
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per figure, after one warm-up call")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: numpy uses one core too)")
     parser.add_argument("--device", default="cpu", help="device of the torch rows, e.g. cuda (default cpu)")
-    return parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="batches of 16, one timed call: that it works (CI)")
+    args = parser.parse_args()
+    if args.tiny:
+        args.batch, args.repeats = 16, 1
+    return args
 
 
 def images_per_second(transform, x, rng, repeats: int, sync=lambda: None) -> float:

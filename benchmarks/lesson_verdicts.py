@@ -9,6 +9,7 @@ for several seeds (and thread counts) and prints, for every expectation the expe
     python benchmarks/lesson_verdicts.py                      # every built-in, seeds 0-4, one thread
     python benchmarks/lesson_verdicts.py lab4a init --seeds 0 1 --threads 1 2 --jobs 2
     python benchmarks/lesson_verdicts.py --markdown verdicts.md
+    python benchmarks/lesson_verdicts.py --tiny                 # a two-run experiment of seconds (CI)
 
 Exit status 1 when an expectation that a quick run is sized to show does not agree for some seed.
 Each experiment runs in its own process (``layerlab run NAME --quick --seed S``) into ``--out`` (a temporary
@@ -32,8 +33,38 @@ from layerlab.report.verdicts import AGREES, DISAGREES, NEEDS_FULL, NOT_MEASURED
 LETTERS = {AGREES: "A", DISAGREES: "D", UNDECIDED: "?", NEEDS_FULL: "F", NOT_MEASURED: "-"}
 
 
+#: ``--tiny``'s experiment: two small networks on the Playground's two Gaussians, a lesson in seconds.
+TINY_EXPERIMENT = """name = "tiny"
+title = "Two Gaussians: a hidden layer against none (benchmarks/lesson_verdicts.py --tiny)"
+description = "A check that lesson_verdicts.py works, in seconds."
+expect = ["hidden-4 > 0.9", "hidden-4 >= linear"]
+
+[settings]
+data = "gauss"
+data_options = { n = 200, train_ratio = 0.5 }
+val = 0.2
+epochs = 20
+lr = 0.1
+batch_size = 10
+model = "dense(2) sigmoid"
+
+[quick]
+epochs = 20
+
+[[runs]]
+name = "linear"
+exercise = "A hidden layer against none"
+model = "dense(2)"
+
+[[runs]]
+name = "hidden-4"
+exercise = "A hidden layer against none"
+model = "dense(4) tanh dense(2)"
+"""
+
+
 def run_one(name: str, seed: int, threads: int, out: Path) -> tuple[str, int, int, float, list]:
-    directory = out / f"{name}-seed{seed}-threads{threads}"
+    directory = out / f"{Path(name).stem}-seed{seed}-threads{threads}"
     command = [sys.executable, "-m", "layerlab", "run", name, "--quick", "--quiet", "--seed", str(seed)]
     command += ["--threads", str(threads), "--out", str(directory)]
     start = time.perf_counter()
@@ -53,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="experiments run side by side")
     parser.add_argument("--out", type=Path, help="where the experiments go (default: a temporary folder)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    parser.add_argument("--tiny", action="store_true", help="a two-run experiment of seconds, seed 0 (CI)")
     args = parser.parse_args(argv)
-    names = args.names or sorted(builtin_names())
     out = args.out or Path(tempfile.mkdtemp(prefix="lesson-verdicts-"))
+    if args.tiny:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "tiny.toml").write_text(TINY_EXPERIMENT)
+        args.names, args.seeds = [str(out / "tiny.toml")], args.seeds[:1]
+    names = args.names or sorted(builtin_names())
     jobs = [(name, seed, threads) for name in names for threads in args.threads for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda job: run_one(*job, out), jobs))

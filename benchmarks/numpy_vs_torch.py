@@ -1,7 +1,7 @@
 """Time one training step (forward + backward + SGD update) of the numpy engine against PyTorch on CPU.
 
 Same model (built from the same spec and the same initial weights), same batch, same thread count.
-Run:  python benchmarks/numpy_vs_torch.py [--threads N] [--repeats R]
+Run:  python benchmarks/numpy_vs_torch.py [--threads N] [--repeats R] [--tiny]
 Prints one row per (model, batch size) with milliseconds per step and the ratio numpy / torch.
 """
 
@@ -16,7 +16,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="BLAS/torch threads (default: all cores)")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per row (after 5 warm-up steps)")
-    return parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="1 warm-up and 2 timed steps per row: that it works (CI)")
+    args = parser.parse_args()
+    if args.tiny:
+        args.repeats = 2
+    return args
 
 
 ARGS = parse_args()
@@ -64,7 +68,7 @@ def torch_model(spec, state):
 
 
 def time_steps(step, repeats: int) -> float:
-    for _ in range(5):
+    for _ in range(1 if ARGS.tiny else 5):  # warm-up
         step()
     start = time.perf_counter()
     for _ in range(repeats):

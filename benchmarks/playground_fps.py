@@ -21,7 +21,7 @@ does. It reports
 - the server-side cost of one frame (one epoch + the heat maps + JSON) measured in-process, i.e. the
   frame rate the server could reach without the page's 60 fps cap.
 
-Run:  python benchmarks/playground_fps.py [--seconds 5] [--samples 30] [--max-fps 60] [--browser-only]
+Run:  python benchmarks/playground_fps.py [--seconds 5] [--samples 30] [--max-fps 60] [--browser-only] [--tiny]
 Goals (issue 15): >= 30 frames per second with >= 1 epoch per frame, < 50 ms from a change to its frame.
 """
 
@@ -59,7 +59,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--core", type=int, default=0, help="the CPU core the server is pinned to")
     parser.add_argument("--browser-only", action="store_true", help="only the frame rates in Chromium")
     parser.add_argument("--chromium", default=shutil.which("chromium"), help="the browser (Debian's chromium)")
-    return parser.parse_args()
+    parser.add_argument(
+        "--tiny", action="store_true", help="the protocol part only, 1 second, 3 changes per kind: that it works (CI)"
+    )
+    args = parser.parse_args()
+    if args.tiny:
+        args.seconds, args.samples, args.chromium = 1.0, 3, None
+    return args
 
 
 def free_port() -> int:
@@ -240,7 +246,7 @@ def main() -> None:
     args = parse_args()
     if args.chromium:
         browser_frame_rates(args)
-    else:
+    elif not args.tiny:
         print("no chromium here: the browser frame rates are skipped (apt-get install chromium)")
     if args.browser_only:
         return
@@ -283,7 +289,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     os.sched_setaffinity(0, {args.core})
-    cost = in_process_frame_cost()
+    cost = in_process_frame_cost(20 if args.tiny else 200)
     print(
         f"server work per frame (1 epoch + heat maps + JSON, in-process, one core): {cost * 1000:.1f} ms, "
         f"i.e. up to {1 / cost:.0f} frames per second without the cap"

@@ -10,6 +10,7 @@ CPU seconds each method needed to reach random search's final best (its mean ove
     python benchmarks/search_mlp.py tpe50 --data-dir /work/shared/data/mnist --trials 50
     python benchmarks/search_mlp.py tune --data-dir /work/shared/data/mnist
     python benchmarks/search_mlp.py table
+    python benchmarks/search_mlp.py searches --tiny         # seconds, on the embedded digits: that it works (CI)
 
 ``--epochs`` and ``--limit`` (training images; validation and test stay Nielsen's 10,000 each) scale the
 budget down for a small machine; the output says what was run. Results go to ``--out`` (runs/bench-search).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,9 +41,10 @@ def run_search(name: str, options: dict, seed: int, args) -> dict:
     out = Path(args.out) / f"{name}-seed{seed}"
     settings = {"data_dir": args.data_dir, "epochs": args.epochs, "device": "cpu", "trials": args.trials, "seed": seed}
     settings |= {"limit": args.limit} if args.limit else {}
+    settings |= {"data": args.data} if args.data else {}
     definition = load_search("search-mlp", overrides=settings | options)
     started = time.process_time()
-    result = layerlab.search(definition, out, log=lambda m: None)
+    result = layerlab.search(definition, out, log=lambda m: None, report=not args.tiny)
     trials = sorted(result.study.get_trials(deepcopy=False), key=lambda t: t.number)
     record = {
         "method": name,
@@ -189,7 +192,15 @@ def main() -> None:
     parser.add_argument("--tune-epochs", type=int, default=30, help="tune's longest run (no improvement in ten)")
     parser.add_argument("--limit", type=int, default=None, help="training images (default: all 50,000)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data", help="another dataset than the space's MNIST (--tiny: mnist-small)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="mnist-small, 300 images, 1 epoch, 4 trials, seed 0: that it works (CI)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.data, args.data_dir, args.limit, args.epochs, args.trials, args.seeds = "mnist-small", None, 300, 1, 4, [0]
+        if args.out == parser.get_default("out"):
+            args.out = tempfile.mkdtemp(prefix="search-mlp-tiny-")
     torch.set_num_threads(args.threads)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if args.what == "searches":

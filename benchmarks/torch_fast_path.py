@@ -19,6 +19,7 @@ Loops, each one epoch of SGD over the same images:
     python benchmarks/torch_fast_path.py --device cpu --threads 1 --data-dir ../shared/data/mnist
     python benchmarks/torch_fast_path.py --device cuda --models cnn                 # 50,000 images
     python benchmarks/torch_fast_path.py --variant compile=default                  # other engine settings
+    python benchmarks/torch_fast_path.py --tiny               # 200 images, one timing: that it works (CI)
 
 Each loop is timed --repeats times (3), alternating with the others so that a slow spell of a shared
 machine hits all of them; the fastest epoch of each counts. Uses MNIST from --data-dir when given, else
@@ -171,7 +172,10 @@ def main() -> None:
         help="torch-engine settings to time, e.g. compile=reduce-overhead,autocast=bf16 (repeatable; "
         "default: the plain engine, plus grad_norms=false on a CPU and two compiled variants on a GPU)",
     )
+    parser.add_argument("--tiny", action="store_true", help="200 images, one timing per loop: that it works")
     args = parser.parse_args()
+    if args.tiny:
+        args.images, args.repeats = 200, 1
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     variants = args.variant or (GPU_VARIANTS if device.type == "cuda" else CPU_VARIANTS)

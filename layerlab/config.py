@@ -75,6 +75,11 @@ class TrainConfig:
     l1: float = _setting(0.0, "Nielsen's lambda for L1: cost + l1/n sum |w| over dense/conv weights")
     l2: float = _setting(0.0, "Nielsen's lambda for L2: cost + l2/(2n) sum w^2 over dense/conv weights")
     loss: str = _setting("cross_entropy", "cross_entropy (from logits), nll, mse, sse, bce")
+    label_smoothing: float = _setting(
+        0.0,
+        "torch engine, cross_entropy: the target puts 1 - s on the label and s spread over all classes "
+        "(Szegedy et al. 2016; airbench uses 0.2); the reported losses include it",
+    )
     schedule: str = _setting(
         "constant", f"{_names(SCHEDULES)} (plateau: lower eta when validation stalls, Nielsen chapter 3)"
     )
@@ -121,6 +126,11 @@ class TrainConfig:
         need(
             self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
             f"--lr must be a finite number > 0, got {self.lr}",
+        )
+        need(0 <= self.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        need(
+            self.label_smoothing == 0 or self.loss == "cross_entropy",
+            f"--label-smoothing smooths the targets of cross_entropy, not of {self.loss}",
         )
         need(self.l1 >= 0 and self.l2 >= 0, f"--l1 and --l2 must be >= 0, got {self.l1} and {self.l2}")
         need(self.patience >= 0, f"--patience must be >= 0 (0 turns early stopping off), got {self.patience}")

@@ -72,7 +72,7 @@ ENGINES: dict[str, Engine] = {
     "torch": Engine(
         "layerlab.torch.trainable",
         "fast, CPU or GPU",
-        ("device", "autocast", "channels_last", "compile"),
+        ("device", "autocast", "channels_last", "compile", "label_smoothing"),
         stacked="layerlab.torch.stacked",
     ),
     "numpy": Engine("layerlab.numpy.trainable", "the from-scratch engine, on the CPU"),
@@ -84,6 +84,7 @@ ENGINE_OPTION_UNUSED: dict[str, tuple[Any, ...]] = {
     "autocast": (None,),
     "channels_last": (False,),
     "compile": (None,),
+    "label_smoothing": (0.0,),
 }
 
 
@@ -118,6 +119,7 @@ class EngineSettings(Protocol):
     seed: int
     dtype: str
     loss: str
+    label_smoothing: float  # torch engine, cross_entropy
     optimizer: str
     lr: float | None
     momentum: float | None

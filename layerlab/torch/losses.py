@@ -12,6 +12,7 @@ a class index is in range: PyTorch reports it when indexing), so a step on the G
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -53,14 +54,15 @@ def targets_like(output: torch.Tensor, target: torch.Tensor, loss: str = "loss")
     return target.reshape(output.shape).to(output.dtype)
 
 
-def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def cross_entropy(output: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Softmax cross-entropy of logits: mean over the batch of -log softmax(output)[target].
 
-    With probability rows t as targets: the mean of -sum_i t_i log softmax(output)_i.
+    With probability rows t as targets: the mean of -sum_i t_i log softmax(output)_i. ``label_smoothing``
+    s mixes each target with the uniform distribution: (1 - s) t + s / classes.
     """
     if target.ndim == 1 and _is_labels(target) and len(target) == len(output):
-        return F.cross_entropy(output, target.long())
-    return F.cross_entropy(output, targets_like(output, target, "cross_entropy"))
+        return F.cross_entropy(output, target.long(), label_smoothing=label_smoothing)
+    return F.cross_entropy(output, targets_like(output, target, "cross_entropy"), label_smoothing=label_smoothing)
 
 
 def nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -95,10 +97,16 @@ def bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES: dict[str, Loss] = {"cross_entropy": cross_entropy, "nll": nll, "mse": mse, "sse": sse, "bce": bce}
 
 
-def make_loss(name: str) -> Loss:
-    """The loss function called ``name``."""
+def make_loss(name: str, label_smoothing: float = 0.0) -> Loss:
+    """The loss function called ``name``; cross_entropy with ``label_smoothing`` s > 0 takes as target
+    (1 - s) on the label plus s / classes on every class (Szegedy et al. 2016, "Rethinking the Inception
+    architecture"), as ``torch.nn.functional.cross_entropy(..., label_smoothing=s)``."""
     if name not in LOSSES:
         raise LossError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}")
+    if label_smoothing:
+        if name != "cross_entropy":
+            raise LossError(f"label smoothing applies to cross_entropy, not to {name}")
+        return functools.partial(cross_entropy, label_smoothing=label_smoothing)
     return LOSSES[name]
 
 

@@ -238,7 +238,7 @@ class StackedTrainable:
                     self.trainable.append(full)
             self.layers.append(_layer(r.layer.kind, module, stacked, self))
         self.loss_name = first.loss
-        self.loss_fn = make_loss(first.loss)
+        self.loss_fn = make_loss(first.loss, first.label_smoothing)
         self.eval_batch_size = first.eval_batch_size
         self.penalty_l1, self.penalty_l2 = first.l1 / n_train, first.l2 / n_train
         self.weight_names = [n for n in self.names if is_penalised(n, self.params[n].ndim - 1)]

@@ -134,7 +134,7 @@ class TorchTrainable(TorchPredictor):
         if self.device.type == "cpu":
             torch.set_num_threads(settings.threads or DEFAULT_THREADS)
         self.forward = self.model if settings.compile is None else self.compiled(settings.compile)
-        self.loss_fn = make_loss(settings.loss)
+        self.loss_fn = make_loss(settings.loss, settings.label_smoothing)
         self.penalty_l1, self.penalty_l2 = settings.l1 / n_train, settings.l2 / n_train
         weights = [(n, p) for n, p in self.model.named_parameters() if penalised(n, p.ndim)]
         self.weight_names = [name for name, _ in weights]  # dense and conv weights: penalised and monitored
