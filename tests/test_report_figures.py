@@ -21,7 +21,7 @@ from layerlab.experiments import builtin_names, load_experiment
 from layerlab.experiments.execute import _write_index
 from layerlab.numpy import build
 from layerlab.report.plots import drawings
-from layerlab.report.reading import read_experiment
+from layerlab.report.reading import read_experiment, read_runs
 from layerlab.report.table import rows
 from layerlab.rundir import RunDir
 from layerlab.spec import parse
@@ -255,3 +255,17 @@ def test_the_check_finds_what_the_old_report_did_wrong():
     blank = Figure(figsize=(4, 3), layout="constrained")
     blank.subplots().set(title="accuracy", xlabel="epoch", ylabel="accuracy")
     assert problems("blank", blank) == ["blank: an empty axes ('accuracy')"]
+
+
+def test_a_deep_networks_gradient_legend_names_its_layers_inside_the_figure(tmp_path):
+    """cifar-fast's full network: 14 weighted layers whose options (padding=same, bias=false,
+    momentum=0.4) made the legend under the panel run off the figure; the legend names each layer without them."""
+    from layerlab.report.plots.curves import gradient_norms
+
+    plan = next(plan for plan in load_experiment("cifar-fast").runs if plan.name == "fast#1")
+    fake_run(tmp_path / "fast", plan.config, 0)
+    (run,) = read_runs([tmp_path / "fast"], tmp_path).runs
+    figure, _ = gradient_norms([run])
+    labels = [text.get_text() for ax in figure.axes for text in ax.get_legend().get_texts()]
+    assert len(labels) == 14 and "layer 5 batchnorm" in labels and "layer 3 conv(64, 3)" in labels, labels
+    assert not problems("gradients", figure)

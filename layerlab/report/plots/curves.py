@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
@@ -163,9 +162,17 @@ def layer_names(run: RunSource) -> dict[str, str]:
         if not index.isdigit() or int(index) >= len(layers):
             names[name] = name
             continue
-        layer = re.sub(r", \w+=.*\)$", ")", str(layers[int(index)]))  # drop keyword options: init=...
+        layer = _without_options(str(layers[int(index)]))
         names[name] = f"layer {int(index) + 1} {layer}" + ("" if parameter == "weight" else f" {parameter}")
     return names
+
+
+def _without_options(layer: str) -> str:
+    """ "conv(256, 3, padding=same, bias=false)" -> "conv(256, 3)", "batchnorm(momentum=0.4)" -> "batchnorm":
+    a legend names the layer, its options would not fit beside a panel."""
+    kind, _, arguments = layer.partition("(")
+    kept = [a for a in arguments.removesuffix(")").split(", ") if a and "=" not in a]
+    return f"{kind}({', '.join(kept)})" if kept else kind
 
 
 def _legend_columns(names: dict[str, str]) -> int:
