@@ -22,7 +22,8 @@ from PIL import Image
 
 from layerlab import cli
 from layerlab.cli import main
-from layerlab.cli_ends import interrupted
+from layerlab.cli.flags import run_directory
+from layerlab.cli.interruptions import interrupted
 from layerlab.rundir import RunDir
 
 SMALL = ["--data", "mnist-small", "--limit", "300", "--epochs", "1", "--batch-size", "20", "--quiet"]
@@ -316,7 +317,8 @@ def test_ctrl_c_or_sigterm_keeps_every_epoch_that_was_printed(tmp_path, sig, sta
 )
 def test_the_interrupt_hint_of_each_command(argv, hint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = cli._parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
+    args.run_dir = run_directory(args)
     assert interrupted(args) == f"layerlab {argv[0]}: interrupted{hint}"
 
 

@@ -278,7 +278,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from layerlab.rundir import RunDir
-    run_dir = RunDir(sys.argv[1]).claim(resume=len(sys.argv) > 2)
+    run_dir = RunDir(sys.argv[1], "resume" if len(sys.argv) > 2 else "new").claim()
     run_dir.begin()
     print("holding", flush=True)
     time.sleep(60)
@@ -414,12 +414,12 @@ def test_an_experiment_with_a_failed_run_exits_non_zero_and_still_writes_the_rep
 
 
 def test_a_bug_shows_its_traceback_not_a_one_line_error(monkeypatch):
-    import layerlab.cli
+    import layerlab.cli.datasets
 
     def buggy(args):
         raise ValueError("a bug in layerlab")
 
-    monkeypatch.setattr(layerlab.cli, "cmd_datasets", buggy)
+    monkeypatch.setattr(layerlab.cli.datasets, "run", buggy)
     with pytest.raises(ValueError, match="a bug in layerlab"):
         main(["datasets"])
 
