@@ -322,6 +322,21 @@ def test_the_interrupt_hint_of_each_command(argv, hint, tmp_path, monkeypatch):
     assert interrupted(args) == f"layerlab {argv[0]}: interrupted{hint}"
 
 
+@pytest.mark.parametrize(
+    ("flags", "hint"),
+    [([], RESUME), (["--overwrite"], RESUME), (["--resume"], "interrupted; to continue, run the same command again")],
+)
+def test_the_interrupt_hint_of_a_run_that_is_there(flags, hint, tmp_path, monkeypatch):
+    """Ctrl-C in `train --out DIR` once DIR holds a run: continue it (again, when it was resumed already)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "config.json").write_text("{}")
+    args = cli.parser().parse_args(["train", "--out", "runs/x", *flags])
+    args.run_dir = run_directory(args)
+    assert args.run_dir.mode == {"--overwrite": "overwrite", "--resume": "resume"}.get(next(iter(flags), ""), "new")
+    assert interrupted(args) == f"layerlab train: {hint}"
+
+
 @pytest.mark.parametrize("argv", [["explain", "--format", "json"], ["list"]])
 def test_a_closed_pipe_ends_quietly(argv):
     """`layerlab explain --format json | head -c 400`: the reader went away before the output was written."""
