@@ -150,8 +150,9 @@ def run_directory(args: argparse.Namespace) -> RunDir | None:
     without --out, or for a command whose --out is not a run."""
     if "run_dir" not in args:
         return None
-    given = RunDir(args.out) if args.out is not None else None
-    if args.resume and not (given is not None and given.is_run()):
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    run_dir = RunDir(args.out, mode) if args.out is not None else None
+    if args.resume and not (run_dir is not None and run_dir.is_run()):
         where = args.out or "no --out"
         raise LayerlabError(f"--resume: {where} holds no run to continue; leave out --resume to start one")
-    return RunDir.opened(given, args.resume, args.overwrite)
+    return RunDir.opened(run_dir, args.resume, args.overwrite)  # the same object; both flags: one is refused
