@@ -135,7 +135,7 @@ class Prediction:
 def fit(
     dataset: Dataset | None = None,
     *,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike | RunDir | None = None,
     resume: bool = False,
     progress: bool = True,
     quiet: bool = False,
@@ -148,23 +148,24 @@ def fit(
 
     ``hooks`` are called at every epoch and step (see ``layerlab.hooks``). ``resume`` continues the run
     in ``out`` with its own settings (those given here override them: more ``epochs``, say);
-    ``overwrite`` replaces it (once the new run has its first checkpoint). The returned run holds the
+    ``overwrite`` replaces it (once the new run has its first checkpoint); ``out`` may be a ``RunDir`` opened
+    with its mode (``RunDir(path, "resume")``) instead. The returned run holds the
     weights of the epoch its result reports: the best validation accuracy, or the last with ``weights="last"``;
     with ``out``, its test predictions are saved there too (reports compare runs on them).
     """
-    config = _config(settings, RunDir(out) if out is not None and resume else None)
+    run_dir = RunDir.opened(out, resume, overwrite)
+    config = _config(settings, run_dir)
     dataset = dataset if dataset is not None else load_data(config)
     spec = parse(config.model, dataset.input_shape, dataset.name)
     check_output(spec, dataset, config.loss)
     for warning in output_warnings(spec, config.loss):
         print(f"warning: {warning}", file=sys.stderr)
-    result, trainable = trainer.fit(
-        config, dataset, out, resume, progress and not quiet, None if quiet else print, hooks, overwrite, weights
-    )
+    log, progress = None if quiet else print, progress and not quiet
+    result, trainable = trainer.fit(config, dataset, run_dir, progress=progress, log=log, hooks=hooks, weights=weights)
     directory = Path(result.directory) if result.directory else None
     run = Run(config, trainable, dataset.classes, dataset.input_shape, result, directory)
-    if directory is not None:  # what a report compares runs on: each one's answer for every test example
-        save_outputs(run, dataset)
+    if run_dir is not None:  # what a report compares runs on: each one's answer for every test example
+        save_outputs(run, dataset, run_dir=run_dir)
     return run
 
 
@@ -190,9 +191,10 @@ def run_html(run: Run) -> str:
     return "\n".join(parts)
 
 
-def _config(settings: dict[str, Any], resumed: RunDir | None) -> TrainConfig:
+def _config(settings: dict[str, Any], run_dir: RunDir | None) -> TrainConfig:
     """The settings given over those a resumed run was started with (over the defaults)."""
-    saved = resumed.read_config()["config"] if resumed is not None and resumed.has(RunDir.CONFIG) else {}
+    resumed = run_dir is not None and run_dir.resuming and run_dir.has(RunDir.CONFIG)
+    saved = run_dir.read_config()["config"] if resumed else {}
     return TrainConfig.from_dict(saved | settings)
 
 
@@ -336,14 +338,14 @@ class EnsembleResult:
 
 
 def ensemble_member(
-    index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | None = None, **options: Any
+    index: int, dataset: Dataset | None = None, *, out: str | os.PathLike | RunDir | None = None, **options: Any
 ) -> Run:
     """Train member ``index`` (from 0) of an ensemble: seed ``seed + index``, directory ``out/member-<index + 1>``;
     ``options`` are ``fit``'s. ``ensemble`` trains the members together (``fit_together``); an experiment
     with ``--jobs`` trains them side by side, each with this."""
     seed = options.get("seed", TrainConfig().seed) + index
-    member_out = RunDir(out).member(index).path if out is not None else None
-    return fit(dataset, out=member_out, **(options | {"seed": seed}))
+    top = RunDir.opened(out, options.pop("resume", False), options.pop("overwrite", False))
+    return fit(dataset, out=top.member(index) if top is not None else None, **(options | {"seed": seed}))
 
 
 def majority_vote(probabilities: np.ndarray) -> np.ndarray:
@@ -362,7 +364,7 @@ def ensemble(
     members: int = 5,
     dataset: Dataset | None = None,
     *,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike | RunDir | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -371,14 +373,17 @@ def ensemble(
     **settings: Any,
 ) -> tuple[EnsembleResult, list[Run]]:
     """Train ``members`` runs with seeds seed, seed+1, ... and combine their test predictions (each member
-    with the weights of its best validation epoch); ``hooks`` are every member's (see ``fit``)."""
+    with the weights of its best validation epoch); ``hooks`` are every member's (see ``fit``). ``out``: the
+    ensemble's folder, its members ``member-1``, ... in it (opened in its mode, as ``fit``'s)."""
     if members < 2:
         raise TrainError(f"an ensemble needs at least 2 members, got {members}")
-    top = RunDir(out).claim(resume=resume or overwrite) if out is not None else None  # members replace themselves
+    top = RunDir.opened(out, resume, overwrite)
+    if top is not None:  # the folder is kept: its members continue or replace themselves
+        top.claim("new" if top.mode == "new" else "resume")
     try:
-        config = _config(settings, top.member(0) if top is not None and resume else None)
+        config = _config(settings, top.member(0) if top is not None else None)
         dataset = dataset if dataset is not None else load_data(config)
-        runs = _train_members(config, members, dataset, top, resume, overwrite, progress and not quiet, quiet, hooks)
+        runs = _train_members(config, members, dataset, top, progress and not quiet, quiet, hooks)
         probabilities = np.stack([run.predict_proba(dataset.test.x) for run in runs])
         result = _combine(runs, dataset, probabilities)
         if top is not None:
@@ -390,15 +395,15 @@ def ensemble(
     return result, runs
 
 
-def _train_members(config, members, dataset, top, resume, overwrite, progress, quiet, hooks) -> list[Run]:
+def _train_members(config, members, dataset, top, progress, quiet, hooks) -> list[Run]:
     """The members, trained together where the engine can (``fit_together``); each gets its own copy of
     every hook (they train at once)."""
     configs = [config.replace(seed=config.seed + i) for i in range(members)]
     if not quiet:
         print(f"members 1-{members} (seeds {config.seed}-{config.seed + members - 1})")
-    outs = [top.member(i).path if top is not None else None for i in range(members)]
+    run_dirs = [top.member(i) if top is not None else None for i in range(members)]
     own_hooks = [[copy.copy(hook) for hook in hooks] for _ in range(members)]
-    runs = fit_together(configs, dataset, outs, resume, overwrite, progress, quiet, own_hooks)
+    runs = fit_together(configs, dataset, run_dirs, progress=progress, quiet=quiet, hooks=own_hooks)
     for run in runs:
         if isinstance(run, Exception):
             raise run
@@ -408,7 +413,7 @@ def _train_members(config, members, dataset, top, resume, overwrite, progress, q
 def fit_together(
     configs: Sequence[TrainConfig],
     dataset: Dataset,
-    outs: Sequence[str | os.PathLike | None],
+    outs: Sequence[str | os.PathLike | RunDir | None],
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -510,11 +515,13 @@ def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: s
     return EnsembleRun.of(members, run_dir.path)
 
 
-def save_outputs(run: Run, dataset: Dataset, member_probabilities: np.ndarray | None = None) -> None:
-    """Store in the run's directory what a report draws from the model: the test set's predictions with
-    (up to 36) misclassified inputs, and for a 2D Playground set the output over the plane.
-    ``member_probabilities``: an ensemble's test probabilities (members, N, classes), if already known."""
-    run_dir, test = RunDir(run.directory), dataset.test
+def save_outputs(
+    run: Run, dataset: Dataset, member_probabilities: np.ndarray | None = None, *, run_dir: RunDir | None = None
+) -> None:
+    """Store in the run's directory (``run_dir``, else ``run.directory``) what a report draws from the model: the
+    test set's predictions with (up to 36) misclassified inputs, and for a 2D Playground set the output over the
+    plane. ``member_probabilities``: an ensemble's test probabilities (members, N, classes), if already known."""
+    run_dir, test = run_dir or RunDir(run.directory), dataset.test
     if member_probabilities is not None:
         proba, predicted = member_probabilities.mean(axis=0), majority_vote(member_probabilities)
     else:

@@ -1,4 +1,4 @@
-"""The command line's commands as Python functions, for notebooks and scripts; ``cli.py`` parses and prints over them.
+"""The command line's commands as Python functions, for notebooks and scripts; ``cli/`` parses and prints over them.
 
     import layerlab
     lab = layerlab.run("lab4a", quick=True)       # layerlab run lab4a --quick: an Experiment

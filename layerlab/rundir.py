@@ -65,14 +65,18 @@ def _advised(write: Callable[..., None]) -> Callable[..., None]:
 
 
 class RunDir:
-    """A run directory at ``path`` (which may not exist yet)."""
+    """A run directory at ``path`` (which may not exist yet), opened to write a run in ``mode``: "new" (the
+    directory must hold no run), "resume" (continue the run there) or "overwrite" (replace it); see ``claim``."""
 
     CONFIG, METRICS, RESULT, CHECKPOINT = "config.json", "metrics.jsonl", "result.json", "checkpoint.npz"
     WEIGHTS = {"best": "best.safetensors", "last": "last.safetensors"}
     PREDICTIONS, BOUNDARY, ENSEMBLE, LOCK = "predictions.npz", "boundary.npz", "ensemble.json", ".lock"
+    MODES = ("new", "resume", "overwrite")
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, mode: str = "new"):
+        if mode not in self.MODES:
+            raise RunDirError(f"a run directory is opened as {', '.join(self.MODES)}, not {mode!r}")
+        self.path, self.mode = Path(path), mode
         self._locks: list[int] = []  # directory descriptors holding our flock
         self._replacing: Path | None = None  # --overwrite: the old run, kept until our first checkpoint
 
@@ -80,7 +84,30 @@ class RunDir:
         return str(self.path)
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"RunDir({str(self.path)!r})" if self.mode == "new" else f"RunDir({str(self.path)!r}, {self.mode!r})"
+
+    @classmethod
+    def opened(
+        cls, out: str | os.PathLike | RunDir | None, resume: bool = False, overwrite: bool = False
+    ) -> RunDir | None:
+        """``out`` (a path, or a ``RunDir`` already opened) as a ``RunDir`` in the mode ``resume`` or ``overwrite``
+        name; a ``RunDir`` given without either keeps its own mode. None stays None (a run that writes nothing)."""
+        if out is None:
+            return None
+        path = out.path if isinstance(out, RunDir) else Path(out)
+        if resume and overwrite:
+            raise RunDirError.advising(
+                "{resume} continues the run in {path}, {overwrite} replaces it: give one of them", path=path
+            )
+        mode = "resume" if resume else "overwrite" if overwrite else None
+        if isinstance(out, RunDir) and mode in (None, out.mode):
+            return out
+        return cls(path, mode or "new")
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the run continues the one in the directory (its checkpoint and settings)."""
+        return self.mode == "resume"
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -105,8 +132,8 @@ class RunDir:
         return [RunDir(p) for p in sorted(found, key=lambda p: int(p.name[7:]))]
 
     def member(self, index: int) -> RunDir:
-        """Member ``index`` (from 0) of an ensemble."""
-        return RunDir(self.path / f"member-{index + 1}")
+        """Member ``index`` (from 0) of an ensemble, opened in the ensemble's mode."""
+        return RunDir(self.path / f"member-{index + 1}", self.mode)
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -219,16 +246,17 @@ class RunDir:
 
     # -- claiming the directory for a run -------------------------------------------------------------
 
-    def claim(self, resume: bool = False, overwrite: bool = False) -> RunDir:
+    def claim(self, mode: str | None = None) -> RunDir:
         """Check that a run may be written here, create the directory and lock it; writes no file.
 
-        The directory must be new or empty, or hold a run: an unfinished one continues with ``resume``,
-        a finished one too (with more epochs); ``overwrite`` replaces it, but only once the new run has
-        its first checkpoint (until then the new run lives in a hidden sibling directory).
+        The directory must be new or empty, or hold a run: an unfinished one continues in the mode "resume",
+        a finished one too (with more epochs); "overwrite" replaces it, but only once the new run has
+        its first checkpoint (until then the new run lives in a hidden sibling directory). ``mode``: the
+        directory's own unless given (an ensemble's folder is kept while its members replace themselves).
         """
         path, refuse = self.path, RunDirError.advising
-        if resume and overwrite:
-            raise refuse("{resume} continues the run in {path}, {overwrite} replaces it: give one of them", path=path)
+        mode = mode or self.mode
+        resume, overwrite = mode == "resume", mode == "overwrite"
         out_folder(path, RunDirError)
         existing = path.is_dir() and any(path.iterdir())
         if existing and not self.is_run():
@@ -246,7 +274,7 @@ class RunDir:
                 path=path,
                 state=state,
             )
-        if existing and overwrite and not resume:
+        if existing and overwrite:
             self._replacing = path
             self.path = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
             self._lock(self.path)

@@ -74,7 +74,7 @@ def _data_differ(configs: Sequence[TrainConfig], dataset: Dataset) -> str | None
 def fit_together(
     configs: Sequence[TrainConfig],
     dataset: Dataset | None = None,
-    outs: Sequence[str | os.PathLike | None] | None = None,
+    outs: Sequence[str | os.PathLike | RunDir | None] | None = None,
     resume: bool = False,
     progress: bool = False,
     log: Callable[[str], None] | None = print,
@@ -91,7 +91,7 @@ def fit_together(
         config.check()
     log = log or (lambda line: None)
     note = note or log  # a note of its own also hears that the runs train together
-    outs = list(outs) if outs is not None else [None] * len(configs)
+    opened = [RunDir.opened(out, resume, overwrite) for out in outs] if outs is not None else [None] * len(configs)
     hooks = [list(h) for h in hooks] if hooks is not None else [[] for _ in configs]
     dataset = dataset if dataset is not None else load_data(configs[0])
     spec = parse(configs[0].model, dataset.input_shape, dataset.name)
@@ -100,11 +100,11 @@ def fit_together(
     if reason is not None:
         if len(configs) > 1:
             note(f"note: training the {len(configs)} runs one at a time: {reason}")
-        return _one_at_a_time(configs, dataset, outs, resume, progress, log, hooks, overwrite, weights)
+        return _one_at_a_time(configs, dataset, opened, progress, log, hooks, weights)
     stacked = make_stacked_trainable(list(configs), spec, len(dataset.train))
     started_from = ""
-    for member, config, out in zip(stacked.members, configs, outs, strict=True):
-        started_from = load_initial_weights(config, spec, member, out, resume)
+    for member, config, run_dir in zip(stacked.members, configs, opened, strict=True):
+        started_from = load_initial_weights(config, spec, member, run_dir)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         stacked.add_data(name, split.x, split.y)
     run_dirs: list[RunDir | None] = []
@@ -112,12 +112,12 @@ def fit_together(
     calls: list[Hooks] = []
     signals = Signals().install()  # Ctrl-C, SIGTERM: each run writes its last finished epoch (on_interrupt)
     try:
-        for out in outs:
-            run_dirs.append(RunDir(out).claim(resume, overwrite) if out is not None else None)
+        for run_dir in opened:
+            run_dirs.append(run_dir.claim() if run_dir is not None else None)
         for i, (config, member, run_dir) in enumerate(zip(configs, stacked.members, run_dirs, strict=True)):
             member_log = _prefixed(log, f"[seed {config.seed}] ")
             loops.append(LoopState(config, dataset, spec, member, run_dir, member_log))
-            standard = standard_hooks(config, run_dir, resume, progress and i == 0, member_log, weights)
+            standard = standard_hooks(config, run_dir, progress and i == 0, member_log, weights)
             calls.append(Hooks([signals, *standard, *hooks[i]]))
         for loop, call in zip(loops, calls, strict=True):
             call.on_fit_start(loop)
@@ -135,7 +135,8 @@ def fit_together(
                 if run_dir is not None:
                     run_dir.release()
             run_dirs = []
-            return _one_at_a_time(configs, dataset, outs, True, progress, log, hooks, False, weights)
+            resumed = [RunDir.opened(run_dir, resume=True) for run_dir in opened]
+            return _one_at_a_time(configs, dataset, resumed, progress, log, hooks, weights)
         _train_in_lockstep(stacked, loops, calls, outcomes)
         for i, loop in enumerate(loops):
             if outcomes[i] is None:
@@ -215,11 +216,11 @@ def _end(loop: LoopState, call: Hooks, member: Any) -> Outcome:
     return result, member
 
 
-def _one_at_a_time(configs, dataset, outs, resume, progress, log, hooks, overwrite, weights) -> list[Outcome]:
+def _one_at_a_time(configs, dataset, run_dirs, progress, log, hooks, weights) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    for config, out, own in zip(configs, outs, hooks, strict=True):
+    for config, run_dir, own in zip(configs, run_dirs, hooks, strict=True):
         try:
-            outcomes.append(fit(config, dataset, out, resume, progress, log, own, overwrite, weights))
+            outcomes.append(fit(config, dataset, run_dir, progress=progress, log=log, hooks=own, weights=weights))
         except DivergedError as error:
             outcomes.append(error)
     return outcomes

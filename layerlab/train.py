@@ -88,19 +88,19 @@ def load_data(config: TrainConfig) -> Dataset:
     return dataset
 
 
-def standard_hooks(config: TrainConfig, run_dir: RunDir | None, resume: bool, progress: bool, log, weights) -> list:
+def standard_hooks(config: TrainConfig, run_dir: RunDir | None, progress: bool, log, weights) -> list:
     """The hooks every run has, in the order they run: the run-directory files come before the epoch's line,
     so an epoch that was printed is one that Ctrl-C keeps (``Checkpoint.on_interrupt``)."""
     hooks = [KeepBest(weights), DivergenceGuard()]
     hooks += [EarlyStopping(config.patience)] if config.patience else []
-    hooks += [Checkpoint(run_dir, resume)] if run_dir is not None else []
+    hooks += [Checkpoint(run_dir, run_dir.resuming)] if run_dir is not None else []
     return hooks + [EpochLog(log)] + ([ProgressBar()] if progress else [])
 
 
 def fit(
     config: TrainConfig,
     dataset: Dataset | None = None,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike | RunDir | None = None,
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = print,
@@ -110,10 +110,12 @@ def fit(
 ) -> tuple[RunResult, Trainable]:
     """Train a model as ``config`` says; returns the result and the trainable with the weights of the epoch
     the result reports (best validation accuracy; ``weights="last"``: the last epoch's). ``out`` is the run
-    directory (without it nothing is written); ``resume`` continues from its checkpoint, ``overwrite``
-    replaces the run there; ``hooks`` run after the built-in ones (``layerlab.hooks``).
+    directory (without it nothing is written; a ``RunDir`` keeps the mode it was opened with); ``resume``
+    continues from its checkpoint, ``overwrite`` replaces the run there; ``hooks`` run after the built-in ones
+    (``layerlab.hooks``).
     """
     config.check()
+    run_dir = RunDir.opened(out, resume, overwrite)
     log = log or (lambda line: None)
     dataset = dataset if dataset is not None else load_data(config)
     if "data_dir" in dataset.info:  # an embedded or generated dataset: say that the folder given is not read
@@ -121,13 +123,13 @@ def fit(
     spec = parse(config.model, dataset.input_shape, dataset.name)
     spec.resolve()  # shape errors now, before any data moves
     trainable = make_trainable(config, spec, len(dataset.train))
-    started_from = load_initial_weights(config, spec, trainable, out, resume)
+    started_from = load_initial_weights(config, spec, trainable, run_dir)
     for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
         trainable.add_data(name, split.x, split.y)
-    run_dir = RunDir(out).claim(resume, overwrite) if out is not None else None
+    run_dir = run_dir.claim() if run_dir is not None else None
     loop = LoopState(config, dataset, spec, trainable, run_dir, log)
     signals = Signals().install()
-    calls = Hooks([signals, *standard_hooks(config, run_dir, resume, progress, log, weights), *hooks])
+    calls = Hooks([signals, *standard_hooks(config, run_dir, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
         log(
@@ -198,11 +200,11 @@ class Signals(Hook):
             raise error()
 
 
-def load_initial_weights(config: TrainConfig, spec: Spec, trainable: Trainable, out: Any, resume: bool) -> str:
+def load_initial_weights(config: TrainConfig, spec: Spec, trainable: Trainable, run_dir: RunDir | None) -> str:
     """Put the weights of ``config.init_weights`` into the trainable, checked against the spec (a
     ``WeightsError`` line otherwise); not when the run resumes from its checkpoint (the file is read only
     at the start). Returns what the model's log line adds: ", starting from the weights in FILE" or ""."""
-    if config.init_weights is None or (resume and out is not None and RunDir(out).has(RunDir.CHECKPOINT)):
+    if config.init_weights is None or (run_dir is not None and run_dir.resuming and run_dir.has(RunDir.CHECKPOINT)):
         return ""
     trainable.load_weights(initial_weights(config.init_weights, spec))
     return f", starting from the weights in {config.init_weights}"

@@ -22,7 +22,8 @@ from PIL import Image
 
 from layerlab import cli
 from layerlab.cli import main
-from layerlab.cli_ends import interrupted
+from layerlab.cli.flags import run_directory
+from layerlab.cli.interruptions import interrupted
 from layerlab.rundir import RunDir
 
 SMALL = ["--data", "mnist-small", "--limit", "300", "--epochs", "1", "--batch-size", "20", "--quiet"]
@@ -316,8 +317,24 @@ def test_ctrl_c_or_sigterm_keeps_every_epoch_that_was_printed(tmp_path, sig, sta
 )
 def test_the_interrupt_hint_of_each_command(argv, hint, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = cli._parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
+    args.run_dir = run_directory(args)
     assert interrupted(args) == f"layerlab {argv[0]}: interrupted{hint}"
+
+
+@pytest.mark.parametrize(
+    ("flags", "hint"),
+    [([], RESUME), (["--overwrite"], RESUME), (["--resume"], "interrupted; to continue, run the same command again")],
+)
+def test_the_interrupt_hint_of_a_run_that_is_there(flags, hint, tmp_path, monkeypatch):
+    """Ctrl-C in `train --out DIR` once DIR holds a run: continue it (again, when it was resumed already)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "config.json").write_text("{}")
+    args = cli.parser().parse_args(["train", "--out", "runs/x", *flags])
+    args.run_dir = run_directory(args)
+    assert args.run_dir.mode == {"--overwrite": "overwrite", "--resume": "resume"}.get(next(iter(flags), ""), "new")
+    assert interrupted(args) == f"layerlab train: {hint}"
 
 
 @pytest.mark.parametrize("argv", [["explain", "--format", "json"], ["list"]])

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from layerlab import cli
+from layerlab.cli.flags import train_settings
 from layerlab.config import TrainConfig
 from layerlab.data import load
 
@@ -37,7 +38,7 @@ MAZUR = (
 
 def help_examples() -> list[str]:
     """The example command lines of every subcommand's --help, in the order of the commands."""
-    parser = cli._parser()
+    parser = cli.parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     lines = []
     for sub in commands.values():
@@ -133,7 +134,7 @@ def run_all(commands: list[str], capsys) -> list[str]:
 
 def check_only(argv: list[str]) -> str:
     """Parse and validate an example that cannot run here (a GPU, an hour of training, a server)."""
-    args = cli._parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
     if args.command in ("playground", "tune", "check"):
         return "arguments valid"
     if args.command == "search":
@@ -142,7 +143,7 @@ def check_only(argv: list[str]) -> str:
         definition = load_search(args.search, quick=args.quick)
         return f"search {definition.name} valid"
     if args.command in ("train", "ensemble"):
-        TrainConfig.from_dict(cli._train_settings(args)).check()
+        TrainConfig.from_dict(train_settings(args)).check()
         return "settings valid"
     from layerlab.experiments import load_experiment
 

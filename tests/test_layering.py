@@ -10,7 +10,7 @@ The layers, bottom to top (ARCHITECTURE.md draws them):
     hooks, train                        the training loop
     api, experiments/, report/          the Python API and what builds on it
     playground/, explain, grader, ...   teaching tools on the numpy engine
-    cli, cli_ends, cli_flags, __main__  the command line: nothing below imports it
+    cli/, __main__                      the command line: nothing below imports it; a module per command
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ ALLOWED = {
     "numpy.": {"errors", "spec", "engine", "weights", "augment", "files", "numpy."},
     "torch.": {"errors", "spec", "engine", "weights", "augment", "files", "torch.", "numpy.model", "numpy."},
 }
-#: Modules that nothing but these may import.
-TOP = {"cli": {"__main__"}, "cli_ends": {"cli"}, "cli_flags": {"cli", "cli_ends"}}
+#: The command line's package: nothing outside it imports it but ``__main__``.
+CLI = "cli"
 
 
 def module_name(path: Path) -> str:
@@ -93,7 +93,7 @@ def rule_for(module: str) -> str | None:
 def test_the_graph_is_read():
     assert GRAPH["train"] >= {"config", "engine", "hooks", "rundir", "spec"}
     assert "engine" in GRAPH["numpy.trainable"] and "numpy.model" in GRAPH["torch.model"]
-    assert "api" in GRAPH["cli"]  # function-level imports count
+    assert "experiments" in GRAPH["commands"]  # function-level imports count
 
 
 def test_no_import_cycles():
@@ -121,10 +121,90 @@ def test_lower_layers_import_only_what_is_below_them(module):
     assert not upward, f"{module} imports {', '.join(upward)}: not allowed for {rule}"
 
 
+def in_cli(module: str) -> bool:
+    return module == CLI or module.startswith(CLI + ".")
+
+
 def test_nothing_below_the_cli_imports_it():
-    for top, importers in TOP.items():
-        users = sorted(m for m, targets in GRAPH.items() if top in targets and m not in importers)
-        assert not users, f"{', '.join(users)} import {top}"
+    users = sorted(m for m, targets in GRAPH.items() if any(map(in_cli, targets)) and not in_cli(m) and m != "__main__")
+    assert not users, f"{', '.join(users)} import the command line"
+
+
+def command_modules() -> set[str]:
+    """The modules of ``layerlab/cli/`` that declare a command (call ``add_command``)."""
+    found = set()
+    for path in sorted((PACKAGE / CLI).glob("*.py")):
+        calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
+        if any(getattr(call.func, "id", getattr(call.func, "attr", None)) == "add_command" for call in calls):
+            found.add(module_name(path))
+    return found
+
+
+def test_no_cli_module_imports_another_commands_module():
+    """A command's module imports the shared ones (flags, notes), never another command's; only the
+    package's ``__init__`` assembles them."""
+    commands = command_modules()
+    assert {"cli.train", "cli.search", "cli.tuning"} <= commands and "cli.flags" not in commands
+    crossing = [
+        f"{module} imports {target}"
+        for module in sorted(m for m in GRAPH if in_cli(m) and m != CLI)
+        for target in sorted(GRAPH[module] & commands - {module})
+    ]
+    assert not crossing, "; ".join(crossing)
+
+
+def test_every_commands_flags_are_declared_in_its_module(monkeypatch):
+    """Each command's parser and all its flags come from one module (the shared flags of ``cli/flags.py``
+    count as the caller's: ``add_train_flags(p)`` in train.py declares train's flags in train.py)."""
+    import argparse
+    import sys
+
+    from layerlab import cli
+
+    def declaring_module() -> str:  # the first caller outside argparse, the shared flags and this recording
+        frame = sys._getframe(2)
+        while frame.f_globals["__name__"] in ("argparse", "layerlab.cli.flags", __name__):
+            frame = frame.f_back
+        return frame.f_globals["__name__"].removeprefix("layerlab.")
+
+    created: dict[int, tuple[str, str]] = {}  # parser -> (command, module)
+    flags: dict[int, list[tuple[str, str]]] = {}  # parser -> [(flag, module)]
+    add_parser, add_argument = argparse._SubParsersAction.add_parser, argparse.ArgumentParser.add_argument
+
+    def recording_add_parser(self, name, **kwargs):
+        parser = add_parser(self, name, **kwargs)
+        created[id(parser)] = (name, declaring_module())
+        return parser
+
+    def recording_add_argument(self, *names, **kwargs):
+        flags.setdefault(id(self), []).append(("/".join(names) or kwargs.get("dest", "?"), declaring_module()))
+        return add_argument(self, *names, **kwargs)
+
+    monkeypatch.setattr(argparse._SubParsersAction, "add_parser", recording_add_parser)
+    monkeypatch.setattr(argparse.ArgumentParser, "add_argument", recording_add_argument)
+    cli.parser()
+    assert len(created) == 19 and all(len(flags[parser]) >= 2 for parser in created)  # -h and --debug at least
+    assert all(module in command_modules() for _, module in created.values())
+    elsewhere = [
+        f"{command}'s {flag} in {module} (not {home})"
+        for parser, (command, home) in created.items()
+        for flag, module in flags[parser]
+        if module != home
+    ]
+    assert not elsewhere, f"flags declared outside their command's module: {', '.join(elsewhere)}"
+
+
+def test_the_cli_declares_flags_in_command_modules_and_the_shared_flags_only():
+    """``add_argument`` appears in the command modules and ``cli/flags.py``, nowhere else in the package."""
+    allowed_modules = command_modules() | {"cli.flags"}
+    found = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in sorted((PACKAGE / CLI).glob("*.py"))
+        if module_name(path) not in allowed_modules
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "add_argument"
+    ]
+    assert not found, f"flags declared outside a command's module: {', '.join(found)}"
 
 
 TASK_NAMES = {"classification", "regression"}

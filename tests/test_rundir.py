@@ -269,6 +269,40 @@ def test_resume_takes_the_runs_own_settings_and_the_flags_given(tmp_path, capsys
     assert len(RunDir(out).read_metrics()) == 2
 
 
+def test_a_run_directory_is_opened_once_with_its_mode_on_its_way_down(tmp_path, monkeypatch):
+    """``layerlab.fit(out=..., resume=True)`` turns its path and options into one ``RunDir``, which the settings,
+    the loop's claim, the checkpoint and the saved predictions all use (it was made three times on that way)."""
+    out, settings = tmp_path / "run", {"model": MODEL, "engine": "numpy", "lr": 0.1, "quiet": True}
+    layerlab.fit(blobs(image=False), out=out, epochs=2, **settings)
+    made = []
+    init = RunDir.__init__
+
+    def recording(self, path, *mode):
+        made.append((Path(path), *mode))
+        init(self, path, *mode)
+
+    monkeypatch.setattr(RunDir, "__init__", recording)
+    run = layerlab.fit(blobs(image=False), out=out, resume=True, epochs=3, **settings)
+    assert [m for m in made if m[0] == out] == [(out, "resume")]
+    assert len(run.result.history) == 3 and len(RunDir(out).read_metrics()) == 3
+    monkeypatch.undo()
+    run = layerlab.fit(blobs(image=False), out=RunDir(out, "resume"), epochs=4, **settings)  # opened by the caller
+    assert [row["epoch"] for row in run.result.history] == [1, 2, 3, 4]
+
+
+def test_the_modes_a_run_directory_is_opened_with(tmp_path):
+    assert RunDir.opened(None, resume=True, overwrite=True) is None  # a run that writes nothing
+    assert RunDir.opened(tmp_path, overwrite=True).mode == "overwrite" and RunDir.opened(tmp_path).mode == "new"
+    given = RunDir(tmp_path, "resume")
+    assert RunDir.opened(given) is given and RunDir.opened(given, resume=True) is given
+    assert RunDir.opened(given, overwrite=True).mode == "overwrite"  # the options given win
+    assert given.member(1).mode == "resume" and given.member(1).path == tmp_path / "member-2"
+    with pytest.raises(RunDirError, match="resume=True continues the run in .*, overwrite=True replaces it"):
+        RunDir.opened(tmp_path, resume=True, overwrite=True)
+    with pytest.raises(RunDirError, match="opened as new, resume, overwrite, not 'append'"):
+        RunDir(tmp_path, "append")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Two writers
 # ---------------------------------------------------------------------------------------------------
@@ -278,7 +312,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from layerlab.rundir import RunDir
-    run_dir = RunDir(sys.argv[1]).claim(resume=len(sys.argv) > 2)
+    run_dir = RunDir(sys.argv[1], "resume" if len(sys.argv) > 2 else "new").claim()
     run_dir.begin()
     print("holding", flush=True)
     time.sleep(60)
@@ -414,12 +448,12 @@ def test_an_experiment_with_a_failed_run_exits_non_zero_and_still_writes_the_rep
 
 
 def test_a_bug_shows_its_traceback_not_a_one_line_error(monkeypatch):
-    import layerlab.cli
+    import layerlab.cli.datasets
 
     def buggy(args):
         raise ValueError("a bug in layerlab")
 
-    monkeypatch.setattr(layerlab.cli, "cmd_datasets", buggy)
+    monkeypatch.setattr(layerlab.cli.datasets, "run", buggy)
     with pytest.raises(ValueError, match="a bug in layerlab"):
         main(["datasets"])
 

@@ -12,7 +12,8 @@ import time
 import pytest
 
 import layerlab
-from layerlab.cli import _parser, _train_settings, main
+from layerlab.cli import main, parser
+from layerlab.cli.flags import train_settings
 from layerlab.config import TrainConfig
 from layerlab.report.html_page import STYLESHEET
 from layerlab.rundir import RunDir
@@ -139,8 +140,8 @@ def test_search_trials_are_run_directories_and_the_best_is_measured_once(toy):
     assert best.test_accuracy == pytest.approx(recorded["test_accuracy"])  # restored from the run's best weights
     # The command line trains exactly the best configuration (the same settings, the same run key).
     argv = shlex.split(best.command)[1:]
-    args = _parser().parse_args(argv)
-    assert TrainConfig.from_dict(_train_settings(args)).to_dict() == TrainConfig.from_dict(best.config).to_dict()
+    args = parser().parse_args(argv)
+    assert TrainConfig.from_dict(train_settings(args)).to_dict() == TrainConfig.from_dict(best.config).to_dict()
     assert TrainConfig.from_dict(json.loads(json.dumps(best.config))).model.count("dense(") >= 2
     report = (out / "report.md").read_text()
     assert "## Trials" in report and report.count("| completed") == 5 and "`layerlab train" in report
