@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: it takes over a second, and most commands compare nothing."""
+    from scipy import stats
+
+    return stats
+
 
 LEVEL = 0.95  #: every interval's confidence
 ALPHA = 1 - LEVEL
@@ -39,7 +46,7 @@ def wilson(correct: int, n: int) -> Interval:
     """The 95% Wilson score interval of an accuracy of ``correct`` out of ``n``."""
     if n <= 0:
         return Interval(math.nan, math.nan, math.nan)
-    low, high = scipy_stats.binomtest(int(correct), int(n)).proportion_ci(LEVEL, method="wilson")
+    low, high = _scipy_stats().binomtest(int(correct), int(n)).proportion_ci(LEVEL, method="wilson")
     return Interval(correct / n, float(low), float(high))
 
 
@@ -49,7 +56,7 @@ def mean_interval(values: Sequence[float]) -> Interval:
     mean = float(x.mean()) if len(x) else math.nan
     if len(x) < 2:
         return Interval(mean, math.nan, math.nan)
-    half = float(scipy_stats.t.ppf(1 - ALPHA / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    half = float(_scipy_stats().t.ppf(1 - ALPHA / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return Interval(mean, mean - half, mean + half)
 
 
@@ -65,8 +72,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[Interval, float]:
     if se == 0:  # identical repeats on both sides: the difference is exactly what it is
         return Interval(difference, difference, difference), 0.0 if difference else 1.0
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(scipy_stats.t.ppf(1 - ALPHA / 2, df) * se)
-    p = 2 * scipy_stats.t.sf(abs(difference) / se, df)
+    half = float(_scipy_stats().t.ppf(1 - ALPHA / 2, df) * se)
+    p = 2 * _scipy_stats().t.sf(abs(difference) / se, df)
     return Interval(difference, difference - half, difference + half), float(p)
 
 
@@ -75,7 +82,7 @@ def mcnemar(only_a: int, only_b: int) -> float:
     discordant = only_a + only_b
     if discordant == 0:
         return 1.0
-    return float(scipy_stats.binomtest(only_a, discordant, 0.5).pvalue)
+    return float(_scipy_stats().binomtest(only_a, discordant, 0.5).pvalue)
 
 
 def paired_difference(both: int, only_a: int, only_b: int, neither: int) -> Interval:
@@ -109,5 +116,5 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[Interval, float]:
     sd = d.std(ddof=1)
     if sd == 0:
         return Interval(interval.value, interval.value, interval.value), 0.0 if interval.value else 1.0
-    p = 2 * scipy_stats.t.sf(abs(interval.value) / (sd / math.sqrt(len(d))), len(d) - 1)
+    p = 2 * _scipy_stats().t.sf(abs(interval.value) / (sd / math.sqrt(len(d))), len(d) - 1)
     return interval, float(p)
