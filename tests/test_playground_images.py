@@ -266,6 +266,15 @@ def test_play_streams_frames_and_a_preset_rebuilds_the_network(client):
         assert steps == sorted(steps) and steps[-1] > steps[0]
 
 
+def test_the_images_page_and_its_presets_are_served(client):
+    page = client.get("/images")
+    assert page.status_code == 200 and "layerlab playground: images" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    body = client.get("/api/images").json()
+    assert "lab4a-mlp" in body["presets"] and body["datasets"][0] == "mnist-small"
+    assert client.get("/static/images.js").status_code == 200
+
+
 def test_cross_site_pages_cannot_open_an_images_session(client):
     from starlette.websockets import WebSocketDisconnect
 
