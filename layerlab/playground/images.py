@@ -25,6 +25,7 @@ import base64
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -149,15 +150,17 @@ class ImageSession:
 
     # -- training ------------------------------------------------------------------------------------
 
-    def train(self, steps: int, budget: float = math.inf) -> bool:
-        """Train ``steps`` mini-batches, or fewer when ``budget`` seconds run out (at least one).
+    def train(self, steps: int, budget: float = math.inf, stop: Callable[[], bool] | None = None) -> bool:
+        """Train ``steps`` mini-batches, or fewer when ``budget`` seconds run out (at least one), or when
+        ``stop()`` says so (checked every ``budget / 5`` seconds: a drawn digit is waiting).
 
         Returns False when the loss became infinite or NaN (training stops; ``message`` says why)."""
         started, done, batch = time.perf_counter(), 0, self.settings.batch
         n_train = len(self.order)
         while done < steps:
             left = budget - (time.perf_counter() - started)
-            fit = int(left / self.step_seconds) if self.step_seconds and math.isfinite(left) else 1
+            slice_ = min(left, budget / 5)  # training slices between two looks at ``stop``
+            fit = int(slice_ / self.step_seconds) if self.step_seconds and math.isfinite(left) else 1
             per_epoch = math.ceil((n_train - self.position) / batch)
             k = max(1, min(steps - done, fit, per_epoch, 500))
             part = self.order[self.position : self.position + k * batch]
@@ -184,7 +187,7 @@ class ImageSession:
             if self.position >= n_train:
                 self.epoch, self.position = self.epoch + 1, 0
                 self.order = self.order_rng.permutation(n_train)
-            if time.perf_counter() - started > budget:
+            if time.perf_counter() - started > budget or (stop is not None and stop()):
                 break
         return True
 
@@ -240,8 +243,9 @@ class ImageSession:
 
     # -- what the page draws -------------------------------------------------------------------------
 
-    def frame(self, playing: bool = False) -> dict[str, Any]:
-        """What changed since the last frame (see the module's docstring)."""
+    def frame(self, playing: bool = False, measure: bool = True) -> dict[str, Any]:
+        """What changed since the last frame (see the module's docstring); ``measure`` False leaves the
+        validation and test sets for a later frame (a drawn digit is waiting)."""
         frame: dict[str, Any] = {
             "type": "frame",
             "rev": self.rev,
@@ -252,7 +256,7 @@ class ImageSession:
             "filters": self.filters(),
             **self.inspect(),
         }
-        if self._measure_due(playing):
+        if measure and self._measure_due(playing):
             self.measure()
             frame.update(self.measurement)
             frame["digits"] = self.digits([m["index"] for m in self.measurement["misclassified"]])

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..errors import LayerlabError
 from . import tasks
@@ -40,7 +40,7 @@ from .session import Session
 STATIC = Path(__file__).parent / "static"
 FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
 # network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
-IMAGE_FRAME_BUDGET = 0.06  # the Images page: training per frame (a frame's maps and filters take a few ms more;
+IMAGE_FRAME_BUDGET = 0.045  # the Images page: training per frame (a frame's maps and filters take a few ms more;
 # measuring the validation and test sets is spread out, see images.py): over 10 view updates a second
 MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
 log = logging.getLogger("layerlab.playground")
@@ -73,6 +73,11 @@ class Connection:
     def new_session(self) -> Any:
         return Session()
 
+    @property
+    def open(self) -> bool:
+        connected = WebSocketState.CONNECTED
+        return self.websocket.application_state == connected and self.websocket.client_state == connected
+
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
             await self.websocket.send_text(json.dumps(message, allow_nan=False))
@@ -102,6 +107,8 @@ class Connection:
                 except (LayerlabError, ValueError) as e:  # checks, and the engine's words for bad input
                     await self.send(self.error(str(e)))
                 except Exception:  # a bug: in the server log, an error frame, and the session goes on
+                    if not self.open:  # the tab went away while its answer was being made: not a bug
+                        break
                     log.exception("playground message failed")
                     await self.send(self.error("internal error (see the server log)"))
         except WebSocketDisconnect:
@@ -203,10 +210,19 @@ class ImageConnection(Connection):
 
     def __init__(self, websocket: WebSocket, max_fps: float, data_dir: str | None = None):
         self.data_dir = data_dir
+        self.urgent = False  # a drawn digit waits: the training frame in progress ends early
         super().__init__(websocket, max_fps)
 
     def new_session(self) -> Any:
         return None  # made in a worker thread by run(): loading the data and torch takes a while
+
+    async def handle(self, message: Any) -> None:
+        if message.type == "draw":  # a drawn digit is answered at once: the frame in progress stops training
+            self.urgent = True
+        try:
+            await super().handle(message)
+        finally:
+            self.urgent = False
 
     async def run(self) -> None:
         from .images import ImageSession  # torch: imported when the first Images tab opens
@@ -248,10 +264,10 @@ class ImageConnection(Connection):
 
     def _play_frame(self) -> dict[str, Any]:
         session = self.session
-        if not session.train(10**9, IMAGE_FRAME_BUDGET):
+        if not session.train(10**9, IMAGE_FRAME_BUDGET, lambda: self.urgent):
             self.playing = False
             self.wake.clear()
-        return session.frame(self.playing)
+        return session.frame(self.playing, measure=not self.urgent)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -1,0 +1,157 @@
+"""The Images page of `layerlab playground` in a real browser: view updates per second, seconds to 90%
+validation accuracy, and the time from a drawn stroke's end to its classification.
+
+The server (the one ``layerlab playground`` runs) is pinned to one CPU core in a child process; Debian's
+headless Chromium, driven by Playwright, opens ``/images`` as a student would:
+
+1. the Lab 4A MLP preset (784-100-100-10 ReLU, momentum, batches of 64 on mnist-small): press play and
+   count the frames the page drew per second, and the seconds from pressing play until a frame shows a
+   validation accuracy of 90% or more (goal, issue 27: within 10 s, at least 10 view updates a second);
+2. Nielsen's row-4 CNN (two conv-pool layers, ReLU, batches of 10): the seconds to 95% (goal: 60 s);
+3. a 7 drawn with the mouse, again and again: the milliseconds from the stroke's end (mouse up) to the
+   classification's arrival, paused and while training (goal: 100 ms).
+
+Run:  python benchmarks/image_playground.py [--tiny] [--core 0]
+``--tiny`` (a few seconds): 3 s of the MLP, no CNN, 3 drawings each way; the figures are then not the goals'.
+On a shared machine every figure follows the other users' load: say what the machine was doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+SERVER = """
+import os, sys
+os.sched_setaffinity(0, {int(sys.argv[2])})
+import uvicorn
+from layerlab.playground.server import uvicorn_config
+uvicorn.Server(uvicorn_config("127.0.0.1", int(sys.argv[1]))).run()
+"""
+SEVEN = [[(70, 60), (210, 60)], [(210, 60), (120, 240)]]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="a few seconds: a smoke run, not the goals' figures")
+    parser.add_argument("--core", type=int, default=0, help="the CPU core the server is pinned to")
+    parser.add_argument("--drawings", type=int, default=20, help="drawings timed, paused and while training")
+    return parser.parse_args()
+
+
+def start_server(core: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(core)], env=env)
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return server, f"http://127.0.0.1:{port}/images"
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def draw(page, strokes) -> None:
+    box = page.locator("#draw").bounding_box()
+    for (x0, y0), (x1, y1) in strokes:
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for i in range(1, 12):
+            t = i / 11
+            page.mouse.move(box["x"] + x0 + t * (x1 - x0), box["y"] + y0 + t * (y1 - y0))
+        page.mouse.up()
+
+
+def ready(page, preset: str) -> None:
+    page.select_option("#preset", preset)
+    page.wait_for_function("() => document.querySelector('#steps').textContent === '0'", timeout=60_000)
+    time.sleep(1.0)  # the rebuilt network's first frame
+
+
+def play_until(page, accuracy: float, limit: float) -> dict[str, float | None]:
+    """Press play; the seconds until a frame shows ``accuracy`` (None: not within ``limit``), and frames/s."""
+    frames = page.evaluate("window.imageStats.frames")
+    begun = time.perf_counter()
+    page.click("#play")
+    try:
+        page.wait_for_function(
+            f"() => window.imageStats.accuracy.some(([t, a]) => a >= {accuracy})", timeout=limit * 1000, polling=50
+        )
+        reached = page.evaluate(f"window.imageStats.accuracy.find(([t, a]) => a >= {accuracy})[0] / 1000")
+    except Exception:  # not within the limit
+        reached = None
+    seconds = time.perf_counter() - begun
+    drawn = page.evaluate("window.imageStats.frames") - frames
+    page.click("#play")  # pause
+    return {"seconds_to_target": reached, "updates_per_second": drawn / seconds, "played": seconds}
+
+
+def classify_times(page, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        page.click("#clear")
+        before = page.evaluate("window.imageStats.classified")
+        draw(page, SEVEN)
+        page.wait_for_function(f"() => window.imageStats.classified > {before}", timeout=10_000, polling=10)
+        times.append(page.evaluate("window.imageStats.lastClassifyMs"))
+    return times
+
+
+def main() -> None:
+    args = parse_args()
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    server, url = start_server(args.core)
+    drawings = 3 if args.tiny else args.drawings
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_function(
+                "() => document.querySelector('#val-accuracy').textContent.endsWith('%')", timeout=120_000
+            )
+            ready(page, "lab4a-mlp")
+            mlp = play_until(page, 0.90, 3 if args.tiny else 60)
+            paused = classify_times(page, drawings)
+            page.click("#play")
+            training = classify_times(page, drawings)
+            page.click("#play")
+            print(f"server pinned to core {args.core}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+            to90 = mlp["seconds_to_target"]
+            print(
+                f"Lab 4A MLP: {mlp['updates_per_second']:.1f} view updates/s over {mlp['played']:.1f} s; "
+                f"90% validation accuracy after {'not reached' if to90 is None else f'{to90:.1f} s'}"
+            )
+            for name, times in (("paused", paused), ("training", training)):
+                print(
+                    f"drawn digit, stroke end to classification ({name}): median {statistics.median(times):.0f} ms, "
+                    f"worst {max(times):.0f} ms over {len(times)}"
+                )
+            if not args.tiny:
+                ready(page, "nielsen-4")
+                cnn = play_until(page, 0.95, 120)
+                to95 = cnn["seconds_to_target"]
+                print(
+                    f"Nielsen row 4 CNN: {cnn['updates_per_second']:.1f} view updates/s; 95% validation accuracy "
+                    f"after {'not reached in 120 s' if to95 is None else f'{to95:.1f} s'}"
+                )
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
