@@ -80,8 +80,13 @@ def test_play_a_preset_draw_a_digit_export_and_import(url, tmp_path):  # noqa: F
         other.set_input_files("#import-file", str(weights))
         expect(other.locator("#model")).to_have_value(re.compile(r"^conv\(8, 5\)"))
         expect(other.locator("#val-accuracy")).to_have_text(page.inner_text("#val-accuracy"), timeout=30_000)
+        expect(other.locator("#steps")).to_have_text(page.inner_text("#steps"))
         draw(other, SEVEN)
         other.wait_for_function("() => window.imageStats.classified > 0", timeout=10_000)
-        assert other.inner_text("#top3") == top3
+        shown = [tab.evaluate("document.querySelector('#input').toDataURL()") for tab in (page, other)]
+        if other.inner_text("#top3") != top3:
+            page.screenshot(path=tmp_path / "first.png")
+            other.screenshot(path=tmp_path / "second.png")
+        assert other.inner_text("#top3") == top3, (tmp_path, shown[0] == shown[1], other.inner_text("#notes"))
         assert errors == []
         browser.close()
