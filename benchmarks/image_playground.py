@@ -11,7 +11,11 @@ headless Chromium, driven by Playwright, opens ``/images`` as a student would:
 3. a 7 drawn with the mouse, again and again: the milliseconds from the stroke's end (mouse up) to the
    classification's arrival, paused and while training (goal: 100 ms).
 
-Run:  python benchmarks/image_playground.py [--tiny] [--core 0]
+4. in this process, the CPU time (``time.process_time``: what a core of its own would take, whatever the
+   other users of a shared machine do) of a Lab 4A MLP step, of building a frame, of measuring the
+   validation and test sets, of classifying a drawing, and the CPU seconds of training until 90%.
+
+Run:  python benchmarks/image_playground.py [--tiny] [--core 0] [--cpu-only]
 ``--tiny`` (a few seconds): 3 s of the MLP, no CNN, 3 drawings each way; the figures are then not the goals'.
 On a shared machine every figure follows the other users' load: say what the machine was doing.
 """
@@ -42,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="a few seconds: a smoke run, not the goals' figures")
     parser.add_argument("--core", type=int, default=0, help="the CPU core the server is pinned to")
     parser.add_argument("--drawings", type=int, default=20, help="drawings timed, paused and while training")
+    parser.add_argument("--cpu-only", action="store_true", help="only the CPU times measured in this process")
     return parser.parse_args()
 
 
@@ -107,8 +112,68 @@ def classify_times(page, count: int) -> list[float]:
     return times
 
 
+def cpu_times(tiny: bool) -> None:
+    """The CPU cost of each part of a frame, in this process (one torch thread, as the server)."""
+    import numpy as np
+
+    from layerlab.playground.image_protocol import image_settings_from
+    from layerlab.playground.images import ImageSession
+
+    session = ImageSession(image_settings_from({"preset": "lab4a-mlp"}))
+    session.frame()
+
+    def cpu(function, repeats: int) -> float:
+        begun = time.process_time()
+        for _ in range(repeats):
+            function()
+        return (time.process_time() - begun) / repeats
+
+    trained, to90 = 0.0, None
+    for _ in range(2 if tiny else 40):  # 25 steps, then a measurement, until 90%
+        begun = time.process_time()
+        session.train(25)
+        trained += time.process_time() - begun
+        session.measure()
+        if session.measurement["val_accuracy"] >= 0.9:
+            to90 = trained
+            break
+    step = trained / session.steps
+    frame = cpu(lambda: session.frame(True, measure=False), 3 if tiny else 20)
+    measure = cpu(session.measure, 2 if tiny else 10)
+    canvas = np.zeros((280, 280, 1), np.uint8)
+    canvas[60:70, 70:210] = canvas[60:240, 120:130] = 255
+    draw = cpu(lambda: session.draw(canvas), 3 if tiny else 20)
+    budget = 0.045  # server.IMAGE_FRAME_BUDGET
+    rate = 1 / (budget + frame + measure / 5)  # a measurement costs at most a fifth of the time between two
+    print(
+        f"CPU (this process, one thread): MLP step {1000 * step:.2f} ms; a frame's views {1000 * frame:.1f} ms; "
+        f"measuring validation + test {1000 * measure:.0f} ms; a drawing classified {1000 * draw:.1f} ms"
+    )
+    print(
+        f"  on a core of its own: ~{rate:.0f} view updates/s; 90% after "
+        f"{'not reached' if to90 is None else f'{session.steps} steps, {to90:.1f} CPU s of training'}"
+    )
+    if tiny:
+        return
+    cnn = ImageSession(image_settings_from({"preset": "nielsen-4"}))
+    trained, to95 = 0.0, None
+    while trained < 90 and to95 is None:  # 100 steps, then a measurement, until 95%
+        begun = time.process_time()
+        cnn.train(100)
+        trained += time.process_time() - begun
+        cnn.measure()
+        to95 = trained if cnn.measurement["val_accuracy"] >= 0.95 else None
+    print(
+        f"  Nielsen row 4 CNN: step {1000 * trained / cnn.steps:.1f} ms; 95% after "
+        f"{'not reached in 90 CPU s' if to95 is None else f'{cnn.steps} steps, {to95:.1f} CPU s of training'}"
+    )
+
+
 def main() -> None:
     args = parse_args()
+    cpu_times(args.tiny)
+    if args.cpu_only:
+        return
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")

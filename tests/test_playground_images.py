@@ -289,3 +289,64 @@ def test_message_checks_directly():
     assert drawing.drawing.shape == (9, 8, 1) and int(drawing.drawing.max()) == 7
     with pytest.raises(ProtocolError, match="binary messages"):
         parse_image_message(b"\x00")
+
+
+def test_random_messages_never_break_an_images_session(client):
+    """Seeded junk in every field of every message type: each gets an answer, never an internal error."""
+    rng = np.random.default_rng(27)
+    values = [None, True, 0, -1, 3, 2**70, 0.5, 1e308, "", "relu", "adam", "mnist", "shift", "flatten dense(10)"]
+    values += [[], [3], {}, {"a": 1}, "AAAA"]
+    keys = [*ImageSettings().to_json(), "bogus"]
+    kinds = ["config", "step", "reset", "pick", "draw", "import", "export", "pause", "ack", "nope", 3]
+    fields = ["settings", "index", "width", "height", "pixels", "weights", "rev"]
+    sentinel = '{"type": "pick", "index": 99999}'
+    with client.websocket_connect("/ws/images") as ws:
+        receive(ws, "data")
+        receive(ws, "frame")
+        for _ in range(60):
+            kind = kinds[rng.integers(len(kinds))]
+            message = {"type": kind}
+            if kind == "config":
+                chosen = rng.choice(keys, size=rng.integers(1, 3), replace=False)
+                message["settings"] = {str(k): values[rng.integers(len(values))] for k in chosen}
+            for name in rng.choice(fields, size=rng.integers(0, 3), replace=False):
+                message[str(name)] = values[rng.integers(len(values))]
+            ws.send_text(json.dumps(message))
+            ws.send_text(sentinel)
+            while True:
+                answer = ws.receive_json()
+                assert answer["type"] in ("error", "frame", "data", "export", "classified"), answer
+                assert "internal error" not in answer.get("message", ""), (message, answer)
+                if answer["type"] == "frame":
+                    ws.send_text('{"type": "ack"}')
+                if answer["type"] == "error" and "there are 1,000 test images" in answer["message"]:
+                    break
+        ws.send_json({"type": "config", "settings": {"preset": "lab4a-linear"}, "rev": 99})
+        assert receive(ws, "frame")["rev"] == 99
+
+
+def test_reset_draws_new_weights_and_missing_data_sets_are_explained(client):
+    with client.websocket_connect("/ws/images") as ws:
+        receive(ws, "data")
+        first = receive(ws, "frame")
+        ws.send_json({"type": "step"})
+        assert receive(ws, "frame")["step"] == 1
+        ws.send_json({"type": "reset"})
+        assert receive(ws, "data")["settings"]["seed"] == 1
+        again = receive(ws, "frame")
+        assert again["step"] == 0 and again["filters"]["pixels"] != first["filters"]["pixels"]
+        ws.send_json({"type": "config", "settings": {"data": "fashion-mnist"}})
+        error = receive(ws, "error")
+        assert "--data-dir" in error["message"] and error["settings"]["data"] == "mnist-small"
+        ws.send_json({"type": "step"})
+        assert receive(ws, "frame")["step"] == 1  # the session goes on with mnist-small
+
+
+def test_images_sessions_count_against_the_cap(client, monkeypatch):
+    monkeypatch.setitem(server.LIMITS, "sessions", 1)
+    with client.websocket_connect("/ws/images") as first:
+        receive(first, "data")
+        with client.websocket_connect("/ws") as second:
+            assert "its limit; close another tab first" in second.receive_json()["message"]
+        with client.websocket_connect("/ws/images") as third:
+            assert "its limit; close another tab first" in third.receive_json()["message"]
