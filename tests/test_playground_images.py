@@ -47,7 +47,8 @@ def test_lab4a_mlp_accuracy_rises_and_every_view_changes(trained):
     assert len(first["curve"]) == 1 and len(frame["curve"]) == 1
     point = frame["curve"][0]
     assert point["train_loss"] < first["curve"][0]["val_loss"] and point["train_accuracy"] > 0.7
-    assert session.frame()["curve"] == []  # nothing new: nothing sent
+    same = session.frame()
+    assert same["curve"] == [] and "filters" not in same and "confusion" not in same  # nothing new: nothing sent
     # confusion matrix of the 1,000 test digits: rows are the true classes
     confusion = np.array(frame["confusion"])
     assert confusion.sum() == 1000 and np.trace(confusion) / 1000 == pytest.approx(frame["test_accuracy"])

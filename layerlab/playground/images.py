@@ -10,7 +10,8 @@ many mini-batches as fit in the frame's time. A frame carries what changed since
 - when the network was measured again: the test set's confusion matrix and misclassified digits (a digit's
   pixels travel once per session);
 - the activation maps of every activation layer (and the output) for the chosen test image or the drawn
-  digit, its top-3 classes, the first layer's filters, and each weight's gradient norm over the slice.
+  digit, and its top-3 classes;
+- when the weights changed: the first layer's filters, and each weight's gradient norm over the slice.
 
 Measuring the 1,000 validation and 1,000 test images takes the small models a few milliseconds and a CNN
 tens of them; it is done again once its cost is at most a quarter of the time since the last one, so that
@@ -143,7 +144,7 @@ class ImageSession:
         self.curve_sent = 0
         self.pending = [0.0, 0, 0, 0]  # loss sum, steps, correct, images since the last curve point
         self.grad_norms: dict[str, float] = {}
-        self.measured_at_step = -1
+        self.measured_at_step = self.weights_sent_at = -1  # none measured, none sent
         self.last_eval = self.eval_cost = 0.0
         self.measurement: dict[str, Any] = {}
         self.message = ""
@@ -252,10 +253,11 @@ class ImageSession:
             "step": self.steps,
             "epoch": round(self.epochs_done, 4),
             "playing": playing,
-            "grad_norms": self.gradient_norms(),
-            "filters": self.filters(),
             **self.inspect(),
         }
+        if self.weights_sent_at != self.steps:  # the weights changed: their filters and gradients too
+            frame |= {"grad_norms": self.gradient_norms(), "filters": self.filters()}
+            self.weights_sent_at = self.steps
         if measure and self._measure_due(playing):
             self.measure()
             frame.update(self.measurement)
@@ -406,6 +408,7 @@ class ImageSession:
             raise ProtocolError(str(e) if str(e).startswith("import") else f"import: {e}") from None
         step = metadata.get("step", "0")
         self.steps = int(step) if step.isdigit() else 0
+        self.measured_at_step = self.weights_sent_at = -1
 
 
 def _finite(value: float) -> float | None:
