@@ -54,6 +54,7 @@ def test_play_a_preset_draw_a_digit_export_and_import(url, tmp_path):  # noqa: F
         page.wait_for_function("() => window.imageStats.accuracy.some(([t, a]) => a > 0.8)", timeout=120_000)
         page.click("#play")  # pause
         assert float(page.inner_text("#val-accuracy").rstrip("%")) > 80
+        assert re.fullmatch(r"test accuracy \d+\.\d%, \d+ of 1,000 wrong", page.inner_text("#test-accuracy"))
         assert all(pixels(page, name) != before[name] for name in before)
         assert page.locator("#activations canvas").first.evaluate("c => c.toDataURL()") != first_map
         assert page.locator("#misclassified figure").count() > 0

@@ -139,7 +139,7 @@ def image_notebook_cell(settings: ImageSettings, model: str, weights_file: str, 
     arguments = "".join(f"    {key}={value!r},\n" for key, value in keys.items())
     return f"""import layerlab
 
-# the Images playground's set-up, continuing from the weights it exported ({weights_file})
+# the Images playground's set-up, continuing from the weights it exported: put {weights_file} next to this notebook
 run = layerlab.fit(
 {arguments}    out="runs/{name}",
 )

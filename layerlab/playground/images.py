@@ -108,9 +108,8 @@ class ImageSession:
         try:
             self.dataset = load(name, data_dir=self.data_dir, download=False, limit=limit)
         except LayerlabError as e:
-            raise ProtocolError(
-                f"{name}: {str(e).splitlines()[0]} (start the playground with --data-dir FOLDER to use it)"
-            ) from None
+            hint = "" if self.data_dir else " (start the playground with --data-dir FOLDER to use it)"
+            raise ProtocolError(f"{name}: {str(e).splitlines()[0]}{hint}") from None
         self.sent_digits = set()
         self.picked = min(self.picked, len(self.dataset.test) - 1)
 

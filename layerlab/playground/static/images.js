@@ -15,6 +15,7 @@ let curve = []; // every point of the learning curves so far
 let digits = {}; // test digits' pixels, by index (each sent once)
 let drawnAt = null; // when the last stroke ended (performance.now())
 let picked = 0; // the test image shown when the drawing is cleared
+let sizes = { train: 0, val: 0, test: 0 }; // the data set's splits
 // Figures the tests and the benchmark read.
 window.imageStats = { frames: 0, classified: 0, lastClassifyMs: null, accuracy: [], playedAt: null };
 
@@ -59,6 +60,7 @@ function connect() {
       showMessage("");
       adopt(message.settings);
       curve = [];
+      sizes = message.sizes;
       $("model-info").textContent = `${message.parameters.toLocaleString()} parameters; ${message.data}: ` +
         `${message.sizes.train.toLocaleString()} training images; ${message.device}`;
     } else if (message.type === "error") {
@@ -206,7 +208,7 @@ function drawPending() {
   }
   if (f.val_accuracy !== undefined) {
     $("val-accuracy").textContent = `${(100 * f.val_accuracy).toFixed(1)}%`;
-    $("test-accuracy").textContent = `test accuracy ${(100 * f.test_accuracy).toFixed(1)}%, ${f.wrong} of 1,000 wrong`;
+    $("test-accuracy").textContent = `test accuracy ${(100 * f.test_accuracy).toFixed(1)}%, ${f.wrong} of ${sizes.test.toLocaleString()} wrong`;
     if (window.imageStats.playedAt !== null) {
       window.imageStats.accuracy.push([performance.now() - window.imageStats.playedAt, f.val_accuracy]);
     }
