@@ -59,6 +59,12 @@ def test_play_a_preset_draw_a_digit_export_and_import(url, tmp_path):  # noqa: F
         assert page.locator("#activations canvas").first.evaluate("c => c.toDataURL()") != first_map
         assert page.locator("#misclassified figure").count() > 0
         assert page.locator("#grad-norms .row").count() == 3  # conv, conv, dense
+        # a click on a misclassified digit shows its activations (found and clicked at once: frames redraw the list)
+        click_first = (
+            "() => { const f = document.querySelector('#misclassified figure'); f.click(); return f.dataset.index }"
+        )
+        index = page.evaluate(click_first)
+        expect(page.locator("#input-label")).to_have_text(re.compile(rf"^test image {index} \(a \d\)$"))
 
         # a 7 drawn with the mouse: classified, top-3 shown, the maps follow it
         draw(page, SEVEN)
