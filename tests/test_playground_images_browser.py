@@ -53,6 +53,7 @@ def test_play_a_preset_draw_a_digit_export_and_import(url, tmp_path):  # noqa: F
         page.click("#play")
         page.wait_for_function("() => window.imageStats.accuracy.some(([t, a]) => a > 0.8)", timeout=120_000)
         page.click("#play")  # pause
+        page.wait_for_function("() => window.imageStats.playing === false")  # the server has stopped training
         assert float(page.inner_text("#val-accuracy").rstrip("%")) > 80
         assert re.fullmatch(r"test accuracy \d+\.\d%, \d+ of 1,000 wrong", page.inner_text("#test-accuracy"))
         assert all(pixels(page, name) != before[name] for name in before)

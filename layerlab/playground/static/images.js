@@ -17,7 +17,7 @@ let drawnAt = null; // when the last stroke ended (performance.now())
 let picked = 0; // the test image shown when the drawing is cleared
 let sizes = { train: 0, val: 0, test: 0 }; // the data set's splits
 // Figures the tests and the benchmark read.
-window.imageStats = { frames: 0, classified: 0, lastClassifyMs: null, accuracy: [], playedAt: null };
+window.imageStats = { frames: 0, classified: 0, lastClassifyMs: null, accuracy: [], playedAt: null, playing: false };
 
 function decode(text) {
   const raw = atob(text), bytes = new Uint8Array(raw.length);
@@ -197,6 +197,7 @@ function drawPending() {
   pending = null;
   for (; framesSinceDraw > 0; framesSinceDraw--) send({ type: "ack" });
   window.imageStats.frames += 1;
+  window.imageStats.playing = f.playing; // the server's word: a frame after a pause says false
   if (f.message) { showMessage(f.message); setPlaying(false); }
   if (!f.playing && playing && f.message) setPlaying(false);
   $("steps").textContent = f.step.toLocaleString();
