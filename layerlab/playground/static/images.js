@@ -55,6 +55,9 @@ function connect() {
         drawnAt = null;
       }
       window.imageStats.classified += 1;
+      // A frame that arrived before this answer and waits for the next animation frame is older: its maps
+      // and top 3 must not cover the drawing's.
+      if (pending) delete pending.activations;
       drawInspection(message);
     } else if (message.type === "data") {
       showMessage("");
