@@ -46,7 +46,7 @@ function connect() {
     const message = JSON.parse(event.data);
     if (message.type === "frame") {
       framesSinceDraw += 1;
-      pending = message;
+      pending = pending ? merged(pending, message) : message;
       requestAnimationFrame(drawPending);
     } else if (message.type === "classified") {
       if (drawnAt !== null) {
@@ -63,6 +63,7 @@ function connect() {
       showMessage("");
       adopt(message.settings);
       curve = [];
+      pending = null; // a frame of the network this replaces
       sizes = message.sizes;
       $("model-info").textContent = `${message.parameters.toLocaleString()} parameters; ${message.data}: ` +
         `${message.sizes.train.toLocaleString()} training images; ${message.device}`;
@@ -73,6 +74,15 @@ function connect() {
       showExport(message);
     }
   };
+}
+// Two frames that arrive before one animation frame are drawn as one: a frame carries only what changed, so
+// the newer one's views replace the older's, and the older's curve points, digits and measurement are kept.
+function merged(older, newer) {
+  const both = { ...older, ...newer };
+  const restarted = newer.curve && newer.curve.length && newer.curve[0].step === 0; // a new network's first point
+  both.curve = restarted ? newer.curve : [...(older.curve || []), ...(newer.curve || [])];
+  both.digits = { ...(older.digits || {}), ...(newer.digits || {}) };
+  return both;
 }
 function adopt(values) {
   settings = { ...settings, ...values };
