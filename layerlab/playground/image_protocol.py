@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any
+
+import numpy as np
 
 from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
@@ -192,20 +195,13 @@ def model_text(settings: ImageSettings) -> str:
             f"model: {parameters:,} parameters is over the playground's limit of {IMAGE_LIMITS['parameters']:,}; "
             "use fewer units or filters (layerlab train has no such limit)"
         )
-    values = sum(_size(r.output_shape) for r in final)
+    values = sum(math.prod(r.output_shape) for r in final)
     if values > IMAGE_LIMITS["activations"]:
         raise ProtocolError(
             f"model: one image makes {values:,} values across its layers, over the playground's limit of "
             f"{IMAGE_LIMITS['activations']:,}; use fewer filters or pool earlier"
         )
     return text
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    total = 1
-    for n in shape:
-        total *= n
-    return total
 
 
 # -- messages -----------------------------------------------------------------------------------------
@@ -227,8 +223,6 @@ class ImageMessage:
 
 def parse_image_message(text: Any) -> ImageMessage:
     """One WebSocket text message of the Images page, checked; raises ``ProtocolError`` naming what is wrong."""
-    import numpy as np
-
     if not isinstance(text, str):
         raise ProtocolError("messages are JSON text; binary messages are not accepted")
     if len(text) > LIMITS["message_bytes"]:
