@@ -167,7 +167,10 @@ class ImageSession:
         while done < steps:
             left = budget - (time.perf_counter() - started)
             slice_ = min(left, budget / 5)  # training slices between two looks at ``stop``
-            fit = int(slice_ / self.step_seconds) if self.step_seconds and math.isfinite(left) else 1
+            if not math.isfinite(slice_):
+                fit = steps - done  # no time limit: as many as asked, an epoch's part at a time
+            else:
+                fit = int(slice_ / self.step_seconds) if self.step_seconds else 1
             per_epoch = math.ceil((n_train - self.position) / batch)
             k = max(1, min(steps - done, fit, per_epoch, 500))
             part = self.order[self.position : self.position + k * batch]
