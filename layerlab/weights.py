@@ -121,6 +121,28 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
         ) from None
 
 
+def weights_to_bytes(state: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None) -> bytes:
+    """``state`` and string ``metadata`` as the bytes of a ``.safetensors`` file (a download from a web page)."""
+    metadata = dict(metadata or {})
+    return safetensors.numpy.save(_checked(state, metadata), metadata=metadata or None)
+
+
+def weights_from_bytes(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays and metadata of a ``.safetensors`` file's bytes (an upload); a malformed one is a
+    ``WeightsError``, never a crash (safetensors holds no code: nothing is run)."""
+    try:
+        size = int.from_bytes(blob[:8], "little")
+        if len(blob) < 8 or size > len(blob) - 8:
+            raise ValueError("truncated header")
+        header = json.loads(blob[8 : 8 + size])
+        metadata = header.get("__metadata__") or {} if isinstance(header, dict) else None
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError("its metadata is not a table of strings")
+        return safetensors.numpy.load(blob), metadata
+    except Exception as e:  # any malformed file: one message
+        raise WeightsError(f"not a readable .safetensors file ({str(e)[:80]})") from None
+
+
 # ---------------------------------------------------------------------------------------------------
 # Digests: an experiment run's key holds the SHA-256 of its starting weights (``init_weights``)
 # ---------------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ HOSTILE = [
     ('{"type": "upload", "csv": 42}', "needs csv"),
     ('{"type": "upload", "csv": "1,2,0\\n3,4"}', "CSV row 2: expected 3 values"),
     ('{"type": "import", "weights": "%%%"}', "not valid base64"),
-    ('{"type": "import", "weights": "aGVsbG8gd29ybGQ="}', "not a .safetensors file"),
+    ('{"type": "import", "weights": "aGVsbG8gd29ybGQ="}', "not a readable .safetensors file"),
     ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
     ('{"type": "upload", "csv": "' + "1,2,0\\n" * 200_000 + '"}', "over 1,000 kB"),
 ]

@@ -23,9 +23,10 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p.add_argument("--data-dir", help="the Images page: where MNIST and Fashion-MNIST are (mnist-small is built in)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(args.host, args.port, open_browser=not args.no_browser)
+    serve(args.host, args.port, open_browser=not args.no_browser, data_dir=args.data_dir)
     return 0

@@ -8,7 +8,8 @@ model, a neuron's backpropagation explained, and the course's ten exercises as p
 
 Modules: ``protocol`` checks everything the page sends, ``session`` trains one tab's network and makes
 its frames, ``export`` writes the continuation config and snippet, ``tasks`` holds the presets, and
-``server`` is the Starlette app.
+``server`` is the Starlette app. The Images page (``/images``): a network learning the digits on the torch
+engine, live, and a canvas to draw one; ``image_protocol`` checks what it sends, ``images`` is its session.
 """
 
 import sys
@@ -27,10 +28,10 @@ def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed
     return make(max_fps, hosts, embed)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, data_dir: str | None = None) -> None:
     from .server import serve as run
 
-    run(host, port, open_browser)
+    run(host, port, open_browser, data_dir)
 
 
 def start(host: str = "127.0.0.1", port: int | None = None, height: int = 860):

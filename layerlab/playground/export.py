@@ -3,13 +3,16 @@
 The config trains the same set-up (data set, features, network, learning rate, batch size, penalty) with
 ``layerlab train`` on the numpy engine, starting from the exported weights (``init_weights``, a path
 relative to the config file's folder: the two files are downloaded side by side); the snippet loads the
-exported weights and continues training them with the same learning rule the page uses.
+exported weights and continues training them with the same learning rule the page uses. The Images
+page's export is the same pair for the torch engine: a config, and a notebook cell calling ``layerlab.fit``.
 """
 
 from __future__ import annotations
 
 import json
 
+from ..config import toml_value
+from .image_protocol import AUGMENTATIONS, ImageSettings
 from .protocol import Settings
 
 
@@ -93,4 +96,52 @@ for epoch in range(start + 1, start + 101):
         model.train_step(train_x[batch], train_y[batch], optimizer, penalty)
 test_loss = model.evaluate(test_x, test_y)[0]
 print(f"epoch {{epoch}}: test loss {{test_loss:.4f}} ({loss})")
+"""
+
+
+# -- the Images page ------------------------------------------------------------------------------------
+
+
+def _image_keys(settings: ImageSettings, model: str, weights_file: str) -> dict:
+    """The ``TrainConfig`` settings of an Images session (torch engine), starting from ``weights_file``."""
+    keys = {
+        "init_weights": weights_file,
+        "model": model,
+        "data": settings.data,
+        "engine": "torch",
+        "optimizer": settings.optimizer,
+        "lr": settings.lr,
+        "batch_size": settings.batch,
+        "epochs": 10,
+        "seed": settings.seed,
+    }
+    if settings.l2:
+        keys["l2"] = settings.l2
+    if AUGMENTATIONS[settings.augment]:
+        keys["augment"] = AUGMENTATIONS[settings.augment]
+    return keys
+
+
+def image_train_config(settings: ImageSettings, model: str, weights_file: str) -> str:
+    """TOML for ``layerlab train --config`` that continues an Images session from ``weights_file`` (a name
+    next to the config file)."""
+    lines = [
+        "# The Images playground's set-up for `layerlab train --config` (torch engine), continuing from the",
+        "# exported weights: init_weights is relative to this file's folder (keep the two files side by side).",
+    ]
+    lines += [f"{key} = {toml_value(value)}" for key, value in _image_keys(settings, model, weights_file).items()]
+    return "\n".join(lines) + "\n"
+
+
+def image_notebook_cell(settings: ImageSettings, model: str, weights_file: str, name: str) -> str:
+    """A notebook cell that continues the session from the exported weights with ``layerlab.fit``."""
+    keys = _image_keys(settings, model, weights_file)
+    arguments = "".join(f"    {key}={value!r},\n" for key, value in keys.items())
+    return f"""import layerlab
+
+# the Images playground's set-up, continuing from the weights it exported: put {weights_file} next to this notebook
+run = layerlab.fit(
+{arguments}    out="runs/{name}",
+)
+run
 """

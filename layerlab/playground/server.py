@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,16 +29,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..errors import LayerlabError
 from . import tasks
+from .image_protocol import DATASETS, IMAGE_LIMITS, image_settings_from, parse_image_message, presets
 from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
 FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame itself (~30 ms for the largest
 # network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
+IMAGE_FRAME_BUDGET = 0.045  # the Images page: training per frame (a frame's maps and filters take a few ms more;
+# measuring the validation and test sets is spread out, see images.py): over 10 view updates a second
 MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
 log = logging.getLogger("layerlab.playground")
 CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
@@ -53,9 +57,11 @@ HEADERS = {
 class Connection:
     """One tab: its session, a training loop task, and the messages it sends."""
 
+    parse = staticmethod(parse_message)  # the page's messages, checked
+
     def __init__(self, websocket: WebSocket, max_fps: float):
         self.websocket = websocket
-        self.session = Session()
+        self.session = self.new_session()
         self.min_interval = 1 / max_fps
         self.playing = False
         self.wake = asyncio.Event()
@@ -63,6 +69,14 @@ class Connection:
         self.unacked = 0
         self.lock = asyncio.Lock()  # one session operation at a time
         self.send_lock = asyncio.Lock()
+
+    def new_session(self) -> Any:
+        return Session()
+
+    @property
+    def open(self) -> bool:
+        connected = WebSocketState.CONNECTED
+        return self.websocket.application_state == connected and self.websocket.client_state == connected
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self.send_lock:
@@ -87,12 +101,14 @@ class Connection:
                     break
                 text = raw.get("text")
                 try:
-                    await self.handle(parse_message(text if text is not None else raw.get("bytes")))
+                    await self.handle(self.parse(text if text is not None else raw.get("bytes")))
                 except WebSocketDisconnect:
                     raise
                 except (LayerlabError, ValueError) as e:  # checks, and the engine's words for bad input
                     await self.send(self.error(str(e)))
                 except Exception:  # a bug: in the server log, an error frame, and the session goes on
+                    if not self.open:  # the tab went away while its answer was being made: not a bug
+                        break
                     log.exception("playground message failed")
                     await self.send(self.error("internal error (see the server log)"))
         except WebSocketDisconnect:
@@ -116,35 +132,37 @@ class Connection:
             self.playing = True
             self.wake.set()
             return
-        if kind == "pause":
+        if kind in ("pause", "step"):
             self.playing = False
             self.wake.clear()
         async with self.lock:
-            session = self.session
-            if kind == "config":
-                settings = settings_from(message.settings, session.settings)
-                changed = await self.run_in_thread(session.configure, settings, message.rev)
-                if changed["data"]:
-                    await self.send(session.data_message())
-            elif kind == "step":
-                self.playing = False
-                self.wake.clear()
-                await self.run_in_thread(session.advance, 1)
-            elif kind == "explain":
-                session.select(message.neuron)
-            elif kind == "edit":
-                assert message.edit is not None
-                session.edit(message.edit)
-            elif kind == "upload":
-                await self.run_in_thread(session.set_upload, parse_csv(message.csv))
+            await self.answer(message)
+
+    async def answer(self, message: Any) -> None:
+        """A message other than play and ack, answered while no training frame is in progress."""
+        kind, session = message.type, self.session
+        if kind == "config":
+            settings = settings_from(message.settings, session.settings)
+            changed = await self.run_in_thread(session.configure, settings, message.rev)
+            if changed["data"]:
                 await self.send(session.data_message())
-            elif kind == "import":
-                await self.run_in_thread(session.import_weights, message.weights)
-                await self.send(session.data_message())
-            elif kind == "export":
-                await self.send(await self.run_in_thread(session.export))
-                return
-            await self.send(await self.run_in_thread(session.frame, self.playing))
+        elif kind == "step":
+            await self.run_in_thread(session.advance, 1)
+        elif kind == "explain":
+            session.select(message.neuron)
+        elif kind == "edit":
+            assert message.edit is not None
+            session.edit(message.edit)
+        elif kind == "upload":
+            await self.run_in_thread(session.set_upload, parse_csv(message.csv))
+            await self.send(session.data_message())
+        elif kind == "import":
+            await self.run_in_thread(session.import_weights, message.weights)
+            await self.send(session.data_message())
+        elif kind == "export":
+            await self.send(await self.run_in_thread(session.export))
+            return
+        await self.send(await self.run_in_thread(session.frame, self.playing))
 
     def _play_frame(self) -> dict[str, Any]:
         session = self.session
@@ -183,6 +201,73 @@ class Connection:
                 )
             except Exception:
                 pass
+
+
+class ImageConnection(Connection):
+    """One tab of the Images page: an ``ImageSession`` (torch engine) and the image mode's messages."""
+
+    parse = staticmethod(parse_image_message)
+
+    def __init__(self, websocket: WebSocket, max_fps: float, data_dir: str | None = None):
+        self.data_dir = data_dir
+        self.urgent = False  # a drawn digit waits: the training frame in progress ends early
+        super().__init__(websocket, max_fps)
+
+    def new_session(self) -> Any:
+        return None  # made in a worker thread by run(): loading the data and torch takes a while
+
+    async def handle(self, message: Any) -> None:
+        if message.type == "draw":  # a drawn digit is answered at once: the frame in progress stops training
+            self.urgent = True
+        try:
+            await super().handle(message)
+        finally:
+            self.urgent = False
+
+    async def run(self) -> None:
+        from .images import ImageSession  # torch: imported when the first Images tab opens
+
+        CONNECTIONS.add(self)  # counts against the limit while its session is made
+        try:
+            self.session = await self.run_in_thread(lambda: ImageSession(data_dir=self.data_dir))
+        except LayerlabError as e:  # the data set cannot be read
+            CONNECTIONS.discard(self)
+            await self.websocket.send_text(json.dumps({"type": "error", "message": str(e)}))
+            await self.websocket.close(code=1011)
+            return
+        await super().run()
+
+    async def answer(self, message: Any) -> None:
+        kind, session = message.type, self.session
+        if kind == "config":
+            settings = image_settings_from(message.settings, session.settings)
+            changed = await self.run_in_thread(session.configure, settings, message.rev)
+            if changed["network"]:
+                await self.send(session.data_message())
+        elif kind == "reset":
+            await self.run_in_thread(session.reset)
+            await self.send(session.data_message())
+        elif kind == "step":
+            await self.run_in_thread(session.train, 1)
+        elif kind == "pick":
+            session.pick(message.index)
+        elif kind == "draw":
+            await self.send(await self.run_in_thread(session.draw, message.drawing))
+            return
+        elif kind == "import":
+            await self.run_in_thread(session.import_weights, message.weights)
+            await self.send(session.data_message())
+        elif kind == "export":
+            await self.send(await self.run_in_thread(session.export))
+            return
+        await self.send(await self.run_in_thread(session.frame, self.playing))
+
+    def _play_frame(self) -> dict[str, Any]:
+        session = self.session
+        if not session.train(10**9, IMAGE_FRAME_BUDGET, lambda: self.urgent):
+            self.playing = False
+            self.wake.clear()
+        return session.frame(self.playing, measure=not self.urgent)
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -252,11 +337,15 @@ def _same_origin(websocket: WebSocket) -> bool:
 NOTEBOOK_FRAME_ANCESTORS = "'self' http://127.0.0.1:* http://localhost:* http://[::1]:* https://*.googleusercontent.com"
 
 
-def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed: bool = False) -> Starlette:
-    """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions.
+def create_app(
+    max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed: bool = False, data_dir: str | None = None
+) -> Starlette:
+    """The ASGI app: ``/`` the page, ``/static/...`` its files, ``/api/tasks`` the presets, ``/ws`` sessions;
+    ``/images``, ``/api/images`` and ``/ws/images`` the same for the Images page.
 
     ``hosts``: the Host names it answers to (default: the loopback names); see ``host_names``.
-    ``embed``: a notebook on this machine may show the page in a frame (``NOTEBOOK_FRAME_ANCESTORS``)."""
+    ``embed``: a notebook on this machine may show the page in a frame (``NOTEBOOK_FRAME_ANCESTORS``).
+    ``data_dir``: where the Images page finds MNIST and Fashion-MNIST (mnist-small is built in)."""
     headers = HEADERS
     if embed:
         policy = HEADERS["Content-Security-Policy"].replace("'none'", NOTEBOOK_FRAME_ANCESTORS)
@@ -265,27 +354,41 @@ def create_app(max_fps: float = 60.0, hosts: frozenset[str] | None = None, embed
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=headers)
 
+    async def images_page(request: Request) -> Response:
+        return FileResponse(STATIC / "images.html", headers=headers)
+
     async def task_list(request: Request) -> Response:
         presets = {n: {**task, "settings": tasks.preset(n)} for n, task in tasks.TASKS.items()}
         return JSONResponse({"tasks": presets, "limits": LIMITS}, headers=headers)
 
-    async def websocket_endpoint(websocket: WebSocket) -> None:
-        if not _same_origin(websocket):
-            await websocket.close(code=1008)
-            return
-        await websocket.accept()
-        if len(CONNECTIONS) >= LIMITS["sessions"]:
-            message = f"the server already runs {len(CONNECTIONS)} sessions, its limit; close another tab first"
-            await websocket.send_text(json.dumps({"type": "error", "message": message}))
-            await websocket.close(code=1013)
-            return
-        await Connection(websocket, max_fps).run()
+    async def image_presets(request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(presets)
+        body = {"presets": found, "datasets": list(DATASETS), "limits": IMAGE_LIMITS}
+        return JSONResponse(body, headers=headers)
+
+    def endpoint(connection: Callable[[WebSocket], Connection]):
+        async def websocket_endpoint(websocket: WebSocket) -> None:
+            if not _same_origin(websocket):
+                await websocket.close(code=1008)
+                return
+            await websocket.accept()
+            if len(CONNECTIONS) >= LIMITS["sessions"]:
+                message = f"the server already runs {len(CONNECTIONS)} sessions, its limit; close another tab first"
+                await websocket.send_text(json.dumps({"type": "error", "message": message}))
+                await websocket.close(code=1013)
+                return
+            await connection(websocket).run()
+
+        return websocket_endpoint
 
     routes = [
         Route("/", index),
+        Route("/images", images_page),
         Route("/api/tasks", task_list),
+        Route("/api/images", image_presets),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        WebSocketRoute("/ws", websocket_endpoint),
+        WebSocketRoute("/ws", endpoint(lambda ws: Connection(ws, max_fps))),
+        WebSocketRoute("/ws/images", endpoint(lambda ws: ImageConnection(ws, max_fps, data_dir))),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TrustedHosts, names=hosts or host_names("127.0.0.1"))])
 
@@ -302,8 +405,9 @@ def _check_port(host: str, port: int) -> None:
         raise LayerlabError(f"cannot listen on {host}:{port} ({e.strerror}); choose another with --port") from None
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) -> None:
-    """Run the playground until Ctrl-C; opens the page in the browser when it can, prints the URL always."""
+def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True, data_dir: str | None = None) -> None:
+    """Run the playground until Ctrl-C; opens the page in the browser when it can, prints the URL always.
+    ``data_dir``: where the Images page finds MNIST and Fashion-MNIST."""
     import uvicorn
 
     if not 0 < port < 65536:
@@ -317,16 +421,16 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True) 
     _check_port(host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}/"
-    print(f"layerlab playground: {url}  (Ctrl-C stops it)")
+    print(f"layerlab playground: {url}  (the digits: {url}images; Ctrl-C stops it)")
     graphical = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")
     if open_browser and graphical:  # a text-mode browser would take over the terminal
         threading.Timer(0.5, webbrowser.open, (url,)).start()
     elif open_browser:
         print("no graphical display here: open the URL above in a browser")
-    uvicorn.Server(uvicorn_config(host, port)).run()
+    uvicorn.Server(uvicorn_config(host, port, data_dir=data_dir)).run()
 
 
-def uvicorn_config(host: str, port: int, max_fps: float = 60.0):
+def uvicorn_config(host: str, port: int, max_fps: float = 60.0, data_dir: str | None = None):
     """The server ``layerlab playground`` runs (the tests and the frame-rate benchmark start the same one).
 
     No per-message compression: deflating the largest network's 350 kB frame took the server ~15 ms of
@@ -334,7 +438,7 @@ def uvicorn_config(host: str, port: int, max_fps: float = 60.0):
     import uvicorn
 
     return uvicorn.Config(
-        create_app(max_fps, hosts=host_names(host)),
+        create_app(max_fps, hosts=host_names(host), data_dir=data_dir),
         host=host,
         port=port,
         log_level="warning",

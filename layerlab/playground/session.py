@@ -31,6 +31,7 @@ from ..numpy import SGD, build
 from ..numpy.regularizers import L1, L2, Penalties
 from ..spec import parse
 from ..task import task_named
+from ..weights import WeightsError, weights_from_bytes
 from . import tasks
 from .export import python_snippet, train_config
 from .protocol import Edit, ProtocolError, Settings, Upload, settings_from, upload_from_json
@@ -410,13 +411,9 @@ class Session:
     def import_weights(self, blob: bytes) -> None:
         """Restore an export: the settings (and uploaded points) from its metadata, then its weights."""
         try:
-            size = int.from_bytes(blob[:8], "little")
-            if len(blob) < 8 or size > len(blob) - 8:
-                raise ValueError("truncated header")
-            metadata = json.loads(blob[8 : 8 + size]).get("__metadata__") or {}
-            state = safetensors.numpy.load(blob)
-        except Exception as e:  # any malformed file: one message, never a crash
-            raise ProtocolError(f"import: not a .safetensors file exported by the playground ({str(e)[:80]})") from None
+            state, metadata = weights_from_bytes(blob)
+        except WeightsError as e:  # any malformed file: one message, never a crash
+            raise ProtocolError(f"import: {e}; import a file that Export model saved") from None
         if not isinstance(metadata, dict) or "playground" not in metadata or "spec" not in metadata:
             raise ProtocolError("import: the file has no playground settings; export it from the playground page")
         try:
