@@ -11,7 +11,6 @@ the models the experiments run, with their optimiser, learning rate, batch size 
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
@@ -22,7 +21,7 @@ import numpy as np
 from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
 from ..spec import KINDS, parse
-from .protocol import LIMITS, ProtocolError, _float, _int, _show
+from .protocol import ProtocolError, _float, _int, _show, read_message
 
 INPUT_SHAPE = (1, 28, 28)  # every data set of the mode has MNIST's shape
 DATASETS = ("mnist-small", "mnist", "fashion-mnist")  # mnist-small is embedded; the others need --data-dir
@@ -223,29 +222,13 @@ class ImageMessage:
 
 def parse_image_message(text: Any) -> ImageMessage:
     """One WebSocket text message of the Images page, checked; raises ``ProtocolError`` naming what is wrong."""
-    if not isinstance(text, str):
-        raise ProtocolError("messages are JSON text; binary messages are not accepted")
-    if len(text) > LIMITS["message_bytes"]:
-        raise ProtocolError(f"message of {len(text):,} characters is over the limit of {LIMITS['message_bytes']:,}")
-    try:
-        raw = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise ProtocolError(f"message is not valid JSON ({str(e)[:80]})") from None
-    if not isinstance(raw, dict) or raw.get("type") not in MESSAGE_TYPES:
-        kind = raw.get("type") if isinstance(raw, dict) else raw
-        raise ProtocolError(f"unknown message type {_show(kind)}; known: {', '.join(MESSAGE_TYPES)}")
-    kind = raw["type"]
-    allowed = {
+    takes = {
         "config": {"settings", "rev"},
         "pick": {"index"},
         "draw": {"width", "height", "pixels"},
         "import": {"weights"},
-    }.get(kind, set())
-    extra = sorted(str(k)[:30] for k in raw if k != "type" and k not in allowed)
-    if extra:
-        raise ProtocolError(
-            f"a {kind} message takes {', '.join(sorted(allowed)) or 'no fields'}, not {', '.join(extra)}"
-        )
+    }
+    kind, raw = read_message(text, MESSAGE_TYPES, takes)
     if kind == "config":
         if not isinstance(raw.get("settings"), dict):
             raise ProtocolError("a config message needs settings: a JSON object of the page's controls")

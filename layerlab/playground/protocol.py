@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -208,8 +209,9 @@ class Edit:
     value: float
 
 
-def parse_message(text: Any) -> Message:
-    """One WebSocket text message, checked; raises ``ProtocolError`` naming what is wrong."""
+def read_message(text: Any, types: Sequence[str], takes: dict[str, set[str]]) -> tuple[str, dict[str, Any]]:
+    """A message's type and its JSON object, checked as every page's messages are: JSON text under the size
+    limit, a known ``type``, and only the fields ``takes[type]`` names (none for a type it leaves out)."""
     if not isinstance(text, str):
         raise ProtocolError("messages are JSON text; binary messages are not accepted")
     if len(text) > LIMITS["message_bytes"]:
@@ -218,22 +220,29 @@ def parse_message(text: Any) -> Message:
         raw = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise ProtocolError(f"message is not valid JSON ({str(e)[:80]})") from None
-    if not isinstance(raw, dict) or raw.get("type") not in MESSAGE_TYPES:
+    if not isinstance(raw, dict) or raw.get("type") not in types:
         kind = raw.get("type") if isinstance(raw, dict) else raw
-        raise ProtocolError(f"unknown message type {_show(kind)}; known: {', '.join(MESSAGE_TYPES)}")
+        raise ProtocolError(f"unknown message type {_show(kind)}; known: {', '.join(types)}")
     kind = raw["type"]
-    allowed = {
-        "config": {"settings", "rev"},
-        "explain": {"neuron"},
-        "upload": {"csv"},
-        "import": {"weights"},
-        "edit": {"param", "layer", "unit", "input", "value"},
-    }.get(kind, set())
+    allowed = takes.get(kind, set())
     extra = sorted(str(k)[:30] for k in raw if k != "type" and k not in allowed)
     if extra:
         raise ProtocolError(
             f"a {kind} message takes {', '.join(sorted(allowed)) or 'no fields'}, not {', '.join(extra)}"
         )
+    return kind, raw
+
+
+def parse_message(text: Any) -> Message:
+    """One WebSocket text message, checked; raises ``ProtocolError`` naming what is wrong."""
+    takes = {
+        "config": {"settings", "rev"},
+        "explain": {"neuron"},
+        "upload": {"csv"},
+        "import": {"weights"},
+        "edit": {"param", "layer", "unit", "input", "value"},
+    }
+    kind, raw = read_message(text, MESSAGE_TYPES, takes)
     if kind == "config":
         if not isinstance(raw.get("settings"), dict):
             raise ProtocolError("a config message needs settings: a JSON object of the page's controls")
