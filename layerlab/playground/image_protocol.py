@@ -21,7 +21,7 @@ import numpy as np
 from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
 from ..spec import KINDS, parse
-from .protocol import ProtocolError, _float, _int, _show, read_message
+from .protocol import ProtocolError, _float, _int, _show, imported_weights, read_message
 
 INPUT_SHAPE = (1, 28, 28)  # every data set of the mode has MNIST's shape
 DATASETS = ("mnist-small", "mnist", "fashion-mnist")  # mnist-small is embedded; the others need --data-dir
@@ -251,17 +251,5 @@ def parse_image_message(text: Any) -> ImageMessage:
         drawing = np.frombuffer(data, np.uint8).reshape(height, width, 1)
         return ImageMessage(kind, drawing=drawing)
     if kind == "import":
-        data = raw.get("weights")
-        if not isinstance(data, str):
-            raise ProtocolError("an import message needs weights: the .safetensors file in base64")
-        try:
-            weights = base64.b64decode(data, validate=True)
-        except ValueError:
-            raise ProtocolError("import: the weights are not valid base64") from None
-        if len(weights) > IMAGE_LIMITS["import_bytes"]:
-            raise ProtocolError(
-                f"import: the file is {len(weights) // 1000:,} kB, over the limit of "
-                f"{IMAGE_LIMITS['import_bytes'] // 1000:,} kB; import a .safetensors file that Export saved"
-            )
-        return ImageMessage(kind, weights=weights)
+        return ImageMessage(kind, weights=imported_weights(raw, IMAGE_LIMITS["import_bytes"], "Export"))
     return ImageMessage(kind)

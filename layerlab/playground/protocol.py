@@ -268,20 +268,26 @@ def parse_message(text: Any) -> Message:
             )
         return Message(kind, csv=csv)
     if kind == "import":
-        data = raw.get("weights")
-        if not isinstance(data, str):
-            raise ProtocolError("an import message needs weights: the .safetensors file in base64")
-        try:
-            weights = base64.b64decode(data, validate=True)
-        except ValueError:
-            raise ProtocolError("import: the weights are not valid base64") from None
-        if len(weights) > LIMITS["import_bytes"]:
-            raise ProtocolError(
-                f"import: the file is {len(weights) // 1000:,} kB, over the limit of "
-                f"{LIMITS['import_bytes'] // 1000:,} kB; import a .safetensors file that Export model saved"
-            )
-        return Message(kind, weights=weights)
+        return Message(kind, weights=imported_weights(raw, LIMITS["import_bytes"], "Export model"))
     return Message(kind)
+
+
+def imported_weights(raw: dict[str, Any], limit: int, button: str) -> bytes:
+    """An import message's .safetensors file (base64 in ``weights``), at most ``limit`` bytes; the error
+    names the page's ``button`` that saves such a file."""
+    data = raw.get("weights")
+    if not isinstance(data, str):
+        raise ProtocolError("an import message needs weights: the .safetensors file in base64")
+    try:
+        weights = base64.b64decode(data, validate=True)
+    except ValueError:
+        raise ProtocolError("import: the weights are not valid base64") from None
+    if len(weights) > limit:
+        raise ProtocolError(
+            f"import: the file is {len(weights) // 1000:,} kB, over the limit of "
+            f"{limit // 1000:,} kB; import a .safetensors file that {button} saved"
+        )
+    return weights
 
 
 def _edit(raw: dict[str, Any]) -> Edit:
