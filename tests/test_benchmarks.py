@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = r"(\d[\d,]*\.?\d*)"
@@ -162,3 +165,15 @@ def test_gpu_figures(tmp_path):
     assert set(best) == {"single network", "vote of 2 (1 epochs each)"}
     for val, test, wall in ((row[1], row[2], row[4]) for row in best.values()):
         assert 0 <= number(val) <= 100 and 0 <= number(test) <= 100 and number(wall) > 0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no browser: apt-get install chromium (Debian)")
+def test_image_playground(tmp_path):
+    """The Images page in headless Chromium (Debian's, as the playground's browser tests use it)."""
+    out = run_script("image_playground", "--tiny", cwd=tmp_path)
+    assert float(re.search(rf"MLP step {NUMBER} ms", out)[1]) > 0
+    mlp = re.search(rf"Lab 4A MLP: {NUMBER} view updates/s over {NUMBER} s", out)
+    assert float(mlp[1]) > 0 and float(mlp[2]) > 0
+    drawings = re.findall(rf"classification \((paused|training)\): median {NUMBER} ms, worst {NUMBER} ms over 3", out)
+    assert [kind for kind, _, _ in drawings] == ["paused", "training"]
+    assert all(0 < float(median) <= float(worst) for _, median, worst in drawings)
