@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -160,24 +161,38 @@ def fit(
 class Signals(Hook):
     """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler) while ``fit`` trains: raised as
     ``KeyboardInterrupt`` / ``Terminated``, so the hooks' ``on_interrupt`` writes the last finished epoch
-    (SIGTERM would otherwise end the process at once). A signal that lands in a ``__del__`` (where Python
-    only prints an exception, and training would go on) is raised at the next step instead. Installed
-    only in the main thread, over Python's own handlers (not over a program's own)."""
+    (SIGTERM would otherwise end the process at once). A signal that lands where Python only prints an
+    exception and goes on (a ``__del__``, a weakref or garbage-collector callback: ``sys.unraisablehook``)
+    is raised at the next step instead. Installed only in the main thread, over Python's own handlers (not
+    over a program's own)."""
 
     def __init__(self) -> None:
         self.pending: type[BaseException] | None = None
         self.previous: dict[int, Any] = {}
+        self.unraisable_hook: Any = None
 
     def install(self) -> Signals:
         if threading.current_thread() is threading.main_thread():
             for number, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
                 if signal.getsignal(number) == default:
                     self.previous[number] = signal.signal(number, self._received)
+            if self.previous:
+                self.unraisable_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def restore(self) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
+        if self.unraisable_hook is not None:
+            sys.unraisablehook, self.unraisable_hook = self.unraisable_hook, None
+
+    def _unraisable(self, unraisable: Any) -> None:
+        """An interrupt Python could not raise where it landed (a weakref callback, say): kept for the next
+        step; anything else goes to the hook that was there before."""
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self.pending = type(unraisable.exc_value)
+        else:
+            self.unraisable_hook(unraisable)
 
     def _received(self, number: int, frame: Any) -> None:
         error = Terminated if number == signal.SIGTERM else KeyboardInterrupt

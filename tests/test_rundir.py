@@ -497,3 +497,32 @@ def test_ctrl_c_that_lands_in_a_del_still_ends_the_run_with_its_last_epoch_writt
         quiet_fit(small(epochs=50), out, hooks=[CtrlCInDel()])
     assert RunDir(out).read_checkpoint()[1]["epoch"] == 3 and len(RunDir(out).read_metrics()) == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back after fit
+
+
+def test_ctrl_c_that_lands_in_a_weakref_callback_still_ends_the_run_with_its_last_epoch_written(tmp_path):
+    """A weakref or garbage-collector callback is another place where Python only prints an exception (through
+    ``sys.unraisablehook``): a Ctrl-C landing there is raised at the next step, as one in ``__del__`` is."""
+    import signal
+    import weakref
+
+    class Freed:
+        pass
+
+    def callback(reference):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the weakref's callback
+        for _ in range(100):
+            pass
+
+    class CtrlCInCallback(Hook):
+        def on_epoch_end(self, loop, row):
+            if row["epoch"] == 3:
+                freed = Freed()
+                self.reference = weakref.ref(freed, callback)
+                del freed  # the callback runs at once
+
+    out = tmp_path / "run"
+    hook_before = sys.unraisablehook
+    with pytest.raises(KeyboardInterrupt):
+        quiet_fit(small(epochs=50), out, hooks=[CtrlCInCallback()])
+    assert RunDir(out).read_checkpoint()[1]["epoch"] == 3 and len(RunDir(out).read_metrics()) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and sys.unraisablehook is hook_before
