@@ -240,6 +240,7 @@ def page(browser, url):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
+    page.wait_for_function("() => socket !== null && socket.readyState === WebSocket.OPEN")  # a click before is dropped
     page.click("#step")
     expect(page.locator("#epoch")).to_have_text("000,001")
     yield page
