@@ -7,7 +7,9 @@ Cases (issue 21's goals, batch 10 as in Nielsen's book):
 
 Loops, each one epoch of the same images (each member its own order), timed in this one process:
   one       layerlab's torch engine training one network (``TorchTrainable.train_epoch``)
-  stacked   layerlab's ``StackedTrainable`` training N networks at once (batched matmuls, grouped convolutions)
+  stacked   layerlab's ``StackedTrainable`` training N networks at once (batched matmuls, grouped convolutions;
+            plain SGD on dense layers by its written-out step, ``layerlab/torch/stacked_sgd.py``)
+  autograd  the same stacked model with autograd's backward and torch.optim's step (where ``stacked`` writes it out)
   vmap      the same N networks through ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call``
             (a bare loop: no records), the other way the issue names
 
@@ -64,8 +66,10 @@ def time_one(config: TrainConfig, spec, x, y) -> float:
     return time.thread_time() - started
 
 
-def time_stacked(runs: list[TrainConfig], spec, x, y) -> float:
+def time_stacked(runs: list[TrainConfig], spec, x, y, written_out: bool = True) -> float:
     trainable = StackedTrainable(runs, spec, len(x))
+    if not written_out:
+        trainable.by_hand = None  # autograd's backward and torch.optim's step, as every other model
     trainable.add_data("train", x, y)
     orders = [np.random.default_rng([c.seed, 3]).permutation(len(x)) for c in runs]
     nothing = [lambda step, loss: None] * len(runs)
@@ -113,13 +117,16 @@ def main() -> None:
     train = load("mnist-small").train
     x, y = train.x[: args.images], train.y[: args.images]
     print(f"{len(x):,} images, batch 10, 1 thread, torch {torch.__version__}, load {os.getloadavg()[0]:.2f}")
-    print("| case | networks | one alone (s/epoch) | stacked (s/epoch) | stacked / one | goal | vmap / one |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    columns = ["case", "networks", "one alone (s/epoch)", "stacked (s/epoch)", "stacked / one", "goal", "vmap / one"]
+    print("| " + " | ".join([*columns, "autograd / one"]) + " |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.cases.split(","):
         case = CASES[name]
         runs = configs(case)
         spec = parse(runs[0].model, x.shape[1:])
         loops = {"one": partial(time_one, runs[0]), "stacked": partial(time_stacked, runs)}
+        if StackedTrainable(runs, spec, len(x)).by_hand is not None:
+            loops["autograd"] = partial(time_stacked, runs, written_out=False)
         if not args.no_vmap:
             loops["vmap"] = partial(time_vmap, runs)
         best = {loop: float("inf") for loop in loops}
@@ -128,10 +135,11 @@ def main() -> None:
                 best[loop] = min(best[loop], timed(spec, x, y))
         ratio = best["stacked"] / best["one"]
         vmap = f"{best['vmap'] / best['one']:.2f}x" if "vmap" in best else "-"
+        autograd = f"{best['autograd'] / best['one']:.2f}x" if "autograd" in best else "-"
         verdict = "met" if ratio <= case["goal"] else "missed"
         print(
             f"| {name} | {case['members']} | {best['one']:.3f} | {best['stacked']:.3f} | {ratio:.2f}x | "
-            f"<= {case['goal']}x ({verdict}) | {vmap} |"
+            f"<= {case['goal']}x ({verdict}) | {vmap} | {autograd} |"
         )
     print(f"load after: {os.getloadavg()[0]:.2f}")
 

@@ -248,6 +248,7 @@ def test_the_benchmark_runs_at_a_tiny_size():
         ratio = float(row[5].strip().removesuffix("x"))
         assert one > 0 and stacked > 0 and ratio == pytest.approx(stacked / one, rel=0.1)
         assert row[7].strip().endswith("x")
+    assert rows[0][8].strip().endswith("x") and rows[1][8].strip() == "-"  # the MLP's step is written out
 
 
 def test_runs_that_start_from_a_file_or_train_in_float64_match_too(dataset, tmp_path):
@@ -258,3 +259,56 @@ def test_runs_that_start_from_a_file_or_train_in_float64_match_too(dataset, tmp_
     for config, outcome in zip(runs, outcomes, strict=True):
         assert_same_run(alone(config, dataset), outcome, weights_tolerance=1e-9)
     assert start.epochs == 1 and outcomes[0][1].weights()["1.weight"].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "model, settings",
+    [
+        ("flatten dense(20) relu dense(16) tanh dropout(0.3, scale=test) dense(10)", dict(l1=0.5, weight_decay=1e-3)),
+        ("flatten dense(24) linear dropout(0.4) dense(12) sigmoid dense(10)", dict(dtype="float64", l2=0.0)),
+    ],
+    ids=["relu-tanh-l1-l2-decay", "linear-sigmoid-float64"],
+)
+def test_the_written_out_sgd_step_is_the_autograd_step(dataset, model, settings):
+    """``ByHandSGD`` (plain SGD, dense layers) against the stacked model's autograd step, with each member at
+    a learning rate of its own: the same losses, correct counts, gradient norms and weights."""
+    from layerlab import parse
+    from layerlab.torch.stacked import StackedTrainable
+
+    runs = configs(model, **settings)
+    spec = parse(model, dataset.train.x.shape[1:])
+    x, y = dataset.train.x, dataset.train.y
+    orders = [np.random.default_rng(seed).permutation(len(x)) for seed in SEEDS]
+    rates = [np.full(30, 0.05), np.linspace(0.01, 0.2, 30), None]  # warm-ups apart; the third at its own 0.05
+    results = []
+    for written_out in (True, False):
+        stacked = StackedTrainable(runs, spec, len(x))
+        assert stacked.by_hand is not None
+        if not written_out:
+            stacked.by_hand = None
+        stacked.add_data("train", x, y)
+        stats = stacked.train_epoch(orders, 10, [lambda step, loss: None] * 3, rates, [0, 1, 2])
+        results.append((stats, [stacked.weights_of(i) for i in range(3)]))
+    (by_hand, weights_by_hand), (autograd, weights_autograd) = results
+    tolerance = 1e-7 if settings.get("dtype") == "float64" else 1e-5  # the loss is float32 in both: so is its gradient
+    for i in range(3):
+        np.testing.assert_allclose(by_hand[i].losses, autograd[i].losses, rtol=0, atol=1e-5)
+        assert by_hand[i].correct == autograd[i].correct
+        assert by_hand[i].grad_norms.keys() == autograd[i].grad_norms.keys() and by_hand[i].grad_norms
+        for name, norm in autograd[i].grad_norms.items():
+            assert by_hand[i].grad_norms[name] == pytest.approx(norm, rel=1e-5)
+        for name, value in weights_autograd[i].items():
+            np.testing.assert_allclose(weights_by_hand[i][name], value, rtol=0, atol=tolerance, err_msg=name)
+
+
+def test_only_plain_sgd_on_dense_layers_takes_the_written_out_step(dataset):
+    from layerlab import parse
+    from layerlab.torch.stacked import StackedTrainable
+
+    def written_out(model, **settings):
+        runs = configs(model, **settings)
+        return StackedTrainable(runs, parse(model, dataset.train.x.shape[1:]), 300).by_hand is not None
+
+    assert written_out(MLP) and written_out(MLP, weight_decay=0.1)
+    assert not written_out(MLP, optimizer="momentum") and not written_out(MLP, loss="mse")
+    assert not written_out(CNN) and not written_out(MLP, label_smoothing=0.1)

@@ -38,6 +38,7 @@ from ..spec import Spec
 from .augment import make_augmentation
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
+from .stacked_sgd import ByHandSGD, by_hand
 from .trainable import DEFAULT_THREADS, OPTIMIZERS, TorchPredictor, TorchTrainable, resolve_device
 
 #: The layer kinds a stacked model computes; any other (batch norm, maxout, a layer of your own) is trained
@@ -163,20 +164,31 @@ class _Dropout(_Layer):
         self.p, self.trainable = module.p, stacked_trainable
         self.scaled_at_test = getattr(module, "scale", "train") == "test"
 
+    def noise(self, x: torch.Tensor, layout: str) -> torch.Tensor | None:
+        """Each member's mask for ``x`` in training, the kept units 1 / (1 - p); None when nothing is dropped."""
+        if self.p == 0:
+            return None
+        if self.p == 1:
+            return torch.zeros_like(x)
+        m = self.trainable.m
+        shape = x.shape[1:] if layout == "members" else (x.shape[0], x.shape[1] // m, *x.shape[2:])
+        masks = [
+            torch.empty(shape, dtype=x.dtype).bernoulli_(1 - self.p, generator=g).div_(1 - self.p)
+            for g in self.trainable.dropout_generators
+        ]
+        noise = torch.stack(masks) if layout == "members" else torch.stack(masks, 1).flatten(1, 2)
+        return noise.to(x.device)
+
+    def multiplier(self, x: torch.Tensor, layout: str) -> torch.Tensor | None:
+        """What training multiplies ``x`` by: the mask, times 1 - p with ``scale=test``; None for 1."""
+        noise = self.noise(x, layout)
+        if self.scaled_at_test:
+            return noise * (1 - self.p) if noise is not None else None
+        return noise
+
     def forward(self, x, layout):
-        if not self.trainable.training or self.p == 0:
-            y = x
-        elif self.p == 1:
-            y = x * 0
-        else:
-            m = self.trainable.m
-            shape = x.shape[1:] if layout == "members" else (x.shape[0], x.shape[1] // m, *x.shape[2:])
-            masks = [
-                torch.empty(shape, dtype=x.dtype).bernoulli_(1 - self.p, generator=g).div_(1 - self.p)
-                for g in self.trainable.dropout_generators
-            ]
-            noise = torch.stack(masks) if layout == "members" else torch.stack(masks, 1).flatten(1, 2)
-            y = x * noise.to(x.device)
+        noise = self.noise(x, layout) if self.trainable.training else None
+        y = x if noise is None else x * noise
         return (y * (1 - self.p) if self.scaled_at_test else y), layout
 
 
@@ -218,6 +230,7 @@ class StackedTrainable:
         self.trainable: list[str] = []
         self.transposed: set[str] = set()  #: dense weights, stored (M, in, out); a member's is (out, in)
         self.layers: list[_Layer] = []
+        self.kinds: list[str] = []  #: each layer's kind, as the spec names it
         self.training = False
         self.dropout_generators = [torch.Generator().manual_seed(s.seed) for s in settings]  # as torch.manual_seed
         for r in spec.resolve():
@@ -237,6 +250,7 @@ class StackedTrainable:
                 if p.requires_grad:
                     self.trainable.append(full)
             self.layers.append(_layer(r.layer.kind, module, stacked, self))
+            self.kinds.append(r.layer.kind)
         self.loss_name = first.loss
         self.loss_fn = make_loss(first.loss, first.label_smoothing)
         self.eval_batch_size = first.eval_batch_size
@@ -253,6 +267,7 @@ class StackedTrainable:
         self.version = 0  #: bumped whenever weights change: evaluations are cached per version
         self.evaluated: dict[str, tuple[int, list[tuple[float, float]]]] = {}
         self.members = [StackedMember(self, i) for i in range(self.m)]
+        self.by_hand = by_hand(self)  #: the written-out SGD step, where the model and settings allow it
 
     @property
     def description(self) -> str:
@@ -286,15 +301,22 @@ class StackedTrainable:
         else:
             losses = torch.stack([self.loss_fn(output[i].float(), y[i]) for i in range(m)])
             total, losses = losses.sum(), losses.detach()
-        if self.penalty_l1 or self.penalty_l2:
-            weights = [self.params[n] for n in self.weight_names]
-            penalty = 0.0
-            if self.penalty_l1:
-                penalty = penalty + self.penalty_l1 * sum(w.abs().flatten(1).sum(1) for w in weights)
-            if self.penalty_l2:
-                penalty = penalty + self.penalty_l2 / 2 * sum(w.square().flatten(1).sum(1) for w in weights)
+        penalty = self.penalties()
+        if penalty is not None:
             total, losses = total + penalty.sum(), losses + penalty.detach()
         return total, losses
+
+    def penalties(self) -> torch.Tensor | None:
+        """Each member's weight penalty (M,): l1/n sum |w| + l2/(2n) sum w^2 (None without either)."""
+        if not (self.penalty_l1 or self.penalty_l2):
+            return None
+        weights = [self.params[n] for n in self.weight_names]
+        penalty = 0.0
+        if self.penalty_l1:
+            penalty = penalty + self.penalty_l1 * sum(w.abs().flatten(1).sum(1) for w in weights)
+        if self.penalty_l2:
+            penalty = penalty + self.penalty_l2 / 2 * sum(w.square().flatten(1).sum(1) for w in weights)
+        return penalty
 
     def train_epoch(
         self,
@@ -323,6 +345,7 @@ class StackedTrainable:
         chunk = self.chunk_elements["cpu" if on_cpu else "other"]
         per_chunk = max(1, chunk // max(1, x[0].numel() * batch_size * m))  # every member's batches in one chunk
         self.version += 1
+        hand = self.by_hand if self.by_hand is not None and ByHandSGD.takes(y) else None
         warming = any(rates is not None for rates in step_lrs)
         lrs = list(self.lrs)
         for step in range(steps):
@@ -335,11 +358,14 @@ class StackedTrainable:
             xb, yb = x_chunk[:, within : within + batch_size], y_chunk[:, within : within + batch_size]
             if self.augment is not None:
                 xb = torch.stack([self.augment(xb[i], g) for i, g in enumerate(self.augment_generators)])
-            output = self.forward(xb)
-            total, member_losses = self.member_losses(output, yb)
-            for p in parameters:
-                p.grad = None
-            total.backward()
+            if hand is not None:
+                output, member_losses = hand.forward(xb, yb)
+            else:
+                output = self.forward(xb)
+                total, member_losses = self.member_losses(output, yb)
+                for p in parameters:
+                    p.grad = None
+                total.backward()
             values = member_losses.tolist()
             for i in list(running):
                 losses[i].append(values[i])
@@ -349,9 +375,15 @@ class StackedTrainable:
             if not running:
                 break
             outputs.append(output.detach())
-            if monitored and step % stride == 0:
-                norms.append(tuple(torch.linalg.vector_norm(w.grad, dim=tuple(range(1, w.ndim))) for w in monitored))
-            self.step(lrs, running)
+            record = bool(monitored) and step % stride == 0
+            if hand is not None:
+                recorded = hand.step(lrs, record)
+                if record:
+                    norms.append(recorded)
+            else:
+                if record:
+                    norms.append(tuple(torch.linalg.vector_norm(w.grad, dim=list(range(1, w.ndim))) for w in monitored))
+                self.step(lrs, running)
             for i in running:
                 on_steps[i](step + 1, values[i])
         self.training = False

@@ -1,0 +1,141 @@
+"""Plain SGD on a stacked dense network, its backward pass written out (no autograd).
+
+At batch 10 a small network's step is mostly overhead: autograd's graph, the optimiser's call, a few
+dozen small kernels. For the commonest case, repeats of a dense network with softmax cross-entropy and plain
+SGD (Nielsen's chapter 1-3 networks), ``ByHandSGD`` does the members' step in a handful of batched kernels:
+the forward pass keeps each layer's input, the loss's gradient is the softmax minus the one-hot label, and
+the backward pass walks the layers in reverse, each dense layer updating its stacked weights in place with
+one ``baddbmm`` (the weight gradient never exists as a tensor of its own):
+
+    dL/dx = g W^T            (members' batched product; skipped below the first weighted layer)
+    W <- (1 - eta (l2/n + wd)) W - eta x^T g - eta l1/n sign(W)
+    b <- (1 - eta wd) b - eta sum_batch g
+
+where g = dL/d(output) of the layer for each member's mean loss over its batch, eta the member's learning
+rate, l1/n and l2/n the penalties (Nielsen's regularised cost) and wd the optimiser's weight decay, as
+``torch.optim.SGD`` and the loss's penalty term would apply them. Activations take their derivative from
+their output: sigmoid y(1 - y), tanh 1 - y^2, ReLU [y > 0]; dropout multiplies by the mask it drew.
+
+Each member's numbers match the autograd path (and so training it alone) to float rounding
+(``tests/test_together.py``); ``benchmarks/batched_repeats.py`` measures what it saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+StackedTrainable = Any  #: ``layerlab.torch.stacked.StackedTrainable``, which imports this module
+
+#: d(activation)/d(input) from the activation's output.
+DERIVATIVES = {
+    "sigmoid": lambda y: y * (1 - y),
+    "tanh": lambda y: 1 - y * y,
+    "relu": lambda y: (y > 0).to(y.dtype),
+    "linear": None,  # the identity: the gradient passes unchanged
+}
+KINDS = {"dense", "flatten", "dropout", *DERIVATIVES}
+
+
+def by_hand(stacked: StackedTrainable) -> ByHandSGD | None:
+    """A ``ByHandSGD`` for the stacked model when its step can be written out: only dense layers,
+    flatten, dropout and the activations above, softmax cross-entropy on the logits, plain SGD (no momentum)."""
+    first = stacked.settings[0]
+    plain_sgd = first.optimizer == "sgd" and not first.momentum
+    softmax_ce = first.loss == "cross_entropy" and not first.label_smoothing
+    if plain_sgd and softmax_ce and all(kind in KINDS for kind in stacked.kinds):
+        return ByHandSGD(stacked)
+    return None
+
+
+class ByHandSGD:
+    """The forward pass, the members' losses and the SGD step of a stacked dense network."""
+
+    def __init__(self, stacked: StackedTrainable):
+        self.stacked = stacked
+        self.weight_decay = stacked.settings[0].weight_decay
+        weighted = [i for i, kind in enumerate(stacked.kinds) if kind == "dense"]
+        self.first_weighted = weighted[0] if weighted else len(stacked.kinds)
+        self.inputs: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor | None] = []
+
+    @staticmethod
+    def takes(y: torch.Tensor) -> bool:
+        """Whether a split's targets (N,) are class labels, the only targets the written-out loss reads."""
+        return y.ndim == 1 and not y.is_floating_point()
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, B, ...) inputs and (M, B) labels -> the outputs (M, B, classes) and each member's loss (M,)
+        with its weight penalty, as ``StackedTrainable.member_losses`` reports it."""
+        stacked = self.stacked
+        x = x.reshape(x.shape[0], x.shape[1], -1)  # every kind here is dense: (M, B, features)
+        self.inputs, self.masks = [], []  # each layer's input (the last: the output), each dropout's multiplier
+        for kind, layer in zip(stacked.kinds, stacked.layers, strict=True):
+            self.inputs.append(x)
+            mask = layer.multiplier(x, "members") if kind == "dropout" else None
+            self.masks.append(mask)
+            if kind == "dropout":
+                x = x if mask is None else x * mask
+            elif kind != "flatten":
+                x = layer.forward(x, "members")[0]
+        self.inputs.append(x)
+        log_p = torch.log_softmax(x.float(), -1)
+        self.log_p, self.y = log_p, y.long().unsqueeze(2)
+        losses = -log_p.gather(2, self.y).squeeze(2).mean(1)
+        penalty = stacked.penalties()
+        return x, losses if penalty is None else losses + penalty
+
+    @torch.no_grad()
+    def step(self, lrs: list[float], record_norms: bool) -> tuple[torch.Tensor, ...] | None:
+        """One SGD step at each member's rate; with ``record_norms`` each penalised weight's gradient norm
+        per member (M,), in ``weight_names`` order, as the autograd path records them."""
+        stacked = self.stacked
+        grad = self.log_p.exp().scatter_add_(2, self.y, torch.full_like(self.y, -1, dtype=self.log_p.dtype))
+        grad = grad.div_(self.y.shape[1]).to(stacked.dtype)  # d(mean loss)/d(logits), each member's batch
+        same = len(set(lrs)) == 1
+        rate = lrs[0] if same else torch.tensor(lrs, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
+        norms: list[torch.Tensor] = []
+        for i in range(len(stacked.layers) - 1, -1, -1):
+            kind, layer, x = stacked.kinds[i], stacked.layers[i], self.inputs[i]
+            if kind == "dense":
+                below = torch.bmm(grad, layer.weight.transpose(1, 2)) if i > self.first_weighted else None
+                self._update(layer, x, grad, rate, norms if record_norms else None)
+                if below is None:
+                    break
+                grad = below
+            elif kind == "dropout" and self.masks[i] is not None:
+                grad = grad * self.masks[i]
+            elif DERIVATIVES.get(kind) is not None:
+                grad = grad * DERIVATIVES[kind](self.inputs[i + 1])
+        return tuple(reversed(norms)) if record_norms else None
+
+    def _update(self, layer, x: torch.Tensor, grad: torch.Tensor, rate, norms: list | None) -> None:
+        """W <- W - eta (x^T g + penalties' and weight decay's gradients); b <- b - eta (sum g + wd b)."""
+        stacked = self.stacked
+        weight, bias = layer.weight, layer.bias
+        decay = stacked.penalty_l2 + self.weight_decay
+        sign = torch.sign(weight) if stacked.penalty_l1 else None
+        if bias is not None and bias.requires_grad:
+            bias_grad = grad.sum(1)
+            if self.weight_decay:
+                bias_grad = bias_grad + self.weight_decay * bias
+            bias.sub_(bias_grad * rate if isinstance(rate, float) else bias_grad * rate.view(-1, 1))
+        if not weight.requires_grad:
+            return
+        if norms is not None or not isinstance(rate, float):  # the gradient as a tensor: its norm, or rates apart
+            weight_grad = torch.bmm(x.transpose(1, 2), grad)  # the loss's gradient, penalties included
+            if stacked.penalty_l2:
+                weight_grad += stacked.penalty_l2 * weight
+            if sign is not None:
+                weight_grad += stacked.penalty_l1 * sign
+            if norms is not None:
+                norms.append(torch.linalg.vector_norm(weight_grad, dim=(1, 2)))
+            if self.weight_decay:  # the optimiser's, not the loss's: not in the recorded norm
+                weight_grad += self.weight_decay * weight
+            weight.sub_(weight_grad * rate)
+            return
+        weight.baddbmm_(x.transpose(1, 2), grad, beta=1 - rate * decay, alpha=-rate)
+        if sign is not None:
+            weight.sub_(sign, alpha=rate * stacked.penalty_l1)
