@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -164,7 +164,7 @@ def check_settings(
     ranges: dict[str, tuple[int, int]],
     choices: dict[str, Sequence[str]],
     floats: dict[str, tuple[str, float, float, bool]],
-    checks: dict[str, Callable[[Any], Any]],
+    checks: dict[str, Any],
 ) -> dict[str, Any]:
     """The page's values checked, in the order sent (the first bad one raises ``ProtocolError``).
 
@@ -187,7 +187,9 @@ def check_settings(
     return values
 
 
-def _bool(name: str) -> Callable[[Any], bool]:
+def _bool(name: str) -> Any:
+    """The check of a true/false setting called ``name``."""
+
     def checked(value: Any) -> bool:
         if not isinstance(value, bool):
             raise ProtocolError(f"{name} must be true or false, got {_show(value)}")
