@@ -2,7 +2,7 @@
 
 ``layerlab exercise dense relu`` writes ``my_layers.py`` with one class per exercise: the
 constructor given, ``forward(x, args)`` and ``backward(dy, args)`` left for you, the shapes and the
-formulas to derive in comments. ``layerlab check my_layers.py`` then grades them (``grader.py``).
+formulas to derive in comments. ``layerlab check my_layers.py`` then grades them (``grader/``).
 """
 
 from __future__ import annotations

@@ -123,22 +123,14 @@ def fit(
         log(f"note: {dataset.info['data_dir']}")
     spec = parse(config.model, dataset.input_shape, dataset.name)
     spec.resolve()  # shape errors now, before any data moves
-    trainable = make_trainable(config, spec, len(dataset.train))
-    started_from = load_initial_weights(config, spec, trainable, run_dir)
-    for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
-        trainable.add_data(name, split.x, split.y)
+    trainable, started_from = build_trainable(config, spec, dataset, run_dir)
     run_dir = run_dir.claim() if run_dir is not None else None
     loop = LoopState(config, dataset, spec, trainable, run_dir, log)
     signals = Signals().install()
     calls = Hooks([signals, *standard_hooks(config, run_dir, progress, log, weights), *hooks])
     try:
         calls.on_fit_start(loop)
-        log(
-            f"data: {dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on {trainable.description}"
-            f"{started_from}"
-        )
-        if config.compile:
-            log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
+        announce(loop, started_from)
         for epoch in range(len(loop.history) + 1, config.epochs + 1):
             if loop.stopped:
                 break
@@ -213,6 +205,28 @@ class Signals(Hook):
         if self.pending is not None:
             error, self.pending = self.pending, None
             raise error()
+
+
+def build_trainable(config: TrainConfig, spec: Spec, dataset: Dataset, run_dir: RunDir | None) -> tuple[Trainable, str]:
+    """The engine's trainable for ``spec``, holding the dataset's three splits, with its starting weights
+    (``load_initial_weights``); and what the model's log line adds about them."""
+    trainable = make_trainable(config, spec, len(dataset.train))
+    started_from = load_initial_weights(config, spec, trainable, run_dir)
+    for name, split in (("train", dataset.train), ("val", dataset.val), ("test", dataset.test)):
+        trainable.add_data(name, split.x, split.y)
+    return trainable, started_from
+
+
+def announce(loop: LoopState, started_from: str) -> None:
+    """The run's first lines: the data, the model on its engine (and the weights it starts from); a note
+    when the model is compiled first."""
+    spec, config = loop.spec, loop.config
+    loop.log(
+        f"data: {loop.dataset.describe()}\nmodel: {spec} ({spec.num_params():,} parameters) on "
+        f"{loop.trainable.description}{started_from}"
+    )
+    if config.compile:
+        loop.log(f"compiling the model (--compile {config.compile}): the first steps take 20 s or more")
 
 
 def load_initial_weights(config: TrainConfig, spec: Spec, trainable: Trainable, run_dir: RunDir | None) -> str:

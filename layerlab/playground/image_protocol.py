@@ -1,6 +1,6 @@
 """What the Images page may send, checked: a session's set-up and the messages of the image mode.
 
-As ``protocol.py`` for the 2-D page (and with its checks: ``_int``, ``_float``, ``ProtocolError``): every
+As ``protocol.py`` for the 2-D page (and with its checks: ``check_settings``, ``_int``, ``ProtocolError``): every
 value from the page is checked here before the session sees it, and a bad one raises one sentence naming
 the field and what would be valid, which the server sends back as an error frame.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from ..engine import OPTIMIZERS
 from ..errors import LayerlabError
 from ..spec import KINDS, parse
-from .protocol import ProtocolError, _float, _int, _show, imported_weights, read_message
+from .protocol import ProtocolError, _int, _show, check_settings, imported_weights, read_message, settings_object
 
 INPUT_SHAPE = (1, 28, 28)  # every data set of the mode has MNIST's shape
 DATASETS = ("mnist-small", "mnist", "fashion-mnist")  # mnist-small is embedded; the others need --data-dir
@@ -113,6 +113,11 @@ _CHOICES = {
     "activation": ACTIVATIONS,
     "augment": tuple(AUGMENTATIONS),
 }
+_FLOATS = {
+    "lr": ("lr (learning rate)", 0.0, 10.0, True),
+    "dropout": ("dropout (the probability of dropping a unit)", 0.0, 0.9, False),
+    "l2": ("l2 (Nielsen's lambda)", 0.0, 100.0, False),
+}
 
 
 def image_settings_from(raw: Any, base: ImageSettings | None = None) -> ImageSettings:
@@ -120,41 +125,24 @@ def image_settings_from(raw: Any, base: ImageSettings | None = None) -> ImageSet
 
     A ``preset`` key alone sets everything the preset says; other keys beside it change the preset's values."""
     base = base or ImageSettings()
-    if not isinstance(raw, dict):
-        raise ProtocolError(f"settings must be a JSON object of the page's controls, got {_show(raw)}")
-    known = {f.name for f in fields(ImageSettings)}
-    unknown = sorted(str(k)[:30] for k in raw if k not in known)
-    if unknown:
-        raise ProtocolError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    raw = settings_object(raw, ImageSettings)
     values: dict[str, Any] = {}
     if "preset" in raw:
         if raw["preset"] not in presets():
             raise ProtocolError(f"preset must be one of {', '.join(presets())}, got {_show(raw['preset'])}")
         values = {"preset": raw["preset"], **presets()[raw["preset"]]["settings"]}
-    for name, value in raw.items():
-        if name == "preset":
-            continue
-        if name in _INT_RANGES:
-            values[name] = _int(name, value, *_INT_RANGES[name])
-        elif name in _CHOICES:
-            if value not in _CHOICES[name]:
-                raise ProtocolError(f"{name} must be one of {', '.join(_CHOICES[name])}, got {_show(value)}")
-            values[name] = value
-        elif name == "lr":
-            values[name] = _float("lr (learning rate)", value, 0.0, 10.0, low_open=True)
-        elif name == "dropout":
-            values[name] = _float("dropout (the probability of dropping a unit)", value, 0.0, 0.9)
-        elif name == "l2":
-            values[name] = _float("l2 (Nielsen's lambda)", value, 0.0, 100.0)
-        elif name == "model":
-            if not isinstance(value, str) or not value.strip():
-                raise ProtocolError("model must be a model spec, e.g. flatten dense(100) relu dense(10)")
-            if len(value) > IMAGE_LIMITS["model_chars"]:
-                raise ProtocolError(f"model: the spec is over {IMAGE_LIMITS['model_chars']:,} characters")
-            values[name] = value.strip()
+    values |= check_settings(raw, _INT_RANGES, _CHOICES, _FLOATS, {"model": _model_spec})
     settings = replace(base, **values)
     model_text(settings)  # the model must build: its spec, its output, its size
     return settings
+
+
+def _model_spec(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError("model must be a model spec, e.g. flatten dense(100) relu dense(10)")
+    if len(value) > IMAGE_LIMITS["model_chars"]:
+        raise ProtocolError(f"model: the spec is over {IMAGE_LIMITS['model_chars']:,} characters")
+    return value.strip()
 
 
 def model_text(settings: ImageSettings) -> str:

@@ -96,6 +96,10 @@ _CHOICES = {
     "activation": ACTIVATIONS,
     "regularization": REGULARIZATIONS,
 }
+_FLOATS = {
+    "lr": ("lr (learning rate)", 0.0, 10.0, True),
+    "rate": ("rate (regularisation rate)", 0.0, 10.0, False),
+}
 
 
 def _int(name: str, value: Any, low: int, high: int) -> int:
@@ -123,32 +127,13 @@ def _show(value: Any) -> str:
 def settings_from(raw: Any, base: Settings | None = None) -> Settings:
     """Settings from the page's JSON object: the given keys replace those of ``base`` (default: defaults)."""
     base = base or Settings()
-    if not isinstance(raw, dict):
-        raise ProtocolError(f"settings must be a JSON object of the page's controls, got {_show(raw)}")
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(str(k)[:30] for k in raw if k not in known)
-    if unknown:
-        raise ProtocolError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name in _INT_RANGES:
-            values[name] = _int(name, value, *_INT_RANGES[name])
-        elif name in _CHOICES:
-            if value not in _CHOICES[name]:
-                raise ProtocolError(f"{name} must be one of {', '.join(_CHOICES[name])}, got {_show(value)}")
-            values[name] = value
-        elif name == "lr":
-            values[name] = _float("lr (learning rate)", value, 0.0, 10.0, low_open=True)
-        elif name == "rate":
-            values[name] = _float("rate (regularisation rate)", value, 0.0, 10.0)
-        elif name in ("show_test", "discretize"):
-            if not isinstance(value, bool):
-                raise ProtocolError(f"{name} must be true or false, got {_show(value)}")
-            values[name] = value
-        elif name == "features":
-            values[name] = _features(value)
-        elif name == "hidden":
-            values[name] = _hidden(value)
+    checks = {
+        "show_test": _bool("show_test"),
+        "discretize": _bool("discretize"),
+        "features": _features,
+        "hidden": _hidden,
+    }
+    values = check_settings(settings_object(raw, Settings), _INT_RANGES, _CHOICES, _FLOATS, checks)
     settings = replace(base, **values)
     if settings.data in REGRESSION and task_named(settings.problem).has_classes:
         raise ProtocolError(f"{settings.data} is a regression data set: set problem to regression")
@@ -161,6 +146,56 @@ def settings_from(raw: Any, base: Settings | None = None) -> Settings:
             f"a session may take ({LIMITS['work']:,}); use fewer points or neurons"
         )
     return settings
+
+
+def settings_object(raw: Any, settings_class: type) -> dict[str, Any]:
+    """``raw`` once it is known to be a JSON object whose keys are all fields of ``settings_class``."""
+    if not isinstance(raw, dict):
+        raise ProtocolError(f"settings must be a JSON object of the page's controls, got {_show(raw)}")
+    known = {f.name for f in fields(settings_class)}
+    unknown = sorted(str(k)[:30] for k in raw if k not in known)
+    if unknown:
+        raise ProtocolError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return raw
+
+
+def check_settings(
+    raw: dict[str, Any],
+    ranges: dict[str, tuple[int, int]],
+    choices: dict[str, Sequence[str]],
+    floats: dict[str, tuple[str, float, float, bool]],
+    checks: dict[str, Any],
+) -> dict[str, Any]:
+    """The page's values checked, in the order sent (the first bad one raises ``ProtocolError``).
+
+    ``ranges``: whole numbers, ``{name: (low, high)}``; ``choices``: ``{name: the words allowed}``;
+    ``floats``: ``{name: (the name shown, low, high, low excluded)}``; ``checks``: ``{name: function}`` for
+    the rest, each returning the checked value. A name in none of them is left out of the result."""
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in ranges:
+            values[name] = _int(name, value, *ranges[name])
+        elif name in choices:
+            if value not in choices[name]:
+                raise ProtocolError(f"{name} must be one of {', '.join(choices[name])}, got {_show(value)}")
+            values[name] = value
+        elif name in floats:
+            shown, low, high, low_open = floats[name]
+            values[name] = _float(shown, value, low, high, low_open=low_open)
+        elif name in checks:
+            values[name] = checks[name](value)
+    return values
+
+
+def _bool(name: str) -> Any:
+    """The check of a true/false setting called ``name``."""
+
+    def checked(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ProtocolError(f"{name} must be true or false, got {_show(value)}")
+        return value
+
+    return checked
 
 
 def _features(value: Any) -> tuple[str, ...]:

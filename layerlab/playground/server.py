@@ -139,7 +139,21 @@ class Connection:
             await self.answer(message)
 
     async def answer(self, message: Any) -> None:
-        """A message other than play and ack, answered while no training frame is in progress."""
+        """A message other than play and ack, answered while no training frame is in progress: an import
+        or an export (both pages), else the page's own (``answer_page``); then a frame, unless answered."""
+        kind, session = message.type, self.session
+        if kind == "import":
+            await self.run_in_thread(session.import_weights, message.weights)
+            await self.send(session.data_message())
+        elif kind == "export":
+            await self.send(await self.run_in_thread(session.export))
+            return
+        elif await self.answer_page(message):
+            return
+        await self.send(await self.run_in_thread(session.frame, self.playing))
+
+    async def answer_page(self, message: Any) -> bool:
+        """The 2-D page's own messages; True when the answer is complete (no frame follows)."""
         kind, session = message.type, self.session
         if kind == "config":
             settings = settings_from(message.settings, session.settings)
@@ -156,13 +170,7 @@ class Connection:
         elif kind == "upload":
             await self.run_in_thread(session.set_upload, parse_csv(message.csv))
             await self.send(session.data_message())
-        elif kind == "import":
-            await self.run_in_thread(session.import_weights, message.weights)
-            await self.send(session.data_message())
-        elif kind == "export":
-            await self.send(await self.run_in_thread(session.export))
-            return
-        await self.send(await self.run_in_thread(session.frame, self.playing))
+        return False
 
     def _play_frame(self) -> dict[str, Any]:
         session = self.session
@@ -237,7 +245,8 @@ class ImageConnection(Connection):
             return
         await super().run()
 
-    async def answer(self, message: Any) -> None:
+    async def answer_page(self, message: Any) -> bool:
+        """The Images page's own messages; a drawn digit is answered by its classification alone."""
         kind, session = message.type, self.session
         if kind == "config":
             settings = image_settings_from(message.settings, session.settings)
@@ -253,14 +262,8 @@ class ImageConnection(Connection):
             session.pick(message.index)
         elif kind == "draw":
             await self.send(await self.run_in_thread(session.draw, message.drawing))
-            return
-        elif kind == "import":
-            await self.run_in_thread(session.import_weights, message.weights)
-            await self.send(session.data_message())
-        elif kind == "export":
-            await self.send(await self.run_in_thread(session.export))
-            return
-        await self.send(await self.run_in_thread(session.frame, self.playing))
+            return True
+        return False
 
     def _play_frame(self) -> dict[str, Any]:
         session = self.session

@@ -26,7 +26,6 @@ const ICONS = {
   reset: '<svg viewBox="0 0 24 24" width="20" height="20"><path d="M12 5V2L7 6l5 4V7a5 5 0 1 1-5 5H5a7 7 0 1 0 7-7z" fill="currentColor"/></svg>',
 };
 let state = { ...DEFAULTS };
-let socket = null;
 let rev = 0;
 let playing = false;
 let data = null; // the last "data" message: points, classes, extent
@@ -128,9 +127,6 @@ function history_replace(hash) { window.history.replaceState(null, "", hash); }
 
 // ---- connection -------------------------------------------------------------------------------------
 
-function send(message) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-}
 function sendConfig() {
   rev += 1;
   writeHash();
@@ -140,7 +136,7 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws`);
   socket.onopen = () => { showMessage(""); sendConfig(); };
-  socket.onclose = () => { setPlaying(false); showMessage("The connection to the server closed; reload the page to start again."); };
+  socket.onclose = socketClosed;
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "frame") {

@@ -4,7 +4,6 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let socket = null;
 let settings = {};
 let presets = {};
 let rev = 0;
@@ -31,9 +30,6 @@ function showMessage(text) {
 
 // ---- connection ---------------------------------------------------------------------------------------
 
-function send(message) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-}
 function sendSettings(changes) {
   rev += 1;
   send({ type: "config", settings: changes, rev });
@@ -41,7 +37,7 @@ function sendSettings(changes) {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws/images`);
-  socket.onclose = () => { setPlaying(false); showMessage("The connection to the server closed; reload the page to start again."); };
+  socket.onclose = socketClosed;
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "frame") {

@@ -1,44 +1,19 @@
-"""Backpropagation number by number: one forward pass, one backward pass and one update of a small
-dense network, every value read from the numpy engine, for one example or a batch (up to 8: each
-example's values carry its number, [1], [2], ...; the error is their mean and each gradient the sum over
-the batch of the examples' error signal times input). A dense layer may be followed by maxout(k): each
-neuron is the largest of its k pieces (rows h1.1, h1.2, ... of the dense layer), and its error signal goes
-to the piece that won.
-
-With no arguments ``trace()`` is Matt Mazur's "A Step by Step Backpropagation Example" (the 2-2-2
-logistic network with inputs 0.05/0.10, targets 0.01/0.99, weights w1..w8, biases 0.35/0.60 that stay
-fixed, learning rate 0.5), in his order and with his names: net_h1, out_h1, E_total, dE_total/dw5 as
-the product dE_total/dout_o1 x dout_o1/dnet_o1 x dnet_o1/dw5, w5+, ...
-
-Nothing is re-derived on the side: every value is read from the engine's recorded pass
-(``Model.recorded_pass``: each layer's input, output and dE/d(output)). The net input e of a neuron is
-the output of the engine's dense layer, y = f(e) the output of its activation layer, the error signal
-d = dE/de what the activation's ``backward`` returns, dE/dy what reaches it from above, f'(e) the
-activation's ``backward`` applied to ones (its cached local derivative), dE/dw the dense layer's
-``grads``, and the updated weights are what the engine's SGD optimiser writes (a parameter declared
-``bias=fixed`` is not moved).
-
-``Trace.to_dict()`` is the JSON form: per neuron e, y, dE/dy, f'(e), d and its incoming weights with
-their gradients and updated values (what a web page's neuron panel shows), and the ordered steps.
-"""
+"""The trace: one forward pass, backward pass and SGD update of a small dense network, step by step,
+every value read from the numpy engine's recorded pass (the package's docstring says which)."""
 
 from __future__ import annotations
 
-import html
-import json
 import math
-import sys
-import types
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .errors import LayerlabError
-from .numpy.model import LAYERS, Model, Pass, build, initial_state
-from .numpy.optimizers import SGD
-from .spec import KINDS, Spec, SpecError, parse
+from ..numpy.model import LAYERS, Model, Pass, build, initial_state
+from ..numpy.optimizers import SGD
+from ..spec import Spec, parse
+from .reading import Block, ExplainError, explainable_blocks, read_matrix, read_weights
+from .rendering import LOSS_TEXT, Step, Trace, num
 
 #: The worked example of Matt Mazur, "A Step by Step Backpropagation Example" (2015).
 MAZUR_MODEL = "input(2) dense(2, bias=fixed) sigmoid dense(2, bias=fixed) sigmoid"
@@ -51,13 +26,6 @@ MAZUR_WEIGHTS = {
 MAZUR_INPUT, MAZUR_TARGET, MAZUR_LOSS, MAZUR_LR = [0.05, 0.10], [0.01, 0.99], "sse", 0.5
 MAZUR_ERROR_AFTER = 0.291027924  # as printed in the source; see the note in ``trace``
 
-#: The largest network explain prints, in weights and biases, and the largest batch.
-MAX_PARAMETERS = 60
-MAX_BATCH = 8
-
-#: The activations explain shows per neuron: those whose numpy class writes y = f(e) and f'(e) as text
-#: (``formula``, ``derivative``).
-ACTIVATIONS = tuple(kind for kind, k in KINDS.items() if k.activation and getattr(LAYERS[kind], "formula", None))
 #: dE/dy of each loss at an output y with target t (the text; the value comes from the engine).
 LOSS_GRADIENTS = {
     "sse": "-({t} - {y})",
@@ -66,244 +34,6 @@ LOSS_GRADIENTS = {
     "nll": "-{t} / {y}",
     "bce": "(sigmoid({y}) - {t}) / n",
 }
-LOSS_TEXT = {
-    "sse": "E_total = sum of 1/2 (target - out)^2 over the outputs",
-    "mse": "E_total = mean of (out - target)^2 over the outputs",
-    "cross_entropy": "E_total = -sum of target log softmax(out) (the outputs are logits)",
-    "nll": "E_total = -sum of target log out (the outputs are probabilities)",
-    "bce": "E_total = mean of -t log sigmoid(out) - (1 - t) log(1 - sigmoid(out))",
-}
-
-
-class ExplainError(LayerlabError, ValueError):
-    """A network, weights, input or target that explain cannot show."""
-
-
-def num(value: float) -> str:
-    """A number as the worked example prints it: 9 decimals, trailing zeros dropped (0.74136507)."""
-    value = float(value)
-    if value == 0:
-        return "0"
-    if abs(value) < 1e-4 or abs(value) >= 1e6:
-        return f"{value:.6e}"
-    return f"{value:.9f}".rstrip("0").rstrip(".")
-
-
-@dataclass
-class Step:
-    """One line of the explanation: ``name = formula = numbers = value``."""
-
-    section: str
-    name: str
-    formula: str
-    numbers: str
-    value: float
-    shown: str = ""  #: the value as printed, when not ``num(value)``
-
-    def __post_init__(self) -> None:
-        self.value = float(self.value)
-        self.shown = self.shown or num(self.value)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "section": self.section,
-            "name": self.name,
-            "formula": self.formula,
-            "numbers": self.numbers,
-            "value": self.value,
-            "shown": self.shown,
-        }
-
-
-@dataclass
-class Trace:
-    """One worked training step of a small network, number by number: the forward pass, every
-    backward step and the error before and after the update (what ``layerlab explain`` prints)."""
-
-    model: str
-    loss: str
-    lr: float
-    input: list[float]
-    target: list[float]
-    layers: list[dict[str, Any]]
-    error_before: float
-    error_after: float
-    steps: list[Step] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "loss": self.loss,
-            "lr": self.lr,
-            "input": self.input,
-            "target": self.target,
-            "layers": self.layers,
-            "error": {"before": self.error_before, "after": self.error_after},
-            "steps": [s.to_dict() for s in self.steps],
-            "notes": self.notes,
-        }
-
-    def value(self, name: str) -> float:
-        """The value of the step called ``name`` (e.g. ``"out_h1"``, ``"w5+"``)."""
-        for step in self.steps:
-            if step.name == name:
-                return step.value
-        raise KeyError(name)
-
-    @property
-    def values(self) -> dict[str, float]:
-        """Every step's value by its name: ``{"net_h1": 0.3775, "out_h1": 0.593269992, ...}``."""
-        return {step.name: step.value for step in self.steps}
-
-    @property
-    def text(self) -> str:
-        """What ``layerlab explain`` prints."""
-        return render_text(self)
-
-    @property
-    def markdown(self) -> str:
-        """What ``layerlab explain --format markdown`` prints."""
-        return render_markdown(self)
-
-    def __repr__(self) -> str:
-        return render_text(self)
-
-    def _repr_markdown_(self) -> str:
-        return render_markdown(self)
-
-    def _repr_html_(self) -> str:
-        return render_html(self)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading the network, weights, input and target
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Block:
-    """A dense layer and the activation after it (if any): one layer of neurons."""
-
-    dense: int  # index in the spec
-    activation: int | None
-    kind: str  # the activation's kind, "linear" when there is none
-    names: list[str]  # the neurons
-    bias_names: list[str] | None  # one per row of the dense layer
-    pieces: int = 1  # rows of the dense layer per neuron: maxout's k, else 1
-    row_names: list[str] = field(default_factory=list)  # the dense layer's rows: a neuron, or a maxout piece
-
-    def rows(self, neuron: int) -> range:
-        """The dense layer's rows that make a neuron: one, or a maxout's k consecutive pieces."""
-        return range(neuron * self.pieces, (neuron + 1) * self.pieces)
-
-
-def _blocks(spec: Spec) -> list[_Block]:
-    kinds = [item.kind for item in spec.layers]
-    blocks: list[_Block] = []
-    i = 0
-    while i < len(kinds):
-        if kinds[i] != "dense":
-            what = "an activation" if KINDS[kinds[i]].activation else f"`{spec.layers[i]}`"
-            raise ExplainError(
-                f"explain shows dense networks: each dense layer followed by at most one activation "
-                f"({', '.join(ACTIVATIONS)}); layer {i + 1} is {what} where a dense layer should be"
-            )
-        activation = None
-        if i + 1 < len(kinds) and kinds[i + 1] != "dense":
-            if kinds[i + 1] not in ACTIVATIONS:
-                raise ExplainError(
-                    f"explain cannot show layer {i + 2} `{spec.layers[i + 1]}` neuron by neuron; "
-                    f"use dense layers and the activations {', '.join(ACTIVATIONS)}"
-                )
-            activation = i + 1
-        kind = kinds[activation] if activation is not None else "linear"
-        pieces = spec.layers[activation].args["k"] if kind == "maxout" else 1
-        blocks.append(_Block(i, activation, kind, [], None, pieces))
-        i += 2 if activation is not None else 1
-    if any(b.kind == "softmax" for b in blocks[:-1]):
-        raise ExplainError("explain shows softmax only after the last dense layer")
-    return blocks
-
-
-def _vector(value: Any, size: int, what: str, flag: str) -> np.ndarray:
-    if isinstance(value, str):
-        try:
-            value = [float(v) for v in value.replace(",", " ").split()]
-        except ValueError:
-            raise ExplainError(f"{flag} {value!r}: give {size} numbers separated by commas, e.g. 0.05,0.10") from None
-    array = np.asarray(value, dtype=np.float64).reshape(-1)
-    if array.size != size:
-        raise ExplainError(f"{flag}: the network has {size} {what}, got {array.size} numbers; give {size}")
-    if not np.all(np.isfinite(array)):
-        raise ExplainError(f"{flag}: every number must be finite")
-    return array
-
-
-def _matrix(value: Any, size: int, what: str, flag: str) -> np.ndarray:
-    """One example (numbers) or a batch (examples separated by ";", or a list of lists): (examples, size)."""
-    if isinstance(value, str):
-        rows = [part for part in value.split(";") if part.strip()]
-    elif isinstance(value, list | tuple) and value and isinstance(value[0], list | tuple | np.ndarray):
-        rows = list(value)
-    else:
-        rows = [value]
-    if len(rows) > MAX_BATCH:
-        raise ExplainError(f"{flag}: explain prints a batch of at most {MAX_BATCH} examples, got {len(rows)}")
-    return np.stack([_vector(row, size, what, flag) for row in rows])
-
-
-def read_weights(value: Any, spec: Spec) -> dict[str, np.ndarray]:
-    """Weights from a dict of state names, JSON text, a flat list of numbers (state order: each layer's
-    weight row by row, then its bias), or a .json / .safetensors / .npz file. A single number for an
-    array fills it (``"0.bias": 0.35``)."""
-    shapes = {f"{r.index}.{n}": s for r in spec.resolve() for n, s in r.params.items()}
-    if isinstance(value, str | Path) and Path(value).suffix in (".json", ".safetensors", ".npz"):
-        path = Path(value)
-        if not path.is_file():
-            raise ExplainError(f"--weights: no file {path}")
-        if path.suffix == ".json":
-            value = path.read_text()
-        else:
-            from .weights import load_weights
-
-            value = load_weights(path)[0]
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ExplainError(f"--weights is not valid JSON: {e}") from None
-        else:
-            value = _vector(text, sum(math.prod(s) for s in shapes.values()), "weights and biases", "--weights")
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(shapes))
-        missing = sorted(set(shapes) - set(value))
-        if unknown or missing:
-            raise ExplainError(
-                f"--weights: names must be {', '.join(shapes)}; "
-                f"missing {', '.join(missing) or 'none'}, unknown {', '.join(unknown) or 'none'}"
-            )
-        state = {}
-        for name, shape in shapes.items():
-            try:
-                array = np.broadcast_to(np.asarray(value[name], dtype=np.float64), shape).copy()
-            except (ValueError, TypeError):
-                raise ExplainError(f"--weights: {name} must have shape {shape} (or be one number)") from None
-            state[name] = array
-        return state
-    flat = _vector(value, sum(math.prod(s) for s in shapes.values()), "weights and biases", "--weights")
-    state, start = {}, 0
-    for name, shape in shapes.items():
-        state[name] = flat[start : start + math.prod(shape)].reshape(shape)
-        start += math.prod(shape)
-    return state
-
-
-# ---------------------------------------------------------------------------------------------------
-# The trace
-# ---------------------------------------------------------------------------------------------------
 
 
 def trace(
@@ -328,7 +58,7 @@ def trace(
         target = MAZUR_TARGET if target is None else target
     loss, lr = _loss_and_rate(loss or MAZUR_LOSS, MAZUR_LR if lr is None else lr)
     spec = parse(model) if isinstance(model, str) else model
-    walk = _walk(spec, _explainable(spec), weights, input, target, loss, lr, seed)
+    walk = _walk(spec, explainable_blocks(spec), weights, input, target, loss, lr, seed)
     steps, panels = [*_forward_steps(walk), *_error_steps(walk)], []
     for bi in reversed(range(len(walk.blocks))):  # the backward pass, output layer first
         block_steps, panel = _backward_block(walk, bi)
@@ -360,28 +90,12 @@ def _loss_and_rate(loss: str, lr: Any) -> tuple[str, float]:
     return loss, lr
 
 
-def _explainable(spec: Spec) -> list[_Block]:
-    """The spec's blocks, if explain can print it: a flat input, dense blocks, at most ``MAX_PARAMETERS``."""
-    if spec.input_shape is None:
-        raise SpecError("explain needs the input size: start the model with input(n), e.g. input(2) dense(2) sigmoid")
-    if len(spec.input_shape) != 1:
-        raise ExplainError(f"explain shows dense networks with a flat input, got input{spec.input_shape}")
-    blocks = _blocks(spec)
-    count = spec.num_params()
-    if count > MAX_PARAMETERS:
-        raise ExplainError(
-            f"the network has {count} weights and biases; explain prints at most {MAX_PARAMETERS}: "
-            "use fewer or smaller layers (e.g. input(2) dense(3) tanh dense(2))"
-        )
-    return blocks
-
-
 @dataclass
 class _Walk:
     """What the trace reads: the network in blocks, the example(s) and targets, the engine's recorded pass
     (``Model.recorded_pass``), the activations' local derivatives, and the weights before and after the update."""
 
-    blocks: list[_Block]
+    blocks: list[Block]
     net: Model
     x: np.ndarray
     t: np.ndarray
@@ -422,15 +136,17 @@ class _Walk:
 
 
 def _walk(
-    spec: Spec, blocks: list[_Block], weights: Any, input: Any, target: Any, loss: str, lr: float, seed: int
+    spec: Spec, blocks: list[Block], weights: Any, input: Any, target: Any, loss: str, lr: float, seed: int
 ) -> _Walk:
     """Read the weights, input and target; run the engine's recorded pass and one SGD step."""
     state = read_weights(weights, spec) if weights is not None else initial_state(spec, seed=seed, dtype=np.float64)
     n_out = spec.output_shape()[0]
-    x = _matrix(input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input")
+    x = read_matrix(
+        input if input is not None else np.zeros(spec.input_shape), spec.input_shape[0], "inputs", "--input"
+    )
     if target is None:
         raise ExplainError(f"--target: give the {n_out} target outputs, e.g. {','.join(['0'] * n_out)}")
-    t = _matrix(target, n_out, "outputs", "--target")
+    t = read_matrix(target, n_out, "outputs", "--target")
     if len(t) != len(x):
         raise ExplainError(f"--target: give one target per example: {len(x)} inputs, {len(t)} targets")
     net = build(spec, dtype=np.float64, loss=loss, state={**initial_state(spec, seed=seed, dtype=np.float64), **state})
@@ -470,7 +186,7 @@ def _forward_steps(w: _Walk) -> list[Step]:
     return steps
 
 
-def _activation_text(w: _Walk, b: _Block, n: int, k: int) -> tuple[str, str]:
+def _activation_text(w: _Walk, b: Block, n: int, k: int) -> tuple[str, str]:
     """out = f(net) as a formula and with the numbers (the activation's ``formula``; maxout names its pieces)."""
     e, name = w.tape.outputs[b.dense][n], b.names[k]
     if b.kind == "maxout":
@@ -691,7 +407,7 @@ def _notes(w: _Walk, default: bool) -> list[str]:
     return notes
 
 
-def _name(blocks: list[_Block], spec: Spec, net) -> None:
+def _name(blocks: list[Block], spec: Spec, net) -> None:
     """h1, h2 (one hidden layer) or h1_1, h2_1 (several), o1, o2; one bias name per layer when its
     biases are fixed and equal (Mazur's b1, b2), else one per neuron (b_h1)."""
     hidden = len(blocks) - 1
@@ -709,116 +425,3 @@ def _name(blocks: list[_Block], spec: Spec, net) -> None:
         if "bias" in params:
             shared = f"{b.dense}.bias" in net.fixed and np.all(params["bias"] == params["bias"][0])
             b.bias_names = [f"b{bi + 1}"] * rows if shared else [f"b_{n}" for n in b.row_names]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Rendering
-# ---------------------------------------------------------------------------------------------------
-
-SECTION_TITLES = {
-    "forward": "The forward pass",
-    "error": "The total error",
-    "backward, output layer": "The backward pass: output layer",
-    "backward, hidden layer": "The backward pass: hidden layers (with the weights before the update)",
-    "after the update": "After one update",
-}
-
-
-def _examples(values: list) -> str:
-    """One example's numbers, or a batch's examples separated by ';'."""
-    rows = values if values and isinstance(values[0], list) else [values]
-    return "; ".join(", ".join(map(num, row)) for row in rows)
-
-
-def _header(tr: Trace) -> list[str]:
-    return [
-        f"model: {tr.model}",
-        f"input: {_examples(tr.input)}   target: {_examples(tr.target)}   "
-        f"loss: {tr.loss} ({LOSS_TEXT[tr.loss]})   eta: {num(tr.lr)}",
-    ]
-
-
-def _line(step: Step) -> str:
-    parts = [step.name]
-    if step.formula:
-        parts.append(step.formula)
-    if step.numbers and step.numbers != step.formula:
-        parts.append(step.numbers)
-    parts.append(step.shown)
-    return " = ".join(parts)
-
-
-def render_text(tr: Trace) -> str:
-    lines = _header(tr)
-    section = None
-    for step in tr.steps:
-        if step.section != section:
-            section = step.section
-            title = SECTION_TITLES.get(section, section)
-            lines += ["", title, "-" * len(title)]
-        lines.append("  " + _line(step))
-    lines += ["", *(f"note: {n}" for n in tr.notes)]
-    return "\n".join(lines)
-
-
-def render_markdown(tr: Trace) -> str:
-    lines = [f"**{h.split(':', 1)[0]}**:{h.split(':', 1)[1]}" for h in _header(tr)[:1]]
-    lines.append("")
-    lines.append(_header(tr)[1])
-    section = None
-    for step in tr.steps:
-        if step.section != section:
-            section = step.section
-            lines += [
-                "",
-                f"### {SECTION_TITLES.get(section, section)}",
-                "",
-                "| quantity | formula | numbers | value |",
-                "|---|---|---|---:|",
-            ]
-        cells = [step.name, step.formula, step.numbers if step.numbers != step.formula else "", step.shown]
-        lines.append("| " + " | ".join(f"`{c}`" if c and i < 3 else c for i, c in enumerate(cells)) + " |")
-    lines += ["", *(f"> {n}" for n in tr.notes)]
-    return "\n".join(lines)
-
-
-def render_html(tr: Trace) -> str:
-    """The Markdown form's tables as HTML, for a notebook's output."""
-    e = html.escape
-    header = _header(tr)
-    parts = [f"<p><b>model</b>: <code>{e(tr.model)}</code><br>{e(header[1])}</p>"]
-    section = None
-    for step in tr.steps:
-        if step.section != section:
-            if section is not None:
-                parts.append("</table>")
-            section = step.section
-            parts += [
-                f"<h4>{e(SECTION_TITLES.get(section, section))}</h4>",
-                "<table><tr><th>quantity</th><th>formula</th><th>numbers</th><th>value</th></tr>",
-            ]
-        numbers = step.numbers if step.numbers != step.formula else ""
-        texts = (step.name, step.formula, numbers)
-        cells = "".join(f"<td><code>{e(c)}</code></td>" if c else "<td></td>" for c in texts)
-        parts.append(f'<tr>{cells}<td style="text-align: right">{e(step.shown)}</td></tr>')
-    if section is not None:
-        parts.append("</table>")
-    parts += [f"<blockquote>{e(note)}</blockquote>" for note in tr.notes]
-    return "\n".join(parts)
-
-
-def render_json(tr: Trace) -> str:
-    return json.dumps(tr.to_dict(), indent=2)
-
-
-RENDERERS = {"text": render_text, "markdown": render_markdown, "json": render_json}
-
-
-class _CallableModule(types.ModuleType):
-    """``layerlab.explain`` is this module and, called, ``trace``: ``layerlab.explain()`` is Mazur's example."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Trace:
-        return trace(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
