@@ -173,6 +173,20 @@ def test_task5_train_export_import_upload(url, tmp_path):
         browser.close()
 
 
+def assert_hash_holds(page, *parts: str) -> None:
+    """The link in the address bar holds every part, once the page has written it (it may do so a moment after
+    the control changed: waiting up to 10 s, an assertion with the hash it found after that)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    script = "parts => parts.every(part => decodeURIComponent(location.hash).includes(part))"
+    try:
+        page.wait_for_function(script, arg=list(parts), timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+    hash_ = page.evaluate("decodeURIComponent(location.hash)")
+    assert all(part in hash_ for part in parts), hash_
+
+
 def test_controls_reshape_the_network_and_travel_in_the_link(url):
     from playwright.sync_api import expect, sync_playwright
 
@@ -193,9 +207,8 @@ def test_controls_reshape_the_network_and_travel_in_the_link(url):
         page.select_option("#activation", "relu")
         page.select_option("#regularization", "l2")
         page.select_option("#rate", "0.01")
-        hash_ = page.evaluate("decodeURIComponent(location.hash)")
-        for part in ("hidden=5,2,2", "features=x1,x2,x1*x2", "activation=relu", "regularization=l2", "rate=0.01"):
-            assert part in hash_, hash_
+        parts = ("hidden=5,2,2", "features=x1,x2,x1*x2", "activation=relu", "regularization=l2", "rate=0.01")
+        assert_hash_holds(page, *parts)
         expect(page.locator("#links path")).to_have_count(3 * 5 + 5 * 2 + 2 * 2 + 2 * 1)
         page.click("#step")
         expect(page.locator("#epoch")).to_have_text("000,001")
@@ -212,8 +225,7 @@ def test_controls_reshape_the_network_and_travel_in_the_link(url):
         page.click("#regenerate")
         expect(page.locator("#noise-value")).to_have_text("20")
         expect(page.locator("#epoch")).to_have_text("000,000")  # new data, new network
-        hash_ = page.evaluate("decodeURIComponent(location.hash)")
-        assert all(part in hash_ for part in ("noise=20", "ratio=70", "seed=1", "show_test=true")), hash_
+        assert_hash_holds(page, "noise=20", "ratio=70", "seed=1", "show_test=true")
         page.select_option("#problem", "regression")
         expect(page.locator('#datasets button[data-name="plane"]')).to_have_class(re.compile("selected"))
         expect(page.locator("#loss-note")).to_contain_text("mse / 2")
