@@ -329,11 +329,12 @@ def test_playing_redraws_the_links_canvas_and_never_touches_the_svg(page):
         "() => { window.svgChanges = 0; new MutationObserver((m) => { window.svgChanges += m.length; })"
         ".observe(document.querySelector('#links'), { attributes: true, subtree: true, childList: true }); }"
     )
-    links = pixels(page, "#link-canvas")
+    links, network = page.evaluate("() => networkBase.toDataURL()"), pixels(page, "#network-canvas")
     page.click("#play")
     expect(page.locator("#epoch")).not_to_have_text(re.compile("^000,00"))
     page.click("#play")
-    assert pixels(page, "#link-canvas") != links
+    assert page.evaluate("() => networkBase.toDataURL()") != links  # the links (and features) under the maps
+    assert pixels(page, "#network-canvas") != network
     assert page.evaluate("() => window.svgChanges") == 0
 
 
