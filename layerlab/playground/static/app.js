@@ -57,6 +57,17 @@ for (let i = 0; i < 256; i++) {
   const t = i / 127.5 - 1, from = t < 0 ? NEG : POS, w = Math.abs(t);
   for (let c = 0; c < 3; c++) SCALE[i * 3 + c] = MID[c] * (1 - w) + from[c] * w;
 }
+// The same colours as whole pixels (RGBA in memory order) for writing an ImageData as 32-bit words:
+// PIXEL[v] plain, PIXEL[256 + v] discretized (v < 128: -1, else +1); PIXEL[512] the nodes' frame, #999.
+const PIXEL = new Uint32Array(513);
+{
+  const bytes = new Uint8Array(PIXEL.buffer);
+  for (let i = 0; i < 512; i++) {
+    const v = i < 256 ? i : i - 256 >= 128 ? 255 : 0;
+    bytes.set([SCALE[v * 3], SCALE[v * 3 + 1], SCALE[v * 3 + 2], 255], i * 4);
+  }
+  bytes.set([153, 153, 153, 255], 512 * 4);
+}
 function scaleColour(v) { // v in [-1, 1]
   const i = Math.round((Math.max(-1, Math.min(1, v)) + 1) * 127.5) * 3;
   return `rgb(${SCALE[i]},${SCALE[i + 1]},${SCALE[i + 2]})`;
@@ -409,7 +420,7 @@ function buildNetwork() {
   Object.assign(canvas.style, { left: `${origin[0]}px`, top: `${origin[1]}px`, width: `${cssWidth}px`, height: `${cssHeight}px` });
   canvas.width = networkBase.width = Math.round(cssWidth * ratio);
   canvas.height = networkBase.height = Math.round(cssHeight * ratio);
-  mapsImage = null;
+  mapsImage = networkStatic = null;
   // features
   FEATURES.forEach((name, i) => {
     const node = makeNode(geometry.positions[0][i], size, `feature-${i}`);
@@ -621,6 +632,7 @@ function drawFrame(f) {
 // the nodes' frames; redrawn only when a link changes) and, every frame, each hidden neuron's map put into
 // its node's square. One opaque canvas: the compositor copies one picture, not three layers blended.
 const networkBase = document.createElement("canvas");
+let networkStatic = null; // the features' maps and the nodes' frames over a transparent ground, once per network
 let baseDirty = true; // networkBase changed since it was last copied onto #network-canvas
 let mapsImage = null; // #network-canvas's pixels for the nodes' squares, each put from here (putImageData)
 function frameNode(ctx, x, y, size) {
@@ -646,24 +658,33 @@ function drawBase() {
       ctx.stroke();
     }
   }
-  ctx.imageSmoothingEnabled = true;
-  FEATURES.forEach((name, i) => { // a feature left out is faded
-    const [x, y] = geometry.positions[0][i];
-    ctx.globalAlpha = state.features.includes(name) ? 1 : 0.25;
-    ctx.drawImage(featureTile(name), x + 1, y + 1, size - 2, size - 2);
-    frameNode(ctx, x, y, size);
-  });
-  ctx.globalAlpha = 1;
-  for (let c = 1; c < columns.length; c++) {
-    for (let i = 0; i < columns[c]; i++) {
-      const [x, y] = geometry.positions[c][i];
-      if (c === last && columns[c] > 1) { // one output unit per class: its colour
-        ctx.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
-        ctx.fillRect(x, y, size, size);
+  if (!networkStatic) { // what changes only with the network: the features' maps, the nodes' frames
+    networkStatic = document.createElement("canvas");
+    networkStatic.width = networkBase.width; networkStatic.height = networkBase.height;
+    const layer = context2d(networkStatic);
+    layer.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
+    layer.imageSmoothingEnabled = true;
+    FEATURES.forEach((name, i) => { // a feature left out is faded
+      const [x, y] = geometry.positions[0][i];
+      layer.globalAlpha = state.features.includes(name) ? 1 : 0.25;
+      layer.drawImage(featureTile(name), x + 1, y + 1, size - 2, size - 2);
+      frameNode(layer, x, y, size);
+    });
+    layer.globalAlpha = 1;
+    for (let c = 1; c < columns.length; c++) {
+      for (let i = 0; i < columns[c]; i++) {
+        const [x, y] = geometry.positions[c][i];
+        if (c === last && columns[c] > 1) { // one output unit per class: its colour
+          layer.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
+          layer.fillRect(x, y, size, size);
+        }
+        frameNode(layer, x, y, size);
       }
-      frameNode(ctx, x, y, size);
     }
   }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.drawImage(networkStatic, 0, 0);
+  ctx.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
   const [c, i] = selected || [];
   if (selected && geometry.positions[c] && geometry.positions[c][i]) { // the explained neuron
     const [x, y] = geometry.positions[c][i];
@@ -679,25 +700,25 @@ function drawMaps(f, k) {
   const width = canvas.width, height = canvas.height, [ox, oy] = geometry.origin;
   if (baseDirty) { ctx.drawImage(networkBase, 0, 0); baseDirty = false; }
   if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
-  const pixels = mapsImage.data;
+  const pixels = new Uint32Array(mapsImage.data.buffer); // a pixel per word: one store each
   neuronBytes = f && f.neurons ? f.neurons : new Uint8Array(0);
   const side = data ? data.neuron_grid : 25, size = Math.round(geometry.size * ratio), columns = geometry.layers;
   const edge = Math.max(1, Math.round(ratio)), columnOf = new Int32Array(size);
   const put = (bytes, offset, n, c, i, discretize) => { // map of n x n bytes -> node i of column c
     const x0 = Math.round((geometry.positions[c][i][0] - ox) * ratio), y0 = Math.round((geometry.positions[c][i][1] - oy) * ratio);
-    const w = Math.min(size, width - x0), h = Math.min(size, height - y0);
+    const w = Math.min(size, width - x0), h = Math.min(size, height - y0), colours = discretize ? 256 : 0;
     if (x0 < 0 || y0 < 0 || w <= 0 || h <= 0) return;
     for (let px = 0; px < size; px++) columnOf[px] = Math.floor((px * n) / size);
     for (let py = 0; py < h; py++) {
-      const row = offset + Math.floor((py * n) / size) * n, rim = py < edge || py >= size - edge;
-      let at = ((y0 + py) * width + x0) * 4;
-      for (let px = 0; px < w; px++, at += 4) {
-        const side_ = px < edge || px >= size - edge;
-        if (rim !== side_) { pixels[at] = pixels[at + 1] = pixels[at + 2] = 153; pixels[at + 3] = 255; continue; } // #999 frame, not the corners
-        let v = bytes[row + columnOf[px]];
-        if (discretize) v = v >= 128 ? 255 : 0;
-        pixels[at] = SCALE[v * 3]; pixels[at + 1] = SCALE[v * 3 + 1]; pixels[at + 2] = SCALE[v * 3 + 2]; pixels[at + 3] = 255;
+      const row = offset + Math.floor((py * n) / size) * n, at = (y0 + py) * width + x0;
+      if (py < edge || py >= size - edge) { // the top and bottom of the frame, #999; its corners show the map
+        for (let px = 0; px < w; px++) pixels[at + px] = px < edge || px >= size - edge ? PIXEL[colours + bytes[row + columnOf[px]]] : PIXEL[512];
+        continue;
       }
+      for (let px = 0; px < edge && px < w; px++) pixels[at + px] = PIXEL[512];
+      const inner = Math.min(w, size - edge);
+      for (let px = edge; px < inner; px++) pixels[at + px] = PIXEL[colours + bytes[row + columnOf[px]]];
+      for (let px = size - edge; px < w; px++) pixels[at + px] = PIXEL[512];
     }
     ctx.putImageData(mapsImage, 0, 0, x0, y0, w, h);
   };
