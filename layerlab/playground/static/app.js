@@ -45,7 +45,7 @@ let pointsLayer = null; // the data points drawn once, laid over every heat map
 let neuronBytes = null; // the last frame's hidden-neuron maps (bytes), for the hovered one
 const featureBytes = {}; // each feature's map over the plane, computed once per extent
 let framesSinceDraw = 0; // frames received and not yet acknowledged (the server waits for the page)
-const stats = { received: 0, drawn: 0, drawMs: 0 }; // frames, and ms spent drawing them: benchmarks/playground_fps.py
+const stats = { received: 0, drawn: 0, drawMs: 0, epoch: 0 }; // frames, ms spent drawing them, the epoch drawn: benchmarks/playground_fps.py
 window.playgroundStats = stats;
 
 // ---- colours ----------------------------------------------------------------------------------------
@@ -600,10 +600,25 @@ function drawPending() {
   drawFrame(f);
   stats.drawMs += performance.now() - started;
   stats.drawn += 1;
+  stats.epoch = f.epoch;
 }
 function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
 function setText(id, text) { const node = $(id); if (node.textContent !== text) node.textContent = text; } // no restyle if same
+let textsDue = 0; // performance.now() from which the numbers may be rewritten while playing
 function drawFrame(f) {
+  const k = outputUnits();
+  // While playing, the epoch and the losses are rewritten ten times a second, not every frame: a digit
+  // changing 60 times a second cannot be read, and each change makes the browser lay out and repaint the
+  // page's text, and composite everything between the epoch counter and the heat map again.
+  if (!f.playing || performance.now() >= textsDue) { drawTexts(f, k); textsDue = performance.now() + 100; }
+  drawHeatmap(f);
+  drawLinks(f, !f.playing); // paused: always the newest weights (before the maps: they are put over the links)
+  drawMaps(f, k);
+  drawChart();
+  refreshTip();
+  if (f.explain || !$("explain").hidden) drawExplain(f.explain);
+}
+function drawTexts(f, k) {
   setText("epoch", String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ","));
   const pg = f.test_playground !== undefined && f.test_playground !== null;
   const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
@@ -611,7 +626,6 @@ function drawFrame(f) {
   setText("train-loss", fmt(pg ? f.train_playground : f.train_loss));
   setText("accuracy", f.test_accuracy !== undefined
     ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "");
-  const k = outputUnits();
   setText("loss-note", k > 1
     ? `cross-entropy of the softmax output (${k} classes; Playground has no loss for more than 2)`
     : data && data.problem === "regression"
@@ -621,12 +635,6 @@ function drawFrame(f) {
   setText("target-status", !f.target ? ""
     : f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`);
   if (status.className !== className) status.className = className;
-  drawHeatmap(f);
-  drawLinks(f, !f.playing); // paused: always the newest weights (before the maps: they are put over the links)
-  drawMaps(f, k);
-  drawChart();
-  refreshTip();
-  if (f.explain || !$("explain").hidden) drawExplain(f.explain);
 }
 // #network-canvas holds the whole network: a copy of networkBase (white, the links, the features' maps,
 // the nodes' frames; redrawn only when a link changes) and, every frame, each hidden neuron's map put into
