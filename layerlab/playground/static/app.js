@@ -607,14 +607,13 @@ function setText(id, text) { const node = $(id); if (node.textContent !== text) 
 let textsDue = 0; // performance.now() from which the numbers may be rewritten while playing
 function drawFrame(f) {
   const k = outputUnits();
-  // While playing, the epoch and the losses are rewritten ten times a second, not every frame: a digit
-  // changing 60 times a second cannot be read, and each change makes the browser lay out and repaint the
-  // page's text, and composite everything between the epoch counter and the heat map again.
-  if (!f.playing || performance.now() >= textsDue) { drawTexts(f, k); textsDue = performance.now() + 100; }
+  // While playing, the epoch, the losses and their chart are redrawn ten times a second, not every frame:
+  // a digit changing 60 times a second cannot be read, and each change makes the browser lay out and
+  // repaint the page's text, and composite everything between the epoch counter and the heat map again.
+  if (!f.playing || performance.now() >= textsDue) { drawTexts(f, k); drawChart(); textsDue = performance.now() + 100; }
   drawHeatmap(f);
   drawLinks(f, !f.playing); // paused: always the newest weights (before the maps: they are put over the links)
   drawMaps(f, k);
-  drawChart();
   refreshTip();
   if (f.explain || !$("explain").hidden) drawExplain(f.explain);
 }
