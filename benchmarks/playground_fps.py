@@ -9,13 +9,14 @@ its processes), and of the page's main thread (from a Chromium trace), whose inv
 each could reach on a core of its own.
 Goals (issue 23): 60 drawn frames per second on task 10, at least 15 on the largest network.
 Measured on the shared 2-core AMD EPYC VM at a load average of 8-9 (other users' tests: the rates are
-half of what an idle machine gives), medians of three runs before -> after the binary frames and the
-one-canvas network (branch fps): task 10 16.9 -> 19.5 frames/s received, 10.4 -> 13.3 drawn; CPU per
-frame: server 12.4 -> 12.3 ms, browser 28.9 -> 24.2 ms (Chromium's processes 25.3 -> 21.3 ms), the page's
-main thread per drawn frame 11.6 -> 7.9 ms. Largest network 8.0 -> 9.4 frames/s, browser 56.3 -> 43.6 ms
-a frame, main thread 16.0 -> 10.3 ms. What is left of the browser's time is mostly the compositor copying
-the three canvases (software compositing in headless Chromium, ~3.5 ms a frame under that load) and the
-canvases' hand-over to it; a headless Chromium with an empty tab also keeps a renderer ~8% busy.
+about half of an idle machine's), old and new page run by turns, means of two runs each, before -> after
+the binary frames, the one-canvas network and the numbers and chart redrawn ten times a second (branch
+fps): task 10 20.6 -> 28.3 frames/s received, 13.6 -> 23.1 drawn; CPU per frame: server 10.4 -> 10.4 ms,
+browser 24.1 -> 17.2 ms (Chromium's processes 21.3 -> 14.6 ms, the rest is Playwright's driver), the
+page's main thread per drawn frame 9.5 -> 4.8 ms. Largest network 9.4 -> 11.7 frames/s drawn, browser
+48.9 -> 39.3 ms a frame, main thread 13.0 -> 10.0 ms, server 38 ms (unchanged: its epoch). What is left
+of the browser's time is mostly the compositor copying the canvases (headless Chromium composites in
+software) and their hand-over to it; a headless Chromium with an empty tab also keeps a renderer ~8% busy.
 
 The protocol part: a uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this
 process is the page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units,
