@@ -341,11 +341,12 @@ def test_playing_redraws_the_links_canvas_and_never_touches_the_svg(page):
         "() => { window.svgChanges = 0; new MutationObserver((m) => { window.svgChanges += m.length; })"
         ".observe(document.querySelector('#links'), { attributes: true, subtree: true, childList: true }); }"
     )
-    links = pixels(page, "#link-canvas")
+    links, network = page.evaluate("() => networkBase.toDataURL()"), pixels(page, "#network-canvas")
     page.click("#play")
     expect(page.locator("#epoch")).not_to_have_text(re.compile("^000,00"))
     page.click("#play")
-    assert pixels(page, "#link-canvas") != links
+    assert page.evaluate("() => networkBase.toDataURL()") != links  # the links (and features) under the maps
+    assert pixels(page, "#network-canvas") != network
     assert page.evaluate("() => window.svgChanges") == 0
 
 
@@ -361,3 +362,53 @@ def test_an_oversized_import_is_refused_in_the_page_and_the_session_goes_on(page
     epoch = page.inner_text("#epoch")
     page.click("#step")
     expect(page.locator("#epoch")).not_to_have_text(epoch)
+
+
+def test_each_neurons_map_is_drawn_in_its_node_and_playing_redraws_only_the_canvases(page):
+    from playwright.sync_api import expect
+
+    page.select_option("#task", "10")
+    expect(page.locator("#layer-count")).to_have_text("6 hidden layers")
+    page.click("#step")
+    expect(page.locator("#epoch")).to_have_text("000,001")
+    # the middle of each hidden neuron's node on #network-canvas has the colour of the middle of its map
+    # (the frame's bytes: 48 maps of 25 x 25, row 12, column 12), inside a #999 frame
+    found = page.evaluate(
+        """() => {
+        const canvas = document.querySelector('#network-canvas'), box = canvas.getBoundingClientRect();
+        const ctx = canvas.getContext('2d'), out = [];
+        for (let c = 1; c <= 6; c++) for (let i = 0; i < 8; i++) {
+            const node = document.getElementById(`neuron-${c}-${i}`).getBoundingClientRect();
+            const x = Math.round(node.left - box.left), y = Math.round(node.top - box.top);
+            const half = Math.round(node.width / 2), at = (u, v) => [...ctx.getImageData(u, v, 1, 1).data.slice(0, 3)];
+            out.push([...at(x + half, y + half), ...at(x + half, y)]);
+        }
+        return { pixels: out, bytes: Array.from(neuronBytes), scale: Array.from(SCALE) };
+    }"""
+    )
+    maps = np.array(found["bytes"], dtype=np.uint8).reshape(48, 25, 25)
+    scale = np.array(found["scale"]).reshape(256, 3)
+    drawn = np.array(found["pixels"])
+    assert np.abs(drawn[:, :3] - scale[maps[:, 12, 12]]).max() <= 2
+    assert (drawn[:, 3:] == 153).all()  # the node's frame
+    assert len({tuple(p) for p in drawn[:, :3]}) > 10  # 48 different pictures, not one colour
+
+    # playing: Chromium composites the page and three opaque canvases, nothing else of any size (text over a
+    # canvas, a will-change or a canvas per node would add layers, each blended again every frame)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("LayerTree.enable")
+    trees = []
+    cdp.on("LayerTree.layerTreeDidChange", lambda event: trees.append(event.get("layers") or []))
+    page.click("#play")
+    expect(page.locator("#epoch")).not_to_have_text(re.compile("^000,00"))
+    page.click("#play")
+    layers = [layer for layer in [tree for tree in trees if tree][-1] if layer["drawsContent"]]
+
+    def name(layer):
+        node = cdp.send("DOM.describeNode", {"backendNodeId": layer["backendNodeId"]})["node"]
+        attributes = node.get("attributes", [])
+        return node["nodeName"] + ("#" + attributes[attributes.index("id") + 1] if "id" in attributes else "")
+
+    large = sorted(name(layer) for layer in layers if layer["width"] * layer["height"] > 100 * 100)
+    assert large == ["#document", "CANVAS#chart", "CANVAS#heatmap", "CANVAS#network-canvas"], large

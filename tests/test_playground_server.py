@@ -13,7 +13,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 from layerlab.playground import server, tasks  # noqa: E402
-from layerlab.playground.protocol import settings_from  # noqa: E402
+from layerlab.playground.protocol import pack_frame, settings_from, unpack_frame  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,21 @@ def client():
         yield c
 
 
+def decoded(raw: str | bytes) -> dict:
+    """A message as the page reads it: JSON text, or a frame in one binary message (``pack_frame``)."""
+    return unpack_frame(raw) if isinstance(raw, bytes) else json.loads(raw)
+
+
+def read(ws) -> dict:
+    """The next message from the test client's WebSocket, text or binary."""
+    raw = ws.receive()
+    return decoded(raw["bytes"] if raw.get("bytes") is not None else raw["text"])
+
+
 def receive(ws, kind):
     """The next message of type ``kind``, acknowledging frames on the way (as the page does)."""
     for _ in range(200):
-        message = ws.receive_json()
+        message = read(ws)
         if message["type"] == "frame":
             ws.send_text('{"type": "ack"}')
         if message["type"] == kind:
@@ -62,6 +73,26 @@ def test_task_presets_are_all_valid_settings(client):
     assert [n for n, t in tasks.TASKS.items() if "target" in t] == [5, 6, 8, 10]
 
 
+def test_a_frame_is_one_binary_message_its_maps_raw_bytes_after_a_json_header(client):
+    """Task 10's frame: 48 neuron maps of 25 x 25 and the 50 x 50 output as bytes (base64 text was 4/3 of it),
+    the losses and weights in the JSON header before them."""
+    with client.websocket_connect("/ws") as s:
+        opened(s)
+        s.send_json({"type": "config", "settings": tasks.preset(10), "rev": 1})
+        receive(s, "data")
+        raw = s.receive()  # the frame that follows the data
+        assert raw.get("text") is None and isinstance(raw["bytes"], bytes)
+        frame = unpack_frame(raw["bytes"])
+        assert frame["type"] == "frame" and frame["rev"] == 1
+        maps = 48 * 25 * 25 + 50 * 50
+        assert (len(frame["neurons"]), len(frame["output"])) == (48 * 25 * 25, 50 * 50)
+        header = int.from_bytes(raw["bytes"][:4], "little")
+        assert len(raw["bytes"]) == 4 + header + maps and header < 8000  # the weights: 433 numbers
+        assert np.frombuffer(frame["neurons"], np.uint8).std() > 5  # pictures, not a constant
+    message = {"type": "frame", "epoch": 3, "a": b"\x00\xff", "loss": 0.5, "b": b"", "c": bytes(range(7))}
+    assert unpack_frame(pack_frame(message)) == message
+
+
 def test_config_rebuilds_and_frames_carry_the_network(client):
     with client.websocket_connect("/ws") as s:
         opened(s)
@@ -70,8 +101,8 @@ def test_config_rebuilds_and_frames_carry_the_network(client):
         assert data["settings"]["data"] == "xor" and len(data["train"]) == 250 and len(data["test"]) == 250
         frame = receive(s, "frame")
         assert frame["rev"] == 7 and frame["epoch"] == 0
-        assert len(base64.b64decode(frame["output"])) == 50 * 50
-        assert len(base64.b64decode(frame["neurons"])) == (4 + 2) * 25 * 25  # every hidden neuron's map, in one
+        assert len(frame["output"]) == 50 * 50
+        assert len(frame["neurons"]) == (4 + 2) * 25 * 25  # every hidden neuron's map, in one
         assert [np.shape(w) for w in frame["weights"]] == [(4, 2), (2, 4), (1, 2)]
         assert frame["test_playground"] == pytest.approx(2 * frame["test_loss"])
         assert frame["target"] == {"value": 0.02, "met": False}
@@ -312,7 +343,7 @@ def test_random_messages_never_break_the_session(client):
             s.send_text(json.dumps(message))
             s.send_text(sentinel)
             while True:
-                answer = s.receive_json()
+                answer = read(s)
                 assert answer["type"] in ("error", "frame", "data", "export"), answer
                 assert "internal error" not in answer.get("message", ""), (message, answer)
                 if answer["type"] == "frame":
@@ -402,7 +433,7 @@ def test_an_oversized_import_gets_a_message_and_the_session_goes_on(live):
 
         def next_of(kind):
             for _ in range(50):
-                message = json.loads(ws.recv(timeout=30))
+                message = decoded(ws.recv(timeout=30))
                 if message["type"] == kind:
                     return message
             raise AssertionError(kind)

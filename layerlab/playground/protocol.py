@@ -1,4 +1,5 @@
-"""What the page may send, checked: the settings of a session, the messages, an uploaded CSV, an import.
+"""What the page may send, checked: the settings of a session, the messages, an uploaded CSV, an import;
+and how a frame travels back (``pack_frame``: JSON and the heat maps' bytes in one binary message).
 
 Everything that arrives over the WebSocket passes through here before the session sees it. A value of
 the wrong type, out of range, an unknown key or message type, an oversized message: each raises
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -339,6 +341,36 @@ def _edit(raw: dict[str, Any]) -> Edit:
         source = None
     value = _float(f"the {param}", raw.get("value"), -EDIT_LIMIT, EDIT_LIMIT)
     return Edit(param, layer, unit, source, value)
+
+
+# -- frames on the wire ------------------------------------------------------------------------------
+
+
+def pack_frame(message: dict[str, Any]) -> bytes:
+    """A message whose values include bytes (a frame's heat maps) as ONE binary WebSocket message: a
+    4-byte little-endian length, that many bytes of JSON (the other values, and ``"bytes": {name:
+    [offset, length]}``), then the byte strings one after another. The page reads the maps as views into
+    the message (no base64 text to decode, a quarter fewer bytes to send).
+    """
+    header: dict[str, Any] = {k: v for k, v in message.items() if not isinstance(v, bytes)}
+    blobs = [(k, v) for k, v in message.items() if isinstance(v, bytes)]
+    places, offset = {}, 0
+    for name, blob in blobs:
+        places[name] = [offset, len(blob)]
+        offset += len(blob)
+    header["bytes"] = places
+    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    return b"".join([struct.pack("<I", len(text)), text, *(blob for _, blob in blobs)])
+
+
+def unpack_frame(data: bytes) -> dict[str, Any]:
+    """``pack_frame``'s message back: the JSON values, and each byte string under its name."""
+    (size,) = struct.unpack_from("<I", data)
+    message = json.loads(data[4 : 4 + size])
+    start = 4 + size
+    for name, (offset, length) in message.pop("bytes").items():
+        message[name] = data[start + offset : start + offset + length]
+    return message
 
 
 # -- uploaded CSV -------------------------------------------------------------------------------------

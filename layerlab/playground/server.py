@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..errors import LayerlabError
 from . import tasks
 from .image_protocol import DATASETS, IMAGE_LIMITS, image_settings_from, parse_image_message, presets
-from .protocol import LIMITS, Message, parse_csv, parse_message, settings_from
+from .protocol import LIMITS, Message, pack_frame, parse_csv, parse_message, settings_from
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
@@ -79,8 +79,12 @@ class Connection:
         return self.websocket.application_state == connected and self.websocket.client_state == connected
 
     async def send(self, message: dict[str, Any]) -> None:
+        """JSON text; a message with byte strings in it (a frame's heat maps) as one binary message."""
         async with self.send_lock:
-            await self.websocket.send_text(json.dumps(message, allow_nan=False))
+            if any(isinstance(value, bytes) for value in message.values()):
+                await self.websocket.send_bytes(pack_frame(message))
+            else:
+                await self.websocket.send_text(json.dumps(message, allow_nan=False))
 
     def error(self, text: str) -> dict[str, Any]:
         """An error frame; it carries the settings in force, so the page can put its controls back."""

@@ -9,9 +9,10 @@ linear output, Playground's loss is mse / 2). Three or more classes get a softma
 
 A frame holds what the page draws: the losses, the output over a grid of the plane (the heat map), every
 hidden neuron's output over a coarser grid, the weights and biases, and the explanation of one neuron.
-Heat maps travel as bytes (0 = -1, 255 = +1), base64-encoded, rows from the top of the plane down; the
-hidden neurons' maps all in one string. One forward pass over the training points, the test points and
-the grid (whose features are computed once per network) gives the losses and every map of a frame.
+Heat maps are bytes (0 = -1, 255 = +1), rows from the top of the plane down; the hidden neurons' maps
+all in one byte string. The server sends a frame as one binary WebSocket message (``protocol.pack_frame``).
+One forward pass over the training points, the test points and the grid (whose features are computed
+once per network) gives the losses and every map of a frame.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ class Data:
     extent: float
 
 
-def encode(values: np.ndarray) -> str:
-    """Values in [-1, 1] (clipped) as base64 bytes, 0 for -1 and 255 for +1."""
-    scaled = np.rint((np.clip(np.nan_to_num(values, nan=0.0), -1, 1) + 1) * 127.5).astype(np.uint8)
-    return base64.b64encode(scaled.tobytes()).decode()
+def encode(values: np.ndarray) -> bytes:
+    """Values in [-1, 1] (clipped; NaN as 0) as bytes, 0 for -1 and 255 for +1."""
+    scaled = np.clip(values, -1, 1)
+    scaled += 1
+    scaled *= 127.5
+    np.rint(scaled, out=scaled)
+    return np.nan_to_num(scaled, nan=128.0).astype(np.uint8).tobytes()
 
 
 class Session:
@@ -238,8 +242,8 @@ class Session:
     def maps(self, output: np.ndarray | None = None, hidden: list[np.ndarray] | None = None) -> dict[str, Any]:
         """The output heat map and every hidden neuron's, over the grid (forward pass in test mode).
 
-        The hidden neurons' maps travel as one base64 string: neuron after neuron, layer after layer,
-        each ``neuron_grid`` x ``neuron_grid`` bytes (one encoding per frame, not one per neuron).
+        The hidden neurons' maps are one byte string: neuron after neuron, layer after layer, each
+        ``neuron_grid`` x ``neuron_grid`` bytes (one encoding per frame, not one per neuron).
         """
         if output is None or hidden is None:
             output, hidden = self._forward_all()
@@ -249,11 +253,11 @@ class Session:
             images = on_grid[::-1][::NEURON_STEP, ::NEURON_STEP].transpose(2, 0, 1)
             neurons = encode(images)
         else:
-            neurons = ""
+            neurons = b""
         out = output[start:].reshape(GRID, GRID, -1)[::-1]
         if self.n_classes > 2:
             return {
-                "output": base64.b64encode(out.argmax(axis=2).astype(np.uint8).tobytes()).decode(),
+                "output": out.argmax(axis=2).astype(np.uint8).tobytes(),
                 "confidence": encode(out.max(axis=2) * 2 - 1),
                 "neurons": neurons,
             }

@@ -44,7 +44,7 @@ let pointsLayer = null; // the data points drawn once, laid over every heat map
 let neuronBytes = null; // the last frame's hidden-neuron maps (bytes), for the hovered one
 const featureBytes = {}; // each feature's map over the plane, computed once per extent
 let framesSinceDraw = 0; // frames received and not yet acknowledged (the server waits for the page)
-const stats = { received: 0, drawn: 0, drawMs: 0 }; // frames, and ms spent drawing them: benchmarks/playground_fps.py
+const stats = { received: 0, drawn: 0, drawMs: 0, epoch: 0 }; // frames, ms spent drawing them, the epoch drawn: benchmarks/playground_fps.py
 window.playgroundStats = stats;
 
 // ---- colours ----------------------------------------------------------------------------------------
@@ -56,17 +56,38 @@ for (let i = 0; i < 256; i++) {
   const t = i / 127.5 - 1, from = t < 0 ? NEG : POS, w = Math.abs(t);
   for (let c = 0; c < 3; c++) SCALE[i * 3 + c] = MID[c] * (1 - w) + from[c] * w;
 }
+// The same colours as whole pixels (RGBA in memory order) for writing an ImageData as 32-bit words:
+// PIXEL[v] plain, PIXEL[256 + v] discretized (v < 128: -1, else +1); PIXEL[512] the nodes' frame, #999.
+const PIXEL = new Uint32Array(513);
+{
+  const bytes = new Uint8Array(PIXEL.buffer);
+  for (let i = 0; i < 512; i++) {
+    const v = i < 256 ? i : i - 256 >= 128 ? 255 : 0;
+    bytes.set([SCALE[v * 3], SCALE[v * 3 + 1], SCALE[v * 3 + 2], 255], i * 4);
+  }
+  bytes.set([153, 153, 153, 255], 512 * 4);
+}
 function scaleColour(v) { // v in [-1, 1]
   const i = Math.round((Math.max(-1, Math.min(1, v)) + 1) * 127.5) * 3;
   return `rgb(${SCALE[i]},${SCALE[i + 1]},${SCALE[i + 2]})`;
 }
 // Canvases drawn on the CPU (willReadFrequently): many small draws per frame (a map per neuron) cost a
-// GPU canvas one upload each when the frame is committed; a CPU canvas uploads its bitmap once.
+// GPU canvas one upload each when the frame is committed; a CPU canvas uploads its bitmap once. The ones
+// redrawn every frame are opaque (alpha false): the compositor copies them instead of blending them over
+// the page, and draws nothing under them.
 function context2d(canvas) { return canvas.getContext("2d", { willReadFrequently: true }); }
+function opaque2d(canvas) { return canvas.getContext("2d", { willReadFrequently: true, alpha: false }); }
 function decode(b64) {
   const text = atob(b64), bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
+}
+const utf8 = new TextDecoder();
+function unpackFrame(buffer) { // the server's pack_frame: a 4-byte length, JSON, then the heat maps' bytes
+  const size = new DataView(buffer).getUint32(0, true), message = JSON.parse(utf8.decode(new Uint8Array(buffer, 4, size)));
+  for (const [name, [offset, length]] of Object.entries(message.bytes)) message[name] = new Uint8Array(buffer, 4 + size + offset, length);
+  delete message.bytes;
+  return message;
 }
 function paint(canvas, bytes, side, discretize) {
   if (canvas.width !== side) { canvas.width = side; canvas.height = side; }
@@ -135,10 +156,11 @@ function sendConfig() {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  socket.binaryType = "arraybuffer"; // frames: one binary message each (unpackFrame)
   socket.onopen = () => { showMessage(""); sendConfig(); };
   socket.onclose = socketClosed;
   socket.onmessage = (event) => {
-    const message = JSON.parse(event.data);
+    const message = typeof event.data === "string" ? JSON.parse(event.data) : unpackFrame(event.data);
     if (message.type === "frame") {
       stats.received += 1;
       framesSinceDraw += 1;
@@ -329,16 +351,18 @@ function setupDatasets() {
     button.dataset.name = name;
     button.title = title;
     button.setAttribute("aria-label", `data set ${title}`);
-    const canvas = document.createElement("canvas");
+    const canvas = document.createElement("canvas"), image = document.createElement("img");
     const side = 26, bytes = new Uint8Array(side * side);
     for (let i = 0; i < side; i++) for (let j = 0; j < side; j++) {
       const x = -6 + (12 * j) / (side - 1), y = 6 - (12 * i) / (side - 1);
       bytes[i * side + j] = Math.round((Math.max(-1, Math.min(1, shapes[name](x, y))) + 1) * 127.5);
     }
     paint(canvas, bytes, side, false);
+    image.src = canvas.toDataURL(); // an image, not a canvas: a canvas is a compositing layer of its own
+    image.alt = "";
     const label = document.createElement("span");
     label.textContent = title;
-    button.append(canvas, label);
+    button.append(image, label);
     button.onclick = () => change({ data: name, problem: REGRESSION.includes(name) ? "regression" : "classification" });
     box.appendChild(button);
   }
@@ -371,11 +395,6 @@ function buildNetwork() {
   linksDue = 0;
   hideEditor();
   const width = network.clientWidth, height = network.clientHeight;
-  for (const id of ["link-canvas", "maps"]) { // drawn at the screen's resolution
-    const canvas = $(id), ratio = window.devicePixelRatio || 1;
-    canvas.width = Math.round(width * ratio); canvas.height = Math.round(height * ratio);
-    context2d(canvas).setTransform(ratio, 0, 0, ratio, 0, 0);
-  }
   const layers = [FEATURES.length, ...state.hidden, outputUnits()];
   const most = Math.max(...layers);
   const size = Math.max(8, Math.min(34, Math.floor((height - 40) / most) - 4));
@@ -383,12 +402,21 @@ function buildNetwork() {
   const left = 86, right = width - size - 4;
   const columnX = (c) => left + (c * (right - left)) / (layers.length - 1);
   const nodeY = (i) => 34 + i * step;
-  geometry = { size, positions: [], layers };
+  // The canvas starts right of the features' names and below the layers' buttons: nothing of the page
+  // is painted over it (text over a canvas would be given a compositing layer of its own, redrawn with it)
+  const origin = [left - 1, 30];
+  geometry = { size, positions: [], layers, origin };
   layers.forEach((count, c) => {
     const column = [];
     for (let i = 0; i < count; i++) column.push([columnX(c), nodeY(i)]);
     geometry.positions.push(column);
   });
+  const canvas = $("network-canvas"), ratio = window.devicePixelRatio || 1; // drawn at the screen's resolution
+  const [cssWidth, cssHeight] = [width - origin[0], height - origin[1]];
+  Object.assign(canvas.style, { left: `${origin[0]}px`, top: `${origin[1]}px`, width: `${cssWidth}px`, height: `${cssHeight}px` });
+  canvas.width = networkBase.width = Math.round(cssWidth * ratio);
+  canvas.height = networkBase.height = Math.round(cssHeight * ratio);
+  mapsImage = networkStatic = null;
   // features
   FEATURES.forEach((name, i) => {
     const node = makeNode(geometry.positions[0][i], size, `feature-${i}`);
@@ -405,15 +433,13 @@ function buildNetwork() {
       change({ features });
     };
     box.appendChild(node);
-    paintFeature(node.querySelector("canvas"), name);
     node.onmouseenter = () => { if (state.features.includes(name)) { hovered = [0, i]; drawHeatmap(frame); } };
     node.onmouseleave = () => unhover();
   });
   // hidden and output neurons
   for (let c = 1; c < layers.length; c++) {
     for (let i = 0; i < layers[c]; i++) {
-      const node = makeNode(geometry.positions[c][i], size, `neuron-${c}-${i}`, false);
-      node.classList.add("map");
+      const node = makeNode(geometry.positions[c][i], size, `neuron-${c}-${i}`);
       node.onclick = () => {
         selected = [c, i];
         send({ type: "explain", neuron: [c, i] });
@@ -466,16 +492,15 @@ function buildNetwork() {
   }
   $("layer-count").textContent = `${state.hidden.length} hidden layer${state.hidden.length === 1 ? "" : "s"}`;
   if (selected && !$(`neuron-${selected[0]}-${selected[1]}`)) selected = null; // the server forgets it too
-  drawNetworkSelection();
+  drawNetworkSelection(); // draws the network's canvas (the features, the nodes' frames, the links known)
   if (frame) drawFrame(frame);
 }
-function makeNode([x, y], size, id, canvas = true) {
+function makeNode([x, y], size, id) { // an unpainted box that catches the mouse: #network-canvas draws the node
   const node = document.createElement("div");
   node.className = "node";
   node.id = id;
   node.style.left = `${x}px`; node.style.top = `${y}px`;
   node.style.width = `${size}px`; node.style.height = `${size}px`;
-  if (canvas) node.appendChild(document.createElement("canvas"));
   return node;
 }
 function featureMap(name) { // bytes over the plane, computed once per feature and extent
@@ -489,7 +514,12 @@ function featureMap(name) { // bytes over the plane, computed once per feature a
   const top = Math.max(...values.map(Math.abs)) || 1;
   return (featureBytes[key] = Uint8Array.from(values, (v) => Math.round((v / top + 1) * 127.5)));
 }
-function paintFeature(canvas, name) { paint(canvas, featureMap(name), 25, false); }
+const featureTiles = {}; // each feature's map as a 25 x 25 canvas, scaled into its node on #network-canvas
+function featureTile(name) {
+  const extent = data ? data.extent : 6, key = `${name} ${extent}`;
+  if (!featureTiles[key]) { featureTiles[key] = document.createElement("canvas"); paint(featureTiles[key], featureMap(name), 25, false); }
+  return featureTiles[key];
+}
 function unhover() { if (hovered) { hovered = null; drawHeatmap(frame); } }
 
 // ---- editing a weight or a bias (clicking a link or a neuron, as in Playground) ----------------------
@@ -517,9 +547,10 @@ function submitEditor() {
   send({ type: "edit", ...editing, value });
   hideEditor();
 }
-function drawNetworkSelection() {
+function drawNetworkSelection() { // the explained neuron: its node's class, and its outline on #network-canvas
   for (const node of document.querySelectorAll(".node.selected")) node.classList.remove("selected");
   if (selected) { const node = $(`neuron-${selected[0]}-${selected[1]}`); if (node) node.classList.add("selected"); }
+  if (geometry) { drawBase(); drawMaps(frame, outputUnits()); }
 }
 let tipText = null; // what the visible tooltip says, from the newest frame: () => text
 function showTip(text) {
@@ -565,10 +596,24 @@ function drawPending() {
   drawFrame(f);
   stats.drawMs += performance.now() - started;
   stats.drawn += 1;
+  stats.epoch = f.epoch;
 }
 function drawAll() { drawPoints(); if (frame) drawFrame(frame); }
 function setText(id, text) { const node = $(id); if (node.textContent !== text) node.textContent = text; } // no restyle if same
+let textsDue = 0; // performance.now() from which the numbers may be rewritten while playing
 function drawFrame(f) {
+  const k = outputUnits();
+  // While playing, the epoch, the losses and their chart are redrawn ten times a second, not every frame:
+  // a digit changing 60 times a second cannot be read, and each change makes the browser lay out and
+  // repaint the page's text, and composite everything between the epoch counter and the heat map again.
+  if (!f.playing || performance.now() >= textsDue) { drawTexts(f, k); drawChart(); textsDue = performance.now() + 100; }
+  drawHeatmap(f);
+  drawLinks(f, !f.playing); // paused: always the newest weights (before the maps: they are put over the links)
+  drawMaps(f, k);
+  refreshTip();
+  if (f.explain || !$("explain").hidden) drawExplain(f.explain);
+}
+function drawTexts(f, k) {
   setText("epoch", String(f.epoch).padStart(6, "0").replace(/\B(?=(\d{3})+(?!\d))/g, ","));
   const pg = f.test_playground !== undefined && f.test_playground !== null;
   const fmt = (v) => (v === null || v === undefined ? "-" : v.toFixed(3));
@@ -576,7 +621,6 @@ function drawFrame(f) {
   setText("train-loss", fmt(pg ? f.train_playground : f.train_loss));
   setText("accuracy", f.test_accuracy !== undefined
     ? `accuracy: test ${(100 * f.test_accuracy).toFixed(1)}%, training ${(100 * f.train_accuracy).toFixed(1)}%` : "");
-  const k = outputUnits();
   setText("loss-note", k > 1
     ? `cross-entropy of the softmax output (${k} classes; Playground has no loss for more than 2)`
     : data && data.problem === "regression"
@@ -586,34 +630,100 @@ function drawFrame(f) {
   setText("target-status", !f.target ? ""
     : f.target.met ? `\u2713 under the target ${f.target.value}` : `target: under ${f.target.value}`);
   if (status.className !== className) status.className = className;
-  drawHeatmap(f);
-  drawMaps(f, k);
-  drawLinks(f, !f.playing); // paused: always the newest weights
-  drawChart();
-  refreshTip();
-  if (f.explain || !$("explain").hidden) drawExplain(f.explain);
 }
-let mapsImage = null; // the #maps canvas's pixels: every neuron's map written in, put once per frame
-function drawMaps(f, k) {
-  // Every hidden neuron's map comes in one string (one decode per frame) and is written, scaled to its
-  // node, into one image: a single putImageData per frame, not a draw call per neuron.
-  const canvas = $("maps"), ratio = window.devicePixelRatio || 1, width = canvas.width, height = canvas.height;
-  if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
-  const pixels = mapsImage.data;
-  pixels.fill(0);
-  neuronBytes = f.neurons ? decode(f.neurons) : new Uint8Array(0);
-  const side = data ? data.neuron_grid : 25, size = Math.round(geometry.size * ratio), columns = geometry.layers;
-  const put = (bytes, offset, n, c, i, discretize) => { // map of n x n bytes -> node i of column c
-    const x0 = Math.round(geometry.positions[c][i][0] * ratio), y0 = Math.round(geometry.positions[c][i][1] * ratio);
-    for (let py = 0; py < size && y0 + py < height; py++) {
-      const row = offset + Math.floor((py * n) / size) * n;
-      let at = ((y0 + py) * width + x0) * 4;
-      for (let px = 0; px < size && x0 + px < width; px++, at += 4) {
-        let v = bytes[row + Math.floor((px * n) / size)];
-        if (discretize) v = v >= 128 ? 255 : 0;
-        pixels[at] = SCALE[v * 3]; pixels[at + 1] = SCALE[v * 3 + 1]; pixels[at + 2] = SCALE[v * 3 + 2]; pixels[at + 3] = 255;
+// #network-canvas holds the whole network: a copy of networkBase (white, the links, the features' maps,
+// the nodes' frames; redrawn only when a link changes) and, every frame, each hidden neuron's map put into
+// its node's square. One opaque canvas: the compositor copies one picture, not three layers blended.
+const networkBase = document.createElement("canvas");
+let networkStatic = null; // the features' maps and the nodes' frames over a transparent ground, once per network
+let baseDirty = true; // networkBase changed since it was last copied onto #network-canvas
+let mapsImage = null; // #network-canvas's pixels for the nodes' squares, each put from here (putImageData)
+function frameNode(ctx, x, y, size) {
+  ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.roundRect(x + 0.5, y + 0.5, size - 1, size - 1, 3); ctx.stroke();
+}
+function drawBase() {
+  const ctx = context2d(networkBase), ratio = window.devicePixelRatio || 1, [ox, oy] = geometry.origin;
+  const size = geometry.size, columns = geometry.layers, last = columns.length - 1;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, networkBase.width, networkBase.height);
+  ctx.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
+  if (linkKeys) {
+    const groups = new Map(); // one stroke per colour and width
+    linkKeys.forEach((key, n) => { if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); } });
+    for (const key of [...groups.keys()].sort((a, b) => (a % 32) - (b % 32))) { // thin first, thick on top
+      ctx.strokeStyle = scaleColour(Math.floor(key / 32) / 10 - 1);
+      ctx.lineWidth = (key % 32) / 2;
+      ctx.beginPath();
+      for (const { a, b, mid } of groups.get(key)) { ctx.moveTo(a[0], a[1]); ctx.bezierCurveTo(mid, a[1], mid, b[1], b[0], b[1]); }
+      ctx.stroke();
+    }
+  }
+  if (!networkStatic) { // what changes only with the network: the features' maps, the nodes' frames
+    networkStatic = document.createElement("canvas");
+    networkStatic.width = networkBase.width; networkStatic.height = networkBase.height;
+    const layer = context2d(networkStatic);
+    layer.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
+    layer.imageSmoothingEnabled = true;
+    FEATURES.forEach((name, i) => { // a feature left out is faded
+      const [x, y] = geometry.positions[0][i];
+      layer.globalAlpha = state.features.includes(name) ? 1 : 0.25;
+      layer.drawImage(featureTile(name), x + 1, y + 1, size - 2, size - 2);
+      frameNode(layer, x, y, size);
+    });
+    layer.globalAlpha = 1;
+    for (let c = 1; c < columns.length; c++) {
+      for (let i = 0; i < columns[c]; i++) {
+        const [x, y] = geometry.positions[c][i];
+        if (c === last && columns[c] > 1) { // one output unit per class: its colour
+          layer.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
+          layer.fillRect(x, y, size, size);
+        }
+        frameNode(layer, x, y, size);
       }
     }
+  }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.drawImage(networkStatic, 0, 0);
+  ctx.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
+  const [c, i] = selected || [];
+  if (selected && geometry.positions[c] && geometry.positions[c][i]) { // the explained neuron
+    const [x, y] = geometry.positions[c][i];
+    ctx.strokeStyle = "#183d4e"; ctx.lineWidth = 3;
+    ctx.beginPath(); ctx.roundRect(x - 1.5, y - 1.5, size + 3, size + 3, 4); ctx.stroke();
+  }
+  baseDirty = true;
+}
+function drawMaps(f, k) {
+  // Every hidden neuron's map comes in one byte string and is written, scaled to its node, into one
+  // image; each node's square is put from it (putImageData), inside a frame as the nodes' border.
+  const canvas = $("network-canvas"), ctx = opaque2d(canvas), ratio = window.devicePixelRatio || 1;
+  const width = canvas.width, height = canvas.height, [ox, oy] = geometry.origin;
+  if (baseDirty) { ctx.drawImage(networkBase, 0, 0); baseDirty = false; }
+  if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
+  const pixels = new Uint32Array(mapsImage.data.buffer); // a pixel per word: one store each
+  neuronBytes = f && f.neurons ? f.neurons : new Uint8Array(0);
+  const side = data ? data.neuron_grid : 25, size = Math.round(geometry.size * ratio), columns = geometry.layers;
+  const edge = Math.max(1, Math.round(ratio)), columnOf = new Int32Array(size);
+  const put = (bytes, offset, n, c, i, discretize) => { // map of n x n bytes -> node i of column c
+    const x0 = Math.round((geometry.positions[c][i][0] - ox) * ratio), y0 = Math.round((geometry.positions[c][i][1] - oy) * ratio);
+    const w = Math.min(size, width - x0), h = Math.min(size, height - y0), colours = discretize ? 256 : 0;
+    if (x0 < 0 || y0 < 0 || w <= 0 || h <= 0) return;
+    for (let px = 0; px < size; px++) columnOf[px] = Math.floor((px * n) / size);
+    for (let py = 0; py < h; py++) {
+      const row = offset + Math.floor((py * n) / size) * n, at = (y0 + py) * width + x0;
+      if (py < edge || py >= size - edge) { // the top and bottom of the frame, #999; its corners show the map
+        for (let px = 0; px < w; px++) pixels[at + px] = px < edge || px >= size - edge ? PIXEL[colours + bytes[row + columnOf[px]]] : PIXEL[512];
+        continue;
+      }
+      for (let px = 0; px < edge && px < w; px++) pixels[at + px] = PIXEL[512];
+      const inner = Math.min(w, size - edge);
+      for (let px = edge; px < inner; px++) pixels[at + px] = PIXEL[colours + bytes[row + columnOf[px]]];
+      for (let px = size - edge; px < w; px++) pixels[at + px] = PIXEL[512];
+    }
+    ctx.putImageData(mapsImage, 0, 0, x0, y0, w, h);
   };
   let offset = 0;
   for (let c = 1; c < columns.length - 1; c++) {
@@ -622,13 +732,7 @@ function drawMaps(f, k) {
     }
   }
   const last = columns.length - 1;
-  if (k === 1 && geometry.positions[last]) put(decode(f.output), 0, data ? data.grid : 50, last, 0, state.discretize);
-  context2d(canvas).putImageData(mapsImage, 0, 0);
-  for (let i = 0; k > 1 && i < k && geometry.positions[last][i]; i++) { // one output unit per class: its colour
-    const ctx = context2d(canvas), [x, y] = geometry.positions[last][i];
-    ctx.fillStyle = CLASS_COLOURS[i % CLASS_COLOURS.length];
-    ctx.fillRect(x, y, geometry.size, geometry.size);
-  }
+  if (f && k === 1 && geometry.positions[last]) put(f.output, 0, data ? data.grid : 50, last, 0, state.discretize);
 }
 function hoveredMap(c, i) { // bytes and side of the map under the mouse, or null
   if (c === 0) return { bytes: featureMap(FEATURES[i]), side: 25 };
@@ -641,7 +745,7 @@ function hoveredMap(c, i) { // bytes and side of the map under the mouse, or nul
 }
 let linksDue = 0; // performance.now() from which the links may be redrawn
 function drawLinks(f, force = false) {
-  // Colour by sign, width by magnitude, both quantised; the canvas is redrawn only when one link changed,
+  // Colour by sign, width by magnitude, both quantised; networkBase is redrawn only when one link changed,
   // and, while playing, at most a tenth of the time: rasterising thousands of links (the 10 x 32 network
   // has 9,472) takes the browser far longer than a frame, so a large network's links follow a few times
   // a second while its maps and output follow every frame.
@@ -659,28 +763,18 @@ function drawLinks(f, force = false) {
   if (linkKeys && linkKeys.length === keys.length && keys.every((v, n) => v === linkKeys[n])) return;
   linkKeys = keys;
   const started = performance.now();
-  const canvas = $("link-canvas"), ctx = context2d(canvas), ratio = window.devicePixelRatio || 1;
-  ctx.clearRect(0, 0, canvas.width / ratio, canvas.height / ratio);
-  const groups = new Map(); // one stroke per colour and width
-  keys.forEach((key, n) => { if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); } });
-  for (const key of [...groups.keys()].sort((a, b) => (a % 32) - (b % 32))) { // thin first, thick on top
-    ctx.strokeStyle = scaleColour(Math.floor(key / 32) / 10 - 1);
-    ctx.lineWidth = (key % 32) / 2;
-    ctx.beginPath();
-    for (const { a, b, mid } of groups.get(key)) { ctx.moveTo(a[0], a[1]); ctx.bezierCurveTo(mid, a[1], mid, b[1], b[0], b[1]); }
-    ctx.stroke();
-  }
-  ctx.getImageData(0, 0, 1, 1); // rasterise now, to time it (a CPU canvas: cheap to read)
+  drawBase();
+  context2d(networkBase).getImageData(0, 0, 1, 1); // rasterise now, to time it (a CPU canvas: cheap to read)
   const now = performance.now();
   linksDue = now + 9 * (now - started);
 }
 function drawHeatmap(f) {
   if (!f) return;
-  const canvas = $("heatmap"), ctx = context2d(canvas), side = data ? data.grid : 50;
+  const canvas = $("heatmap"), ctx = opaque2d(canvas), side = data ? data.grid : 50;
   const map = hovered ? hoveredMap(...hovered) : null;
   if (map) paint(heatTile, map.bytes, map.side, false); // a neuron's or a feature's map, as in Playground
-  else if (f.confidence) paintClasses(heatTile, decode(f.output), decode(f.confidence), side, state.discretize);
-  else paint(heatTile, decode(f.output), side, state.discretize);
+  else if (f.confidence) paintClasses(heatTile, f.output, f.confidence, side, state.discretize);
+  else paint(heatTile, f.output, side, state.discretize);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(heatTile, 0, 0, canvas.width, canvas.height);
   if (!pointsLayer) pointsLayer = drawPointsLayer(canvas.width);
@@ -756,8 +850,9 @@ function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 function drawChart() {
-  const canvas = $("chart"), ctx = context2d(canvas), w = canvas.width, h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
+  const canvas = $("chart"), ctx = opaque2d(canvas), w = canvas.width, h = canvas.height;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, w, h);
   const values = history.flatMap(([, a, b]) => [a, b]).filter((v) => v !== null && Number.isFinite(v));
   const top = Math.max(0.05, ...values);
   const left = 34, bottom = h - 14, width = w - left - 6;
