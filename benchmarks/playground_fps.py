@@ -69,6 +69,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--browser-only", action="store_true", help="only the frame rates in Chromium")
     parser.add_argument("--chromium", default=shutil.which("chromium"), help="the browser (Debian's chromium)")
     parser.add_argument(
+        "--browser-flag",
+        action="append",
+        default=[],
+        help="an extra Chromium flag, e.g. --disable-gpu (canvases drawn by Skia on the CPU instead of through "
+        "the SwiftShader GPU emulation headless Chromium uses by default); repeatable",
+    )
+    parser.add_argument(
         "--tiny", action="store_true", help="the protocol part only, 1 second, 3 changes per kind: that it works (CI)"
     )
     args = parser.parse_args()
@@ -223,7 +230,7 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
     server, port = start_server(args)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
+            browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", *args.browser_flag])
             for name, hash_ in NETWORKS.items():
                 page = browser.new_page(viewport={"width": 1280, "height": 940})
                 page.goto(f"http://127.0.0.1:{port}/#{hash_}")
