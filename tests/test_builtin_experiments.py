@@ -92,7 +92,7 @@ def test_quick_notes_say_what_ran():
     quick_part = "quick: the first 1,000 training images, 60 epochs, trained once (full run: 3 times)"
     assert notes["1-mlp-100"].endswith(quick_part)
     assert "rows 1-3 take 6,000 steps on 1,000 images" in notes["3-conv-40"]
-    assert notes["4-relu"].endswith("quick: 4 epochs, trained once (full run: 3 times)")
+    assert notes["4-relu"].endswith("quick: 3 epochs, trained once (full run: 3 times)")
     assert "7-vote-of-5 (five 1000-unit dropout networks need many epochs" in summary
     full = load_experiment("nielsen")
     assert full.notes[0].startswith("Faithful settings")

@@ -229,7 +229,7 @@ def test_every_built_in_loads_in_both_modes():
     quick = {run.name: run for run in load_experiment("nielsen", quick=True).runs}
     assert list(quick) == ["1-mlp-100", "2-conv-20", "3-conv-40", "4-relu", "5-expanded"]
     assert [quick[n].config.limit for n in ("1-mlp-100", "2-conv-20", "3-conv-40")] == [1000, 1000, 1000]
-    assert quick["4-relu"].config.limit == 4000 and quick["4-relu"].config.epochs == 4
+    assert quick["4-relu"].config.limit == 4000 and quick["4-relu"].config.epochs == 3
 
 
 def test_select_keeps_only_the_named_runs(toy_file):
