@@ -84,14 +84,15 @@ def test_quick_notes_say_what_ran():
     summary = experiment.notes[0]
     assert summary.startswith("Quick run: data mnist-small, the first 4,000 training images, 2 epochs")
     assert "(the full run: data mnist, all training images, 60 epochs)" in summary
-    assert "left out (full run only): 2-conv-20 (sigmoid convolutions need the full run to climb" in summary
+    assert "left out (full run only): 6-dropout (minutes per epoch" in summary
     assert experiment.notes[1].startswith("Full run: Faithful settings")
     notes = {run.repeat_of or run.name: run.note for run in experiment.runs}
-    assert list(notes) == ["1-mlp-100", "4-relu", "5-expanded"]
-    assert (
-        notes["1-mlp-100"]
-        == "full run: 784-100-10 sigmoid, 60 epochs, eta 0.1, batch 10; quick: trained once (full run: 3 times)"
-    )
+    assert list(notes) == ["1-mlp-100", "2-conv-20", "3-conv-40", "4-relu", "5-expanded"]  # rows 2 and 3 climb too
+    assert notes["1-mlp-100"].startswith("full run: 784-100-10 sigmoid, 60 epochs, eta 0.1, batch 10 (50,000 images);")
+    quick_part = "quick: the first 1,000 training images, 60 epochs, trained once (full run: 3 times)"
+    assert notes["1-mlp-100"].endswith(quick_part)
+    assert "rows 1-3 take 6,000 steps on 1,000 images" in notes["3-conv-40"]
+    assert notes["4-relu"].endswith("quick: 3 epochs, trained once (full run: 3 times)")
     assert "7-vote-of-5 (five 1000-unit dropout networks need many epochs" in summary
     full = load_experiment("nielsen")
     assert full.notes[0].startswith("Faithful settings")

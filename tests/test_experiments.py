@@ -226,7 +226,10 @@ def test_every_built_in_loads_in_both_modes():
     assert nielsen["1-mlp-100#1"].reference == 0.978 and nielsen["1-mlp-100#1"].config.batch_size == 10
     assert [nielsen[f"4-relu#{i}"].config.seed for i in (1, 2, 3)] == [0, 1, 2]  # Nielsen's best of 3
     assert nielsen["7-vote-of-5"].members == 5 and nielsen["5-expanded#1"].config.expand == "shift"
-    assert [run.name for run in load_experiment("nielsen", quick=True).runs] == ["1-mlp-100", "4-relu", "5-expanded"]
+    quick = {run.name: run for run in load_experiment("nielsen", quick=True).runs}
+    assert list(quick) == ["1-mlp-100", "2-conv-20", "3-conv-40", "4-relu", "5-expanded"]
+    assert [quick[n].config.limit for n in ("1-mlp-100", "2-conv-20", "3-conv-40")] == [1000, 1000, 1000]
+    assert quick["4-relu"].config.limit == 4000 and quick["4-relu"].config.epochs == 3
 
 
 def test_select_keeps_only_the_named_runs(toy_file):
