@@ -69,10 +69,11 @@ def test_batched_repeats(tmp_path):
     out = run_script("batched_repeats", "--tiny", cwd=tmp_path)
     rows = {row[0]: row for row in markdown_rows(out)}
     assert set(rows) == {"mlp30", "row4"}
-    for one, stacked, ratio, goal, vmap in (row[2:] for row in rows.values()):
+    for one, stacked, ratio, goal, vmap, _ in (row[2:] for row in rows.values()):
         assert number(one) > 0 and number(stacked) > 0
         assert ratio_of(number(ratio), number(stacked), number(one))
         assert goal.endswith(("(met)", "(missed)")) and number(vmap) > 0
+    assert number(rows["mlp30"][7]) > 0 and rows["row4"][7] == "-"  # the MLP's written-out step against autograd's
 
 
 def test_numpy_vs_torch(tmp_path):

@@ -148,6 +148,8 @@ def test_playground_in_a_kernel_serves_the_page_and_its_frames(kernel_env):
     from jupyter_client.manager import start_new_kernel
     from websockets.sync.client import connect
 
+    from layerlab.playground.protocol import unpack_frame
+
     manager, client = start_new_kernel(kernel_name="python3")
     try:
         printed: list[str] = []
@@ -164,7 +166,8 @@ def test_playground_in_a_kernel_serves_the_page_and_its_frames(kernel_env):
             socket.send(json.dumps({"type": "play"}))
             frames = []
             while len(frames) < 3:
-                message = json.loads(socket.recv(timeout=30))
+                data = socket.recv(timeout=30)
+                message = unpack_frame(data) if isinstance(data, bytes) else json.loads(data)
                 if message["type"] == "frame":
                     frames.append(message)
                     socket.send('{"type": "ack"}')

@@ -371,6 +371,8 @@ def test_each_neurons_map_is_drawn_in_its_node_and_playing_redraws_only_the_canv
     expect(page.locator("#layer-count")).to_have_text("6 hidden layers")
     page.click("#step")
     expect(page.locator("#epoch")).to_have_text("000,001")
+    # task 10's network has reached the page (under load a frame of the network before it may come first)
+    page.wait_for_function("() => typeof neuronBytes !== 'undefined' && neuronBytes.length === 48 * 25 * 25")
     # the middle of each hidden neuron's node on #network-canvas has the colour of the middle of its map
     # (the frame's bytes: 48 maps of 25 x 25, row 12, column 12), inside a #999 frame
     found = page.evaluate(
