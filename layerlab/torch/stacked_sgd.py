@@ -94,8 +94,9 @@ class ByHandSGD:
         stacked = self.stacked
         grad = self.log_p.exp().scatter_add_(2, self.y, torch.full_like(self.y, -1, dtype=self.log_p.dtype))
         grad = grad.div_(self.y.shape[1]).to(stacked.dtype)  # d(mean loss)/d(logits), each member's batch
-        same = len(set(lrs)) == 1
-        rate = lrs[0] if same else torch.tensor(lrs, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
+        rates = [float(lr) for lr in lrs]  # one Python float when the members share it, else a (M, 1, 1) tensor
+        same = len(set(rates)) == 1
+        rate = rates[0] if same else torch.tensor(rates, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
         norms: list[torch.Tensor] = []
         for i in range(len(stacked.layers) - 1, -1, -1):
             kind, layer, x = stacked.kinds[i], stacked.layers[i], self.inputs[i]
