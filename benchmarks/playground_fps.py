@@ -17,6 +17,12 @@ page's main thread per drawn frame 9.5 -> 4.8 ms. Largest network 9.4 -> 11.7 fr
 48.9 -> 39.3 ms a frame, main thread 13.0 -> 10.0 ms, server 38 ms (unchanged: its epoch). What is left
 of the browser's time is mostly the compositor copying the canvases (headless Chromium composites in
 software) and their hand-over to it; a headless Chromium with an empty tab also keeps a renderer ~8% busy.
+Idle (load average 0.05 before the run, 7 December 2026 06:54 UTC, the same VM), the new page: task 10
+53.1 frames/s received, 48.5 drawn (the old page idle: 34.2 / 24.5), CPU per frame: server 14.8 ms, browser
+18.5 ms (Chromium's alone 15.7 ms), main thread 5.3 ms per drawn frame; the largest network 20.5 drawn (old:
+17.5), server 47.5 ms, browser 37.5 ms. With ``--browser-flag=--disable-gpu`` (Skia on the CPU instead of
+SwiftShader): 44.8 and 20.8 drawn, no better. Task 10 is now bounded on both cores at once: the server's
+14.8 ms a frame allows about 67 a second, and the browser's processes need 18.5 ms of the other core each.
 
 The protocol part: a uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this
 process is the page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units,
