@@ -66,7 +66,10 @@ def open_storage(url: str, heartbeat: int):
     for plain, driver in _DRIVERS.items():
         if url.startswith(plain):
             url = driver + url.removeprefix(plain)  # psycopg 3, not SQLAlchemy's default psycopg2
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    # SQLite waits at most 20 s for another connection's lock: a Ctrl-C that lands inside a write can leave the
+    # main thread's transaction open while Optuna joins its heartbeat thread, which waits for that lock (seen
+    # in tests/test_search.py's Ctrl-C test: a 60-s wait outlasted it). 20 s is still ample for workers' writes.
+    engine = {"connect_args": {"timeout": 20}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(5):
         try:
             storage = optuna.storages.RDBStorage(
