@@ -380,6 +380,51 @@ def test_ctrl_c_while_a_connection_goes_back_to_the_pool_is_raised_without_sqlal
     assert [r.getMessage() for r in caplog.records] == ["a real error"]
 
 
+def test_ctrl_c_during_a_commit_waits_for_it_and_leaves_no_lock_behind(tmp_path):
+    """A Ctrl-C that landed inside an SQLite commit left the write lock held by a connection nobody closed:
+    the interrupted trial's "failed" record and Optuna's heartbeat thread then waited on it (the search
+    hung after Ctrl-C). The signal now waits for the storage call: the write is whole, the lock free, and
+    the interrupt raised once the call returns, by the handler that was there (the training loop's too)."""
+    import signal
+    import sqlite3
+
+    import optuna
+    from sqlalchemy import event
+
+    from layerlab.search.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    path = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{path}", 10)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial_id = study.ask()._trial_id
+    armed, presses = [], []
+
+    def press(connection):  # the signal arrives in the middle of the next commit
+        if armed:
+            presses.append(armed.pop())
+            os.kill(os.getpid(), signal.SIGINT)
+
+    event.listen(storage.engine, "commit", press)
+    armed.append("a")
+    with pytest.raises(KeyboardInterrupt):
+        storage.set_trial_user_attr(trial_id, "a", 1)
+    other = sqlite3.connect(path, timeout=0.5)
+    other.execute("BEGIN IMMEDIATE")  # "database is locked" on the old code
+    other.rollback()
+    assert storage.get_trial(trial_id).user_attrs == {"a": 1}
+
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))  # a loop's own
+    armed.append("b")
+    try:
+        storage.set_trial_user_attr(trial_id, "b", 2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert received == [signal.SIGINT] and presses == ["a", "b"]
+    assert storage.get_trial(trial_id).user_attrs == {"a": 1, "b": 2}
+
+
 def test_an_interrupted_trial_is_queued_again_without_a_warning():
     """Optuna's RetryFailedTrialCallback is deprecated (a FutureWarning on every resumed search): the retry
     queues the same parameters, and records the trial it retries, with nothing printed."""

@@ -13,12 +13,20 @@ the same parameters again, which that worker picks up first. The retried trial r
 run directory from its last checkpoint, so the finished epochs are not trained again. Optuna's
 database storage has the heartbeat built in (``heartbeat_interval``, ``grace_period``); its journal
 storage does not, so ``JournalHeartbeatStorage`` records it as a trial attribute through the journal.
+
+Ctrl-C (or SIGTERM) never lands inside a storage call: it waits for the call in progress (milliseconds) to
+finish, then ends the command as ever. An interrupted commit could leave SQLite's write lock held by a connection nobody
+would close, so that the interrupted trial's own "failed" record and the heartbeat thread waited on it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
+import signal
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -62,13 +70,11 @@ def open_storage(url: str, heartbeat: int):
         if not path.parent.is_dir():
             raise SearchError(f"--storage {url}: the folder {path.parent} does not exist")
         backend = optuna.storages.journal.JournalFileBackend(str(path))
-        return JournalHeartbeatStorage(backend, heartbeat, retry)
+        return whole_calls(JournalHeartbeatStorage(backend, heartbeat, retry))
     for plain, driver in _DRIVERS.items():
         if url.startswith(plain):
             url = driver + url.removeprefix(plain)  # psycopg 3, not SQLAlchemy's default psycopg2
-    # SQLite waits at most 20 s for another connection's lock: a Ctrl-C that lands inside a write can leave the
-    # main thread's transaction open while Optuna joins its heartbeat thread, which waits for that lock (seen
-    # in tests/test_search.py's Ctrl-C test: a 60-s wait outlasted it). 20 s is still ample for workers' writes.
+    # SQLite waits at most 20 s for another connection's lock (ample for the workers' short writes).
     engine = {"connect_args": {"timeout": 20}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     for attempt in range(5):
         try:
@@ -80,7 +86,7 @@ def open_storage(url: str, heartbeat: int):
                 heartbeat_stale_trial_callback=retry,
             )
             storage.engine.pool.logger.addFilter(_no_interrupt_tracebacks)  # the same filter once per logger
-            return storage
+            return whole_calls(storage)
         except Exception as e:  # sqlalchemy's errors: one line, with the URL
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             racing = "already exists" in reason or "duplicate key" in reason  # another worker creates the tables
@@ -88,6 +94,43 @@ def open_storage(url: str, heartbeat: int):
                 time.sleep(0.5 + attempt)
                 continue
             raise SearchError(f"cannot open the study storage {public_url(typed)}: {reason}") from None
+
+
+def whole_calls(storage):
+    """``storage`` with each public method run whole: Ctrl-C or SIGTERM that arrives during the call is
+    delivered, to the handler that was there, once it returns (see the module docstring)."""
+    for name, _ in inspect.getmembers(type(storage), inspect.isfunction):
+        if not name.startswith("_"):
+            setattr(storage, name, _uninterrupted(getattr(storage, name)))
+    return storage
+
+
+def _uninterrupted(method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+        handlers = {n: h for n, h in handlers.items() if callable(h) and h is not _held}  # Python's, not SIG_DFL
+        if threading.current_thread() is not threading.main_thread() or not handlers:
+            return method(*args, **kwargs)  # signals reach the main thread only; an outer call holds them
+        held.clear()
+        for number in handlers:
+            signal.signal(number, _held)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+            for number in dict.fromkeys(held):
+                signal.raise_signal(number)  # now the handler that was there before (Ctrl-C: KeyboardInterrupt)
+
+    return call
+
+
+held: list[int] = []  #: the signals that arrived during a storage call (the main thread's only)
+
+
+def _held(number: int, frame) -> None:
+    held.append(number)
 
 
 def _no_interrupt_tracebacks(record: logging.LogRecord) -> bool:
