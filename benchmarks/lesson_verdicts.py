@@ -10,6 +10,13 @@ for several seeds (and thread counts) and prints, for every expectation the expe
     python benchmarks/lesson_verdicts.py lab4a init --seeds 0 1 --threads 1 2 --jobs 2
     python benchmarks/lesson_verdicts.py --markdown verdicts.md
     python benchmarks/lesson_verdicts.py --tiny                 # a two-run experiment of seconds (CI)
+    python benchmarks/lesson_verdicts.py init --kernels native portable
+
+``--kernels portable`` runs the experiments on the CPU kernels of an older x86 CPU (no AVX: ATen's default
+kernels, oneDNN up to SSE4.1, MKL up to SSE4.2, OpenBLAS's Nehalem kernels), which sum in other orders than
+this machine's AVX2 or another's AVX-512 kernels: every float path of both engines changes (matrix
+products, convolutions, reductions, NumPy's products), as it does between two CPU families. It is the
+nearest a machine can come to "another CPU" on its own; it is slower.
 
 Exit status 1 when an expectation that a quick run is sized to show does not agree for some seed.
 Each experiment runs in its own process (``layerlab run NAME --quick --seed S``) into ``--out`` (a temporary
@@ -19,6 +26,7 @@ folder by default), so runs already finished there are reused.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +38,13 @@ from layerlab.experiments import builtin_names
 from layerlab.report import expectations
 from layerlab.report.verdicts import AGREES, DISAGREES, NEEDS_FULL, NOT_MEASURED, UNDECIDED
 
+#: The environment that puts torch's, oneDNN's, MKL's and OpenBLAS's kernels at a pre-AVX x86 CPU's.
+PORTABLE_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    "OPENBLAS_CORETYPE": "Nehalem",
+}
 LETTERS = {AGREES: "A", DISAGREES: "D", UNDECIDED: "?", NEEDS_FULL: "F", NOT_MEASURED: "-"}
 
 
@@ -63,17 +78,19 @@ model = "dense(4) tanh dense(2)"
 """
 
 
-def run_one(name: str, seed: int, threads: int, out: Path) -> tuple[str, int, int, float, list]:
-    directory = out / f"{Path(name).stem}-seed{seed}-threads{threads}"
+def run_one(name: str, seed: int, threads: int, kernels: str, out: Path) -> tuple[str, tuple, float, list]:
+    """One quick experiment in its own process: (name, (seed, threads, kernels), wall seconds, its checks)."""
+    directory = out / (f"{Path(name).stem}-seed{seed}-threads{threads}" + "-portable" * (kernels == "portable"))
+    env = os.environ | (PORTABLE_KERNELS if kernels == "portable" else {})
     command = [sys.executable, "-m", "layerlab", "run", name, "--quick", "--quiet", "--seed", str(seed)]
     command += ["--threads", str(threads), "--out", str(directory)]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0 and not (directory / "experiment.json").is_file():
         print(f"{name} seed {seed}: layerlab run failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-        return name, seed, threads, seconds, []
-    return name, seed, threads, seconds, expectations(directory)
+        return name, (seed, threads, kernels), seconds, []
+    return name, (seed, threads, kernels), seconds, expectations(directory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="built-in experiments (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--kernels",
+        nargs="+",
+        choices=["native", "portable"],
+        default=["native"],
+        help="this CPU's kernels, and/or a pre-AVX CPU's (other summation orders)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="experiments run side by side")
     parser.add_argument("--out", type=Path, help="where the experiments go (default: a temporary folder)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
@@ -92,14 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         (out / "tiny.toml").write_text(TINY_EXPERIMENT)
         args.names, args.seeds = [str(out / "tiny.toml")], args.seeds[:1]
     names = args.names or sorted(builtin_names())
-    jobs = [(name, seed, threads) for name in names for threads in args.threads for seed in args.seeds]
+    columns = [(seed, t, k) for k in args.kernels for t in args.threads for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda job: run_one(*job, out), jobs))
-    columns = [(seed, threads) for threads in args.threads for seed in args.seeds]
-    header = ["experiment", "expectation", *(f"s{s}/t{t}" for s, t in columns), "wall s"]
+        results = list(pool.map(lambda job: run_one(job[0], *job[1], out), [(n, c) for n in names for c in columns]))
+    header = ["experiment", "expectation", *(f"s{s}/t{t}" + "/p" * (k == "portable") for s, t, k in columns)]
+    header.append("wall s")
     lines, failed = [header], []
     for name in names:
-        found = {(seed, threads): (seconds, checks) for n, seed, threads, seconds, checks in results if n == name}
+        found = {column: (seconds, checks) for n, column, seconds, checks in results if n == name}
         texts = list(dict.fromkeys(c.expectation.text for _, checks in found.values() for c in checks))
         for text in texts:
             cells = []
@@ -108,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 status = next((c.status for c in checks if c.expectation.text == text), NOT_MEASURED)
                 cells.append(LETTERS[status])
                 if status not in (AGREES, NEEDS_FULL):
-                    failed.append(f"{name}: {text} (seed {column[0]}, {column[1]} threads): {status}")
+                    kernels = ", pre-AVX kernels" * (column[2] == "portable")
+                    failed.append(f"{name}: {text} (seed {column[0]}, {column[1]} threads{kernels}): {status}")
             seconds = max(s for s, _ in found.values()) if found else 0.0
             lines.append([name, text, *cells, f"{seconds:.0f}"])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -4,6 +4,7 @@ the table it promises, with real numbers: so that a GPU's short time measures in
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -125,11 +126,20 @@ def test_playground_protocol(tmp_path):
 
 
 def test_lesson_verdicts(tmp_path):
-    out = run_script("lesson_verdicts", "--tiny", "--out", str(tmp_path / "verdicts"), cwd=tmp_path)
+    """The tiny experiment on this CPU's kernels and on a pre-AVX CPU's: the same verdicts, from floats that
+    really differ (the environment reached the kernels)."""
+    out = run_script(
+        "lesson_verdicts", "--tiny", "--kernels", "native", "portable", "--out", str(tmp_path / "v"), cwd=tmp_path
+    )
     lines = [line.split() for line in out.splitlines() if "tiny.toml" in line and not line.startswith("experiments")]
     assert [line[1:4] for line in lines] == [["hidden-4", ">", "0.9"], ["hidden-4", ">=", "linear"]]
-    assert all(line[4] == "A" and float(line[5]) > 0 for line in lines)
-    assert "0 expectation(s) not agreeing" in out
+    assert all(line[4:6] == ["A", "A"] and float(line[6]) > 0 for line in lines)
+    assert "s0/t1  s0/t1/p" in out and "0 expectation(s) not agreeing" in out
+    losses = []
+    for folder in ("tiny-seed0-threads1", "tiny-seed0-threads1-portable"):
+        (metrics,) = (tmp_path / "v" / folder / "runs").glob("hidden-4-*/metrics.jsonl")
+        losses.append(json.loads(metrics.read_text().splitlines()[-1])["train_loss"])
+    assert losses[0] != losses[1] and losses[0] == pytest.approx(losses[1], rel=1e-4)
 
 
 def test_gpu_figures(tmp_path):
