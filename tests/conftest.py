@@ -90,7 +90,7 @@ def quick(tmp_path_factory) -> QuickRuns:
     return QuickRuns(folder)
 
 
-#: The test files whose parametrized ``name`` is a built-in experiment sharing one quick run in ``quick_runs``.
+#: The test files whose parametrized ``name`` is a built-in experiment sharing its quick runs (``quick``).
 SHARING_QUICK_RUNS = {"test_builtin_experiments.py", "test_notebooks.py", "test_notebook_browser.py"}
 
 
