@@ -11,21 +11,12 @@ import json
 
 import pytest
 
-from layerlab.cli import main
 from layerlab.experiments import builtin_names, load_experiment
 from layerlab.report import expectations
 from layerlab.report.verdicts import AGREES, NEEDS_FULL
 
 #: The seeds every quick run is checked with here; benchmarks/lesson_verdicts.py checks seeds 0-4 (and 2 threads).
 SEEDS = (0, 1)
-
-
-def run_quick(root, name: str, seed: int):
-    """``layerlab run NAME --quick --seed SEED`` into ``root`` (the session's ``quick_runs``), once a session."""
-    out = root / (f"{name}-quick-seed{seed}" if seed else f"{name}-quick")
-    if not (out / "report.html").is_file():
-        assert main(["run", name, "--quick", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
-    return out
 
 
 def assert_the_lessons_hold(out, name: str, seed: int) -> None:
@@ -43,9 +34,9 @@ def assert_the_lessons_hold(out, name: str, seed: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_builtin_runs_quick_and_reports(name, quick_runs, capsys):
-    out = quick_runs / f"{name}-quick"  # the notebooks' tests reuse these runs
-    assert main(["run", name, "--quick", "--out", str(out), "--quiet"]) == 0
+def test_builtin_runs_quick_and_reports(name, quick, capsys):
+    with quick.held(name) as out:  # trained here for the notebooks' tests too, or reused from one that came first
+        quick.train(name)
     printed = capsys.readouterr().out
     index = json.loads((out / "experiment.json").read_text())
     assert index["quick"] is True
@@ -67,9 +58,19 @@ def test_builtin_runs_quick_and_reports(name, quick_runs, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(builtin_names()))
-def test_quick_lessons_hold_for_another_seed(name, quick_runs):
+def test_quick_lessons_hold_for_another_seed(name, quick):
     for seed in SEEDS[1:]:
-        assert_the_lessons_hold(run_quick(quick_runs, name, seed), name, seed)
+        assert_the_lessons_hold(quick.finished(name, seed), name, seed)
+
+
+@pytest.mark.parametrize("name", ["nielsen"])
+def test_the_tests_of_one_quick_run_share_a_worker(name, request):
+    """Under pytest-xdist's loadgroup (pyproject's addopts), conftest.py's groups reach xdist's test ids
+    (``id@group``), so that a built-in's quick-run tests and its notebook's go to one worker. (Its hook ran after
+    xdist's once: every test was on its own, and the nielsen notebook trained the quick run a second time.)"""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("run without pytest-xdist's --dist loadgroup")
+    assert request.node.nodeid.endswith(f"@builtin-{name}")
 
 
 def test_every_builtin_declares_what_the_slides_expect():

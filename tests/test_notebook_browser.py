@@ -1,7 +1,8 @@
 """The Lab 4A notebook in JupyterLab, in Debian's headless Chromium driven by Playwright, as a student runs it:
 open it, Run All Cells, and see the progress bar widget of the run that trains and the report inline.
 
-The quick runs of Lab 4A come from the session's ``quick_runs`` (test_builtin_experiments.py), less one run,
+The quick runs of Lab 4A are a copy of the session's (``quick`` in conftest.py, shared with
+test_builtin_experiments.py), less one run,
 which trains again here so that a progress bar has something to show. A screenshot of the notebook is
 saved as ``jupyterlab-lab4a.png`` in the test's folder (and in LAYERLAB_SCREENSHOTS, when set).
 """
@@ -39,20 +40,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path, quick_runs):
+def lab(tmp_path, quick):
     """JupyterLab serving ``tmp_path/work`` (the Lab 4A notebook, the quick runs less ex1-linear); its URL."""
     work = tmp_path / "work"
     work.mkdir()
     notebook("lab4a", work)
     runs = work / "runs"
     runs.mkdir()
-    finished = quick_runs / "lab4a-quick"
-    if (finished / "experiment.json").is_file():
-        shutil.copytree(finished, runs / "lab4a-quick")
-        index = json.loads((finished / "experiment.json").read_text())
-        linear = [run["directory"] for run in index["runs"] if run.get("repeat_of", run["name"]) == "ex1-linear"]
-        for directory in linear:  # ex1-linear's repeats train again, with their progress bars
-            shutil.rmtree(runs / "lab4a-quick" / directory)
+    copied = quick.copy("lab4a", runs)  # trained now if no other test has trained it yet
+    index = json.loads((copied / "experiment.json").read_text())
+    linear = [run["directory"] for run in index["runs"] if run.get("repeat_of", run["name"]) == "ex1-linear"]
+    for directory in linear:  # ex1-linear's repeats train again, with their progress bars
+        shutil.rmtree(copied / directory)
     settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # every cell in the page

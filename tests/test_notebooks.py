@@ -3,9 +3,10 @@ IPython kernel (nbclient + ipykernel), none raises, and each shows what it is ab
 figures, its verdict lines); none is stored with outputs. ``layerlab.playground()`` inside a kernel serves
 the page and its WebSocket.
 
-The notebooks take their output folder from LAYERLAB_NOTEBOOK_OUT: here the session's ``quick_runs``,
-where test_builtin_experiments.py trained the built-in experiments' quick runs, so that the notebooks reuse
-them (as a student who ran ``layerlab run lab4a --quick`` first would) and the suite trains them once.
+The notebooks take their output folder from LAYERLAB_NOTEBOOK_OUT: here a folder of the test's, holding a copy
+of the built-in experiments' quick runs the notebook runs (the session's, ``quick`` in conftest.py: trained once
+for test_builtin_experiments.py and these tests, by whichever comes first), so that the notebook reuses them
+(as a student who ran ``layerlab run lab4a --quick`` first would): the test checks that it trains none again.
 """
 
 from __future__ import annotations
@@ -71,6 +72,25 @@ SHOWN: dict[str, list[tuple[str, str, int]]] = {
 }
 
 
+#: The built-in experiments whose quick runs each notebook shows (its ``layerlab.run("NAME", quick=QUICK, ...)``).
+QUICK_RUNS = {
+    "lab4a": ("lab4a",),
+    "lab4b": ("lab4b",),
+    "nielsen": ("nielsen",),
+    "activations": ("activations",),
+    "capacity": ("capacity", "vanishing"),
+}
+
+
+def trained_runs(out: Path, experiments) -> dict[str, bytes]:
+    """Every run folder of these experiments' quick runs in ``out``, with its result (empty if unfinished)."""
+    found = {}
+    for folder in sorted(p for name in experiments for p in (out / f"{name}-quick" / "runs").glob("*")):
+        result = folder / "result.json"
+        found[folder.relative_to(out).as_posix()] = result.read_bytes() if result.is_file() else b""
+    return found
+
+
 def outputs(notebook) -> list[tuple[str, str]]:
     """(kind, text) of every output of the executed notebook."""
     found = []
@@ -89,12 +109,14 @@ def outputs(notebook) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def kernel_env(monkeypatch, quick_runs):
-    """The kernel imports this checkout's layerlab and writes its runs into ``quick_runs``."""
+def kernel_env(monkeypatch, tmp_path):
+    """The kernel imports this checkout's layerlab and writes its runs into ``tmp_path/runs``; that folder."""
+    out = tmp_path / "runs"
+    out.mkdir()
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("LAYERLAB_NOTEBOOK_OUT", str(quick_runs))
+    monkeypatch.setenv("LAYERLAB_NOTEBOOK_OUT", str(out))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    return quick_runs
+    return out
 
 
 def execute(name: str, cwd: Path):
@@ -110,12 +132,22 @@ def execute(name: str, cwd: Path):
 def test_every_notebook_is_checked():
     assert set(SHOWN) == set(NOTEBOOKS)
     assert sorted(p.stem for p in notebook_path("lab4a").parent.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    for name in NOTEBOOKS:  # the quick runs each notebook reuses are those it runs
+        cells = json.loads(notebook_path(name).read_text())["cells"]
+        source = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        runs = tuple(re.findall(r'layerlab\.run\("([a-z0-9-]+)", quick=QUICK,', source))
+        assert runs == QUICK_RUNS.get(name, ()), name
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_notebook_runs_top_to_bottom_and_shows_its_results(name, kernel_env, tmp_path):
+def test_notebook_runs_top_to_bottom_and_shows_its_results(name, kernel_env, quick, tmp_path):
+    for experiment in QUICK_RUNS.get(name, ()):
+        quick.copy(experiment, kernel_env)
+    finished = trained_runs(kernel_env, QUICK_RUNS.get(name, ()))
+    assert all(finished.values()), finished
     notebook, seconds = execute(name, tmp_path)
+    assert trained_runs(kernel_env, QUICK_RUNS.get(name, ())) == finished  # reused: none trained again, none added
     shown = outputs(notebook)
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o["output_type"] == "error"]
     assert not errors

@@ -92,6 +92,29 @@ def test_step_losses_agree_in_float32():
         assert norms[0][name] == pytest.approx(norms[1][name], rel=1e-4), name
 
 
+def test_torch_evaluates_on_the_cpu_in_batches_that_stay_in_the_cache():
+    """On a CPU the torch engine evaluates at most eval_cpu_elements floats of the widest layer output at a
+    time: Nielsen's conv(20, 5) net (24 x 24 x 20 outputs an image) in batches of 364, not the 1,000 of
+    ``eval_batch_size``, which took twice the time. The accuracy is that of one batch of 1,000; the loss
+    the same to float32 precision. A small MLP keeps batches of 1,000."""
+    from layerlab import parse
+    from layerlab.engine import make_trainable
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (1000, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, 1000)
+    conv = "input(1, 28, 28) conv(20, 5) maxpool(2) sigmoid flatten dense(10)"
+    cfg = config(model=conv, engine="torch", device="cpu")
+    trainable = make_trainable(cfg, parse(conv), 1000)
+    trainable.add_data("test", x, y)
+    assert cfg.eval_batch_size == 1000 and trainable.eval_batch_size == (1 << 22) // (20 * 24 * 24) == 364
+    loss, accuracy = trainable.evaluate("test")
+    trainable.eval_batch_size = 1000
+    one_batch_loss, one_batch_accuracy = trainable.evaluate("test")
+    assert accuracy == one_batch_accuracy and loss == pytest.approx(one_batch_loss, rel=1e-6)
+    mlp = "input(1, 28, 28) flatten dense(100) sigmoid dense(10)"
+    assert make_trainable(config(model=mlp, engine="torch", device="cpu"), parse(mlp), 1000).eval_batch_size == 1000
+
+
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
 @pytest.mark.parametrize(("batch_size", "stride"), [(10, 1), (1, 3)], ids=["12-steps-all", "120-steps-every-3rd"])
 def test_gradient_norms_are_the_mean_over_evenly_spaced_steps(engine, batch_size, stride):
