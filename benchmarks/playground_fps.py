@@ -244,7 +244,7 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                 page.wait_for_timeout(500)
                 page.click("#play")
                 page.wait_for_timeout(1000)  # warm up
-                read = '["received", "drawn", "drawMs", "epoch"].map((key) => playgroundStats[key])'
+                read = '["received", "drawn", "drawMs", "epoch", "linkStrips"].map((key) => playgroundStats[key] ?? 0)'
                 trace = Path(tempfile.mkdtemp()) / "trace.json"
                 browser.start_tracing(page=page, path=str(trace), categories=["toplevel"])
                 before, started = page.evaluate(read), time.perf_counter()
@@ -263,7 +263,7 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                 browser.stop_tracing()
                 main_ms = renderer_main_cpu_ms(trace)
                 shutil.rmtree(trace.parent)
-                received, drawn, ms, epochs = (a - b for a, b in zip(after, before, strict=True))
+                received, drawn, ms, epochs, strips = (a - b for a, b in zip(after, before, strict=True))
                 server_ms, browser_ms, chromium_ms = (
                     (b - a) * 1000 / max(1, received) for a, b in zip(cpu0, cpu1, strict=True)
                 )
@@ -273,8 +273,9 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                     f"{len(allowed)} cores)\n"
                     f"    CPU per frame received: server {server_ms:5.1f} ms, browser {browser_ms:5.1f} ms (all its "
                     f"processes and Playwright's driver; Chromium's alone {chromium_ms:5.1f} ms); per frame drawn: "
-                    "the page's main thread "
-                    f"{main_ms / max(1, drawn):5.1f} ms CPU, its script {ms / max(1, drawn):5.1f} ms wall clock"
+                    f"Chromium {chromium_ms * received / max(1, drawn):5.1f} ms, the page's main thread "
+                    f"{main_ms / max(1, drawn):5.1f} ms CPU, its script {ms / max(1, drawn):5.1f} ms wall clock, "
+                    f"{strips / max(1, drawn):.2f} strips of links"
                 )
                 page.close()
             browser.close()
