@@ -248,9 +248,10 @@ class Session:
         if output is None or hidden is None:
             output, hidden = self._forward_all()
         start = len(self.x_train) + len(self.x_test)
-        if hidden:  # each layer's grid points of the coarser grid first: only those are joined and encoded
-            coarse = [h[start:].reshape(GRID, GRID, -1)[::-1][::NEURON_STEP, ::NEURON_STEP] for h in hidden]
-            neurons = encode(np.concatenate(coarse, axis=2).transpose(2, 0, 1))
+        if hidden:
+            on_grid = np.concatenate([h[start:] for h in hidden], axis=1).reshape(GRID, GRID, -1)
+            images = on_grid[::-1][::NEURON_STEP, ::NEURON_STEP].transpose(2, 0, 1)
+            neurons = encode(images)
         else:
             neurons = b""
         out = output[start:].reshape(GRID, GRID, -1)[::-1]
