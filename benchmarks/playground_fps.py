@@ -23,6 +23,27 @@ Idle (load average 0.05 before the run, 7 December 2026 06:54 UTC, the same VM),
 17.5), server 47.5 ms, browser 37.5 ms. With ``--browser-flag=--disable-gpu`` (Skia on the CPU instead of
 SwiftShader): 44.8 and 20.8 drawn, no better. Task 10 is now bounded on both cores at once: the server's
 14.8 ms a frame allows about 67 a second, and the browser's processes need 18.5 ms of the other core each.
+Then (branch fps, 7 December 2026 08:10-08:44 UTC, load average 5-11 from other users, the same VM; the page
+and server before and after run by turns, figures per run): a playing frame is made while the page draws the
+one before and sent on its ack (before: up to two frames ahead on a 60 fps timer, and about one received frame
+in three was never drawn under load), and a changed link redraws only its strip of links (before: all 384 of
+task 10's, 12-17 ms at this load, a frame that missed the screen's refresh every ~8). Task 10, five runs each
+(08:12-08:44 UTC, load 5-11): drawn 12.7, 12.9, 12.4, 10.8, 24.0 -> 14.9, 16.0, 23.5, 14.1, 16.4 frames/s,
+means 14.6 -> 17.0 (received = drawn now; before 19.2, 20.5, 18.7, 16.6, 29.3 received); Chromium's CPU per
+frame drawn 32.5, 33.1, 33.5, 39.3, 21.7 -> 30.5, 27.3, 22.4, 30.4, 28.2 ms, means 32.0 -> 27.8 (its processes
+include a preloaded omnibox-popup page of headless Chromium's own, ~75 ms a second whatever the page does);
+the page's main thread per frame drawn, means 8.0 -> 6.9 ms (8.2, 8.2, 8.5, 9.7, 5.6 -> 7.4, 6.7, 6.0, 7.5,
+6.8 ms); the server 10.5-12.8 ms per frame either way (in-process, one core, process_time, best of 7: a frame
+and its message 1.94, 1.88 -> 1.53, 1.78 ms with the weights rounded in one pass; an epoch of 25 steps ~5 ms,
+the numpy engine's own, is most of it). Joining the neuron maps on the coarse grid only was faster alone
+(largest 1.10 -> 0.69 ms) but 1.5 ms slower in the frame: without its one large temporary array glibc's malloc
+gave the forward pass's arrays back to the system and faulted them in again each frame (MALLOC_TRIM_THRESHOLD_
+showed it), so it was left out. Largest network: unchanged within the load's noise (drawn, seven runs each:
+mean 10.5 before, 10.2 after; the page alone, three runs each: Chromium 43.0, 33.5, 30.3 -> 39.6, 45.8, 29.3
+ms a frame). Not measured idle (the load never fell below 4.5), so the goal of 60 drawn frames a second on
+task 10 is not shown met: idle, the old page drew 48.5 of 53.1 received. The protocol part (load 5): 53.0 ->
+56.6 frames/s playing (the 60 fps cap bounds the average, not each interval); change -> frame
+medians 5-17 ms either way.
 
 The protocol part: a uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this
 process is the page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units,
@@ -244,7 +265,7 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                 page.wait_for_timeout(500)
                 page.click("#play")
                 page.wait_for_timeout(1000)  # warm up
-                read = '["received", "drawn", "drawMs", "epoch"].map((key) => playgroundStats[key])'
+                read = '["received", "drawn", "drawMs", "epoch", "linkStrips"].map((key) => playgroundStats[key] ?? 0)'
                 trace = Path(tempfile.mkdtemp()) / "trace.json"
                 browser.start_tracing(page=page, path=str(trace), categories=["toplevel"])
                 before, started = page.evaluate(read), time.perf_counter()
@@ -263,7 +284,7 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                 browser.stop_tracing()
                 main_ms = renderer_main_cpu_ms(trace)
                 shutil.rmtree(trace.parent)
-                received, drawn, ms, epochs = (a - b for a, b in zip(after, before, strict=True))
+                received, drawn, ms, epochs, strips = (a - b for a, b in zip(after, before, strict=True))
                 server_ms, browser_ms, chromium_ms = (
                     (b - a) * 1000 / max(1, received) for a, b in zip(cpu0, cpu1, strict=True)
                 )
@@ -273,8 +294,9 @@ def browser_frame_rates(args: argparse.Namespace) -> None:
                     f"{len(allowed)} cores)\n"
                     f"    CPU per frame received: server {server_ms:5.1f} ms, browser {browser_ms:5.1f} ms (all its "
                     f"processes and Playwright's driver; Chromium's alone {chromium_ms:5.1f} ms); per frame drawn: "
-                    "the page's main thread "
-                    f"{main_ms / max(1, drawn):5.1f} ms CPU, its script {ms / max(1, drawn):5.1f} ms wall clock"
+                    f"Chromium {chromium_ms * received / max(1, drawn):5.1f} ms, the page's main thread "
+                    f"{main_ms / max(1, drawn):5.1f} ms CPU, its script {ms / max(1, drawn):5.1f} ms wall clock, "
+                    f"{strips / max(1, drawn):.2f} strips of links"
                 )
                 page.close()
             browser.close()

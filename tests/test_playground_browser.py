@@ -414,3 +414,36 @@ def test_each_neurons_map_is_drawn_in_its_node_and_playing_redraws_only_the_canv
 
     large = sorted(name(layer) for layer in layers if layer["width"] * layer["height"] > 100 * 100)
     assert large == ["#document", "CANVAS#chart", "CANVAS#heatmap", "CANVAS#network-canvas"], large
+
+
+def test_a_changed_link_redraws_its_strip_of_links_alone_leaving_the_pixels_of_a_whole_redraw(page):
+    # links from hidden layer 1 to 2 lie in strip 1 (between the two columns' squares); an edited weight's
+    # frame redraws that strip alone, clipped to it, and the page looks as if all of it had been redrawn
+    page.evaluate(
+        "() => { window.before = networkBase.getContext('2d').getImageData(0, 0, networkBase.width,"
+        " networkBase.height).data; window.strips = playgroundStats.linkStrips; }"
+    )
+    page.evaluate("() => send({ type: 'edit', param: 'weight', layer: 2, unit: 1, input: 0, value: 2.5 })")
+    page.wait_for_function("() => frame.weights[1][1][0] === 2.5")
+    found = page.evaluate(
+        """() => {
+        const ctx = networkBase.getContext('2d'), width = networkBase.width, height = networkBase.height;
+        const after = ctx.getImageData(0, 0, width, height).data;
+        let first = width, last = -1;
+        for (let i = 0; i < after.length; i++) if (after[i] !== before[i]) {
+            const x = (i >> 2) % width; first = Math.min(first, x); last = Math.max(last, x);
+        }
+        const [x0, x1] = stripBounds(1), shown = document.querySelector('#network-canvas').getContext('2d');
+        // inside the strip (its edge columns are the maps' squares)
+        const inside = (c) => c.getImageData(x0 + 1, 0, x1 - x0 - 2, height).data.join();
+        const copied = inside(shown) === inside(ctx);
+        const partial = networkBase.toDataURL();
+        drawBase(); // the whole of networkBase again, from the same links
+        const same = networkBase.toDataURL() === partial;
+        return { strips: playgroundStats.linkStrips - strips, first, last, x0, x1, copied, same };
+    }"""
+    )
+    assert found["strips"] == 1, found  # one strip of links redrawn, not the network's three
+    assert found["x0"] <= found["first"] < found["last"] < found["x1"], found  # the new link's pixels, in the strip
+    assert found["same"], found  # the same pixels as a whole redraw
+    assert found["copied"], found  # and on the page's canvas

@@ -529,3 +529,44 @@ def _default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell running the tests in the background ignores it
+
+
+def test_playing_sends_the_next_frame_only_once_the_page_has_drawn_the_one_before(live):
+    """A frame is made while the page draws the one before and sent on its ack (one per screen refresh),
+    never a frame that the page would skip; one made before a control change's answer is not sent."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{live}/ws", max_size=None) as ws:
+
+        def message(timeout: float = 10) -> dict:
+            return decoded(ws.recv(timeout=timeout))
+
+        while message()["type"] != "frame":
+            pass
+        ws.send('{"type": "config", "settings": {"hidden": [4]}, "rev": 1}')  # a small network: frames in ms
+        while (first := message())["type"] != "frame" or first["rev"] < 1:
+            pass
+        ws.send('{"type": "ack"}')
+        ws.send('{"type": "play"}')
+        assert message()["type"] == "frame"  # the first frame of play, then nothing until it is drawn
+        with pytest.raises(TimeoutError):
+            message(timeout=0.4)
+        epochs = []
+        for _ in range(5):
+            ws.send('{"type": "ack"}')
+            epochs.append(message()["epoch"])  # ready before the ack, sent on it
+            with pytest.raises(TimeoutError):
+                message(timeout=0.1)
+        assert epochs == sorted(set(epochs))
+        for rev in range(2, 8):  # a frame trained before a change's answer never follows that answer
+            ws.send(json.dumps({"type": "config", "settings": {"lr": (0.01, 0.03)[rev % 2]}, "rev": rev}))
+            ws.send('{"type": "ack"}')
+            revs = []
+            while not revs or revs[-1] < rev:
+                revs.append(message()["rev"])
+                ws.send('{"type": "ack"}')
+            for _ in range(3):
+                revs.append(message()["rev"])
+                ws.send('{"type": "ack"}')
+            assert revs[revs.index(rev) :] == [rev] * (len(revs) - revs.index(rev)), revs
+        ws.send('{"type": "pause"}')

@@ -235,3 +235,18 @@ def test_playground_command_refuses_a_port_in_use(capsys):
         port = taken.getsockname()[1]
         assert main(["playground", "--port", str(port), "--no-browser"]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_frames_weights_and_biases_rounded_in_one_pass_equal_each_layers_own_rounding():
+    from layerlab.playground.session import _round, _round_each
+
+    s = session(hidden=[3, 2], features=["x1", "x2", "x1^2"], data="xor")
+    s.advance(1)
+    dense = s.model.layers[::2]
+    dense[1].params["weight"][0] = [np.nan, np.inf, -np.inf]  # a diverged network's values
+    frame = s.frame()
+    assert frame["weights"] == [_round(layer.params["weight"], 4) for layer in dense]
+    assert frame["biases"] == [_round(layer.params["bias"], 4) for layer in dense]
+    assert frame["weights"][1][0] == [0.0, 1e9, -1e9]
+    arrays = [np.array([[0.123456789, -2.5]], np.float32), np.zeros((0, 3)), np.array([1 / 3])]
+    assert _round_each(arrays, 3) == [[[0.123, -2.5]], [], [0.333]]

@@ -42,7 +42,8 @@ FRAME_BUDGET = 0.025  # seconds of training per frame at most: with the frame it
 # network, 10 x 32 on 2,000 points) over 15 frames a second on one core; it trains part of an epoch a frame
 IMAGE_FRAME_BUDGET = 0.045  # the Images page: training per frame (a frame's maps and filters take a few ms more;
 # measuring the validation and test sets is spread out, see images.py): over 10 view updates a second
-MAX_UNACKED = 2  # frames sent but not yet drawn before the loop waits for the page
+ACK_TIMEOUT = 1.0  # seconds the training loop waits for the page to draw a frame: a page that never
+# acknowledges (a script, a hidden tab) still gets a frame a second
 log = logging.getLogger("layerlab.playground")
 CONNECTIONS: set[Connection] = set()  # the open tabs (the tests check that a closed one is gone)
 
@@ -66,7 +67,8 @@ class Connection:
         self.playing = False
         self.wake = asyncio.Event()
         self.acked = asyncio.Event()
-        self.unacked = 0
+        self.unacked = 0  # training frames sent and not yet drawn (acknowledged) by the page
+        self.answered = 0  # messages answered: a training frame made before the last answer is not sent
         self.lock = asyncio.Lock()  # one session operation at a time
         self.send_lock = asyncio.Lock()
 
@@ -146,6 +148,7 @@ class Connection:
         """A message other than play and ack, answered while no training frame is in progress: an import
         or an export (both pages), else the page's own (``answer_page``); then a frame, unless answered."""
         kind, session = message.type, self.session
+        self.answered += 1
         if kind == "import":
             await self.run_in_thread(session.import_weights, message.weights)
             await self.send(session.data_message())
@@ -176,6 +179,15 @@ class Connection:
             await self.send(session.data_message())
         return False
 
+    async def drawn(self) -> None:
+        """Wait until the page has drawn every training frame sent (at most ``ACK_TIMEOUT`` seconds)."""
+        while self.unacked > 0:
+            self.acked.clear()
+            try:
+                await asyncio.wait_for(self.acked.wait(), timeout=ACK_TIMEOUT)
+            except TimeoutError:
+                self.unacked = 0
+
     def _play_frame(self) -> dict[str, Any]:
         session = self.session
         if not session.advance(session.settings.speed, FRAME_BUDGET):
@@ -184,24 +196,27 @@ class Connection:
         return session.frame(self.playing)
 
     async def train_loop(self) -> None:
+        """Play: each frame is trained and made while the page draws the one before, and sent when the page
+        has drawn that one (its ack), so the page gets a new frame for each screen refresh (requestAnimationFrame)
+        and no frame is made only to be skipped; at most ``max_fps`` frames a second on average."""
         loop = asyncio.get_running_loop()
+        allowed = loop.time()  # the earliest time the next frame may be sent
         try:
             while True:
                 await self.wake.wait()
-                started = loop.time()
                 async with self.lock:
                     if not self.playing:
                         continue
+                    answered = self.answered
                     frame = await self.run_in_thread(self._play_frame)
+                await self.drawn()
+                await asyncio.sleep(max(0.0, allowed - loop.time()))
+                if self.answered != answered:  # a control change was answered meanwhile: this frame is older
+                    continue
                 await self.send(frame)
                 self.unacked += 1
-                if self.unacked >= MAX_UNACKED:  # the page draws slower than we train: wait for it
-                    self.acked.clear()
-                    try:
-                        await asyncio.wait_for(self.acked.wait(), timeout=1.0)
-                    except TimeoutError:
-                        self.unacked = 0  # a page that never acknowledges still gets a frame a second
-                await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
+                # the average stays under max_fps; one late frame lets the next follow after half an interval
+                allowed = max(allowed + self.min_interval, loop.time() + self.min_interval / 2)
         except (WebSocketDisconnect, RuntimeError):
             self.playing = False  # the tab went away while we were sending
         except Exception:  # a bug: say so in the server log and on the page, keep the server up

@@ -272,6 +272,7 @@ class Session:
     def _frame(self, playing: bool) -> dict[str, Any]:
         dense = self.model.layers[::2]
         output, hidden = self._forward_all()
+        weights = _round_each([layer.params[name] for name in ("weight", "bias") for layer in dense], 4)
         frame = {
             "type": "frame",
             "rev": self.rev,
@@ -279,8 +280,8 @@ class Session:
             "playing": playing,
             **self.losses(output),
             **self.maps(output, hidden),
-            "weights": [_round(layer.params["weight"], 4) for layer in dense],
-            "biases": [_round(layer.params["bias"], 4) for layer in dense],
+            "weights": weights[: len(dense)],
+            "biases": weights[len(dense) :],
         }
         target = tasks.target(self.settings.task)
         if target is not None and self.n_classes == 2:
@@ -453,6 +454,15 @@ def _round(values: np.ndarray, digits: int) -> list:
     shows as +-1e9 (JSON has no infinity), with the frame's message saying what happened."""
     array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e9, neginf=-1e9)
     return np.round(array, digits).tolist()
+
+
+def _round_each(arrays: list[np.ndarray], digits: int) -> list[list]:
+    """``[_round(a, digits) for a in arrays]``, cleaned and rounded in one pass over all of them (a frame's
+    weights and biases: two numpy calls per frame, not two per layer)."""
+    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    flat = np.round(np.nan_to_num(flat, nan=0.0, posinf=1e9, neginf=-1e9), digits)
+    ends = np.cumsum([a.size for a in arrays]).tolist()
+    return [flat[end - a.size : end].reshape(a.shape).tolist() for a, end in zip(arrays, ends, strict=True)]
 
 
 def _finite(value: float) -> float | None:

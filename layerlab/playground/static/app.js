@@ -38,13 +38,15 @@ let selected = null; // [layer, unit] explained
 let geometry = null; // node positions
 let linkPaths = []; // {path, layer, out, in, a, b, mid}: the SVG paths catch the mouse, a canvas draws them
 let linkKeys = null; // each link's drawn colour and width (quantised), to redraw only when one changes
+let stripLinks = []; // stripLinks[l]: the indices in linkPaths of the links from column l to column l + 1
 let hovered = null; // [column, unit] under the mouse: its map fills the large output (as in Playground)
 let editing = null; // {param, layer, unit, input}: the weight or bias in the editor
 let pointsLayer = null; // the data points drawn once, laid over every heat map
 let neuronBytes = null; // the last frame's hidden-neuron maps (bytes), for the hovered one
 const featureBytes = {}; // each feature's map over the plane, computed once per extent
 let framesSinceDraw = 0; // frames received and not yet acknowledged (the server waits for the page)
-const stats = { received: 0, drawn: 0, drawMs: 0, epoch: 0 }; // frames, ms spent drawing them, the epoch drawn: benchmarks/playground_fps.py
+// frames, ms spent drawing them, the epoch drawn, strips of links redrawn: benchmarks/playground_fps.py
+const stats = { received: 0, drawn: 0, drawMs: 0, epoch: 0, linkStrips: 0 };
 window.playgroundStats = stats;
 
 // ---- colours ----------------------------------------------------------------------------------------
@@ -392,6 +394,7 @@ function buildNetwork() {
   svg.innerHTML = "";
   linkPaths = [];
   linkKeys = null;
+  stripLinks = [];
   linksDue = 0;
   hideEditor();
   const width = network.clientWidth, height = network.clientHeight;
@@ -486,6 +489,8 @@ function buildNetwork() {
           openEditor({ param: "weight", layer: l + 1, unit: j, input: k }, e.clientX - box.left + 8, e.clientY - box.top + 8);
         };
         svg.appendChild(path);
+        if (!stripLinks[l]) stripLinks[l] = [];
+        stripLinks[l].push(linkPaths.length);
         linkPaths.push(entry);
       }
     });
@@ -636,24 +641,35 @@ function drawTexts(f, k) {
 // its node's square. One opaque canvas: the compositor copies one picture, not three layers blended.
 const networkBase = document.createElement("canvas");
 let networkStatic = null; // the features' maps and the nodes' frames over a transparent ground, once per network
-let baseDirty = true; // networkBase changed since it was last copied onto #network-canvas
+let baseDirty = null; // [x0, x1): the columns of networkBase's pixels changed since it was last copied onto #network-canvas
 let mapsImage = null; // #network-canvas's pixels for the nodes' squares, each put from here (putImageData)
 function frameNode(ctx, x, y, size) {
   ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
   ctx.beginPath(); ctx.roundRect(x + 0.5, y + 0.5, size - 1, size - 1, 3); ctx.stroke();
 }
-function drawBase() {
+// The links from column l to column l + 1 lie in a strip of their own, between the two columns' squares:
+// a changed link redraws its strip alone (clipped to it), which leaves there the pixels a whole redraw would.
+function stripBounds(l) { // [x0, x1): networkBase's pixel columns of strip l
+  const ratio = window.devicePixelRatio || 1, ox = geometry.origin[0], positions = geometry.positions;
+  return [Math.floor((positions[l][0][0] + geometry.size - ox) * ratio), Math.ceil((positions[l + 1][0][0] - ox) * ratio)];
+}
+function drawBase(strip = -1) { // strip -1: the whole of networkBase
   const ctx = context2d(networkBase), ratio = window.devicePixelRatio || 1, [ox, oy] = geometry.origin;
   const size = geometry.size, columns = geometry.layers, last = columns.length - 1;
+  const [from, to] = strip < 0 ? [0, networkBase.width] : stripBounds(strip);
+  ctx.save();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.globalAlpha = 1;
   ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, networkBase.width, networkBase.height);
+  ctx.fillRect(from, 0, to - from, networkBase.height);
   ctx.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
-  if (linkKeys) {
+  for (const l of !linkKeys ? [] : strip < 0 ? stripLinks.keys() : [strip]) { // strip by strip: the same strokes
     const groups = new Map(); // one stroke per colour and width
-    linkKeys.forEach((key, n) => { if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); } });
-    for (const key of [...groups.keys()].sort((a, b) => (a % 32) - (b % 32))) { // thin first, thick on top
+    for (const n of stripLinks[l]) {
+      const key = linkKeys[n];
+      if (key >= 0) { if (!groups.has(key)) groups.set(key, []); groups.get(key).push(linkPaths[n]); }
+    }
+    for (const key of [...groups.keys()].sort((a, b) => (a % 32) - (b % 32) || a - b)) { // thin first, thick on top
       ctx.strokeStyle = scaleColour(Math.floor(key / 32) / 10 - 1);
       ctx.lineWidth = (key % 32) / 2;
       ctx.beginPath();
@@ -686,6 +702,8 @@ function drawBase() {
     }
   }
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+  // a strip's links stay in it (unclipped, they rasterise as in a whole redraw); what is drawn over them is clipped
+  if (strip >= 0) { ctx.beginPath(); ctx.rect(from, 0, to - from, networkBase.height); ctx.clip(); }
   ctx.drawImage(networkStatic, 0, 0);
   ctx.setTransform(ratio, 0, 0, ratio, -ox * ratio, -oy * ratio);
   const [c, i] = selected || [];
@@ -694,14 +712,19 @@ function drawBase() {
     ctx.strokeStyle = "#183d4e"; ctx.lineWidth = 3;
     ctx.beginPath(); ctx.roundRect(x - 1.5, y - 1.5, size + 3, size + 3, 4); ctx.stroke();
   }
-  baseDirty = true;
+  ctx.restore();
+  baseDirty = baseDirty ? [Math.min(baseDirty[0], from), Math.max(baseDirty[1], to)] : [from, to];
 }
 function drawMaps(f, k) {
   // Every hidden neuron's map comes in one byte string and is written, scaled to its node, into one
   // image; each node's square is put from it (putImageData), inside a frame as the nodes' border.
   const canvas = $("network-canvas"), ctx = opaque2d(canvas), ratio = window.devicePixelRatio || 1;
   const width = canvas.width, height = canvas.height, [ox, oy] = geometry.origin;
-  if (baseDirty) { ctx.drawImage(networkBase, 0, 0); baseDirty = false; }
+  if (baseDirty) { // the columns of networkBase that changed (the nodes' squares are put below)
+    const [x0, x1] = baseDirty;
+    ctx.drawImage(networkBase, x0, 0, x1 - x0, height, x0, 0, x1 - x0, height);
+    baseDirty = null;
+  }
   if (!mapsImage || mapsImage.width !== width || mapsImage.height !== height) mapsImage = new ImageData(width, height);
   const pixels = new Uint32Array(mapsImage.data.buffer); // a pixel per word: one store each
   neuronBytes = f && f.neurons ? f.neurons : new Uint8Array(0);
@@ -744,11 +767,13 @@ function hoveredMap(c, i) { // bytes and side of the map under the mouse, or nul
   return { bytes: neuronBytes.subarray(offset, offset + side * side), side };
 }
 let linksDue = 0; // performance.now() from which the links may be redrawn
+let nextStrip = 0; // while playing, the changed strips of links are redrawn in turn, from this one
 function drawLinks(f, force = false) {
-  // Colour by sign, width by magnitude, both quantised; networkBase is redrawn only when one link changed,
-  // and, while playing, at most a tenth of the time: rasterising thousands of links (the 10 x 32 network
-  // has 9,472) takes the browser far longer than a frame, so a large network's links follow a few times
-  // a second while its maps and output follow every frame.
+  // Colour by sign, width by magnitude, both quantised; a strip of networkBase is redrawn only when one of
+  // its links changed and, while playing, one strip a frame at most a tenth of the time: rasterising links
+  // takes the browser long (task 10's 384 links ~10 ms, the 10 x 32 network's 9,472 far longer than a
+  // frame), so the links follow a strip at a time, without a frame that misses the screen's refresh, while
+  // the maps and the output follow every frame. Paused: every changed strip at once.
   if (!force && performance.now() < linksDue) return;
   const most = Math.max(1, Math.min(8, geometry.size / 4)); // thin links between small nodes
   const keys = new Int16Array(linkPaths.length);
@@ -760,10 +785,25 @@ function drawLinks(f, force = false) {
     const width = Math.round(Math.min(most, 0.5 + Math.abs(w) * 2) * 2); // half-pixel steps, 1..16
     keys[n] = colour * 32 + width;
   }
-  if (linkKeys && linkKeys.length === keys.length && keys.every((v, n) => v === linkKeys[n])) return;
-  linkKeys = keys;
   const started = performance.now();
-  drawBase();
+  if (!linkKeys || linkKeys.length !== keys.length) {
+    linkKeys = keys;
+    drawBase();
+    stats.linkStrips += stripLinks.length;
+  } else {
+    const count = stripLinks.length, changed = [];
+    for (let s = 0; s < count; s++) {
+      const l = (nextStrip + s) % count;
+      if (stripLinks[l].some((n) => keys[n] !== linkKeys[n])) changed.push(l);
+    }
+    if (!changed.length) return;
+    for (const l of force ? changed : changed.slice(0, 1)) {
+      for (const n of stripLinks[l]) linkKeys[n] = keys[n];
+      drawBase(l);
+      stats.linkStrips += 1;
+      nextStrip = (l + 1) % count;
+    }
+  }
   context2d(networkBase).getImageData(0, 0, 1, 1); // rasterise now, to time it (a CPU canvas: cheap to read)
   const now = performance.now();
   linksDue = now + 9 * (now - started);
