@@ -8,7 +8,7 @@ Cases (issue 21's goals, batch 10 as in Nielsen's book):
 Loops, each one epoch of the same images (each member its own order), timed in this one process:
   one       layerlab's torch engine training one network (``TorchTrainable.train_epoch``)
   stacked   layerlab's ``StackedTrainable`` training N networks at once (batched matmuls, grouped convolutions;
-            plain SGD on dense layers by its written-out step, ``layerlab/torch/stacked_sgd.py``)
+            plain SGD by its written-out step, ``layerlab/torch/stacked_sgd.py``, for both cases)
   autograd  the same stacked model with autograd's backward and torch.optim's step (where ``stacked`` writes it out)
   vmap      the same N networks through ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call``
             (a bare loop: no records), the other way the issue names

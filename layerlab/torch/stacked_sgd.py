@@ -1,11 +1,11 @@
-"""Plain SGD on a stacked dense network, its backward pass written out (no autograd).
+"""Plain SGD on a stacked network of dense, convolution and max-pool layers, its backward pass written out.
 
 At batch 10 a small network's step is mostly overhead: autograd's graph, the optimiser's call, a few
-dozen small kernels. For the commonest case, repeats of a dense network with softmax cross-entropy and plain
-SGD (Nielsen's chapter 1-3 networks), ``ByHandSGD`` does the members' step in a handful of batched kernels:
-the forward pass keeps each layer's input, the loss's gradient is the softmax minus the one-hot label, and
-the backward pass walks the layers in reverse, each dense layer updating its stacked weights in place with
-one ``baddbmm`` (the weight gradient never exists as a tensor of its own):
+dozen small kernels. For the commonest case, repeats of a network with softmax cross-entropy and plain SGD
+(Nielsen's chapter 1-3 networks and his ladder's convolutional rows), ``ByHandSGD`` does the members' step
+without autograd: the forward pass keeps each layer's input and output, the loss's gradient is the softmax
+minus the one-hot label, and the backward pass walks the layers in reverse, each dense layer updating its
+stacked weights in place with one ``baddbmm`` (the weight gradient never exists as a tensor of its own):
 
     dL/dx = g W^T            (members' batched product; skipped below the first weighted layer)
     W <- (1 - eta (l2/n + wd)) W - eta x^T g - eta l1/n sign(W)
@@ -15,6 +15,13 @@ where g = dL/d(output) of the layer for each member's mean loss over its batch, 
 rate, l1/n and l2/n the penalties (Nielsen's regularised cost) and wd the optimiser's weight decay, as
 ``torch.optim.SGD`` and the loss's penalty term would apply them. Activations take their derivative from
 their output: sigmoid y(1 - y), tanh 1 - y^2, ReLU [y > 0]; dropout multiplies by the mask it drew.
+
+Convolutions run as the stacked model runs them, member m's filters as group m of one grouped convolution
+on (B, M*C, H, W) channels-last activations; their backward pass is one ``aten.convolution_backward``
+(the input's gradient, the weight's and the bias's, the same oneDNN kernels autograd would call), and the
+weights take the same update as a dense layer's, in place. Max-pooling keeps its argmax indices and
+sends the gradient back through them (``max_pool2d_with_indices_backward``). In channels-last memory a
+max-pool is several times faster than in NCHW on a CPU, which is why every image layer stays there.
 
 Each member's numbers match the autograd path (and so training it alone) to float rounding
 (``tests/test_together.py``); ``benchmarks/batched_repeats.py`` measures what it saves.
@@ -58,8 +65,9 @@ def _channels(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
 
 
 def by_hand(stacked: StackedTrainable) -> ByHandSGD | None:
-    """A ``ByHandSGD`` for the stacked model when its step can be written out: only dense layers,
-    flatten, dropout and the activations above, softmax cross-entropy on the logits, plain SGD (no momentum)."""
+    """A ``ByHandSGD`` for the stacked model when its step can be written out: only dense, convolution and
+    max-pool layers, flatten, dropout and the activations above, softmax cross-entropy on the logits, plain
+    SGD (no momentum)."""
     first = stacked.settings[0]
     plain_sgd = first.optimizer == "sgd" and not first.momentum
     softmax_ce = first.loss == "cross_entropy" and not first.label_smoothing
@@ -69,7 +77,7 @@ def by_hand(stacked: StackedTrainable) -> ByHandSGD | None:
 
 
 class ByHandSGD:
-    """The forward pass, the members' losses and the SGD step of a stacked dense network."""
+    """The forward pass, the members' losses and the SGD step of a stacked network."""
 
     def __init__(self, stacked: StackedTrainable):
         self.stacked = stacked
@@ -173,6 +181,8 @@ class ByHandSGD:
                 grad = grad.reshape(x.shape)
             elif kind == "dropout" and self.masks[i] is not None:
                 grad = grad * self.masks[i]
+            elif kind == "relu":  # one kernel: the gradient where the output is positive, else 0
+                grad = aten.threshold_backward(grad, output, 0)
             elif DERIVATIVES.get(kind) is not None:
                 grad = grad * DERIVATIVES[kind](output)
             layout = self.layouts[i]
