@@ -44,7 +44,7 @@ DERIVATIVES = {
     "linear": None,  # the identity: the gradient passes unchanged
 }
 KINDS = {"dense", "conv", "maxpool", "flatten", "dropout", *DERIVATIVES}
-IMAGE_KINDS = {"conv", "maxpool"}  #: layers that read (M, B, C, H, W): every member's images, member by member
+IMAGE_KINDS = {"conv", "maxpool"}  #: layers that read every member's images as (B, M*C, H, W), channels last
 
 aten = torch.ops.aten
 LAST = torch.channels_last
@@ -155,9 +155,11 @@ class ByHandSGD:
             kind, layer, x, output = stacked.kinds[i], stacked.layers[i], self.inputs[i], self.outputs[i]
             wanted = "members" if kind == "flatten" else self.layouts[i]
             if layout != wanted:  # as the layer's output: the layer above read another layout
-                shape = (m, output.shape[0], output.shape[1] // m, *output.shape[2:])
-                grad = _channels(grad.reshape(shape), layout, m) if wanted == "channels" else grad
-                grad = _members_first(grad, layout, m).reshape(output.shape) if wanted == "members" else grad
+                if wanted == "channels":  # (M, B, C*H*W) -> (B, M*C, H, W)
+                    grad = grad.reshape(m, output.shape[0], output.shape[1] // m, *output.shape[2:])
+                    grad = _channels(grad, layout, m)
+                else:
+                    grad = _members_first(grad, layout, m).reshape(output.shape)
                 layout = wanted
             if wanted == "channels":
                 grad = grad.contiguous(memory_format=LAST)
