@@ -8,7 +8,7 @@ Cases (issue 21's goals, batch 10 as in Nielsen's book):
 Loops, each one epoch of the same images (each member its own order), timed in this one process:
   one       layerlab's torch engine training one network (``TorchTrainable.train_epoch``)
   stacked   layerlab's ``StackedTrainable`` training N networks at once (batched matmuls, grouped convolutions;
-            plain SGD on dense layers by its written-out step, ``layerlab/torch/stacked_sgd.py``)
+            plain SGD by its written-out step, ``layerlab/torch/stacked_sgd.py``, for both cases)
   autograd  the same stacked model with autograd's backward and torch.optim's step (where ``stacked`` writes it out)
   vmap      the same N networks through ``torch.func.stack_module_state`` + ``vmap`` + ``functional_call``
             (a bare loop: no records), the other way the issue names
@@ -22,6 +22,13 @@ one repeat) is what CI runs to keep the script working.
 
     python benchmarks/batched_repeats.py              # the table in docs/batched-repeats.md
     python benchmarks/batched_repeats.py --tiny
+
+Last measured (7 December 2026, 2-core AMD EPYC VM (AVX2) shared with other engineers, load 5-6, ``taskset
+-c 1``, ``--no-vmap``, 8,000 images, CPU seconds per epoch): mlp30 one 0.509, stacked 0.675 (1.33x, goal
+met; autograd 1.77x); row4 one 4.167, stacked 9.675 (2.32x, goal missed; autograd 2.40x), and in a second
+run 3.373 and 8.248 (2.45x; autograd 2.63x). Row 4 misses 2x because its second convolution is bound by
+arithmetic already for one network (about 47 GFLOPS alone, 48 grouped for three), so three cost three
+times its time; docs/batched-repeats.md has the profile.
 """
 
 from __future__ import annotations

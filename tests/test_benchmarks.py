@@ -74,7 +74,7 @@ def test_batched_repeats(tmp_path):
         assert number(one) > 0 and number(stacked) > 0
         assert ratio_of(number(ratio), number(stacked), number(one))
         assert goal.endswith(("(met)", "(missed)")) and number(vmap) > 0
-    assert number(rows["mlp30"][7]) > 0 and rows["row4"][7] == "-"  # the MLP's written-out step against autograd's
+    assert number(rows["mlp30"][7]) > 0 and number(rows["row4"][7]) > 0  # the written-out steps against autograd's
 
 
 def test_numpy_vs_torch(tmp_path):

@@ -65,6 +65,24 @@ def test_each_member_trains_as_it_would_alone(dataset, model, optimizer):
     assert np.abs(first - second).max() > 0.01
 
 
+def test_a_ladder_row_4_network_trained_together_by_the_written_out_step_is_each_run_alone(dataset):
+    """Two convolutions with max-pooling (one padded), dropout, dense ReLU layers, plain SGD
+    with L2: the written-out step (``ByHandSGD``) against each run alone on autograd, every metric and weight."""
+    from layerlab import parse
+    from layerlab.torch.stacked import StackedTrainable
+
+    model = (
+        "conv(4, 5) maxpool(2) relu dropout(0.2) conv(6, 5, padding=1) maxpool(2) relu flatten dense(20) relu dense(10)"
+    )
+    runs = configs(model, epochs=1)
+    assert StackedTrainable(runs, parse(model, dataset.train.x.shape[1:]), 300).by_hand is not None
+    together = fit_together(runs, dataset, log=None)
+    for config, outcome in zip(runs, together, strict=True):
+        assert_same_run(alone(config, dataset), outcome)
+    first, second = (outcome[1].weights()["4.weight"] for outcome in together[:2])
+    assert np.abs(first - second).max() > 0.01
+
+
 def test_a_warm_up_a_schedule_and_l1_match_too(dataset):
     runs = configs(
         MLP, schedule="step", lr_step=1, warmup=1, l1=0.5, l2=0.0, epochs=3, optimizer="nesterov", momentum=0.5
@@ -173,6 +191,11 @@ def test_what_cannot_be_stacked_trains_one_at_a_time_and_says_so(dataset):
     lines.clear()
     fit_together([*configs(MLP, epochs=1)[:2], configs(MLP, epochs=1, lr=0.5)[2]], dataset, log=lines.append)
     assert lines[0].endswith("their settings differ in more than the seed (lr)")
+    lines.clear()
+    fit_together(
+        configs("conv(4, 5) relu dropout(0.2) maxpool(2) flatten dense(10)", epochs=1), dataset, log=lines.append
+    )
+    assert lines[0].endswith("dropout before the flatten draws its masks in another order when stacked")
 
 
 def test_members_whose_learning_rates_part_ways_keep_their_own(dataset):
@@ -248,7 +271,7 @@ def test_the_benchmark_runs_at_a_tiny_size():
         ratio = float(row[5].strip().removesuffix("x"))
         assert one > 0 and stacked > 0 and ratio == pytest.approx(stacked / one, rel=0.1)
         assert row[7].strip().endswith("x")
-    assert rows[0][8].strip().endswith("x") and rows[1][8].strip() == "-"  # the MLP's step is written out
+    assert rows[0][8].strip().endswith("x") and rows[1][8].strip().endswith("x")  # both steps are written out
 
 
 def test_runs_that_start_from_a_file_or_train_in_float64_match_too(dataset, tmp_path):
@@ -266,12 +289,18 @@ def test_runs_that_start_from_a_file_or_train_in_float64_match_too(dataset, tmp_
     [
         ("flatten dense(20) relu dense(16) tanh dropout(0.3, scale=test) dense(10)", dict(l1=0.5, weight_decay=1e-3)),
         ("flatten dense(24) linear dropout(0.4) dense(12) sigmoid dense(10)", dict(dtype="float64", l2=0.0)),
+        (
+            "conv(4, 5, padding=1) maxpool(2) relu dropout(0.2) conv(6, 3, stride=2) relu flatten dense(10)",
+            dict(l1=0.5),
+        ),
+        (CNN, dict(weight_decay=1e-3, dtype="float64")),
     ],
-    ids=["relu-tanh-l1-l2-decay", "linear-sigmoid-float64"],
+    ids=["relu-tanh-l1-l2-decay", "linear-sigmoid-float64", "conv-pad-stride-l1", "cnn-decay-float64"],
 )
 def test_the_written_out_sgd_step_is_the_autograd_step(dataset, model, settings):
-    """``ByHandSGD`` (plain SGD, dense layers) against the stacked model's autograd step, with each member at
-    a learning rate of its own: the same losses, correct counts, gradient norms and weights."""
+    """``ByHandSGD`` (plain SGD; dense, convolution and max-pool layers) against the stacked model's autograd
+    step, with each member at a learning rate of its own: the same losses, correct counts, gradient norms and
+    weights."""
     from layerlab import parse
     from layerlab.torch.stacked import StackedTrainable
 
@@ -301,7 +330,7 @@ def test_the_written_out_sgd_step_is_the_autograd_step(dataset, model, settings)
             np.testing.assert_allclose(weights_by_hand[i][name], value, rtol=0, atol=tolerance, err_msg=name)
 
 
-def test_only_plain_sgd_on_dense_layers_takes_the_written_out_step(dataset):
+def test_only_plain_sgd_on_dense_conv_and_max_pool_layers_takes_the_written_out_step(dataset):
     from layerlab import parse
     from layerlab.torch.stacked import StackedTrainable
 
@@ -311,4 +340,5 @@ def test_only_plain_sgd_on_dense_layers_takes_the_written_out_step(dataset):
 
     assert written_out(MLP) and written_out(MLP, weight_decay=0.1)
     assert not written_out(MLP, optimizer="momentum") and not written_out(MLP, loss="mse")
-    assert not written_out(CNN) and not written_out(MLP, label_smoothing=0.1)
+    assert written_out(CNN) and not written_out(CNN, optimizer="adam") and not written_out(MLP, label_smoothing=0.1)
+    assert not written_out("conv(4, 5) avgpool(2) relu flatten dense(10)")

@@ -38,7 +38,7 @@ from ..spec import Spec
 from .augment import make_augmentation
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
-from .stacked_sgd import ByHandSGD, by_hand
+from .stacked_sgd import ByHandSGD, _channels, _members_first, by_hand
 from .trainable import DEFAULT_THREADS, OPTIMIZERS, TorchPredictor, TorchTrainable, resolve_device
 
 #: The layer kinds a stacked model computes; any other (batch norm, maxout, a layer of your own) is trained
@@ -61,7 +61,13 @@ def unsupported(settings: EngineSettings, spec: Spec) -> str | None:
     other = sorted({r.layer.kind for r in spec.resolve() if r.layer.kind not in STACKED_KINDS or r.layer.impl})
     if other:
         return f"the layer kinds {', '.join(other)} are not stacked"
-    dropout = any(r.layer.kind == "dropout" for r in spec.resolve())
+    kinds = [r.layer.kind for r in spec.resolve()]
+    images = kinds[: kinds.index("flatten")] if "flatten" in kinds else kinds
+    if "dropout" in images and any(k in ("conv", "maxpool", "avgpool", "l2pool") for k in images):
+        # a run alone draws the mask over its activations as they lie in memory (channels last after oneDNN's
+        # convolutions), the stacked model in (C, H, W) order: the members would not be the runs alone
+        return "dropout before the flatten draws its masks in another order when stacked"
+    dropout = "dropout" in kinds
     if dropout and resolve_device(settings.device).type != "cpu":
         return "dropout draws its masks differently off the CPU"
     return None
@@ -74,20 +80,6 @@ class _Layer:
 
     def forward(self, x: torch.Tensor, layout: str) -> tuple[torch.Tensor, str]:
         raise NotImplementedError
-
-
-def _members_first(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
-    """(B, M*C, H, W) -> (M, B, C*H*W); (M, B, F) as it is."""
-    if layout == "members":
-        return x
-    return x.reshape(x.shape[0], m, -1).transpose(0, 1)
-
-
-def _channels(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
-    """(M, B, C, H, W) -> (B, M*C, H, W); (B, M*C, H, W) as it is."""
-    if layout == "channels":
-        return x
-    return x.transpose(0, 1).reshape(x.shape[1], m * x.shape[2], *x.shape[3:])
 
 
 class _Dense(_Layer):

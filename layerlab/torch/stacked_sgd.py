@@ -1,11 +1,11 @@
-"""Plain SGD on a stacked dense network, its backward pass written out (no autograd).
+"""Plain SGD on a stacked network of dense, convolution and max-pool layers, its backward pass written out.
 
 At batch 10 a small network's step is mostly overhead: autograd's graph, the optimiser's call, a few
-dozen small kernels. For the commonest case, repeats of a dense network with softmax cross-entropy and plain
-SGD (Nielsen's chapter 1-3 networks), ``ByHandSGD`` does the members' step in a handful of batched kernels:
-the forward pass keeps each layer's input, the loss's gradient is the softmax minus the one-hot label, and
-the backward pass walks the layers in reverse, each dense layer updating its stacked weights in place with
-one ``baddbmm`` (the weight gradient never exists as a tensor of its own):
+dozen small kernels. For the commonest case, repeats of a network with softmax cross-entropy and plain SGD
+(Nielsen's chapter 1-3 networks and his ladder's convolutional rows), ``ByHandSGD`` does the members' step
+without autograd: the forward pass keeps each layer's input and output, the loss's gradient is the softmax
+minus the one-hot label, and the backward pass walks the layers in reverse, each dense layer updating its
+stacked weights in place with one ``baddbmm`` (the weight gradient never exists as a tensor of its own):
 
     dL/dx = g W^T            (members' batched product; skipped below the first weighted layer)
     W <- (1 - eta (l2/n + wd)) W - eta x^T g - eta l1/n sign(W)
@@ -16,6 +16,13 @@ rate, l1/n and l2/n the penalties (Nielsen's regularised cost) and wd the optimi
 ``torch.optim.SGD`` and the loss's penalty term would apply them. Activations take their derivative from
 their output: sigmoid y(1 - y), tanh 1 - y^2, ReLU [y > 0]; dropout multiplies by the mask it drew.
 
+Convolutions run as the stacked model runs them, member m's filters as group m of one grouped convolution
+on (B, M*C, H, W) channels-last activations; their backward pass is one ``aten.convolution_backward``
+(the input's gradient, the weight's and the bias's, the same oneDNN kernels autograd would call), and the
+weights take the same update as a dense layer's, in place. Max-pooling keeps its argmax indices and
+sends the gradient back through them (``max_pool2d_with_indices_backward``). In channels-last memory a
+max-pool is several times faster than in NCHW on a CPU, which is why every image layer stays there.
+
 Each member's numbers match the autograd path (and so training it alone) to float rounding
 (``tests/test_together.py``); ``benchmarks/batched_repeats.py`` measures what it saves.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 StackedTrainable = Any  #: ``layerlab.torch.stacked.StackedTrainable``, which imports this module
 
@@ -35,12 +43,31 @@ DERIVATIVES = {
     "relu": lambda y: (y > 0).to(y.dtype),
     "linear": None,  # the identity: the gradient passes unchanged
 }
-KINDS = {"dense", "flatten", "dropout", *DERIVATIVES}
+KINDS = {"dense", "conv", "maxpool", "flatten", "dropout", *DERIVATIVES}
+IMAGE_KINDS = {"conv", "maxpool"}  #: layers that read every member's images as (B, M*C, H, W), channels last
+
+aten = torch.ops.aten
+LAST = torch.channels_last
+
+
+def _members_first(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
+    """(B, M*C, H, W) -> (M, B, C*H*W); (M, B, F) as it is."""
+    if layout == "members":
+        return x
+    return x.reshape(x.shape[0], m, -1).transpose(0, 1)
+
+
+def _channels(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
+    """(M, B, C, H, W) -> (B, M*C, H, W); (B, M*C, H, W) as it is."""
+    if layout == "channels":
+        return x
+    return x.transpose(0, 1).reshape(x.shape[1], m * x.shape[2], *x.shape[3:])
 
 
 def by_hand(stacked: StackedTrainable) -> ByHandSGD | None:
-    """A ``ByHandSGD`` for the stacked model when its step can be written out: only dense layers,
-    flatten, dropout and the activations above, softmax cross-entropy on the logits, plain SGD (no momentum)."""
+    """A ``ByHandSGD`` for the stacked model when its step can be written out: only dense, convolution and
+    max-pool layers, flatten, dropout and the activations above, softmax cross-entropy on the logits, plain
+    SGD (no momentum)."""
     first = stacked.settings[0]
     plain_sgd = first.optimizer == "sgd" and not first.momentum
     softmax_ce = first.loss == "cross_entropy" and not first.label_smoothing
@@ -50,15 +77,19 @@ def by_hand(stacked: StackedTrainable) -> ByHandSGD | None:
 
 
 class ByHandSGD:
-    """The forward pass, the members' losses and the SGD step of a stacked dense network."""
+    """The forward pass, the members' losses and the SGD step of a stacked network."""
 
     def __init__(self, stacked: StackedTrainable):
         self.stacked = stacked
         self.weight_decay = stacked.settings[0].weight_decay
-        weighted = [i for i, kind in enumerate(stacked.kinds) if kind == "dense"]
+        weighted = [i for i, kind in enumerate(stacked.kinds) if kind in ("dense", "conv")]
         self.first_weighted = weighted[0] if weighted else len(stacked.kinds)
+        self.images = any(kind in IMAGE_KINDS for kind in stacked.kinds)
         self.inputs: list[torch.Tensor] = []
         self.masks: list[torch.Tensor | None] = []
+        self.outputs: list[torch.Tensor] = []
+        self.layouts: list[str] = []
+        self.indices: dict[int, torch.Tensor] = {}
 
     @staticmethod
     def takes(y: torch.Tensor) -> bool:
@@ -70,17 +101,37 @@ class ByHandSGD:
         """(M, B, ...) inputs and (M, B) labels -> the outputs (M, B, classes) and each member's loss (M,)
         with its weight penalty, as ``StackedTrainable.member_losses`` reports it."""
         stacked = self.stacked
-        x = x.reshape(x.shape[0], x.shape[1], -1)  # every kind here is dense: (M, B, features)
-        self.inputs, self.masks = [], []  # each layer's input (the last: the output), each dropout's multiplier
-        for kind, layer in zip(stacked.kinds, stacked.layers, strict=True):
+        m = x.shape[0]
+        layout = "members"  # (M, B, ...); "channels": (B, M*C, H, W) channels last, as grouped convolutions read
+        if not self.images:
+            x = x.reshape(m, x.shape[1], -1)  # every kind here is dense: (M, B, features)
+        self.inputs, self.outputs, self.layouts, self.masks = [], [], [], []
+        self.indices = {}  # each max-pool's argmax indices
+        for i, (kind, layer) in enumerate(zip(stacked.kinds, stacked.layers, strict=True)):
+            if kind in IMAGE_KINDS:
+                x, layout = _channels(x, layout, m).contiguous(memory_format=LAST), "channels"
+            elif kind in ("dense", "flatten"):
+                x, layout = _members_first(x, layout, m), "members"
             self.inputs.append(x)
-            mask = layer.multiplier(x, "members") if kind == "dropout" else None
+            self.layouts.append(layout)
+            mask = layer.multiplier(x, layout) if kind == "dropout" else None
             self.masks.append(mask)
             if kind == "dropout":
                 x = x if mask is None else x * mask
-            elif kind != "flatten":
-                x = layer.forward(x, "members")[0]
-        self.inputs.append(x)
+            elif kind == "conv":
+                bias = layer.bias.flatten() if layer.bias is not None else None
+                x = F.conv2d(x, layer.weight.flatten(0, 1), bias, layer.stride, layer.padding, groups=m)
+            elif kind == "maxpool":
+                pool = layer.module
+                x, self.indices[i] = aten.max_pool2d_with_indices(
+                    x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode
+                )
+            elif kind == "flatten":
+                x = x.reshape(x.shape[0], x.shape[1], -1)
+            else:
+                x = layer.forward(x, layout)[0]
+            self.outputs.append(x)
+        x = _members_first(x, layout, m)
         log_p = torch.log_softmax(x.float(), -1)
         self.log_p, self.y = log_p, y.long().unsqueeze(2)
         losses = -log_p.gather(2, self.y).squeeze(2).mean(1)
@@ -92,30 +143,61 @@ class ByHandSGD:
         """One SGD step at each member's rate; with ``record_norms`` each penalised weight's gradient norm
         per member (M,), in ``weight_names`` order, as the autograd path records them."""
         stacked = self.stacked
+        m = stacked.m
         grad = self.log_p.exp().scatter_add_(2, self.y, torch.full_like(self.y, -1, dtype=self.log_p.dtype))
         grad = grad.div_(self.y.shape[1]).to(stacked.dtype)  # d(mean loss)/d(logits), each member's batch
         rates = [float(lr) for lr in lrs]  # one Python float when the members share it, else a (M, 1, 1) tensor
         same = len(set(rates)) == 1
         rate = rates[0] if same else torch.tensor(rates, dtype=stacked.dtype, device=stacked.device).view(-1, 1, 1)
         norms: list[torch.Tensor] = []
+        layout = "members"  # the gradient's
         for i in range(len(stacked.layers) - 1, -1, -1):
-            kind, layer, x = stacked.kinds[i], stacked.layers[i], self.inputs[i]
+            kind, layer, x, output = stacked.kinds[i], stacked.layers[i], self.inputs[i], self.outputs[i]
+            wanted = "members" if kind == "flatten" else self.layouts[i]
+            if layout != wanted:  # as the layer's output: the layer above read another layout
+                if wanted == "channels":  # (M, B, C*H*W) -> (B, M*C, H, W)
+                    grad = grad.reshape(m, output.shape[0], output.shape[1] // m, *output.shape[2:])
+                    grad = _channels(grad, layout, m)
+                else:
+                    grad = _members_first(grad, layout, m).reshape(output.shape)
+                layout = wanted
+            if wanted == "channels":
+                grad = grad.contiguous(memory_format=LAST)
             if kind == "dense":
                 below = torch.bmm(grad, layer.weight.transpose(1, 2)) if i > self.first_weighted else None
                 self._update(layer, x, grad, rate, norms if record_norms else None)
                 if below is None:
                     break
                 grad = below
+            elif kind == "conv":
+                below = self._conv_step(layer, x, grad, rate, i > self.first_weighted, norms if record_norms else None)
+                if below is None:
+                    break
+                grad = below
+            elif kind == "maxpool":
+                pool = layer.module
+                grad = aten.max_pool2d_with_indices_backward(
+                    grad, x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, self.indices[i]
+                )
+            elif kind == "flatten":
+                grad = grad.reshape(x.shape)
             elif kind == "dropout" and self.masks[i] is not None:
                 grad = grad * self.masks[i]
+            elif kind == "relu":  # one kernel: the gradient where the output is positive, else 0
+                grad = aten.threshold_backward(grad, output, 0)
             elif DERIVATIVES.get(kind) is not None:
-                grad = grad * DERIVATIVES[kind](self.inputs[i + 1])
+                grad = grad * DERIVATIVES[kind](output)
+            layout = self.layouts[i]
         return tuple(reversed(norms)) if record_norms else None
 
-    def _update(self, layer, x: torch.Tensor, grad: torch.Tensor, rate, norms: list | None) -> None:
-        """W <- W - eta (x^T g + penalties' and weight decay's gradients); b <- b - eta (sum g + wd b)."""
+    def _update(self, layer, x: torch.Tensor, grad: torch.Tensor, rate, norms: list | None, weight=None) -> None:
+        """W <- W - eta (x^T g + penalties' and weight decay's gradients); b <- b - eta (sum g + wd b).
+
+        A dense layer's weight is stored (M, in, out); a convolution's is given as ``weight``, its filters
+        as rows (M, filters, k*k*C), and updated with g^T x."""
         stacked = self.stacked
-        weight, bias = layer.weight, layer.bias
+        rows = weight is not None  # (M, out, in): the product is g^T x
+        weight, bias = layer.weight if weight is None else weight, layer.bias
         decay = stacked.penalty_l2 + self.weight_decay
         sign = torch.sign(weight) if stacked.penalty_l1 else None
         if bias is not None and bias.requires_grad:
@@ -125,8 +207,9 @@ class ByHandSGD:
             bias.sub_(bias_grad * rate if isinstance(rate, float) else bias_grad * rate.view(-1, 1))
         if not weight.requires_grad:
             return
+        left, right = (grad.transpose(1, 2), x) if rows else (x.transpose(1, 2), grad)
         if norms is not None or not isinstance(rate, float):  # the gradient as a tensor: its norm, or rates apart
-            weight_grad = torch.bmm(x.transpose(1, 2), grad)  # the loss's gradient, penalties included
+            weight_grad = torch.bmm(left, right)  # the loss's gradient, penalties included
             if stacked.penalty_l2:
                 weight_grad += stacked.penalty_l2 * weight
             if sign is not None:
@@ -137,6 +220,59 @@ class ByHandSGD:
                 weight_grad += self.weight_decay * weight
             weight.sub_(weight_grad * rate)
             return
-        weight.baddbmm_(x.transpose(1, 2), grad, beta=1 - rate * decay, alpha=-rate)
+        weight.baddbmm_(left, right, beta=1 - rate * decay, alpha=-rate)
         if sign is not None:
             weight.sub_(sign, alpha=rate * stacked.penalty_l1)
+
+    def _conv_step(self, layer, x, grad, rate, below: bool, norms: list | None):
+        """A grouped convolution's backward pass: its weight and bias updated in place; the gradient of its
+        input (B, M*C, H, W) when ``below``."""
+        weight, bias = layer.weight, layer.bias
+        m, filters = weight.shape[:2]
+        has_bias = bias is not None and bias.requires_grad
+        grad_in, grad_w, grad_b = aten.convolution_backward(
+            grad,
+            x,
+            weight.flatten(0, 1),
+            [m * filters] if has_bias else None,
+            layer.stride,
+            layer.padding,
+            [1, 1],
+            False,
+            [0, 0],
+            m,
+            [below, weight.requires_grad, has_bias],
+        )
+        self._conv_update(layer, grad_w, grad_b if has_bias else None, rate, norms)
+        return grad_in if below else None
+
+    def _conv_update(self, layer, grad_w, grad_b, rate, norms: list | None) -> None:
+        """W <- W - eta (dL/dW + penalties' and weight decay's gradients); b <- b - eta (dL/db + wd b), with
+        the loss's gradients (M*filters, C, k, k) and (M*filters,) as the convolution's backward gives them."""
+        stacked = self.stacked
+        weight, bias = layer.weight, layer.bias
+        m, filters = weight.shape[:2]
+        has_bias = grad_b is not None
+        rate5 = rate if isinstance(rate, float) else rate.view(-1, 1, 1, 1, 1)
+        if has_bias:
+            grad_b = grad_b.view(m, filters)
+            if self.weight_decay:
+                grad_b = grad_b + self.weight_decay * bias
+            bias.sub_(grad_b * (rate if isinstance(rate, float) else rate.view(-1, 1)))
+        if weight.requires_grad:
+            grad_w = grad_w.view(weight.shape) if grad_w.is_contiguous() else grad_w.unflatten(0, (m, filters))
+            sign = torch.sign(weight) if stacked.penalty_l1 else None
+            if norms is not None or not isinstance(rate, float):
+                if stacked.penalty_l2:
+                    grad_w = grad_w + stacked.penalty_l2 * weight
+                if sign is not None:
+                    grad_w = grad_w + stacked.penalty_l1 * sign
+                if norms is not None:
+                    norms.append(torch.linalg.vector_norm(grad_w, dim=(1, 2, 3, 4)))
+                if self.weight_decay:
+                    grad_w = grad_w + self.weight_decay * weight
+                weight.sub_(grad_w * rate5)
+            else:
+                weight.mul_(1 - rate * (stacked.penalty_l2 + self.weight_decay)).sub_(grad_w, alpha=rate)
+                if sign is not None:
+                    weight.sub_(sign, alpha=rate * stacked.penalty_l1)
