@@ -5,6 +5,7 @@ Every malformed or hostile message must get an error frame and leave the session
 
 import base64
 import json
+import time
 
 import numpy as np
 import pytest
@@ -533,7 +534,7 @@ def _default_sigint() -> None:
 
 def test_playing_sends_the_next_frame_only_once_the_page_has_drawn_the_one_before(live):
     """A frame is made while the page draws the one before and sent on its ack (one per screen refresh),
-    never a frame that the page would skip; one made before a control change's answer is not sent."""
+    never a frame that the page would skip; one made before a control change's answer is sent before it."""
     from websockets.sync.client import connect
 
     with connect(f"ws://127.0.0.1:{live}/ws", max_size=None) as ws:
@@ -569,4 +570,31 @@ def test_playing_sends_the_next_frame_only_once_the_page_has_drawn_the_one_befor
                 revs.append(message()["rev"])
                 ws.send('{"type": "ack"}')
             assert revs[revs.index(rev) :] == [rev] * (len(revs) - revs.index(rev)), revs
+        ws.send('{"type": "pause"}')
+
+
+def test_a_frame_made_while_a_control_change_arrives_is_sent_before_its_answer_not_dropped(live):
+    """Frames carry what changed since the one before (the Images page's measurements and curve points, a
+    one-time message): the training frame made while the page drew the last one, when a change arrives
+    before the page's ack, goes out first. Dropping it lost the Images page's last validation accuracy."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{live}/ws", max_size=None) as ws:
+
+        def message(timeout: float = 10) -> dict:
+            return decoded(ws.recv(timeout=timeout))
+
+        while message()["type"] != "frame":
+            pass
+        ws.send('{"type": "config", "settings": {"hidden": [4]}, "rev": 1}')  # a small network: frames in ms
+        while (first := message())["type"] != "frame" or first["rev"] < 1:
+            pass
+        ws.send('{"type": "ack"}')
+        ws.send('{"type": "play"}')
+        played = message()
+        time.sleep(0.3)  # the next frame is made and waits for the ack (at most a second)
+        ws.send('{"type": "config", "settings": {"lr": 0.01}, "rev": 2}')
+        held, answer = message(), message()
+        assert (played["rev"], held["rev"], answer["rev"]) == (1, 1, 2)
+        assert played["epoch"] < held["epoch"] <= answer["epoch"]
         ws.send('{"type": "pause"}')

@@ -68,7 +68,7 @@ class Connection:
         self.wake = asyncio.Event()
         self.acked = asyncio.Event()
         self.unacked = 0  # training frames sent and not yet drawn (acknowledged) by the page
-        self.answered = 0  # messages answered: a training frame made before the last answer is not sent
+        self.made: dict[str, Any] | None = None  # a training frame made and not yet sent (see ``flush``)
         self.lock = asyncio.Lock()  # one session operation at a time
         self.send_lock = asyncio.Lock()
 
@@ -148,7 +148,7 @@ class Connection:
         """A message other than play and ack, answered while no training frame is in progress: an import
         or an export (both pages), else the page's own (``answer_page``); then a frame, unless answered."""
         kind, session = message.type, self.session
-        self.answered += 1
+        await self.flush()  # a training frame made before this message goes first, as if sent at once
         if kind == "import":
             await self.run_in_thread(session.import_weights, message.weights)
             await self.send(session.data_message())
@@ -179,6 +179,15 @@ class Connection:
             await self.send(session.data_message())
         return False
 
+    async def flush(self) -> None:
+        """Send the training frame made and not yet sent, if any. Frames carry what changed since the frame
+        before (new curve points, the latest measurement, filters); one made is sent, never dropped, and it
+        goes before any answer made after it, so no older frame follows an answer."""
+        frame, self.made = self.made, None
+        if frame is not None:
+            await self.send(frame)
+            self.unacked += 1
+
     async def drawn(self) -> None:
         """Wait until the page has drawn every training frame sent (at most ``ACK_TIMEOUT`` seconds)."""
         while self.unacked > 0:
@@ -207,14 +216,10 @@ class Connection:
                 async with self.lock:
                     if not self.playing:
                         continue
-                    answered = self.answered
-                    frame = await self.run_in_thread(self._play_frame)
+                    self.made = await self.run_in_thread(self._play_frame)
                 await self.drawn()
                 await asyncio.sleep(max(0.0, allowed - loop.time()))
-                if self.answered != answered:  # a control change was answered meanwhile: this frame is older
-                    continue
-                await self.send(frame)
-                self.unacked += 1
+                await self.flush()  # unless an answer sent it first
                 # the average stays under max_fps; one late frame lets the next follow after half an interval
                 allowed = max(allowed + self.min_interval, loop.time() + self.min_interval / 2)
         except (WebSocketDisconnect, RuntimeError):
