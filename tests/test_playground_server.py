@@ -4,6 +4,7 @@ Every malformed or hostile message must get an error frame and leave the session
 """
 
 import base64
+import contextlib
 import json
 import time
 
@@ -532,23 +533,31 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell running the tests in the background ignores it
 
 
-def test_playing_sends_the_next_frame_only_once_the_page_has_drawn_the_one_before(live):
-    """A frame is made while the page draws the one before and sent on its ack (one per screen refresh),
-    never a frame that the page would skip; one made before a control change's answer is sent before it."""
+@contextlib.contextmanager
+def playing_a_small_network(port: int):
+    """A socket to the server on ``port`` whose page has a 4-unit network (frames in ms), its first frame
+    drawn, and play pressed; yields it and a function that reads its next message (decoded)."""
     from websockets.sync.client import connect
 
-    with connect(f"ws://127.0.0.1:{live}/ws", max_size=None) as ws:
+    with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
 
         def message(timeout: float = 10) -> dict:
             return decoded(ws.recv(timeout=timeout))
 
         while message()["type"] != "frame":
             pass
-        ws.send('{"type": "config", "settings": {"hidden": [4]}, "rev": 1}')  # a small network: frames in ms
+        ws.send('{"type": "config", "settings": {"hidden": [4]}, "rev": 1}')
         while (first := message())["type"] != "frame" or first["rev"] < 1:
             pass
         ws.send('{"type": "ack"}')
         ws.send('{"type": "play"}')
+        yield ws, message
+
+
+def test_playing_sends_the_next_frame_only_once_the_page_has_drawn_the_one_before(live):
+    """A frame is made while the page draws the one before and sent on its ack (one per screen refresh),
+    never a frame that the page would skip; one made before a control change's answer is sent before it."""
+    with playing_a_small_network(live) as (ws, message):
         assert message()["type"] == "frame"  # the first frame of play, then nothing until it is drawn
         with pytest.raises(TimeoutError):
             message(timeout=0.4)
@@ -577,20 +586,7 @@ def test_a_frame_made_while_a_control_change_arrives_is_sent_before_its_answer_n
     """Frames carry what changed since the one before (the Images page's measurements and curve points, a
     one-time message): the training frame made while the page drew the last one, when a change arrives
     before the page's ack, goes out first. Dropping it lost the Images page's last validation accuracy."""
-    from websockets.sync.client import connect
-
-    with connect(f"ws://127.0.0.1:{live}/ws", max_size=None) as ws:
-
-        def message(timeout: float = 10) -> dict:
-            return decoded(ws.recv(timeout=timeout))
-
-        while message()["type"] != "frame":
-            pass
-        ws.send('{"type": "config", "settings": {"hidden": [4]}, "rev": 1}')  # a small network: frames in ms
-        while (first := message())["type"] != "frame" or first["rev"] < 1:
-            pass
-        ws.send('{"type": "ack"}')
-        ws.send('{"type": "play"}')
+    with playing_a_small_network(live) as (ws, message):
         played = message()
         time.sleep(0.3)  # the next frame is made and waits for the ack (at most a second)
         ws.send('{"type": "config", "settings": {"lr": 0.01}, "rev": 2}')
