@@ -8,42 +8,23 @@ users' load, so it also reports what does not: the CPU time per frame of the ser
 its processes), and of the page's main thread (from a Chromium trace), whose inverse is the frame rate
 each could reach on a core of its own.
 Goals (issue 23): 60 drawn frames per second on task 10, at least 15 on the largest network.
-Measured on the shared 2-core AMD EPYC VM at a load average of 8-9 (other users' tests: the rates are
-about half of an idle machine's), old and new page run by turns, means of two runs each, before -> after
-the binary frames, the one-canvas network and the numbers and chart redrawn ten times a second (branch
-fps): task 10 20.6 -> 28.3 frames/s received, 13.6 -> 23.1 drawn; CPU per frame: server 10.4 -> 10.4 ms,
-browser 24.1 -> 17.2 ms (Chromium's processes 21.3 -> 14.6 ms, the rest is Playwright's driver), the
-page's main thread per drawn frame 9.5 -> 4.8 ms. Largest network 9.4 -> 11.7 frames/s drawn, browser
-48.9 -> 39.3 ms a frame, main thread 13.0 -> 10.0 ms, server 38 ms (unchanged: its epoch). What is left
-of the browser's time is mostly the compositor copying the canvases (headless Chromium composites in
-software) and their hand-over to it; a headless Chromium with an empty tab also keeps a renderer ~8% busy.
-Idle (load average 0.05 before the run, 7 December 2026 06:54 UTC, the same VM), the new page: task 10
-53.1 frames/s received, 48.5 drawn (the old page idle: 34.2 / 24.5), CPU per frame: server 14.8 ms, browser
-18.5 ms (Chromium's alone 15.7 ms), main thread 5.3 ms per drawn frame; the largest network 20.5 drawn (old:
-17.5), server 47.5 ms, browser 37.5 ms. With ``--browser-flag=--disable-gpu`` (Skia on the CPU instead of
-SwiftShader): 44.8 and 20.8 drawn, no better. Task 10 is now bounded on both cores at once: the server's
-14.8 ms a frame allows about 67 a second, and the browser's processes need 18.5 ms of the other core each.
-Then (branch fps, 7 December 2026 08:10-08:44 UTC, load average 5-11 from other users, the same VM; the page
-and server before and after run by turns, figures per run): a playing frame is made while the page draws the
-one before and sent on its ack (before: up to two frames ahead on a 60 fps timer, and about one received frame
-in three was never drawn under load), and a changed link redraws only its strip of links (before: all 384 of
-task 10's, 12-17 ms at this load, a frame that missed the screen's refresh every ~8). Task 10, five runs each
-(08:12-08:44 UTC, load 5-11): drawn 12.7, 12.9, 12.4, 10.8, 24.0 -> 14.9, 16.0, 23.5, 14.1, 16.4 frames/s,
-means 14.6 -> 17.0 (received = drawn now; before 19.2, 20.5, 18.7, 16.6, 29.3 received); Chromium's CPU per
-frame drawn 32.5, 33.1, 33.5, 39.3, 21.7 -> 30.5, 27.3, 22.4, 30.4, 28.2 ms, means 32.0 -> 27.8 (its processes
-include a preloaded omnibox-popup page of headless Chromium's own, ~75 ms a second whatever the page does);
-the page's main thread per frame drawn, means 8.0 -> 6.9 ms (8.2, 8.2, 8.5, 9.7, 5.6 -> 7.4, 6.7, 6.0, 7.5,
-6.8 ms); the server 10.5-12.8 ms per frame either way (in-process, one core, process_time, best of 7: a frame
-and its message 1.94, 1.88 -> 1.53, 1.78 ms with the weights rounded in one pass; an epoch of 25 steps ~5 ms,
-the numpy engine's own, is most of it). Joining the neuron maps on the coarse grid only was faster alone
-(largest 1.10 -> 0.69 ms) but 1.5 ms slower in the frame: without its one large temporary array glibc's malloc
-gave the forward pass's arrays back to the system and faulted them in again each frame (MALLOC_TRIM_THRESHOLD_
-showed it), so it was left out. Largest network: unchanged within the load's noise (drawn, seven runs each:
-mean 10.5 before, 10.2 after; the page alone, three runs each: Chromium 43.0, 33.5, 30.3 -> 39.6, 45.8, 29.3
-ms a frame). Not measured idle (the load never fell below 4.5), so the goal of 60 drawn frames a second on
-task 10 is not shown met: idle, the old page drew 48.5 of 53.1 received. The protocol part (load 5): 53.0 ->
-56.6 frames/s playing (the 60 fps cap bounds the average, not each interval); change -> frame
-medians 5-17 ms either way.
+
+Figures, the same 2-core AMD EPYC VM (AVX2), idle but for the benchmark itself (server on one core,
+Chromium on the other), drawn frames/s:
+
+| page | task 10 drawn (received) | largest drawn | CPU/frame: server / Chromium / main thread |
+| --- | --- | --- | --- |
+| session 8 | 24.5 (34.2) | 17.5 | 13.8 / - / 11.9 ms |
+| binary frames, one canvas (7 Dec 06:54) | 48.5 (53.1) | 20.5 | 14.8 / 15.7 / 5.3 ms |
+| the same page again (7 Dec 09:13) | 50.1, 53.7 | 23.3, 23.9 | 14.3-14.9 / 14.7-15.4 / 4.7-5.3 ms |
+| paced by its ack, links by strips (09:13-09:20) | 57.1, 57.4, 57.6, 58.7 | 21.2-24.3 | 13 / 14.2-14.5 / 4.4 ms |
+
+The page draws at the screen's refresh (requestAnimationFrame, 60 Hz), so 60 is the ceiling: task 10 now
+draws 57-59 of them; ``--max-fps 120`` (the server's cap above the screen's) drew 59.1 and 55.9, no
+different. Both cores are below the 16.7 ms a frame allows on average; a frame missed is a server frame
+that took longer than that (its epoch, ~5 ms of the numpy engine's own work, and the maps). Under load the
+rates follow the other users' (about half at a load average of 8), so the CPU per frame is the figure to
+compare there. ``--browser-flag=--disable-gpu`` (Skia on the CPU instead of SwiftShader) was no better.
 
 The protocol part: a uvicorn server runs in a child process pinned to one CPU core (one BLAS thread); this
 process is the page: it connects over a WebSocket, picks task 10's preset (6 hidden layers of 8 tanh units,
