@@ -452,15 +452,18 @@ def _penalty(settings: Settings) -> Penalties | None:
 def _round(values: np.ndarray, digits: int) -> list:
     """Rounded, as float64 first (a float32 prints as 0.30000001192092896 in JSON); a diverged value
     shows as +-1e9 (JSON has no infinity), with the frame's message saying what happened."""
-    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=1e9, neginf=-1e9)
-    return np.round(array, digits).tolist()
+    return _rounded(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+def _rounded(array: np.ndarray, digits: int) -> np.ndarray:
+    """A float64 array with NaN as 0 and infinities as +-1e9, rounded (``_round``'s rule)."""
+    return np.round(np.nan_to_num(array, nan=0.0, posinf=1e9, neginf=-1e9), digits)
 
 
 def _round_each(arrays: list[np.ndarray], digits: int) -> list[list]:
     """``[_round(a, digits) for a in arrays]``, cleaned and rounded in one pass over all of them (a frame's
     weights and biases: two numpy calls per frame, not two per layer)."""
-    flat = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
-    flat = np.round(np.nan_to_num(flat, nan=0.0, posinf=1e9, neginf=-1e9), digits)
+    flat = _rounded(np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays]), digits)
     ends = np.cumsum([a.size for a in arrays]).tolist()
     return [flat[end - a.size : end].reshape(a.shape).tolist() for a, end in zip(arrays, ends, strict=True)]
 

@@ -38,7 +38,7 @@ from ..spec import Spec
 from .augment import make_augmentation
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
-from .stacked_sgd import ByHandSGD, _channels, _members_first, by_hand
+from .stacked_sgd import ByHandSGD, by_hand, to_channels, to_members_first
 from .trainable import DEFAULT_THREADS, OPTIMIZERS, TorchPredictor, TorchTrainable, resolve_device
 
 #: The layer kinds a stacked model computes; any other (batch norm, maxout, a layer of your own) is trained
@@ -52,18 +52,20 @@ ELEMENTWISE = {
 STACKED_KINDS = {"dense", "conv", "maxpool", "avgpool", "l2pool", "flatten", "dropout", "step", "leakyrelu", "elu"}
 STACKED_KINDS |= {"softmax"}
 STACKED_KINDS |= set(ELEMENTWISE)
+IMAGE_LAYERS = {"conv", "maxpool", "avgpool", "l2pool"}  #: the stacked kinds that read (B, M*C, H, W) images
 
 
 def unsupported(settings: EngineSettings, spec: Spec) -> str | None:
     """Why runs with these settings cannot be trained as one stacked model, in words; None when they can."""
     if settings.compile or settings.autocast or settings.channels_last:
         return "--compile, --autocast and --channels-last are not available to runs trained together"
-    other = sorted({r.layer.kind for r in spec.resolve() if r.layer.kind not in STACKED_KINDS or r.layer.impl})
+    resolved = spec.resolve()
+    other = sorted({r.layer.kind for r in resolved if r.layer.kind not in STACKED_KINDS or r.layer.impl})
     if other:
         return f"the layer kinds {', '.join(other)} are not stacked"
-    kinds = [r.layer.kind for r in spec.resolve()]
+    kinds = [r.layer.kind for r in resolved]
     images = kinds[: kinds.index("flatten")] if "flatten" in kinds else kinds
-    if "dropout" in images and any(k in ("conv", "maxpool", "avgpool", "l2pool") for k in images):
+    if "dropout" in images and IMAGE_LAYERS.intersection(images):
         # a run alone draws the mask over its activations as they lie in memory (channels last after oneDNN's
         # convolutions), the stacked model in (C, H, W) order: the members would not be the runs alone
         return "dropout before the flatten draws its masks in another order when stacked"
@@ -87,7 +89,7 @@ class _Dense(_Layer):
         self.m, self.weight, self.bias = m, stacked["weight"], stacked.get("bias")
 
     def forward(self, x, layout):
-        x = _members_first(x, layout, self.m)
+        x = to_members_first(x, layout, self.m)
         if self.bias is None:  # the weight is stored (M, in, out): 2-3x faster backward than a transposed view
             return torch.bmm(x, self.weight), "members"
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight), "members"
@@ -103,7 +105,7 @@ class _Conv(_Layer):
         self.stride, self.padding = module.stride, module.padding
 
     def forward(self, x, layout):
-        x = _channels(x, layout, self.m).contiguous(memory_format=torch.channels_last)
+        x = to_channels(x, layout, self.m).contiguous(memory_format=torch.channels_last)
         weight = self.weight.flatten(0, 1)  # (M*filters, C, k, k), channels last: group m is member m's filters
         bias = self.bias.flatten() if self.bias is not None else None
         return F.conv2d(x, weight, bias, self.stride, self.padding, groups=self.m), "channels"
@@ -116,7 +118,7 @@ class _PerChannel(_Layer):
         self.module, self.m = module, m
 
     def forward(self, x, layout):
-        return self.module(_channels(x, layout, self.m)), "channels"
+        return self.module(to_channels(x, layout, self.m)), "channels"
 
 
 class _Flatten(_Layer):
@@ -124,7 +126,7 @@ class _Flatten(_Layer):
         self.m = m
 
     def forward(self, x, layout):
-        x = _members_first(x, layout, self.m)
+        x = to_members_first(x, layout, self.m)
         return x.reshape(x.shape[0], x.shape[1], -1), "members"
 
 
@@ -273,7 +275,7 @@ class StackedTrainable:
         layout = "members"
         for layer in self.layers:
             x, layout = layer.forward(x, layout)
-        return _members_first(x, layout, self.m)
+        return to_members_first(x, layout, self.m)
 
     def add_data(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
         x_t = torch.as_tensor(x, device=self.device)

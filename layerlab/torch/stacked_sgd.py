@@ -50,14 +50,14 @@ aten = torch.ops.aten
 LAST = torch.channels_last
 
 
-def _members_first(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
+def to_members_first(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
     """(B, M*C, H, W) -> (M, B, C*H*W); (M, B, F) as it is."""
     if layout == "members":
         return x
     return x.reshape(x.shape[0], m, -1).transpose(0, 1)
 
 
-def _channels(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
+def to_channels(x: torch.Tensor, layout: str, m: int) -> torch.Tensor:
     """(M, B, C, H, W) -> (B, M*C, H, W); (B, M*C, H, W) as it is."""
     if layout == "channels":
         return x
@@ -109,9 +109,9 @@ class ByHandSGD:
         self.indices = {}  # each max-pool's argmax indices
         for i, (kind, layer) in enumerate(zip(stacked.kinds, stacked.layers, strict=True)):
             if kind in IMAGE_KINDS:
-                x, layout = _channels(x, layout, m).contiguous(memory_format=LAST), "channels"
+                x, layout = to_channels(x, layout, m).contiguous(memory_format=LAST), "channels"
             elif kind in ("dense", "flatten"):
-                x, layout = _members_first(x, layout, m), "members"
+                x, layout = to_members_first(x, layout, m), "members"
             self.inputs.append(x)
             self.layouts.append(layout)
             mask = layer.multiplier(x, layout) if kind == "dropout" else None
@@ -131,7 +131,7 @@ class ByHandSGD:
             else:
                 x = layer.forward(x, layout)[0]
             self.outputs.append(x)
-        x = _members_first(x, layout, m)
+        x = to_members_first(x, layout, m)
         log_p = torch.log_softmax(x.float(), -1)
         self.log_p, self.y = log_p, y.long().unsqueeze(2)
         losses = -log_p.gather(2, self.y).squeeze(2).mean(1)
@@ -157,9 +157,9 @@ class ByHandSGD:
             if layout != wanted:  # as the layer's output: the layer above read another layout
                 if wanted == "channels":  # (M, B, C*H*W) -> (B, M*C, H, W)
                     grad = grad.reshape(m, output.shape[0], output.shape[1] // m, *output.shape[2:])
-                    grad = _channels(grad, layout, m)
+                    grad = to_channels(grad, layout, m)
                 else:
-                    grad = _members_first(grad, layout, m).reshape(output.shape)
+                    grad = to_members_first(grad, layout, m).reshape(output.shape)
                 layout = wanted
             if wanted == "channels":
                 grad = grad.contiguous(memory_format=LAST)
