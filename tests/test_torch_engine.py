@@ -257,6 +257,28 @@ def test_l2pool_gradcheck(size, stride, shape):
     assert torch.autograd.gradcheck(L2Pool2d(size, stride), (x,))
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize(("size", "shape"), [(2, (10, 20, 24, 24)), (2, (3, 4, 7, 9)), (3, (2, 5, 8, 7)), (2, (2, 1, 6, 6))])
+def test_maxpool_without_gradient_gives_pytorchs_values_exactly(size, shape, layout):
+    """Evaluation takes the strided-maxima route (``window_max``): every value, ties, infinities and NaN
+    included, is what PyTorch's max-pooling gives, in the same memory layout; with a gradient wanted,
+    PyTorch's own kernel runs."""
+    x = torch.from_numpy(np.round(rand(*shape, seed=size) * 3).astype(np.float32))  # rounded: many ties
+    x[0, 0, 0, 0], x[-1, -1, 1, 1], x[0, -1, -1, -1] = math.nan, math.inf, -math.inf
+    x = x.contiguous(memory_format=layout)
+    pool, expected = MODULES["maxpool"](size, size), torch.nn.functional.max_pool2d(x, size)
+    with torch.no_grad():
+        fast = pool(x)
+    assert fast.shape == expected.shape and fast.stride() == expected.stride()
+    assert torch.equal(fast.isnan(), expected.isnan())
+    assert torch.equal(torch.nan_to_num(fast), torch.nan_to_num(expected))
+    assert fast.isnan().sum() == 1 and fast.isinf().any()
+    trained = x.clone().requires_grad_()
+    out = pool(trained)
+    out.backward(torch.ones_like(out))
+    assert out.grad_fn is not None and trained.grad.sum() == out.numel()  # one gradient per window
+
+
 def test_maxout_takes_the_max_of_k_consecutive_features_or_channels():
     x = t([[1, 5, 3, 2, -1, -4]])
     np.testing.assert_array_equal(Maxout(2)(x).numpy(), [[5, 3, -1]])
