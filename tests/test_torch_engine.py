@@ -258,7 +258,9 @@ def test_l2pool_gradcheck(size, stride, shape):
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-@pytest.mark.parametrize(("size", "shape"), [(2, (10, 20, 24, 24)), (2, (3, 4, 7, 9)), (3, (2, 5, 8, 7)), (2, (2, 1, 6, 6))])
+@pytest.mark.parametrize(
+    ("size", "shape"), [(2, (10, 20, 24, 24)), (2, (3, 4, 7, 9)), (3, (2, 5, 8, 7)), (2, (2, 1, 6, 6))]
+)
 def test_maxpool_without_gradient_gives_pytorchs_values_exactly(size, shape, layout):
     """Evaluation takes the strided-maxima route (``window_max``): every value, ties, infinities and NaN
     included, is what PyTorch's max-pooling gives, in the same memory layout; with a gradient wanted,
