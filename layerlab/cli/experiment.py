@@ -25,7 +25,7 @@ def add_parsers(subparsers: Any) -> None:
                 """,
     )
     p.add_argument("experiment", help="a built-in name (see `layerlab list`) or an experiment .toml file")
-    p.add_argument("--quick", action="store_true", help="shrink every run (fewer images and epochs): about a minute")
+    p.add_argument("--quick", action="store_true", help="shrink every run (fewer images and epochs): a minute or two")
     p.add_argument("--out", "-o", help="experiment directory (default runs/<name>, runs/<name>-quick with --quick)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes for runs and ensemble members")
     add_setting_flag(p, "device", "auto, cpu, cuda, ... for every run", default=None)
