@@ -229,7 +229,7 @@ class ByHandSGD:
         """A grouped convolution's backward pass: its weight and bias updated in place; the gradient of its
         input (B, M*C, H, W) when ``below``."""
         weight, bias = layer.weight, layer.bias
-        m, filters = weight.shape[:2]
+        m = weight.shape[0]
         has_bias = bias is not None and bias.requires_grad
 
         def backward(mask: list[bool]) -> tuple[torch.Tensor, ...]:
@@ -237,9 +237,9 @@ class ByHandSGD:
                 grad, x, weight.flatten(0, 1), None, layer.stride, layer.padding, [1, 1], False, [0, 0], m, mask
             )
 
-        # Three calls, not one: oneDNN's grouped backward asked for everything at once took 4.3 ms a step
-        # for row 4's second convolution (3 members), the input's and the weight's apart 1.9 + 1.6, and
-        # the bias's gradient is a sum over the batch and the pixels (Nielsen's row 4, one thread, AVX2).
+        # Two oneDNN calls and a sum, not one call: oneDNN's grouped backward asked for everything at once took
+        # 4.3 ms a step for row 4's second convolution (3 members), the input's and the weight's apart 1.9 + 1.6,
+        # and the bias's gradient is a sum over the batch and the pixels (Nielsen's row 4, one thread, AVX2).
         grad_in = backward([True, False, False])[0] if below else None
         grad_w = backward([False, True, False])[1] if weight.requires_grad else None
         grad_b = grad.sum((0, 2, 3)) if has_bias else None
@@ -248,7 +248,7 @@ class ByHandSGD:
 
     def _conv_update(self, layer, grad_w, grad_b, rate, norms: list | None) -> None:
         """W <- W - eta (dL/dW + penalties' and weight decay's gradients); b <- b - eta (dL/db + wd b), with
-        the loss's gradients (M*filters, C, k, k) and (M*filters,) as the convolution's backward gives them."""
+        the loss's gradients (M*filters, C, k, k), as the convolution's backward gives it, and (M*filters,)."""
         stacked = self.stacked
         weight, bias = layer.weight, layer.bias
         m, filters = weight.shape[:2]
