@@ -122,6 +122,7 @@ class TrainConfig:
         check_engine_options(self)
         need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}")
         need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        need(self.seed >= 0, f"--seed must be a whole number >= 0, got {self.seed}")
         need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         need(
             self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),

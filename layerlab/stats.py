@@ -106,15 +106,32 @@ def paired_difference(both: int, only_a: int, only_b: int, neither: int) -> Inte
     return Interval(difference, max(low, -1.0), min(high, 1.0))
 
 
-def paired_t(a: Sequence[float], b: Sequence[float]) -> tuple[Interval, float]:
-    """The mean of ``a - b`` over paired values (per-example losses of two models) with its 95% t
-    interval and two-sided p value."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    interval = mean_interval(d)
-    if len(d) < 2:
-        return interval, 1.0
-    sd = d.std(ddof=1)
-    if sd == 0:
-        return Interval(interval.value, interval.value, interval.value), 0.0 if interval.value else 1.0
-    p = 2 * _scipy_stats().t.sf(abs(interval.value) / (sd / math.sqrt(len(d))), len(d) - 1)
-    return interval, float(p)
+BOOTSTRAP_RESAMPLES = 1999  #: resamples of each bootstrap interval (seeded: the same interval on every call)
+BCA_LIMIT = 2000  #: BCa's jackknife costs n^2: above this many values, the percentile interval (skew matters less)
+
+
+def bootstrap_mean(values: Sequence[float]) -> Interval:
+    """The mean of ``values`` (per-example squared errors, or their differences between two models) with
+    its 95% BCa bootstrap interval (``scipy.stats.bootstrap``, seeded); one value has no interval (NaN),
+    equal values the interval of their value alone."""
+    x = np.asarray(values, dtype=float)
+    mean = float(x.mean()) if len(x) else math.nan
+    if len(x) < 2:
+        return Interval(mean, math.nan, math.nan)
+    if np.all(x == x[0]):
+        return Interval(mean, mean, mean)
+    low, high = _bootstrap(x, "BCa" if len(x) <= BCA_LIMIT else "percentile")
+    if math.isnan(low) or math.isnan(high):  # BCa undefined (too few distinct values): percentiles
+        low, high = _bootstrap(x, "percentile")
+    return Interval(mean, min(low, mean), max(high, mean))
+
+
+def _bootstrap(x: np.ndarray, method: str) -> tuple[float, float]:
+    import warnings
+
+    with warnings.catch_warnings():  # a degenerate BCa warns and gives NaN: the caller falls back
+        warnings.simplefilter("ignore")
+        result = _scipy_stats().bootstrap(
+            (x,), np.mean, confidence_level=LEVEL, n_resamples=BOOTSTRAP_RESAMPLES, method=method, rng=0, batch=250
+        )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -10,7 +10,8 @@ between the two:
   the mean of outputs);
 - the **statistics of a comparison**: an accuracy is a proportion of test images (Wilson's interval; two
   runs on the same images: McNemar's test and Newcombe's interval), a loss a mean over test examples
-  (a paired t interval); with repeats, the seeds are the samples (Welch's interval).
+  (a bootstrap interval, paired example by example for two runs: squared errors have long tails); with
+  repeats, the seeds are the samples (Welch's interval).
 
 ``task_named(name)`` gives the task of a dataset's ``task`` field ("classification" or "regression", the
 word stored in result files). A third kind of task is a third subclass here, and nothing else branches on
@@ -185,6 +186,14 @@ class Task:
         half = math.hypot(max(ia.high - ia.value, ia.value - ia.low), max(ib.high - ib.value, ib.value - ib.low))
         return stats.Interval(difference, difference - half, difference + half), "independent intervals"
 
+    def lead(self, comparison: Comparison) -> Comparison:
+        """A comparison turned so that its difference is A's advantage: positive when A is better (the
+        higher accuracy, or the lower loss), with its interval turned alike; for "A beats B by ..."."""
+        if self.score.higher_is_better:
+            return comparison
+        c = comparison
+        return Comparison(-c.difference, -c.high, -c.low, c.verdict, c.method)
+
     def difference_words(self, comparison: Comparison) -> str:
         """The difference with its interval: "+3.4 points (+2.9 to +3.9)"."""
         if math.isnan(comparison.low):
@@ -304,15 +313,15 @@ class Regression(Task):
     def _single_interval(self, sample: Sample, examples: int) -> stats.Interval:
         if sample.per_example is None:
             return stats.Interval(sample.values[0], math.nan, math.nan)
-        spread = stats.mean_interval(sample.per_example)  # the squared errors' mean, scaled to the loss
+        spread = stats.bootstrap_mean(sample.per_example)  # the squared errors' mean, scaled to the loss
         if not spread.value > 0:
             return stats.Interval(sample.values[0], math.nan, math.nan)
         scale = sample.values[0] / spread.value  # mse or sse: a fixed multiple of the mean squared error
         return stats.Interval(sample.values[0], spread.low * scale, spread.high * scale)
 
     def _paired(self, a: np.ndarray, b: np.ndarray) -> tuple[stats.Interval, str]:
-        interval, _ = stats.paired_t(a, b)
-        return interval, f"paired on {len(a):,} test examples (squared errors)"
+        interval = stats.bootstrap_mean(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+        return interval, f"paired on {len(a):,} test examples (squared errors, bootstrap)"
 
     def amount(self, difference: float, signed: bool = False) -> str:
         return f"{difference:+.3g} in test loss" if signed else f"{abs(difference):.3g} in test loss"

@@ -93,6 +93,8 @@ def test_config_file_and_flags(tmp_path, capsys):
         (["train", "--model", "flatten dense(10) relu dens(3)", "--data", "mnist-small"], "unknown layer 'dens'"),
         (["train", "--device", "cuda:7", "--data", "mnist-small", "--limit", "10"], "--device"),
         (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["train", "--seed", "-1", "--epochs", "1"], "--seed must be a whole number >= 0, got -1"),
+        (["ensemble", "--seed", "-2", "--members", "2"], "--seed must be a whole number >= 0, got -2"),
         (["train", "--engine", "numpy", "--channels-last"], "--channels-last needs --engine torch"),
         (["eval", "no/such/run"], "not a run directory"),
         (["run", "lab9"], "unknown experiment 'lab9'"),

@@ -99,3 +99,19 @@ def test_a_default_validation_split_says_what_it_is_for_the_data(data, words):
     assert describe_changes({"val": None}, setting_defaults(settings)) == words
     if data in ("xor", "mnist-small", "cifar10-small"):  # offline: the words are the split it loads
         assert len(load(data).val) == {"xor": 0, "mnist-small": 1000, "cifar10-small": 200}[data]
+
+
+def test_report_refuses_runs_tested_on_different_data(trained, tmp_path, capsys):
+    """A classifier of XOR points against a regression of the curve, and the curve with other noise: nothing
+    pairs their test examples, so no verdict; one line says why, and nothing is written."""
+    curve = dict(data="curve", model="dense(1)", loss="mse", epochs=1, quiet=True)
+    api.fit(out=tmp_path / "curve", **curve)
+    api.fit(out=tmp_path / "noisier", data_options={"noise": 0.5}, **curve)
+    assert main(["report", str(trained / "one"), str(tmp_path / "curve"), "--out", str(tmp_path / "a")]) == 2
+    said = f"{trained / 'one'} was tested on xor and {tmp_path / 'curve'} on curve: runs are compared on one test set"
+    assert said in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "curve"), str(tmp_path / "noisier"), "--out", str(tmp_path / "b")]) == 2
+    assert "were tested on different examples of curve (other data options?)" in capsys.readouterr().err
+    assert main(["report", str(trained / "one"), str(trained / "one"), "--out", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{trained / 'one'} is given twice; give each run directory once")
+    assert not any((tmp_path / name).exists() for name in "abc")

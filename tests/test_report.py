@@ -28,6 +28,7 @@ from layerlab.report import (
     terminal_table,
     write_report,
 )
+from layerlab.report.verdicts import conclusion
 from layerlab.rundir import RunDir
 
 DIGITS = [str(d) for d in range(10)]
@@ -250,11 +251,20 @@ def test_table_has_one_row_per_run_in_order_with_the_result_numbers(reported):
 
 def test_best_run_per_exercise_is_chosen_by_validation_accuracy_not_test(reported):
     rows = rows_by_run(reported)
-    assert {name for name, row in rows.items() if row.best} == {"ex2-cnn", "pg-circle"}
-    # ex1-mlp has the best validation accuracy, but these made-up runs saved no test predictions, so nothing
-    # says its lead over ex1-linear (which has the higher test accuracy) is real: the two are tied, no star.
-    assert {name for name, row in rows.items() if row.tied} == {"ex1-mlp", "ex1-linear"}
+    # ex2-cnn and pg-circle are the only finished runs of their exercises: compared with nothing, no star
+    # (their plots are still theirs: chosen)
+    assert {name for name, row in rows.items() if row.best} == set()
+    assert {"ex2-cnn", "pg-circle", "ex1-mlp"} == {name for name, row in rows.items() if row.chosen}
+    # ex1-mlp has the best validation accuracy, and nothing says its lead over ex1-linear (which saved no test
+    # predictions) is real, but the vote beats it clearly on the test set: validation and test disagree, so
+    # no run is marked, neither star nor tie, and the conclusion says why.
+    assert {name for name, row in rows.items() if row.tied} == set()
     assert rows["ex1-linear"].test_accuracy > rows["ex1-mlp"].test_accuracy
+    exercise = [row for row in rows.values() if row.exercise == "Exercise 1: MLP vs linear"]
+    assert conclusion(exercise) == (
+        "No run is clearly best: ex1-mlp has the best validation accuracy, but ex1-vote beats it on the test set "
+        "by 8.3 points, 95% interval +0.3 to +18.2; paired on 60 test images, McNemar's p = 0.062."
+    )
     # the ensemble's members have higher validation accuracies but the ensemble itself has none: not ranked
     assert rows["ex1-vote"].best_val_accuracy is None
 
@@ -297,7 +307,7 @@ def test_markdown_table_has_every_run_and_well_formed_rows(reported):
     assert {len(line) for line in cells} == {15}
     mlp = [cell.strip() for cell in cells[3]]
     # tied with ex1-linear (which saved no test predictions: nothing says the lead is real), so no star
-    assert mlp[:3] == ["Exercise 1: MLP vs linear", "= ex1-mlp", f"model={MLP}, lr=0.02"]
+    assert mlp[:3] == ["Exercise 1: MLP vs linear", "ex1-mlp", f"model={MLP}, lr=0.02"]
     assert mlp[3:9] == ["95.00%", "94.50%", "86.3–98.3", "94.00%", "97.80%", "-3.30"]  # Wilson on 60 images
     assert mlp[9:12] == ["3", "12.5", "done"]
     assert mlp[12] == "no clear difference: -1.5 points (-13.3 to +10.3)"  # against ex1-linear
@@ -321,12 +331,13 @@ def test_terminal_table_fits_100_columns_and_wraps_long_specs(reported):
     block = " ".join(line.strip() for line in [lines[at], *below])
     assert "…" not in block and all(token in block.split() for token in f"model={LONG_SPEC}".split())
     best = [line.split()[1] for line in lines if line.startswith("* ")]
-    assert best == ["ex2-cnn", "pg-circle", "best"]  # the last: the line explaining the mark
+    assert best == ["best"]  # the line explaining the mark: no run beats all the others of its exercise here
     tied = [line.split()[1] for line in lines if line.startswith("= ")]
-    assert tied == ["ex1-linear", "ex1-mlp", "tied"]
+    assert tied == []  # no ties here, and no legend line for them
     at = lines.index("Exercise 1: MLP vs linear")
-    assert lines[at + 1].startswith("  → No clear winner: ex1-linear, ex1-mlp are within noise of each other")
-    mlp = next(line for line in lines if line.startswith("= ex1-mlp "))
+    said = "  → No run is clearly best: ex1-mlp has the best validation accuracy, but ex1-vote"
+    assert lines[at + 1].startswith(said)
+    mlp = next(line for line in lines if line.startswith("  ex1-mlp "))
     assert re.search(r"95\.00%\s+94\.50%\s+86\.3–98\.3\s+94\.00%\s+97\.80%\s+-3\.30\s+3\s+12\.5\s+done$", mlp)
     assert "    vs ex1-linear: no clear difference: -1.5 points (-13.3 to +10.3)" in lines
     assert "    failed: the loss became nan" in text
@@ -382,11 +393,11 @@ def test_html_report_is_self_contained_with_every_plot_embedded(reported):
     assert text.count('src="data:image/png;base64,') == len(EXPECTED_PLOTS)
     assert 'src="http' not in text and "<link" not in text and "<script" not in text
     assert f'<p class="quick">{QUICK_NOTE}</p>' in text
-    assert "<tr><td>Exercise 1: MLP vs linear</td><td>= ex1-mlp</td>" in text  # tied: no star
-    assert '<tr class="best"><td>Exercise 2: CNN</td><td>★ <b>ex2-cnn</b></td>' in text
+    assert "<tr><td>Exercise 1: MLP vs linear</td><td>ex1-mlp</td>" in text  # beaten by the vote: no mark
+    assert "<tr><td>Exercise 2: CNN</td><td>ex2-cnn</td>" in text  # alone in its exercise: compared with nothing
     assert "&quot;" not in text.split("<style>")[0]  # the title is plain text here
-    assert text.count('<tr class="best">') == 2
-    assert "<h2>Conclusions</h2>" in text and "No clear winner: ex1-linear, ex1-mlp" in text
+    assert text.count('<tr class="best">') == 0
+    assert "<h2>Conclusions</h2>" in text and "No run is clearly best: ex1-mlp has the best validation accuracy" in text
 
 
 def test_markdown_report_has_the_quick_note_the_table_and_links_to_existing_pngs(reported):
@@ -406,7 +417,8 @@ def test_plot_captions_count_filters_and_misclassified_images(reported):
     assert captions["filters-ex2-cnn"].startswith("The 6 first-layer filters (5x5) of ex2-cnn")
     assert captions["misclassified-ex2-cnn"].startswith("36 of the 40 misclassified test images")
     assert captions["misclassified-ex1-mlp"].startswith("7 of the 7 misclassified")
-    assert captions["confusion-pg-circle"] == "Confusion matrix of pg-circle, the best run: 60 test examples"
+    chosen = "the run of best validation accuracy"
+    assert captions["confusion-pg-circle"] == f"Confusion matrix of pg-circle, {chosen}: 60 test examples"
 
 
 def test_missing_predictions_skip_only_the_plots_that_need_them(tmp_path):
@@ -430,12 +442,12 @@ def test_regression_playground_run_gets_a_boundary_but_no_confusion_matrix(tmp_p
     assert png_names(tmp_path) == {"curves-task-9-plane", "gradients-task-9-plane", "boundaries-task-9-plane"}
     row = table(tmp_path)[0]
     assert row.best_val_accuracy is None and row.test_accuracy is None  # regression: accuracies mean nothing
-    assert row.best and row.best_val_loss == pytest.approx(1.1 / 3)  # ranked by the lowest validation loss
+    assert row.chosen and row.best_val_loss == pytest.approx(1.1 / 3)  # ranked by the lowest validation loss
     assert row.test_loss == row.final_test_loss == pytest.approx(1.2 / 3)  # its best epoch is the last here
     lines = terminal_table([row]).splitlines()
     assert lines[0].split() == ["run", "changed", "vloss", "tloss", "ep", "sec", "status"]
     assert lines[2] == "  → plane: test loss 0.4."  # one run: its figure (no interval without real errors)
-    assert lines[3].split() == ["*", "plane", "data=plane", "0.3667", "0.4", "3", "2.0", "done"]
+    assert lines[3].split() == ["plane", "data=plane", "0.3667", "0.4", "3", "2.0", "done"]  # alone: no star
     assert lines[-1].startswith("* regression: best by vloss (lowest validation loss)")
     html = (tmp_path / "report.html").read_text()
     assert "<th>val loss</th>" in html and "<th>best val</th>" not in html and "lowest validation loss" in html
@@ -497,7 +509,7 @@ def test_colour_images_and_filters_are_drawn_in_rgb(tmp_path):
     )
     write_json(tmp_path / "experiment.json", {"name": "c", "runs": [entry("cifar", "CNN", {})]})
     captions = {plot.path.stem: plot.caption for plot in make_plots(tmp_path)}
-    assert captions["filters-cifar"].endswith("the best run (in colour, each on its own scale)")
+    assert captions["filters-cifar"].endswith("the run of best validation accuracy (in colour, each on its own scale)")
     assert captions["misclassified-cifar"].startswith("20 of the 20 misclassified")
     for name in ("filters-cifar", "misclassified-cifar"):
         with Image.open(tmp_path / "report" / f"{name}.png") as image:

@@ -3,6 +3,8 @@ shown as ties, each exercise's conclusion, and an experiment's expectations chec
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -64,7 +66,53 @@ def test_three_runs_name_the_runs_tied_for_best():
     table = [run("a", 0.90, 0.90), run("b", 0.95, 0.951), run("c", 0.951, 0.95)]
     judge(table)
     assert [row.tied for row in table] == [False, True, True] and not any(row.best for row in table)
-    assert conclusion(table).startswith("No clear winner: b, c are within noise of each other")
+    assert conclusion(table).startswith("No clear winner between b and c (b against c: -0.1 points")
+    assert conclusion(table).endswith("both clearly ahead of a; more repeats would tell.")
+
+
+def regression_run(name: str, errors: np.ndarray, val: float) -> Row:
+    row = Row(run=name, exercise="Degree", changed="", status="done", task="regression", best_val_loss=val)
+    row.test_loss = float(errors.mean())
+    row.sample, row.examples = Sample((row.test_loss,), errors), len(errors)
+    return row
+
+
+def test_a_run_that_beats_the_validation_choice_on_test_leaves_no_mark():
+    """capacity --quick: degree-5 had the lowest validation loss, degree-3 the clearly lower test loss, and
+    degree-15 (wild at a few test points) was tied with degree-5 for best: the lesson told wrong."""
+    rng = np.random.default_rng(1)
+    base = rng.random(200) * 0.2
+    wild = base + 0.05
+    wild[:4] = 1e8  # a degree-15 polynomial far off at a few points: a t interval would reach below zero
+    table = [
+        regression_run("degree-3", base, val=0.0973),
+        regression_run("degree-5", base + 0.05, val=0.0939),
+        regression_run("degree-15", wild, val=9.7e4),
+    ]
+    judge(table)
+    three, five, fifteen = table
+    assert five.chosen and not any(row.best or row.tied for row in table)
+    assert fifteen.low > 0 and fifteen.comparison.verdict == "worse"  # a bootstrap interval follows the skew
+    assert conclusion(table) == (
+        "No run is clearly best: degree-5 has the best validation loss, but degree-3 beats it on the test set by "
+        "0.05 in test loss, 95% interval +0.05 to +0.05; paired on 200 test examples (squared errors, bootstrap)."
+    )
+
+
+def test_a_loss_lead_is_told_with_its_interval_the_same_way_round():
+    rng = np.random.default_rng(2)
+    errors = rng.random(300) * 0.2
+    table = [regression_run("wide", errors + rng.random(300) * 0.1, 0.2), regression_run("narrow", errors, 0.1)]
+    judge(table)
+    sentence = conclusion(table)
+    lead, low, high = (float(x) for x in re.findall(r"[-+]?\d+\.\d+", sentence.split("by ", 1)[1])[:3])
+    assert sentence.startswith("narrow beats wide by ") and 0 < low < lead < high  # all positive: lower is better
+
+
+def test_a_run_alone_in_its_exercise_gets_no_star():
+    table = [run("only", 0.95, 0.94)]
+    judge(table)
+    assert table[0].chosen and not table[0].best and table[0].mark == " "
 
 
 def test_repeats_are_compared_over_their_seeds():

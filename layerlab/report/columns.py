@@ -31,8 +31,8 @@ INTERVAL_EXPLANATION = (
     "of all members."
 )
 REGRESSION_INTERVAL_EXPLANATION = (
-    "95% interval: of the test loss (a t interval over the test examples' squared errors; with repeats, over the "
-    "seeds)."
+    "95% interval: of the test loss (a bootstrap interval over the test examples' squared errors; with repeats, "
+    "over the seeds)."
 )
 EXPLANATION = f"{VERDICT_EXPLANATION} {INTERVAL_EXPLANATION}"
 REFERENCE_EXPLANATION = "slide: the accuracy on the slides; Δ pp: ours minus the slide's, in points."

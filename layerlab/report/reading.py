@@ -86,6 +86,11 @@ class RunSource:
         """config.json's description of the data: name, classes, input_shape, task."""
         return self.saved_config.get("dataset", {})
 
+    @property
+    def test_set(self) -> str:
+        """The name of the data the run was tested on ("mnist-small"); "" before it starts."""
+        return str(self.dataset.get("name") or self.settings.get("data") or "")
+
     @cached_property
     def metrics(self) -> list[dict[str, Any]]:
         """The epochs (member 1's for an ensemble); [] before the first epoch."""
@@ -224,6 +229,12 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
     if not run_dirs:
         raise ReportError("give at least one run directory to report on")
     runs = [_run_directory(Path(path)) for path in run_dirs]
+    if len({run.directory.resolve() for run in runs}) < len(runs):
+        twice = next(
+            run.directory for run in runs if sum(r.directory.resolve() == run.directory.resolve() for r in runs) > 1
+        )
+        raise ReportError(f"{twice} is given twice; give each run directory once")
+    _same_test_set(runs)
     names = [run.name for run in runs]
     for run in runs:
         if names.count(run.name) > 1:  # runs/a/member-1 and runs/b/member-1: say which
@@ -238,6 +249,27 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         run.place = Path(os.path.relpath(run.directory.resolve(), Path(out).resolve())).as_posix()
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"
     return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs)
+
+
+def _same_test_set(runs: list[RunSource]) -> None:
+    """Refuse runs tested on different data (another dataset, or other examples of it: a Playground set's
+    noise, say): their accuracies (or losses) measure different things, and nothing pairs their examples."""
+    started = [run for run in runs if run.test_set]
+    for run in started[1:]:
+        first = started[0]
+        if run.test_set != first.test_set:
+            raise ReportError(
+                f"{first.directory} was tested on {first.test_set} and {run.directory} on {run.test_set}: runs are "
+                "compared on one test set; report them one at a time (`layerlab report DIR`)"
+            )
+    labelled = [(run, p["y_true"]) for run in started if (p := run.predictions()) is not None and "y_true" in p]
+    for run, y in labelled[1:]:
+        first, y_first = labelled[0]
+        if y.shape != y_first.shape or not np.array_equal(y, y_first):
+            raise ReportError(
+                f"{first.directory} and {run.directory} were tested on different examples of {first.test_set} "
+                "(other data options?): runs are compared on one test set; report them one at a time"
+            )
 
 
 def _run_directory(directory: Path) -> RunSource:

@@ -67,17 +67,22 @@ def _candidate(group: list[Row]) -> Row | None:
 
 
 def _mark_best(group: list[Row]) -> None:
+    """The star for the run of best validation score when it beats every other run clearly on the test set;
+    else the runs within noise of it are tied for best, unless another run beats it clearly on the test
+    set (then no run of the exercise is marked: validation and test disagree, and the conclusion says so).
+    A run alone in its exercise is compared with nothing and marked as nothing."""
     candidate = _candidate(group)
     if candidate is None:
         return
     candidate.chosen = True
     rivals = [row for row in group if row is not candidate and _comparable(row)]
     if not rivals or not _comparable(candidate):
-        candidate.best = not rivals  # the only run of its exercise
         return
     verdicts = [compare(candidate, rival).verdict for rival in rivals]
     if all(verdict == "better" for verdict in verdicts):
         candidate.best = True
+        return
+    if "worse" in verdicts:
         return
     tied = [rival for rival, verdict in zip(rivals, verdicts, strict=True) if verdict == NO_CLEAR]
     for row in [candidate, *tied]:
@@ -104,33 +109,59 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
         return _pair_sentence(done[1], done[0], compare(done[1], done[0]), task, quick)
     best = next((row for row in done if row.best), None)
     if best is not None:
-        margins = [compare(best, row) for row in done if row is not best]
-        closest = min(margins, key=lambda c: abs(c.difference))
+        closest = min((task.lead(compare(best, row)) for row in done if row is not best), key=lambda c: c.difference)
         return (
             f"{best.run} is the best of {len(done)} runs: it beats each of the others clearly (its smallest lead: "
-            f"{_figures(task, closest)})."
+            f"{_figures(task, closest, lead=True)})."
         )
     tied = [row for row in done if row.tied]
     if tied:
-        first, second = tied[0], tied[1] if len(tied) > 1 else None
-        names = ", ".join(row.run for row in tied)
-        gap = f" ({first.run} against {second.run}: {_figures(task, compare(first, second))})" if second else ""
-        return f"No clear winner: {names} are within noise of each other{gap}{_more(quick)}."
+        return _tie_sentence(tied, [row for row in done if not row.tied], task, quick)
+    chosen = next((row for row in done if row.chosen), None)
+    ahead = [row for row in done if chosen is not None and compare(row, chosen).verdict == "better"]
+    if chosen is not None and ahead:
+        top = max(ahead, key=lambda row: task.lead(compare(row, chosen)).difference)
+        return (
+            f"No run is clearly best: {chosen.run} has the best {task.score.name}, but {top.run} beats it on the "
+            f"test set by {_figures(task, task.lead(compare(top, chosen)), lead=True)}."
+        )
     return ""
+
+
+def _tie_sentence(tied: list[Row], others: list[Row], task: Task, quick: bool) -> str:
+    """ "No clear winner between A and B (A against B: ...), both clearly ahead of C; ..." """
+    first, second = tied[0], tied[1] if len(tied) > 1 else None
+    names = _names([row.run for row in tied])
+    gap = f" ({first.run} against {second.run}: {_figures(task, compare(first, second))})" if second else ""
+    behind = [row for row in others if all(compare(top, row).verdict == "better" for top in tied)]
+    ahead = ""
+    if others and len(behind) == len(others):
+        who = "both" if len(tied) == 2 else "each"
+        ahead = f", {who} clearly ahead of {_names([row.run for row in behind])}"
+    return f"No clear winner between {names}{gap}{ahead}{_more(quick)}."
+
+
+def _names(names: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> str:
     if not c.clear:
         return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
     winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
-    return f"{winner.run} beats {loser.run} by {task.amount(c.difference)} (95% interval {task.span(c)}; {c.method})."
+    lead = task.lead(c)
+    by = f"{task.amount(lead.difference)} (95% interval {task.span(lead)}; {c.method})"
+    return f"{winner.run} beats {loser.run} by {by}."
 
 
-def _figures(task: Task, c: Comparison) -> str:
-    """ "+0.4 points, 95% interval -1.2 to +2.0; paired on 1,000 test images"."""
+def _figures(task: Task, c: Comparison, lead: bool = False) -> str:
+    """ "+0.4 points, 95% interval -1.2 to +2.0; paired on 1,000 test images"; with ``lead``, a comparison
+    already turned by ``Task.lead`` (the amount unsigned, as "by 0.4 points")."""
+    amount = task.amount(c.difference, signed=not lead)
     if math.isnan(c.low):
-        return f"{task.amount(c.difference, signed=True)}; {c.method}"
-    return f"{task.amount(c.difference, signed=True)}, 95% interval {task.span(c)}; {c.method}"
+        return f"{amount}; {c.method}"
+    return f"{amount}, 95% interval {task.span(c)}; {c.method}"
 
 
 def _flipped(c: Comparison) -> Comparison:
