@@ -115,3 +115,12 @@ def test_report_refuses_runs_tested_on_different_data(trained, tmp_path, capsys)
     assert main(["report", str(trained / "one"), str(trained / "one"), "--out", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err.strip().endswith(f"{trained / 'one'} is given twice; give each run directory once")
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_runs_of_one_name_are_told_apart_by_their_folders(trained, tmp_path):
+    import shutil
+
+    for experiment in ("act", "act-s1"):
+        shutil.copytree(trained / "one", tmp_path / experiment / "runs" / "relu")
+    source = read_runs([tmp_path / "act" / "runs" / "relu", tmp_path / "act-s1" / "runs" / "relu"], tmp_path / "c")
+    assert [run.name for run in source.runs] == ["act/relu", "act-s1/relu"]

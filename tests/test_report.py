@@ -784,6 +784,9 @@ def test_a_repeated_runs_curves_are_the_mean_over_its_seeds_with_a_band(tmp_path
     (row,) = table(tmp_path)
     assert row.run == "mlp" and row.repeats == 3 and row.comparison is None
     assert row.low < row.test_mean < row.high  # the t interval over the three seeds
+    row.notes = "a long note of the kind a run can have, " * 3 + row.notes  # the mean and spread come last
+    text = terminal_table([row])
+    assert "mean 93.00% ± 2.00%" in " ".join(text.split()) and "…" not in text  # wrapped, not cut
     curves = next(d for d in drawings(read_experiment(tmp_path), [row]) if d.name.startswith("curves-"))
     accuracy = curves.figure.axes[0]
     assert len(accuracy.collections) == 2  # a band (lowest to highest) for training and one for validation

@@ -83,3 +83,22 @@ def test_a_regression_sweep_plots_its_losses_not_blank_accuracies(tmp_path):
     ordered = [table[run.name] for run in sweep.runs]
     assert tuple(np.round([row.best_val_loss for row in ordered], 6)) in drawn
     assert tuple(np.round([row.test_loss for row in ordered], 6)) in drawn
+
+
+def test_losses_that_span_decades_are_drawn_on_a_log_scale_and_an_exact_fits_gradients_not_at_all():
+    """capacity --quick: degree-15's validation loss of 1e5 flattened every other run's onto zero, and the
+    least-squares fits' gradient norms (1e-15: rounding at the solution) filled a plot with nothing."""
+    from types import SimpleNamespace
+
+    from matplotlib.figure import Figure
+
+    from layerlab.report.plots.curves import _log_scale_wanted, _trained_by_gradients
+
+    ax = Figure().subplots()
+    ax.plot([1, 2], [0.1, 0.05])
+    assert not _log_scale_wanted(ax)
+    ax.plot([1, 2], [9.7e4, 9.6e4])
+    assert _log_scale_wanted(ax)
+    exact = SimpleNamespace(metrics=[{"grad_norms": {"1.weight": 7e-16}}, {"grad_norms": {"1.weight": 5e-12}}])
+    trained = SimpleNamespace(metrics=[{"grad_norms": {"1.weight": 0.3}}, {"grad_norms": {"1.weight": 1e-12}}])
+    assert not _trained_by_gradients(exact) and _trained_by_gradients(trained)

@@ -190,3 +190,9 @@ model = "dense(8) tanh dense(2)"
         100_001,
         100_002,
     ]
+
+
+def test_the_same_run_twice_is_said_to_be_the_same_not_within_noise():
+    table = [run("a", 0.95, 0.94), run("a-again", 0.95, 0.94)]
+    judge(table)
+    assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test examples."

@@ -235,10 +235,7 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         )
         raise ReportError(f"{twice} is given twice; give each run directory once")
     _same_test_set(runs)
-    names = [run.name for run in runs]
-    for run in runs:
-        if names.count(run.name) > 1:  # runs/a/member-1 and runs/b/member-1: say which
-            run.name = f"{run.directory.parent.name}/{run.name}"
+    _distinct_names(runs)
     if len(runs) > 1:
         everything = [resolved(run.settings) for run in runs]  # lr None and lr 0.1 with SGD: the same
         keys = dict.fromkeys(key for settings in everything for key in settings)
@@ -249,6 +246,25 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         run.place = Path(os.path.relpath(run.directory.resolve(), Path(out).resolve())).as_posix()
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"
     return ExperimentSource(name="comparison", title=title, directory=Path(out), runs=runs)
+
+
+def _distinct_names(runs: list[RunSource]) -> None:
+    """Runs of the same name told apart by the folders above them: runs/a/member-1 and runs/b/member-1 are
+    a/member-1 and b/member-1; two experiments' runs/relu#1 are act/relu#1 and act-s1/relu#1."""
+    names = [run.name for run in runs]
+    for run in runs:
+        if names.count(run.name) < 2:
+            continue
+        same = [other for other in runs if other.name == run.name]
+        parents = [other.directory.resolve().parents for other in same]
+        for depth in range(min(len(p) for p in parents)):
+            if len({p[depth].name for p in parents}) == len(same):  # this folder tells them apart
+                break
+        else:
+            depth = 0
+        for other, chain in zip(same, parents, strict=True):
+            other.name = f"{chain[depth].name}/{other.name}"
+        names = [r.name for r in runs]
 
 
 def _same_test_set(runs: list[RunSource]) -> None:

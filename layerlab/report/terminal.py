@@ -53,16 +53,18 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
         many = sum(row.comparison is not None for row, _ in group) > 1
         for row, texts in group:
             lines.append(line(row.mark, texts))
-            if row.notes:
-                lines.append(cut("    " + row.notes, width))
+            if row.notes:  # wrapped, never cut: a repeated run's mean and spread are at the end
+                lines += textwrap.wrap(row.notes, width, initial_indent="    ", subsequent_indent="      ")
             if many and row.comparison is not None:
-                lines.append(cut(f"    vs {row.versus}: {row.verdict}", width))
+                lines += textwrap.wrap(f"vs {row.versus}: {row.verdict}", width, initial_indent="    ")
     if not all_regression(rows):
         lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
     if any(row.tied for row in rows):
         lines.append(cut("= tied for best: no clear difference on the test set (the difference's 95% interval)", width))
     if any(row.interval for row in rows):
-        lines.append(cut("  95%: the test figure's 95% interval (test images; with repeats: seeds)", width))
+        lines.append(
+            cut("  95%: the test figure's 95% interval (over the test images; with repeats: of the mean)", width)
+        )
     if any(row.loss_target is not None for row in rows):
         target = "  tloss: test loss at the best epoch (the test column's weights); reached: tloss < target"
         lines.append(cut(target, width))
@@ -70,7 +72,8 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
         regression = "* regression: best by vloss (lowest validation loss); tloss: test loss at that epoch"
         lines.append(cut(regression, width))
     if any(row.repeats for row in rows):
-        lines.append(cut("  a repeated run shows its repeat with the best test; mean: over its repeats", width))
+        repeated = "  a repeated run shows its repeat with the best test; its 95% and vs: its mean over the seeds"
+        lines.append(cut(repeated, width))
     return "\n".join(lines)
 
 

@@ -15,6 +15,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..task import NO_CLEAR, Comparison, Task, task_named
 from .row import Row, by_exercise
 
@@ -147,12 +149,20 @@ def _names(names: list[str]) -> str:
 
 
 def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> str:
+    if _identical(a, b):  # the same run twice (same settings and seed): no noise to speak of
+        return f"{b.run} and {a.run}: the same result on every one of the {len(a.sample.per_example):,} test examples."
     if not c.clear:
         return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
     winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
     lead = task.lead(c)
     by = f"{task.amount(lead.difference)} (95% interval {task.span(lead)}; {c.method})"
     return f"{winner.run} beats {loser.run} by {by}."
+
+
+def _identical(a: Row, b: Row) -> bool:
+    """Whether two single runs did the same on every test example (what the paired comparison reads)."""
+    ours, theirs = (row.sample.per_example if row.sample is not None else None for row in (a, b))
+    return ours is not None and theirs is not None and np.array_equal(ours, theirs)
 
 
 def _figures(task: Task, c: Comparison, lead: bool = False) -> str:

@@ -88,6 +88,9 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
         accuracy.set(title="accuracy", ylabel="accuracy")
         accuracy.yaxis.set_major_formatter(PercentFormatter(1))
     cost.set(title="cost (loss)", ylabel="loss")
+    spread = _log_scale_wanted(cost)
+    if spread:
+        cost.set_yscale("log")
     for ax in axes:
         epoch_axis(ax, longest)
         ax.grid(alpha=0.3)
@@ -103,6 +106,8 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
         caption = f"Accuracy and cost after the one epoch of {runs}: training and validation side by side"
     if regression:
         caption += "; regression: the cost (mean squared error) only, as accuracy does not apply"
+    if spread:
+        caption += "; the cost on a log scale, as its values span more than 100 times"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"
@@ -183,7 +188,7 @@ def gradient_norms(runs: list[RunSource]):
     """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark."""
     import matplotlib
 
-    found = [run for run in runs if run.metrics and run.metrics[0].get("grad_norms")]
+    found = [run for run in runs if run.metrics and run.metrics[0].get("grad_norms") and _trained_by_gradients(run)]
     if not found:
         return None
     names_of = [layer_names(run) for run in found]
@@ -213,3 +218,18 @@ def gradient_norms(runs: list[RunSource]):
         "panels; layers numbered as `layerlab summary` numbers them)"
     )
     return figure, caption
+
+
+def _log_scale_wanted(ax) -> bool:
+    """Whether the losses drawn on ``ax`` are all positive and span more than 100 times: on a linear axis the
+    largest (a degree-15 polynomial's 1e5) would flatten every other curve onto zero."""
+    values = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()] or [np.zeros(0)])
+    values = values[np.isfinite(values)]
+    return bool(len(values) and values.min() > 0 and values.max() > 100 * values.min())
+
+
+def _trained_by_gradients(run: RunSource) -> bool:
+    """Whether a run's gradients are worth a plot: not an exact fit's (a least-squares polynomial's are
+    rounding errors, 1e-15 to 1e-11, at the solution it was set to)."""
+    norms = [value for epoch in run.metrics for value in (epoch.get("grad_norms") or {}).values()]
+    return any(np.isfinite(value) and value > 1e-9 for value in norms)
