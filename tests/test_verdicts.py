@@ -4,6 +4,7 @@ shown as ties, each exercise's conclusion, and an experiment's expectations chec
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,6 +154,18 @@ def test_a_quick_run_says_which_expectations_need_the_full_run():
     checks = check_expectations(table, ["mlp > linear", "mlp >= linear"], quick=True, quick_expected=["mlp > linear"])
     assert [c.status for c in checks] == [AGREES, NEEDS_FULL]
     assert "run the full experiment" in checks[1].sentence
+
+
+def test_a_run_left_out_is_not_measured_and_the_report_says_so_once():
+    from layerlab.report.blocks import Bullets, Item
+    from layerlab.report.markdown import markdown_block
+
+    table = [run("linear", 0.90, 0.89)]
+    (check,) = check_expectations(table, ["mlp > linear"], quick=True)
+    assert check.status == NOT_MEASURED
+    assert check.sentence == "mlp > linear: not measured: mlp did not run here (--quick or --only left it out)."
+    items = Bullets([Item(check.sentence, status=check.status), Item("mlp is better", status=AGREES)])
+    assert markdown_block(items, Path(".")).splitlines() == [f"- {check.sentence}", "- *agrees*: mlp is better"]
 
 
 def test_an_unreadable_expectation_names_the_form():

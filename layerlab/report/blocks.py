@@ -35,6 +35,12 @@ class Item:
     status: str = ""
     code: str = ""
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the status is shown before the text: not when the text says it already ("... not
+        measured: ...", "Cannot tell yet whether ...")."""
+        return bool(self.status) and self.status.lower() not in self.text.lower()
+
 
 @dataclass(frozen=True)
 class Bullets:

@@ -73,7 +73,7 @@ def html_block(block: Block) -> str:
 def _item(item: Item) -> str:
     e = html.escape
     lead = f"<b>{e(item.lead)}</b> " if item.lead else ""
-    status = f'<span class="{item.status.split()[0]}">{e(item.status)}</span>: ' if item.status else ""
+    status = f'<span class="{item.status.split()[0]}">{e(item.status)}</span>: ' if item.labelled else ""
     return lead + status + e(item.text) + (f"<code>{e(item.code)}</code>" if item.code else "")
 
 

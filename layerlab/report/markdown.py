@@ -47,7 +47,7 @@ def markdown_block(block: Block, directory: Path) -> str:
 
 def _item(item: Item) -> str:
     lead = f"**{_escape(item.lead)}** " if item.lead else ""
-    status = f"*{item.status}*: " if item.status else ""
+    status = f"*{item.status}*: " if item.labelled else ""
     return lead + status + item.text + (f"`{item.code}`" if item.code else "")
 
 

@@ -266,7 +266,8 @@ def check(expectation: Expectation, table: list[Row], quick: bool = False) -> Ex
     rows = {row.run: row for row in table}
     missing = [side for side, found in zip(sides, picked, strict=True) if not found]
     if missing:
-        why = f"{' and '.join(missing)} did not run" + (" (left out of the quick run)" if quick else "")
+        left_out_by = "--quick or --only left it out" if quick else "--only left it out"
+        why = f"{' and '.join(missing)} did not run here ({left_out_by})"
         return ExpectationCheck(expectation, NOT_MEASURED, None, f"{expectation.text}: not measured: {why}.")
     a = rows[picked[0][0]]
     b = rows[picked[1][0]] if fixed is None else a
