@@ -787,6 +787,11 @@ def test_a_repeated_runs_curves_are_the_mean_over_its_seeds_with_a_band(tmp_path
     row.notes = "a long note of the kind a run can have, " * 3 + row.notes  # the mean and spread come last
     text = terminal_table([row])
     assert "mean 93.00% ± 2.00%" in " ".join(text.split()) and "…" not in text  # wrapped, not cut
+    from layerlab.report.terminal import summary
+
+    out = io.StringIO()
+    summary("Repeats", False, [row], out)
+    assert out.getvalue().startswith("Repeats: 1 run (3 with their repeats), 1 done, 0 failed, 0 pending")
     curves = next(d for d in drawings(read_experiment(tmp_path), [row]) if d.name.startswith("curves-"))
     accuracy = curves.figure.axes[0]
     assert len(accuracy.collections) == 2  # a band (lowest to highest) for training and one for validation
@@ -830,3 +835,16 @@ def test_every_report_page_has_one_markdown_form_and_one_html_style(tmp_path):
     assert '<tr class="best"><td>★ <b>a|b</b></td><td class="number">9%</td></tr>\n<tr><td>c</td>' in page
     assert "<pre>lr = 0.1</pre>" in page and "<li>again: <code>ll x</code></li>" in page
     assert '<figure><img src="data:image/png;base64,' in page and "<figcaption>a &lt;figure&gt;</figcaption>" in page
+
+
+def test_settings_wrap_between_layers_not_inside_their_parentheses():
+    from layerlab.report.row import Row
+    from layerlab.report.terminal import _keep_together
+
+    row = Row(run="net", exercise="E", changed="model=dense(8) dense(1, init=zeros)", status="done")
+    lines = terminal_table([row], width=66).splitlines()  # a column of 23: "model=dense(8) dense(1," would fit
+    assert lines[2].split()[:2] == ["net", "model=dense(8)"] and lines[3].strip() == "dense(1, init=zeros)"
+    wide = Row(run="net", exercise="E", changed="model=dense(64, init=normal(0.1)) tanh", status="done")
+    narrow = terminal_table([wide], width=60).splitlines()  # a layer wider than the column: broken at spaces
+    assert narrow[2].split()[1] == "model=dense(64," and narrow[3].strip().startswith("init=normal(0.1))")
+    assert _keep_together("a(b c) d") == "a(b\u00a0c) d"

@@ -34,7 +34,11 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
 
     def line(mark: str, texts: list[str]) -> str:
         """The row's line; what a run changed is wrapped onto lines below it, never cut (it is what differs)."""
-        changed = textwrap.wrap(texts[1], widths[1], break_on_hyphens=False) or [""]
+        kept = _keep_together(texts[1])
+        if max(map(len, kept.split(" "))) > widths[1]:  # a layer wider than the column: break at its spaces
+            kept = texts[1]
+        parts = textwrap.wrap(kept, widths[1], break_on_hyphens=False)
+        changed = [part.replace(_KEPT, " ") for part in parts] or [""]
         fitted = [
             (cut_middle if column.field == "run" else cut)(text, size).ljust(size)
             if column.text
@@ -85,6 +89,19 @@ def text_table(table: Table) -> str:
     return "\n".join([texts[0], "-" * len(texts[0]), *texts[1:]])
 
 
+_KEPT = "\u00a0"  #: a space textwrap does not break at
+
+
+def _keep_together(text: str) -> str:
+    """``text`` with the spaces inside parentheses made unbreakable: "dense(1, init=normal(0.1))" wraps as
+    a whole, not as "dense(1," and "init=normal(0.1))" (where it fits the column)."""
+    depth, out = 0, []
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        out.append(_KEPT if char == " " and depth > 0 else char)
+    return "".join(out)
+
+
 def cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -105,7 +122,9 @@ def summary(
     """The title, counts of runs by status, the quick-run note, the table and what the slides expect."""
     statuses = [row.status for row in rows]
     counts = ", ".join(f"{statuses.count(status)} {status}" for status in ("done", "failed", "pending"))
-    print(f"{title}: {count(len(rows), 'run')}, {counts}", file=file)
+    trained = sum(row.repeats or 1 for row in rows)
+    repeats = f" ({trained} with their repeats)" if trained > len(rows) else ""  # as the run's start counts them
+    print(f"{title}: {count(len(rows), 'run')}{repeats}, {counts}", file=file)
     if quick:
         print(quick_note(rows), file=file)
     print(terminal_table(rows, quick=quick), file=file)
