@@ -234,6 +234,10 @@ class Classification(Task):
             if math.isnan(result.best_val_accuracy)
             else f"best validation {result.best_val_accuracy:.2%}"
         )
+        n = getattr(result, "test_examples", 0)
+        if n and not math.isnan(result.test_accuracy):  # Wilson's interval on the test set's size
+            interval = stats.wilson(round(result.test_accuracy * n), n)
+            chosen += f"; 95% interval {interval.low:.1%}–{interval.high:.1%} on {n:,} test examples"
         epochs = count(result.epochs, "epoch")
         return (
             f"test accuracy {result.test_accuracy:.2%} at epoch {result.best_epoch} ({chosen}); final test "

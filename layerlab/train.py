@@ -59,6 +59,7 @@ class RunResult:
     task: str = "classification"  #: ``task.TASKS``' word: a regression run's best epoch has the lowest val loss
     best_val_loss: float = math.nan
     test_loss: float = math.nan  #: at the best validation epoch: a regression run's headline number
+    test_examples: int = 0  #: the test set's size, for the headline's interval (0: unknown, an older result)
 
     def summary(self) -> str:
         """One line: the headline numbers, the status, and the run's message (a warning, why it stopped)."""
@@ -310,4 +311,5 @@ def run_result(loop: LoopState) -> RunResult:
         task=loop.task.name,
         best_val_loss=best["val_loss"],
         test_loss=best["test_loss"],
+        test_examples=len(loop.dataset.test),
     )

@@ -459,3 +459,15 @@ def test_many_short_epochs_write_their_files_at_most_every_few_seconds(tmp_path,
     assert (tmp_path / "run" / "best.safetensors").read_bytes() == (
         tmp_path / "every" / "best.safetensors"
     ).read_bytes()
+
+
+def test_a_runs_summary_gives_its_test_accuracys_interval():
+    """Every single run's headline comes with its 95% Wilson interval on the test set's size."""
+    import layerlab
+    from layerlab.stats import wilson
+
+    result = layerlab.fit(data="xor", model="dense(4) tanh dense(2)", epochs=1, engine="numpy", quiet=True).result
+    assert result.test_examples == 250
+    interval = wilson(round(result.test_accuracy * 250), 250)
+    assert f"95% interval {interval.low:.1%}–{interval.high:.1%} on 250 test examples" in result.summary()
+    assert interval.low < result.test_accuracy < interval.high
