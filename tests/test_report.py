@@ -848,3 +848,28 @@ def test_settings_wrap_between_layers_not_inside_their_parentheses():
     narrow = terminal_table([wide], width=60).splitlines()  # a layer wider than the column: broken at spaces
     assert narrow[2].split()[1] == "model=dense(64," and narrow[3].strip().startswith("init=normal(0.1))")
     assert _keep_together("a(b c) d") == "a(b\u00a0c) d"
+
+
+def test_a_sweep_of_repeated_runs_plots_their_mean_test_accuracy_with_its_interval():
+    """lab4a's learning-rate sweep showed each rate's best of 3 repeats, no mean, no interval."""
+    from types import SimpleNamespace
+
+    from layerlab.report.plots.sweep import Sweep, sweep_plot
+    from layerlab.report.row import Row
+
+    rows = {}
+    for name, (val, best, mean, low, high) in {
+        "a": (0.88, 0.91, 0.905, 0.89, 0.92),
+        "b": (0.94, 0.95, 0.945, 0.93, 0.96),
+    }.items():
+        rows[name] = Row(run=name, exercise="E", changed="", status="done", best_val_accuracy=val, test_accuracy=best)
+        rows[name].repeats, rows[name].test_mean, rows[name].low, rows[name].high = 3, mean, low, high
+    sweep = Sweep("lr", [SimpleNamespace(name="a"), SimpleNamespace(name="b")], [0.002, 0.02])
+    figure, caption = sweep_plot(sweep, rows)
+    accuracy = figure.axes[0]
+    test = [line for line in accuracy.get_lines() if line.get_linestyle() == "--"][0]
+    assert list(test.get_ydata()) == [0.905, 0.945]  # the means, not the best repeats (0.91, 0.95)
+    assert len(accuracy.containers) == 1  # the error bars: each mean's 95% interval over its seeds
+    assert "mean test accuracy over the seeds" in caption
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "test: mean of 3 seeds, 95% interval" in labels

@@ -89,11 +89,22 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
         (cost, "test_loss", "test loss (at the best epoch)", "s--", "C1"),
         (cost, "final_test_loss", "test loss (last epoch)", "D-", "C2"),
     ]
+    repeated = [row.repeats or 0 for row in table]
+    if accuracy is not None and max(repeated) > 1:  # repeats: the test accuracy's mean and its 95% interval
+        counts = sorted({n for n in repeated if n > 1})
+        seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        measures[1] = (accuracy, "test_mean", f"test: mean of {seeds} seeds, 95% interval", "s--", "C1")
     legend = []
     for ax, field, label, style, colour in measures:
         if ax is not None and np.isfinite(values(field)).any():
             ax.plot(sweep.values, values(field), style, color=colour)
             legend.append(Line2D([], [], color=colour, ls=style[1:], marker=style[0], label=label))
+            if field == "test_mean":
+                low, high = values("low"), values("high")
+                spans = np.vstack([values(field) - low, high - values(field)])
+                ax.errorbar(
+                    sweep.values, values(field), yerr=np.nan_to_num(spans), fmt="none", ecolor=colour, capsize=3
+                )
     targets = {row.loss_target for row in table if row.loss_target is not None}
     if len(targets) == 1 and cost is not None:
         cost.axhline(targets.pop(), color="k", lw=0.8, ls=":")
@@ -114,4 +125,6 @@ def sweep_plot(sweep: Sweep, rows: dict[str, Row]):
     scale = " (log scale)" if log_spaced(sweep.values) else ""
     what = "Validation and test loss" if regression else "Accuracy and test loss"
     caption = f"{what} against {sweep.setting}{scale}: {len(sweep.runs)} runs that differ only in it"
+    if max(repeated) > 1:
+        caption += "; a repeated run: its best repeat's validation accuracy, its mean test accuracy over the seeds"
     return figure, caption
