@@ -331,3 +331,10 @@ def test_a_missing_gpu_stops_the_experiment_once_before_anything_is_written(tmp_
     assert err == f"layerlab run: error: {message}\n" and train == f"layerlab train: error: {message}\n"
     assert {p: p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
     assert not (tmp_path / "run").exists()
+
+
+def test_another_seed_moves_every_runs_seed_and_the_report_says_which():
+    zero, one = load_experiment("activations", quick=True), load_experiment("activations", quick=True, seed=1)
+    assert [run.config.seed - 100_000 for run in one.runs] == [run.config.seed for run in zero.runs]
+    assert "Seed 1 (--seed 1): every run's seed is moved by 100,000 from seed 0's." in one.notes
+    assert not any(note.startswith("Seed ") for note in zero.notes)

@@ -347,10 +347,14 @@ def _notes(document: dict[str, Any], reading: _Reading, left_out: list[str]) -> 
     """The report's notes: the file's; with --quick, what the quick run ran, then ``quick_notes`` (without
     them the full run's notes, marked as such)."""
     notes = list(document.get("notes", []))
+    seed = []
+    if reading.seed:  # the report says which draw it is: two seeds' reports side by side differ here
+        stride = f"{SEED_STRIDE * reading.seed:,}"
+        seed = [f"Seed {reading.seed} (--seed {reading.seed}): every run's seed is moved by {stride} from seed 0's."]
     if not reading.quick:
-        return notes
+        return seed + notes
     summary = _quick_summary(reading.shared, reading.quick_shared, left_out)
-    return [summary] + list(document.get("quick_notes", [f"Full run: {note}" for note in notes]))
+    return [summary, *seed] + list(document.get("quick_notes", [f"Full run: {note}" for note in notes]))
 
 
 def _base(name: str) -> str:
