@@ -276,6 +276,6 @@ def read_toml(path: str | os.PathLike, what: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise TrainError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
-        raise TrainError(f"{what} {path} is a folder, not a TOML file") from None
+        raise TrainError(f"{what} {path} is a folder, not a TOML file; give the .toml file inside it") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise TrainError(f"{what} {path} is not valid TOML: {e}") from None

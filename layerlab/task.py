@@ -265,10 +265,19 @@ class Classification(Task):
         return interval, f"paired on {len(a):,} test images, McNemar's p = {p:.2g}"
 
     def amount(self, difference: float, signed: bool = False) -> str:
-        return f"{100 * difference:+.1f} points" if signed else f"{100 * difference:.1f} points"
+        return f"{_points(difference)} points" if signed else f"{100 * difference:.1f} points"
 
     def span(self, comparison: Comparison) -> str:
-        return f"{100 * comparison.low:+.1f} to {100 * comparison.high:+.1f}"
+        return f"{_points(comparison.low)} to {_points(comparison.high)}"
+
+
+def _points(fraction: float) -> str:
+    """A signed difference in points of accuracy, "+2.4"; 0 unsigned, and two decimals where one would round a
+    nonzero end of an interval to "+0.0" (a clear verdict whose interval would seem to touch 0)."""
+    points = 100 * fraction
+    if points == 0:
+        return "0.0"
+    return f"{points:+.2f}" if abs(points) < 0.05 else f"{points:+.1f}"
 
 
 class Regression(Task):

@@ -338,3 +338,13 @@ def test_another_seed_moves_every_runs_seed_and_the_report_says_which():
     assert [run.config.seed - 100_000 for run in one.runs] == [run.config.seed for run in zero.runs]
     assert "Seed 1 (--seed 1): every run's seed is moved by 100,000 from seed 0's." in one.notes
     assert not any(note.startswith("Seed ") for note in zero.notes)
+
+
+def test_a_folder_named_after_a_built_in_does_not_hide_it(tmp_path, monkeypatch):
+    """A student keeps a folder lab4a/ and types `layerlab run lab4a` there: the built-in, not an error."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lab4a").mkdir()
+    assert load_experiment("lab4a", quick=True).source == "built-in lab4a"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(Exception, match="mine is a folder, not a TOML file; give the .toml file inside it"):
+        load_experiment("mine")

@@ -786,7 +786,7 @@ def test_a_repeated_runs_curves_are_the_mean_over_its_seeds_with_a_band(tmp_path
     assert row.low < row.test_mean < row.high  # the t interval over the three seeds
     row.notes = "a long note of the kind a run can have, " * 3 + row.notes  # the mean and spread come last
     text = terminal_table([row])
-    assert "mean 93.00% ± 2.00%" in " ".join(text.split()) and "…" not in text  # wrapped, not cut
+    assert "mean 93.00% (sd 2.00%)" in " ".join(text.split()) and "…" not in text  # wrapped, not cut
     from layerlab.report.terminal import summary
 
     out = io.StringIO()
@@ -873,3 +873,18 @@ def test_a_sweep_of_repeated_runs_plots_their_mean_test_accuracy_with_its_interv
     assert "mean test accuracy over the seeds" in caption
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
     assert "test: mean of 3 seeds, 95% interval" in labels
+
+
+def test_a_pictures_caption_says_which_run_and_which_seed_it_shows():
+    """A repeated run's row (and its pictures) is its seed with the best test accuracy, as Nielsen reported
+    his best of 3; the caption says so rather than calling that seed the run of best validation accuracy."""
+    from types import SimpleNamespace
+
+    from layerlab.report.plots.images import _which
+
+    repeat = SimpleNamespace(name="mlp#2", repeat_of="mlp", result={"best_val_accuracy": 0.94})
+    assert _which(repeat) == "mlp#2, the seed with the best test accuracy of mlp (the run of best validation accuracy)"
+    single = SimpleNamespace(name="cnn", repeat_of=None, result={"best_val_accuracy": 0.97})
+    assert _which(single) == "cnn, the run of best validation accuracy"
+    playground = SimpleNamespace(name="xor", repeat_of=None, result={"best_val_accuracy": float("nan")})
+    assert _which(playground) == "xor"  # no validation set: nothing chose it

@@ -117,3 +117,11 @@ def test_the_task_words_map_to_objects_and_old_files_read_as_classification():
     assert task_named("regression") is REGRESSION and task_named("classification") is CLASSIFICATION
     assert task_named(None) is CLASSIFICATION and task_named(REGRESSION) is REGRESSION
     assert REGRESSION.score.direction == "minimize" and CLASSIFICATION.score.key == "val_accuracy"
+
+
+def test_a_difference_in_points_never_shows_a_signed_zero_or_hides_a_clear_end():
+    from layerlab.task import Comparison
+
+    assert CLASSIFICATION.amount(0.0, signed=True) == "0.0 points"  # not "-0.0"
+    clear = Comparison(0.012, 0.0003, 0.024, "better", "paired")
+    assert CLASSIFICATION.span(clear) == "+0.03 to +2.4"  # not "+0.0 to +2.4": the interval excludes 0

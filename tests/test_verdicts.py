@@ -67,8 +67,11 @@ def test_three_runs_name_the_runs_tied_for_best():
     table = [run("a", 0.90, 0.90), run("b", 0.95, 0.951), run("c", 0.951, 0.95)]
     judge(table)
     assert [row.tied for row in table] == [False, True, True] and not any(row.best for row in table)
-    assert conclusion(table).startswith("No clear winner between b and c (b against c: -0.1 points")
-    assert conclusion(table).endswith("both clearly ahead of a; more repeats would tell.")
+    sentence = conclusion(table)
+    assert sentence.startswith(
+        "No clear winner: b has the best validation accuracy, within noise of c (c against b: +0.1"
+    )
+    assert sentence.endswith("; a clearly behind it; more repeats would tell.")
 
 
 def regression_run(name: str, errors: np.ndarray, val: float) -> Row:

@@ -156,7 +156,8 @@ def load_experiment(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ExperimentError(f"seed must be a whole number >= 0, got {seed!r}")
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    builtin_name = path.suffix != ".toml" and name_or_path in builtin_names()
+    if path.suffix == ".toml" or (path.exists() and not (path.is_dir() and builtin_name)):
         document, source, folder = read_toml(path, "experiment file"), str(path), path.parent
     else:
         builtin = resources.files(__package__).joinpath("builtin", f"{name_or_path}.toml")

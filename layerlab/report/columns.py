@@ -20,13 +20,16 @@ BEST_MARK = "★"
 TIED_MARK = "="
 VERDICT_EXPLANATION = (
     f"{BEST_MARK} marks the best run of each exercise, chosen by its validation score, when it beats every other "
-    f"run of the exercise clearly on the test set; {TIED_MARK} marks the runs tied for best (no clear difference "
-    "between them). vs first run: the difference from the exercise's first run with its 95% interval (paired on "
-    "the same test examples, or over the seeds with repeats) and the verdict: better, worse, or no clear difference."
+    f"run of the exercise clearly on the test set; {TIED_MARK} marks it and the runs tied with it (no clear "
+    "difference from it); where another run beats it clearly on the test set, no run is marked. vs first run: the "
+    "difference from the exercise's first run with its 95% interval (paired on the same test examples, or over the "
+    "seeds with repeats) and the verdict: better, worse, or no clear difference."
 )
 INTERVAL_EXPLANATION = (
-    "95% interval: of the test accuracy (Wilson's, on the test images; with repeats, over the seeds). test: test "
-    "accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last epoch. An "
+    "95% interval: of the test accuracy (Wilson's, on the test images; with repeats, of the mean over the seeds). "
+    "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last "
+    "epoch; a run trained with several seeds shows the seed with the best test accuracy (as Nielsen reported his "
+    "best of 3) and its mean. An "
     "ensemble reports its majority vote on the validation and test sets, the epochs of one member and the seconds "
     "of all members."
 )

@@ -167,7 +167,7 @@ def _repeated_row(repeats: list[Row]) -> Row:
     shown = ", ".join(task.show(value) for value in values)
     notes = [best.notes, f"best of {len(done)} runs ({shown})"]
     if len(done) > 1:
-        notes[-1] += f", mean {task.show(float(np.mean(values)))} ± {task.show(float(np.std(values, ddof=1)))}"
+        notes[-1] += f", mean {task.show(float(np.mean(values)))} (sd {task.show(float(np.std(values, ddof=1)))})"
     if unfinished:
         notes.append(f"{len(unfinished)} of {len(repeats)} repeats {status}")
     return replace(

@@ -62,9 +62,11 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
             if many and row.comparison is not None:
                 lines += textwrap.wrap(f"vs {row.versus}: {row.verdict}", width, initial_indent="    ")
     if not all_regression(rows):
-        lines.append(cut("* best run of its exercise by val (best validation accuracy); test: at that epoch", width))
+        lines.append(
+            cut("* best val (validation accuracy) and a clear lead over each other run; test: at that epoch", width)
+        )
     if any(row.tied for row in rows):
-        lines.append(cut("= tied for best: no clear difference on the test set (the difference's 95% interval)", width))
+        lines.append(cut("= best val and the runs within noise of it (no clear difference on the test set)", width))
     if any(row.interval for row in rows):
         lines.append(
             cut("  95%: the test figure's 95% interval (over the test images; with repeats: of the mean)", width)

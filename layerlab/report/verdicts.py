@@ -131,16 +131,20 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
 
 
 def _tie_sentence(tied: list[Row], others: list[Row], task: Task, quick: bool) -> str:
-    """ "No clear winner between A and B (A against B: ...), both clearly ahead of C; ..." """
-    first, second = tied[0], tied[1] if len(tied) > 1 else None
-    names = _names([row.run for row in tied])
-    gap = f" ({first.run} against {second.run}: {_figures(task, compare(first, second))})" if second else ""
-    behind = [row for row in others if all(compare(top, row).verdict == "better" for top in tied)]
-    ahead = ""
-    if others and len(behind) == len(others):
-        who = "both" if len(tied) == 2 else "each"
-        ahead = f", {who} clearly ahead of {_names([row.run for row in behind])}"
-    return f"No clear winner between {names}{gap}{ahead}{_more(quick)}."
+    """ "No clear winner: B has the best validation accuracy, within noise of A and C (A against B: ...); D
+    clearly behind it; ..." The figures are the strongest challenger's against the run of best validation
+    score; every other run of the exercise is clearly behind that run (else the runs would not be tied)."""
+    chosen = next((row for row in tied if row.chosen), tied[0])
+    rest = [row for row in tied if row is not chosen]
+    if not rest:
+        return ""
+    challenger = max(rest, key=lambda row: task.lead(compare(row, chosen)).difference)
+    gap = f" ({challenger.run} against {chosen.run}: {_figures(task, compare(challenger, chosen))})"
+    behind = f"; {_names([row.run for row in others])} clearly behind it" if others else ""
+    return (
+        f"No clear winner: {chosen.run} has the best {task.score.name}, within noise of "
+        f"{_names([row.run for row in rest])}{gap}{behind}{_more(quick)}."
+    )
 
 
 def _names(names: list[str]) -> str:

@@ -108,6 +108,12 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
         caption += "; regression: the cost (mean squared error) only, as accuracy does not apply"
     if spread:
         caption += "; the cost on a log scale, as its values span more than 100 times"
+    penalised = dict.fromkeys(
+        run.repeat_of or run.name for run, _ in curves if run.settings.get("l1") or run.settings.get("l2")
+    )
+    if penalised:
+        names = ", ".join(penalised)
+        caption += f"; the training cost of {names} includes the weight penalty (validation and test: the loss alone)"
     caption += "; each run has its own colour and marker, earlier runs drawn wider so identical curves stay visible"
     if any(run.ensemble for run, _ in curves):
         caption += "; an ensemble shows every member in its colour"

@@ -45,7 +45,7 @@ def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
     ax.set(xlabel="predicted", ylabel="true")
     font = 12 if k >= 5 else 10  # readable at the matrix's size (10 classes: 7 inches)
     ax.set_title(wrap(f"{run.name}: {np.mean(y_true == y_pred):.2%} correct", int(size * 100 / font)), fontsize=font)
-    return figure, f"Confusion matrix of {run.name}, the run of best validation accuracy: {len(y_true):,} test examples"
+    return figure, f"Confusion matrix of {_which(run)}: {len(y_true):,} test examples"
 
 
 def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -96,5 +96,16 @@ def filters(run: RunSource):
     shown = "in colour, each on its own scale" if channels == 3 else "darker is more positive"
     if channels not in (1, 3):
         shown += f"; input channel 1 of {channels}"
-    chosen = "the run of best validation accuracy"
-    return figure, f"The {count} first-layer filters ({k}x{k}) of {run.name}, {chosen} ({shown})"
+    return figure, f"The {count} first-layer filters ({k}x{k}) of {_which(run)} ({shown})"
+
+
+def _which(run: RunSource) -> str:
+    """The run a picture shows, in words: the run of best validation accuracy of its exercise, and of a run
+    trained with several seeds, its seed with the best test accuracy (the one its row shows)."""
+    value = run.result.get("best_val_accuracy")
+    if not isinstance(value, int | float) or math.isnan(value):  # no validation set (a Playground task): alone
+        return run.name
+    if run.repeat_of:
+        best = f"the seed with the best test accuracy of {run.repeat_of}"
+        return f"{run.name}, {best} (the run of best validation accuracy)"
+    return f"{run.name}, the run of best validation accuracy"
