@@ -212,3 +212,16 @@ def test_the_same_run_twice_is_said_to_be_the_same_not_within_noise():
     table = [run("a", 0.95, 0.94), run("a-again", 0.95, 0.94)]
     judge(table)
     assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test examples."
+
+
+def test_runs_without_validation_scores_are_concluded_on_the_test_set():
+    """A Playground task's quick run keeps no validation points: no run is chosen, yet the exercise concludes."""
+    table = [run("a", 0.90, None), run("b", 0.95, None), run("c", 0.951, None)]
+    judge(table)
+    assert not any(row.best or row.tied or row.chosen for row in table)
+    sentence = conclusion(table, quick=True)
+    assert sentence.startswith("No clear winner: c has the best test accuracy, within noise of b (b against c: -0.1")
+    assert sentence.endswith("; a clearly behind; the full run (or more repeats) would tell.")
+    clear = [run("a", 0.80, None), run("b", 0.95, None), run("c", 0.70, None)]
+    judge(clear)
+    assert conclusion(clear).startswith("b has the best test accuracy of 3 runs, clearly ahead of each other run")

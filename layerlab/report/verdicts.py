@@ -5,7 +5,9 @@ A difference is a lesson only when it is larger than its noise. Every comparison
 (``Task.compare``): over seeds when both runs have repeats, else paired on the same test examples; its
 verdict is "better", "worse" or "no clear difference" (the 95% interval of the difference holds 0). The
 best-run star of an exercise goes to the run of best validation score only when it beats every other run
-of the exercise clearly; otherwise the runs within noise of it are shown as tied.
+of the exercise clearly; otherwise the runs within noise of it are shown as tied, unless another run beats
+it clearly on the test set (validation and test disagree: nothing is marked, and the conclusion says so).
+Runs without a validation set (a Playground task's quick run) are concluded on the test set alone.
 """
 
 from __future__ import annotations
@@ -120,14 +122,36 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
     if tied:
         return _tie_sentence(tied, [row for row in done if not row.tied], task, quick)
     chosen = next((row for row in done if row.chosen), None)
-    ahead = [row for row in done if chosen is not None and compare(row, chosen).verdict == "better"]
-    if chosen is not None and ahead:
+    if chosen is None:  # no validation set chose a run: the test set alone, which says no more than who leads
+        return _test_sentence(done, task, quick)
+    ahead = [row for row in done if compare(row, chosen).verdict == "better"]
+    if ahead:
         top = max(ahead, key=lambda row: task.lead(compare(row, chosen)).difference)
         return (
             f"No run is clearly best: {chosen.run} has the best {task.score.name}, but {top.run} beats it on the "
             f"test set by {_figures(task, task.lead(compare(top, chosen)), lead=True)}."
         )
     return ""
+
+
+def _test_sentence(done: list[Row], task: Task, quick: bool) -> str:
+    """For runs without validation scores: the run of best test figure, and whether its lead is clear."""
+    top = max(done, key=lambda row: row.headline if task.score.higher_is_better else -row.headline)
+    others = [row for row in done if row is not top]
+    level = [row for row in others if not compare(top, row).clear]
+    if not level:
+        closest = min((task.lead(compare(top, row)) for row in others), key=lambda c: c.difference)
+        return (
+            f"{top.run} has the best {task.headline} of {len(done)} runs, clearly ahead of each other run (its "
+            f"smallest lead: {_figures(task, closest, lead=True)})."
+        )
+    challenger = max(level, key=lambda row: task.lead(compare(row, top)).difference)
+    behind = [row.run for row in others if row not in level]
+    rest = f"; {_names(behind)} clearly behind" if behind else ""
+    return (
+        f"No clear winner: {top.run} has the best {task.headline}, within noise of {_names([r.run for r in level])} "
+        f"({challenger.run} against {top.run}: {_figures(task, compare(challenger, top))}){rest}{_more(quick)}."
+    )
 
 
 def _tie_sentence(tied: list[Row], others: list[Row], task: Task, quick: bool) -> str:
