@@ -13,6 +13,7 @@ Everything here takes plain numbers and returns plain numbers; ``task.py`` choos
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -127,8 +128,6 @@ def bootstrap_mean(values: Sequence[float]) -> Interval:
 
 
 def _bootstrap(x: np.ndarray, method: str) -> tuple[float, float]:
-    import warnings
-
     with warnings.catch_warnings():  # a degenerate BCa warns and gives NaN: the caller falls back
         warnings.simplefilter("ignore")
         result = _scipy_stats().bootstrap(

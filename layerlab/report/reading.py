@@ -229,11 +229,11 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
     if not run_dirs:
         raise ReportError("give at least one run directory to report on")
     runs = [_run_directory(Path(path)) for path in run_dirs]
-    if len({run.directory.resolve() for run in runs}) < len(runs):
-        twice = next(
-            run.directory for run in runs if sum(r.directory.resolve() == run.directory.resolve() for r in runs) > 1
-        )
-        raise ReportError(f"{twice} is given twice; give each run directory once")
+    seen: set[Path] = set()
+    for run in runs:
+        if run.directory.resolve() in seen:
+            raise ReportError(f"{run.directory} is given twice; give each run directory once")
+        seen.add(run.directory.resolve())
     _same_test_set(runs)
     _distinct_names(runs)
     if len(runs) > 1:
@@ -271,8 +271,8 @@ def _same_test_set(runs: list[RunSource]) -> None:
     """Refuse runs tested on different data (another dataset, or other examples of it: a Playground set's
     noise, say): their accuracies (or losses) measure different things, and nothing pairs their examples."""
     started = [run for run in runs if run.test_set]
+    first = started[0] if started else None
     for run in started[1:]:
-        first = started[0]
         if run.test_set != first.test_set:
             raise ReportError(
                 f"{first.directory} was tested on {first.test_set} and {run.directory} on {run.test_set}: runs are "
@@ -281,7 +281,7 @@ def _same_test_set(runs: list[RunSource]) -> None:
     labelled = [(run, p["y_true"]) for run in started if (p := run.predictions()) is not None and "y_true" in p]
     for run, y in labelled[1:]:
         first, y_first = labelled[0]
-        if y.shape != y_first.shape or not np.array_equal(y, y_first):
+        if not np.array_equal(y, y_first):  # shapes too
             raise ReportError(
                 f"{first.directory} and {run.directory} were tested on different examples of {first.test_set} "
                 "(other data options?): runs are compared on one test set; report them one at a time"
