@@ -225,3 +225,14 @@ def test_runs_without_validation_scores_are_concluded_on_the_test_set():
     clear = [run("a", 0.80, None), run("b", 0.95, None), run("c", 0.70, None)]
     judge(clear)
     assert conclusion(clear).startswith("b has the best test accuracy of 3 runs, clearly ahead of each other run")
+
+
+def test_a_repeated_run_alone_is_told_by_its_mean_the_mean_its_interval_is_of():
+    """playground --quick: "task9-spiral-features: test accuracy 95.60% (95% interval 75.23% to 95.01%)": the
+    best repeat beside the interval of the mean, which did not even hold it."""
+    row = repeated("spiral", (0.956, 0.80, 0.78, 0.85, 0.87), 0.9)
+    row.repeats = 5
+    judge([row])
+    sentence = conclusion([row])
+    assert sentence == "spiral: mean test accuracy 85.12% over 5 seeds (95% interval 76.56% to 93.68%)."
+    assert row.low < 0.8512 < row.high < 0.956

@@ -108,6 +108,8 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
     if len(done) == 1:
         row = done[0]
         interval = f" (95% interval {task.show(row.low)} to {task.show(row.high)})" if row.low is not None else ""
+        if row.repeats and row.repeats > 1:  # the interval is the mean's: say the mean, not the best repeat
+            return f"{row.run}: mean {task.headline} {task.show(row.sample.mean)} over {row.repeats} seeds{interval}."
         return f"{row.run}: {task.headline} {task.show(row.headline)}{interval}."
     if len(done) == 2:
         return _pair_sentence(done[1], done[0], compare(done[1], done[0]), task, quick)
