@@ -147,13 +147,8 @@ def _test_sentence(done: list[Row], task: Task, quick: bool) -> str:
             f"{top.run} has the best {task.headline} of {len(done)} runs, clearly ahead of each other run (its "
             f"smallest lead: {_figures(task, closest, lead=True)})."
         )
-    challenger = max(level, key=lambda row: task.lead(compare(row, top)).difference)
-    behind = [row.run for row in others if row not in level]
-    rest = f"; {_names(behind)} clearly behind" if behind else ""
-    return (
-        f"No clear winner: {top.run} has the best {task.headline}, within noise of {_names([r.run for r in level])} "
-        f"({challenger.run} against {top.run}: {_figures(task, compare(challenger, top))}){rest}{_more(quick)}."
-    )
+    behind = [row for row in others if row not in level]
+    return _no_clear_winner(top, task.headline, level, behind, "clearly behind", task, quick)
 
 
 def _tie_sentence(tied: list[Row], others: list[Row], task: Task, quick: bool) -> str:
@@ -164,12 +159,20 @@ def _tie_sentence(tied: list[Row], others: list[Row], task: Task, quick: bool) -
     rest = [row for row in tied if row is not chosen]
     if not rest:
         return ""
-    challenger = max(rest, key=lambda row: task.lead(compare(row, chosen)).difference)
-    gap = f" ({challenger.run} against {chosen.run}: {_figures(task, compare(challenger, chosen))})"
-    behind = f"; {_names([row.run for row in others])} clearly behind it" if others else ""
+    return _no_clear_winner(chosen, task.score.name, rest, others, "clearly behind it", task, quick)
+
+
+def _no_clear_winner(
+    leader: Row, measure: str, level: list[Row], behind: list[Row], behind_words: str, task: Task, quick: bool
+) -> str:
+    """ "No clear winner: B has the best <measure>, within noise of A and C (A against B: ...); D <behind_words>";
+    the figures are the strongest challenger's against the leader."""
+    challenger = max(level, key=lambda row: task.lead(compare(row, leader)).difference)
+    gap = f" ({challenger.run} against {leader.run}: {_figures(task, compare(challenger, leader))})"
+    rest = f"; {_names([row.run for row in behind])} {behind_words}" if behind else ""
     return (
-        f"No clear winner: {chosen.run} has the best {task.score.name}, within noise of "
-        f"{_names([row.run for row in rest])}{gap}{behind}{_more(quick)}."
+        f"No clear winner: {leader.run} has the best {measure}, within noise of "
+        f"{_names([row.run for row in level])}{gap}{rest}{_more(quick)}."
     )
 
 
