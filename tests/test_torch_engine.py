@@ -281,6 +281,26 @@ def test_maxpool_without_gradient_gives_pytorchs_values_exactly(size, shape, lay
     assert out.grad_fn is not None and trained.grad.sum() == out.numel()  # one gradient per window
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_flatten_gives_its_gradient_back_in_its_inputs_memory_layout(layout):
+    """oneDNN's convolutions leave channels-last images; the gradient of their flatten goes back channels last
+    (so the max-pool below takes its fast path), with ``nn.Flatten``'s values, forward and backward."""
+    x = torch.from_numpy(rand(4, 3, 5, 6, seed=3).astype(np.float32)).contiguous(memory_format=layout)
+    grad = torch.from_numpy(rand(4, 90, seed=4).astype(np.float32))
+    given_back = {}
+    for name, flatten in (("ours", MODULES["flatten"]()), ("nn.Flatten", torch.nn.Flatten())):
+        leaf = x.clone().requires_grad_()
+        images = leaf * 2  # as a layer's output: not a leaf, so its gradient arrives as computed
+        images.register_hook(lambda g, name=name: given_back.setdefault(name, g))
+        out = flatten(images)
+        out.backward(grad)
+        assert out.is_contiguous() and torch.equal(out, x.flatten(1) * 2)
+    assert torch.equal(given_back["ours"], given_back["nn.Flatten"])
+    assert given_back["ours"].is_contiguous(memory_format=layout)
+    if layout == torch.channels_last:  # what nn.Flatten gives back: (C, H, W) order
+        assert not given_back["nn.Flatten"].is_contiguous(memory_format=layout)
+
+
 def test_maxout_takes_the_max_of_k_consecutive_features_or_channels():
     x = t([[1, 5, 3, 2, -1, -4]])
     np.testing.assert_array_equal(Maxout(2)(x).numpy(), [[5, 3, -1]])

@@ -66,6 +66,41 @@ def window_max(x: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
+class Flatten(nn.Flatten):
+    """``nn.Flatten``, (N, C, H, W) -> (N, C*H*W) in (C, H, W) order, whose gradient goes back in the memory
+    layout its input had. oneDNN's convolutions leave channels-last images; flattening them copies into (C, H,
+    W) order, and ``nn.Flatten``'s gradient comes back in that order, so the max-pool below takes its slow path
+    and converts its gradient, indices and input between layouts at every step. Nielsen's conv(20, 5) net
+    (one convolution, max-pool, sigmoid, dense 100, batch 10) trains 10-15% faster with the gradient given
+    back channels last (one thread, 2-core AMD EPYC, AVX2); the values are the same."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and _channels_last(x):
+            return _FlattenChannelsLast.apply(x)
+        return x.flatten(1)
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    try:
+        return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # inside torch.func.vmap, which cannot tell a memory layout
+        return False
+
+
+class _FlattenChannelsLast(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.shape = x.shape
+        return x.flatten(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
+
+
 class AvgPool2d(nn.AvgPool2d):
     def __init__(self, size: int, stride: int):
         super().__init__(size, stride)
@@ -75,7 +110,7 @@ class GlobalAvgPool(nn.Sequential):
     """The mean of each channel: (N, C, H, W) -> (N, C)."""
 
     def __init__(self):
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        super().__init__(nn.AdaptiveAvgPool2d(1), Flatten())
 
 
 class BatchNorm(nn.BatchNorm2d):
