@@ -12,6 +12,7 @@ import torch
 
 from layerlab.experiments import ExperimentError, builtin_names, load_experiment, run_experiment
 from layerlab.experiments.execute import plan_summary
+from layerlab.phrases import describe_changes
 
 TOY = textwrap.dedent(
     """
@@ -160,6 +161,16 @@ def test_parallel_jobs_train_an_ensembles_members_side_by_side(toy_file, tmp_pat
     runs = {r["name"]: r for r in json.loads((tmp_path / "parallel" / "experiment.json").read_text())["runs"]}
     assert runs["vote"]["status"] == "done" and runs["diverges"]["status"] == "failed"
     assert sum(line.startswith("run diverges failed") for line in lines) == 1  # once, not once per member
+
+
+def test_an_ensembles_members_are_shown_among_the_settings_it_changes(toy_file, tmp_path):
+    # a vote of 5 beside the same network alone: without its members its row said "shared settings" too
+    path = tmp_path / "vote.toml"
+    path.write_text(TOY + '[[runs]]\nname = "vote"\nexercise = "A"\nmembers = 5\nquick = { members = 2 }\n')
+    full, quick = (load_experiment(str(path), quick=q) for q in (False, True))
+    assert [run.changed for run in full.runs if run.name in ("base", "vote")] == [{}, {"members": 5}]
+    assert quick.runs[-1].changed == {"members": 2}  # the networks the quick run votes with
+    assert describe_changes(quick.runs[-1].changed) == "members=2"
 
 
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):

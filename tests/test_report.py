@@ -571,9 +571,10 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     # so nothing says slow's lead is real: the two are tied for best
     assert rows["slow"].chosen and rows["slow"].tied and rows["ex1-linear"].tied and not rows["slow"].best
     assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
-    # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one; the others use
-    # SGD's own, and the table says which number that is)
-    assert rows["slow"].changed == "epochs=3, lr=0.01" and rows["ex1-vote"].changed == "epochs=4, lr=0.1 (default)"
+    # what differs: the epochs (3, 4 per member, 3), the learning rate (only slow has one; the others use
+    # SGD's own, and the table says which number that is) and the networks voting (3 in the ensemble)
+    assert rows["slow"].changed == "epochs=3, lr=0.01, members=1"
+    assert rows["ex1-vote"].changed == "epochs=4, lr=0.1 (default), members=3"
     assert page == tmp_path / "side" / "report.html"
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()

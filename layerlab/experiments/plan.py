@@ -70,7 +70,7 @@ class RunPlan:
     name: str
     exercise: str
     config: TrainConfig
-    changed: dict[str, Any]
+    changed: dict[str, Any]  #: the settings it changes, as the report shows them; an ensemble's ``members`` too
     reference: float | None = None
     loss_target: float | None = None  #: the final test loss should be below it
     members: int = 1
@@ -285,7 +285,7 @@ def _plan_run(reading: _Reading, run: dict[str, Any]) -> list[RunPlan]:
         name=run["name"],
         exercise=run.get("exercise", ""),
         config=config,
-        changed=_changes(run),
+        changed=_changes(run) | ({"members": members} if members > 1 else {}),
         reference=run.get("reference"),
         loss_target=run.get("loss_target"),
         members=members,
