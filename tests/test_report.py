@@ -75,10 +75,11 @@ def write_run(
     gradients=("0.weight", "2.weight", "4.weight"),
     result=None,
     val_accuracies=None,
+    input_shape=(1, 8, 8),
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
-    dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
+    dataset = {"name": "fake", "input_shape": list(input_shape), "classes": list(classes), "task": task}
     run.write_config({"model": MLP, "data": "fake", "epochs": epochs} | (settings or {}), dataset)
     history = [
         {
@@ -583,6 +584,15 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     assert places == ["../lab/runs/ex1-linear", "../lab/runs/ex1-vote", "../slow"]
     assert all((tmp_path / "side" / place).resolve().is_dir() for place in places)
     assert "<td>../lab/runs/ex1-vote</td>" in (tmp_path / "side" / "report.html").read_text()
+
+
+def test_runs_on_a_2d_set_are_paired_on_test_points_not_images(tmp_path):
+    # xor's quick report said "paired on 100 test images" of its (x1, x2) points
+    for name, wrong in (("tanh", 1), ("linear", 25)):
+        write_run(tmp_path / name, 0.9, 1 - wrong / 60, 0.9, classes=["negative", "positive"], input_shape=(2,))
+        write_predictions(tmp_path / name, classes=2, wrong=wrong, images=False)
+    sentence = conclusion(read_table(tmp_path / "out", [tmp_path / "linear", tmp_path / "tanh"]))
+    assert sentence.startswith("tanh beats linear by 40.0 points") and "paired on 60 test points, McNemar's" in sentence
 
 
 def read_table(out: Path, run_dirs: list[Path]):

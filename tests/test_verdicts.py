@@ -32,7 +32,7 @@ def run(name: str, accuracy: float, val: float, exercise: str = "Exercise 1", st
     outcomes = (TRUTH < accuracy).astype(float)
     row = Row(run=name, exercise=exercise, changed="", status=status, best_val_accuracy=val)
     row.test_accuracy = float(outcomes.mean())
-    row.sample, row.examples = Sample((row.test_accuracy,), outcomes), 1000
+    row.sample, row.examples = Sample((row.test_accuracy,), outcomes, "images"), 1000
     return row
 
 
@@ -77,7 +77,7 @@ def test_three_runs_name_the_runs_tied_for_best():
 def regression_run(name: str, errors: np.ndarray, val: float) -> Row:
     row = Row(run=name, exercise="Degree", changed="", status="done", task="regression", best_val_loss=val)
     row.test_loss = float(errors.mean())
-    row.sample, row.examples = Sample((row.test_loss,), errors), len(errors)
+    row.sample, row.examples = Sample((row.test_loss,), errors, "points"), len(errors)  # the curve's
     return row
 
 
@@ -99,7 +99,7 @@ def test_a_run_that_beats_the_validation_choice_on_test_leaves_no_mark():
     assert fifteen.low > 0 and fifteen.comparison.verdict == "worse"  # a bootstrap interval follows the skew
     assert conclusion(table) == (
         "No run is clearly best: degree-5 has the best validation loss, but degree-3 beats it on the test set by "
-        "0.05 in test loss, 95% interval +0.05 to +0.05; paired on 200 test examples (squared errors, bootstrap)."
+        "0.05 in test loss, 95% interval +0.05 to +0.05; paired on 200 test points (squared errors, bootstrap)."
     )
 
 
@@ -211,7 +211,7 @@ model = "dense(8) tanh dense(2)"
 def test_the_same_run_twice_is_said_to_be_the_same_not_within_noise():
     table = [run("a", 0.95, 0.94), run("a-again", 0.95, 0.94)]
     judge(table)
-    assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test examples."
+    assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test images."
 
 
 def test_runs_without_validation_scores_are_concluded_on_the_test_set():

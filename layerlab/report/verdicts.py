@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..task import NO_CLEAR, Comparison, Task, task_named
+from ..task import NO_CLEAR, Comparison, Task, examples_in_words, task_named
 from .row import Row, by_exercise
 
 #: The relations an experiment can expect between two runs: A > B (A better, clearly), A >= B (A not clearly
@@ -183,7 +183,8 @@ def _names(names: list[str]) -> str:
 
 def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> str:
     if _identical(a, b):  # the same run twice (same settings and seed): no noise to speak of
-        return f"{b.run} and {a.run}: the same result on every one of the {len(a.sample.per_example):,} test examples."
+        every = examples_in_words(len(a.sample.per_example), a.sample.kind)
+        return f"{b.run} and {a.run}: the same result on every one of the {every}."
     if not c.clear:
         return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
     winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
@@ -247,7 +248,8 @@ def _against(row: Row, value: float, task: Task) -> Comparison:
     low, high = row.low - value, row.high - value
     clear = low > 0 or high < 0
     verdict = NO_CLEAR if not clear else "better" if (difference > 0) == task.score.higher_is_better else "worse"
-    how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else f"{row.examples or 0:,} test examples"
+    kind = row.sample.kind if row.sample is not None else "examples"
+    how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else examples_in_words(row.examples or 0, kind)
     return Comparison(difference, low, high, verdict, f"95% interval over {how}")
 
 
