@@ -71,7 +71,10 @@ def test_three_runs_name_the_runs_tied_for_best():
     assert sentence.startswith(
         "No clear winner: b has the best validation accuracy, within noise of c (c against b: +0.1"
     )
-    assert sentence.endswith("; a clearly behind it; more repeats would tell.")
+    # how to get more repeats, as a user writes it: a run's `repeats` in its experiment file (no flag has it)
+    assert sentence.endswith(
+        "; a clearly behind it; more repeats would tell (repeats = 5 for each run in the experiment file)."
+    )
 
 
 def regression_run(name: str, errors: np.ndarray, val: float) -> Row:
@@ -124,6 +127,9 @@ def test_repeats_are_compared_over_their_seeds():
     judge(table)
     assert table[1].best and table[1].comparison.method == "3 seeds each"
     assert table[1].low == pytest.approx(0.95 - 0.00248, abs=1e-4)
+    close = [repeated("sgd", (0.90, 0.93, 0.88), 0.9), repeated("adam", (0.91, 0.94, 0.89), 0.95)]
+    judge(close)  # within noise over 3 seeds each: twice as many would tell
+    assert conclusion(close).endswith("more repeats would tell (repeats = 6 for each run in the experiment file).")
 
 
 @pytest.mark.parametrize(
@@ -221,7 +227,8 @@ def test_runs_without_validation_scores_are_concluded_on_the_test_set():
     assert not any(row.best or row.tied or row.chosen for row in table)
     sentence = conclusion(table, quick=True)
     assert sentence.startswith("No clear winner: c has the best test accuracy, within noise of b (b against c: -0.1")
-    assert sentence.endswith("; a clearly behind; the full run (or more repeats) would tell.")
+    more = "the full run or more repeats would tell (quick = { repeats = 5 } for each run in the experiment file)"
+    assert sentence.endswith(f"; a clearly behind; {more}.")
     clear = [run("a", 0.80, None), run("b", 0.95, None), run("c", 0.70, None)]
     judge(clear)
     assert conclusion(clear).startswith("b has the best test accuracy of 3 runs, clearly ahead of each other run")

@@ -172,7 +172,7 @@ def _no_clear_winner(
     rest = f"; {_names([row.run for row in behind])} {behind_words}" if behind else ""
     return (
         f"No clear winner: {leader.run} has the best {measure}, within noise of "
-        f"{_names([row.run for row in level])}{gap}{rest}{_more(quick)}."
+        f"{_names([row.run for row in level])}{gap}{rest}{_more(quick, [leader, *level])}."
     )
 
 
@@ -186,7 +186,7 @@ def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> st
         every = examples_in_words(len(a.sample.per_example), a.sample.kind)
         return f"{b.run} and {a.run}: the same result on every one of the {every}."
     if not c.clear:
-        return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
+        return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick, [a, b])}."
     winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
     lead = task.lead(c)
     by = f"{task.amount(lead.difference)} (95% interval {task.span(lead)}; {c.method})"
@@ -213,8 +213,15 @@ def _flipped(c: Comparison) -> Comparison:
     return Comparison(-c.difference, -c.high, -c.low, verdict, c.method)
 
 
-def _more(quick: bool) -> str:
-    return "; the full run (or more repeats) would tell" if quick else "; more repeats would tell"
+def _more(quick: bool, rows: list[Row]) -> str:
+    """What would tell runs within noise apart, and the setting that gets it: more seeds per run, twice those
+    they have (at least 5), by an experiment file's ``repeats`` (with --quick, a run's own quick ``repeats``,
+    which beats the file's ``quick_repeats``)."""
+    more = max(5, 2 * max(row.repeats or 1 for row in rows))
+    where = "for each run in the experiment file"
+    if quick:
+        return f"; the full run or more repeats would tell (quick = {{ repeats = {more} }} {where})"
+    return f"; more repeats would tell (repeats = {more} {where})"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -324,6 +331,6 @@ def check(expectation: Expectation, table: list[Row], quick: bool = False) -> Ex
     sentence = {
         AGREES: f"{said}, as the slides say ({c.verdict}: {figures}).",
         DISAGREES: f"Unlike the slides, this run does not show that {said} ({c.verdict}: {figures}).",
-        UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick)}.",
+        UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick, [a, b])}.",
     }[status]
     return ExpectationCheck(expectation, status, c, sentence)
