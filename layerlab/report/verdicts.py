@@ -105,12 +105,8 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
     if not done:
         return ""
     task = task_named(done[0].task)
-    if len(done) == 1:
-        row = done[0]
-        interval = f" (95% interval {task.show(row.low)} to {task.show(row.high)})" if row.low is not None else ""
-        if row.repeats and row.repeats > 1:  # the interval is the mean's: say the mean, not the best repeat
-            return f"{row.run}: mean {task.headline} {task.show(row.sample.mean)} over {row.repeats} seeds{interval}."
-        return f"{row.run}: {task.headline} {task.show(row.headline)}{interval}."
+    if len(done) == 1:  # with repeats, the mean (the figure its interval is of), not the best repeat
+        return f"{done[0].run}: {done[0].figures}."
     if len(done) == 2:
         return _pair_sentence(done[1], done[0], compare(done[1], done[0]), task, quick)
     best = next((row for row in done if row.best), None)
