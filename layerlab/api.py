@@ -43,9 +43,23 @@ if TYPE_CHECKING:
     from .numpy.gradcheck import ModelCheck
 
 
+@dataclass(frozen=True)
+class Repeated:
+    """A run trained with several seeds (an experiment's ``repeats``) as its report's row tells it, beside the
+    one repeat whose weights a ``Run`` holds (``layerlab.run(...).runs[name]``: the repeat its row shows)."""
+
+    name: str  #: the run's name in its experiment: "ex1-mlp"
+    figures: str  #: its row's (``report.row.Row.figures``): the mean over the seeds with its 95% interval
+    shown: str  #: the repeat these weights are: "ex1-mlp#1"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.figures}; the weights and the result below are one seed's, {self.shown}'s"
+
+
 @dataclass
 class Run:
-    """A trained model, its settings, its result and the names of its classes."""
+    """A trained model, its settings, its result and the names of its classes; for a repeated run's best repeat
+    by the run's own name (``Experiment.runs``), what the repeats say together (``repeated``)."""
 
     config: TrainConfig
     trainable: Any
@@ -53,6 +67,7 @@ class Run:
     input_shape: tuple[int, ...]
     result: RunResult | None = None
     directory: Path | None = None
+    repeated: Repeated | None = None
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) for a batch shaped like the training inputs (uint8 or float)."""
@@ -100,7 +115,11 @@ class Run:
     def __repr__(self) -> str:
         where = f" in {self.directory}" if self.directory is not None else ""
         result = self.result.summary() if self.result is not None else "not trained here (loaded weights)"
-        return f"Run{where}: {self.config.model} on {self.config.data}\n{result}"
+        return "\n".join([f"Run{where}: {self.config.model} on {self.config.data}", *self._repeated(), result])
+
+    def _repeated(self) -> list[str]:
+        """The line of a repeated run's figures over its seeds, before one seed's (none for a single run)."""
+        return [str(self.repeated)] if self.repeated is not None else []
 
     def _repr_html_(self) -> str:
         return run_html(self)
@@ -184,6 +203,7 @@ def run_html(run: Run) -> str:
     ]
     if run.directory is not None:
         parts.append(f"<p>directory: <code>{escape(str(run.directory))}</code></p>")
+    parts += [f"<p><b>{escape(line)}</b></p>" for line in run._repeated()]
     if run.result is not None:
         parts.append(f"<p>{escape(run.result.summary())}</p>")
         if run.result.history:
@@ -475,7 +495,7 @@ class EnsembleRun(Run):
     def of(cls, members: list[Run], directory: str | os.PathLike | None = None) -> EnsembleRun:
         first = members[0]
         path = Path(directory) if directory is not None else None
-        return cls(first.config, None, first.classes, first.input_shape, None, path, members)
+        return cls(first.config, None, first.classes, first.input_shape, None, path, members=members)
 
     def member_probabilities(self, x: np.ndarray) -> np.ndarray:
         """(members, N, classes): each member's class probabilities."""
@@ -493,6 +513,7 @@ class EnsembleRun(Run):
     def __repr__(self) -> str:
         where = f" in {self.directory}" if self.directory is not None else ""
         lines = [f"EnsembleRun{where}: {len(self.members)} members of {self.config.model} on {self.config.data}"]
+        lines += self._repeated()
         lines += [f"  member {i}: {m.result.summary()}" for i, m in enumerate(self.members, 1) if m.result is not None]
         return "\n".join(lines)
 
@@ -503,7 +524,8 @@ class EnsembleRun(Run):
             f"<tr><td>member {i}</td><td>{escape(m.result.summary() if m.result is not None else '')}</td></tr>"
             for i, m in enumerate(self.members, 1)
         )
-        return f"<pre>{escape(repr(self).splitlines()[0])}</pre><table>{rows}</table>"
+        heading = "\n".join([repr(self).splitlines()[0], *self._repeated()])
+        return f"<pre>{escape(heading)}</pre><table>{rows}</table>"
 
 
 def load_ensemble(directory: str | os.PathLike, weights: str = "best", device: str | None = None) -> EnsembleRun:

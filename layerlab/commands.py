@@ -23,7 +23,7 @@ import html
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,10 @@ class Experiment(Report):
     @property
     def runs(self) -> dict[str, Any]:
         """Each finished run by name, as ``layerlab.load`` gives it (an ensemble: an ``EnsembleRun``); a repeated
-        run both by its repeats' names ("x#1", "x#2", ...) and by its own (the repeat the table shows)."""
+        run both by its repeats' names ("x#1", "x#2", ...) and by its own: the repeat the table shows, with the row's
+        mean over the seeds and its interval (``Run.repeated``), which its repr gives before that one seed's."""
         if self._runs is None:
-            from .api import load
+            from .api import Repeated, load
 
             self._runs = {
                 run["name"]: load(self.directory / run["directory"])
@@ -83,8 +84,9 @@ class Experiment(Report):
                 if run["status"] == "done"
             }
             for row in self.rows:  # a repeated run by its own name: the repeat its row shows ("x#2")
-                if row.best_repeat in self._runs:
-                    self._runs.setdefault(row.run, self._runs[row.best_repeat])
+                if row.best_repeat in self._runs and row.run not in self._runs:
+                    repeated = Repeated(row.run, row.figures, row.best_repeat)
+                    self._runs[row.run] = replace(self._runs[row.best_repeat], repeated=repeated)
         return self._runs
 
 

@@ -85,6 +85,7 @@ class Sample:
 
     values: tuple[float, ...]
     per_example: np.ndarray | None = None
+    kind: str = "examples"  #: what the test examples are: "images", "points" or "examples" (``kind_of_examples``)
 
     @property
     def repeats(self) -> int:
@@ -93,6 +94,20 @@ class Sample:
     @property
     def mean(self) -> float:
         return float(np.mean(self.values)) if self.values else math.nan
+
+
+def kind_of_examples(input_shape: Sequence[int] | None) -> str:
+    """What a dataset's examples are, in a report's words: "images" (channels, height and width: MNIST, CIFAR-10,
+    an image folder), "points" (a few numbers each: the Playground's sets, the curve) or "examples" (unknown: the
+    files of a run that did not record its input shape)."""
+    if not input_shape:
+        return "examples"
+    return {3: "images", 1: "points"}.get(len(input_shape), "examples")
+
+
+def examples_in_words(n: int, kind: str) -> str:
+    """ "1,000 test images", "100 test points"."""
+    return f"{n:,} test {kind}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,7 @@ class Task:
             interval, _ = stats.welch(a.values, b.values)
             method = f"{a.repeats} and {b.repeats} seeds" if a.repeats != b.repeats else f"{a.repeats} seeds each"
         elif a.per_example is not None and b.per_example is not None and len(a.per_example) == len(b.per_example):
-            interval, method = self._paired(a.per_example, b.per_example)
+            interval, method = self._paired(a.per_example, b.per_example, a.kind if a.kind == b.kind else "examples")
         else:  # one side without its per-example results: two independent intervals
             interval, method = self._independent(a, b, examples)
         return Comparison(interval.value, interval.low, interval.high, self._verdict(interval), method)
@@ -177,7 +192,8 @@ class Task:
         ahead = interval.value > 0
         return "better" if ahead == self.score.higher_is_better else "worse"
 
-    def _paired(self, a: np.ndarray, b: np.ndarray) -> tuple[stats.Interval, str]:
+    def _paired(self, a: np.ndarray, b: np.ndarray, kind: str) -> tuple[stats.Interval, str]:
+        """The difference of ``a`` and ``b``, paired example by example, and how it was measured (on ``kind``)."""
         raise NotImplementedError
 
     def _independent(self, a: Sample, b: Sample, examples: int) -> tuple[stats.Interval, str]:
@@ -256,13 +272,13 @@ class Classification(Task):
     def _single_interval(self, sample: Sample, examples: int) -> stats.Interval:
         return stats.wilson(round(sample.values[0] * examples), examples)
 
-    def _paired(self, a: np.ndarray, b: np.ndarray) -> tuple[stats.Interval, str]:
+    def _paired(self, a: np.ndarray, b: np.ndarray, kind: str) -> tuple[stats.Interval, str]:
         a, b = a.astype(bool), b.astype(bool)
         both, only_a, only_b = int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum())
         neither = len(a) - both - only_a - only_b
         interval = stats.paired_difference(both, only_a, only_b, neither)
         p = stats.mcnemar(only_a, only_b)  # the images one run gets right and the other wrong: 50/50 if no difference
-        return interval, f"paired on {len(a):,} test images, McNemar's p = {p:.2g}"
+        return interval, f"paired on {examples_in_words(len(a), kind)}, McNemar's p = {p:.2g}"
 
     def amount(self, difference: float, signed: bool = False) -> str:
         return f"{_points(difference)} points" if signed else f"{100 * difference:.1f} points"
@@ -332,9 +348,9 @@ class Regression(Task):
         scale = sample.values[0] / spread.value  # mse or sse: a fixed multiple of the mean squared error
         return stats.Interval(sample.values[0], spread.low * scale, spread.high * scale)
 
-    def _paired(self, a: np.ndarray, b: np.ndarray) -> tuple[stats.Interval, str]:
+    def _paired(self, a: np.ndarray, b: np.ndarray, kind: str) -> tuple[stats.Interval, str]:
         interval = stats.bootstrap_mean(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
-        return interval, f"paired on {len(a):,} test examples (squared errors, bootstrap)"
+        return interval, f"paired on {examples_in_words(len(a), kind)} (squared errors, bootstrap)"
 
     def amount(self, difference: float, signed: bool = False) -> str:
         return f"{difference:+.3g} in test loss" if signed else f"{abs(difference):.3g} in test loss"

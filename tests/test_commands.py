@@ -71,6 +71,28 @@ def test_run_returns_the_experiment_with_its_runs_table_and_report(tiny):
     assert run.result.epochs == 2
 
 
+def test_a_repeated_run_shows_the_figures_of_its_row_and_says_whose_weights_it_holds(tmp_path):
+    """Lab 4A's quick ex1-mlp showed 93.4%-96.1%, one seed's Wilson interval, beside its row's 93.0-95.9 (the
+    mean over 3 seeds)."""
+    path = tmp_path / "repeated.toml"
+    path.write_text(TINY.replace('name = "four"\n', 'name = "four"\nrepeats = 3\n'))
+    experiment = layerlab.run(path, out=tmp_path / "out", log=lambda line: None, progress=False)
+    row = next(row for row in experiment.rows if row.run == "four")
+    assert row.repeats == 3 and row.low < row.test_mean < row.high
+    run = experiment.runs["four"]
+    assert run.repeated.shown == row.best_repeat and run.directory == experiment.runs[row.best_repeat].directory
+    lines = repr(run).splitlines()
+    mean, low, high = (f"{100 * value:.2f}%" for value in (row.test_mean, row.low, row.high))
+    assert lines[1] == (
+        f"four: mean test accuracy {mean} over 3 seeds (95% interval {low} to {high}); the weights and the result "
+        f"below are one seed's, {row.best_repeat}'s"
+    )
+    assert row.interval == f"{100 * row.low:.1f}–{100 * row.high:.1f}"  # the row's figures, to fewer digits
+    assert lines[2].startswith(f"test accuracy {100 * row.test_accuracy:.2f}% at epoch")  # that seed's own
+    assert f"<b>{html.escape(lines[1])}</b>" in run._repr_html_()
+    assert "seeds" not in repr(experiment.runs["four#2"])  # a repeat by its own name: that seed alone
+
+
 def test_the_experiment_shows_the_reports_own_table_and_figures_inline(tiny):
     experiment, _ = tiny
     shown = experiment._repr_html_()

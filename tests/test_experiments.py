@@ -12,6 +12,7 @@ import torch
 
 from layerlab.experiments import ExperimentError, builtin_names, load_experiment, run_experiment
 from layerlab.experiments.execute import plan_summary
+from layerlab.phrases import describe_changes
 
 TOY = textwrap.dedent(
     """
@@ -160,6 +161,35 @@ def test_parallel_jobs_train_an_ensembles_members_side_by_side(toy_file, tmp_pat
     runs = {r["name"]: r for r in json.loads((tmp_path / "parallel" / "experiment.json").read_text())["runs"]}
     assert runs["vote"]["status"] == "done" and runs["diverges"]["status"] == "failed"
     assert sum(line.startswith("run diverges failed") for line in lines) == 1  # once, not once per member
+
+
+def test_an_ensembles_members_are_shown_among_the_settings_it_changes(toy_file, tmp_path):
+    # a vote of 5 beside the same network alone: without its members its row said "shared settings" too
+    path = tmp_path / "vote.toml"
+    path.write_text(TOY + '[[runs]]\nname = "vote"\nexercise = "A"\nmembers = 5\nquick = { members = 2 }\n')
+    full, quick = (load_experiment(str(path), quick=q) for q in (False, True))
+    assert [run.changed for run in full.runs if run.name in ("base", "vote")] == [{}, {"members": 5}]
+    assert quick.runs[-1].changed == {"members": 2}  # the networks the quick run votes with
+    assert describe_changes(quick.runs[-1].changed) == "members=2"
+
+
+def test_the_settings_a_run_changes_are_shown_with_the_values_it_trains_with(toy_file, tmp_path):
+    # regularisation's early stopping declares patience 10 and its quick variant 3: --quick's report said 10
+    quick = {run.name: run for run in load_experiment("regularisation", quick=True).runs}
+    full = {run.name: run for run in load_experiment("regularisation").runs}
+    assert (
+        quick["early-stopping#1"].changed == {"patience": 3} == {"patience": quick["early-stopping#1"].config.patience}
+    )
+    assert full["early-stopping"].changed == {"patience": 10}
+    # a run's own quick setting is a difference too; the command line's beats the run's; --seed moves a seed
+    path = tmp_path / "seeds.toml"
+    path.write_text(TOY + '[[runs]]\nname = "s"\nexercise = "C"\nseed = 7\nbatch_size = 20\nrepeats = 2\n')
+    runs = {run.name: run for run in load_experiment(str(path), quick=True, overrides={"batch_size": 5}, seed=1).runs}
+    assert runs["wide"].changed == {"model": "dense(16) tanh dense(2)", "epochs": 2}
+    assert runs["s"].changed == {"seed": 100_007, "batch_size": 5} and runs["s"].config.batch_size == 5
+    full = {run.name: run for run in load_experiment(str(path), seed=1).runs}
+    assert [full[f"s#{i}"].changed["seed"] for i in (1, 2)] == [full[f"s#{i}"].config.seed for i in (1, 2)]
+    assert [full[f"s#{i}"].config.seed for i in (1, 2)] == [100_007, 100_008]
 
 
 def test_a_failing_run_is_recorded_and_the_others_go_on(tmp_path):

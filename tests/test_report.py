@@ -75,10 +75,11 @@ def write_run(
     gradients=("0.weight", "2.weight", "4.weight"),
     result=None,
     val_accuracies=None,
+    input_shape=(1, 8, 8),
 ) -> None:
     """A finished run directory: config, metrics (validation best at the last epoch), result, weights."""
     run = RunDir(directory).claim()
-    dataset = {"name": "fake", "input_shape": [1, 8, 8], "classes": list(classes), "task": task}
+    dataset = {"name": "fake", "input_shape": list(input_shape), "classes": list(classes), "task": task}
     run.write_config({"model": MLP, "data": "fake", "epochs": epochs} | (settings or {}), dataset)
     history = [
         {
@@ -571,9 +572,10 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     # so nothing says slow's lead is real: the two are tied for best
     assert rows["slow"].chosen and rows["slow"].tied and rows["ex1-linear"].tied and not rows["slow"].best
     assert rows["ex1-vote"].test_accuracy == 0.975 and rows["ex1-vote"].notes.startswith("majority vote of 3")
-    # what differs: the epochs (3, 4 per member, 3) and the learning rate (only slow has one; the others use
-    # SGD's own, and the table says which number that is)
-    assert rows["slow"].changed == "epochs=3, lr=0.01" and rows["ex1-vote"].changed == "epochs=4, lr=0.1 (default)"
+    # what differs: the epochs (3, 4 per member, 3), the learning rate (only slow has one; the others use
+    # SGD's own, and the table says which number that is) and the networks voting (3 in the ensemble)
+    assert rows["slow"].changed == "epochs=3, lr=0.01, members=1"
+    assert rows["ex1-vote"].changed == "epochs=4, lr=0.1 (default), members=3"
     assert page == tmp_path / "side" / "report.html"
     assert png_names(tmp_path / "side") == {"curves-runs", "gradients-runs"}  # slow, the best, has no predictions
     markdown = (tmp_path / "side" / "report.md").read_text()
@@ -582,6 +584,15 @@ def test_run_directories_are_compared_with_the_tables_and_plots_of_an_experiment
     assert places == ["../lab/runs/ex1-linear", "../lab/runs/ex1-vote", "../slow"]
     assert all((tmp_path / "side" / place).resolve().is_dir() for place in places)
     assert "<td>../lab/runs/ex1-vote</td>" in (tmp_path / "side" / "report.html").read_text()
+
+
+def test_runs_on_a_2d_set_are_paired_on_test_points_not_images(tmp_path):
+    # xor's quick report said "paired on 100 test images" of its (x1, x2) points
+    for name, wrong in (("tanh", 1), ("linear", 25)):
+        write_run(tmp_path / name, 0.9, 1 - wrong / 60, 0.9, classes=["negative", "positive"], input_shape=(2,))
+        write_predictions(tmp_path / name, classes=2, wrong=wrong, images=False)
+    sentence = conclusion(read_table(tmp_path / "out", [tmp_path / "linear", tmp_path / "tanh"]))
+    assert sentence.startswith("tanh beats linear by 40.0 points") and "paired on 60 test points, McNemar's" in sentence
 
 
 def read_table(out: Path, run_dirs: list[Path]):

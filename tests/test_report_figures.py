@@ -11,6 +11,7 @@ measured with the Agg renderer's window extents.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -269,3 +270,85 @@ def test_a_deep_networks_gradient_legend_names_its_layers_inside_the_figure(tmp_
     labels = [text.get_text() for ax in figure.axes for text in ax.get_legend().get_texts()]
     assert len(labels) == 14 and "layer 5 batchnorm" in labels and "layer 3 conv(64, 3)" in labels, labels
     assert not problems("gradients", figure)
+
+
+def lab(colour) -> np.ndarray:
+    """CIE L*a*b* (D65 white) of a matplotlib colour (sRGB)."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(colour))
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def ciede2000(lab1, lab2) -> float:
+    """The CIEDE2000 colour difference of two L*a*b* colours (Sharma, Wu and Dalal, "The CIEDE2000
+    color-difference formula: implementation notes, supplementary test data, and mathematical observations",
+    Color Research & Application 30(1), 2005); about 1 is the smallest difference one sees side by side."""
+    (l1, a1, b1), (l2, a2, b2) = lab1, lab2
+    mean_c = (math.hypot(a1, b1) + math.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - math.sqrt(mean_c**7 / (mean_c**7 + 25**7)))
+    c1, c2 = math.hypot((1 + g) * a1, b1), math.hypot((1 + g) * a2, b2)
+    h1, h2 = (
+        math.degrees(math.atan2(b, (1 + g) * a)) % 360 if (a, b) != (0, 0) else 0.0 for a, b in ((a1, b1), (a2, b2))
+    )
+    both = c1 * c2 != 0
+    dh = (h2 - h1 + 180) % 360 - 180 if both else 0.0
+    if not both:
+        mean_h = h1 + h2
+    elif abs(h1 - h2) <= 180:
+        mean_h = (h1 + h2) / 2
+    else:
+        mean_h = (h1 + h2 + 360) / 2 if h1 + h2 < 360 else (h1 + h2 - 360) / 2
+    big_dh = 2 * math.sqrt(c1 * c2) * math.sin(math.radians(dh / 2))
+    mean_l, mean_cp = (l1 + l2) / 2, (c1 + c2) / 2
+    t = (
+        1
+        - 0.17 * math.cos(math.radians(mean_h - 30))
+        + 0.24 * math.cos(math.radians(2 * mean_h))
+        + 0.32 * math.cos(math.radians(3 * mean_h + 6))
+        - 0.20 * math.cos(math.radians(4 * mean_h - 63))
+    )
+    rc = 2 * math.sqrt(mean_cp**7 / (mean_cp**7 + 25**7))
+    rt = -math.sin(math.radians(60 * math.exp(-(((mean_h - 275) / 25) ** 2)))) * rc
+    sl = 1 + 0.015 * (mean_l - 50) ** 2 / math.sqrt(20 + (mean_l - 50) ** 2)
+    sc, sh = 1 + 0.045 * mean_cp, 1 + 0.015 * mean_cp * t
+    dl, dc, dhh = (l2 - l1) / sl, (c2 - c1) / sc, big_dh / sh
+    return math.sqrt(dl**2 + dc**2 + dhh**2 + rt * dc * dhh)
+
+
+def test_ciede2000_gives_the_published_differences():
+    # pairs of Sharma, Wu and Dalal's test data: blues, a grey, hues either side of 0 degrees, large differences
+    pairs = [
+        ((50, 2.6772, -79.7751), (50, 0, -82.7485), 2.0425),
+        ((50, 0, 0), (50, -1, 2), 2.3669),
+        ((50, 2.4900, -0.0010), (50, -2.4900, 0.0009), 7.1792),
+        ((50, 2.4900, -0.0010), (50, -2.4900, 0.0011), 7.2195),
+        ((50, 2.5, 0), (73, 25, -18), 27.1492),
+        ((50, 2.5, 0), (61, -5, 29), 22.8977),
+        ((50, 2.5, 0), (56, -27, -3), 31.9030),
+    ]
+    for first, second, expected in pairs:
+        assert ciede2000(first, second) == pytest.approx(expected, abs=1e-4)
+
+
+def test_every_run_of_a_learning_curve_plot_has_a_colour_of_its_own(tmp_path):
+    """The optimisers' quick curves drew Adagrad in tab10's red and RMSprop in its brown (CIEDE2000 16 apart),
+    Adadelta in its purple and Adam in its pink (17): each pair read as one colour."""
+    from layerlab.report.plots.figures import run_style
+
+    fake_experiment("optimisers", tmp_path)
+    experiment = read_experiment(tmp_path)
+    curves = next(d for d in drawings(experiment, rows(experiment.runs)) if d.name.startswith("curves"))
+    handles = curves.figure.legends[0].legend_handles
+    runs = {handle.get_label(): handle.get_color() for handle in handles if handle.get_marker() not in ("None", "")}
+    assert list(runs) == ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
+    closest = min(ciede2000(lab(a), lab(b)) for a, b in itertools.combinations(runs.values(), 2))
+    assert closest > 20, closest
+    up_to_8 = [run_style(i, 10)["color"] for i in range(8)]
+    assert min(ciede2000(lab(a), lab(b)) for a, b in itertools.combinations(up_to_8, 2)) > 20
+    many = [(run_style(i, 10)["color"], run_style(i, 10)["marker"]) for i in range(40)]
+    assert len(set(many)) == 40  # past 10 runs the colours come again, each with another marker

@@ -79,8 +79,13 @@ def test_classification_compares_single_runs_on_the_same_images():
     rng = np.random.default_rng(1)
     truth = rng.random(2000)
     a, b = (truth < 0.95).astype(float), (truth < 0.90).astype(float)  # a is right wherever b is, and more
-    c = CLASSIFICATION.compare(Sample((a.mean(),), a), Sample((b.mean(),), b), 2000)
+    c = CLASSIFICATION.compare(Sample((a.mean(),), a, "images"), Sample((b.mean(),), b, "images"), 2000)
     assert c.verdict == "better" and c.low > 0 and "paired on 2,000 test images" in c.method
+    # a Playground set's examples are points, not images; runs whose examples the files do not say: examples
+    points = CLASSIFICATION.compare(Sample((a.mean(),), a, "points"), Sample((b.mean(),), b, "points"), 2000)
+    assert points.method.startswith("paired on 2,000 test points, McNemar's p = ")
+    unknown = CLASSIFICATION.compare(Sample((a.mean(),), a, "images"), Sample((b.mean(),), b), 2000)
+    assert unknown.method.startswith("paired on 2,000 test examples, ")
     assert CLASSIFICATION.compare(Sample((b.mean(),), b), Sample((a.mean(),), a), 2000).verdict == "worse"
     same = CLASSIFICATION.compare(Sample((a.mean(),), a), Sample((a.mean(),), a), 2000)
     assert same.verdict == "no clear difference" and same.difference == 0

@@ -32,7 +32,7 @@ def run(name: str, accuracy: float, val: float, exercise: str = "Exercise 1", st
     outcomes = (TRUTH < accuracy).astype(float)
     row = Row(run=name, exercise=exercise, changed="", status=status, best_val_accuracy=val)
     row.test_accuracy = float(outcomes.mean())
-    row.sample, row.examples = Sample((row.test_accuracy,), outcomes), 1000
+    row.sample, row.examples = Sample((row.test_accuracy,), outcomes, "images"), 1000
     return row
 
 
@@ -71,13 +71,16 @@ def test_three_runs_name_the_runs_tied_for_best():
     assert sentence.startswith(
         "No clear winner: b has the best validation accuracy, within noise of c (c against b: +0.1"
     )
-    assert sentence.endswith("; a clearly behind it; more repeats would tell.")
+    # how to get more repeats, as a user writes it: a run's `repeats` in its experiment file (no flag has it)
+    assert sentence.endswith(
+        "; a clearly behind it; more repeats would tell (repeats = 5 for each run in the experiment file)."
+    )
 
 
 def regression_run(name: str, errors: np.ndarray, val: float) -> Row:
     row = Row(run=name, exercise="Degree", changed="", status="done", task="regression", best_val_loss=val)
     row.test_loss = float(errors.mean())
-    row.sample, row.examples = Sample((row.test_loss,), errors), len(errors)
+    row.sample, row.examples = Sample((row.test_loss,), errors, "points"), len(errors)  # the curve's
     return row
 
 
@@ -99,7 +102,7 @@ def test_a_run_that_beats_the_validation_choice_on_test_leaves_no_mark():
     assert fifteen.low > 0 and fifteen.comparison.verdict == "worse"  # a bootstrap interval follows the skew
     assert conclusion(table) == (
         "No run is clearly best: degree-5 has the best validation loss, but degree-3 beats it on the test set by "
-        "0.05 in test loss, 95% interval +0.05 to +0.05; paired on 200 test examples (squared errors, bootstrap)."
+        "0.05 in test loss, 95% interval +0.05 to +0.05; paired on 200 test points (squared errors, bootstrap)."
     )
 
 
@@ -124,6 +127,9 @@ def test_repeats_are_compared_over_their_seeds():
     judge(table)
     assert table[1].best and table[1].comparison.method == "3 seeds each"
     assert table[1].low == pytest.approx(0.95 - 0.00248, abs=1e-4)
+    close = [repeated("sgd", (0.90, 0.93, 0.88), 0.9), repeated("adam", (0.91, 0.94, 0.89), 0.95)]
+    judge(close)  # within noise over 3 seeds each: twice as many would tell
+    assert conclusion(close).endswith("more repeats would tell (repeats = 6 for each run in the experiment file).")
 
 
 @pytest.mark.parametrize(
@@ -211,7 +217,7 @@ model = "dense(8) tanh dense(2)"
 def test_the_same_run_twice_is_said_to_be_the_same_not_within_noise():
     table = [run("a", 0.95, 0.94), run("a-again", 0.95, 0.94)]
     judge(table)
-    assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test examples."
+    assert conclusion(table) == "a and a-again: the same result on every one of the 1,000 test images."
 
 
 def test_runs_without_validation_scores_are_concluded_on_the_test_set():
@@ -221,7 +227,8 @@ def test_runs_without_validation_scores_are_concluded_on_the_test_set():
     assert not any(row.best or row.tied or row.chosen for row in table)
     sentence = conclusion(table, quick=True)
     assert sentence.startswith("No clear winner: c has the best test accuracy, within noise of b (b against c: -0.1")
-    assert sentence.endswith("; a clearly behind; the full run (or more repeats) would tell.")
+    more = "the full run or more repeats would tell (quick = { repeats = 5 } for each run in the experiment file)"
+    assert sentence.endswith(f"; a clearly behind; {more}.")
     clear = [run("a", 0.80, None), run("b", 0.95, None), run("c", 0.70, None)]
     judge(clear)
     assert conclusion(clear).startswith("b has the best test accuracy of 3 runs, clearly ahead of each other run")

@@ -47,7 +47,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig, check_settings, paths_from, read_toml, setting_names, toml_value
+from ..config import (
+    PATH_SETTINGS,
+    TrainConfig,
+    check_settings,
+    paths_from,
+    read_toml,
+    setting_names,
+    toml_value,
+)
 from ..errors import LayerlabError
 from ..report.verdicts import matching, parse_expectation, threshold
 from ..spec import KINDS, parse
@@ -70,7 +78,7 @@ class RunPlan:
     name: str
     exercise: str
     config: TrainConfig
-    changed: dict[str, Any]
+    changed: dict[str, Any]  #: the settings it changes, with the values it trains with; an ensemble's ``members``
     reference: float | None = None
     loss_target: float | None = None  #: the final test loss should be below it
     members: int = 1
@@ -285,7 +293,7 @@ def _plan_run(reading: _Reading, run: dict[str, Any]) -> list[RunPlan]:
         name=run["name"],
         exercise=run.get("exercise", ""),
         config=config,
-        changed=_changes(run),
+        changed=_shown_changes(reading, run, quick_changes, config) | ({"members": members} if members > 1 else {}),
         reference=run.get("reference"),
         loss_target=run.get("loss_target"),
         members=members,
@@ -293,6 +301,17 @@ def _plan_run(reading: _Reading, run: dict[str, Any]) -> list[RunPlan]:
         fit=run.get("fit", FITS[0]),
     )
     return _repeats(plan, repeats)
+
+
+def _shown_changes(
+    reading: _Reading, run: dict[str, Any], quick_changes: dict[str, Any], config: TrainConfig
+) -> dict[str, Any]:
+    """The settings the run changes (its own and, with --quick, its own quick ones) with the values it trains
+    with: the ``[quick]`` table's and the command line's beat the run's (a patience of 10 runs as 3 with
+    --quick), and ``--seed`` moves its seed; a path as the file wrote it."""
+    written = _changes(run) | reading.quick_shared | quick_changes | reading.overrides
+    used = config.to_dict()
+    return {key: written[key] if key in PATH_SETTINGS else used[key] for key in _changes(run) | quick_changes}
 
 
 def _check_counts(source: str, run: dict[str, Any], repeats: Any) -> None:
@@ -506,6 +525,7 @@ def _repeats(plan: RunPlan, count: int) -> list[RunPlan]:
             name=f"{plan.name}#{i + 1}",
             repeat_of=plan.name,
             config=plan.config.replace(seed=seed + i * plan.members),
+            changed=plan.changed | ({"seed": seed + i * plan.members} if "seed" in plan.changed else {}),
         )
         for i in range(count)
     ]

@@ -5,8 +5,8 @@ only code that knows their files), and the experiment's index, experiment.json. 
 is what ``layerlab run`` writes (``layerlab/experiments/execute.py``)::
 
     experiment.json   name, title, description, quick, notes, and per run: name, exercise, changed (the
-                      settings that differ from the shared ones), directory, status (done, failed,
-                      pending), error, ensemble, note, reference (the slide's accuracy, a fraction),
+                      settings that differ from the shared ones; an ensemble's members), directory, status
+                      (done, failed, pending), error, ensemble, note, reference (the slide's accuracy, a fraction),
                       loss_target (a test loss to get under), repeat_of, config (every setting)
     runs/<run>/       a run directory plus predictions.npz and, for the 2D Playground sets, boundary.npz;
                       an ensemble holds ensemble.json, the predictions of its vote and member-1/, ...
@@ -225,7 +225,8 @@ def read_experiment(experiment_dir: str | os.PathLike) -> ExperimentSource:
 
 
 def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> ExperimentSource:
-    """Run directories (plain runs or ensembles) side by side; ``changed`` holds the settings that differ."""
+    """Run directories (plain runs or ensembles) side by side; ``changed`` holds the settings that differ (and
+    the number of networks, ``members``, where an ensemble's differs from another run's)."""
     if not run_dirs:
         raise ReportError("give at least one run directory to report on")
     runs = [_run_directory(Path(path)) for path in run_dirs]
@@ -240,8 +241,11 @@ def read_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> 
         everything = [resolved(run.settings) for run in runs]  # lr None and lr 0.1 with SGD: the same
         keys = dict.fromkeys(key for settings in everything for key in settings)
         differ = [key for key in keys if len({json.dumps(s.get(key), sort_keys=True) for s in everything}) > 1]
-        for run in runs:
+        counts = [len(run.members) or 1 for run in runs]  # an ensemble's members, as its experiment's run shows them
+        for run, count in zip(runs, counts, strict=True):
             run.changed = {key: run.settings.get(key) for key in differ}
+            if len(set(counts)) > 1:
+                run.changed["members"] = count
     for run in runs:  # where `layerlab eval` finds it from the report's directory
         run.place = Path(os.path.relpath(run.directory.resolve(), Path(out).resolve())).as_posix()
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} runs compared: {', '.join(run.name for run in runs)}"

@@ -65,6 +65,17 @@ class Row:
         return f"{task.show(self.low)}–{task.show(self.high)}"
 
     @property
+    def figures(self) -> str:
+        """The headline in words with its 95% interval: "test accuracy 95.00% (95% interval 93.47% to 96.14%)";
+        of a repeated run, the mean over its seeds, the figure its interval is of: "mean test accuracy 94.47%
+        over 3 seeds (95% interval ...)" (the best repeat's is in the test column, not here)."""
+        task = task_named(self.task)
+        interval = f" (95% interval {task.show(self.low)} to {task.show(self.high)})" if self.low is not None else ""
+        if self.repeats and self.repeats > 1 and self.sample is not None:
+            return f"mean {task.headline} {task.show(self.sample.mean)} over {self.repeats} seeds{interval}"
+        return f"{task.headline} {task.show(self.headline)}{interval}"
+
+    @property
     def verdict(self) -> str:
         """The comparison's verdict in words with its difference: "better: +3.4 points (2.9 to 3.9)"."""
         c = self.comparison

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..config import TrainConfig
 from ..phrases import describe_changes
-from ..task import REGRESSION, Sample, task_named
+from ..task import REGRESSION, Sample, kind_of_examples, task_named
 from .reading import RunSource, setting_defaults
 from .row import Row, missing
 from .verdicts import judge
@@ -99,11 +99,12 @@ def _sample(run: RunSource, row: Row) -> tuple[Sample | None, int | None]:
     """The run's headline and, from its saved test predictions, what it did on each test example."""
     if row.status != "done" or row.headline is None:
         return None, None
+    kind = kind_of_examples(run.dataset.get("input_shape"))
     predictions = run.predictions()
     if predictions is None or "y_true" not in predictions:
-        return Sample((row.headline,)), None
+        return Sample((row.headline,), kind=kind), None
     outcomes = task_named(row.task).outcomes(predictions["y_true"], predictions["y_pred"])
-    return Sample((row.headline,), outcomes), len(outcomes)
+    return Sample((row.headline,), outcomes, kind), len(outcomes)
 
 
 def _regression_values(row: Row, history: list[dict[str, Any]], best_epoch: Any) -> None:
@@ -179,7 +180,7 @@ def _repeated_row(repeats: list[Row]) -> Row:
         test_mean=float(np.mean(values)),
         best_repeat=best.run,
         notes="; ".join(note for note in notes if note),
-        sample=Sample(tuple(values)),
+        sample=Sample(tuple(values), kind=best.sample.kind if best.sample else "examples"),
         spread=float(np.std(values, ddof=1)) if len(values) > 1 else None,
     )
 

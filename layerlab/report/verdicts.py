@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..task import NO_CLEAR, Comparison, Task, task_named
+from ..task import NO_CLEAR, Comparison, Task, examples_in_words, task_named
 from .row import Row, by_exercise
 
 #: The relations an experiment can expect between two runs: A > B (A better, clearly), A >= B (A not clearly
@@ -105,12 +105,8 @@ def conclusion(group: list[Row], quick: bool = False) -> str:
     if not done:
         return ""
     task = task_named(done[0].task)
-    if len(done) == 1:
-        row = done[0]
-        interval = f" (95% interval {task.show(row.low)} to {task.show(row.high)})" if row.low is not None else ""
-        if row.repeats and row.repeats > 1:  # the interval is the mean's: say the mean, not the best repeat
-            return f"{row.run}: mean {task.headline} {task.show(row.sample.mean)} over {row.repeats} seeds{interval}."
-        return f"{row.run}: {task.headline} {task.show(row.headline)}{interval}."
+    if len(done) == 1:  # with repeats, the mean (the figure its interval is of), not the best repeat
+        return f"{done[0].run}: {done[0].figures}."
     if len(done) == 2:
         return _pair_sentence(done[1], done[0], compare(done[1], done[0]), task, quick)
     best = next((row for row in done if row.best), None)
@@ -172,7 +168,7 @@ def _no_clear_winner(
     rest = f"; {_names([row.run for row in behind])} {behind_words}" if behind else ""
     return (
         f"No clear winner: {leader.run} has the best {measure}, within noise of "
-        f"{_names([row.run for row in level])}{gap}{rest}{_more(quick)}."
+        f"{_names([row.run for row in level])}{gap}{rest}{_more(quick, [leader, *level])}."
     )
 
 
@@ -183,9 +179,10 @@ def _names(names: list[str]) -> str:
 
 def _pair_sentence(a: Row, b: Row, c: Comparison, task: Task, quick: bool) -> str:
     if _identical(a, b):  # the same run twice (same settings and seed): no noise to speak of
-        return f"{b.run} and {a.run}: the same result on every one of the {len(a.sample.per_example):,} test examples."
+        every = examples_in_words(len(a.sample.per_example), a.sample.kind)
+        return f"{b.run} and {a.run}: the same result on every one of the {every}."
     if not c.clear:
-        return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick)}."
+        return f"{b.run} and {a.run}: {NO_CLEAR} ({_figures(task, c)}){_more(quick, [a, b])}."
     winner, loser, c = (a, b, c) if c.verdict == "better" else (b, a, _flipped(c))
     lead = task.lead(c)
     by = f"{task.amount(lead.difference)} (95% interval {task.span(lead)}; {c.method})"
@@ -212,8 +209,15 @@ def _flipped(c: Comparison) -> Comparison:
     return Comparison(-c.difference, -c.high, -c.low, verdict, c.method)
 
 
-def _more(quick: bool) -> str:
-    return "; the full run (or more repeats) would tell" if quick else "; more repeats would tell"
+def _more(quick: bool, rows: list[Row]) -> str:
+    """What would tell runs within noise apart, and the setting that gets it: more seeds per run, twice those
+    they have (at least 5), by an experiment file's ``repeats`` (with --quick, a run's own quick ``repeats``,
+    which beats the file's ``quick_repeats``)."""
+    more = max(5, 2 * max(row.repeats or 1 for row in rows))
+    where = "for each run in the experiment file"
+    if quick:
+        return f"; the full run or more repeats would tell (quick = {{ repeats = {more} }} {where})"
+    return f"; more repeats would tell (repeats = {more} {where})"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -247,7 +251,8 @@ def _against(row: Row, value: float, task: Task) -> Comparison:
     low, high = row.low - value, row.high - value
     clear = low > 0 or high < 0
     verdict = NO_CLEAR if not clear else "better" if (difference > 0) == task.score.higher_is_better else "worse"
-    how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else f"{row.examples or 0:,} test examples"
+    kind = row.sample.kind if row.sample is not None else "examples"
+    how = f"{row.repeats} seeds" if row.repeats and row.repeats > 1 else examples_in_words(row.examples or 0, kind)
     return Comparison(difference, low, high, verdict, f"95% interval over {how}")
 
 
@@ -322,6 +327,6 @@ def check(expectation: Expectation, table: list[Row], quick: bool = False) -> Ex
     sentence = {
         AGREES: f"{said}, as the slides say ({c.verdict}: {figures}).",
         DISAGREES: f"Unlike the slides, this run does not show that {said} ({c.verdict}: {figures}).",
-        UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick)}.",
+        UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick, [a, b])}.",
     }[status]
     return ExpectationCheck(expectation, status, c, sentence)

@@ -16,6 +16,26 @@ from ..row import missing
 
 #: Markers that tell runs apart where their curves coincide (one per run, in order).
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+#: The runs' colours in order: matplotlib's tab10 with its two least distinct pairs (CIEDE2000 16 for red and
+#: brown, 17 for purple and pink: the optimisers' Adagrad and RMSprop, Adadelta and Adam) apart, brown and
+#: pink last, so that up to 8 runs differ by at least 22.
+RUN_COLOURS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:cyan",
+    "tab:olive",
+    "tab:gray",
+    "tab:brown",
+    "tab:pink",
+)
+
+
+def run_colour(i: int) -> str:
+    """Run ``i``'s colour (``RUN_COLOURS``, again from the first after the tenth run)."""
+    return RUN_COLOURS[i % len(RUN_COLOURS)]
 
 
 def new_figure(width: float, height: float):
@@ -103,8 +123,8 @@ def run_style(i: int, points: int) -> dict[str, Any]:
     every point of a short curve (a single epoch is a dot, not an invisible line), staggered on long ones."""
     every = max(1, math.ceil(points / 12))
     return {
-        "color": f"C{i % 10}",
-        "marker": MARKERS[i % len(MARKERS)],
+        "color": run_colour(i),
+        "marker": MARKERS[(i + i // len(RUN_COLOURS)) % len(MARKERS)],  # past 10 runs, another with each colour
         "markersize": max(4.0, 10.0 - 3 * i),
         "markerfacecolor": "none",  # hollow: a marker underneath stays visible
         "markeredgewidth": 1.4,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...spec import KINDS, parse
 from ..reading import layer_index
-from .figures import figure_legend, grid_shape, lines, log_scale, new_figure, wrap
+from .figures import figure_legend, grid_shape, lines, log_scale, new_figure, run_colour, wrap
 
 #: The gallery's activations in order, with the settings drawn (maxout: max of x and -x/2 + 1/2).
 GALLERY = ("step", "linear", "sigmoid", "tanh", "relu", "leakyrelu", "elu", "maxout")
@@ -125,7 +125,7 @@ def gradients_by_layer(runs: list):
         for epoch, style in ((history[0], "-"), (history[-1], "--")):
             norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in layers]
             label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
-            ax.plot(positions, norms, style, marker="o", markersize=3, color=f"C{i % 10}", label=label)
+            ax.plot(positions, norms, style, marker="o", markersize=3, color=run_colour(i), label=label)
     ax.set(
         xlabel="layer, numbered as `layerlab summary` numbers them (1 = next to the input)",
         ylabel="mean gradient norm of the weights",
