@@ -181,14 +181,15 @@ def test_the_settings_a_run_changes_are_shown_with_the_values_it_trains_with(toy
         quick["early-stopping#1"].changed == {"patience": 3} == {"patience": quick["early-stopping#1"].config.patience}
     )
     assert full["early-stopping"].changed == {"patience": 10}
-    # a run's own quick setting is a difference too; the command line's beats the run's; --seed moves a seed
+    # a run's own quick setting is a difference too; the command line's beats the run's; a seed is shown as the
+    # file (and the run's name) gives it, though --seed moves the one it trains with (the notes say so once)
     path = tmp_path / "seeds.toml"
     path.write_text(TOY + '[[runs]]\nname = "s"\nexercise = "C"\nseed = 7\nbatch_size = 20\nrepeats = 2\n')
     runs = {run.name: run for run in load_experiment(str(path), quick=True, overrides={"batch_size": 5}, seed=1).runs}
     assert runs["wide"].changed == {"model": "dense(16) tanh dense(2)", "epochs": 2}
-    assert runs["s"].changed == {"seed": 100_007, "batch_size": 5} and runs["s"].config.batch_size == 5
+    assert runs["s"].changed == {"seed": 7, "batch_size": 5} and runs["s"].config.batch_size == 5
     full = {run.name: run for run in load_experiment(str(path), seed=1).runs}
-    assert [full[f"s#{i}"].changed["seed"] for i in (1, 2)] == [full[f"s#{i}"].config.seed for i in (1, 2)]
+    assert [full[f"s#{i}"].changed["seed"] for i in (1, 2)] == [7, 8]
     assert [full[f"s#{i}"].config.seed for i in (1, 2)] == [100_007, 100_008]
 
 

@@ -308,10 +308,12 @@ def _shown_changes(
 ) -> dict[str, Any]:
     """The settings the run changes (its own and, with --quick, its own quick ones) with the values it trains
     with: the ``[quick]`` table's and the command line's beat the run's (a patience of 10 runs as 3 with
-    --quick), and ``--seed`` moves its seed; a path as the file wrote it."""
+    --quick); a path as the file wrote it, and a seed too, as the run's name gives it (``--seed`` moves every
+    seed by the same amount, which the report's notes say once)."""
     written = _changes(run) | reading.quick_shared | quick_changes | reading.overrides
     used = config.to_dict()
-    return {key: written[key] if key in PATH_SETTINGS else used[key] for key in _changes(run) | quick_changes}
+    as_written = (*PATH_SETTINGS, "seed")
+    return {key: written[key] if key in as_written else used[key] for key in _changes(run) | quick_changes}
 
 
 def _check_counts(source: str, run: dict[str, Any], repeats: Any) -> None:
@@ -525,7 +527,8 @@ def _repeats(plan: RunPlan, count: int) -> list[RunPlan]:
             name=f"{plan.name}#{i + 1}",
             repeat_of=plan.name,
             config=plan.config.replace(seed=seed + i * plan.members),
-            changed=plan.changed | ({"seed": seed + i * plan.members} if "seed" in plan.changed else {}),
+            changed=plan.changed
+            | ({"seed": plan.changed["seed"] + i * plan.members} if "seed" in plan.changed else {}),
         )
         for i in range(count)
     ]
