@@ -3,9 +3,10 @@
 A test accuracy measured on n images is a proportion: its 95% interval is Wilson's score interval
 (Wilson 1927; Agresti and Coull 1998 show it keeps its coverage where the textbook p ± 1.96 σ does not).
 Two runs measured on the same test images differ in the images one gets right and the other wrong:
-McNemar's exact test on those discordant images says whether the difference is real, and the interval of
-the difference is Newcombe's (1998, method 10) for paired proportions. With repeats (several seeds of each
-run), the seeds are the samples: the mean difference with Welch's t interval.
+McNemar's test on those discordant images (its mid-p form: Fagerland, Lydersen and Laake 2013 found the exact
+test too conservative and the mid-p test closer to its nominal level) says whether the difference is real, and
+the interval of the difference is Newcombe's (1998, method 10) for paired proportions. With repeats (several
+seeds of each run), the seeds are the samples: the mean difference with Welch's t interval.
 
 Everything here takes plain numbers and returns plain numbers; ``task.py`` chooses what applies.
 """
@@ -79,11 +80,17 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[Interval, float]:
 
 
 def mcnemar(only_a: int, only_b: int) -> float:
-    """McNemar's exact two-sided p value: ``only_a`` images only run A gets right, ``only_b`` only B."""
+    """McNemar's mid-p two-sided p value: ``only_a`` images only run A gets right, ``only_b`` only B. Under no
+    difference each discordant image is a fair coin's toss, k = max(only_a, only_b) of d = only_a + only_b;
+    the exact test's p is 2 P(X >= k), the mid-p counts the observed outcome half: 2 P(X > k) + P(X = k).
+    The exact test's p and Newcombe's interval disagreed near the edge (an interval of +0.03 to +6.0 points
+    beside p = 0.065); of 4,080 tables of 250 images the exact p contradicted the interval in 80, the mid-p
+    in 10."""
     discordant = only_a + only_b
     if discordant == 0:
         return 1.0
-    return float(_scipy_stats().binomtest(only_a, discordant, 0.5).pvalue)
+    binom, k = _scipy_stats().binom, max(only_a, only_b)
+    return float(min(1.0, 2 * binom.sf(k, discordant, 0.5) + binom.pmf(k, discordant, 0.5)))
 
 
 def paired_difference(both: int, only_a: int, only_b: int, neither: int) -> Interval:
