@@ -26,7 +26,8 @@ VERDICT_EXPLANATION = (
     "seeds with repeats) and the verdict: better, worse, or no clear difference."
 )
 INTERVAL_EXPLANATION = (
-    "95% interval: of the test accuracy (Wilson's, on the test images; with repeats, of the mean over the seeds). "
+    "95% interval: of the test accuracy (Wilson's, on the test examples: images, or a 2-D set's points; with "
+    "repeats, of the mean over the seeds). "
     "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last "
     "epoch; a run trained with several seeds shows the seed with the best test accuracy (as Nielsen reported his "
     "best of 3) and its mean. An "

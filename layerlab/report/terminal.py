@@ -69,7 +69,7 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
         lines.append(cut("= best val and the runs within noise of it (no clear difference on the test set)", width))
     if any(row.interval for row in rows):
         lines.append(
-            cut("  95%: the test figure's 95% interval (over the test images; with repeats: of the mean)", width)
+            cut("  95%: the test figure's 95% interval (over the test examples; with repeats: of the mean)", width)
         )
     if any(row.loss_target is not None for row in rows):
         target = "  tloss: test loss at the best epoch (the test column's weights); reached: tloss < target"
