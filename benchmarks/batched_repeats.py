@@ -24,11 +24,11 @@ one repeat) is what CI runs to keep the script working.
     python benchmarks/batched_repeats.py --tiny
 
 Last measured (7 December 2026, 2-core AMD EPYC VM (AVX2), ``taskset -c 1``, ``--no-vmap``, 8,000 images, CPU
-seconds per epoch): mlp30 one 0.509, stacked 0.675 (1.33x, goal met; autograd 1.77x, load 5); row4, after
-the grouped convolutions' backward passes were split into two calls, one 4.399, stacked 9.232 (2.10x, goal
-missed by 5%; autograd 2.49x; machine idle; again later 2.04x), before 2.22-2.45x. Row 4 misses 2x because its second
-convolution is bound by arithmetic already for one network (about 47 GFLOPS alone, 48 grouped for three), so
-three cost three times its time; docs/batched-repeats.md has the profile.
+seconds per epoch): mlp30 one 0.509, stacked 0.675 (1.33x, goal met; autograd 1.77x, load 5); row4, after the
+grouped convolutions' backward passes were split into two calls, one 4.399, stacked 9.232 (2.10x, goal missed by 5%;
+autograd 2.49x; machine idle; again later 2.04x, and 2.10x on the evening of 7 December), before 2.22-2.45x. Row 4
+misses 2x because its second convolution is bound by arithmetic already for one network (about 47 GFLOPS alone, 48
+grouped for three), so three cost three times its time; docs/batched-repeats.md has the profile.
 """
 
 from __future__ import annotations
