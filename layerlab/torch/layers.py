@@ -68,19 +68,26 @@ def window_max(x: torch.Tensor, size: int) -> torch.Tensor:
 
 class Flatten(nn.Flatten):
     """``nn.Flatten``, (N, C, H, W) -> (N, C*H*W) in (C, H, W) order, whose gradient goes back in the memory
-    layout its input had. oneDNN's convolutions leave channels-last images; flattening them copies into (C, H,
-    W) order, and ``nn.Flatten``'s gradient comes back in that order, so the max-pool below takes its slow path
-    and converts its gradient, indices and input between layouts at every step. Nielsen's conv(20, 5) net
-    (one convolution, max-pool, sigmoid, dense 100, batch 10) trains 10-15% faster with the gradient given
-    back channels last (one thread, 2-core AMD EPYC, AVX2); the values are the same."""
+    layout its input had (``channels_last_gradient``)."""
 
     def __init__(self):
         super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4 and _channels_last(x):
-            return _FlattenChannelsLast.apply(x)
-        return x.flatten(1)
+        return channels_last_gradient(x).flatten(1)
+
+
+def channels_last_gradient(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself; when ``x`` is a batch of channels-last images, its gradient goes back channels last too.
+
+    oneDNN's convolutions leave channels-last images; flattening them copies into (C, H, W) order, and the
+    copy's gradient comes back in that order, so a max-pool below takes its slow path and converts its
+    gradient, indices and input between layouts at every step. Nielsen's conv(20, 5) net (one convolution,
+    max-pool, sigmoid, dense 100, batch 10) trains 10-15% faster with the gradient given back channels last
+    (one thread, 2-core AMD EPYC, AVX2); the values are the same."""
+    if x.dim() == 4 and x.requires_grad and _channels_last(x):
+        return _ChannelsLastGradient.apply(x)
+    return x
 
 
 def _channels_last(x: torch.Tensor) -> bool:
@@ -90,15 +97,16 @@ def _channels_last(x: torch.Tensor) -> bool:
         return False
 
 
-class _FlattenChannelsLast(torch.autograd.Function):
+class _ChannelsLastGradient(torch.autograd.Function):
+    """The identity, its gradient made channels last."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.shape = x.shape
-        return x.flatten(1)
+        return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.reshape(ctx.shape).contiguous(memory_format=torch.channels_last)
+        return grad.contiguous(memory_format=torch.channels_last)
 
 
 class AvgPool2d(nn.AvgPool2d):

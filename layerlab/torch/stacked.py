@@ -36,6 +36,7 @@ from ..engine import EngineSettings, EpochStats, grad_norm_stride, labels_of, le
 from ..engine import penalised as is_penalised
 from ..spec import Spec
 from .augment import make_augmentation
+from .layers import channels_last_gradient
 from .losses import cross_entropy, make_loss, predicted_classes
 from .model import build
 from .stacked_sgd import ByHandSGD, by_hand, to_channels, to_members_first
@@ -126,7 +127,7 @@ class _Flatten(_Layer):
         self.m = m
 
     def forward(self, x, layout):
-        x = to_members_first(x, layout, self.m)
+        x = to_members_first(channels_last_gradient(x) if layout == "channels" else x, layout, self.m)
         return x.reshape(x.shape[0], x.shape[1], -1), "members"
 
 
