@@ -277,23 +277,35 @@ class ExpectationCheck:
     status: str
     comparison: Comparison | None
     sentence: str
+    figures: str = ""  #: the comparison in words: "+2.6 points, 95% interval +1.2 to +4.1; paired on ..."
 
 
 def check_expectations(
     table: list[Row], expected: list[str], quick: bool = False, quick_expected: list[str] | None = None
 ) -> list[ExpectationCheck]:
     """Each expectation against this run's rows (see ``check``). A quick run checks those its settings are
-    sized to show (``quick_expected``, by default all) and says the others need the full run."""
+    sized to show (``quick_expected``, by default all); the others agree where this run shows them clearly,
+    and otherwise need the full run, with what this run measured."""
     shown = expected if not quick or quick_expected is None else quick_expected
     checks = []
     for text in dict.fromkeys([*expected, *shown]):
-        expectation = parse_expectation(text)
-        if text in shown:
-            checks.append(check(expectation, table, quick))
-        else:
-            sentence = f"{text}: a quick run is too short to show this; run the full experiment."
-            checks.append(ExpectationCheck(expectation, NEEDS_FULL, None, sentence))
+        measured = check(parse_expectation(text), table, quick)
+        checks.append(measured if text in shown else _not_sized(measured))
     return checks
+
+
+def _not_sized(measured: ExpectationCheck) -> ExpectationCheck:
+    """An expectation a quick run is not sized to show: what this run shows when it agrees, else that it needs
+    the full run (before, its sentence said so beside a clear "better" in the same report)."""
+    if measured.status == AGREES:
+        return measured
+    c, text = measured.comparison, measured.expectation.text
+    if c is None:  # not measured: a run left out, or not finished
+        sentence = f"{measured.sentence.removesuffix('.')}; run the full experiment."
+    else:
+        here = f"here {c.verdict}: {measured.figures}"
+        sentence = f"{text}: a quick run is too short to show this ({here}); run the full experiment."
+    return ExpectationCheck(measured.expectation, NEEDS_FULL, c, sentence)
 
 
 def check(expectation: Expectation, table: list[Row], quick: bool = False) -> ExpectationCheck:
@@ -329,4 +341,4 @@ def check(expectation: Expectation, table: list[Row], quick: bool = False) -> Ex
         DISAGREES: f"Unlike the slides, this run does not show that {said} ({c.verdict}: {figures}).",
         UNDECIDED: f"Cannot tell yet whether {said}: {NO_CLEAR} ({figures}){_more(quick, [a, b])}.",
     }[status]
-    return ExpectationCheck(expectation, status, c, sentence)
+    return ExpectationCheck(expectation, status, c, sentence, figures)
