@@ -270,7 +270,7 @@ def test_select_keeps_only_the_named_runs(toy_file):
         load_experiment(str(toy_file)).select(["nope"])
 
 
-def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_best_and_mean(tmp_path):
+def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_seed_of_best_validation_and_mean(tmp_path):
     from layerlab import report
 
     path = tmp_path / "repeats.toml"
@@ -285,14 +285,18 @@ def test_a_repeated_run_trains_with_the_next_seeds_and_reports_its_best_and_mean
     run_experiment(experiment.select(["again", "base"]), out, log=lambda line: None, progress=False)
     results = [json.loads((out / run.directory / "result.json").read_text()) for run in repeats]
     accuracies = [result["test_accuracy"] for result in results]
+    validation = [result["best_val_accuracy"] for result in results]
     assert len({run.directory for run in repeats}) == 3
     rows = {row.run: row for row in report.table(out)}
     assert list(rows) == ["base", "again"]
     again = rows["again"]
-    assert again.test_accuracy == max(accuracies) and again.test_mean == pytest.approx(np.mean(accuracies))
-    assert again.repeats == 3 and again.best_repeat == f"again#{accuracies.index(max(accuracies)) + 1}"
+    chosen = validation.index(max(validation))  # by validation, never by test: the row's val picks the star
+    assert again.test_accuracy == accuracies[chosen] and again.test_mean == pytest.approx(np.mean(accuracies))
+    assert again.best_val_accuracy == max(validation)
+    assert again.repeats == 3 and again.best_repeat == f"again#{chosen + 1}"
     assert again.seconds == pytest.approx(sum(result["seconds"] for result in results))
-    assert f"best of 3 runs ({', '.join(f'{a:.2%}' for a in accuracies)}), mean" in again.notes
+    assert f"3 seeds ({', '.join(f'{a:.2%}' for a in accuracies)}), mean" in again.notes
+    assert f"shown: again#{chosen + 1}, the seed of best validation accuracy" in again.notes
     assert rows["base"].repeats is None and rows["base"].test_mean is None
     assert "mean" in report.terminal_table(list(rows.values())).splitlines()[0]
 

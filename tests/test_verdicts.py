@@ -251,3 +251,19 @@ def test_a_repeated_run_alone_is_told_by_its_mean_the_mean_its_interval_is_of():
     sentence = conclusion([row])
     assert sentence == "spiral: mean test accuracy 85.12% over 5 seeds (95% interval 76.56% to 93.68%)."
     assert row.low < 0.8512 < row.high < 0.956
+
+
+def test_a_repeated_run_is_shown_by_its_seed_of_best_validation_never_by_its_test_accuracy():
+    """A Playground task showed its lucky seed (99.6% test, mean 83.1%) and lab 4A's 4-layer row carried the
+    validation score of its best-test seed, so the star was chosen with the test set's help."""
+    from layerlab.report.table import _repeated_row
+
+    seeds = [run(f"deep#{i}", test, val) for i, (test, val) in enumerate([(0.95, 0.93), (0.97, 0.92), (0.94, 0.94)], 1)]
+    row = _repeated_row(seeds)
+    assert row.best_repeat == "deep#3" and row.best_val_accuracy == 0.94
+    assert row.test_accuracy == seeds[2].test_accuracy < max(seed.test_accuracy for seed in seeds)
+    assert row.sample.values == tuple(seed.test_accuracy for seed in seeds) and row.repeats == 3
+    assert "shown: deep#3, the seed of best validation accuracy" in row.notes
+    unvalidated = [run(f"pg#{i}", test, float("nan")) for i, test in enumerate([0.80, 0.996, 0.83], 1)]
+    row = _repeated_row(unvalidated)
+    assert row.best_repeat == "pg#1" and "shown: pg#1, the first seed (no validation score to choose by)" in row.notes

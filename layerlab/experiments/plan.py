@@ -5,8 +5,8 @@ overrides that shrink every run for a one-minute try, and a list of ``[[runs]]``
 itself, its ``exercise`` (the runs compared in one table and one figure), the settings it changes,
 and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
 under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
-``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the best and the mean, as
-Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
+``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the seed of best validation
+score and the mean over the seeds; Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
 linear model's exact fit, ``least_squares.py``)::
 
     name = "lab4a"

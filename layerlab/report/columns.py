@@ -29,8 +29,8 @@ INTERVAL_EXPLANATION = (
     "95% interval: of the test accuracy (Wilson's, on the test examples: images, or a 2-D set's points; with "
     "repeats, of the mean over the seeds). "
     "test: test accuracy at the epoch of best validation accuracy (Nielsen's protocol); final: after the last "
-    "epoch; a run trained with several seeds shows the seed with the best test accuracy (as Nielsen reported his "
-    "best of 3) and its mean. An "
+    "epoch; a run trained with several seeds shows its seed of best validation accuracy and the mean over the "
+    "seeds. An "
     "ensemble reports its majority vote on the validation and test sets, the epochs of one member and the seconds "
     "of all members."
 )
@@ -52,8 +52,8 @@ REGRESSION_EXPLANATION = (
     "lowest val loss."
 )
 REPEATS_EXPLANATION = (
-    "A run trained several times (repeats, with the next seeds) shows its repeat with the best test accuracy, "
-    "as Nielsen reported his best of 3; mean: the test accuracy averaged over its repeats; seconds: of all repeats."
+    "A run trained several times (repeats, with the next seeds) shows its repeat of best validation score (never "
+    "chosen by the test set); mean: the test accuracy averaged over its repeats; seconds: of all repeats."
 )
 
 
