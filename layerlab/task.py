@@ -166,14 +166,18 @@ class Task:
     # ------------------------------------------------------------------ comparisons
     def interval(self, sample: Sample, examples: int) -> stats.Interval:
         """The 95% interval of a run's headline: over its seeds with repeats, else over the test examples."""
-        if sample.repeats > 1:
-            return stats.mean_interval(sample.values)
+        if sample.repeats > 1:  # a t interval, cut to the values a headline can take (no accuracy above 100%)
+            mean = stats.mean_interval(sample.values)
+            low, high = self.headline_range
+            return stats.Interval(mean.value, max(mean.low, low), min(mean.high, high))
         if not examples and sample.per_example is None:  # an old run without its saved predictions
             return stats.Interval(sample.values[0], math.nan, math.nan)
         return self._single_interval(sample, examples or len(sample.per_example))
 
     def _single_interval(self, sample: Sample, examples: int) -> stats.Interval:
         raise NotImplementedError
+
+    headline_range: tuple[float, float] = (-math.inf, math.inf)  #: the values a headline can take
 
     def compare(self, a: Sample, b: Sample, examples: int) -> Comparison:
         """A against B: over seeds when both have repeats, else paired on the same test examples."""
@@ -272,6 +276,8 @@ class Classification(Task):
     def _single_interval(self, sample: Sample, examples: int) -> stats.Interval:
         return stats.wilson(round(sample.values[0] * examples), examples)
 
+    headline_range = (0.0, 1.0)  #: an accuracy
+
     def _paired(self, a: np.ndarray, b: np.ndarray, kind: str) -> tuple[stats.Interval, str]:
         a, b = a.astype(bool), b.astype(bool)
         both, only_a, only_b = int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum())
@@ -338,6 +344,8 @@ class Regression(Task):
 
     def outcomes(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return self.per_example(y_pred, y_true)
+
+    headline_range = (0.0, math.inf)  #: a mean squared error
 
     def _single_interval(self, sample: Sample, examples: int) -> stats.Interval:
         if sample.per_example is None:
