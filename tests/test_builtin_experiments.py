@@ -84,6 +84,7 @@ def test_quick_notes_say_what_ran():
     experiment = load_experiment("nielsen", quick=True)
     summary = experiment.notes[0]
     assert summary.startswith("Quick run: data mnist-small, the first 4,000 training images, 2 epochs")
+    assert "except where a run's note says otherwise (1-mlp-100, 2-conv-20, 3-conv-40, 4-relu);" in summary
     assert "(the full run: data mnist, all training images, 60 epochs)" in summary
     assert "left out (full run only): 6-dropout (minutes per epoch" in summary
     assert experiment.notes[1].startswith("Full run: Faithful settings")

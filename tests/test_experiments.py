@@ -105,7 +105,7 @@ def test_runs_train_once_then_are_reused(toy_file, tmp_path):
     assert [r["status"] for r in index["runs"]] == ["done"] * 5
     assert index["runs"][0]["directory"] == index["runs"][1]["directory"]
     assert len(list((out / "runs").iterdir())) == 4  # five runs, four distinct settings
-    header = "Toy experiment (quick run: fewer images and epochs): 5 runs, 0 already finished"
+    header = "Toy experiment (quick run: smaller settings; each run's note says which): 5 runs, 0 already finished"
     assert lines[0] == f"{header} (4 to train: 1 shares settings with another)"  # adds up to the [i/4] counter
     assert [line.split()[0] for line in lines if line.startswith("[")] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     predictions = np.load(out / index["runs"][0]["directory"] / "predictions.npz")
@@ -115,7 +115,9 @@ def test_runs_train_once_then_are_reused(toy_file, tmp_path):
 
     again = []
     run_experiment(experiment, out, log=again.append, progress=False)
-    assert again == ["Toy experiment (quick run: fewer images and epochs): 5 runs, 5 already finished"]
+    assert again == [
+        "Toy experiment (quick run: smaller settings; each run's note says which): 5 runs, 5 already finished"
+    ]
 
 
 def test_parallel_jobs_give_the_same_numbers(toy_file, tmp_path):
@@ -336,8 +338,8 @@ def test_quick_notes_say_what_ran_and_what_was_reduced_or_left_out(tmp_path):
     )
     quick = load_experiment(str(path), quick=True)
     assert quick.notes == [
-        "Quick run: 3 epochs, the first 100 training images (the full run: 30 epochs, all training images); "
-        "left out (full run only): slow (too slow for a quick run).",
+        "Quick run: 3 epochs, the first 100 training images (the full run: 30 epochs, all training images), "
+        "except where a run's note says otherwise (vote); left out (full run only): slow (too slow for a quick run).",
         "What the quick run is for.",
     ]
     assert [(run.name, run.members) for run in quick.runs] == [("vote", 2)]

@@ -403,7 +403,7 @@ def test_html_report_is_self_contained_with_every_plot_embedded(reported):
 
 def test_markdown_report_has_the_quick_note_the_table_and_links_to_existing_pngs(reported):
     text = (reported / "report.md").read_text()
-    assert text.startswith("# A fake lab\n\n> **quick run: fewer images and epochs;")
+    assert text.startswith("# A fake lab\n\n> **quick run: smaller settings than the full run (the notes say which);")
     assert markdown_table(table(reported), quick=True) in text
     assert "| slide | epochs |" in text and "Δ pp" not in text  # under the note: not comparable
     assert "| slide | Δ pp |" in markdown_table(table(reported))  # a full run's table has it

@@ -35,6 +35,9 @@ from ..train import load_data
 from .least_squares import FITS, LeastSquares
 from .plan import NOT_IN_KEY, Experiment, ExperimentError, RunPlan
 
+#: After the experiment's title in the line a run starts with.
+QUICK_TITLE = " (quick run: smaller settings; each run's note says which)"
+
 
 def name_folders(experiment: Experiment, directory: Path) -> None:
     """Give each run its folder: the one already in ``directory/runs`` with its key (``<name>-<key>``, or the
@@ -80,10 +83,7 @@ def run_experiment(
     check_shared(experiment, todo)  # what every run needs: refused once, before anything is written
     make_folder(directory)
     _write_index(directory, experiment, statuses)
-    log(
-        f"{experiment.title}{' (quick run: fewer images and epochs)' if experiment.quick else ''}: "
-        f"{plan_summary(experiment, statuses, todo)}"
-    )
+    log(f"{experiment.title}{QUICK_TITLE if experiment.quick else ''}: {plan_summary(experiment, statuses, todo)}")
     display = display if display is not None else Display(log, live=None if progress else False)
     try:
         if executor is not None:

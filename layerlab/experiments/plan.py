@@ -6,8 +6,8 @@ itself, its ``exercise`` (the runs compared in one table and one figure), the se
 and optionally ``reference`` (the slide's accuracy), ``loss_target`` (a test loss the task aims to get
 under, as Playground's tasks do), ``members`` (an ensemble by majority vote),
 ``repeats`` (train it N times with seeds seed, seed+1, ...; the report gives the seed of best validation
-score and the mean over the seeds; Nielsen reported the best of 3), ``grid`` (one run per value of a key) and ``fit = "least-squares"`` (a
-linear model's exact fit, ``least_squares.py``)::
+score and the mean over the seeds; Nielsen reported the best of 3), ``grid`` (one run per value of a key)
+and ``fit = "least-squares"`` (a linear model's exact fit, ``least_squares.py``)::
 
     name = "lab4a"
     title = "Lab 4A: MNIST classification with an MLP"
@@ -375,7 +375,8 @@ def _notes(document: dict[str, Any], reading: _Reading, left_out: list[str]) -> 
         seed = [f"Seed {reading.seed} (--seed {reading.seed}): every run's seed is moved by {stride} from seed 0's."]
     if not reading.quick:
         return seed + notes
-    summary = _quick_summary(reading.shared, reading.quick_shared, left_out)
+    own = [run["name"] for run in document["runs"] if set(run.get("quick", {})) - {"note", "skip"}]
+    summary = _quick_summary(reading.shared, reading.quick_shared, left_out, own)
     return [summary, *seed] + list(document.get("quick_notes", [f"Full run: {note}" for note in notes]))
 
 
@@ -417,12 +418,15 @@ def _words(key: str, value: Any) -> str:
     return _WORDS[key](value) if key in _WORDS else f"{key} = {value}"
 
 
-def _quick_summary(shared: dict[str, Any], quick_shared: dict[str, Any], left_out: list[str]) -> str:
-    """The experiment's note on what --quick ran: its settings for every run, and the full run's."""
+def _quick_summary(shared: dict[str, Any], quick_shared: dict[str, Any], left_out: list[str], own: list[str]) -> str:
+    """The experiment's note on what --quick ran: its settings for every run, and the full run's; ``own``: the
+    runs with quick settings of their own, which their notes give."""
     defaults = TrainConfig().to_dict()
     ran = ", ".join(_words(k, v) for k, v in quick_shared.items())
     full = ", ".join(_words(k, shared.get(k, defaults.get(k))) for k in quick_shared)
     summary = f"Quick run: {ran or 'the full settings'} (the full run: {full})" if ran else "Quick run"
+    if ran and own:
+        summary += f", except where a run's note says otherwise ({', '.join(own)})"
     if left_out:
         summary += f"; left out (full run only): {', '.join(left_out)}"
     return summary + "."

@@ -14,7 +14,9 @@ from .row import Row, missing
 
 #: In every report.md and report.html: a file with it was written by layerlab (and may be rewritten).
 MARK = "<!-- written by layerlab report -->"
-QUICK_NOTE = "quick run: fewer images and epochs; accuracies are not comparable to the slides"
+QUICK_NOTE = (
+    "quick run: smaller settings than the full run (the notes say which); accuracies are not comparable to the slides"
+)
 QUICK_NOTE_REGRESSION = "quick run: fewer epochs; the losses are not comparable to a full run's"
 BEST_MARK = "★"
 TIED_MARK = "="
