@@ -105,12 +105,15 @@ def run(
     progress: bool = True,
     log=print,
     seed: int = 0,
+    repeats: int | None = None,
 ) -> Experiment:
     """``layerlab run``: train an experiment's runs that have not finished (a built-in name or a TOML file),
     then write its report; returns the ``Experiment``. ``out`` defaults to ``runs/<name>`` (``-quick`` with
     ``quick``); a finished run there is reused. ``jobs`` processes train side by side (in a notebook, one
     progress bar per run in flight); ``only``: the names of the runs to train (a list or "a,b"); ``seed`` trains
-    the experiment again with other seeds (other initial weights, orders and dropout masks; ``load_experiment``)."""
+    the experiment again with other seeds (other initial weights, orders and dropout masks; ``load_experiment``);
+    ``repeats`` trains every run that many times and compares their means (where a report finds two runs
+    within noise)."""
     from . import report
     from .data import data_dir_given
     from .experiments import load_experiment, run_experiment
@@ -122,10 +125,11 @@ def run(
     data_dir = os.fspath(data_dir) if data_dir is not None else None
     data_dir_given(data_dir)  # a --data-dir that does not exist stops every run: say so once, up front
     given = (("device", device), ("data_dir", data_dir), ("engine", engine), ("threads", threads))
-    plan = load_experiment(os.fspath(experiment), quick=quick, overrides={k: v for k, v in given if v}, seed=seed)
+    overrides = {k: v for k, v in given if v}
+    plan = load_experiment(os.fspath(experiment), quick=quick, overrides=overrides, seed=seed, repeats=repeats)
     if only:
         plan = plan.select(only.split(",") if isinstance(only, str) else list(only))
-    seeded = f"-seed{seed}" if seed else ""
+    seeded = (f"-seed{seed}" if seed else "") + (f"-repeats{repeats}" if repeats else "")
     out = Path(out if out is not None else f"runs/{plan.name}{'-quick' if quick else ''}{seeded}")
     executor, one_at_a_time = None, contextlib.nullcontext()
     if storage:  # the runs shared by workers on many machines; they write the report in turn

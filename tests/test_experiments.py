@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from dataclasses import replace
 
@@ -189,7 +191,13 @@ def test_the_settings_a_run_changes_are_shown_with_the_values_it_trains_with(toy
     path.write_text(TOY + '[[runs]]\nname = "s"\nexercise = "C"\nseed = 7\nbatch_size = 20\nrepeats = 2\n')
     runs = {run.name: run for run in load_experiment(str(path), quick=True, overrides={"batch_size": 5}, seed=1).runs}
     assert runs["wide"].changed == {"model": "dense(16) tanh dense(2)", "epochs": 2}
-    assert runs["s"].changed == {"seed": 7, "batch_size": 5} and runs["s"].config.batch_size == 5
+    # the command line's batch size is every run's: no longer a difference; a quick table can undo one too
+    assert runs["s"].changed == {"seed": 7} and runs["s"].config.batch_size == 5
+    playground = {run.name: run for run in load_experiment("playground", quick=True).runs}
+    assert "lr" not in playground["task9-spiral-features#1"].changed  # the full run's 0.01; the quick run's 0.1
+    assert playground["task9-spiral-features#1"].changed["data_options"] == {
+        "features": ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
+    }  # not n, noise and train_ratio, which every run shares
     full = {run.name: run for run in load_experiment(str(path), seed=1).runs}
     assert [full[f"s#{i}"].changed["seed"] for i in (1, 2)] == [7, 8]
     assert [full[f"s#{i}"].config.seed for i in (1, 2)] == [100_007, 100_008]
@@ -385,3 +393,33 @@ def test_a_folder_named_after_a_built_in_does_not_hide_it(tmp_path, monkeypatch)
     (tmp_path / "mine").mkdir()
     with pytest.raises(Exception, match="mine is a folder, not a TOML file; give the .toml file inside it"):
         load_experiment("mine")
+
+
+def test_repeats_from_the_command_line_train_every_run_that_many_times(toy_file, tmp_path):
+    # "more repeats (--repeats 6) would measure it more closely": the report's advice is one flag away
+    plan = load_experiment(str(toy_file), quick=True, repeats=4)
+    assert {run.repeat_of for run in plan.runs} == {run.name for run in load_experiment(str(toy_file), quick=True).runs}
+    assert [run.config.seed for run in plan.runs if run.repeat_of == plan.runs[0].repeat_of] == [0, 1, 2, 3]
+    for bad in (0, -2, 1.5, True, "3"):
+        with pytest.raises(ExperimentError, match="repeats must be a whole number >= 1"):
+            load_experiment(str(toy_file), repeats=bad)
+    with pytest.raises(ExperimentError, match="unknown experiment 'nielsn': did you mean nielsen\\?"):
+        load_experiment("nielsn")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "layerlab",
+            "run",
+            str(toy_file),
+            "--quick",
+            "--repeats",
+            "0",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "repeats must be a whole number >= 1" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "x").exists()

@@ -72,9 +72,7 @@ def test_three_runs_name_the_runs_tied_for_best():
         "No clear winner: b has the best validation accuracy, within noise of c (c against b: +0.1"
     )
     # how to get more repeats, as a user writes it: a run's `repeats` in its experiment file (no flag has it)
-    assert sentence.endswith(
-        "; a clearly behind it; more repeats would tell (repeats = 5 for each run in the experiment file)."
-    )
+    assert sentence.endswith("; a clearly behind it; more repeats (--repeats 5) would measure it more closely.")
 
 
 def regression_run(name: str, errors: np.ndarray, val: float) -> Row:
@@ -129,7 +127,7 @@ def test_repeats_are_compared_over_their_seeds():
     assert table[1].low == pytest.approx(0.95 - 0.00248, abs=1e-4)
     close = [repeated("sgd", (0.90, 0.93, 0.88), 0.9), repeated("adam", (0.91, 0.94, 0.89), 0.95)]
     judge(close)  # within noise over 3 seeds each: twice as many would tell
-    assert conclusion(close).endswith("more repeats would tell (repeats = 6 for each run in the experiment file).")
+    assert conclusion(close).endswith("more repeats (--repeats 6) would measure it more closely.")
 
 
 @pytest.mark.parametrize(
@@ -235,7 +233,7 @@ def test_runs_without_validation_scores_are_concluded_on_the_test_set():
     assert not any(row.best or row.tied or row.chosen for row in table)
     sentence = conclusion(table, quick=True)
     assert sentence.startswith("No clear winner: c has the best test accuracy, within noise of b (b against c: -0.1")
-    more = "the full run or more repeats would tell (quick = { repeats = 5 } for each run in the experiment file)"
+    more = "the full run, or more repeats (--repeats 5), would measure it more closely"
     assert sentence.endswith(f"; a clearly behind; {more}.")
     clear = [run("a", 0.80, None), run("b", 0.95, None), run("c", 0.70, None)]
     judge(clear)

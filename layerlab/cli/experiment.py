@@ -39,6 +39,13 @@ def add_parsers(subparsers: Any) -> None:
         default=0,
         help="train the experiment again with other seeds (every run's moves by 100,000 x SEED)",
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="train every run N times (seeds seed, seed+1, ...) and compare their means: where a report finds "
+        "two runs within noise",
+    )
     p.add_argument("--storage", help="share the runs with workers on other machines: postgresql://..., journal:FILE")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage,
         progress=not args.quiet,
         seed=args.seed,
+        repeats=args.repeats,
     )
     report.print_summary(experiment.directory)
     print(f"report: {experiment.page}")

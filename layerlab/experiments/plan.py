@@ -155,14 +155,21 @@ SEED_STRIDE = 100_000
 
 
 def load_experiment(
-    name_or_path: str, quick: bool = False, overrides: dict[str, Any] | None = None, seed: int = 0
+    name_or_path: str,
+    quick: bool = False,
+    overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+    repeats: int | None = None,
 ) -> Experiment:
     """A built-in experiment by name, or an experiment TOML file; ``overrides`` apply to every run. ``seed``
     trains the whole experiment again with other initial weights, orders and dropout masks: every run's own
     seed (0 by default; its repeats' and members' the next ones) moves by ``SEED_STRIDE`` x ``seed``, so the
-    runs of two experiment seeds never share a seed."""
+    runs of two experiment seeds never share a seed. ``repeats`` trains every run that many times (seeds
+    seed, seed+1, ...), whatever the file says: what a report asks for where two runs are within noise."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ExperimentError(f"seed must be a whole number >= 0, got {seed!r}")
+    if repeats is not None and (isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1):
+        raise ExperimentError(f"repeats must be a whole number >= 1 (the trainings of each run), got {repeats!r}")
     path = Path(name_or_path)
     builtin_name = path.suffix != ".toml" and name_or_path in builtin_names()
     if path.suffix == ".toml" or (path.exists() and not (path.is_dir() and builtin_name)):
@@ -171,9 +178,11 @@ def load_experiment(
         builtin = resources.files(__package__).joinpath("builtin", f"{name_or_path}.toml")
         if not builtin.is_file():
             known = ", ".join(builtin_names())
-            raise ExperimentError(f"unknown experiment {name_or_path!r}: give a .toml file or one of: {known}")
+            close = difflib.get_close_matches(name_or_path, builtin_names(), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ExperimentError(f"unknown experiment {name_or_path!r}: {hint}give a .toml file or one of: {known}")
         document, source, folder = tomllib.loads(builtin.read_text()), f"built-in {name_or_path}", None
-    return _experiment(document, source, quick, overrides or {}, folder, seed)
+    return _experiment(document, source, quick, overrides or {}, folder, seed, repeats)
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,7 @@ class _Reading:
     overrides: dict[str, Any]
     folder: Path | None
     seed: int
+    repeats: int | None = None  #: every run's repeats (``--repeats``), whatever the file says
 
     @property
     def quick_shared(self) -> dict[str, Any]:
@@ -204,10 +214,11 @@ def _experiment(
     overrides: dict[str, Any],
     folder: Path | None = None,
     seed: int = 0,
+    repeats: int | None = None,
 ) -> Experiment:
     """The runs of an experiment file's tables; the file's relative paths are from its ``folder``."""
     _check_document(document, source)
-    reading = _reading(document, source, quick, overrides, folder, seed)
+    reading = replace(_reading(document, source, quick, overrides, folder, seed), repeats=repeats)
     runs, left_out, quick_data, everything = [], [], set(), []
     for i, entry in enumerate(document["runs"]):
         for run in _expand_grid(_check_run(entry, source, i)):
@@ -278,6 +289,7 @@ def _plan_run(reading: _Reading, run: dict[str, Any]) -> list[RunPlan]:
     full_members, full_repeats = run.get("members", 1), run.get("repeats", 1)
     members = int(quick_changes.pop("members", full_members))
     repeats = quick_changes.pop("repeats", reading.quick_repeats if reading.quick else full_repeats)
+    repeats = reading.repeats if reading.repeats is not None else repeats
     _check_counts(reading.source, run, repeats)
     config = _run_config(reading, run["name"], _changes(run) | reading.quick_shared | quick_changes)
     if run.get("fit", FITS[0]) not in FITS:
@@ -313,7 +325,19 @@ def _shown_changes(
     written = _changes(run) | reading.quick_shared | quick_changes | reading.overrides
     used = config.to_dict()
     as_written = (*PATH_SETTINGS, "seed")
-    return {key: written[key] if key in as_written else used[key] for key in _changes(run) | quick_changes}
+    shared = _run_config(reading, run["name"], dict(reading.quick_shared)).to_dict()  # a run that changes nothing
+    return {
+        key: written[key] if key in as_written else _differing(used[key], shared[key])
+        for key in _changes(run) | quick_changes
+        if key in as_written or used[key] != shared[key]  # a quick table can undo a change (Playground's lr)
+    }
+
+
+def _differing(value: Any, shared: Any) -> Any:
+    """``value``, or of a table of options (``data_options``) the entries that differ from the shared ones."""
+    if isinstance(value, dict) and isinstance(shared, dict):
+        return {key: item for key, item in value.items() if shared.get(key) != item}
+    return value
 
 
 def _check_counts(source: str, run: dict[str, Any], repeats: Any) -> None:

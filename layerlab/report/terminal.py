@@ -35,8 +35,12 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
     def line(mark: str, texts: list[str]) -> str:
         """The row's line; what a run changed is wrapped onto lines below it, never cut (it is what differs)."""
         kept = _keep_together(texts[1])
+        below = []
         if max(map(len, kept.split(" "))) > widths[1]:  # a layer wider than the column: break at its spaces
             kept = texts[1]
+        if max(map(len, kept.split(" "))) > widths[1]:  # a setting wider still: all of them below, full width
+            below = textwrap.wrap(texts[1], width - 6, break_long_words=False, break_on_hyphens=False)
+            kept = "(below)" if widths[1] >= 7 else "↓"
         parts = textwrap.wrap(kept, widths[1], break_on_hyphens=False)
         changed = [part.replace(_KEPT, " ") for part in parts] or [""]
         fitted = [
@@ -46,7 +50,8 @@ def terminal_table(rows: list[Row], width: int = 100, quick: bool = False) -> st
             for text, size, column in zip([texts[0], changed[0], *texts[2:]], widths, shown, strict=True)
         ]
         indent = " " * (2 + widths[0] + 2)
-        return "\n".join([(mark + " " + "  ".join(fitted)).rstrip(), *(indent + more for more in changed[1:])])
+        under = [indent + more for more in changed[1:]] + ["    " + more for more in below]
+        return "\n".join([(mark + " " + "  ".join(fitted)).rstrip(), *under])
 
     lines = [line(" ", headers)]
     pairs = list(zip(rows, cells, strict=True))

@@ -210,14 +210,13 @@ def _flipped(c: Comparison) -> Comparison:
 
 
 def _more(quick: bool, rows: list[Row]) -> str:
-    """What would tell runs within noise apart, and the setting that gets it: more seeds per run, twice those
-    they have (at least 5), by an experiment file's ``repeats`` (with --quick, a run's own quick ``repeats``,
-    which beats the file's ``quick_repeats``)."""
+    """What would measure runs within noise more closely (without claiming they differ: "no difference" can
+    be the lesson), and how to get it: more seeds per run, twice those they have (at least 5), by ``layerlab
+    run --repeats N`` (``repeats=N`` in Python)."""
     more = max(5, 2 * max(row.repeats or 1 for row in rows))
-    where = "for each run in the experiment file"
     if quick:
-        return f"; the full run or more repeats would tell (quick = {{ repeats = {more} }} {where})"
-    return f"; more repeats would tell (repeats = {more} {where})"
+        return f"; the full run, or more repeats (--repeats {more}), would measure it more closely"
+    return f"; more repeats (--repeats {more}) would measure it more closely"
 
 
 # ---------------------------------------------------------------------------------------------------
