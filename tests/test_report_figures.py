@@ -352,3 +352,182 @@ def test_every_run_of_a_learning_curve_plot_has_a_colour_of_its_own(tmp_path):
     assert min(ciede2000(lab(a), lab(b)) for a, b in itertools.combinations(up_to_8, 2)) > 20
     many = [(run_style(i, 10)["color"], run_style(i, 10)["marker"]) for i in range(40)]
     assert len(set(many)) == 40  # past 10 runs the colours come again, each with another marker
+
+
+def named_lines(ax) -> dict[str, object]:
+    """The curves drawn on ``ax`` by their hidden labels ("_4-relu validation"), without the leading "_"."""
+    return {line.get_label()[1:]: line for line in ax.get_lines() if line.get_label().startswith("_")}
+
+
+def test_a_short_run_beside_long_ones_is_drawn_unsmoothed_with_a_marker_on_every_epoch(tmp_path):
+    """Nielsen's quick ladder: runs of 60, 60, 60, 3 and 2 epochs. The 3-epoch window chosen for the 60-epoch
+    runs flattened the 2-epoch run into a dash without a marker; each run is smoothed by its own length."""
+    from matplotlib.colors import to_hex
+
+    from layerlab.report.plots.figures import run_colour, series
+
+    fake_experiment("nielsen", tmp_path)
+    experiment = read_experiment(tmp_path)
+    curves = next(d for d in drawings(experiment, rows(experiment.runs)) if d.name.startswith("curves"))
+    accuracy = curves.figure.axes[0]
+    runs = {run.name: run for run in experiment.runs}
+    order = list(runs)
+
+    def validation(name):  # the run's bold validation curve: its colour, solid, not the faint one underneath
+        colour = to_hex(run_colour(order.index(name)))
+        (line,) = [
+            line
+            for line in accuracy.get_lines()
+            if to_hex(line.get_color()) == colour and line.get_linestyle() == "-" and line.get_alpha() != 0.25
+        ]
+        return line
+
+    for name, epochs in (("4-relu", 3), ("5-expanded", 2)):
+        line = validation(name)
+        raw = series(runs[name].metrics, "val_accuracy")
+        assert len(raw) == epochs and list(line.get_ydata()) == list(raw)  # every epoch as it was, not averaged
+        assert line.get_marker() not in ("None", "", None) and line.get_markersize() >= 7
+        assert line.get_markevery() == (0, 1)  # a marker on each of its epochs
+    long = validation("1-mlp-100")
+    raw = series(runs["1-mlp-100"].metrics, "val_accuracy")
+    assert len(long.get_ydata()) == 60 and not np.allclose(long.get_ydata(), raw)  # the long runs still smoothed
+    assert "average over 3 epochs around it (runs of over 30 epochs)" in curves.caption
+    assert not problems(curves.name, curves.figure)
+
+
+def memory_run(name: str, history: list[dict], repeat_of: str | None = None):
+    """A finished Playground run held in memory (the fields a run directory would give it)."""
+    from pathlib import Path
+
+    from layerlab.report.reading import RunSource
+
+    run = RunSource(name, Path("."), "done", repeat_of=repeat_of)
+    dataset = {"name": "circle", "input_shape": [2], "classes": ["negative", "positive"], "task": "classification"}
+    run.__dict__.update(
+        metrics=history,
+        saved_config={"config": {"model": "dense(3) tanh dense(1) sigmoid"}, "dataset": dataset},
+        result={},
+    )
+    return run
+
+
+def test_repeated_runs_without_a_validation_set_draw_their_test_mean_dotted():
+    """A Playground task trained with 5 seeds has no validation set: the mean curves drew training only and
+    the legend said "validation"; the held-out curve is the test mean, dotted, and the legend says so."""
+    from layerlab.report.plots.curves import learning_curves
+
+    nan = float("nan")
+    seeds = []
+    for seed in range(5):
+        history = [
+            {
+                "epoch": e,
+                "train_loss": 1 / e + seed / 100,
+                "train_accuracy": 0.5 + e / 100,
+                "val_loss": nan,
+                "val_accuracy": nan,
+                "test_loss": 1.1 / e,
+                "test_accuracy": 0.5 + e / 110 - seed / 100,
+            }
+            for e in range(1, 41)
+        ]
+        seeds.append(memory_run(f"task3#{seed + 1}", history, repeat_of="task3"))
+    figure, caption = learning_curves([seeds[2]], {"task3#3": seeds})
+    for ax in figure.axes:
+        assert [line.get_linestyle() for line in ax.get_lines()].count(":") == 1  # the held-out mean, dotted
+        drawn = named_lines(ax)
+        assert set(drawn) == {"task3 training", "task3 test (no validation set)"}
+        test = drawn["task3 test (no validation set)"]
+        assert test.get_linestyle() == ":" and len(test.get_ydata()) == 40
+        expected = np.mean(
+            [
+                [epoch["test_loss" if ax.get_title().startswith("cost") else "test_accuracy"] for epoch in seed.metrics]
+                for seed in seeds
+            ],
+            axis=0,
+        )
+        assert np.allclose(test.get_ydata(), expected)  # the mean over the seeds
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "test (no validation set)" in legend and "validation" not in legend and "training" in legend
+    assert "training dashed, test dotted" in caption
+
+
+def test_the_decision_boundaries_caption_says_what_the_colour_key_says(tmp_path):
+    fake_experiment("playground", tmp_path)
+    experiment = read_experiment(tmp_path)
+    wanted = lambda name: name.startswith("boundaries")  # noqa: E731
+    for drawing in drawings(experiment, rows(experiment.runs), wanted):
+        (key,) = [ax for ax in drawing.figure.axes if hasattr(ax, "_colorbar")]
+        assert key.get_ylabel() == "model output (0: orange class, 1: blue class)"
+        assert "(x1, x2) plane (0: orange class, 1: blue class)" in drawing.caption
+        assert "orange negative" not in drawing.caption
+
+
+def test_networks_of_different_layers_get_panels_of_their_own_each_tick_naming_its_layer(tmp_path):
+    """Nielsen's ladder drew its MLP and its convolutional nets on one numbered axis joined by lines: x = 4
+    was dense(10) of the MLP and conv(40, 5) of the others. One panel per architecture, ticks named."""
+    fake_experiment("nielsen", tmp_path)
+    experiment = read_experiment(tmp_path)
+    wanted = lambda name: name.startswith("layer-gradients")  # noqa: E731
+    (drawing,) = drawings(experiment, rows(experiment.runs), wanted)
+    axes = [ax for ax in drawing.figure.axes if ax.get_visible()]
+    ticks = [[label.get_text().replace("\n", " ") for label in ax.get_xticklabels()] for ax in axes]
+    assert ticks == [
+        ["layer 2 dense(100)", "layer 4 dense(10)"],
+        ["layer 1 conv(20, 5)", "layer 5 dense(100)", "layer 7 dense(10)"],
+        ["layer 1 conv(20, 5)", "layer 4 conv(40, 5)", "layer 8 dense(100)", "layer 10 dense(10)"],
+    ]
+    runs = [sorted({line.get_label().split(",")[0] for line in ax.get_lines()}) for ax in axes]
+    assert runs == [["1-mlp-100"], ["2-conv-20"], ["3-conv-40", "4-relu", "5-expanded"]]
+    for ax, names in zip(axes, ticks, strict=True):
+        assert all(list(line.get_xdata()) == list(range(1, len(names) + 1)) for line in ax.get_lines())
+        assert ax.get_xlabel() == "layer with weights, from the input"
+    assert not problems(drawing.name, drawing.figure)
+
+
+def test_a_figure_of_a_repeated_run_says_which_seed_it_shows_and_the_mean_over_its_seeds(tmp_path):
+    """Playground task 3's boundary showed task3-sigmoid-3's luckiest seed of 20 with nothing to say so."""
+    fake_experiment("playground", tmp_path)
+    experiment = read_experiment(tmp_path)
+    table = rows(experiment.runs)
+    row = next(row for row in table if row.run == "task3-sigmoid-3")
+    values = row.sample.values
+    assert row.repeats == 20 and row.test_accuracy == max(values)
+    figures = f"({row.test_accuracy:.2%}; mean {np.mean(values):.2%})"
+    words = f"{row.best_repeat}, the best of 20 seeds by test accuracy {figures}"
+    shown = {d.name.split("-")[0]: d for d in drawings(experiment, table) if "task-3" in d.name}
+    for kind in ("boundaries", "gradients"):
+        assert words in shown[kind].caption
+        titles = [ax.get_title().replace("\n", " ") for ax in shown[kind].figure.axes]
+        assert words in titles
+    assert "best of" not in shown["curves"].caption  # the curves are the mean and band over the seeds already
+
+
+def test_the_seed_a_caption_names_is_the_one_its_row_shows():
+    """The row chooses the seed shown (today the best test accuracy); the words follow it, not a choice of their own."""
+    from dataclasses import replace
+
+    from layerlab.report.plots.figures import seed_shown
+    from layerlab.report.plots.images import _which
+    from layerlab.report.row import Row
+    from layerlab.task import Sample
+
+    row = Row(
+        run="mlp",
+        exercise="e",
+        changed="",
+        status="done",
+        test_accuracy=0.95,
+        repeats=3,
+        best_repeat="mlp#2",
+        test_mean=0.93,
+        sample=Sample((0.92, 0.95, 0.92)),
+    )
+    assert seed_shown(row) == "mlp#2, the best of 3 seeds by test accuracy (95.00%; mean 93.00%)"
+    other = replace(row, best_repeat="mlp#3", test_accuracy=0.92)  # a row that shows another seed
+    assert seed_shown(other) == "mlp#3, one of 3 seeds by test accuracy (92.00%; mean 93.00%)"
+    assert seed_shown(replace(row, repeats=None, best_repeat=None)) is None  # trained once
+    from types import SimpleNamespace
+
+    shown = SimpleNamespace(name="mlp#2", repeat_of="mlp", result={"best_val_accuracy": 0.94})
+    assert _which(shown, row) == f"{seed_shown(row)}; mlp is the run of best validation accuracy"

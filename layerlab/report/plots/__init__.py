@@ -57,10 +57,10 @@ def drawings(
         tag = slug(exercise)
         plans = [
             (f"curves-{tag}", partial(learning_curves, group, seeds)),
-            (f"gradients-{tag}", partial(gradient_norms, group)),
-            (f"boundaries-{tag}", partial(decision_boundaries, group)),
+            (f"gradients-{tag}", partial(gradient_norms, group, rows)),
+            (f"boundaries-{tag}", partial(decision_boundaries, group, rows)),
             (f"capacity-{tag}", partial(capacity, group)),
-            (f"layer-gradients-{tag}", partial(gradients_by_layer, group)),
+            (f"layer-gradients-{tag}", partial(gradients_by_layer, group, rows)),
             (f"activations-{tag}", partial(activations_for, group)),
         ]
         for sweep in sweeps(group):
@@ -69,9 +69,9 @@ def drawings(
             predictions = run.predictions()
             name = slug(run.name)
             if predictions is not None:
-                plans.append((f"confusion-{name}", partial(confusion_matrix, run, predictions)))
-                plans.append((f"misclassified-{name}", partial(misclassified, run, predictions)))
-            plans.append((f"filters-{name}", partial(filters, run)))
+                plans.append((f"confusion-{name}", partial(confusion_matrix, run, predictions, rows.get(run.name))))
+                plans.append((f"misclassified-{name}", partial(misclassified, run, predictions, rows.get(run.name))))
+            plans.append((f"filters-{name}", partial(filters, run, rows.get(run.name))))
         for name, draw in plans:
             if wanted is not None and not wanted(name):
                 continue

@@ -11,7 +11,20 @@ from ...phrases import count
 from ...spec import parse
 from ...task import task_named
 from ..reading import RunSource, layer_index
-from .figures import epoch_axis, figure_legend, lines, log_scale, new_figure, panels, run_style, series, wrap
+from ..row import Row
+from .figures import (
+    epoch_axis,
+    figure_legend,
+    lines,
+    log_scale,
+    new_figure,
+    panels,
+    run_style,
+    seed_shown,
+    seeds_shown,
+    series,
+    wrap,
+)
 
 #: Line style, legend and caption words of the learning curves; "test" only for runs without a
 #: validation set (Playground).
@@ -55,18 +68,20 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
     accuracy, cost = (None, figure.subplots()) if regression else figure.subplots(1, 2)
     axes = [ax for ax in (accuracy, cost) if ax is not None]
     measures = [(ax, measure) for ax, measure in ((accuracy, "accuracy"), (cost, "loss")) if ax is not None]
-    drawn, legend = set(), []
-    window = smoothing_window(longest, len(curves))
+    drawn, legend, windows = set(), [], set()
     banded = {name: seeds for name, seeds in (repeats or {}).items() if len(seeds) > 1}
     for i, (run, histories) in enumerate(curves):
-        style = run_style(i, longest)
+        own = max(len(history) for history in histories)  # a short run's own markers and smoothing, not the longest's
+        style = short_run_style(i, own, longest)
         if run.name in banded:
-            _mean_and_band(banded[run.name], measures, style)
-            drawn.update(("train", "val"))
+            drawn.update(_mean_and_band(banded[run.name], measures, style))
             shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
             label = f"{run.name.rpartition('#')[0]} (mean of {len(banded[run.name])} seeds; band: lowest to highest)"
             legend.append(Line2D([], [], label=wrap(label, 60), **shown))
             continue
+        window = smoothing_window(own, len(curves))
+        if window > 1:
+            windows.add(window)
         for k, history in enumerate(histories):
             held_out = "val" if np.isfinite(series(history, "val_loss")).any() else "test"
             member = {} if k == 0 else {"linewidth": 1.0, "alpha": 0.45, "markersize": 3}
@@ -78,7 +93,8 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
                     if window > 1:  # every epoch faint underneath, the moving average on top
                         ax.plot(epochs, values, _SPLITS[split][0], color=style["color"], lw=0.7, alpha=0.25)
                         values = moving_average(values, window)
-                    ax.plot(epochs, values, _SPLITS[split][0], **(style | member))
+                    label = f"_{run.name} {_SPLITS[split][1]}"  # "_": not in the legend; names the line
+                    ax.plot(epochs, values, _SPLITS[split][0], label=label, **(style | member))
         shown = {key: value for key, value in style.items() if key not in ("markevery", "zorder")}
         legend.append(Line2D([], [], label=wrap(_label(run, histories), 60), **shown))
     splits = [_SPLITS[split] for split in _SPLITS if split in drawn]
@@ -119,25 +135,44 @@ def learning_curves(runs: list[RunSource], repeats: dict[str, list[RunSource]] |
         caption += "; an ensemble shows every member in its colour"
     if any(run.name in banded for run, _ in curves):
         caption += "; a run trained with several seeds: their mean, and a band from the lowest to the highest"
-    if window > 1:
-        caption += f"; faint: every epoch, bold: the average over {window} epochs around it"
+    if windows:
+        over = " or ".join(str(window) for window in sorted(windows))
+        every = all(smoothing_window(len(h[0]), len(curves)) > 1 for _, h in curves)
+        short = "" if every else " (runs of over 30 epochs)"
+        caption += f"; faint: every epoch, bold: the average over {over} epochs around it{short}"
     return figure, caption
 
 
-def _mean_and_band(seeds: list[RunSource], measures: list, style: dict) -> None:
-    """The mean over a run's repeats of each epoch's figures, and a band from the lowest to the highest."""
+def _mean_and_band(seeds: list[RunSource], measures: list, style: dict) -> set[str]:
+    """The mean over a run's repeats of each epoch's figures, and a band from the lowest to the highest,
+    of training and validation (test where there is no validation set, as a Playground task); returns the
+    splits drawn."""
     histories = [run.metrics for run in seeds if run.metrics]
     length = min(len(history) for history in histories)
     epochs = series(histories[0][:length], "epoch")
-    for split in ("train", "val"):
+    validated = any(np.isfinite(series(history, "val_loss")).any() for history in histories)
+    drawn = set()
+    for split in ("train", "val" if validated else "test"):
         for ax, measure in measures:
             values = np.array([series(history[:length], f"{split}_{measure}") for history in histories])
             if not np.isfinite(values).any():
                 continue
-            ax.plot(epochs, np.nanmean(values, axis=0), _SPLITS[split][0], **style)
+            drawn.add(split)
+            label = f"_{seeds[0].repeat_of or seeds[0].name} {_SPLITS[split][1]}"  # "_": not in the legend
+            ax.plot(epochs, np.nanmean(values, axis=0), _SPLITS[split][0], label=label, **style)
             ax.fill_between(
                 epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=style["color"], alpha=0.15
             )
+    return drawn
+
+
+def short_run_style(i: int, points: int, longest: int) -> dict:
+    """Run ``i``'s style (``run_style``) with markers spaced for its own ``points`` epochs: a run of a few
+    epochs beside runs of 60 gets a marker on every epoch, large enough to see at x = 1 to 3."""
+    style = run_style(i, points)
+    if points <= 12 < longest:
+        style["markersize"] = max(style["markersize"], 7.0)
+    return style
 
 
 def smoothing_window(epochs: int, runs: int) -> int:
@@ -190,15 +225,17 @@ def _legend_columns(names: dict[str, str]) -> int:
     return 1 if len(names) <= 8 else 2  # a deep network's layers in two columns
 
 
-def gradient_norms(runs: list[RunSource]):
-    """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark."""
+def gradient_norms(runs: list[RunSource], rows: dict[str, Row] | None = None):
+    """Mean gradient norm of each layer's weights per epoch on one log scale; early layers dark; a panel of a
+    repeated run (``rows``: shown run -> its row) says which of its seeds it shows."""
     import matplotlib
 
     found = [run for run in runs if run.metrics and run.metrics[0].get("grad_norms") and _trained_by_gradients(run)]
     if not found:
         return None
     names_of = [layer_names(run) for run in found]
-    titles = [wrap(f"{run.name} (member 1)" if run.ensemble else run.name, 40) for run in found]
+    named = [seed_shown((rows or {}).get(run.name)) or run.name for run in found]
+    titles = [wrap(f"{name} (member 1)" if run.ensemble else name, 40) for run, name in zip(found, named, strict=True)]
     legend_rows = max(math.ceil(len(names) / _legend_columns(names)) for names in names_of)
     extra = 0.19 * (legend_rows + max(map(lines, titles))) + 0.5
     figure, axes = panels(len(found), 3.6, columns=3, extra=extra, sharey=True)
@@ -223,7 +260,7 @@ def gradient_norms(runs: list[RunSource]):
         "Gradient norm of each layer's weights per epoch (mean over the epoch's steps; one log scale for all "
         "panels; layers numbered as `layerlab summary` numbers them)"
     )
-    return figure, caption
+    return figure, caption + seeds_shown(found, rows)
 
 
 def _log_scale_wanted(ax) -> bool:

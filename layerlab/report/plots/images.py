@@ -9,7 +9,8 @@ import numpy as np
 
 from ...task import task_named
 from ..reading import RunSource
-from .figures import image_grid, new_figure, wrap
+from ..row import Row
+from .figures import image_grid, new_figure, seed_shown, wrap
 
 
 def _class_names(run: RunSource, count: int) -> list[str]:
@@ -21,7 +22,7 @@ def _is_classification(run: RunSource, predictions: dict[str, np.ndarray]) -> bo
     return task_named(run.dataset.get("task")).has_classes and "proba" in predictions
 
 
-def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
+def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray], row: Row | None = None):
     """Counts of (true class, predicted class) on the test set, the diagonal being the correct ones."""
     if not _is_classification(run, predictions):
         return None
@@ -45,7 +46,7 @@ def confusion_matrix(run: RunSource, predictions: dict[str, np.ndarray]):
     ax.set(xlabel="predicted", ylabel="true")
     font = 12 if k >= 5 else 10  # readable at the matrix's size (10 classes: 7 inches)
     ax.set_title(wrap(f"{run.name}: {np.mean(y_true == y_pred):.2%} correct", int(size * 100 / font)), fontsize=font)
-    return figure, f"Confusion matrix of {_which(run)}: {len(y_true):,} test examples"
+    return figure, f"Confusion matrix of {_which(run, row)}: {len(y_true):,} test examples"
 
 
 def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -58,7 +59,7 @@ def _as_image(x: np.ndarray) -> tuple[np.ndarray, str | None]:
     return (rgb - rgb.min()) / max(float(np.ptp(rgb)), 1e-12), None
 
 
-def misclassified(run: RunSource, predictions: dict[str, np.ndarray]):
+def misclassified(run: RunSource, predictions: dict[str, np.ndarray], row: Row | None = None):
     """The misclassified test images the runner kept (up to 36), titled with the true class over the
     predicted one; the panels as wide as the longest class name needs."""
     images = predictions.get("mis_x")
@@ -76,10 +77,11 @@ def misclassified(run: RunSource, predictions: dict[str, np.ndarray]):
     columns = math.ceil(math.sqrt(len(images)))
     figure.suptitle(wrap(f"{run.name}: true class → predicted class", int(width * columns * 11)), fontsize=9)
     total = int(np.sum(predictions["y_true"] != predictions["y_pred"]))
-    return figure, f"{len(images)} of the {total} misclassified test images of {run.name} (true -> predicted)"
+    shown = seed_shown(row) or run.name
+    return figure, f"{len(images)} of the {total} misclassified test images of {shown} (true -> predicted)"
 
 
-def filters(run: RunSource):
+def filters(run: RunSource, row: Row | None = None):
     """The first layer's filters: for grey inputs darker is more positive (the slides' way), on one scale."""
     weight = run.first_conv_weight()
     if weight is None:
@@ -96,14 +98,19 @@ def filters(run: RunSource):
     shown = "in colour, each on its own scale" if channels == 3 else "darker is more positive"
     if channels not in (1, 3):
         shown += f"; input channel 1 of {channels}"
-    return figure, f"The {count} first-layer filters ({k}x{k}) of {_which(run)} ({shown})"
+    return figure, f"The {count} first-layer filters ({k}x{k}) of {_which(run, row)} ({shown})"
 
 
-def _which(run: RunSource) -> str:
+def _which(run: RunSource, row: Row | None = None) -> str:
     """The run a picture shows, in words: the run of best validation accuracy of its exercise, and of a run
-    trained with several seeds, its seed with the best test accuracy (the one its row shows)."""
+    trained with several seeds (its ``row``), the seed the row shows, the best of how many by test accuracy
+    and their mean (without the row: its seed with the best test accuracy, the one its row shows)."""
     value = run.result.get("best_val_accuracy")
-    if not isinstance(value, int | float) or math.isnan(value):  # no validation set (a Playground task): alone
+    validated = isinstance(value, int | float) and not math.isnan(value)
+    seeds = seed_shown(row)
+    if seeds is not None:
+        return f"{seeds}; {row.run} is the run of best validation accuracy" if validated else seeds
+    if not validated:  # no validation set (a Playground task): alone
         return run.name
     if run.repeat_of:
         best = f"the seed with the best test accuracy of {run.repeat_of}"

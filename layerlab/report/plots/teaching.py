@@ -17,7 +17,7 @@ import numpy as np
 
 from ...spec import KINDS, parse
 from ..reading import layer_index
-from .figures import figure_legend, grid_shape, lines, log_scale, new_figure, run_colour, wrap
+from .figures import figure_legend, grid_shape, lines, log_scale, new_figure, panels, run_colour, seeds_shown, wrap
 
 #: The gallery's activations in order, with the settings drawn (maxout: max of x and -x/2 + 1/2).
 GALLERY = ("step", "linear", "sigmoid", "tanh", "relu", "leakyrelu", "elu", "maxout")
@@ -110,34 +110,63 @@ def activations_for(runs: list):
 # ---------------------------------------------------------------------------------------------------
 
 
-def gradients_by_layer(runs: list):
-    """Mean gradient norm of each weight layer, the layer on the x axis: first epoch solid, last dashed."""
+def gradients_by_layer(runs: list, rows: dict | None = None):
+    """Mean gradient norm of each weight layer, the layer on the x axis: first epoch solid, last dashed; one
+    panel per architecture (the layers with weights), so that layer 4 of one network is never drawn as layer 4
+    of another; each tick names its layer. A repeated run's seed is named in the caption (``rows``: shown run
+    -> its row)."""
+    from .curves import layer_names
+
     found = [(run, h) for run in runs if (h := run.metrics) and h[0].get("grad_norms")]
     if not found or max(len(h[0]["grad_norms"]) for _, h in found) < 4:
         return None  # a plot by layer needs a deep network
-    figure = new_figure(7.5, 4.5 + 0.3 * len(found))
-    ax = figure.subplots()
-    numbers = set()
+    architectures: dict[tuple[str, ...], list[int]] = {}  # the layers' names -> the runs drawn with them
     for i, (run, history) in enumerate(found):
-        layers = sorted(history[0]["grad_norms"], key=layer_index)
-        positions = [layer_index(name) + 1 for name in layers]  # as `layerlab summary` numbers the layers
-        numbers.update(positions)
-        for epoch, style in ((history[0], "-"), (history[-1], "--")):
-            norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in layers]
-            label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
-            ax.plot(positions, norms, style, marker="o", markersize=3, color=run_colour(i), label=label)
-    ax.set(
-        xlabel="layer, numbered as `layerlab summary` numbers them (1 = next to the input)",
-        ylabel="mean gradient norm of the weights",
+        names = layer_names(run)
+        layers = tuple(names.get(name, name) for name in sorted(history[0]["grad_norms"], key=layer_index))
+        architectures.setdefault(layers, []).append(i)
+    titles = [wrap(", ".join(found[i][0].name for i in members), 48) for members in architectures.values()]
+    size = 7.0 if len(architectures) == 1 else 4.2  # inches a panel is wide
+    vertical = size / max(map(len, architectures)) < 0.8  # a deep network's names upright, to fit side by side
+    below = 0.09 * max(len(name) for names in architectures for name in names) if vertical else 0.5
+    extra = 0.2 * max(map(lines, titles)) + below
+    figure, axes = panels(len(architectures), size, columns=3, extra=extra, sharey=True)
+    width, height = figure.get_size_inches()
+    squat = 2.8 if len(architectures) == 1 else 0.0  # one panel as wide as the page, not as tall
+    figure.set_size_inches(width, height - squat + 0.15 * len(found))  # the legend: a line per run and epoch
+    handles = []
+    for ax, (layers, members), title in zip(axes, architectures.items(), titles, strict=True):
+        positions = range(1, len(layers) + 1)
+        for i in members:
+            run, history = found[i]
+            weights = sorted(history[0]["grad_norms"], key=layer_index)
+            for epoch, style in ((history[0], "-"), (history[-1], "--")):
+                norms = [epoch.get("grad_norms", {}).get(name, math.nan) for name in weights]
+                label = wrap(f"{run.name}, epoch {epoch.get('epoch', '?')}", 50)
+                handles += ax.plot(positions, norms, style, marker="o", markersize=3, color=run_colour(i), label=label)
+        if vertical:  # "layer 3 conv(64, 3)" upright
+            ax.set_xticks(list(positions), layers, rotation=90, fontsize=7)
+        else:  # "layer 3" over "conv(64, 3)"
+            ax.set_xticks(list(positions), [name.replace(" ", "\n", 1) for name in layers], fontsize=8)
+        ax.set_xlim(0.5, len(layers) + 0.5)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("layer with weights, from the input")
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("mean gradient norm of the weights")
+    for ax in axes:
+        log_scale(ax)
+    figure_legend(figure, handles)  # under the panels: long run names fit
+    split = len(architectures) > 1
+    title = "Gradient norm by layer: first epoch solid, last epoch dashed"
+    figure.suptitle(title + ("; one panel per architecture" if split else ""))
+    caption = (
+        "Gradient norm of each layer's weights, the layer on the x axis (log scale; layers numbered as "
+        "`layerlab summary` numbers them): where it falls towards the input, the early layers learn slowly "
+        "(the vanishing gradient)"
     )
-    log_scale(ax)
-    ax.set_xticks(sorted(n for n in numbers if math.isfinite(n)))
-    figure_legend(figure, ax.get_legend_handles_labels()[0])  # under the axes: long run names fit
-    ax.set_title("Gradient norm by layer: first epoch solid, last epoch dashed")
-    return figure, (
-        "Gradient norm of each layer's weights, the layer on the x axis (log scale): where it falls towards "
-        "the input, the early layers learn slowly (the vanishing gradient)"
-    )
+    if split:
+        caption += "; networks of different layers in panels of their own"
+    return figure, caption + seeds_shown([run for run, _ in found], rows)
 
 
 # ---------------------------------------------------------------------------------------------------
