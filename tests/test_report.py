@@ -888,14 +888,14 @@ def test_a_sweep_of_repeated_runs_plots_their_mean_test_accuracy_with_its_interv
 
 
 def test_a_pictures_caption_says_which_run_and_which_seed_it_shows():
-    """A repeated run's row (and its pictures) is its seed with the best test accuracy, as Nielsen reported
-    his best of 3; the caption says so rather than calling that seed the run of best validation accuracy."""
+    """A repeated run's row (and its pictures) is one of its seeds (that of best validation score); the caption
+    says so rather than calling that seed the run of best validation accuracy."""
     from types import SimpleNamespace
 
     from layerlab.report.plots.images import _which
 
     repeat = SimpleNamespace(name="mlp#2", repeat_of="mlp", result={"best_val_accuracy": 0.94})
-    assert _which(repeat) == "mlp#2, the seed with the best test accuracy of mlp (the run of best validation accuracy)"
+    assert _which(repeat) == "mlp#2, the seed of mlp its row shows (the run of best validation accuracy)"
     single = SimpleNamespace(name="cnn", repeat_of=None, result={"best_val_accuracy": 0.97})
     assert _which(single) == "cnn, the run of best validation accuracy"
     playground = SimpleNamespace(name="xor", repeat_of=None, result={"best_val_accuracy": float("nan")})

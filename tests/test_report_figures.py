@@ -492,9 +492,9 @@ def test_a_figure_of_a_repeated_run_says_which_seed_it_shows_and_the_mean_over_i
     table = rows(experiment.runs)
     row = next(row for row in table if row.run == "task3-sigmoid-3")
     values = row.sample.values
-    assert row.repeats == 20 and row.test_accuracy == max(values)
-    figures = f"({row.test_accuracy:.2%}; mean {np.mean(values):.2%})"
-    words = f"{row.best_repeat}, the best of 20 seeds by test accuracy {figures}"
+    assert row.repeats == 20 and row.test_accuracy in values
+    figures = f"(test accuracy {row.test_accuracy:.2%}; mean {np.mean(values):.2%})"
+    words = f"{row.best_repeat}, the seed of best validation accuracy of 20 seeds {figures}"
     shown = {d.name.split("-")[0]: d for d in drawings(experiment, table) if "task-3" in d.name}
     for kind in ("boundaries", "gradients"):
         assert words in shown[kind].caption
@@ -504,7 +504,8 @@ def test_a_figure_of_a_repeated_run_says_which_seed_it_shows_and_the_mean_over_i
 
 
 def test_the_seed_a_caption_names_is_the_one_its_row_shows():
-    """The row chooses the seed shown (today the best test accuracy); the words follow it, not a choice of their own."""
+    """The row chooses the seed shown (that of best validation score); the words follow it, not a choice of their
+    own."""
     from dataclasses import replace
 
     from layerlab.report.plots.figures import seed_shown
@@ -523,9 +524,14 @@ def test_the_seed_a_caption_names_is_the_one_its_row_shows():
         test_mean=0.93,
         sample=Sample((0.92, 0.95, 0.92)),
     )
-    assert seed_shown(row) == "mlp#2, the best of 3 seeds by test accuracy (95.00%; mean 93.00%)"
-    other = replace(row, best_repeat="mlp#3", test_accuracy=0.92)  # a row that shows another seed
-    assert seed_shown(other) == "mlp#3, one of 3 seeds by test accuracy (92.00%; mean 93.00%)"
+    assert seed_shown(row) == "mlp#2, one of 3 seeds (test accuracy 95.00%; mean 93.00%)"  # no validation score
+    validated = replace(row, best_val_accuracy=0.94)
+    assert (
+        seed_shown(validated)
+        == "mlp#2, the seed of best validation accuracy of 3 seeds (test accuracy 95.00%; mean 93.00%)"
+    )
+    other = replace(validated, best_repeat="mlp#3", test_accuracy=0.92)  # a row that shows another seed
+    assert seed_shown(other).startswith("mlp#3, the seed of best validation accuracy of 3 seeds (test accuracy 92.00%")
     assert seed_shown(replace(row, repeats=None, best_repeat=None)) is None  # trained once
     from types import SimpleNamespace
 

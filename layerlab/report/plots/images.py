@@ -103,8 +103,8 @@ def filters(run: RunSource, row: Row | None = None):
 
 def _which(run: RunSource, row: Row | None = None) -> str:
     """The run a picture shows, in words: the run of best validation accuracy of its exercise, and of a run
-    trained with several seeds (its ``row``), the seed the row shows, the best of how many by test accuracy
-    and their mean (without the row: its seed with the best test accuracy, the one its row shows)."""
+    trained with several seeds (its ``row``), the seed the row shows, of how many, and their mean (without
+    the row: the seed its row shows)."""
     value = run.result.get("best_val_accuracy")
     validated = isinstance(value, int | float) and not math.isnan(value)
     seeds = seed_shown(row)
@@ -113,6 +113,5 @@ def _which(run: RunSource, row: Row | None = None) -> str:
     if not validated:  # no validation set (a Playground task): alone
         return run.name
     if run.repeat_of:
-        best = f"the seed with the best test accuracy of {run.repeat_of}"
-        return f"{run.name}, {best} (the run of best validation accuracy)"
+        return f"{run.name}, the seed of {run.repeat_of} its row shows (the run of best validation accuracy)"
     return f"{run.name}, the run of best validation accuracy"
