@@ -39,6 +39,7 @@ import numpy as np
 from .config import TrainConfig
 from .engine import EpochStats, Trainable
 from .errors import TrainError
+from .phrases import count
 from .rundir import RunDir
 from .schedules import Schedule
 from .task import Task, task_named
@@ -208,7 +209,8 @@ class EarlyStopping(Hook):
 
     def _check(self, loop: LoopState) -> None:
         if loop.epochs_since_best() >= self.patience and len(loop.history) < loop.config.epochs:
-            message = f"no better {loop.score.name} in {self.patience} epochs; restored epoch {loop.best_index() + 1}"
+            waited = count(self.patience, "epoch")  # "1 epoch", "5 epochs"
+            message = f"no better {loop.score.name} in {waited}; restored epoch {loop.best_index() + 1}"
             loop.stop("early_stopping", message)
 
 

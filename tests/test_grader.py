@@ -200,8 +200,11 @@ def test_your_dropout_with_scale_test_is_refused_not_run_as_inverted_dropout():
 
 def test_after_the_checks_a_small_mnist_model_trains_with_your_layer():
     reports = [r for r in check_file(GOOD) if r.kind == "dense"]
-    (row,) = train_comparison(GOOD, reports, limit=200, epochs=1, progress=lambda line: None)
+    said = []
+    (row,) = train_comparison(GOOD, reports, limit=200, epochs=1, progress=said.append)
     assert row["yours"] == "flatten MyDense(64) relu dense(10)"
+    (line,) = said
+    assert line.endswith("relu dense(10) on mnist-small (200 images, 1 epoch)"), line
     assert row["yours_accuracy"] == pytest.approx(row["ours_accuracy"], abs=0.01)
     assert row["ours_accuracy"] > 0.3
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from layerlab.commands import NOTEBOOKS, notebook_path
+from layerlab.report.reading import read_experiment
+from layerlab.report.table import rows
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook extra: pip install -e '.[notebook]'")
 nbclient = pytest.importorskip("nbclient", reason="the notebook extra: pip install -e '.[notebook]'")
@@ -42,14 +44,29 @@ SHOWN: dict[str, list[tuple[str, str, int]]] = {
         ("png", "", 2),  # the learning curves, the confusion matrix
         ("html", "<b>model</b>: <code>flatten dense(100) relu dense(100) relu dense(10)</code>", 1),  # a Run
     ],
-    "lab4b": [("html", REPORT, 1), ("text", "verdict: Exercise 2: ", 1), ("png", "", 2)],
-    "nielsen": [("html", REPORT, 1), ("text", "verdict: ", 1), ("text", "5-expanded", 1), ("png", "", 1)],
+    "lab4b": [
+        ("html", REPORT, 1),
+        ("text", "verdict: Exercise 2: ", 1),
+        ("png", "", 2),  # the filters of the run of best validation accuracy, the curves of exercise 2
+        ("html", "<code>input(3, 32, 32) conv(32, 3, padding=same) relu maxpool(2) conv(64, 3, padding=same)", 1),
+        ("html", "<code>input(3, 32, 32) conv(32, 3, padding=same) relu conv(32, 3, padding=same) relu", 1),
+        ("text", ": best validation accuracy ", 1),
+    ],
+    "nielsen": [
+        ("html", REPORT, 1),
+        ("text", "verdict: ", 1),
+        ("png", "", 1),
+        ("text", "1,000 images, 60 epochs", 1),  # what each row trained on tells rows 2-5 apart
+        ("text", "4,000 images, 3 epochs", 1),
+        ("text", "4,000 images + shifts, 2 epochs", 1),
+    ],
     "backprop": [
         ("text", "w5 after the update: 0.35891648", 1),
         ("html", "<td><code>w5+</code></td>", 1),
         ("html", "FAILED: forward is not written yet", 1),  # the starter as it is
         ("html", "every case passed", 1),  # the solution
         ("text", "verdict: every case passed", 1),
+        ("text", "on mnist-small (500 images, 1 epoch)", 1),  # QUICK's training of your layers, counted right
     ],
     "activations": [
         ("png", "", 1),  # the activation functions
@@ -154,6 +171,13 @@ def test_notebook_runs_top_to_bottom_and_shows_its_results(name, kernel_env, qui
     for kind, text, at_least in SHOWN[name]:
         having = [t for k, t in shown if k == kind and text in t]
         assert len(having) >= at_least, (kind, text, at_least, len(having))
+    if name == "lab4b":  # its filters are those of the run of best validation accuracy of all, as its text says
+        (line,) = [t for k, t in shown if k == "text" and ": best validation accuracy " in t]
+        run, accuracy = re.fullmatch(r"(\S+): best validation accuracy ([\d.]+)%\n", line).groups()
+        table = rows(read_experiment(kernel_env / "lab4b-quick").runs)
+        best = max(row.best_val_accuracy for row in table if row.best_val_accuracy is not None)
+        assert float(accuracy) == round(100 * best, 2)
+        assert [row.best_val_accuracy for row in table if row.run == run] == [best]
     print(f"{name}: {seconds:.1f} s")
 
 

@@ -66,7 +66,7 @@ def test_early_stopping_of_a_regression_run_waits_for_a_lower_validation_loss():
     run = layerlab.fit(**PLANE, patience=1, progress=False, quiet=True)
     result = run.result
     assert (result.status, result.epochs, result.best_epoch) == ("early_stopping", 5, 4)
-    assert result.message == "no better validation loss in 1 epochs; restored epoch 4"
+    assert result.message == "no better validation loss in 1 epoch; restored epoch 4"
     assert result.best_val_loss == min(row["val_loss"] for row in result.history)
     assert math.isclose(result.test_loss, result.history[3]["test_loss"])
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..numpy.custom import import_file, layer_classes, load_layers
+from ..phrases import count
 from .cases import CASES
 from .checks import check_case
 from .hints import Failure
@@ -101,7 +102,8 @@ def train_comparison(
             "quiet": True,
         }
         row = {"class": report.name, "ours": template.format(report.kind), "yours": template.format(report.name)}
-        progress(f"training {row['yours']} and {row['ours']} on mnist-small ({limit} images, {epochs} epochs)")
+        sample = f"{count(limit, 'image')}, {count(epochs, 'epoch')}"  # "(500 images, 1 epoch)"
+        progress(f"training {row['yours']} and {row['ours']} on mnist-small ({sample})")
         for who in ("ours", "yours"):
             try:
                 row[f"{who}_accuracy"] = fit(model=row[who], **settings).result.test_accuracy
