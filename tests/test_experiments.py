@@ -400,6 +400,10 @@ def test_repeats_from_the_command_line_train_every_run_that_many_times(toy_file,
     plan = load_experiment(str(toy_file), quick=True, repeats=4)
     assert {run.repeat_of for run in plan.runs} == {run.name for run in load_experiment(str(toy_file), quick=True).runs}
     assert [run.config.seed for run in plan.runs if run.repeat_of == plan.runs[0].repeat_of] == [0, 1, 2, 3]
+    from layerlab.experiments.execute import plan_summary
+
+    named = len({run.repeat_of for run in plan.runs})  # the start line counts runs as the report's title does
+    assert plan_summary(plan, {}, plan.runs) == f"{named} runs ({4 * named} with their repeats), 0 already finished"
     for bad in (0, -2, 1.5, True, "3"):
         with pytest.raises(ExperimentError, match="repeats must be a whole number >= 1"):
             load_experiment(str(toy_file), repeats=bad)

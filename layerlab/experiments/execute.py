@@ -139,7 +139,9 @@ def plan_summary(experiment: Experiment, statuses: dict[str, Any], todo: list[Ru
     finished (5 to train: 3 share settings with another); left out of the quick run: big"."""
     reused = sum(status == "done" for status in statuses.values())
     shared = len(experiment.runs) - reused - len(todo)  # pending runs whose directory another run trains
-    text = f"{count(len(experiment.runs), 'run')}, {reused} already finished"
+    named = len({run.repeat_of or run.name for run in experiment.runs})
+    repeats = f" ({len(experiment.runs)} with their repeats)" if named < len(experiment.runs) else ""
+    text = f"{count(named, 'run')}{repeats}, {reused} already finished"
     if shared:
         text += f" ({len(todo)} to train: {shared} share{'s' * (shared == 1)} settings with another)"
     if experiment.left_out:
