@@ -860,6 +860,13 @@ def test_settings_wrap_between_layers_not_inside_their_parentheses():
     narrow = terminal_table([wide], width=60).splitlines()  # a layer wider than the column: broken at spaces
     assert narrow[2].split()[1] == "model=dense(64," and narrow[3].strip().startswith("init=normal(0.1))")
     assert _keep_together("a(b c) d") == "a(b\u00a0c) d"
+    # a setting wider than the column even at its spaces (a Playground task's long run names leave 12
+    # characters): all the settings go below the row, whole, instead of "data=xor, mo" / "del=dense(2)"
+    long = "task10-8-8-8-8-8-8-relu-features"
+    row = Row(run=long, exercise="E", changed="data=spiral, data_options={'features': ['x1', 'x2']}", status="done")
+    lines = terminal_table([row, Row(run=long + "2", exercise="E", changed="", status="done")], width=60).splitlines()
+    assert lines[2].split()[1] == "(below)"
+    assert lines[3].strip() == "data=spiral, data_options={'features': ['x1', 'x2']}"
 
 
 def test_a_sweep_of_repeated_runs_plots_their_mean_test_accuracy_with_its_interval():
