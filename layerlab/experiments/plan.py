@@ -325,11 +325,14 @@ def _shown_changes(
     written = _changes(run) | reading.quick_shared | quick_changes | reading.overrides
     used = config.to_dict()
     as_written = (*PATH_SETTINGS, "seed")
-    shared = _run_config(reading, run["name"], dict(reading.quick_shared)).to_dict()  # a run that changes nothing
+    try:  # a run that changes nothing
+        shared = _run_config(reading, run["name"], dict(reading.quick_shared)).to_dict()
+    except ExperimentError:  # the shared settings alone are not a run (every run completes them): show all
+        shared = {}
     return {
-        key: written[key] if key in as_written else _differing(used[key], shared[key])
+        key: written[key] if key in as_written else _differing(used[key], shared.get(key))
         for key in _changes(run) | quick_changes
-        if key in as_written or used[key] != shared[key]  # a quick table can undo a change (Playground's lr)
+        if key in as_written or used[key] != shared.get(key, object())  # a quick table can undo a change (lr)
     }
 
 
