@@ -43,6 +43,7 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,15 @@ class _Reading:
         """The ``[quick]`` settings that apply: all of them with --quick, none without."""
         return self.quick_table if self.quick else {}
 
+    @cached_property
+    def unchanged(self) -> dict[str, Any]:
+        """The settings of a run that changes nothing (once for every run: ``_shown_changes`` compares each run
+        with it); empty where the shared settings alone are not a run (every run completes them)."""
+        try:
+            return _run_config(self, "(shared settings)", dict(self.quick_shared)).to_dict()
+        except ExperimentError:
+            return {}
+
 
 def _experiment(
     document: dict[str, Any],
@@ -325,10 +335,7 @@ def _shown_changes(
     written = _changes(run) | reading.quick_shared | quick_changes | reading.overrides
     used = config.to_dict()
     as_written = (*PATH_SETTINGS, "seed")
-    try:  # a run that changes nothing
-        shared = _run_config(reading, run["name"], dict(reading.quick_shared)).to_dict()
-    except ExperimentError:  # the shared settings alone are not a run (every run completes them): show all
-        shared = {}
+    shared = reading.unchanged  # where empty, every setting the run gives is shown
     return {
         key: written[key] if key in as_written else _differing(used[key], shared.get(key))
         for key in _changes(run) | quick_changes

@@ -68,7 +68,7 @@ class Row:
     def figures(self) -> str:
         """The headline in words with its 95% interval: "test accuracy 95.00% (95% interval 93.47% to 96.14%)";
         of a repeated run, the mean over its seeds, the figure its interval is of: "mean test accuracy 94.47%
-        over 3 seeds (95% interval ...)" (the best repeat's is in the test column, not here)."""
+        over 3 seeds (95% interval ...)" (the test column has the shown seed's, not here)."""
         task = task_named(self.task)
         interval = f" (95% interval {task.show(self.low)} to {task.show(self.high)})" if self.low is not None else ""
         if self.repeats and self.repeats > 1 and self.sample is not None:

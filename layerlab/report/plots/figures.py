@@ -144,7 +144,7 @@ def figure_legend(figure, handles: list, columns: int = 2) -> None:
 def seed_shown(row: Row | None) -> str | None:
     """Which seed a figure of a repeated run shows, in words, from the row that chose it (``row.best_repeat``,
     the seed of best validation score, or the first without one): "lab4a ex2-4-layers#1, the seed of best
-    validation accuracy of 3 (test accuracy 95.00%; mean 94.47%)", so that one seed is not read as the run's
+    validation accuracy of 3 seeds (test accuracy 95.00%; mean 94.47%)", so that one seed is not read as the run's
     typical result; None for a run trained once."""
     if row is None or not row.best_repeat or not row.repeats or row.repeats < 2 or row.sample is None:
         return None
